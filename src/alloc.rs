@@ -1,0 +1,85 @@
+//! The global allocator: mimalloc wrapped with a byte counter, so INFO's
+//! `used_memory` and `maxmemory` eviction see what the process really holds
+//! (like Redis' zmalloc accounting). Counting is per thread and folded into a
+//! global atomic every 64 KiB, so the hot path touches no shared cache line.
+
+use std::alloc::{GlobalAlloc, Layout};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicIsize, Ordering};
+
+use mimalloc::MiMalloc;
+
+static GLOBAL_BYTES: AtomicIsize = AtomicIsize::new(0);
+const FLUSH: isize = 64 * 1024;
+
+thread_local! {
+    static LOCAL: Cell<isize> = const { Cell::new(0) };
+}
+
+/// mimalloc with allocation accounting.
+pub struct CountingAlloc;
+
+#[inline]
+fn account(delta: isize) {
+    let _ = LOCAL.try_with(|c| {
+        let v = c.get() + delta;
+        if !(-FLUSH..=FLUSH).contains(&v) {
+            GLOBAL_BYTES.fetch_add(v, Ordering::Relaxed);
+            c.set(0);
+        } else {
+            c.set(v);
+        }
+    });
+}
+
+// SAFETY: forwards every call to mimalloc unchanged; only counts sizes.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = MiMalloc.alloc(layout);
+        if !p.is_null() {
+            account(layout.size() as isize);
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        MiMalloc.dealloc(ptr, layout);
+        account(-(layout.size() as isize));
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        let p = MiMalloc.alloc_zeroed(layout);
+        if !p.is_null() {
+            account(layout.size() as isize);
+        }
+        p
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let p = MiMalloc.realloc(ptr, layout, new_size);
+        if !p.is_null() {
+            account(new_size as isize - layout.size() as isize);
+        }
+        p
+    }
+}
+
+/// Bytes currently allocated by the process (±64 KiB per thread).
+pub fn used_memory() -> usize {
+    GLOBAL_BYTES.load(Ordering::Relaxed).max(0) as usize
+}
+
+/// Resident set size from /proc (0 where unavailable).
+pub fn rss_bytes() -> usize {
+    let Ok(s) = std::fs::read_to_string("/proc/self/statm") else {
+        return 0;
+    };
+    let pages: usize = s
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    pages * page.max(4096) as usize
+}

@@ -1,0 +1,409 @@
+//! Connection commands: PING, ECHO, QUIT, RESET, AUTH, HELLO, SELECT, CLIENT.
+
+use bytes::Bytes;
+
+use super::{arg_i64, is, After, Ctx};
+use crate::error::{CmdError, CmdResult};
+use crate::resp::Proto;
+use crate::server::client::ReplyMode;
+
+/// Version reported to clients (the Redis release whose behaviour is matched).
+pub const REDIS_VERSION: &str = "7.0.15";
+
+/// PING [message]
+pub fn ping(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    if args.len() > 2 {
+        return Err(CmdError::Arity("ping".into()));
+    }
+    match args.get(1) {
+        Some(m) => ctx.out.bulk(m),
+        None => ctx.out.simple("PONG"),
+    }
+    Ok(())
+}
+
+/// ECHO message
+pub fn echo(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    ctx.out.bulk(&args[1]);
+    Ok(())
+}
+
+/// QUIT
+pub fn quit(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
+    ctx.out.ok();
+    ctx.after = Some(After::Close);
+    Ok(())
+}
+
+/// RESET
+pub fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
+    let c = &mut *ctx.client;
+    c.multi = None;
+    c.multi_error = false;
+    ctx.shared.watches.unwatch_all(c.id(), &c.watching);
+    c.watching.clear();
+    c.db = 0;
+    c.reply_mode = ReplyMode::On;
+    c.no_evict = false;
+    c.authenticated = ctx.shared.config.read().requirepass.is_empty();
+    ctx.out.proto = Proto::Resp2;
+    {
+        let mut m = c.handle.meta.lock();
+        m.name.clear();
+        m.db = 0;
+        m.resp = 2;
+        m.multi = -1;
+    }
+    ctx.out.simple("RESET");
+    Ok(())
+}
+
+fn check_password(ctx: &mut Ctx<'_>, user: &[u8], pass: &[u8]) -> CmdResult {
+    let required = ctx.shared.config.read().requirepass.clone();
+    if user == b"default" && pass == required.as_bytes() && !required.is_empty() {
+        ctx.client.authenticated = true;
+        Ok(())
+    } else {
+        Err(CmdError::Other(
+            "WRONGPASS invalid username-password pair or user is disabled.".into(),
+        ))
+    }
+}
+
+/// AUTH [username] password
+pub fn auth(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    if args.len() > 3 {
+        return Err(CmdError::Syntax);
+    }
+    if args.len() == 2 && ctx.shared.config.read().requirepass.is_empty() {
+        return Err(CmdError::err("AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"));
+    }
+    let (user, pass): (&[u8], &[u8]) = if args.len() == 3 {
+        (&args[1], &args[2])
+    } else {
+        (b"default", &args[1])
+    };
+    check_password(ctx, user, pass)?;
+    ctx.out.ok();
+    Ok(())
+}
+
+/// HELLO [protover [AUTH username password] [SETNAME clientname]]
+pub fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let mut proto = None;
+    if args.len() >= 2 {
+        let v = crate::util::parse_i64(&args[1])
+            .ok_or_else(|| CmdError::err("Protocol version is not an integer or out of range"))?;
+        if !(2..=3).contains(&v) {
+            return Err(CmdError::Other(
+                "NOPROTO unsupported protocol version".into(),
+            ));
+        }
+        proto = Some(v);
+    }
+    let mut i = 2;
+    let mut setname = None;
+    while i < args.len() {
+        if is(&args[i], "auth") && i + 2 < args.len() {
+            let (u, p) = (args[i + 1].clone(), args[i + 2].clone());
+            check_password(ctx, &u, &p)?;
+            i += 3;
+        } else if is(&args[i], "setname") && i + 1 < args.len() {
+            validate_name(&args[i + 1])?;
+            setname = Some(args[i + 1].clone());
+            i += 2;
+        } else {
+            return Err(CmdError::err(format!(
+                "Syntax error in HELLO option '{}'",
+                String::from_utf8_lossy(&args[i])
+            )));
+        }
+    }
+    if !ctx.client.authenticated {
+        return Err(CmdError::Other("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time".into()));
+    }
+    if let Some(n) = setname {
+        ctx.client.handle.meta.lock().name = String::from_utf8_lossy(&n).into_owned();
+    }
+    if let Some(v) = proto {
+        ctx.out.proto = if v == 3 { Proto::Resp3 } else { Proto::Resp2 };
+        ctx.client.handle.meta.lock().resp = v as u8;
+    }
+    let cluster = crate::cmd::server::cluster_enabled(ctx);
+    ctx.out.map_len(7);
+    ctx.out.bulk(b"server");
+    ctx.out.bulk(b"redis");
+    ctx.out.bulk(b"version");
+    ctx.out.bulk(REDIS_VERSION.as_bytes());
+    ctx.out.bulk(b"proto");
+    ctx.out.int(if ctx.out.resp3() { 3 } else { 2 });
+    ctx.out.bulk(b"id");
+    ctx.out.int(ctx.client.id() as i64);
+    ctx.out.bulk(b"mode");
+    ctx.out
+        .bulk(if cluster { b"cluster" } else { b"standalone" });
+    ctx.out.bulk(b"role");
+    ctx.out.bulk(b"master");
+    ctx.out.bulk(b"modules");
+    ctx.out.array_len(0);
+    Ok(())
+}
+
+/// SELECT index
+pub fn select(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let n = arg_i64(&args[1])?;
+    if crate::cmd::server::cluster_enabled(ctx) && n != 0 {
+        return Err(CmdError::err("SELECT is not allowed in cluster mode"));
+    }
+    if n < 0 || n as usize >= ctx.store().db_count() {
+        return Err(CmdError::err("DB index is out of range"));
+    }
+    ctx.client.db = n as usize;
+    ctx.client.handle.meta.lock().db = n as usize;
+    ctx.out.ok();
+    Ok(())
+}
+
+fn validate_name(name: &[u8]) -> CmdResult {
+    if name.iter().any(|&b| !(b'!'..=b'~').contains(&b)) {
+        return Err(CmdError::err(
+            "Client names cannot contain spaces, newlines or special characters.",
+        ));
+    }
+    Ok(())
+}
+
+/// CLIENT SETNAME name
+pub fn client_setname(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    validate_name(&args[2])?;
+    ctx.client.handle.meta.lock().name = String::from_utf8_lossy(&args[2]).into_owned();
+    ctx.out.ok();
+    Ok(())
+}
+
+/// CLIENT GETNAME
+pub fn client_getname(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
+    let name = ctx.client.handle.meta.lock().name.clone();
+    if name.is_empty() {
+        ctx.out.null();
+    } else {
+        ctx.out.bulk(name.as_bytes());
+    }
+    Ok(())
+}
+
+/// CLIENT ID
+pub fn client_id(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
+    ctx.out.int(ctx.client.id() as i64);
+    Ok(())
+}
+
+/// CLIENT INFO
+pub fn client_info(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
+    let line = format!("{}\n", ctx.client.handle.describe(ctx.now_ms));
+    ctx.out.verbatim(line.as_bytes());
+    Ok(())
+}
+
+/// CLIENT LIST [TYPE type] [ID id ...]
+pub fn client_list(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let mut ids: Option<Vec<u64>> = None;
+    let mut only_pubsub = None;
+    if args.len() > 2 {
+        if is(&args[2], "type") && args.len() == 4 {
+            let t = String::from_utf8_lossy(&args[3]).to_ascii_lowercase();
+            match t.as_str() {
+                "normal" => only_pubsub = Some(false),
+                "pubsub" => only_pubsub = Some(true),
+                "master" | "replica" | "slave" => ids = Some(Vec::new()),
+                _ => return Err(CmdError::err(format!("Unknown client type '{t}'"))),
+            }
+        } else if is(&args[2], "id") && args.len() > 3 {
+            let mut v = Vec::new();
+            for a in &args[3..] {
+                match crate::util::parse_i64(a) {
+                    Some(n) if n > 0 => v.push(n as u64),
+                    _ => return Err(CmdError::err("Invalid client ID")),
+                }
+            }
+            ids = Some(v);
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    let mut text = String::new();
+    for c in ctx.shared.clients.all() {
+        if ids.as_ref().is_some_and(|v| !v.contains(&c.id)) {
+            continue;
+        }
+        if let Some(p) = only_pubsub {
+            let m = c.meta.lock();
+            if ((m.sub + m.psub) > 0) != p {
+                continue;
+            }
+        }
+        text.push_str(&c.describe(ctx.now_ms));
+        text.push('\n');
+    }
+    ctx.out.verbatim(text.as_bytes());
+    Ok(())
+}
+
+/// CLIENT KILL addr | CLIENT KILL [ID id] [ADDR a] [LADDR a] [SKIPME yes|no] [TYPE t] [USER u] [MAXAGE s]
+pub fn client_kill(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    if args.len() == 3 {
+        let addr = String::from_utf8_lossy(&args[2]).into_owned();
+        let victim = ctx
+            .shared
+            .clients
+            .all()
+            .into_iter()
+            .find(|c| c.addr.to_string() == addr);
+        return match victim {
+            Some(c) => {
+                c.kill();
+                ctx.out.ok();
+                Ok(())
+            }
+            None => Err(CmdError::err("No such client")),
+        };
+    }
+    if args.len() % 2 != 0 {
+        return Err(CmdError::Syntax);
+    }
+    let (mut id, mut addr, mut laddr, mut maxage) = (None, None, None, None);
+    let mut skipme = true;
+    let mut i = 2;
+    while i + 1 < args.len() {
+        let (o, v) = (&args[i], &args[i + 1]);
+        if is(o, "id") {
+            id = Some(
+                crate::util::parse_i64(v)
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| CmdError::err("client-id should be greater than 0"))?
+                    as u64,
+            );
+        } else if is(o, "addr") {
+            addr = Some(String::from_utf8_lossy(v).into_owned());
+        } else if is(o, "laddr") {
+            laddr = Some(String::from_utf8_lossy(v).into_owned());
+        } else if is(o, "skipme") {
+            skipme = if is(v, "yes") {
+                true
+            } else if is(v, "no") {
+                false
+            } else {
+                return Err(CmdError::Syntax);
+            };
+        } else if is(o, "maxage") {
+            maxage = Some(arg_i64(v)?);
+        } else if is(o, "type") || is(o, "user") {
+            // Every client is a normal client of the default user.
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        i += 2;
+    }
+    let mut killed = 0;
+    for c in ctx.shared.clients.all() {
+        let matches = id.is_none_or(|x| x == c.id)
+            && addr.as_ref().is_none_or(|a| *a == c.addr.to_string())
+            && laddr.as_ref().is_none_or(|a| *a == c.laddr.to_string())
+            && maxage.is_none_or(|m| (ctx.now_ms.saturating_sub(c.created_ms) / 1000) as i64 >= m)
+            && !(skipme && c.id == ctx.client.id());
+        if matches {
+            if c.id == ctx.client.id() {
+                ctx.client.close_after_reply = true;
+            } else {
+                c.kill();
+            }
+            killed += 1;
+        }
+    }
+    ctx.out.int(killed);
+    Ok(())
+}
+
+/// CLIENT NO-EVICT on|off
+pub fn client_no_evict(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    if is(&args[2], "on") {
+        ctx.client.no_evict = true;
+    } else if is(&args[2], "off") {
+        ctx.client.no_evict = false;
+    } else {
+        return Err(CmdError::Syntax);
+    }
+    ctx.client.handle.meta.lock().no_evict = ctx.client.no_evict;
+    ctx.out.ok();
+    Ok(())
+}
+
+/// CLIENT REPLY ON|OFF|SKIP
+pub fn client_reply(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    if is(&args[2], "on") {
+        ctx.client.reply_mode = ReplyMode::On;
+        ctx.out.ok();
+    } else if is(&args[2], "off") {
+        ctx.client.reply_mode = ReplyMode::Off;
+    } else if is(&args[2], "skip") {
+        if ctx.client.reply_mode != ReplyMode::Off {
+            ctx.client.reply_mode = ReplyMode::SkipNext;
+        }
+    } else {
+        return Err(CmdError::Syntax);
+    }
+    Ok(())
+}
+
+/// CLIENT SETINFO lib-name|lib-ver value
+pub fn client_setinfo(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let v = String::from_utf8_lossy(&args[3]).into_owned();
+    if v.contains(' ') || v.contains('\n') {
+        return Err(CmdError::err(format!(
+            "{} cannot contain spaces, newlines or special characters.",
+            String::from_utf8_lossy(&args[2]).to_ascii_lowercase()
+        )));
+    }
+    let mut m = ctx.client.handle.meta.lock();
+    if is(&args[2], "lib-name") {
+        m.lib_name = v;
+    } else if is(&args[2], "lib-ver") {
+        m.lib_ver = v;
+    } else {
+        drop(m);
+        return Err(CmdError::err(format!(
+            "Unrecognized option '{}'",
+            String::from_utf8_lossy(&args[2])
+        )));
+    }
+    drop(m);
+    ctx.out.ok();
+    Ok(())
+}
+
+/// CLIENT HELP
+pub fn client_help(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
+    super::server::help_reply(
+        ctx,
+        "CLIENT",
+        &[
+            "GETNAME",
+            "    Return the name of the current connection.",
+            "ID",
+            "    Return the ID of the current connection.",
+            "INFO",
+            "    Return information about the current client connection.",
+            "KILL <ip:port>",
+            "    Kill connection made from <ip:port>.",
+            "LIST [options ...]",
+            "    Return information about client connections.",
+            "NO-EVICT (ON|OFF)",
+            "    Protect current client connection from eviction.",
+            "REPLY (ON|OFF|SKIP)",
+            "    Control the replies sent to the current connection.",
+            "SETNAME <name>",
+            "    Assign the name <name> to the current connection.",
+        ],
+    );
+    Ok(())
+}

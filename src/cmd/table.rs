@@ -1,0 +1,852 @@
+//! The command table: the single source of truth for every command's name,
+//! arity, flags, key positions and handler. Dispatch, arity errors, COMMAND
+//! INFO/DOCS/GETKEYS, MULTI, WATCH, OOM checks and cluster routing all read it.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+
+use super::{connection, keys, server, string, transaction, Handler, KeysFn};
+
+/// Command flags (Redis' names in `FLAG_NAMES`).
+pub mod flags {
+    /// Modifies the keyspace.
+    pub const WRITE: u32 = 1;
+    /// Reads only.
+    pub const READONLY: u32 = 1 << 1;
+    /// May grow memory: refused with -OOM over maxmemory.
+    pub const DENYOOM: u32 = 1 << 2;
+    /// Administrative.
+    pub const ADMIN: u32 = 1 << 3;
+    /// Pub/Sub.
+    pub const PUBSUB: u32 = 1 << 4;
+    /// Not allowed in scripts.
+    pub const NOSCRIPT: u32 = 1 << 5;
+    /// May block the client.
+    pub const BLOCKING: u32 = 1 << 6;
+    /// Allowed while loading.
+    pub const LOADING: u32 = 1 << 7;
+    /// Allowed on a stale replica.
+    pub const STALE: u32 = 1 << 8;
+    /// Not shown in MONITOR.
+    pub const SKIP_MONITOR: u32 = 1 << 9;
+    /// Not logged in SLOWLOG.
+    pub const SKIP_SLOWLOG: u32 = 1 << 10;
+    /// O(1) or O(log n).
+    pub const FAST: u32 = 1 << 11;
+    /// Allowed before AUTH.
+    pub const NO_AUTH: u32 = 1 << 12;
+    /// May replicate even when read-only.
+    pub const MAY_REPLICATE: u32 = 1 << 13;
+    /// Not allowed inside MULTI.
+    pub const NO_MULTI: u32 = 1 << 14;
+    /// Keys are found by a function, not by positions.
+    pub const MOVABLEKEYS: u32 = 1 << 15;
+    /// Allowed while a script is busy.
+    pub const ALLOW_BUSY: u32 = 1 << 16;
+    /// Runs under the exclusive gate (atomic against every other client).
+    pub const EXCLUSIVE: u32 = 1 << 24;
+
+    /// Redis' names for the public flags, in COMMAND INFO order.
+    pub const FLAG_NAMES: &[(u32, &str)] = &[
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (ADMIN, "admin"),
+        (PUBSUB, "pubsub"),
+        (NOSCRIPT, "noscript"),
+        (BLOCKING, "blocking"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+        (SKIP_MONITOR, "skip_monitor"),
+        (SKIP_SLOWLOG, "skip_slowlog"),
+        (FAST, "fast"),
+        (NO_AUTH, "no_auth"),
+        (MAY_REPLICATE, "may_replicate"),
+        (NO_MULTI, "no_multi"),
+        (MOVABLEKEYS, "movablekeys"),
+        (ALLOW_BUSY, "allow_busy"),
+    ];
+}
+
+use flags::*;
+
+/// One row of the table.
+#[derive(Debug)]
+pub struct Command {
+    /// Full lowercase name (`get`, `config|get`).
+    pub name: &'static str,
+    /// Redis arity: exact count, or at least `-arity` when negative.
+    pub arity: i32,
+    /// Bit set of `flags`.
+    pub flags: u32,
+    /// First key argument (0: none).
+    pub first_key: i32,
+    /// Last key argument (-1: last argument).
+    pub last_key: i32,
+    /// Step between keys.
+    pub step: i32,
+    /// Key finder for commands with movable keys.
+    pub keys_fn: Option<KeysFn>,
+    /// Handler (None for containers such as CONFIG).
+    pub handler: Option<Handler>,
+    /// Subcommands of a container.
+    pub subcommands: &'static [Command],
+    /// Documentation group (string, keyspace, server, ...).
+    pub group: &'static str,
+    /// One-line summary for COMMAND DOCS.
+    pub summary: &'static str,
+}
+
+impl Command {
+    /// True when the command has flag `f`.
+    pub fn has(&self, f: u32) -> bool {
+        self.flags & f != 0
+    }
+
+    /// True when `argc` arguments (name included) satisfy the arity.
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        let a = self.arity;
+        if a >= 0 {
+            argc as i32 == a
+        } else {
+            argc as i32 >= -a
+        }
+    }
+
+    /// Indexes of the key arguments in `args`.
+    pub fn key_positions(&self, args: &[Bytes]) -> Vec<usize> {
+        if let Some(f) = self.keys_fn {
+            return f(args);
+        }
+        if self.first_key <= 0 {
+            return Vec::new();
+        }
+        let argc = args.len() as i32;
+        let last = if self.last_key < 0 {
+            argc + self.last_key
+        } else {
+            self.last_key.min(argc - 1)
+        };
+        let step = self.step.max(1);
+        (self.first_key..=last)
+            .step_by(step as usize)
+            .map(|i| i as usize)
+            .filter(|&i| i < args.len())
+            .collect()
+    }
+
+    /// The name shown in errors, uppercase container part (`CONFIG`).
+    pub fn container_name(&self) -> String {
+        self.name
+            .split('|')
+            .next()
+            .unwrap_or(self.name)
+            .to_ascii_uppercase()
+    }
+}
+
+const fn c(
+    name: &'static str,
+    arity: i32,
+    flags: u32,
+    keys: (i32, i32, i32),
+    group: &'static str,
+    handler: Handler,
+) -> Command {
+    Command {
+        name,
+        arity,
+        flags,
+        first_key: keys.0,
+        last_key: keys.1,
+        step: keys.2,
+        keys_fn: None,
+        handler: Some(handler),
+        subcommands: &[],
+        group,
+        summary: "",
+    }
+}
+
+const fn container(
+    name: &'static str,
+    arity: i32,
+    group: &'static str,
+    subs: &'static [Command],
+) -> Command {
+    Command {
+        name,
+        arity,
+        flags: 0,
+        first_key: 0,
+        last_key: 0,
+        step: 0,
+        keys_fn: None,
+        handler: None,
+        subcommands: subs,
+        group,
+        summary: "",
+    }
+}
+
+const fn container_with(
+    name: &'static str,
+    arity: i32,
+    group: &'static str,
+    handler: Handler,
+    subs: &'static [Command],
+) -> Command {
+    let mut cmd = container(name, arity, group, subs);
+    cmd.handler = Some(handler);
+    cmd.flags = LOADING | STALE;
+    cmd
+}
+
+/// Marks a command as finding its keys with `f` (numkeys forms).
+pub const fn movable(mut cmd: Command, f: KeysFn) -> Command {
+    cmd.keys_fn = Some(f);
+    cmd.flags |= MOVABLEKEYS;
+    cmd
+}
+
+const NK: (i32, i32, i32) = (0, 0, 0);
+const K1: (i32, i32, i32) = (1, 1, 1);
+const KALL: (i32, i32, i32) = (1, -1, 1);
+const K12: (i32, i32, i32) = (1, 2, 1);
+const ADM: u32 = ADMIN | NOSCRIPT | LOADING | STALE;
+
+/// Every command of the node.
+pub static COMMANDS: &[Command] = &[
+    // strings
+    c("get", 2, READONLY | FAST, K1, "string", string::get),
+    c("set", -3, WRITE | DENYOOM, K1, "string", string::set),
+    c(
+        "setnx",
+        3,
+        WRITE | DENYOOM | FAST,
+        K1,
+        "string",
+        string::setnx,
+    ),
+    c("setex", 4, WRITE | DENYOOM, K1, "string", string::setex),
+    c("psetex", 4, WRITE | DENYOOM, K1, "string", string::psetex),
+    c(
+        "getset",
+        3,
+        WRITE | DENYOOM | FAST,
+        K1,
+        "string",
+        string::getset,
+    ),
+    c("getdel", 2, WRITE | FAST, K1, "string", string::getdel),
+    c("getex", -2, WRITE | FAST, K1, "string", string::getex),
+    c("mget", -2, READONLY | FAST, KALL, "string", string::mget),
+    c(
+        "mset",
+        -3,
+        WRITE | DENYOOM,
+        (1, -1, 2),
+        "string",
+        string::mset,
+    ),
+    c(
+        "msetnx",
+        -3,
+        WRITE | DENYOOM,
+        (1, -1, 2),
+        "string",
+        string::msetnx,
+    ),
+    c(
+        "append",
+        3,
+        WRITE | DENYOOM | FAST,
+        K1,
+        "string",
+        string::append,
+    ),
+    c("strlen", 2, READONLY | FAST, K1, "string", string::strlen),
+    c("getrange", 4, READONLY, K1, "string", string::getrange),
+    c("substr", 4, READONLY, K1, "string", string::getrange),
+    c(
+        "setrange",
+        4,
+        WRITE | DENYOOM,
+        K1,
+        "string",
+        string::setrange,
+    ),
+    c(
+        "incr",
+        2,
+        WRITE | DENYOOM | FAST,
+        K1,
+        "string",
+        string::incr,
+    ),
+    c(
+        "decr",
+        2,
+        WRITE | DENYOOM | FAST,
+        K1,
+        "string",
+        string::decr,
+    ),
+    c(
+        "incrby",
+        3,
+        WRITE | DENYOOM | FAST,
+        K1,
+        "string",
+        string::incrby,
+    ),
+    c(
+        "decrby",
+        3,
+        WRITE | DENYOOM | FAST,
+        K1,
+        "string",
+        string::decrby,
+    ),
+    c(
+        "incrbyfloat",
+        3,
+        WRITE | DENYOOM | FAST,
+        K1,
+        "string",
+        string::incrbyfloat,
+    ),
+    c("lcs", -3, READONLY, K12, "string", string::lcs),
+    // keyspace
+    c("del", -2, WRITE, KALL, "generic", keys::del),
+    c("unlink", -2, WRITE | FAST, KALL, "generic", keys::del),
+    c("exists", -2, READONLY | FAST, KALL, "generic", keys::exists),
+    c("type", 2, READONLY | FAST, K1, "generic", keys::type_cmd),
+    c("expire", -3, WRITE | FAST, K1, "generic", keys::expire),
+    c("pexpire", -3, WRITE | FAST, K1, "generic", keys::pexpire),
+    c("expireat", -3, WRITE | FAST, K1, "generic", keys::expireat),
+    c(
+        "pexpireat",
+        -3,
+        WRITE | FAST,
+        K1,
+        "generic",
+        keys::pexpireat,
+    ),
+    c("ttl", 2, READONLY | FAST, K1, "generic", keys::ttl),
+    c("pttl", 2, READONLY | FAST, K1, "generic", keys::pttl),
+    c(
+        "expiretime",
+        2,
+        READONLY | FAST,
+        K1,
+        "generic",
+        keys::expiretime,
+    ),
+    c(
+        "pexpiretime",
+        2,
+        READONLY | FAST,
+        K1,
+        "generic",
+        keys::pexpiretime,
+    ),
+    c("persist", 2, WRITE | FAST, K1, "generic", keys::persist),
+    c("keys", 2, READONLY, NK, "generic", keys::keys),
+    c("scan", -2, READONLY, NK, "generic", keys::scan),
+    c("randomkey", 1, READONLY, NK, "generic", keys::randomkey),
+    c("rename", 3, WRITE, K12, "generic", keys::rename),
+    c("renamenx", 3, WRITE | FAST, K12, "generic", keys::renamenx),
+    c("copy", -3, WRITE | DENYOOM, K12, "generic", keys::copy),
+    c("move", 3, WRITE | FAST, K1, "generic", keys::move_cmd),
+    c("touch", -2, READONLY | FAST, KALL, "generic", keys::touch),
+    c("dbsize", 1, READONLY | FAST, NK, "server", keys::dbsize),
+    container(
+        "object",
+        -2,
+        "generic",
+        &[
+            c(
+                "object|encoding",
+                3,
+                READONLY,
+                (2, 2, 1),
+                "generic",
+                keys::object_encoding,
+            ),
+            c(
+                "object|freq",
+                3,
+                READONLY,
+                (2, 2, 1),
+                "generic",
+                keys::object_freq,
+            ),
+            c(
+                "object|idletime",
+                3,
+                READONLY,
+                (2, 2, 1),
+                "generic",
+                keys::object_idletime,
+            ),
+            c(
+                "object|refcount",
+                3,
+                READONLY,
+                (2, 2, 1),
+                "generic",
+                keys::object_refcount,
+            ),
+            c(
+                "object|help",
+                2,
+                LOADING | STALE,
+                NK,
+                "generic",
+                keys::object_help,
+            ),
+        ],
+    ),
+    // connection
+    c("ping", -1, FAST, NK, "connection", connection::ping),
+    c("echo", 2, FAST, NK, "connection", connection::echo),
+    c(
+        "quit",
+        -1,
+        ALLOW_BUSY | FAST | NOSCRIPT | LOADING | STALE | NO_AUTH,
+        NK,
+        "connection",
+        connection::quit,
+    ),
+    c(
+        "reset",
+        1,
+        NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY,
+        NK,
+        "connection",
+        connection::reset,
+    ),
+    c(
+        "auth",
+        -2,
+        NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY,
+        NK,
+        "connection",
+        connection::auth,
+    ),
+    c(
+        "hello",
+        -1,
+        NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY,
+        NK,
+        "connection",
+        connection::hello,
+    ),
+    c(
+        "select",
+        2,
+        LOADING | STALE | FAST,
+        NK,
+        "connection",
+        connection::select,
+    ),
+    container(
+        "client",
+        -2,
+        "connection",
+        &[
+            c(
+                "client|setname",
+                3,
+                NOSCRIPT | LOADING | STALE,
+                NK,
+                "connection",
+                connection::client_setname,
+            ),
+            c(
+                "client|getname",
+                2,
+                NOSCRIPT | LOADING | STALE,
+                NK,
+                "connection",
+                connection::client_getname,
+            ),
+            c(
+                "client|id",
+                2,
+                NOSCRIPT | LOADING | STALE,
+                NK,
+                "connection",
+                connection::client_id,
+            ),
+            c(
+                "client|info",
+                2,
+                NOSCRIPT | LOADING | STALE,
+                NK,
+                "connection",
+                connection::client_info,
+            ),
+            c(
+                "client|list",
+                -2,
+                ADM,
+                NK,
+                "connection",
+                connection::client_list,
+            ),
+            c(
+                "client|kill",
+                -3,
+                ADM,
+                NK,
+                "connection",
+                connection::client_kill,
+            ),
+            c(
+                "client|no-evict",
+                3,
+                ADM,
+                NK,
+                "connection",
+                connection::client_no_evict,
+            ),
+            c(
+                "client|reply",
+                3,
+                NOSCRIPT | LOADING | STALE,
+                NK,
+                "connection",
+                connection::client_reply,
+            ),
+            c(
+                "client|setinfo",
+                4,
+                NOSCRIPT | LOADING | STALE,
+                NK,
+                "connection",
+                connection::client_setinfo,
+            ),
+            c(
+                "client|help",
+                2,
+                LOADING | STALE,
+                NK,
+                "connection",
+                connection::client_help,
+            ),
+        ],
+    ),
+    // server
+    c("info", -1, LOADING | STALE, NK, "server", server::info),
+    container(
+        "config",
+        -2,
+        "server",
+        &[
+            c("config|get", -3, ADM, NK, "server", server::config_get),
+            c("config|set", -4, ADM, NK, "server", server::config_set),
+            c(
+                "config|resetstat",
+                2,
+                ADM,
+                NK,
+                "server",
+                server::config_resetstat,
+            ),
+            c(
+                "config|help",
+                2,
+                LOADING | STALE,
+                NK,
+                "server",
+                server::config_help,
+            ),
+        ],
+    ),
+    c("flushall", -1, WRITE, NK, "server", server::flushall),
+    c("flushdb", -1, WRITE, NK, "server", server::flushdb),
+    c(
+        "swapdb",
+        3,
+        WRITE | FAST | EXCLUSIVE,
+        NK,
+        "server",
+        server::swapdb,
+    ),
+    c(
+        "time",
+        1,
+        LOADING | STALE | FAST,
+        NK,
+        "server",
+        server::time,
+    ),
+    c(
+        "lastsave",
+        1,
+        LOADING | STALE | FAST,
+        NK,
+        "server",
+        server::lastsave,
+    ),
+    container(
+        "slowlog",
+        -2,
+        "server",
+        &[
+            c(
+                "slowlog|get",
+                -2,
+                ADMIN | LOADING | STALE,
+                NK,
+                "server",
+                server::slowlog_get,
+            ),
+            c(
+                "slowlog|len",
+                2,
+                ADMIN | LOADING | STALE,
+                NK,
+                "server",
+                server::slowlog_len,
+            ),
+            c(
+                "slowlog|reset",
+                2,
+                ADMIN | LOADING | STALE,
+                NK,
+                "server",
+                server::slowlog_reset,
+            ),
+            c(
+                "slowlog|help",
+                2,
+                LOADING | STALE,
+                NK,
+                "server",
+                server::slowlog_help,
+            ),
+        ],
+    ),
+    c("monitor", 1, ADM, NK, "server", server::monitor),
+    container(
+        "debug",
+        -2,
+        "server",
+        &[
+            c("debug|sleep", 3, ADM, NK, "server", server::debug_sleep),
+            c(
+                "debug|set-active-expire",
+                3,
+                ADM,
+                NK,
+                "server",
+                server::debug_set_active_expire,
+            ),
+        ],
+    ),
+    c(
+        "shutdown",
+        -1,
+        ADM | NO_MULTI | ALLOW_BUSY,
+        NK,
+        "server",
+        server::shutdown,
+    ),
+    c("wait", 3, NOSCRIPT, NK, "generic", server::wait),
+    container(
+        "memory",
+        -2,
+        "server",
+        &[c(
+            "memory|usage",
+            -3,
+            READONLY,
+            (2, 2, 1),
+            "server",
+            server::memory_usage,
+        )],
+    ),
+    container_with(
+        "command",
+        -1,
+        "server",
+        server::command,
+        &[
+            c(
+                "command|count",
+                2,
+                LOADING | STALE,
+                NK,
+                "server",
+                server::command_count,
+            ),
+            c(
+                "command|info",
+                -2,
+                LOADING | STALE,
+                NK,
+                "server",
+                server::command_info,
+            ),
+            c(
+                "command|docs",
+                -2,
+                LOADING | STALE,
+                NK,
+                "server",
+                server::command_docs,
+            ),
+            c(
+                "command|getkeys",
+                -3,
+                LOADING | STALE,
+                NK,
+                "server",
+                server::command_getkeys,
+            ),
+            c(
+                "command|list",
+                -2,
+                LOADING | STALE,
+                NK,
+                "server",
+                server::command_list,
+            ),
+            c(
+                "command|help",
+                2,
+                LOADING | STALE,
+                NK,
+                "server",
+                server::command_help,
+            ),
+        ],
+    ),
+    // transactions
+    c(
+        "multi",
+        1,
+        NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
+        NK,
+        "transactions",
+        transaction::multi,
+    ),
+    c(
+        "exec",
+        1,
+        NOSCRIPT | LOADING | STALE | SKIP_SLOWLOG | EXCLUSIVE,
+        NK,
+        "transactions",
+        transaction::exec,
+    ),
+    c(
+        "discard",
+        1,
+        NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
+        NK,
+        "transactions",
+        transaction::discard,
+    ),
+    c(
+        "watch",
+        -2,
+        NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
+        KALL,
+        "transactions",
+        transaction::watch,
+    ),
+    c(
+        "unwatch",
+        1,
+        NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
+        NK,
+        "transactions",
+        transaction::unwatch,
+    ),
+];
+
+/// A command found in the table with the index of its statistics.
+#[derive(Debug, Clone, Copy)]
+pub struct Found {
+    /// The table row.
+    pub cmd: &'static Command,
+    /// Index into `Shared::cmd_stats`.
+    pub stat: usize,
+}
+
+struct Index {
+    by_name: HashMap<&'static str, Found>,
+    all: Vec<&'static Command>,
+}
+
+fn index() -> &'static Index {
+    static INDEX: OnceLock<Index> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        let mut by_name = HashMap::new();
+        let mut all = Vec::new();
+        for cmd in COMMANDS {
+            by_name.insert(
+                cmd.name,
+                Found {
+                    cmd,
+                    stat: all.len(),
+                },
+            );
+            all.push(cmd);
+            for sub in cmd.subcommands {
+                by_name.insert(
+                    sub.name,
+                    Found {
+                        cmd: sub,
+                        stat: all.len(),
+                    },
+                );
+                all.push(sub);
+            }
+        }
+        Index { by_name, all }
+    })
+}
+
+/// Number of statistics slots (commands plus subcommands).
+pub fn stat_slots() -> usize {
+    index().all.len()
+}
+
+/// Every command and subcommand, in statistics order.
+pub fn all_commands() -> &'static [&'static Command] {
+    &index().all
+}
+
+/// Looks up a top-level command by (any-case) name.
+pub fn lookup(name: &[u8]) -> Option<Found> {
+    if name.len() > 32 || name.contains(&b'|') {
+        return None;
+    }
+    let mut buf = [0u8; 32];
+    let lower = &mut buf[..name.len()];
+    lower.copy_from_slice(name);
+    lower.make_ascii_lowercase();
+    let s = std::str::from_utf8(lower).ok()?;
+    index().by_name.get(s).copied()
+}
+
+/// Looks up `container|sub` for a container command.
+pub fn lookup_sub(container: &Command, sub: &[u8]) -> Option<Found> {
+    let name = format!(
+        "{}|{}",
+        container.name,
+        String::from_utf8_lossy(sub).to_ascii_lowercase()
+    );
+    index().by_name.get(name.as_str()).copied()
+}
+
+/// Statistics slot of a command.
+pub fn stat_of(cmd: &Command) -> Option<usize> {
+    index().by_name.get(cmd.name).map(|f| f.stat)
+}

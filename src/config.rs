@@ -1,0 +1,634 @@
+//! Node configuration: defaults that serve one laptop node, command-line flags
+//! (`--port 7000`), an optional redis.conf-syntax file, and the runtime
+//! CONFIG GET/SET table. Every parameter is declared once in `PARAMS`.
+
+use std::path::PathBuf;
+
+use crate::resp::parse::split_args;
+use crate::util::{glob_match, parse_memory};
+
+/// Eviction policy under `maxmemory`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EvictionPolicy {
+    /// Refuse writes with -OOM.
+    NoEviction,
+    /// Approximated LRU over all keys.
+    AllKeysLru,
+    /// Approximated LFU over all keys.
+    AllKeysLfu,
+    /// Random keys.
+    AllKeysRandom,
+    /// LRU among keys with a TTL.
+    VolatileLru,
+    /// LFU among keys with a TTL.
+    VolatileLfu,
+    /// Random among keys with a TTL.
+    VolatileRandom,
+    /// Nearest expiry first.
+    VolatileTtl,
+}
+
+const POLICIES: [(&str, EvictionPolicy); 8] = [
+    ("volatile-lru", EvictionPolicy::VolatileLru),
+    ("volatile-lfu", EvictionPolicy::VolatileLfu),
+    ("volatile-random", EvictionPolicy::VolatileRandom),
+    ("volatile-ttl", EvictionPolicy::VolatileTtl),
+    ("allkeys-lru", EvictionPolicy::AllKeysLru),
+    ("allkeys-lfu", EvictionPolicy::AllKeysLfu),
+    ("allkeys-random", EvictionPolicy::AllKeysRandom),
+    ("noeviction", EvictionPolicy::NoEviction),
+];
+
+impl EvictionPolicy {
+    /// The redis.conf name.
+    pub fn name(self) -> &'static str {
+        POLICIES
+            .iter()
+            .find(|(_, p)| *p == self)
+            .map(|(n, _)| *n)
+            .unwrap_or("noeviction")
+    }
+
+    /// True for the LFU policies.
+    pub fn is_lfu(self) -> bool {
+        matches!(
+            self,
+            EvictionPolicy::AllKeysLfu | EvictionPolicy::VolatileLfu
+        )
+    }
+
+    /// True for policies that only consider keys with a TTL.
+    pub fn volatile_only(self) -> bool {
+        matches!(
+            self,
+            EvictionPolicy::VolatileLru
+                | EvictionPolicy::VolatileLfu
+                | EvictionPolicy::VolatileRandom
+                | EvictionPolicy::VolatileTtl
+        )
+    }
+}
+
+/// All settings of a node.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// RESP port (0 disables).
+    pub port: u16,
+    /// Addresses to listen on.
+    pub bind: Vec<String>,
+    /// Refuse non-loopback clients when no password is set.
+    pub protected_mode: bool,
+    /// Password for AUTH (empty: none).
+    pub requirepass: String,
+    /// Maximum simultaneous clients.
+    pub maxclients: u64,
+    /// Memory limit in bytes (0: none).
+    pub maxmemory: u64,
+    /// Eviction policy.
+    pub maxmemory_policy: EvictionPolicy,
+    /// Keys sampled per eviction.
+    pub maxmemory_samples: u64,
+    /// Idle client timeout in seconds (0: never).
+    pub timeout: u64,
+    /// Number of databases in standalone mode.
+    pub databases: u64,
+    /// Largest bulk string a client may send.
+    pub proto_max_bulk_len: u64,
+    /// Largest unparsed query buffer per client.
+    pub client_query_buffer_limit: u64,
+    /// Output buffer hard limit for normal clients (bytes, 0: none).
+    pub client_output_buffer_limit_normal: u64,
+    /// Output buffer hard limit for pub/sub clients.
+    pub client_output_buffer_limit_pubsub: u64,
+    /// Background task frequency.
+    pub hz: u64,
+    /// SLOWLOG threshold in microseconds (negative disables).
+    pub slowlog_log_slower_than: i64,
+    /// SLOWLOG length.
+    pub slowlog_max_len: u64,
+    /// Data directory (node identity, cluster state).
+    pub dir: PathBuf,
+    /// Active expiry on/off (DEBUG SET-ACTIVE-EXPIRE).
+    pub active_expire_enabled: bool,
+    /// LFU logarithmic counter factor.
+    pub lfu_log_factor: u64,
+    /// LFU counter decay period in minutes.
+    pub lfu_decay_time: u64,
+    /// memcached port (0 disables).
+    pub memcached_port: u16,
+    /// Prometheus exporter port (0 disables).
+    pub metrics_port: u16,
+    /// Script time before BUSY replies, in ms.
+    pub busy_reply_threshold: u64,
+    /// Log level for `tracing`.
+    pub loglevel: String,
+    /// Compact hash encoding limits.
+    pub hash_max_listpack_entries: u64,
+    /// Compact hash element size limit.
+    pub hash_max_listpack_value: u64,
+    /// Compact set limits.
+    pub set_max_intset_entries: u64,
+    /// Compact set (listpack) entry limit.
+    pub set_max_listpack_entries: u64,
+    /// Compact set (listpack) element size limit.
+    pub set_max_listpack_value: u64,
+    /// Compact sorted set entry limit.
+    pub zset_max_listpack_entries: u64,
+    /// Compact sorted set element size limit.
+    pub zset_max_listpack_value: u64,
+    /// List node size (negative: bytes class, positive: entries).
+    pub list_max_listpack_size: i64,
+    /// Run as a ring member (one database, cluster commands).
+    pub cluster_enabled: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            port: 6379,
+            bind: vec!["127.0.0.1".into()],
+            protected_mode: true,
+            requirepass: String::new(),
+            maxclients: 10000,
+            maxmemory: 0,
+            maxmemory_policy: EvictionPolicy::NoEviction,
+            maxmemory_samples: 5,
+            timeout: 0,
+            databases: 16,
+            proto_max_bulk_len: 512 * 1024 * 1024,
+            client_query_buffer_limit: 1024 * 1024 * 1024,
+            client_output_buffer_limit_normal: 0,
+            client_output_buffer_limit_pubsub: 32 * 1024 * 1024,
+            hz: 10,
+            slowlog_log_slower_than: 10000,
+            slowlog_max_len: 128,
+            dir: PathBuf::from("."),
+            active_expire_enabled: true,
+            lfu_log_factor: 10,
+            lfu_decay_time: 1,
+            memcached_port: 11211,
+            metrics_port: 0,
+            busy_reply_threshold: 5000,
+            loglevel: "notice".into(),
+            hash_max_listpack_entries: 128,
+            hash_max_listpack_value: 64,
+            set_max_intset_entries: 512,
+            set_max_listpack_entries: 128,
+            set_max_listpack_value: 64,
+            zset_max_listpack_entries: 128,
+            zset_max_listpack_value: 64,
+            list_max_listpack_size: -2,
+            cluster_enabled: false,
+        }
+    }
+}
+
+/// Why a parameter could not be set.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// No such parameter.
+    #[error("Unknown option or number of arguments for CONFIG SET - '{0}'")]
+    Unknown(String),
+    /// The value was rejected; the text is Redis' reason.
+    #[error("CONFIG SET failed (possibly related to argument '{name}') - {reason}")]
+    Invalid {
+        /// Parameter name.
+        name: String,
+        /// Redis' reason text.
+        reason: String,
+    },
+    /// A config file could not be read or parsed.
+    #[error("config file: {0}")]
+    File(String),
+}
+
+type Getter = fn(&Settings) -> String;
+type Setter = fn(&mut Settings, &str) -> Result<(), String>;
+
+/// One configuration parameter.
+pub struct Param {
+    /// redis.conf name.
+    pub name: &'static str,
+    /// Changeable with CONFIG SET.
+    pub mutable: bool,
+    get: Getter,
+    set: Setter,
+}
+
+fn yes_no(b: bool) -> String {
+    if b { "yes" } else { "no" }.into()
+}
+
+fn parse_bool(v: &str) -> Result<bool, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        _ => Err("argument must be 'yes' or 'no'".into()),
+    }
+}
+
+fn parse_int(v: &str, min: i64, max: i64) -> Result<i64, String> {
+    let n: i64 = v
+        .parse()
+        .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+    if n < min || n > max {
+        return Err(format!(
+            "argument must be between {min} and {max} inclusive"
+        ));
+    }
+    Ok(n)
+}
+
+fn parse_mem(v: &str) -> Result<u64, String> {
+    parse_memory(v).ok_or_else(|| "argument must be a memory value".to_string())
+}
+
+macro_rules! int_param {
+    ($name:expr, $field:ident, $min:expr, $max:expr, $mutable:expr) => {
+        Param {
+            name: $name,
+            mutable: $mutable,
+            get: |s| s.$field.to_string(),
+            set: |s, v| {
+                s.$field = parse_int(v, $min, $max)? as _;
+                Ok(())
+            },
+        }
+    };
+}
+
+macro_rules! mem_param {
+    ($name:expr, $field:ident) => {
+        Param {
+            name: $name,
+            mutable: true,
+            get: |s| s.$field.to_string(),
+            set: |s, v| {
+                s.$field = parse_mem(v)?;
+                Ok(())
+            },
+        }
+    };
+}
+
+macro_rules! bool_param {
+    ($name:expr, $field:ident) => {
+        Param {
+            name: $name,
+            mutable: true,
+            get: |s| yes_no(s.$field),
+            set: |s, v| {
+                s.$field = parse_bool(v)?;
+                Ok(())
+            },
+        }
+    };
+}
+
+/// Every parameter the node knows, the single source for CONFIG GET/SET, flags and files.
+pub static PARAMS: &[Param] = &[
+    int_param!("port", port, 0, 65535, false),
+    Param {
+        name: "bind",
+        mutable: false,
+        get: |s| s.bind.join(" "),
+        set: |s, v| {
+            s.bind = v.split_whitespace().map(String::from).collect();
+            Ok(())
+        },
+    },
+    bool_param!("protected-mode", protected_mode),
+    Param {
+        name: "requirepass",
+        mutable: true,
+        get: |s| s.requirepass.clone(),
+        set: |s, v| {
+            s.requirepass = v.to_string();
+            Ok(())
+        },
+    },
+    int_param!("maxclients", maxclients, 1, i64::from(u32::MAX), true),
+    mem_param!("maxmemory", maxmemory),
+    Param {
+        name: "maxmemory-policy",
+        mutable: true,
+        get: |s| s.maxmemory_policy.name().into(),
+        set: |s, v| {
+            let l = v.to_ascii_lowercase();
+            s.maxmemory_policy = POLICIES
+                .iter()
+                .find(|(n, _)| *n == l)
+                .map(|(_, p)| *p)
+                .ok_or_else(|| {
+                    format!(
+                        "argument(s) must be one of the following: {}",
+                        POLICIES
+                            .iter()
+                            .map(|(n, _)| *n)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                })?;
+            Ok(())
+        },
+    },
+    int_param!("maxmemory-samples", maxmemory_samples, 1, 64, true),
+    int_param!("timeout", timeout, 0, i64::from(i32::MAX), true),
+    int_param!("databases", databases, 1, i64::from(i32::MAX), false),
+    mem_param!("proto-max-bulk-len", proto_max_bulk_len),
+    mem_param!("client-query-buffer-limit", client_query_buffer_limit),
+    Param {
+        name: "client-output-buffer-limit",
+        mutable: true,
+        get: |s| {
+            format!(
+                "normal {} 0 0 slave 268435456 67108864 60 pubsub {} 8388608 60",
+                s.client_output_buffer_limit_normal, s.client_output_buffer_limit_pubsub
+            )
+        },
+        set: |s, v| {
+            let parts: Vec<&str> = v.split_whitespace().collect();
+            if parts.is_empty() || parts.len() % 4 != 0 {
+                return Err("Wrong number of arguments in buffer limit configuration.".into());
+            }
+            for c in parts.chunks(4) {
+                let hard = parse_memory(c[1]).ok_or(
+                    "Error in hard, soft or soft_seconds setting in buffer limit configuration.",
+                )?;
+                match c[0].to_ascii_lowercase().as_str() {
+                    "normal" => s.client_output_buffer_limit_normal = hard,
+                    "pubsub" => s.client_output_buffer_limit_pubsub = hard,
+                    "slave" | "replica" => {}
+                    _ => {
+                        return Err(
+                            "Invalid client class specified in buffer limit configuration.".into(),
+                        )
+                    }
+                }
+            }
+            Ok(())
+        },
+    },
+    int_param!("hz", hz, 1, 500, true),
+    int_param!(
+        "slowlog-log-slower-than",
+        slowlog_log_slower_than,
+        -1,
+        i64::MAX,
+        true
+    ),
+    int_param!("slowlog-max-len", slowlog_max_len, 0, i64::MAX, true),
+    Param {
+        name: "dir",
+        mutable: true,
+        get: |s| s.dir.display().to_string(),
+        set: |s, v| {
+            s.dir = PathBuf::from(v);
+            Ok(())
+        },
+    },
+    int_param!(
+        "lfu-log-factor",
+        lfu_log_factor,
+        0,
+        i64::from(i32::MAX),
+        true
+    ),
+    int_param!(
+        "lfu-decay-time",
+        lfu_decay_time,
+        0,
+        i64::from(i32::MAX),
+        true
+    ),
+    int_param!("memcached-port", memcached_port, 0, 65535, false),
+    int_param!("metrics-port", metrics_port, 0, 65535, false),
+    int_param!(
+        "busy-reply-threshold",
+        busy_reply_threshold,
+        0,
+        i64::MAX,
+        true
+    ),
+    int_param!("lua-time-limit", busy_reply_threshold, 0, i64::MAX, true),
+    Param {
+        name: "loglevel",
+        mutable: true,
+        get: |s| s.loglevel.clone(),
+        set: |s, v| {
+            let l = v.to_ascii_lowercase();
+            if !["debug", "verbose", "notice", "warning", "nothing"].contains(&l.as_str()) {
+                return Err("argument(s) must be one of the following: debug, verbose, notice, warning, nothing".into());
+            }
+            s.loglevel = l;
+            Ok(())
+        },
+    },
+    int_param!(
+        "hash-max-listpack-entries",
+        hash_max_listpack_entries,
+        0,
+        i64::MAX,
+        true
+    ),
+    mem_param!("hash-max-listpack-value", hash_max_listpack_value),
+    int_param!(
+        "hash-max-ziplist-entries",
+        hash_max_listpack_entries,
+        0,
+        i64::MAX,
+        true
+    ),
+    mem_param!("hash-max-ziplist-value", hash_max_listpack_value),
+    int_param!(
+        "set-max-intset-entries",
+        set_max_intset_entries,
+        0,
+        i64::MAX,
+        true
+    ),
+    int_param!(
+        "set-max-listpack-entries",
+        set_max_listpack_entries,
+        0,
+        i64::MAX,
+        true
+    ),
+    mem_param!("set-max-listpack-value", set_max_listpack_value),
+    int_param!(
+        "zset-max-listpack-entries",
+        zset_max_listpack_entries,
+        0,
+        i64::MAX,
+        true
+    ),
+    mem_param!("zset-max-listpack-value", zset_max_listpack_value),
+    int_param!(
+        "zset-max-ziplist-entries",
+        zset_max_listpack_entries,
+        0,
+        i64::MAX,
+        true
+    ),
+    mem_param!("zset-max-ziplist-value", zset_max_listpack_value),
+    int_param!(
+        "list-max-listpack-size",
+        list_max_listpack_size,
+        i64::MIN,
+        i64::MAX,
+        true
+    ),
+    int_param!(
+        "list-max-ziplist-size",
+        list_max_listpack_size,
+        i64::MIN,
+        i64::MAX,
+        true
+    ),
+    Param {
+        name: "cluster-enabled",
+        mutable: false,
+        get: |s| yes_no(s.cluster_enabled),
+        set: |s, v| {
+            s.cluster_enabled = parse_bool(v)?;
+            Ok(())
+        },
+    },
+    Param {
+        name: "appendonly",
+        mutable: false,
+        get: |_| "no".into(),
+        set: |_, v| parse_bool(v).map(|_| ()),
+    },
+    Param {
+        name: "save",
+        mutable: false,
+        get: |_| String::new(),
+        set: |_, _| Ok(()),
+    },
+    Param {
+        name: "daemonize",
+        mutable: false,
+        get: |_| "no".into(),
+        set: |_, v| parse_bool(v).map(|_| ()),
+    },
+];
+
+/// Finds a parameter by (case-insensitive) name.
+pub fn find_param(name: &str) -> Option<&'static Param> {
+    PARAMS.iter().find(|p| p.name.eq_ignore_ascii_case(name))
+}
+
+impl Settings {
+    /// Sets one parameter from its text form, as CONFIG SET / files / flags do.
+    pub fn set(&mut self, name: &str, value: &str, at_startup: bool) -> Result<(), ConfigError> {
+        let p = find_param(name).ok_or_else(|| ConfigError::Unknown(name.to_string()))?;
+        if !p.mutable && !at_startup {
+            return Err(ConfigError::Invalid {
+                name: p.name.into(),
+                reason: "can't set immutable config".into(),
+            });
+        }
+        (p.set)(self, value).map_err(|reason| ConfigError::Invalid {
+            name: p.name.into(),
+            reason,
+        })
+    }
+
+    /// Name/value pairs of the parameters matching a glob (CONFIG GET).
+    pub fn get_matching(&self, pattern: &[u8]) -> Vec<(&'static str, String)> {
+        PARAMS
+            .iter()
+            .filter(|p| glob_match(pattern, p.name.as_bytes(), true))
+            .map(|p| (p.name, (p.get)(self)))
+            .collect()
+    }
+
+    /// Applies a config file in redis.conf syntax.
+    pub fn load_file(&mut self, path: &str) -> Result<(), ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| ConfigError::File(format!("{path}: {e}")))?;
+        for (no, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let args = split_args(line.as_bytes()).ok_or_else(|| {
+                ConfigError::File(format!("{path}:{}: unbalanced quotes", no + 1))
+            })?;
+            let args: Vec<String> = args
+                .into_iter()
+                .map(|a| String::from_utf8_lossy(&a).into_owned())
+                .collect();
+            if let Some((name, rest)) = args.split_first() {
+                self.set(name, &rest.join(" "), true)
+                    .map_err(|e| ConfigError::File(format!("{path}:{}: {e}", no + 1)))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds settings from command-line arguments: an optional config file
+    /// first, then `--name value...` pairs (later ones win).
+    pub fn from_args(args: &[String]) -> Result<Settings, ConfigError> {
+        let mut s = Settings::default();
+        let mut i = 0;
+        if let Some(first) = args.first() {
+            if !first.starts_with("--") {
+                s.load_file(first)?;
+                i = 1;
+            }
+        }
+        while i < args.len() {
+            let Some(name) = args[i].strip_prefix("--") else {
+                return Err(ConfigError::File(format!(
+                    "unexpected argument '{}'",
+                    args[i]
+                )));
+            };
+            let mut values = Vec::new();
+            i += 1;
+            while i < args.len() && !args[i].starts_with("--") {
+                values.push(args[i].clone());
+                i += 1;
+            }
+            s.set(name, &values.join(" "), true)?;
+        }
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_and_errors() {
+        let args: Vec<String> = [
+            "--port",
+            "7000",
+            "--maxmemory",
+            "1mb",
+            "--bind",
+            "127.0.0.1",
+            "::1",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let s = Settings::from_args(&args).expect("valid flags");
+        assert_eq!(s.port, 7000);
+        assert_eq!(s.maxmemory, 1 << 20);
+        assert_eq!(s.bind, vec!["127.0.0.1".to_string(), "::1".to_string()]);
+        let mut s = Settings::default();
+        let e = s.set("maxmemory", "abc", false).expect_err("bad value");
+        assert_eq!(
+            e.to_string(),
+            "CONFIG SET failed (possibly related to argument 'maxmemory') - argument must be a memory value"
+        );
+        assert_eq!(
+            s.get_matching(b"maxmemory-p*"),
+            vec![("maxmemory-policy", "noeviction".to_string())]
+        );
+    }
+}

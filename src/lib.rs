@@ -1,0 +1,14 @@
+//! ringcache: a distributed in-memory cache speaking RESP2/RESP3 and memcached.
+//!
+//! The crate is the whole node; `main.rs` only parses flags and starts it.
+//! Tests and benches use the same public modules.
+#![deny(clippy::unwrap_used)]
+
+pub mod alloc;
+pub mod cmd;
+pub mod config;
+pub mod error;
+pub mod resp;
+pub mod server;
+pub mod store;
+pub mod util;

@@ -1,0 +1,54 @@
+//! `ringcache [config-file] [--name value ...]`: starts one node.
+
+use ringcache::alloc::CountingAlloc;
+use ringcache::config::Settings;
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("usage: ringcache [/path/to/ringcache.conf] [--port 6379] [--bind 127.0.0.1] [--maxmemory 1gb] [--<config-name> <value> ...]");
+        return;
+    }
+    if args.iter().any(|a| a == "--version" || a == "-v") {
+        println!("ringcache {}", env!("CARGO_PKG_VERSION"));
+        return;
+    }
+    let settings = match Settings::from_args(&args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("ringcache: {e}");
+            std::process::exit(1);
+        }
+    };
+    let filter = match settings.loglevel.as_str() {
+        "debug" => "debug",
+        "verbose" => "info",
+        "warning" => "warn",
+        "nothing" => "off",
+        _ => "info",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| filter.into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    ringcache::store::evict::apply_settings(&settings);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ringcache: cannot start runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = runtime.block_on(ringcache::server::run(settings)) {
+        eprintln!("ringcache: {e}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,370 @@
+//! Request parser: turns the bytes a client sent into command argument vectors.
+//!
+//! A sans-I/O state machine over the connection's read buffer. It follows Redis'
+//! `processMultibulkBuffer` / `processInlineBuffer` exactly (limits, error strings,
+//! lenient trailing CRLF after a bulk) because clients and test suites depend on
+//! those details. The generic `redis-protocol` crate decodes *any* RESP frame and
+//! reports its own error texts, so it is used for replies from peers (proxy,
+//! tests) while requests go through this purpose-built parser. Arguments are
+//! zero-copy `Bytes` slices of the read buffer.
+
+use bytes::{Buf, Bytes, BytesMut};
+
+/// Longest inline command or count line Redis accepts before giving up.
+pub const INLINE_MAX: usize = 64 * 1024;
+/// Largest multibulk count Redis accepts (`INT_MAX`).
+pub const MULTIBULK_MAX: i64 = i32::MAX as i64;
+
+/// Limits the parser enforces, taken from the node's config.
+#[derive(Clone, Copy, Debug)]
+pub struct ParseLimits {
+    /// `proto-max-bulk-len`.
+    pub max_bulk_len: i64,
+    /// True while the client still has to AUTH (Redis then caps lengths hard).
+    pub unauthenticated: bool,
+}
+
+impl Default for ParseLimits {
+    fn default() -> Self {
+        ParseLimits {
+            max_bulk_len: 512 * 1024 * 1024,
+            unauthenticated: false,
+        }
+    }
+}
+
+/// A protocol violation; the connection replies `-ERR Protocol error: ...` and closes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Protocol error: {0}")]
+pub struct ProtocolError(pub String);
+
+/// Outcome of one parse attempt.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Parsed {
+    /// A complete command (possibly empty for blank inline lines / `*0`).
+    Command(Vec<Bytes>),
+    /// More bytes are needed.
+    Incomplete,
+}
+
+/// Parses one request from the front of `buf`, consuming it when complete.
+pub fn parse_request(buf: &mut BytesMut, limits: ParseLimits) -> Result<Parsed, ProtocolError> {
+    if buf.is_empty() {
+        return Ok(Parsed::Incomplete);
+    }
+    if buf[0] == b'*' {
+        parse_multibulk(buf, limits)
+    } else {
+        parse_inline(buf)
+    }
+}
+
+fn find_cr(buf: &[u8], from: usize) -> Option<usize> {
+    buf[from..]
+        .iter()
+        .position(|&b| b == b'\r')
+        .map(|p| p + from)
+}
+
+fn parse_multibulk(buf: &mut BytesMut, limits: ParseLimits) -> Result<Parsed, ProtocolError> {
+    let Some(cr) = find_cr(buf, 0) else {
+        if buf.len() > INLINE_MAX {
+            return Err(ProtocolError("too big mbulk count string".into()));
+        }
+        return Ok(Parsed::Incomplete);
+    };
+    if cr + 1 >= buf.len() {
+        return Ok(Parsed::Incomplete);
+    }
+    let count = match string_to_i64(&buf[1..cr]) {
+        Some(n) if n <= MULTIBULK_MAX => n,
+        _ => return Err(ProtocolError("invalid multibulk length".into())),
+    };
+    if count > 10 && limits.unauthenticated {
+        return Err(ProtocolError("unauthenticated multibulk length".into()));
+    }
+    let mut pos = cr + 2;
+    if count <= 0 {
+        buf.advance(pos);
+        return Ok(Parsed::Command(Vec::new()));
+    }
+    // First pass: validate and find the extent without copying.
+    let mut spans: Vec<(usize, usize)> = Vec::with_capacity(count.min(1024) as usize);
+    for _ in 0..count {
+        if pos >= buf.len() {
+            return Ok(Parsed::Incomplete);
+        }
+        let Some(cr) = find_cr(buf, pos) else {
+            if buf.len() - pos > INLINE_MAX {
+                return Err(ProtocolError("too big bulk count string".into()));
+            }
+            return Ok(Parsed::Incomplete);
+        };
+        if cr + 1 >= buf.len() {
+            return Ok(Parsed::Incomplete);
+        }
+        if buf[pos] != b'$' {
+            return Err(ProtocolError(format!(
+                "expected '$', got '{}'",
+                buf[pos] as char
+            )));
+        }
+        let len = match string_to_i64(&buf[pos + 1..cr]) {
+            Some(n) if n >= 0 && n <= limits.max_bulk_len => n as usize,
+            _ => return Err(ProtocolError("invalid bulk length".into())),
+        };
+        if len > 16 * 1024 && limits.unauthenticated {
+            return Err(ProtocolError("unauthenticated bulk length".into()));
+        }
+        let start = cr + 2;
+        // Redis skips the two bytes after the payload without checking them.
+        if buf.len() < start + len + 2 {
+            if buf.capacity() - buf.len() < start + len + 2 - buf.len() {
+                buf.reserve(start + len + 2 - buf.len());
+            }
+            return Ok(Parsed::Incomplete);
+        }
+        spans.push((start, len));
+        pos = start + len + 2;
+    }
+    let frame = buf.split_to(pos).freeze();
+    Ok(Parsed::Command(
+        spans
+            .into_iter()
+            .map(|(s, l)| frame.slice(s..s + l))
+            .collect(),
+    ))
+}
+
+fn parse_inline(buf: &mut BytesMut) -> Result<Parsed, ProtocolError> {
+    let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
+        if buf.len() > INLINE_MAX {
+            return Err(ProtocolError("too big inline request".into()));
+        }
+        return Ok(Parsed::Incomplete);
+    };
+    let line = buf.split_to(nl + 1);
+    let mut end = nl;
+    if end > 0 && line[end - 1] == b'\r' {
+        end -= 1;
+    }
+    match split_args(&line[..end]) {
+        Some(args) => Ok(Parsed::Command(args.into_iter().map(Bytes::from).collect())),
+        None => Err(ProtocolError("unbalanced quotes in request".into())),
+    }
+}
+
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
+}
+
+fn hex_val(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
+}
+
+/// Splits a line like Redis' `sdssplitargs`: whitespace separated, with
+/// "double quoted" (C escapes, `\xHH`) and 'single quoted' arguments.
+/// Returns `None` on unbalanced quotes.
+pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let mut args = Vec::new();
+    let mut i = 0;
+    loop {
+        while i < line.len() && is_space(line[i]) {
+            i += 1;
+        }
+        if i >= line.len() {
+            return Some(args);
+        }
+        let mut cur = Vec::new();
+        let mut in_dq = false;
+        let mut in_sq = false;
+        loop {
+            if in_dq {
+                if i >= line.len() {
+                    return None;
+                }
+                let c = line[i];
+                if c == b'\\' && i + 3 < line.len() && line[i + 1] == b'x' {
+                    if let (Some(h), Some(l)) = (hex_val(line[i + 2]), hex_val(line[i + 3])) {
+                        cur.push(h * 16 + l);
+                        i += 4;
+                        continue;
+                    }
+                }
+                if c == b'\\' && i + 1 < line.len() {
+                    i += 1;
+                    cur.push(match line[i] {
+                        b'n' => b'\n',
+                        b'r' => b'\r',
+                        b't' => b'\t',
+                        b'b' => 8,
+                        b'a' => 7,
+                        o => o,
+                    });
+                } else if c == b'"' {
+                    // A closing quote must be followed by a space or the end.
+                    if i + 1 < line.len() && !is_space(line[i + 1]) {
+                        return None;
+                    }
+                    in_dq = false;
+                    i += 1;
+                    break;
+                } else {
+                    cur.push(c);
+                }
+                i += 1;
+            } else if in_sq {
+                if i >= line.len() {
+                    return None;
+                }
+                let c = line[i];
+                if c == b'\\' && i + 1 < line.len() && line[i + 1] == b'\'' {
+                    i += 1;
+                    cur.push(b'\'');
+                } else if c == b'\'' {
+                    if i + 1 < line.len() && !is_space(line[i + 1]) {
+                        return None;
+                    }
+                    in_sq = false;
+                    i += 1;
+                    break;
+                } else {
+                    cur.push(c);
+                }
+                i += 1;
+            } else {
+                if i >= line.len() {
+                    break;
+                }
+                match line[i] {
+                    c if is_space(c) => break,
+                    b'"' => in_dq = true,
+                    b'\'' => in_sq = true,
+                    c => cur.push(c),
+                }
+                i += 1;
+            }
+        }
+        args.push(cur);
+        let _ = (in_dq, in_sq);
+    }
+}
+
+/// Strict integer parse, like Redis' `string2ll`: optional '-', no '+', no
+/// leading zeros, no spaces, no overflow.
+pub fn string_to_i64(s: &[u8]) -> Option<i64> {
+    if s.is_empty() || s.len() > 20 {
+        return None;
+    }
+    if s == b"0" {
+        return Some(0);
+    }
+    let (neg, digits) = if s[0] == b'-' {
+        (true, &s[1..])
+    } else {
+        (false, s)
+    };
+    if digits.is_empty() || digits[0] < b'1' || digits[0] > b'9' {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add((d - b'0') as u64)?;
+    }
+    if neg {
+        if v > i64::MAX as u64 + 1 {
+            None
+        } else {
+            Some((v as i64).wrapping_neg())
+        }
+    } else if v > i64::MAX as u64 {
+        None
+    } else {
+        Some(v as i64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_all(input: &[u8]) -> (Vec<Vec<Bytes>>, Option<ProtocolError>, usize) {
+        let mut buf = BytesMut::from(input);
+        let mut cmds = Vec::new();
+        loop {
+            match parse_request(&mut buf, ParseLimits::default()) {
+                Ok(Parsed::Command(c)) => cmds.push(c),
+                Ok(Parsed::Incomplete) => return (cmds, None, buf.len()),
+                Err(e) => return (cmds, Some(e), buf.len()),
+            }
+        }
+    }
+
+    #[test]
+    fn multibulk_pipeline() {
+        let (cmds, err, rest) =
+            parse_all(b"*1\r\n$4\r\nPING\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*1\r\n$4\r\nPI");
+        assert!(err.is_none());
+        assert_eq!(cmds.len(), 2);
+        assert_eq!(cmds[1][1], Bytes::from_static(b"k"));
+        assert_eq!(rest, 11);
+    }
+
+    #[test]
+    fn inline_quotes() {
+        let (cmds, err, _) = parse_all(b"set \"a b\" 'c\\'d' \"\\x41\\n\"\r\n");
+        assert!(err.is_none());
+        assert_eq!(
+            cmds[0],
+            vec![
+                Bytes::from("set"),
+                Bytes::from("a b"),
+                Bytes::from("c'd"),
+                Bytes::from("A\n")
+            ]
+        );
+        let (_, err, _) = parse_all(b"set \"a\r\n");
+        assert_eq!(
+            err.map(|e| e.to_string()).as_deref(),
+            Some("Protocol error: unbalanced quotes in request")
+        );
+    }
+
+    #[test]
+    fn errors_match_redis() {
+        let e = |i: &[u8]| parse_all(i).1.map(|e| e.to_string());
+        assert_eq!(
+            e(b"*x\r\n").as_deref(),
+            Some("Protocol error: invalid multibulk length")
+        );
+        assert_eq!(
+            e(b"*1\r\n+PING\r\n").as_deref(),
+            Some("Protocol error: expected '$', got '+'")
+        );
+        assert_eq!(
+            e(b"*1\r\n$-5\r\n").as_deref(),
+            Some("Protocol error: invalid bulk length")
+        );
+        assert_eq!(
+            e(b"*1\r\n$9999999999\r\n").as_deref(),
+            Some("Protocol error: invalid bulk length")
+        );
+        assert_eq!(
+            e(b"*3000000000\r\n").as_deref(),
+            Some("Protocol error: invalid multibulk length")
+        );
+    }
+
+    #[test]
+    fn integers_are_strict() {
+        assert_eq!(string_to_i64(b"-9223372036854775808"), Some(i64::MIN));
+        assert_eq!(string_to_i64(b"9223372036854775808"), None);
+        assert_eq!(string_to_i64(b"+1"), None);
+        assert_eq!(string_to_i64(b"01"), None);
+        assert_eq!(string_to_i64(b"-0"), None);
+        assert_eq!(string_to_i64(b" 1"), None);
+    }
+}

@@ -1,0 +1,299 @@
+//! Reply builder: appends RESP2 or RESP3 encoded replies to one output buffer.
+//!
+//! Handlers call typed methods (`bulk`, `int`, `map_len`, ...) and the builder
+//! picks the wire form for the client's protocol version, so no handler needs
+//! to know whether it talks RESP2 or RESP3. Writing straight into the buffer
+//! avoids building intermediate frame trees on the hot path.
+
+use bytes::{BufMut, BytesMut};
+
+/// Client protocol version, switched by `HELLO`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proto {
+    /// RESP2 (default).
+    Resp2,
+    /// RESP3.
+    Resp3,
+}
+
+/// The output buffer of one connection plus its protocol version.
+#[derive(Debug)]
+pub struct Reply {
+    /// Encoded bytes waiting to be written.
+    pub buf: BytesMut,
+    /// The protocol replies are encoded in.
+    pub proto: Proto,
+}
+
+impl Reply {
+    /// An empty RESP2 reply buffer.
+    pub fn new() -> Self {
+        Reply {
+            buf: BytesMut::with_capacity(16 * 1024),
+            proto: Proto::Resp2,
+        }
+    }
+
+    /// True when the client speaks RESP3.
+    pub fn resp3(&self) -> bool {
+        self.proto == Proto::Resp3
+    }
+
+    fn header(&mut self, tag: u8, n: i64) {
+        self.buf.put_u8(tag);
+        let mut b = itoa::Buffer::new();
+        self.buf.put_slice(b.format(n).as_bytes());
+        self.buf.put_slice(b"\r\n");
+    }
+
+    /// `+OK`.
+    pub fn ok(&mut self) {
+        self.buf.put_slice(b"+OK\r\n");
+    }
+
+    /// A status (simple string) reply.
+    pub fn simple(&mut self, s: &str) {
+        self.buf.put_u8(b'+');
+        self.buf.put_slice(s.as_bytes());
+        self.buf.put_slice(b"\r\n");
+    }
+
+    /// An error reply; `msg` is the full text after '-' (e.g. `ERR syntax error`).
+    pub fn error(&mut self, msg: &str) {
+        self.buf.put_u8(b'-');
+        // Newlines would break framing; Redis replaces them with spaces.
+        for &b in msg.as_bytes() {
+            self.buf
+                .put_u8(if b == b'\r' || b == b'\n' { b' ' } else { b });
+        }
+        self.buf.put_slice(b"\r\n");
+    }
+
+    /// An integer reply.
+    pub fn int(&mut self, n: i64) {
+        self.header(b':', n);
+    }
+
+    /// A bulk string.
+    pub fn bulk(&mut self, data: &[u8]) {
+        self.header(b'$', data.len() as i64);
+        self.buf.put_slice(data);
+        self.buf.put_slice(b"\r\n");
+    }
+
+    /// A bulk string holding the decimal form of `n`.
+    pub fn bulk_int(&mut self, n: i64) {
+        let mut b = itoa::Buffer::new();
+        self.bulk(b.format(n).as_bytes());
+    }
+
+    /// The null bulk string (`$-1` / `_`).
+    pub fn null(&mut self) {
+        if self.resp3() {
+            self.buf.put_slice(b"_\r\n");
+        } else {
+            self.buf.put_slice(b"$-1\r\n");
+        }
+    }
+
+    /// The null array (`*-1` / `_`).
+    pub fn null_array(&mut self) {
+        if self.resp3() {
+            self.buf.put_slice(b"_\r\n");
+        } else {
+            self.buf.put_slice(b"*-1\r\n");
+        }
+    }
+
+    /// An array header of `n` elements.
+    pub fn array_len(&mut self, n: usize) {
+        self.header(b'*', n as i64);
+    }
+
+    /// A map header of `n` pairs (RESP2: array of 2n).
+    pub fn map_len(&mut self, n: usize) {
+        if self.resp3() {
+            self.header(b'%', n as i64);
+        } else {
+            self.header(b'*', 2 * n as i64);
+        }
+    }
+
+    /// A set header of `n` elements (RESP2: array).
+    pub fn set_len(&mut self, n: usize) {
+        if self.resp3() {
+            self.header(b'~', n as i64);
+        } else {
+            self.header(b'*', n as i64);
+        }
+    }
+
+    /// A push header of `n` elements (RESP2: array), for pub/sub messages.
+    pub fn push_len(&mut self, n: usize) {
+        if self.resp3() {
+            self.header(b'>', n as i64);
+        } else {
+            self.header(b'*', n as i64);
+        }
+    }
+
+    /// A double: RESP3 `,` or a RESP2 bulk string in Redis' `%.17g` form.
+    pub fn double(&mut self, d: f64) {
+        if self.resp3() {
+            self.buf.put_u8(b',');
+            if d.is_infinite() {
+                self.buf.put_slice(if d > 0.0 { b"inf" } else { b"-inf" });
+            } else {
+                self.buf.put_slice(format_double(d).as_bytes());
+            }
+            self.buf.put_slice(b"\r\n");
+        } else {
+            self.bulk(format_double(d).as_bytes());
+        }
+    }
+
+    /// A boolean (RESP3 `#t`/`#f`, RESP2 integer 1/0).
+    pub fn boolean(&mut self, b: bool) {
+        if self.resp3() {
+            self.buf.put_slice(if b { b"#t\r\n" } else { b"#f\r\n" });
+        } else {
+            self.int(b as i64);
+        }
+    }
+
+    /// A verbatim text (RESP3 `=` with `txt:`), RESP2 bulk string.
+    pub fn verbatim(&mut self, text: &[u8]) {
+        if self.resp3() {
+            self.header(b'=', text.len() as i64 + 4);
+            self.buf.put_slice(b"txt:");
+            self.buf.put_slice(text);
+            self.buf.put_slice(b"\r\n");
+        } else {
+            self.bulk(text);
+        }
+    }
+
+    /// A list of bulk strings.
+    pub fn bulks<I, T>(&mut self, items: I)
+    where
+        I: ExactSizeIterator<Item = T>,
+        T: AsRef<[u8]>,
+    {
+        self.array_len(items.len());
+        for it in items {
+            self.bulk(it.as_ref());
+        }
+    }
+}
+
+impl Default for Reply {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Formats a double the way Redis 7.0 does in replies (`%.17g`, `inf`, `-inf`).
+pub fn format_double(d: f64) -> String {
+    if d.is_infinite() {
+        return if d > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    if d.is_nan() {
+        return "nan".into();
+    }
+    let mut buf = [0u8; 64];
+    // SAFETY: the buffer is large enough for any %.17g output and is NUL terminated by snprintf.
+    let n = unsafe {
+        libc::snprintf(
+            buf.as_mut_ptr() as *mut libc::c_char,
+            buf.len(),
+            c"%.17g".as_ptr(),
+            d,
+        )
+    };
+    String::from_utf8_lossy(&buf[..n.clamp(0, 63) as usize]).into_owned()
+}
+
+/// Formats a double like Redis' human-friendly long double output (INCRBYFLOAT,
+/// HINCRBYFLOAT): plain decimal, no exponent, no trailing zeros.
+pub fn format_human_double(d: f64) -> String {
+    if d.is_infinite() {
+        return if d > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    // Shortest round-trip digits, then expanded without exponent.
+    let mut b = ryu::Buffer::new();
+    let s = b.format_finite(d);
+    let (mantissa, exp) = match s.find('e') {
+        Some(p) => (&s[..p], s[p + 1..].parse::<i32>().unwrap_or(0)),
+        None => (s, 0),
+    };
+    let neg = mantissa.starts_with('-');
+    let m = mantissa.trim_start_matches('-');
+    let (int_part, frac_part) = match m.find('.') {
+        Some(p) => (&m[..p], &m[p + 1..]),
+        None => (m, ""),
+    };
+    let digits: String = format!("{int_part}{frac_part}");
+    let point = int_part.len() as i32 + exp;
+    let mut out = String::new();
+    if point <= 0 {
+        out.push_str("0.");
+        for _ in 0..(-point) {
+            out.push('0');
+        }
+        out.push_str(&digits);
+    } else if point as usize >= digits.len() {
+        out.push_str(&digits);
+        for _ in 0..(point as usize - digits.len()) {
+            out.push('0');
+        }
+    } else {
+        out.push_str(&digits[..point as usize]);
+        out.push('.');
+        out.push_str(&digits[point as usize..]);
+    }
+    if out.contains('.') {
+        while out.ends_with('0') {
+            out.pop();
+        }
+        if out.ends_with('.') {
+            out.pop();
+        }
+    }
+    let out = out.trim_start_matches('0');
+    let out = if out.is_empty() || out.starts_with('.') {
+        format!("0{out}")
+    } else {
+        out.to_string()
+    };
+    if neg && out != "0" {
+        format!("-{out}")
+    } else {
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn doubles() {
+        assert_eq!(format_double(1.5), "1.5");
+        assert_eq!(format_double(0.1), "0.10000000000000001");
+        assert_eq!(format_human_double(10.6), "10.6");
+        assert_eq!(format_human_double(1e20), "100000000000000000000");
+        assert_eq!(format_human_double(-0.00015), "-0.00015");
+        assert_eq!(format_human_double(3.0), "3");
+        assert_eq!(format_human_double(0.0), "0");
+    }
+
+    #[test]
+    fn resp3_forms() {
+        let mut r = Reply::new();
+        r.proto = Proto::Resp3;
+        r.null();
+        r.map_len(1);
+        r.double(2.5);
+        assert_eq!(&r.buf[..], b"_\r\n%1\r\n,2.5\r\n");
+    }
+}

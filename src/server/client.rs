@@ -1,0 +1,214 @@
+//! Per-connection state and the registry that CLIENT LIST / KILL / INFO read.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+
+/// What other connections may see or change of a client.
+#[derive(Debug)]
+pub struct ClientHandle {
+    /// Unique id (CLIENT ID).
+    pub id: u64,
+    /// Peer address.
+    pub addr: SocketAddr,
+    /// Local address.
+    pub laddr: SocketAddr,
+    /// Creation time (unix ms).
+    pub created_ms: u64,
+    /// Last command time (unix ms).
+    pub last_active_ms: AtomicU64,
+    /// Mutable descriptive fields.
+    pub meta: Mutex<ClientMeta>,
+    /// Set by CLIENT KILL; the connection closes at its next wake-up.
+    pub killed: AtomicBool,
+    /// Set when a WATCHed key was modified.
+    pub dirty: AtomicBool,
+    /// Wakes the connection (kill, unblock, messages).
+    pub wake: Notify,
+}
+
+/// Descriptive fields shown by CLIENT LIST / INFO.
+#[derive(Debug, Default, Clone)]
+pub struct ClientMeta {
+    /// CLIENT SETNAME.
+    pub name: String,
+    /// Selected database.
+    pub db: usize,
+    /// Last command's full name.
+    pub last_cmd: String,
+    /// Protocol version (2 or 3).
+    pub resp: u8,
+    /// Library name (CLIENT SETINFO / HELLO).
+    pub lib_name: String,
+    /// Library version.
+    pub lib_ver: String,
+    /// Flags letters (N, x, P, ...).
+    pub flags: String,
+    /// Query buffer length.
+    pub qbuf: usize,
+    /// Output buffer length.
+    pub omem: usize,
+    /// Subscribed channel count.
+    pub sub: usize,
+    /// Subscribed pattern count.
+    pub psub: usize,
+    /// Queued MULTI commands (-1 outside MULTI).
+    pub multi: i64,
+    /// Connection not subject to eviction (CLIENT NO-EVICT).
+    pub no_evict: bool,
+}
+
+impl ClientHandle {
+    /// Marks the client killed and wakes it.
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::Release);
+        self.wake.notify_one();
+    }
+
+    /// One CLIENT LIST / CLIENT INFO line (without the trailing newline).
+    pub fn describe(&self, now_ms: u64) -> String {
+        let m = self.meta.lock().clone();
+        let age = now_ms.saturating_sub(self.created_ms) / 1000;
+        let idle = now_ms.saturating_sub(self.last_active_ms.load(Ordering::Relaxed)) / 1000;
+        let flags = if m.flags.is_empty() {
+            "N".to_string()
+        } else {
+            m.flags.clone()
+        };
+        format!(
+            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            self.id, self.addr, self.laddr, m.name, age, idle, flags, m.db, m.sub, m.psub, m.multi, m.qbuf, m.omem,
+            if m.last_cmd.is_empty() { "NULL" } else { &m.last_cmd }, m.resp.max(2), m.lib_name, m.lib_ver
+        )
+    }
+}
+
+/// All connected clients.
+#[derive(Debug, Default)]
+pub struct ClientRegistry {
+    clients: Mutex<HashMap<u64, Arc<ClientHandle>>>,
+    next_id: AtomicU64,
+}
+
+impl ClientRegistry {
+    /// Registers a new connection and returns its handle.
+    pub fn register(&self, addr: SocketAddr, laddr: SocketAddr, now_ms: u64) -> Arc<ClientHandle> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let h = Arc::new(ClientHandle {
+            id,
+            addr,
+            laddr,
+            created_ms: now_ms,
+            last_active_ms: AtomicU64::new(now_ms),
+            meta: Mutex::new(ClientMeta {
+                multi: -1,
+                resp: 2,
+                ..Default::default()
+            }),
+            killed: AtomicBool::new(false),
+            dirty: AtomicBool::new(false),
+            wake: Notify::new(),
+        });
+        self.clients.lock().insert(id, h.clone());
+        h
+    }
+
+    /// Removes a closed connection.
+    pub fn unregister(&self, id: u64) {
+        self.clients.lock().remove(&id);
+    }
+
+    /// Number of connected clients.
+    pub fn len(&self) -> usize {
+        self.clients.lock().len()
+    }
+
+    /// True when no client is connected.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A client by id.
+    pub fn get(&self, id: u64) -> Option<Arc<ClientHandle>> {
+        self.clients.lock().get(&id).cloned()
+    }
+
+    /// Every client, ordered by id.
+    pub fn all(&self) -> Vec<Arc<ClientHandle>> {
+        let mut v: Vec<_> = self.clients.lock().values().cloned().collect();
+        v.sort_by_key(|c| c.id);
+        v
+    }
+}
+
+/// Reply suppression set by CLIENT REPLY.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyMode {
+    /// Normal.
+    On,
+    /// No replies until ON.
+    Off,
+    /// Skip the next command's reply.
+    SkipNext,
+    /// Skipping the current command's reply.
+    Skipping,
+}
+
+/// One queued MULTI command.
+#[derive(Debug)]
+pub struct QueuedCommand {
+    /// Index into the command table.
+    pub cmd: &'static crate::cmd::table::Command,
+    /// Its arguments.
+    pub args: Vec<Bytes>,
+}
+
+/// Connection-local state that commands read and change.
+#[derive(Debug)]
+pub struct Client {
+    /// Shared handle.
+    pub handle: Arc<ClientHandle>,
+    /// Selected database.
+    pub db: usize,
+    /// True once AUTH succeeded (or no password is set).
+    pub authenticated: bool,
+    /// CLIENT REPLY state.
+    pub reply_mode: ReplyMode,
+    /// Queued commands while in MULTI.
+    pub multi: Option<Vec<QueuedCommand>>,
+    /// A queueing error happened (EXEC will answer EXECABORT).
+    pub multi_error: bool,
+    /// WATCHed keys.
+    pub watching: Vec<(usize, Bytes)>,
+    /// Connection will close after the pending replies are written.
+    pub close_after_reply: bool,
+    /// CLIENT NO-EVICT flag.
+    pub no_evict: bool,
+}
+
+impl Client {
+    /// A fresh connection state.
+    pub fn new(handle: Arc<ClientHandle>, authenticated: bool) -> Self {
+        Client {
+            handle,
+            db: 0,
+            authenticated,
+            reply_mode: ReplyMode::On,
+            multi: None,
+            multi_error: false,
+            watching: Vec::new(),
+            close_after_reply: false,
+            no_evict: false,
+        }
+    }
+
+    /// Client id.
+    pub fn id(&self) -> u64 {
+        self.handle.id
+    }
+}

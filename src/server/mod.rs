@@ -1,0 +1,264 @@
+//! The node: shared state, listeners, background tasks and shutdown.
+
+pub mod client;
+pub mod conn;
+pub mod slowlog;
+pub mod watch;
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use parking_lot::{Mutex, RwLock};
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, watch as tokio_watch};
+use tracing::{info, warn};
+
+use crate::config::Settings;
+use crate::error::StartError;
+use crate::store::{now_ms, Store};
+
+pub use client::{Client, ClientHandle, ClientRegistry};
+
+/// Per-command counters (INFO commandstats).
+#[derive(Debug, Default)]
+pub struct CmdStat {
+    /// Executions.
+    pub calls: AtomicU64,
+    /// Total microseconds.
+    pub usec: AtomicU64,
+    /// Rejected before execution (arity, OOM, auth...).
+    pub rejected: AtomicU64,
+    /// Executed but answered an error.
+    pub failed: AtomicU64,
+}
+
+/// Server-wide counters (INFO stats).
+#[derive(Debug, Default)]
+pub struct ServerStats {
+    /// Accepted connections.
+    pub connections_received: AtomicU64,
+    /// Commands executed.
+    pub commands_processed: AtomicU64,
+    /// Connections refused (maxclients, protected mode).
+    pub rejected_connections: AtomicU64,
+    /// Bytes read from clients.
+    pub net_input_bytes: AtomicU64,
+    /// Bytes written to clients.
+    pub net_output_bytes: AtomicU64,
+    /// Error replies sent.
+    pub error_replies: AtomicU64,
+    /// Clients closed for output buffer overrun.
+    pub client_output_limit_disconnections: AtomicU64,
+    /// Clients closed for query buffer overrun.
+    pub client_query_buffer_limit_disconnections: AtomicU64,
+}
+
+/// State shared by all connections of the node.
+pub struct Shared {
+    /// The keyspace.
+    pub store: Store,
+    /// Current settings (CONFIG SET changes them).
+    pub config: RwLock<Settings>,
+    /// Connected clients.
+    pub clients: ClientRegistry,
+    /// Counters.
+    pub stats: ServerStats,
+    /// Per-command counters, parallel to `COMMANDS` (subcommands after them).
+    pub cmd_stats: Box<[CmdStat]>,
+    /// Exclusive gate: ordinary commands hold it shared, MULTI/EXEC, scripts and
+    /// SWAPDB hold it exclusively so nothing interleaves with them.
+    pub gate: RwLock<()>,
+    /// Slow commands.
+    pub slowlog: Mutex<slowlog::SlowLog>,
+    /// MONITOR feed.
+    pub monitor: broadcast::Sender<Bytes>,
+    /// Number of MONITOR clients (skip formatting when zero).
+    pub monitors: AtomicUsize,
+    /// WATCHed keys.
+    pub watches: watch::Watches,
+    /// Process start.
+    pub started: Instant,
+    /// Random 40-hex run id.
+    pub run_id: String,
+    /// Port actually bound (for INFO when 0 was asked).
+    pub bound_port: AtomicU64,
+    /// Set to stop the node.
+    pub shutdown: tokio_watch::Sender<bool>,
+    /// Active expiry switch (DEBUG SET-ACTIVE-EXPIRE).
+    pub active_expire: AtomicBool,
+    /// Clients blocked in BLPOP-style commands.
+    pub blocked_clients: AtomicUsize,
+    /// Recent per-second command counts for INFO instantaneous_ops_per_sec.
+    pub ops_samples: Mutex<VecDeque<(u64, u64)>>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("run_id", &self.run_id)
+            .finish()
+    }
+}
+
+/// A random 40-character hex id (run ids, node ids).
+pub fn random_hex_id() -> String {
+    use rand::Rng;
+    let mut r = rand::rng();
+    (0..40)
+        .map(|_| format!("{:x}", r.random_range(0..16u8)))
+        .collect()
+}
+
+impl Shared {
+    /// Shared state for the given settings.
+    pub fn new(settings: Settings) -> Arc<Self> {
+        let (tx, _) = broadcast::channel(4096);
+        let (sd, _) = tokio_watch::channel(false);
+        let n_stats = crate::cmd::table::stat_slots();
+        Arc::new(Shared {
+            store: Store::new(settings.databases as usize),
+            active_expire: AtomicBool::new(settings.active_expire_enabled),
+            config: RwLock::new(settings),
+            clients: ClientRegistry::default(),
+            stats: ServerStats::default(),
+            cmd_stats: (0..n_stats).map(|_| CmdStat::default()).collect(),
+            gate: RwLock::new(()),
+            slowlog: Mutex::new(slowlog::SlowLog::default()),
+            monitor: tx,
+            monitors: AtomicUsize::new(0),
+            watches: watch::Watches::default(),
+            started: Instant::now(),
+            run_id: random_hex_id(),
+            bound_port: AtomicU64::new(0),
+            shutdown: sd,
+            blocked_clients: AtomicUsize::new(0),
+            ops_samples: Mutex::new(VecDeque::new()),
+        })
+    }
+
+    /// Asks every task of the node to stop.
+    pub fn request_shutdown(&self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+/// Binds the listeners and serves until shutdown. Returns when stopped.
+pub async fn run(settings: Settings) -> Result<(), StartError> {
+    let shared = Shared::new(settings.clone());
+    let listeners = bind_all(&settings).await?;
+    if let Some(l) = listeners.first() {
+        if let Ok(a) = l.local_addr() {
+            shared.bound_port.store(a.port() as u64, Ordering::Relaxed);
+        }
+    }
+    info!(
+        port = settings.port,
+        "ringcache ready to accept connections"
+    );
+    serve(shared, listeners).await;
+    Ok(())
+}
+
+async fn bind_all(settings: &Settings) -> Result<Vec<TcpListener>, StartError> {
+    let mut out = Vec::new();
+    for host in &settings.bind {
+        let host = host.trim_start_matches('-');
+        let addr = if host.contains(':') {
+            format!("[{host}]:{}", settings.port)
+        } else {
+            format!("{host}:{}", settings.port)
+        };
+        let l = TcpListener::bind(&addr)
+            .await
+            .map_err(|source| StartError::Listen {
+                addr: addr.clone(),
+                source,
+            })?;
+        out.push(l);
+    }
+    Ok(out)
+}
+
+/// Serves already-bound listeners (tests bind port 0 and call this).
+pub async fn serve(shared: Arc<Shared>, listeners: Vec<TcpListener>) {
+    for l in listeners {
+        let sh = shared.clone();
+        tokio::spawn(async move { accept_loop(sh, l).await });
+    }
+    tokio::spawn(background(shared.clone()));
+    let mut rx = shared.shutdown.subscribe();
+    let sh = shared.clone();
+    tokio::spawn(async move {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    warn!("cannot install SIGTERM handler: {e}");
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => info!("received SIGINT, shutting down"),
+            _ = term.recv() => info!("received SIGTERM, shutting down"),
+        }
+        sh.request_shutdown();
+    });
+    while !*rx.borrow_and_update() {
+        if rx.changed().await.is_err() {
+            break;
+        }
+    }
+    // Give connections a moment to flush their last replies.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    info!("ringcache is now ready to exit, bye bye...");
+}
+
+async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
+    let mut stop = shared.shutdown.subscribe();
+    loop {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            _ = stop.changed() => return,
+        };
+        match accepted {
+            Ok((sock, addr)) => {
+                shared
+                    .stats
+                    .connections_received
+                    .fetch_add(1, Ordering::Relaxed);
+                let sh = shared.clone();
+                tokio::spawn(async move { conn::handle(sh, sock, addr).await });
+            }
+            Err(e) => {
+                warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+/// Periodic work: active expiry, ops/sec sampling, idle timeouts are per connection.
+async fn background(shared: Arc<Shared>) {
+    let mut stop = shared.shutdown.subscribe();
+    let mut expiry = crate::store::expire::ActiveExpiry::default();
+    loop {
+        let hz = shared.config.read().hz.max(1);
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(1000 / hz)) => {}
+            _ = stop.changed() => return,
+        }
+        if shared.active_expire.load(Ordering::Relaxed) {
+            expiry.cycle(&shared.store, Duration::from_micros(25_000 / hz * 10 / 10));
+        }
+        let now = now_ms();
+        let ops = shared.stats.commands_processed.load(Ordering::Relaxed);
+        let mut s = shared.ops_samples.lock();
+        s.push_back((now, ops));
+        while s.len() > 16 {
+            s.pop_front();
+        }
+    }
+}

@@ -1,0 +1,368 @@
+//! The keyspace: databases split into 16384 slot tables, each behind its own
+//! short lock, so commands on different slots never contend and a slot can be
+//! counted, listed, migrated or dropped on its own.
+//!
+//! Locking rules: a slot lock is held for O(1) work (or O(n) of that one key's
+//! value) and never across an `.await`. Multi-slot commands lock their slots in
+//! ascending slot order (`Db::lock_many`). Work that must be atomic against
+//! everything (MULTI/EXEC, scripts, SWAPDB) takes the server's exclusive gate
+//! (see `server::Shared::gate`) on top.
+
+pub mod entry;
+pub mod evict;
+pub mod expire;
+pub mod slot;
+pub mod table;
+pub mod value;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+use parking_lot::{Mutex, MutexGuard};
+
+pub use entry::Entry;
+pub use slot::{key_slot, SLOTS};
+pub use table::SlotTable;
+pub use value::{StrValue, Value};
+
+/// A key with its slot and table hash computed once per command.
+#[derive(Clone, Copy, Debug)]
+pub struct Key<'a> {
+    /// The key bytes.
+    pub bytes: &'a [u8],
+    /// Cluster slot.
+    pub slot: u16,
+    /// Hash for the slot table.
+    pub hash: u64,
+}
+
+/// Keyspace counters reported by INFO stats.
+#[derive(Debug, Default)]
+pub struct StoreStats {
+    /// Keys removed because their TTL passed.
+    pub expired_keys: AtomicU64,
+    /// Keys removed by maxmemory eviction.
+    pub evicted_keys: AtomicU64,
+    /// Successful key lookups by read commands.
+    pub keyspace_hits: AtomicU64,
+    /// Failed key lookups by read commands.
+    pub keyspace_misses: AtomicU64,
+}
+
+/// One logical database: 16384 slot tables.
+#[derive(Debug)]
+pub struct Db {
+    slots: Box<[Mutex<SlotTable>]>,
+}
+
+impl Db {
+    fn new() -> Self {
+        Db {
+            slots: (0..SLOTS)
+                .map(|_| Mutex::new(SlotTable::default()))
+                .collect(),
+        }
+    }
+
+    /// Locks one slot table.
+    pub fn lock_slot(&self, slot: u16) -> MutexGuard<'_, SlotTable> {
+        self.slots[slot as usize].lock()
+    }
+
+    /// Number of keys in the database (sum of per-slot counts).
+    pub fn len(&self) -> usize {
+        self.slots.iter().map(|s| s.lock().len()).sum()
+    }
+
+    /// True when the database holds no keys.
+    pub fn is_empty(&self) -> bool {
+        self.slots.iter().all(|s| s.lock().is_empty())
+    }
+}
+
+/// The whole keyspace.
+#[derive(Debug)]
+pub struct Store {
+    dbs: Box<[OnceLock<Db>]>,
+    hasher: ahash::RandomState,
+    /// Keyspace counters.
+    pub stats: StoreStats,
+}
+
+impl Store {
+    /// A store with `databases` logical databases (allocated on first use).
+    pub fn new(databases: usize) -> Self {
+        let dbs: Box<[OnceLock<Db>]> = (0..databases.max(1)).map(|_| OnceLock::new()).collect();
+        let store = Store {
+            dbs,
+            hasher: ahash::RandomState::new(),
+            stats: StoreStats::default(),
+        };
+        store.db(0);
+        store
+    }
+
+    /// Number of logical databases.
+    pub fn db_count(&self) -> usize {
+        self.dbs.len()
+    }
+
+    /// Database `i` (callers validate `i`).
+    pub fn db(&self, i: usize) -> &Db {
+        self.dbs[i].get_or_init(Db::new)
+    }
+
+    /// Database `i` if it was ever used.
+    pub fn db_if_used(&self, i: usize) -> Option<&Db> {
+        self.dbs.get(i).and_then(|d| d.get())
+    }
+
+    /// Hash of a key for slot tables.
+    pub fn hash(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// Computes slot and hash of a key.
+    pub fn key<'a>(&self, bytes: &'a [u8]) -> Key<'a> {
+        Key {
+            bytes,
+            slot: key_slot(bytes),
+            hash: self.hash(bytes),
+        }
+    }
+
+    /// Locks the slot of `key` in database `db` for work at time `now_ms`.
+    pub fn lock<'s>(&'s self, db: usize, key: &Key<'_>, now_ms: u64) -> Locked<'s> {
+        Locked {
+            table: self.db(db).lock_slot(key.slot),
+            store: self,
+            now_ms,
+        }
+    }
+
+    /// Locks one slot by number.
+    pub fn lock_slot(&self, db: usize, slot: u16, now_ms: u64) -> Locked<'_> {
+        Locked {
+            table: self.db(db).lock_slot(slot),
+            store: self,
+            now_ms,
+        }
+    }
+
+    /// Locks the distinct slots of `keys` in ascending order (deadlock-free) and
+    /// returns them keyed by slot.
+    pub fn lock_many<'s>(&'s self, db: usize, keys: &[Key<'_>], now_ms: u64) -> LockedMany<'s> {
+        let mut slots: Vec<u16> = keys.iter().map(|k| k.slot).collect();
+        slots.sort_unstable();
+        slots.dedup();
+        let d = self.db(db);
+        let guards = slots
+            .iter()
+            .map(|&s| Locked {
+                table: d.lock_slot(s),
+                store: self,
+                now_ms,
+            })
+            .collect();
+        LockedMany { slots, guards }
+    }
+
+    /// Number of keys in database `db`.
+    pub fn dbsize(&self, db: usize) -> usize {
+        self.db_if_used(db).map(|d| d.len()).unwrap_or(0)
+    }
+
+    /// Removes every key of database `db`; returns how many were removed.
+    pub fn flush_db(&self, db: usize) -> usize {
+        let Some(d) = self.db_if_used(db) else {
+            return 0;
+        };
+        let mut n = 0;
+        for s in d.slots.iter() {
+            let dropped = s.lock().take_all();
+            n += dropped.len();
+            drop(dropped);
+        }
+        n
+    }
+
+    /// Swaps the contents of two databases slot by slot (callers hold the exclusive gate).
+    pub fn swap_dbs(&self, a: usize, b: usize) {
+        if a == b {
+            return;
+        }
+        let (da, db) = (self.db(a), self.db(b));
+        for (sa, sb) in da.slots.iter().zip(db.slots.iter()) {
+            let (mut ga, mut gb) = if a < b {
+                let x = sa.lock();
+                (x, sb.lock())
+            } else {
+                let y = sb.lock();
+                (sa.lock(), y)
+            };
+            std::mem::swap(&mut *ga, &mut *gb);
+        }
+    }
+
+    /// Keys per database with their volatile count: `(db, keys, expires)` for INFO keyspace.
+    pub fn keyspace(&self) -> Vec<(usize, usize, usize)> {
+        let mut out = Vec::new();
+        for i in 0..self.dbs.len() {
+            if let Some(d) = self.db_if_used(i) {
+                let (mut keys, mut vol) = (0, 0);
+                for s in d.slots.iter() {
+                    let t = s.lock();
+                    keys += t.len();
+                    vol += t.volatile();
+                }
+                if keys > 0 {
+                    out.push((i, keys, vol));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A locked slot table with the lazy-expiry and bookkeeping rules applied.
+pub struct Locked<'s> {
+    table: MutexGuard<'s, SlotTable>,
+    store: &'s Store,
+    now_ms: u64,
+}
+
+impl<'s> Locked<'s> {
+    fn hasher(&self) -> impl Fn(&[u8]) -> u64 + 's {
+        let st = self.store;
+        move |k| st.hash(k)
+    }
+
+    /// Removes the key if its TTL has passed; true when it did.
+    fn expire_if_needed(&mut self, key: &Key<'_>) -> bool {
+        let expired =
+            matches!(self.table.get(key.hash, key.bytes), Some(e) if e.is_expired(self.now_ms));
+        if expired {
+            let h = self.hasher();
+            self.table.remove(key.hash, key.bytes, h);
+            self.store
+                .stats
+                .expired_keys
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        expired
+    }
+
+    /// The live (not expired) entry of `key`.
+    pub fn get(&mut self, key: &Key<'_>) -> Option<&Entry> {
+        self.expire_if_needed(key);
+        self.table.get(key.hash, key.bytes)
+    }
+
+    /// The live entry of `key`, mutably.
+    pub fn get_mut(&mut self, key: &Key<'_>) -> Option<&mut Entry> {
+        self.expire_if_needed(key);
+        self.table.get_mut(key.hash, key.bytes)
+    }
+
+    /// True when `key` exists and is live.
+    pub fn exists(&mut self, key: &Key<'_>) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// Stores `value` under `key`, replacing any old value. With `keep_ttl` an
+    /// existing expiry is kept, otherwise it is cleared. Returns the old entry.
+    pub fn set(&mut self, key: &Key<'_>, value: Value, keep_ttl: bool, lru: u32) -> Option<Entry> {
+        self.expire_if_needed(key);
+        let mut e = Entry::new(key.bytes, value, lru);
+        if keep_ttl {
+            if let Some(old) = self.table.get(key.hash, key.bytes) {
+                e.set_expire_raw(old.expire_at());
+            }
+        }
+        let h = self.hasher();
+        self.table.insert(key.hash, e, h)
+    }
+
+    /// Inserts a complete entry (with its expiry), replacing any old one.
+    pub fn insert_entry(&mut self, key: &Key<'_>, entry: Entry) -> Option<Entry> {
+        let h = self.hasher();
+        self.table.insert(key.hash, entry, h)
+    }
+
+    /// Deletes `key`; returns its entry if it was live.
+    pub fn remove(&mut self, key: &Key<'_>) -> Option<Entry> {
+        self.expire_if_needed(key);
+        let h = self.hasher();
+        self.table.remove(key.hash, key.bytes, h)
+    }
+
+    /// Sets (or clears with `None`) the expiry of a live key; false if missing.
+    pub fn set_expire(&mut self, key: &Key<'_>, at: Option<u64>) -> bool {
+        self.expire_if_needed(key);
+        match self.table.position(key.hash, key.bytes) {
+            Some(p) => {
+                self.table.set_expire_at(p, at);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Removes the entry at dense position `pos` if its TTL passed; true when removed.
+    pub fn reap_at(&mut self, pos: usize) -> bool {
+        let Some(e) = self.table.at(pos) else {
+            return false;
+        };
+        if !e.is_expired(self.now_ms) {
+            return false;
+        }
+        let hash = self.store.hash(e.key());
+        let h = self.hasher();
+        self.table.remove_at(pos, hash, h);
+        self.store
+            .stats
+            .expired_keys
+            .fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
+    /// Removes the entry at dense position `pos` unconditionally (eviction).
+    pub fn remove_at(&mut self, pos: usize) -> Option<Entry> {
+        let e = self.table.at(pos)?;
+        let hash = self.store.hash(e.key());
+        let h = self.hasher();
+        Some(self.table.remove_at(pos, hash, h))
+    }
+
+    /// The underlying table (for scans and sampling).
+    pub fn table(&mut self) -> &mut SlotTable {
+        &mut self.table
+    }
+
+    /// The time this lock works at.
+    pub fn now_ms(&self) -> u64 {
+        self.now_ms
+    }
+}
+
+/// Several slot tables locked in ascending slot order.
+pub struct LockedMany<'s> {
+    slots: Vec<u16>,
+    guards: Vec<Locked<'s>>,
+}
+
+impl<'s> LockedMany<'s> {
+    /// The locked table holding `key`.
+    pub fn of(&mut self, key: &Key<'_>) -> &mut Locked<'s> {
+        let i = self.slots.binary_search(&key.slot).unwrap_or(0);
+        &mut self.guards[i]
+    }
+}
+
+/// Milliseconds since the unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
