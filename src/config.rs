@@ -348,7 +348,7 @@ pub static PARAMS: &[Param] = &[
         },
         set: |s, v| {
             let parts: Vec<&str> = v.split_whitespace().collect();
-            if parts.is_empty() || parts.len() % 4 != 0 {
+            if parts.is_empty() || !parts.len().is_multiple_of(4) {
                 return Err("Wrong number of arguments in buffer limit configuration.".into());
             }
             for c in parts.chunks(4) {

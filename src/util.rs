@@ -192,11 +192,74 @@ mod tests {
     }
 
     #[test]
+    fn long_double_increments() {
+        assert_eq!(
+            incr_long_double(Some(b"10.5"), b"0.1").as_deref(),
+            Ok("10.6")
+        );
+        assert_eq!(incr_long_double(None, b"3.0e3").as_deref(), Ok("3000"));
+        assert_eq!(incr_long_double(Some(b"x"), b"1"), Err(LdError::BadValue));
+        assert_eq!(
+            incr_long_double(Some(b"1"), b" 1"),
+            Err(LdError::BadIncrement)
+        );
+        assert_eq!(incr_long_double(None, b"inf"), Err(LdError::NanOrInf));
+    }
+
+    #[test]
     fn floats() {
         assert_eq!(parse_f64(b"1.5"), Some(1.5));
         assert_eq!(parse_f64(b"-inf"), Some(f64::NEG_INFINITY));
         assert_eq!(parse_f64(b"nan"), None);
         assert_eq!(parse_f64(b" 1"), None);
         assert_eq!(parse_f64(b""), None);
+    }
+}
+
+extern "C" {
+    fn rc_ld_add(
+        a: *const u8,
+        alen: usize,
+        b: *const u8,
+        blen: usize,
+        out: *mut u8,
+        outlen: usize,
+    ) -> i32;
+}
+
+/// Why a long double increment failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LdError {
+    /// The current value is not a float.
+    BadValue,
+    /// The increment is not a float.
+    BadIncrement,
+    /// The result is NaN or infinite.
+    NanOrInf,
+}
+
+/// `current + incr` in C long double, formatted like Redis' INCRBYFLOAT
+/// (`%.17Lf` with trailing zeros removed). `None` current means 0.
+pub fn incr_long_double(current: Option<&[u8]>, incr: &[u8]) -> Result<String, LdError> {
+    let mut out = [0u8; 6 * 1024];
+    let (ap, al) = current
+        .map(|c| (c.as_ptr(), c.len()))
+        .unwrap_or((std::ptr::null(), 0));
+    // SAFETY: pointers and lengths describe live slices; the C side bounds its writes by outlen.
+    let n = unsafe {
+        rc_ld_add(
+            ap,
+            al,
+            incr.as_ptr(),
+            incr.len(),
+            out.as_mut_ptr(),
+            out.len(),
+        )
+    };
+    match n {
+        -1 => Err(LdError::BadValue),
+        -2 => Err(LdError::BadIncrement),
+        n if n < 0 => Err(LdError::NanOrInf),
+        n => Ok(String::from_utf8_lossy(&out[..n as usize]).into_owned()),
     }
 }

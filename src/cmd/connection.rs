@@ -268,7 +268,7 @@ pub fn client_kill(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             None => Err(CmdError::err("No such client")),
         };
     }
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return Err(CmdError::Syntax);
     }
     let (mut id, mut addr, mut laddr, mut maxage) = (None, None, None, None);

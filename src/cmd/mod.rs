@@ -229,7 +229,12 @@ pub fn call(ctx: &mut Ctx<'_>, found: Found, args: &[Bytes]) {
         server::feed_monitor(ctx, args);
     }
     let start = Instant::now();
-    let result = handler(ctx, args);
+    // A bug in one handler must not take the connection task (or the node) down.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(ctx, args)))
+        .unwrap_or_else(|_| {
+            tracing::error!(command = cmd.name, "command handler panicked");
+            Err(CmdError::err("internal error"))
+        });
     let micros = start.elapsed().as_micros() as u64;
     let stat = &ctx.shared.cmd_stats[found.stat];
     stat.calls.fetch_add(1, Ordering::Relaxed);

@@ -247,7 +247,7 @@ pub fn config_get(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 /// CONFIG SET parameter value [parameter value ...]
 pub fn config_set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return Err(CmdError::Arity("config|set".into()));
     }
     let mut cfg = ctx.shared.config.write();

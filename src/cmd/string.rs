@@ -2,9 +2,8 @@
 
 use bytes::Bytes;
 
-use super::{arg_f64, arg_i64, is, Ctx};
+use super::{arg_i64, is, Ctx};
 use crate::error::{CmdError, CmdResult};
-use crate::resp::reply::format_human_double;
 use crate::store::{Entry, Key, Locked, StrValue, Value};
 
 /// Largest string a command may build (Redis' proto-max-bulk-len default).
@@ -298,7 +297,7 @@ pub fn mget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 fn mset_generic(ctx: &mut Ctx<'_>, args: &[Bytes], nx: bool) -> CmdResult {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         let name = if nx { "msetnx" } else { "mset" };
         return Err(CmdError::Arity(name.into()));
     }
@@ -513,22 +512,17 @@ pub fn decrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 /// INCRBYFLOAT key increment
 pub fn incrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let incr = arg_f64(&args[2])?;
     let lru = ctx.lru_stamp();
     let key = ctx.key(&args[1]);
     let mut slot = ctx.lock(&key);
     let cur = match slot.get(&key) {
-        Some(e) => {
-            let mut b = itoa::Buffer::new();
-            crate::util::parse_f64(as_str(e)?.as_bytes(&mut b)).ok_or(CmdError::NotFloat)?
-        }
-        None => 0.0,
+        Some(e) => Some(as_str(e)?.to_vec()),
+        None => None,
     };
-    let v = cur + incr;
-    if v.is_nan() || v.is_infinite() {
-        return Err(CmdError::err("increment would produce NaN or Infinity"));
-    }
-    let text = format_human_double(v);
+    let text = crate::util::incr_long_double(cur.as_deref(), &args[2]).map_err(|e| match e {
+        crate::util::LdError::NanOrInf => CmdError::err("increment would produce NaN or Infinity"),
+        _ => CmdError::NotFloat,
+    })?;
     let sv = if text.len() <= crate::store::value::EMBSTR_MAX {
         StrValue::Emb(text.as_bytes().into())
     } else {
@@ -638,7 +632,7 @@ pub fn lcs(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
                 emit = true;
             }
         }
-        let mlen = a_end - a_start + 1;
+        let mlen = a_end.wrapping_sub(a_start).wrapping_add(1);
         if emit {
             if min_len == 0 || mlen as i64 >= min_len {
                 matches.push([a_start, a_end, b_start, b_end, mlen]);

@@ -213,65 +213,6 @@ pub fn format_double(d: f64) -> String {
     String::from_utf8_lossy(&buf[..n.clamp(0, 63) as usize]).into_owned()
 }
 
-/// Formats a double like Redis' human-friendly long double output (INCRBYFLOAT,
-/// HINCRBYFLOAT): plain decimal, no exponent, no trailing zeros.
-pub fn format_human_double(d: f64) -> String {
-    if d.is_infinite() {
-        return if d > 0.0 { "inf".into() } else { "-inf".into() };
-    }
-    // Shortest round-trip digits, then expanded without exponent.
-    let mut b = ryu::Buffer::new();
-    let s = b.format_finite(d);
-    let (mantissa, exp) = match s.find('e') {
-        Some(p) => (&s[..p], s[p + 1..].parse::<i32>().unwrap_or(0)),
-        None => (s, 0),
-    };
-    let neg = mantissa.starts_with('-');
-    let m = mantissa.trim_start_matches('-');
-    let (int_part, frac_part) = match m.find('.') {
-        Some(p) => (&m[..p], &m[p + 1..]),
-        None => (m, ""),
-    };
-    let digits: String = format!("{int_part}{frac_part}");
-    let point = int_part.len() as i32 + exp;
-    let mut out = String::new();
-    if point <= 0 {
-        out.push_str("0.");
-        for _ in 0..(-point) {
-            out.push('0');
-        }
-        out.push_str(&digits);
-    } else if point as usize >= digits.len() {
-        out.push_str(&digits);
-        for _ in 0..(point as usize - digits.len()) {
-            out.push('0');
-        }
-    } else {
-        out.push_str(&digits[..point as usize]);
-        out.push('.');
-        out.push_str(&digits[point as usize..]);
-    }
-    if out.contains('.') {
-        while out.ends_with('0') {
-            out.pop();
-        }
-        if out.ends_with('.') {
-            out.pop();
-        }
-    }
-    let out = out.trim_start_matches('0');
-    let out = if out.is_empty() || out.starts_with('.') {
-        format!("0{out}")
-    } else {
-        out.to_string()
-    };
-    if neg && out != "0" {
-        format!("-{out}")
-    } else {
-        out
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -280,11 +221,6 @@ mod tests {
     fn doubles() {
         assert_eq!(format_double(1.5), "1.5");
         assert_eq!(format_double(0.1), "0.10000000000000001");
-        assert_eq!(format_human_double(10.6), "10.6");
-        assert_eq!(format_human_double(1e20), "100000000000000000000");
-        assert_eq!(format_human_double(-0.00015), "-0.00015");
-        assert_eq!(format_human_double(3.0), "3");
-        assert_eq!(format_human_double(0.0), "0");
     }
 
     #[test]

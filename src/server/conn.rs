@@ -240,7 +240,6 @@ fn process_batch(
         let mut after = None;
         if let Some(args) = execute(&mut ctx, args) {
             // Swap the shared hold for an exclusive one for this command only.
-            drop(ctx);
             drop(gate.take());
             let exclusive = shared.gate.write();
             let mut ctx = Ctx {

@@ -10,10 +10,13 @@ use parking_lot::Mutex;
 
 use super::client::ClientHandle;
 
+/// Clients watching one key.
+type Watchers = Vec<Arc<ClientHandle>>;
+
 /// Watched keys by (db, key).
 #[derive(Debug, Default)]
 pub struct Watches {
-    map: Mutex<HashMap<(usize, Bytes), Vec<Arc<ClientHandle>>>>,
+    map: Mutex<HashMap<(usize, Bytes), Watchers>>,
     count: AtomicUsize,
 }
 

@@ -60,11 +60,7 @@ pub fn lfu_decayed(lru: u32, now_ms: u64, decay_minutes: u64) -> u32 {
         65535 - last + now
     };
     let counter = lru & 0xFF;
-    let periods = if decay_minutes > 0 {
-        elapsed as u64 / decay_minutes
-    } else {
-        0
-    };
+    let periods = (elapsed as u64).checked_div(decay_minutes).unwrap_or(0);
     counter.saturating_sub(periods.min(255) as u32)
 }
 

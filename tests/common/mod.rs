@@ -1,0 +1,248 @@
+//! Shared helpers for integration tests: start real `ringcache` and
+//! `redis-server` processes on free loopback ports, talk raw RESP to them, and
+//! run the real command-line clients.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A free TCP port on 127.0.0.1 (and, for cluster use, port + 10000 too).
+pub fn free_port() -> u16 {
+    loop {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let p = l.local_addr().expect("addr").port();
+        if p < 55000 && TcpListener::bind(("127.0.0.1", p + 10000)).is_ok() {
+            return p;
+        }
+    }
+}
+
+/// A server process killed on drop.
+pub struct Proc {
+    /// The child process.
+    pub child: Child,
+    /// Its RESP port.
+    pub port: u16,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_ready(port: u16, child: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("server on port {port} exited early: {status}");
+        }
+        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+            if s.write_all(b"PING\r\n").is_ok() {
+                let mut buf = [0u8; 64];
+                if let Ok(n) = s.read(&mut buf) {
+                    if buf[..n].starts_with(b"+PONG") {
+                        return;
+                    }
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("server on port {port} did not become ready");
+}
+
+/// Path of the ringcache binary built for this test run.
+pub fn ringcache_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_ringcache")
+}
+
+/// Starts ringcache on a free port with extra `--flag value` arguments.
+pub fn start_ringcache(extra: &[&str]) -> Proc {
+    let port = free_port();
+    start_ringcache_on(port, extra)
+}
+
+/// Starts ringcache on `port` (memcached off unless `extra` turns it on).
+pub fn start_ringcache_on(port: u16, extra: &[&str]) -> Proc {
+    let mut args: Vec<String> = vec!["--port".into(), port.to_string()];
+    if !extra.contains(&"--memcached-port") {
+        args.push("--memcached-port".into());
+        args.push("0".into());
+    }
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let mut child = Command::new(ringcache_bin())
+        .args(&args)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn ringcache");
+    wait_ready(port, &mut child);
+    Proc { child, port }
+}
+
+/// Starts a real redis-server for differential tests (None if not installed).
+pub fn start_redis(extra: &[&str]) -> Option<Proc> {
+    let port = free_port();
+    let mut cmd = Command::new("redis-server");
+    cmd.args([
+        "--port",
+        &port.to_string(),
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--bind",
+        "127.0.0.1",
+    ]);
+    cmd.args(extra);
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    wait_ready(port, &mut child);
+    Some(Proc { child, port })
+}
+
+/// Starts redis-server or panics with an install hint (CI installs it via scripts/test).
+pub fn require_redis(extra: &[&str]) -> Proc {
+    start_redis(extra).expect("redis-server is required (scripts/test installs it)")
+}
+
+/// Encodes a command as a RESP array of bulk strings.
+pub fn encode(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// A raw RESP connection that returns replies as exact bytes.
+pub struct RawConn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    /// Decode replies as RESP3 (after HELLO 3).
+    pub resp3: bool,
+}
+
+impl RawConn {
+    /// Connects to 127.0.0.1:port.
+    pub fn connect(port: u16) -> RawConn {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        stream.set_nodelay(true).expect("nodelay");
+        RawConn {
+            stream,
+            buf: Vec::new(),
+            resp3: false,
+        }
+    }
+
+    /// Sends raw bytes.
+    pub fn send_raw(&mut self, data: &[u8]) {
+        self.stream.write_all(data).expect("write");
+    }
+
+    /// Reads exactly one complete reply and returns its bytes.
+    pub fn read_reply(&mut self) -> Vec<u8> {
+        loop {
+            let parsed = if self.resp3 {
+                redis_protocol::resp3::decode::complete::decode(&self.buf)
+                    .map(|o| o.map(|(_, n)| n))
+            } else {
+                redis_protocol::resp2::decode::decode(&self.buf).map(|o| o.map(|(_, n)| n))
+            };
+            match parsed {
+                Ok(Some(n)) => return self.buf.drain(..n).collect(),
+                Ok(None) => {}
+                Err(e) => panic!("bad reply {:?}: {e:?}", String::from_utf8_lossy(&self.buf)),
+            }
+            let mut tmp = [0u8; 65536];
+            let n = self.stream.read(&mut tmp).expect("read reply");
+            assert!(n > 0, "connection closed while waiting for a reply");
+            self.buf.extend_from_slice(&tmp[..n]);
+        }
+    }
+
+    /// Sends one command and returns its raw reply.
+    pub fn cmd(&mut self, args: &[&[u8]]) -> Vec<u8> {
+        self.send_raw(&encode(args));
+        self.read_reply()
+    }
+
+    /// Sends a whitespace-separated command (no quoting) and returns the reply as text.
+    pub fn cmd_str(&mut self, line: &str) -> String {
+        let parts: Vec<&[u8]> = line.split_whitespace().map(|s| s.as_bytes()).collect();
+        String::from_utf8_lossy(&self.cmd(&parts)).into_owned()
+    }
+
+    /// True when the server closed the connection (reads EOF within the timeout).
+    pub fn is_closed(&mut self) -> bool {
+        let mut tmp = [0u8; 1024];
+        loop {
+            match self.stream.read(&mut tmp) {
+                Ok(0) => return true,
+                Ok(n) => self.buf.extend_from_slice(&tmp[..n]),
+                Err(_) => return false,
+            }
+        }
+    }
+}
+
+/// Runs the same commands against two servers and asserts byte-identical replies.
+pub fn assert_same_replies(reference: u16, subject: u16, script: &[Vec<Vec<u8>>]) {
+    let mut a = RawConn::connect(reference);
+    let mut b = RawConn::connect(subject);
+    for cmd in script {
+        let args: Vec<&[u8]> = cmd.iter().map(|v| v.as_slice()).collect();
+        let ra = a.cmd(&args);
+        let rb = b.cmd(&args);
+        if args
+            .first()
+            .is_some_and(|c| c.eq_ignore_ascii_case(b"hello"))
+            && ra.starts_with(b"%")
+        {
+            a.resp3 = true;
+            b.resp3 = true;
+        }
+        assert_eq!(
+            String::from_utf8_lossy(&rb),
+            String::from_utf8_lossy(&ra),
+            "reply differs for {:?}",
+            args.iter()
+                .map(|x| String::from_utf8_lossy(x))
+                .collect::<Vec<_>>()
+        );
+    }
+}
+
+/// Parses a script of one command per line (redis-cli style quoting).
+pub fn script(text: &str) -> Vec<Vec<Vec<u8>>> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| ringcache::resp::parse::split_args(l.as_bytes()).expect("balanced quotes"))
+        .collect()
+}
+
+/// Runs `redis-cli -p port args...` and returns stdout.
+pub fn redis_cli(port: u16, args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .arg("-p")
+        .arg(port.to_string())
+        .args(args)
+        .output()
+        .expect("redis-cli");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
