@@ -727,6 +727,13 @@ pub static COMMANDS: &[Command] = &[
             ),
         ],
     ),
+    // hashes (cmd/hash.rs)
+    // sets (cmd/set.rs)
+    // lists (cmd/list.rs)
+    // sorted sets (cmd/zset.rs)
+    // pub/sub (cmd/pubsub.rs)
+    // scripting (cmd/scripting.rs)
+    // cluster (cmd/cluster.rs)
     // transactions
     c(
         "multi",

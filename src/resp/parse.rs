@@ -310,7 +310,7 @@ mod tests {
         assert!(err.is_none());
         assert_eq!(cmds.len(), 2);
         assert_eq!(cmds[1][1], Bytes::from_static(b"k"));
-        assert_eq!(rest, 11);
+        assert_eq!(rest, 10);
     }
 
     #[test]
