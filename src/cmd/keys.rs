@@ -41,7 +41,7 @@ pub fn touch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     for k in &args[1..] {
         let key = ctx.key(k);
         if let Some(e) = ctx.lock(&key).get_mut(&key) {
-            e.lru = crate::store::evict::touch_stamp(e.lru, now);
+            e.set_lru(crate::store::evict::touch_stamp(e.lru(), now));
             n += 1;
         }
     }
@@ -352,10 +352,10 @@ fn rename_generic(ctx: &mut Ctx<'_>, args: &[Bytes], nx: bool) -> CmdResult {
         return Err(CmdError::NoSuchKey);
     };
     let expire = e.expire_at();
-    let mut moved = Entry::new(dst.bytes, e.value, e.lru);
+    let lru = e.lru();
+    let moved = Entry::new(dst.bytes, e.value, lru);
     let dslot = locked.of(&dst);
     dslot.remove(&dst);
-    moved.lru = e.lru;
     dslot.insert_entry(&dst, moved);
     dslot.set_expire(&dst, expire);
     if nx {
@@ -488,7 +488,7 @@ pub fn object_encoding(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 pub fn object_freq(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let policy = ctx.shared.config.read().maxmemory_policy;
     let now = ctx.now_ms;
-    let Some(lru) = with_entry(ctx, &args[2], |e| e.lru) else {
+    let Some(lru) = with_entry(ctx, &args[2], |e| e.lru()) else {
         ctx.out.null();
         return Ok(());
     };
@@ -505,7 +505,7 @@ pub fn object_freq(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 pub fn object_idletime(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let policy = ctx.shared.config.read().maxmemory_policy;
     let now = ctx.now_ms;
-    let Some(lru) = with_entry(ctx, &args[2], |e| e.lru) else {
+    let Some(lru) = with_entry(ctx, &args[2], |e| e.lru()) else {
         ctx.out.null();
         return Ok(());
     };

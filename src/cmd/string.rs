@@ -33,7 +33,7 @@ fn reply_string(ctx: &mut Ctx<'_>, slot: &mut Locked<'_>, key: &Key<'_>) -> CmdR
             let s = as_str(e)?;
             let mut b = itoa::Buffer::new();
             ctx.out.bulk(s.as_bytes(&mut b));
-            e.lru = crate::store::evict::touch_stamp(e.lru, ctx.now_ms);
+            e.set_lru(crate::store::evict::touch_stamp(e.lru(), ctx.now_ms));
         }
         None => ctx.out.null(),
     }
@@ -356,7 +356,7 @@ pub fn append(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         None => {
             slot.set(
                 &key,
-                Value::Str(StrValue::Raw(args[2].to_vec())),
+                Value::Str(StrValue::raw(args[2].to_vec())),
                 false,
                 lru,
             );
@@ -448,7 +448,7 @@ pub fn setrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
                 let mut v = vec![0u8; offset + val.len()];
                 v[offset..].copy_from_slice(val);
                 let n = v.len();
-                slot.set(&key, Value::Str(StrValue::Raw(v)), false, lru);
+                slot.set(&key, Value::Str(StrValue::raw(v)), false, lru);
                 n
             }
         }
@@ -473,7 +473,7 @@ fn incr_by(ctx: &mut Ctx<'_>, key: &[u8], delta: i64) -> CmdResult {
             };
             let n = cur.checked_add(delta).ok_or(CmdError::Overflow)?;
             *s = StrValue::Int(n);
-            e.lru = lru;
+            e.set_lru(lru);
             n
         }
         None => {
@@ -523,12 +523,12 @@ pub fn incrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         crate::util::LdError::NanOrInf => CmdError::err("increment would produce NaN or Infinity"),
         _ => CmdError::NotFloat,
     })?;
-    let sv = if text.len() <= crate::store::value::EMBSTR_MAX {
-        StrValue::Emb(text.as_bytes().into())
-    } else {
-        StrValue::Raw(text.clone().into_bytes())
-    };
-    slot.set(&key, Value::Str(sv), true, lru);
+    slot.set(
+        &key,
+        Value::Str(StrValue::verbatim(text.as_bytes())),
+        true,
+        lru,
+    );
     ctx.out.bulk(text.as_bytes());
     Ok(())
 }

@@ -1,51 +1,60 @@
 //! One key and its value, with expiry and LRU/LFU bits inline.
+//!
+//! An entry is 24 bytes: a `KeyBlob` (one allocation holding the key, its
+//! access bits and optional expiry) and the `Value` (16 bytes; small strings
+//! are one more allocation, integers none).
 
+use super::thin::KeyBlob;
 use super::value::Value;
 
 /// A stored key with its value and metadata.
 #[derive(Debug)]
 pub struct Entry {
-    key: Box<[u8]>,
+    kb: KeyBlob,
     /// The value.
     pub value: Value,
-    /// Absolute expiry in unix milliseconds; 0 means no expiry.
-    expire_ms: u64,
-    /// 24-bit LRU clock (seconds) or LFU data (16-bit minutes << 8 | 8-bit counter).
-    pub lru: u32,
 }
 
 impl Entry {
     /// A new entry without expiry.
     pub fn new(key: &[u8], value: Value, lru: u32) -> Self {
         Entry {
-            key: key.into(),
+            kb: KeyBlob::new(key, lru, None),
             value,
-            expire_ms: 0,
-            lru,
         }
     }
 
     /// The key bytes.
     pub fn key(&self) -> &[u8] {
-        &self.key
+        self.kb.key()
     }
 
     /// Expiry as absolute unix ms, if any.
     pub fn expire_at(&self) -> Option<u64> {
-        (self.expire_ms != 0).then_some(self.expire_ms)
+        self.kb.expire()
     }
 
     /// True when the key has an expiry at or before `now_ms`.
     pub fn is_expired(&self, now_ms: u64) -> bool {
-        self.expire_ms != 0 && self.expire_ms <= now_ms
+        self.kb.expire().is_some_and(|t| t <= now_ms)
     }
 
     pub(super) fn set_expire_raw(&mut self, at: Option<u64>) {
-        self.expire_ms = at.map(|t| t.max(1)).unwrap_or(0);
+        self.kb.set_expire(at);
     }
 
-    /// Approximate heap bytes this entry owns (for eviction estimates and MEMORY USAGE).
+    /// 24-bit LRU clock (seconds) or LFU data (16-bit minutes << 8 | 8-bit counter).
+    pub fn lru(&self) -> u32 {
+        self.kb.lru()
+    }
+
+    /// Records an access (see `evict::touch_stamp`).
+    pub fn set_lru(&mut self, lru: u32) {
+        self.kb.set_lru(lru);
+    }
+
+    /// Approximate heap bytes this entry owns (for MEMORY USAGE).
     pub fn mem_usage(&self) -> usize {
-        std::mem::size_of::<Entry>() + self.key.len() + self.value.mem_usage()
+        std::mem::size_of::<Entry>() + self.kb.heap_size() + self.value.mem_usage()
     }
 }

@@ -133,7 +133,7 @@ fn evict_one(
                 continue;
             }
             got += 1;
-            let s = score(policy, e.lru, e.expire_at(), now_ms, decay);
+            let s = score(policy, e.lru(), e.expire_at(), now_ms, decay);
             if best.as_ref().is_none_or(|b| s > b.0) {
                 best = Some((s, db, slot, e.key().to_vec()));
             }

@@ -13,6 +13,7 @@ pub mod evict;
 pub mod expire;
 pub mod slot;
 pub mod table;
+pub mod thin;
 pub mod value;
 
 use std::sync::atomic::{AtomicU64, Ordering};

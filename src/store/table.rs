@@ -79,6 +79,11 @@ impl SlotTable {
         }
         let pos = self.entries.len() as u32;
         self.volatile += entry.expire_at().is_some() as usize;
+        if self.entries.len() == self.entries.capacity() {
+            // Grow by 25% instead of doubling: entries are most of the memory.
+            let extra = (self.entries.capacity() / 4).max(4);
+            self.entries.reserve_exact(extra);
+        }
         self.entries.push(entry);
         let entries = &self.entries;
         self.index

@@ -3,6 +3,7 @@
 //! Strings keep Redis' three encodings (`int`, `embstr`, `raw`) because OBJECT
 //! ENCODING exposes them and integer strings are smaller and faster for INCR.
 
+use super::thin::ThinBytes;
 use crate::resp::parse::string_to_i64;
 
 /// Longest string Redis stores as `embstr`.
@@ -13,10 +14,10 @@ pub const EMBSTR_MAX: usize = 44;
 pub enum StrValue {
     /// An integer kept as an integer (`int` encoding).
     Int(i64),
-    /// A short immutable string (`embstr`).
-    Emb(Box<[u8]>),
+    /// An immutable string (`embstr` up to 44 bytes, else `raw`), one pointer wide.
+    Emb(ThinBytes),
     /// A string that was modified in place (`raw`), with spare capacity for APPEND.
-    Raw(Vec<u8>),
+    Raw(Box<Vec<u8>>),
 }
 
 impl StrValue {
@@ -27,11 +28,7 @@ impl StrValue {
                 return StrValue::Int(n);
             }
         }
-        if b.len() <= EMBSTR_MAX {
-            StrValue::Emb(b.into())
-        } else {
-            StrValue::Raw(b.to_vec())
-        }
+        StrValue::Emb(ThinBytes::new(b))
     }
 
     /// Writes the string form into `out` and returns it as a slice, without
@@ -39,7 +36,7 @@ impl StrValue {
     pub fn as_bytes<'a>(&'a self, scratch: &'a mut itoa::Buffer) -> &'a [u8] {
         match self {
             StrValue::Int(n) => scratch.format(*n).as_bytes(),
-            StrValue::Emb(b) => b,
+            StrValue::Emb(b) => b.as_slice(),
             StrValue::Raw(v) => v,
         }
     }
@@ -64,10 +61,20 @@ impl StrValue {
         self.len() == 0
     }
 
+    /// A `raw` string owning `v` (APPEND/SETRANGE results).
+    pub fn raw(v: Vec<u8>) -> Self {
+        StrValue::Raw(Box::new(v))
+    }
+
+    /// A string kept exactly as given (no integer encoding), e.g. INCRBYFLOAT results.
+    pub fn verbatim(b: &[u8]) -> Self {
+        StrValue::Emb(ThinBytes::new(b))
+    }
+
     /// A mutable byte vector (converting to `raw`), for APPEND and SETRANGE.
     pub fn make_raw(&mut self) -> &mut Vec<u8> {
         if !matches!(self, StrValue::Raw(_)) {
-            *self = StrValue::Raw(self.to_vec());
+            *self = StrValue::Raw(Box::new(self.to_vec()));
         }
         match self {
             StrValue::Raw(v) => v,
@@ -79,7 +86,8 @@ impl StrValue {
     pub fn encoding(&self) -> &'static str {
         match self {
             StrValue::Int(_) => "int",
-            StrValue::Emb(_) => "embstr",
+            StrValue::Emb(b) if b.len() <= EMBSTR_MAX => "embstr",
+            StrValue::Emb(_) => "raw",
             StrValue::Raw(_) => "raw",
         }
     }
@@ -111,7 +119,7 @@ impl Value {
     pub fn mem_usage(&self) -> usize {
         match self {
             Value::Str(StrValue::Int(_)) => 0,
-            Value::Str(StrValue::Emb(b)) => b.len(),
+            Value::Str(StrValue::Emb(b)) => 4 + b.len(),
             Value::Str(StrValue::Raw(v)) => v.capacity(),
         }
     }
