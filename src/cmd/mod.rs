@@ -236,6 +236,7 @@ pub fn call(ctx: &mut Ctx<'_>, found: Found, args: &[Bytes]) {
             Err(CmdError::err("internal error"))
         });
     let micros = start.elapsed().as_micros() as u64;
+    crate::metrics::observe_command(micros);
     let stat = &ctx.shared.cmd_stats[found.stat];
     stat.calls.fetch_add(1, Ordering::Relaxed);
     stat.usec.fetch_add(micros, Ordering::Relaxed);

@@ -154,6 +154,16 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
             shared.bound_port.store(a.port() as u64, Ordering::Relaxed);
         }
     }
+    if settings.metrics_port != 0 {
+        let host = settings
+            .bind
+            .first()
+            .map(|s| s.trim_start_matches('-'))
+            .unwrap_or("127.0.0.1");
+        if let Err(e) = crate::metrics::start(&shared, host, settings.metrics_port) {
+            warn!("metrics exporter not started: {e}");
+        }
+    }
     info!(
         port = settings.port,
         "ringcache ready to accept connections"
