@@ -144,10 +144,24 @@ fn unknown_command(args: &[Bytes]) -> Rejection {
 }
 
 fn unknown_subcommand(container: &Command, sub: &[u8]) -> Rejection {
-    let mut msg = b"ERR unknown subcommand '".to_vec();
+    // DEBUG is one plain command in Redis; its own parser rejects unknown
+    // subcommands and bad argument counts with one combined message.
+    let mut msg = if container.name == "debug" {
+        b"ERR unknown subcommand or wrong number of arguments for '".to_vec()
+    } else {
+        b"ERR unknown subcommand '".to_vec()
+    };
     msg.extend_from_slice(c_str(sub, 128));
     msg.extend_from_slice(format!("'. Try {} HELP.", container.container_name()).as_bytes());
     Rejection::Unknown(msg)
+}
+
+/// Full table name (`get`, `client|info`) of the command a request invokes,
+/// for CLIENT LIST's `cmd=` field; None for unknown commands.
+pub fn command_name(name: &[u8], sub: Option<&[u8]>) -> Option<&'static str> {
+    let found = table::lookup(name)?;
+    let sub = sub.and_then(|s| table::lookup_sub(found.cmd, s));
+    Some(sub.map_or(found.cmd.name, |f| f.cmd.name))
 }
 
 /// Resolves `args` to a runnable table row (subcommands included) or the error
@@ -173,6 +187,12 @@ pub fn resolve_raw(args: &[Bytes]) -> Result<Found, Rejection> {
         }
     };
     if !found.cmd.arity_ok(args.len()) {
+        if let (Some(container), true) = (
+            table::lookup(&args[0]).filter(|c| c.cmd.name == "debug"),
+            args.len() > 1,
+        ) {
+            return Err(unknown_subcommand(container.cmd, &args[1]));
+        }
         return Err(Rejection::Error(CmdError::Arity(
             found.cmd.name.to_string(),
         )));

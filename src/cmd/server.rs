@@ -252,9 +252,18 @@ pub fn config_set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     let mut cfg = ctx.shared.config.write();
     let mut next = cfg.clone();
-    for pair in args[2..].chunks(2) {
+    for (i, pair) in args[2..].chunks(2).enumerate() {
         let name = String::from_utf8_lossy(&pair[0]).into_owned();
         let value = String::from_utf8_lossy(&pair[1]).into_owned();
+        if args[2..2 + 2 * i]
+            .iter()
+            .step_by(2)
+            .any(|earlier| earlier.eq_ignore_ascii_case(&pair[0]))
+        {
+            return Err(CmdError::err(format!(
+                "CONFIG SET failed (possibly related to argument '{name}') - duplicate parameter"
+            )));
+        }
         next.set(&name, &value, false)
             .map_err(|e| CmdError::err(e.to_string()))?;
     }
@@ -715,7 +724,7 @@ pub fn command_info(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     for a in &args[2..] {
         match find_any(a) {
             Some(c) => write_command_info(ctx, c),
-            None => ctx.out.null_array(),
+            None => ctx.out.null(),
         }
     }
     Ok(())

@@ -83,6 +83,13 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
         // Execute what is buffered, flushing between chunks of output.
         loop {
             let next = process_batch(&shared, &mut client, &mut reply, &mut inbuf);
+            // DEBUG SLEEP / WAIT answer after the pause, like Redis.
+            if let Next::Sleep(d) = next {
+                tokio::select! {
+                    _ = tokio::time::sleep(d) => {}
+                    _ = stop.changed() => break 'conn,
+                }
+            }
             if !reply.buf.is_empty() {
                 shared
                     .stats
@@ -97,12 +104,7 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
                 Next::Read => break,
                 Next::Continue => continue,
                 Next::Close => break 'conn,
-                Next::Sleep(d) => {
-                    tokio::select! {
-                        _ = tokio::time::sleep(d) => {}
-                        _ = stop.changed() => break 'conn,
-                    }
-                }
+                Next::Sleep(_) => {}
                 Next::Monitor => {
                     if monitor.is_none() {
                         monitor = Some(shared.monitor.subscribe());
@@ -228,7 +230,7 @@ fn process_batch(
         if args.is_empty() {
             continue;
         }
-        last_cmd = Some(args[0].clone());
+        last_cmd = Some((args[0].clone(), args.get(1).cloned()));
         let mut ctx = Ctx {
             shared,
             client,
@@ -272,9 +274,12 @@ fn process_batch(
         }
     };
     drop(gate);
-    if let Some(name) = last_cmd {
+    if let Some((name, sub)) = last_cmd {
+        let full = crate::cmd::command_name(&name, sub.as_deref()).unwrap_or("");
         let mut m = client.handle.meta.lock();
-        m.last_cmd = String::from_utf8_lossy(&name).to_ascii_lowercase();
+        if m.last_cmd != full {
+            m.last_cmd = full.to_string();
+        }
         m.db = client.db;
     }
     next
