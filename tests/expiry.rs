@@ -192,6 +192,9 @@ fn ttl_semantics_match_redis() {
         COPY k k3
         PEXPIRETIME k3
         DEBUG SET-ACTIVE-EXPIRE x
+        DEBUG SET-ACTIVE-EXPIRE 1
+        DEBUG SLEEP x
+        DEBUG SLEEP 0.01abc
         "#,
     );
     assert_same_replies(redis.port, rc.port, &s);

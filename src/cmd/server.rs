@@ -8,7 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::table::{self, flags, Command};
-use super::{arg_f64, arg_i64, is, After, Ctx};
+use super::{arg_i64, is, After, Ctx};
 use crate::error::{CmdError, CmdResult};
 use crate::server::slowlog::SlowEntry;
 
@@ -527,15 +527,30 @@ pub fn monitor(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
 
 /// DEBUG SLEEP seconds
 pub fn debug_sleep(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let secs = arg_f64(&args[2])?.max(0.0);
+    let secs = c_number_prefix(&args[2]).max(0.0);
     ctx.after = Some(After::Sleep(Duration::from_secs_f64(secs.min(86400.0))));
     ctx.out.ok();
     Ok(())
 }
 
+/// The numeric prefix of an argument, 0 when there is none: DEBUG reads its
+/// numbers with C's `atoi`/`strtod`, which never fail.
+fn c_number_prefix(arg: &[u8]) -> f64 {
+    let text = String::from_utf8_lossy(arg);
+    let text = text.trim_start();
+    let end = text
+        .find(|c: char| !(c.is_ascii_digit() || matches!(c, '+' | '-' | '.' | 'e' | 'E')))
+        .unwrap_or(text.len());
+    (0..=end)
+        .rev()
+        .find_map(|n| text[..n].parse::<f64>().ok())
+        .filter(|v| v.is_finite())
+        .unwrap_or(0.0)
+}
+
 /// DEBUG SET-ACTIVE-EXPIRE 0|1
 pub fn debug_set_active_expire(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let on = arg_i64(&args[2])? != 0;
+    let on = c_number_prefix(&args[2]).trunc() != 0.0;
     ctx.shared.active_expire.store(on, Ordering::Relaxed);
     ctx.out.ok();
     Ok(())
