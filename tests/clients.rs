@@ -98,7 +98,10 @@ fn redis_benchmark_runs_clean() {
             "redis-benchmark reported: {line}"
         );
     }
-    assert_eq!(redis_cli(rc.port, &["GET", "counter:__rand_int__"]), "20000\n");
+    assert_eq!(
+        redis_cli(rc.port, &["GET", "counter:__rand_int__"]),
+        "20000\n"
+    );
 }
 
 #[tokio::test]
@@ -112,7 +115,10 @@ async fn redis_crate_async_usage() {
             .get_multiplexed_async_connection()
             .await
             .expect("connect");
-        let _: () = redis::cmd("FLUSHALL").query_async(&mut con).await.expect("flush");
+        let _: () = redis::cmd("FLUSHALL")
+            .query_async(&mut con)
+            .await
+            .expect("flush");
         let _: () = con.set("k", "v").await.expect("set");
         let v: Option<String> = con.get("k").await.expect("get");
         assert_eq!(v.as_deref(), Some("v"));
@@ -167,7 +173,10 @@ async fn redis_crate_async_usage() {
         for t in tasks {
             t.await.expect("task");
         }
-        let size: i64 = redis::cmd("DBSIZE").query_async(&mut con).await.expect("dbsize");
+        let size: i64 = redis::cmd("DBSIZE")
+            .query_async(&mut con)
+            .await
+            .expect("dbsize");
         assert_eq!(size, 3 + 500 + 1 + 1600);
     }
 }

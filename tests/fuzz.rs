@@ -48,11 +48,15 @@ fn limits() -> ParseLimits {
 /// Parses everything parseable in `input`; checks every step made progress and
 /// never consumed more than it had.
 fn parse_all(input: &[u8]) -> Result<Vec<Vec<Vec<u8>>>, String> {
+    parse_all_with(input, limits())
+}
+
+fn parse_all_with(input: &[u8], limits: ParseLimits) -> Result<Vec<Vec<Vec<u8>>>, String> {
     let mut buf = BytesMut::from(input);
     let mut out = Vec::new();
     loop {
         let before = buf.len();
-        match parse_request(&mut buf, limits()) {
+        match parse_request(&mut buf, limits) {
             Ok(Parsed::Command(args)) => {
                 assert!(buf.len() < before, "a parsed command consumed nothing");
                 let consumed = before - buf.len();
@@ -93,7 +97,10 @@ enum Mutation {
 fn mutation() -> impl Strategy<Value = Mutation> {
     prop_oneof![
         (any::<usize>(), any::<u8>()).prop_map(|(i, b)| Mutation::Flip(i, b)),
-        (any::<usize>(), prop::sample::select(&b"*$\r\n-0123456789 \"'\\x"[..]))
+        (
+            any::<usize>(),
+            prop::sample::select(&b"*$\r\n-0123456789 \"'\\x"[..])
+        )
             .prop_map(|(i, b)| Mutation::Insert(i, b)),
         any::<usize>().prop_map(Mutation::Delete),
         any::<usize>().prop_map(Mutation::Truncate),
@@ -135,7 +142,7 @@ fn random_args() -> impl Strategy<Value = Vec<Vec<u8>>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 5000, ..ProptestConfig::default() })]
 
     #[test]
     fn parser_survives_random_bytes(input in prop::collection::vec(any::<u8>(), 0..300)) {
@@ -151,8 +158,13 @@ proptest! {
     }
 
     #[test]
-    fn parser_survives_mutated_frames(input in mutated_frames()) {
+    fn parser_survives_mutated_frames(
+        input in mutated_frames(),
+        unauthenticated in any::<bool>(),
+        max_bulk_len in 0i64..64,
+    ) {
         let _ = parse_all(&input);
+        let _ = parse_all_with(&input, ParseLimits { max_bulk_len, unauthenticated });
     }
 
     #[test]
@@ -199,7 +211,7 @@ fn node_survives_random_and_mutated_input() {
     let rc = start_ringcache(&[]);
     let port = rc.port;
     let mut runner = TestRunner::new(Config {
-        cases: 60,
+        cases: 150,
         ..Config::default()
     });
     let check = |input: Vec<u8>| {
@@ -210,5 +222,7 @@ fn node_survives_random_and_mutated_input() {
     runner
         .run(&prop::collection::vec(any::<u8>(), 1..300), check)
         .expect("random bytes");
-    runner.run(&mutated_frames(), check).expect("mutated frames");
+    runner
+        .run(&mutated_frames(), check)
+        .expect("mutated frames");
 }

@@ -175,7 +175,12 @@ fn allkeys_random_evicts() {
 /// answers OOM like noeviction.
 #[test]
 fn volatile_policies_only_evict_keys_with_ttl() {
-    for policy in ["volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl"] {
+    for policy in [
+        "volatile-lru",
+        "volatile-lfu",
+        "volatile-random",
+        "volatile-ttl",
+    ] {
         let (rc, mut c) = start_with_policy(policy);
         load(&mut c, "keep:", 0..1000, None);
         let max = limit_to_current_plus(&mut c, rc.port, HEADROOM);

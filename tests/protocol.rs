@@ -173,9 +173,13 @@ fn resp3_and_hello_match_redis() {
 fn hello_setname_and_auth_take_effect() {
     let rc = start_ringcache(&["--requirepass", "pw"]);
     let mut c = RawConn::connect(rc.port);
-    assert!(c.cmd_str("GET k").starts_with("-NOAUTH Authentication required."));
+    assert!(c
+        .cmd_str("GET k")
+        .starts_with("-NOAUTH Authentication required."));
     c.resp3 = true;
-    let r = c.cmd(&[b"HELLO", b"3", b"AUTH", b"default", b"pw", b"SETNAME", b"me"]);
+    let r = c.cmd(&[
+        b"HELLO", b"3", b"AUTH", b"default", b"pw", b"SETNAME", b"me",
+    ]);
     assert!(r.starts_with(b"%7\r\n"), "{}", String::from_utf8_lossy(&r));
     assert_eq!(c.cmd_str("CLIENT GETNAME"), "$2\r\nme\r\n");
     assert_eq!(c.cmd_str("GET k"), "_\r\n");

@@ -299,7 +299,12 @@ fn quit_and_reset_match_redis() {
             }
         };
         assert_eq!(tail(&b), tail(&a), "{:?}", String::from_utf8_lossy(case));
-        assert_eq!(cb, ca, "close differs for {:?}", String::from_utf8_lossy(case));
+        assert_eq!(
+            cb,
+            ca,
+            "close differs for {:?}",
+            String::from_utf8_lossy(case)
+        );
     }
 }
 
@@ -310,14 +315,24 @@ fn command_info_has_redis_structure() {
     let mut a = RawConn::connect(redis.port);
     let mut b = RawConn::connect(rc.port);
     for cmd in ["get", "set", "mset", "ping", "config|get", "nosuch"] {
-        let ra = String::from_utf8_lossy(&a.cmd(&[b"COMMAND", b"INFO", cmd.as_bytes()])).into_owned();
-        let rb = String::from_utf8_lossy(&b.cmd(&[b"COMMAND", b"INFO", cmd.as_bytes()])).into_owned();
+        let ra =
+            String::from_utf8_lossy(&a.cmd(&[b"COMMAND", b"INFO", cmd.as_bytes()])).into_owned();
+        let rb =
+            String::from_utf8_lossy(&b.cmd(&[b"COMMAND", b"INFO", cmd.as_bytes()])).into_owned();
         // Name, arity, flags, first/last/step, ACL categories: the first lines match;
         // tips and key specs may legitimately differ in detail.
         let head = |s: &str| s.lines().take(14).map(str::to_string).collect::<Vec<_>>();
         let (ha, hb) = (head(&ra), head(&rb));
-        let n = ha.iter().position(|l| l.contains("@")).unwrap_or(ha.len()).min(hb.len());
-        assert_eq!(hb[..n], ha[..n], "COMMAND INFO {cmd}\nredis:\n{ra}\nours:\n{rb}");
+        let n = ha
+            .iter()
+            .position(|l| l.contains("@"))
+            .unwrap_or(ha.len())
+            .min(hb.len());
+        assert_eq!(
+            hb[..n],
+            ha[..n],
+            "COMMAND INFO {cmd}\nredis:\n{ra}\nours:\n{rb}"
+        );
     }
     let count = b.cmd_str("COMMAND COUNT");
     let n: usize = count.trim_start_matches(':').trim().parse().expect("int");
@@ -334,11 +349,7 @@ fn info_has_redis_sections_and_fields() {
     redis_cli(rc.port, &["-n", "3", "SET", "c", "1"]);
     let text = redis_cli(rc.port, &["INFO"]);
     let fields = parse_info(&text);
-    let has = |section: &str, key: &str| {
-        fields
-            .iter()
-            .any(|(s, k, _)| s == section && k == key)
-    };
+    let has = |section: &str, key: &str| fields.iter().any(|(s, k, _)| s == section && k == key);
     for (section, keys) in [
         (
             "server",
@@ -357,11 +368,7 @@ fn info_has_redis_sections_and_fields() {
         ),
         (
             "clients",
-            &[
-                "connected_clients",
-                "maxclients",
-                "blocked_clients",
-            ][..],
+            &["connected_clients", "maxclients", "blocked_clients"][..],
         ),
         (
             "memory",
@@ -423,15 +430,26 @@ fn slowlog_records_commands() {
     let out = redis_cli(rc.port, &["SLOWLOG", "GET", "10"]);
     let lines: Vec<&str> = out.lines().collect();
     // Newest first: id, timestamp, duration, args..., client addr, client name.
-    assert!(lines.contains(&"GET") && lines.contains(&"slowkey"), "{out}");
+    assert!(
+        lines.contains(&"GET") && lines.contains(&"slowkey"),
+        "{out}"
+    );
     let raw = String::from_utf8_lossy(&c.cmd(&[b"SLOWLOG", b"GET", b"1"])).into_owned();
     assert!(raw.starts_with("*1\r\n*6\r\n:"), "{raw}");
-    assert!(raw.contains("*2\r\n$4\r\nSLOWLOG\r\n$3\r\nLEN\r\n") || raw.contains("$3\r\nGET"), "{raw}");
-    assert_eq!(c.cmd_str("CONFIG SET slowlog-log-slower-than -1"), "+OK\r\n");
+    assert!(
+        raw.contains("*2\r\n$4\r\nSLOWLOG\r\n$3\r\nLEN\r\n") || raw.contains("$3\r\nGET"),
+        "{raw}"
+    );
+    assert_eq!(
+        c.cmd_str("CONFIG SET slowlog-log-slower-than -1"),
+        "+OK\r\n"
+    );
     assert_eq!(c.cmd_str("SLOWLOG RESET"), "+OK\r\n");
     c.cmd_str("GET slowkey");
     assert_eq!(c.cmd_str("SLOWLOG LEN"), ":0\r\n");
-    assert!(c.cmd_str("SLOWLOG NOSUCH").starts_with("-ERR unknown subcommand"));
+    assert!(c
+        .cmd_str("SLOWLOG NOSUCH")
+        .starts_with("-ERR unknown subcommand"));
 }
 
 #[test]
@@ -456,7 +474,10 @@ fn monitor_streams_commands_in_redis_format() {
     );
     let _select = m.read_reply();
     let get = String::from_utf8_lossy(&m.read_reply()).into_owned();
-    assert!(get.contains("[2 127.0.0.1:") && get.ends_with("\"GET\" \"mk\"\r\n"), "{get}");
+    assert!(
+        get.contains("[2 127.0.0.1:") && get.ends_with("\"GET\" \"mk\"\r\n"),
+        "{get}"
+    );
 }
 
 #[test]
@@ -472,7 +493,18 @@ fn client_list_kill_id_info() {
         .parse()
         .expect("id");
     let info = String::from_utf8_lossy(&b.cmd(&[b"CLIENT", b"INFO"])).into_owned();
-    for field in ["id=", " addr=127.0.0.1:", " laddr=", " fd=", " name=victim ", " age=", " idle=", " flags=N ", " db=0 ", " cmd=client|info "] {
+    for field in [
+        "id=",
+        " addr=127.0.0.1:",
+        " laddr=",
+        " fd=",
+        " name=victim ",
+        " age=",
+        " idle=",
+        " flags=N ",
+        " db=0 ",
+        " cmd=client|info ",
+    ] {
         assert!(info.contains(field), "CLIENT INFO lacks {field:?}: {info}");
     }
     assert!(info.contains(&format!("id={id_b} ")));
@@ -542,7 +574,10 @@ fn sigterm_exits_gracefully() {
                 assert!(status.success(), "signal {sig}: {status}");
                 break;
             }
-            assert!(Instant::now() < deadline, "still running after signal {sig}");
+            assert!(
+                Instant::now() < deadline,
+                "still running after signal {sig}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         assert!(c.is_closed());
@@ -602,9 +637,15 @@ fn idle_timeout_closes_clients() {
 #[test]
 fn protected_mode_allows_loopback() {
     let rc = start_ringcache(&["--protected-mode", "yes"]);
-    assert_eq!(redis_cli(rc.port, &["CONFIG", "GET", "protected-mode"]), "protected-mode\nyes\n");
+    assert_eq!(
+        redis_cli(rc.port, &["CONFIG", "GET", "protected-mode"]),
+        "protected-mode\nyes\n"
+    );
     assert_eq!(redis_cli(rc.port, &["PING"]), "PONG\n");
-    assert_eq!(redis_cli(rc.port, &["CONFIG", "SET", "protected-mode", "no"]), "OK\n");
+    assert_eq!(
+        redis_cli(rc.port, &["CONFIG", "SET", "protected-mode", "no"]),
+        "OK\n"
+    );
 }
 
 #[test]
@@ -627,7 +668,10 @@ fn config_file_and_flags() {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn");
-    assert!(eventually(Duration::from_secs(10), || TcpStream::connect(("127.0.0.1", port)).is_ok()));
+    assert!(eventually(Duration::from_secs(10), || TcpStream::connect(
+        ("127.0.0.1", port)
+    )
+    .is_ok()));
     let mut c = RawConn::connect(port);
     assert!(c.cmd_str("PING").starts_with("-NOAUTH"));
     assert_eq!(c.cmd_str("AUTH s3cret"), "+OK\r\n");
@@ -642,7 +686,11 @@ fn config_file_and_flags() {
         let r = c.cmd_str(&format!("CONFIG GET {name}"));
         assert_eq!(
             r,
-            format!("*2\r\n${}\r\n{name}\r\n${}\r\n{want}\r\n", name.len(), want.len())
+            format!(
+                "*2\r\n${}\r\n{name}\r\n${}\r\n{want}\r\n",
+                name.len(),
+                want.len()
+            )
         );
     }
     let _ = child.kill();
@@ -651,7 +699,10 @@ fn config_file_and_flags() {
     // A bad config file fails startup with a message naming the line.
     let bad = dir.path().join("bad.conf");
     std::fs::write(&bad, "port 1\nnosuch-option 5\n").expect("write");
-    let out = Command::new(ringcache_bin()).arg(&bad).output().expect("run");
+    let out = Command::new(ringcache_bin())
+        .arg(&bad)
+        .output()
+        .expect("run");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("nosuch-option") || err.contains(":2"), "{err}");
@@ -659,20 +710,39 @@ fn config_file_and_flags() {
     // --port/--bind flags.
     let port = free_port();
     let mut child = Command::new(ringcache_bin())
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--memcached-port", "0"])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--memcached-port",
+            "0",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn");
-    assert!(eventually(Duration::from_secs(10), || TcpStream::connect(("127.0.0.1", port)).is_ok()));
+    assert!(eventually(Duration::from_secs(10), || TcpStream::connect(
+        ("127.0.0.1", port)
+    )
+    .is_ok()));
     let mut buf = String::new();
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     std::io::Write::write_all(&mut s, b"CONFIG GET port\r\nQUIT\r\n").expect("write");
     s.read_to_string(&mut buf).expect("read");
-    assert_eq!(buf, format!("*2\r\n$4\r\nport\r\n${}\r\n{port}\r\n+OK\r\n", port.to_string().len()));
+    assert_eq!(
+        buf,
+        format!(
+            "*2\r\n$4\r\nport\r\n${}\r\n{port}\r\n+OK\r\n",
+            port.to_string().len()
+        )
+    );
     let _ = child.kill();
     let _ = child.wait();
     // An unknown flag is refused.
-    let out = Command::new(ringcache_bin()).args(["--no-such-flag", "1"]).output().expect("run");
+    let out = Command::new(ringcache_bin())
+        .args(["--no-such-flag", "1"])
+        .output()
+        .expect("run");
     assert!(!out.status.success());
 }

@@ -119,7 +119,9 @@ pub enum Rejection {
 impl From<Rejection> for CmdError {
     fn from(r: Rejection) -> CmdError {
         match r {
-            Rejection::Unknown(text) => CmdError::Other(String::from_utf8_lossy(&text).into_owned()),
+            Rejection::Unknown(text) => {
+                CmdError::Other(String::from_utf8_lossy(&text).into_owned())
+            }
             Rejection::Error(e) => e,
         }
     }
@@ -177,7 +179,9 @@ pub fn resolve_raw(args: &[Bytes]) -> Result<Found, Rejection> {
         found
     } else if args.len() < 2 {
         if found.cmd.handler.is_none() {
-            return Err(Rejection::Error(CmdError::Arity(found.cmd.name.to_string())));
+            return Err(Rejection::Error(CmdError::Arity(
+                found.cmd.name.to_string(),
+            )));
         }
         found
     } else {

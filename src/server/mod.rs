@@ -193,7 +193,10 @@ pub async fn serve(shared: Arc<Shared>, listeners: Vec<TcpListener>) {
     // Registered before any client can be served, so a signal that arrives
     // right after start-up still shuts down gracefully.
     use tokio::signal::unix::{signal, SignalKind};
-    match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+    match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
         (Ok(mut int), Ok(mut term)) => {
             let sh = shared.clone();
             tokio::spawn(async move {

@@ -158,10 +158,7 @@ impl RawConn {
     pub fn read_reply(&mut self) -> Vec<u8> {
         loop {
             // RESP3-only frame types can only come after HELLO 3 (or in its reply).
-            let resp3_frame = self
-                .buf
-                .first()
-                .is_some_and(|b| b"%_,#=(~>|!".contains(b));
+            let resp3_frame = self.buf.first().is_some_and(|b| b"%_,#=(~>|!".contains(b));
             let parsed = if self.resp3 || resp3_frame {
                 redis_protocol::resp3::decode::complete::decode(&self.buf)
                     .map(|o| o.map(|(_, n)| n))
