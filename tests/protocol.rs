@@ -325,3 +325,62 @@ fn client_query_buffer_limit_disconnects() {
         "{info}"
     );
 }
+
+/// Total connections a server accepted so far (INFO stats).
+fn accepted(c: &mut RawConn) -> u64 {
+    String::from_utf8_lossy(&c.cmd(&[b"INFO", b"stats"]))
+        .lines()
+        .find_map(|l| l.strip_prefix("total_connections_received:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// A client that never reads is dropped once it passes a hard
+/// `client-output-buffer-limit`, in both servers; others are unaffected.
+#[test]
+fn output_buffer_limit_disconnects_slow_reader() {
+    let redis = require_redis(&[]);
+    let rc = start_ringcache(&[]);
+    for port in [redis.port, rc.port] {
+        let mut c = RawConn::connect(port);
+        assert_eq!(
+            c.cmd(&[
+                b"CONFIG",
+                b"SET",
+                b"client-output-buffer-limit",
+                b"normal 1mb 0 0"
+            ]),
+            b"+OK\r\n"
+        );
+        let value = vec![b'v'; 100 * 1024];
+        assert_eq!(c.cmd(&[b"SET", b"big", &value]), b"+OK\r\n");
+        let before = accepted(&mut c);
+        let slow = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        let mut writer = slow.try_clone().expect("clone");
+        std::thread::spawn(move || {
+            let one = encode(&[b"GET", b"big"]);
+            for _ in 0..2000 {
+                if writer.write_all(&one).is_err() {
+                    break;
+                }
+            }
+        });
+        assert!(eventually(Duration::from_secs(5), || accepted(&mut c) > before));
+        let only_us = |c: &mut RawConn| {
+            String::from_utf8_lossy(&c.cmd(&[b"INFO", b"clients"]))
+                .contains("connected_clients:1\r\n")
+        };
+        assert!(
+            eventually(Duration::from_secs(10), || only_us(&mut c)),
+            "port {port}: slow reader was not disconnected"
+        );
+        assert_eq!(c.cmd_str("PING"), "+PONG\r\n");
+        drop(slow);
+    }
+    let n = info_field(
+        rc.port,
+        "stats",
+        "client_output_buffer_limit_disconnections",
+    );
+    assert_eq!(n.as_deref(), Some("1"));
+}

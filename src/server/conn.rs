@@ -95,8 +95,21 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
                     .stats
                     .net_output_bytes
                     .fetch_add(reply.buf.len() as u64, Ordering::Relaxed);
-                if sock.write_all(&reply.buf).await.is_err() {
-                    break 'conn;
+                let limit = shared.config.read().client_output_buffer_limit_normal;
+                match write_out(&mut sock, &reply.buf, limit).await {
+                    Ok(()) => {}
+                    Err(WriteFail::Io) => break 'conn,
+                    Err(WriteFail::OverLimit) => {
+                        shared
+                            .stats
+                            .client_output_limit_disconnections
+                            .fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(
+                            id = handle.id,
+                            "closing client that reached its output buffer limit"
+                        );
+                        break 'conn;
+                    }
                 }
                 reply.buf.clear();
             }
@@ -168,6 +181,52 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
     }
     shared.watches.unwatch_all(client.id(), &client.watching);
     shared.clients.unregister(handle.id);
+}
+
+/// Why a reply could not be delivered.
+enum WriteFail {
+    /// The socket failed or closed.
+    Io,
+    /// The client stopped reading and its pending output passed the limit.
+    OverLimit,
+}
+
+/// Writes `out` to the client. A slow reader normally just gets backpressure
+/// (we stop executing its commands); with a hard `client-output-buffer-limit`
+/// it is dropped, like in Redis, once what it has not taken (our unsent bytes
+/// plus the kernel's send queue) exceeds the limit.
+async fn write_out(sock: &mut TcpStream, out: &[u8], limit: u64) -> Result<(), WriteFail> {
+    let mut off = 0;
+    while off < out.len() {
+        match sock.try_write(&out[off..]) {
+            Ok(0) => return Err(WriteFail::Io),
+            Ok(n) => off += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if limit > 0 && (out.len() - off) as u64 + kernel_send_queue(sock) > limit {
+                    return Err(WriteFail::OverLimit);
+                }
+                sock.writable().await.map_err(|_| WriteFail::Io)?;
+            }
+            Err(_) => return Err(WriteFail::Io),
+        }
+    }
+    Ok(())
+}
+
+/// Bytes the kernel still holds for the peer (Linux `TIOCOUTQ`; 0 elsewhere).
+fn kernel_send_queue(sock: &TcpStream) -> u64 {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let mut n: libc::c_int = 0;
+        // SAFETY: TIOCOUTQ stores one int through the pointer for a socket fd.
+        let rc = unsafe { libc::ioctl(sock.as_raw_fd(), libc::TIOCOUTQ, &mut n) };
+        if rc == 0 {
+            return n.max(0) as u64;
+        }
+    }
+    let _ = sock;
+    0
 }
 
 async fn recv_monitor(rx: &mut Option<broadcast::Receiver<bytes::Bytes>>) -> Option<bytes::Bytes> {
