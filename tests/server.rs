@@ -377,6 +377,9 @@ fn info_has_redis_sections_and_fields() {
                 "used_memory_human",
                 "used_memory_rss",
                 "used_memory_peak",
+                "used_memory_peak_perc",
+                "total_system_memory",
+                "mem_fragmentation_bytes",
                 "maxmemory",
                 "maxmemory_human",
                 "maxmemory_policy",
@@ -409,12 +412,35 @@ fn info_has_redis_sections_and_fields() {
         .map(|(_, _, v)| v.clone())
         .unwrap_or_default();
     assert!(db0.starts_with("keys=2,expires=1,avg_ttl="), "{db0}");
+    // The peak is a real high-water mark: it survives freeing memory.
+    let num = |f: &str| -> u64 {
+        info_field(rc.port, "memory", f)
+            .expect("field")
+            .parse()
+            .expect("int")
+    };
+    let value = vec![b'x'; 1 << 20];
+    let mut conn = RawConn::connect(rc.port);
+    for i in 0..8 {
+        assert_eq!(
+            conn.cmd(&[b"SET", format!("big{i}").as_bytes(), &value]),
+            b"+OK\r\n"
+        );
+    }
+    let loaded = num("used_memory");
+    assert!(num("used_memory_peak") >= loaded);
+    redis_cli(rc.port, &["FLUSHALL"]);
+    assert!(num("used_memory") < loaded - (6 << 20));
+    assert!(num("used_memory_peak") >= loaded);
+    assert!(num("total_system_memory") > 1 << 28);
     // Section selection and case-insensitivity.
     let only = redis_cli(rc.port, &["INFO", "KeySpace"]);
     assert!(only.starts_with("# Keyspace"), "{only}");
     assert!(!only.contains("redis_version"));
-    let clients = info_field(rc.port, "clients", "connected_clients").expect("field");
-    assert_eq!(clients, "1");
+    drop(conn);
+    assert!(eventually(Duration::from_secs(2), || {
+        info_field(rc.port, "clients", "connected_clients").as_deref() == Some("1")
+    }));
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! SHUTDOWN, WAIT, MEMORY USAGE and COMMAND introspection.
 
 use std::fmt::Write as _;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -28,6 +28,33 @@ pub fn help_reply(ctx: &mut Ctx<'_>, name: &str, lines: &[&str]) {
     }
     ctx.out.simple("HELP");
     ctx.out.simple("    Print this help.");
+}
+
+/// Highest `used_memory` seen (process-wide, like the allocator counter).
+static PEAK_MEMORY: AtomicU64 = AtomicU64::new(0);
+
+/// Samples `used_memory` into the peak (called by the cron and by INFO, like
+/// Redis' `cronUpdateMemoryStats`); returns (used, peak).
+pub fn sample_memory_peak() -> (u64, u64) {
+    let used = crate::alloc::used_memory() as u64;
+    let peak = PEAK_MEMORY.fetch_max(used, Ordering::Relaxed).max(used);
+    (used, peak)
+}
+
+/// Physical memory of the machine (INFO `total_system_memory`).
+fn total_system_memory() -> u64 {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let (pages, size) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PHYS_PAGES),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    if pages > 0 && size > 0 {
+        pages as u64 * size as u64
+    } else {
+        0
+    }
 }
 
 fn human_bytes(n: u64) -> String {
@@ -115,18 +142,22 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[String]) -> String {
     }
     if wanted("memory") {
         section(&mut out, "Memory");
-        let used = crate::alloc::used_memory() as u64;
+        let (used, peak) = sample_memory_peak();
         let rss = crate::alloc::rss_bytes() as u64;
+        let system = total_system_memory();
         let _ = write!(
             out,
-            "used_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{used}\r\nused_memory_peak_human:{}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:mimalloc\r\nlazyfree_pending_objects:0\r\n",
+            "used_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\ntotal_system_memory:{system}\r\ntotal_system_memory_human:{}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_fragmentation_bytes:{}\r\nmem_not_counted_for_evict:0\r\nmem_allocator:mimalloc\r\nlazyfree_pending_objects:0\r\nlazyfreed_objects:0\r\n",
             human_bytes(used),
             human_bytes(rss),
-            human_bytes(used),
+            human_bytes(peak),
+            if peak > 0 { used as f64 * 100.0 / peak as f64 } else { 0.0 },
+            human_bytes(system),
             cfg.maxmemory,
             human_bytes(cfg.maxmemory),
             cfg.maxmemory_policy.name(),
             if used > 0 { rss as f64 / used as f64 } else { 0.0 },
+            rss as i64 - used as i64,
         );
     }
     if wanted("persistence") {
