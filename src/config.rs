@@ -369,7 +369,16 @@ pub static PARAMS: &[Param] = &[
             Ok(())
         },
     },
-    int_param!("hz", hz, 1, 500, true),
+    Param {
+        // Redis accepts any non-negative int and clamps it to 1..=500.
+        name: "hz",
+        mutable: true,
+        get: |s| s.hz.to_string(),
+        set: |s, v| {
+            s.hz = parse_int(v, 0, i64::from(i32::MAX))?.clamp(1, 500) as u64;
+            Ok(())
+        },
+    },
     int_param!(
         "slowlog-log-slower-than",
         slowlog_log_slower_than,

@@ -60,7 +60,8 @@ pub fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
 
 fn check_password(ctx: &mut Ctx<'_>, user: &[u8], pass: &[u8]) -> CmdResult {
     let required = ctx.shared.config.read().requirepass.clone();
-    if user == b"default" && pass == required.as_bytes() && !required.is_empty() {
+    // Without requirepass the default user is `nopass`: any password works.
+    if user == b"default" && (required.is_empty() || pass == required.as_bytes()) {
         ctx.client.authenticated = true;
         Ok(())
     } else {
@@ -120,7 +121,7 @@ pub fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         }
     }
     if !ctx.client.authenticated {
-        return Err(CmdError::Other("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time".into()));
+        return Err(CmdError::Other("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time".into()));
     }
     if let Some(n) = setname {
         ctx.client.handle.meta.lock().name = String::from_utf8_lossy(&n).into_owned();
@@ -200,13 +201,24 @@ pub fn client_id(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
 
 /// CLIENT INFO
 pub fn client_info(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
+    note_running(ctx, "client|info");
     let line = format!("{}\n", ctx.client.handle.describe(ctx.now_ms));
     ctx.out.verbatim(line.as_bytes());
     Ok(())
 }
 
+/// Redis records the running command (and db) before executing it, so a
+/// client's own CLIENT INFO/LIST line shows them; our connection loop only
+/// publishes them per batch.
+fn note_running(ctx: &Ctx<'_>, name: &str) {
+    let mut m = ctx.client.handle.meta.lock();
+    m.last_cmd = name.to_string();
+    m.db = ctx.client.db;
+}
+
 /// CLIENT LIST [TYPE type] [ID id ...]
 pub fn client_list(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    note_running(ctx, "client|list");
     let mut ids: Option<Vec<u64>> = None;
     let mut only_pubsub = None;
     if args.len() > 2 {

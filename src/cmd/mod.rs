@@ -101,50 +101,105 @@ pub fn is(arg: &[u8], opt: &str) -> bool {
     arg.eq_ignore_ascii_case(opt.as_bytes())
 }
 
-fn unknown_command_error(args: &[Bytes]) -> CmdError {
-    let name = String::from_utf8_lossy(&args[0]);
-    let name: String = name.chars().take(128).collect();
-    let mut rest = String::new();
+/// Redis' `%.Ns` of an argument: at most `n` bytes, cut at the first NUL.
+fn c_str(arg: &[u8], n: usize) -> &[u8] {
+    let end = arg.iter().position(|&b| b == 0).unwrap_or(arg.len());
+    &arg[..end.min(n)]
+}
+
+/// Why a request names no runnable command.
+pub enum Rejection {
+    /// Unknown command or subcommand: the full error text. Redis echoes the
+    /// names byte for byte (binary included), so this is bytes, not a `CmdError`.
+    Unknown(Vec<u8>),
+    /// Any other error (wrong arity).
+    Error(CmdError),
+}
+
+impl From<Rejection> for CmdError {
+    fn from(r: Rejection) -> CmdError {
+        match r {
+            Rejection::Unknown(text) => {
+                CmdError::Other(String::from_utf8_lossy(&text).into_owned())
+            }
+            Rejection::Error(e) => e,
+        }
+    }
+}
+
+fn unknown_command(args: &[Bytes]) -> Rejection {
+    let mut msg = b"ERR unknown command '".to_vec();
+    msg.extend_from_slice(c_str(&args[0], 128));
+    msg.extend_from_slice(b"', with args beginning with: ");
+    let mut rest: Vec<u8> = Vec::new();
     for a in &args[1..] {
         if rest.len() >= 128 {
             break;
         }
         let room = 128 - rest.len();
-        let s = String::from_utf8_lossy(a);
-        let s: String = s.chars().take(room).collect();
-        rest.push_str(&format!("'{s}' "));
+        rest.push(b'\'');
+        rest.extend_from_slice(c_str(a, room));
+        rest.extend_from_slice(b"' ");
     }
-    CmdError::err(format!(
-        "unknown command '{name}', with args beginning with: {rest}"
-    ))
+    msg.extend_from_slice(&rest);
+    Rejection::Unknown(msg)
+}
+
+fn unknown_subcommand(container: &Command, sub: &[u8]) -> Rejection {
+    // DEBUG is one plain command in Redis; its own parser rejects unknown
+    // subcommands and bad argument counts with one combined message.
+    let mut msg = if container.name == "debug" {
+        b"ERR unknown subcommand or wrong number of arguments for '".to_vec()
+    } else {
+        b"ERR unknown subcommand '".to_vec()
+    };
+    msg.extend_from_slice(c_str(sub, 128));
+    msg.extend_from_slice(format!("'. Try {} HELP.", container.container_name()).as_bytes());
+    Rejection::Unknown(msg)
+}
+
+/// Full table name (`get`, `client|info`) of the command a request invokes,
+/// for CLIENT LIST's `cmd=` field; None for unknown commands.
+pub fn command_name(name: &[u8], sub: Option<&[u8]>) -> Option<&'static str> {
+    let found = table::lookup(name)?;
+    let sub = sub.and_then(|s| table::lookup_sub(found.cmd, s));
+    Some(sub.map_or(found.cmd.name, |f| f.cmd.name))
 }
 
 /// Resolves `args` to a runnable table row (subcommands included) or the error
 /// Redis gives for an unknown command, unknown subcommand or wrong arity.
 pub fn resolve(args: &[Bytes]) -> Result<Found, CmdError> {
-    let found = table::lookup(&args[0]).ok_or_else(|| unknown_command_error(args))?;
+    resolve_raw(args).map_err(CmdError::from)
+}
+
+/// `resolve` keeping unknown names as raw bytes for the wire.
+pub fn resolve_raw(args: &[Bytes]) -> Result<Found, Rejection> {
+    let found = table::lookup(&args[0]).ok_or_else(|| unknown_command(args))?;
     let found = if found.cmd.subcommands.is_empty() {
         found
     } else if args.len() < 2 {
         if found.cmd.handler.is_none() {
-            return Err(CmdError::Arity(found.cmd.name.to_string()));
+            return Err(Rejection::Error(CmdError::Arity(
+                found.cmd.name.to_string(),
+            )));
         }
         found
     } else {
         match table::lookup_sub(found.cmd, &args[1]) {
             Some(sub) => sub,
-            None => {
-                let sub = String::from_utf8_lossy(&args[1]);
-                let sub: String = sub.chars().take(128).collect();
-                return Err(CmdError::err(format!(
-                    "unknown subcommand '{sub}'. Try {} HELP.",
-                    found.cmd.container_name()
-                )));
-            }
+            None => return Err(unknown_subcommand(found.cmd, &args[1])),
         }
     };
     if !found.cmd.arity_ok(args.len()) {
-        return Err(CmdError::Arity(found.cmd.name.to_string()));
+        if let (Some(container), true) = (
+            table::lookup(&args[0]).filter(|c| c.cmd.name == "debug"),
+            args.len() > 1,
+        ) {
+            return Err(unknown_subcommand(container.cmd, &args[1]));
+        }
+        return Err(Rejection::Error(CmdError::Arity(
+            found.cmd.name.to_string(),
+        )));
     }
     Ok(found)
 }
@@ -167,13 +222,16 @@ pub fn execute(ctx: &mut Ctx<'_>, args: Vec<Bytes>) -> Option<Vec<Bytes>> {
     }
     let skip_reply = begin_reply_mode(ctx.client);
     let mark = ctx.out.buf.len();
-    let found = match resolve(&args) {
+    let found = match resolve_raw(&args) {
         Ok(f) => f,
-        Err(e) => {
+        Err(r) => {
             if ctx.client.multi.is_some() {
                 ctx.client.multi_error = true;
             }
-            reject(ctx, None, e);
+            match r {
+                Rejection::Unknown(text) => reject_text(ctx, None, &text),
+                Rejection::Error(e) => reject(ctx, None, e),
+            }
             finish_reply_mode(ctx, skip_reply, mark);
             return None;
         }
@@ -271,6 +329,10 @@ fn touch_keys(ctx: &Ctx<'_>, cmd: &Command, args: &[Bytes]) {
 }
 
 fn reject(ctx: &mut Ctx<'_>, stat: Option<usize>, e: CmdError) {
+    reject_text(ctx, stat, e.to_string().as_bytes());
+}
+
+fn reject_text(ctx: &mut Ctx<'_>, stat: Option<usize>, text: &[u8]) {
     if let Some(s) = stat {
         ctx.shared.cmd_stats[s]
             .rejected
@@ -280,7 +342,7 @@ fn reject(ctx: &mut Ctx<'_>, stat: Option<usize>, e: CmdError) {
         .stats
         .error_replies
         .fetch_add(1, Ordering::Relaxed);
-    ctx.out.error(&e.to_string());
+    ctx.out.error_bytes(text);
 }
 
 fn begin_reply_mode(client: &mut Client) -> ReplyMode {

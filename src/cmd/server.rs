@@ -2,13 +2,13 @@
 //! SHUTDOWN, WAIT, MEMORY USAGE and COMMAND introspection.
 
 use std::fmt::Write as _;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
 
 use super::table::{self, flags, Command};
-use super::{arg_f64, arg_i64, is, After, Ctx};
+use super::{arg_i64, is, After, Ctx};
 use crate::error::{CmdError, CmdResult};
 use crate::server::slowlog::SlowEntry;
 
@@ -28,6 +28,33 @@ pub fn help_reply(ctx: &mut Ctx<'_>, name: &str, lines: &[&str]) {
     }
     ctx.out.simple("HELP");
     ctx.out.simple("    Print this help.");
+}
+
+/// Highest `used_memory` seen (process-wide, like the allocator counter).
+static PEAK_MEMORY: AtomicU64 = AtomicU64::new(0);
+
+/// Samples `used_memory` into the peak (called by the cron and by INFO, like
+/// Redis' `cronUpdateMemoryStats`); returns (used, peak).
+pub fn sample_memory_peak() -> (u64, u64) {
+    let used = crate::alloc::used_memory() as u64;
+    let peak = PEAK_MEMORY.fetch_max(used, Ordering::Relaxed).max(used);
+    (used, peak)
+}
+
+/// Physical memory of the machine (INFO `total_system_memory`).
+fn total_system_memory() -> u64 {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let (pages, size) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PHYS_PAGES),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    if pages > 0 && size > 0 {
+        pages as u64 * size as u64
+    } else {
+        0
+    }
 }
 
 fn human_bytes(n: u64) -> String {
@@ -115,18 +142,22 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[String]) -> String {
     }
     if wanted("memory") {
         section(&mut out, "Memory");
-        let used = crate::alloc::used_memory() as u64;
+        let (used, peak) = sample_memory_peak();
         let rss = crate::alloc::rss_bytes() as u64;
+        let system = total_system_memory();
         let _ = write!(
             out,
-            "used_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{used}\r\nused_memory_peak_human:{}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:libc\r\nlazyfree_pending_objects:0\r\n",
+            "used_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\ntotal_system_memory:{system}\r\ntotal_system_memory_human:{}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_fragmentation_bytes:{}\r\nmem_not_counted_for_evict:0\r\nmem_allocator:libc\r\nlazyfree_pending_objects:0\r\nlazyfreed_objects:0\r\n",
             human_bytes(used),
             human_bytes(rss),
-            human_bytes(used),
+            human_bytes(peak),
+            if peak > 0 { used as f64 * 100.0 / peak as f64 } else { 0.0 },
+            human_bytes(system),
             cfg.maxmemory,
             human_bytes(cfg.maxmemory),
             cfg.maxmemory_policy.name(),
             if used > 0 { rss as f64 / used as f64 } else { 0.0 },
+            rss as i64 - used as i64,
         );
     }
     if wanted("persistence") {
@@ -252,9 +283,18 @@ pub fn config_set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     let mut cfg = ctx.shared.config.write();
     let mut next = cfg.clone();
-    for pair in args[2..].chunks(2) {
+    for (i, pair) in args[2..].chunks(2).enumerate() {
         let name = String::from_utf8_lossy(&pair[0]).into_owned();
         let value = String::from_utf8_lossy(&pair[1]).into_owned();
+        if args[2..2 + 2 * i]
+            .iter()
+            .step_by(2)
+            .any(|earlier| earlier.eq_ignore_ascii_case(&pair[0]))
+        {
+            return Err(CmdError::err(format!(
+                "CONFIG SET failed (possibly related to argument '{name}') - duplicate parameter"
+            )));
+        }
         next.set(&name, &value, false)
             .map_err(|e| CmdError::err(e.to_string()))?;
     }
@@ -518,15 +558,30 @@ pub fn monitor(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
 
 /// DEBUG SLEEP seconds
 pub fn debug_sleep(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let secs = arg_f64(&args[2])?.max(0.0);
+    let secs = c_number_prefix(&args[2]).max(0.0);
     ctx.after = Some(After::Sleep(Duration::from_secs_f64(secs.min(86400.0))));
     ctx.out.ok();
     Ok(())
 }
 
+/// The numeric prefix of an argument, 0 when there is none: DEBUG reads its
+/// numbers with C's `atoi`/`strtod`, which never fail.
+fn c_number_prefix(arg: &[u8]) -> f64 {
+    let text = String::from_utf8_lossy(arg);
+    let text = text.trim_start();
+    let end = text
+        .find(|c: char| !(c.is_ascii_digit() || matches!(c, '+' | '-' | '.' | 'e' | 'E')))
+        .unwrap_or(text.len());
+    (0..=end)
+        .rev()
+        .find_map(|n| text[..n].parse::<f64>().ok())
+        .filter(|v| v.is_finite())
+        .unwrap_or(0.0)
+}
+
 /// DEBUG SET-ACTIVE-EXPIRE 0|1
 pub fn debug_set_active_expire(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let on = arg_i64(&args[2])? != 0;
+    let on = c_number_prefix(&args[2]).trunc() != 0.0;
     ctx.shared.active_expire.store(on, Ordering::Relaxed);
     ctx.out.ok();
     Ok(())
@@ -715,7 +770,7 @@ pub fn command_info(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     for a in &args[2..] {
         match find_any(a) {
             Some(c) => write_command_info(ctx, c),
-            None => ctx.out.null_array(),
+            None => ctx.out.null(),
         }
     }
     Ok(())

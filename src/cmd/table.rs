@@ -703,7 +703,7 @@ pub static COMMANDS: &[Command] = &[
             ),
             c(
                 "command|getkeys",
-                -3,
+                -4,
                 LOADING | STALE,
                 NK,
                 "server",

@@ -59,11 +59,18 @@ pub fn parse_request(buf: &mut BytesMut, limits: ParseLimits) -> Result<Parsed, 
     }
 }
 
-fn find_cr(buf: &[u8], from: usize) -> Option<usize> {
+/// Finds `byte` like Redis' `strchr` on the query buffer: a NUL ends the
+/// search, so a line with a NUL before its terminator is never complete.
+fn find_byte(buf: &[u8], from: usize, byte: u8) -> Option<usize> {
     buf[from..]
         .iter()
-        .position(|&b| b == b'\r')
+        .position(|&b| b == byte || b == 0)
         .map(|p| p + from)
+        .filter(|&p| buf[p] == byte)
+}
+
+fn find_cr(buf: &[u8], from: usize) -> Option<usize> {
+    find_byte(buf, from, b'\r')
 }
 
 fn parse_multibulk(buf: &mut BytesMut, limits: ParseLimits) -> Result<Parsed, ProtocolError> {
@@ -137,7 +144,7 @@ fn parse_multibulk(buf: &mut BytesMut, limits: ParseLimits) -> Result<Parsed, Pr
 }
 
 fn parse_inline(buf: &mut BytesMut) -> Result<Parsed, ProtocolError> {
-    let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
+    let Some(nl) = find_byte(buf, 0, b'\n') else {
         if buf.len() > INLINE_MAX {
             return Err(ProtocolError("too big inline request".into()));
         }

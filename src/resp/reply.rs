@@ -60,9 +60,14 @@ impl Reply {
 
     /// An error reply; `msg` is the full text after '-' (e.g. `ERR syntax error`).
     pub fn error(&mut self, msg: &str) {
+        self.error_bytes(msg.as_bytes());
+    }
+
+    /// An error reply from raw bytes (Redis echoes binary names unchanged).
+    pub fn error_bytes(&mut self, msg: &[u8]) {
         self.buf.put_u8(b'-');
         // Newlines would break framing; Redis replaces them with spaces.
-        for &b in msg.as_bytes() {
+        for &b in msg {
             self.buf
                 .put_u8(if b == b'\r' || b == b'\n' { b' ' } else { b });
         }

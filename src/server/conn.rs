@@ -83,13 +83,33 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
         // Execute what is buffered, flushing between chunks of output.
         loop {
             let next = process_batch(&shared, &mut client, &mut reply, &mut inbuf);
+            // DEBUG SLEEP / WAIT answer after the pause, like Redis.
+            if let Next::Sleep(d) = next {
+                tokio::select! {
+                    _ = tokio::time::sleep(d) => {}
+                    _ = stop.changed() => break 'conn,
+                }
+            }
             if !reply.buf.is_empty() {
                 shared
                     .stats
                     .net_output_bytes
                     .fetch_add(reply.buf.len() as u64, Ordering::Relaxed);
-                if sock.write_all(&reply.buf).await.is_err() {
-                    break 'conn;
+                let limit = shared.config.read().client_output_buffer_limit_normal;
+                match write_out(&mut sock, &reply.buf, limit).await {
+                    Ok(()) => {}
+                    Err(WriteFail::Io) => break 'conn,
+                    Err(WriteFail::OverLimit) => {
+                        shared
+                            .stats
+                            .client_output_limit_disconnections
+                            .fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(
+                            id = handle.id,
+                            "closing client that reached its output buffer limit"
+                        );
+                        break 'conn;
+                    }
                 }
                 reply.buf.clear();
             }
@@ -97,12 +117,7 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
                 Next::Read => break,
                 Next::Continue => continue,
                 Next::Close => break 'conn,
-                Next::Sleep(d) => {
-                    tokio::select! {
-                        _ = tokio::time::sleep(d) => {}
-                        _ = stop.changed() => break 'conn,
-                    }
-                }
+                Next::Sleep(_) => {}
                 Next::Monitor => {
                     if monitor.is_none() {
                         monitor = Some(shared.monitor.subscribe());
@@ -168,6 +183,52 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
     shared.clients.unregister(handle.id);
 }
 
+/// Why a reply could not be delivered.
+enum WriteFail {
+    /// The socket failed or closed.
+    Io,
+    /// The client stopped reading and its pending output passed the limit.
+    OverLimit,
+}
+
+/// Writes `out` to the client. A slow reader normally just gets backpressure
+/// (we stop executing its commands); with a hard `client-output-buffer-limit`
+/// it is dropped, like in Redis, once what it has not taken (our unsent bytes
+/// plus the kernel's send queue) exceeds the limit.
+async fn write_out(sock: &mut TcpStream, out: &[u8], limit: u64) -> Result<(), WriteFail> {
+    let mut off = 0;
+    while off < out.len() {
+        match sock.try_write(&out[off..]) {
+            Ok(0) => return Err(WriteFail::Io),
+            Ok(n) => off += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if limit > 0 && (out.len() - off) as u64 + kernel_send_queue(sock) > limit {
+                    return Err(WriteFail::OverLimit);
+                }
+                sock.writable().await.map_err(|_| WriteFail::Io)?;
+            }
+            Err(_) => return Err(WriteFail::Io),
+        }
+    }
+    Ok(())
+}
+
+/// Bytes the kernel still holds for the peer (Linux `TIOCOUTQ`; 0 elsewhere).
+fn kernel_send_queue(sock: &TcpStream) -> u64 {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let mut n: libc::c_int = 0;
+        // SAFETY: TIOCOUTQ stores one int through the pointer for a socket fd.
+        let rc = unsafe { libc::ioctl(sock.as_raw_fd(), libc::TIOCOUTQ, &mut n) };
+        if rc == 0 {
+            return n.max(0) as u64;
+        }
+    }
+    let _ = sock;
+    0
+}
+
 async fn recv_monitor(rx: &mut Option<broadcast::Receiver<bytes::Bytes>>) -> Option<bytes::Bytes> {
     match rx {
         Some(r) => loop {
@@ -228,7 +289,7 @@ fn process_batch(
         if args.is_empty() {
             continue;
         }
-        last_cmd = Some(args[0].clone());
+        last_cmd = Some((args[0].clone(), args.get(1).cloned()));
         let mut ctx = Ctx {
             shared,
             client,
@@ -272,9 +333,12 @@ fn process_batch(
         }
     };
     drop(gate);
-    if let Some(name) = last_cmd {
+    if let Some((name, sub)) = last_cmd {
+        let full = crate::cmd::command_name(&name, sub.as_deref()).unwrap_or("");
         let mut m = client.handle.meta.lock();
-        m.last_cmd = String::from_utf8_lossy(&name).to_ascii_lowercase();
+        if m.last_cmd != full {
+            m.last_cmd = full.to_string();
+        }
         m.db = client.db;
     }
     next

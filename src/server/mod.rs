@@ -200,22 +200,25 @@ pub async fn serve(shared: Arc<Shared>, listeners: Vec<TcpListener>) {
     }
     tokio::spawn(background(shared.clone()));
     let mut rx = shared.shutdown.subscribe();
-    let sh = shared.clone();
-    tokio::spawn(async move {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(e) => {
-                    warn!("cannot install SIGTERM handler: {e}");
-                    return;
+    // Registered before any client can be served, so a signal that arrives
+    // right after start-up still shuts down gracefully.
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(mut int), Ok(mut term)) => {
+            let sh = shared.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = int.recv() => info!("received SIGINT, shutting down"),
+                    _ = term.recv() => info!("received SIGTERM, shutting down"),
                 }
-            };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => info!("received SIGINT, shutting down"),
-            _ = term.recv() => info!("received SIGTERM, shutting down"),
+                sh.request_shutdown();
+            });
         }
-        sh.request_shutdown();
-    });
+        (Err(e), _) | (_, Err(e)) => warn!("cannot install signal handlers: {e}"),
+    }
     while !*rx.borrow_and_update() {
         if rx.changed().await.is_err() {
             break;
@@ -263,6 +266,7 @@ async fn background(shared: Arc<Shared>) {
         if shared.active_expire.load(Ordering::Relaxed) {
             expiry.cycle(&shared.store, Duration::from_micros(25_000 / hz * 10 / 10));
         }
+        crate::cmd::server::sample_memory_peak();
         let now = now_ms();
         let ops = shared.stats.commands_processed.load(Ordering::Relaxed);
         let mut s = shared.ops_samples.lock();

@@ -45,7 +45,7 @@ fn wait_ready(port: u16, child: &mut Child) {
             if s.write_all(b"PING\r\n").is_ok() {
                 let mut buf = [0u8; 64];
                 if let Ok(n) = s.read(&mut buf) {
-                    if buf[..n].starts_with(b"+PONG") {
+                    if buf[..n].starts_with(b"+PONG") || buf[..n].starts_with(b"-NOAUTH") {
                         return;
                     }
                 }
@@ -157,7 +157,9 @@ impl RawConn {
     /// Reads exactly one complete reply and returns its bytes.
     pub fn read_reply(&mut self) -> Vec<u8> {
         loop {
-            let parsed = if self.resp3 {
+            // RESP3-only frame types can only come after HELLO 3 (or in its reply).
+            let resp3_frame = self.buf.first().is_some_and(|b| b"%_,#=(~>|!".contains(b));
+            let parsed = if self.resp3 || resp3_frame {
                 redis_protocol::resp3::decode::complete::decode(&self.buf)
                     .map(|o| o.map(|(_, n)| n))
             } else {
@@ -245,4 +247,71 @@ pub fn redis_cli(port: u16, args: &[&str]) -> String {
         .output()
         .expect("redis-cli");
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Sends `data` on a fresh connection and collects everything the server
+/// writes until it closes or stays quiet for `quiet`; returns (bytes, closed).
+pub fn exchange(port: u16, data: &[u8], quiet: Duration) -> (Vec<u8>, bool) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(quiet)).expect("timeout");
+    let _ = s.write_all(data);
+    let mut out = Vec::new();
+    let mut tmp = [0u8; 65536];
+    loop {
+        match s.read(&mut tmp) {
+            Ok(0) => return (out, true),
+            Ok(n) => out.extend_from_slice(&tmp[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return (out, true),
+            Err(_) => return (out, false),
+        }
+    }
+}
+
+/// Asserts the node on `port` still answers PING on a fresh connection
+/// (`-NOAUTH` counts as an answer on nodes with a password).
+pub fn assert_alive(port: u16) {
+    let mut c = RawConn::connect(port);
+    let r = String::from_utf8_lossy(&c.cmd(&[b"PING"])).into_owned();
+    assert!(
+        r == "+PONG\r\n" || r.starts_with("-NOAUTH"),
+        "node stopped answering PING: {r:?}"
+    );
+}
+
+/// Polls `f` every 20 ms until it returns true or `within` passes.
+pub fn eventually(within: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Parses an INFO reply body into (section name, field, value) triples.
+pub fn parse_info(text: &str) -> Vec<(String, String, String)> {
+    let mut section = String::new();
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let line = line.trim_end_matches('\r');
+        if let Some(s) = line.strip_prefix("# ") {
+            section = s.to_ascii_lowercase();
+        } else if let Some((k, v)) = line.split_once(':') {
+            out.push((section.clone(), k.to_string(), v.to_string()));
+        }
+    }
+    out
+}
+
+/// One INFO field of the node on `port` as text (None when absent).
+pub fn info_field(port: u16, section: &str, field: &str) -> Option<String> {
+    let text = redis_cli(port, &["INFO", section]);
+    parse_info(&text)
+        .into_iter()
+        .find(|(_, k, _)| k == field)
+        .map(|(_, _, v)| v)
 }
