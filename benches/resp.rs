@@ -13,7 +13,14 @@ fn pipeline(n: usize) -> Vec<u8> {
     let mut v = Vec::new();
     for i in 0..n {
         let k = format!("key:{i}");
-        v.extend_from_slice(format!("*3\r\n$3\r\nSET\r\n${}\r\n{k}\r\n$32\r\n{}\r\n", k.len(), "x".repeat(32)).as_bytes());
+        v.extend_from_slice(
+            format!(
+                "*3\r\n$3\r\nSET\r\n${}\r\n{k}\r\n$32\r\n{}\r\n",
+                k.len(),
+                "x".repeat(32)
+            )
+            .as_bytes(),
+        );
     }
     v
 }
@@ -54,7 +61,14 @@ fn dispatch(c: &mut Criterion) {
         b.iter(|| {
             let mut buf = BytesMut::from(&data[..]);
             while let Ok(Parsed::Command(args)) = parse_request(&mut buf, ParseLimits::default()) {
-                let mut ctx = Ctx { shared: &shared, client: &mut client, out: &mut reply, now_ms: 1, after: None, exclusive: false };
+                let mut ctx = Ctx {
+                    shared: &shared,
+                    client: &mut client,
+                    out: &mut reply,
+                    now_ms: 1,
+                    after: None,
+                    exclusive: false,
+                };
                 let _ = execute(&mut ctx, args);
             }
             reply.buf.clear();
@@ -70,7 +84,14 @@ fn dispatch(c: &mut Criterion) {
         b.iter(|| {
             let mut buf = BytesMut::from(&gets[..]);
             while let Ok(Parsed::Command(args)) = parse_request(&mut buf, ParseLimits::default()) {
-                let mut ctx = Ctx { shared: &shared, client: &mut client, out: &mut reply, now_ms: 1, after: None, exclusive: false };
+                let mut ctx = Ctx {
+                    shared: &shared,
+                    client: &mut client,
+                    out: &mut reply,
+                    now_ms: 1,
+                    after: None,
+                    exclusive: false,
+                };
                 let _ = execute(&mut ctx, args);
             }
             reply.buf.clear();

@@ -255,10 +255,8 @@ fn used_memory_tracks_rss() {
 }
 
 /// Evicting every key must bring memory back down: a limit 1 MB above idle
-/// usage is enough for Redis. Fails while emptied slot tables keep their
-/// allocations (store/table.rs only shrinks tables with capacity > 64).
+/// usage is enough for Redis (emptied slot tables release their allocations).
 #[test]
-#[ignore = "store/table.rs keeps the allocation of emptied slot tables (lead's area)"]
 fn eviction_can_always_get_under_a_small_limit() {
     let (rc, mut c) = start_with_policy("allkeys-random");
     let max = limit_to_current_plus(&mut c, rc.port, 1 << 20);

@@ -95,8 +95,8 @@ fn parse_multibulk(buf: &mut BytesMut, limits: ParseLimits) -> Result<Parsed, Pr
         buf.advance(pos);
         return Ok(Parsed::Command(Vec::new()));
     }
-    // First pass: validate and find the extent without copying.
-    let mut spans: Vec<(usize, usize)> = Vec::with_capacity(count.min(1024) as usize);
+    // First pass: validate and find the extent without copying or allocating.
+    let body = pos;
     for _ in 0..count {
         if pos >= buf.len() {
             return Ok(Parsed::Incomplete);
@@ -131,16 +131,19 @@ fn parse_multibulk(buf: &mut BytesMut, limits: ParseLimits) -> Result<Parsed, Pr
             }
             return Ok(Parsed::Incomplete);
         }
-        spans.push((start, len));
         pos = start + len + 2;
     }
+    // Second pass over the validated frame: slice the arguments out of it.
     let frame = buf.split_to(pos).freeze();
-    Ok(Parsed::Command(
-        spans
-            .into_iter()
-            .map(|(s, l)| frame.slice(s..s + l))
-            .collect(),
-    ))
+    let mut args = Vec::with_capacity(count as usize);
+    let mut p = body;
+    for _ in 0..count {
+        let cr = find_cr(&frame, p).unwrap_or(p);
+        let len = string_to_i64(&frame[p + 1..cr]).unwrap_or(0) as usize;
+        args.push(frame.slice(cr + 2..cr + 2 + len));
+        p = cr + 2 + len + 2;
+    }
+    Ok(Parsed::Command(args))
 }
 
 fn parse_inline(buf: &mut BytesMut) -> Result<Parsed, ProtocolError> {

@@ -118,7 +118,11 @@ impl SlotTable {
         }
         let e = self.entries.swap_remove(pos);
         self.volatile -= e.expire_at().is_some() as usize;
-        if self.entries.capacity() > 64 && self.entries.len() < self.entries.capacity() / 4 {
+        if self.entries.is_empty() {
+            // An emptied slot gives all its memory back (eviction relies on it).
+            self.entries = Vec::new();
+            self.index = HashTable::new();
+        } else if self.entries.capacity() > 8 && self.entries.len() < self.entries.capacity() / 4 {
             self.entries.shrink_to(self.entries.len() * 2);
             let entries = &self.entries;
             self.index
