@@ -36,7 +36,6 @@ fn main() {
         )
         .with_writer(std::io::stderr)
         .init();
-    ringcache::store::evict::apply_settings(&settings);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

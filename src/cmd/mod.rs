@@ -213,16 +213,16 @@ pub fn execute(ctx: &mut Ctx<'_>, args: Vec<Bytes>) -> Option<Vec<Bytes>> {
     if args.is_empty() {
         return None;
     }
-    if !ctx.exclusive && (ctx.client.multi.is_none() || args[0].eq_ignore_ascii_case(b"exec")) {
-        if let Ok(f) = resolve(&args) {
-            if f.cmd.has(flags::EXCLUSIVE) {
-                return Some(args);
-            }
+    let resolved = resolve_raw(&args);
+    if let Ok(f) = &resolved {
+        let queued = ctx.client.multi.is_some() && !args[0].eq_ignore_ascii_case(b"exec");
+        if f.cmd.has(flags::EXCLUSIVE) && !ctx.exclusive && !queued {
+            return Some(args);
         }
     }
     let skip_reply = begin_reply_mode(ctx.client);
     let mark = ctx.out.buf.len();
-    let found = match resolve_raw(&args) {
+    let found = match resolved {
         Ok(f) => f,
         Err(r) => {
             if ctx.client.multi.is_some() {

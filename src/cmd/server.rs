@@ -299,7 +299,7 @@ pub fn config_set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             .map_err(|e| CmdError::err(e.to_string()))?;
     }
     *cfg = next;
-    crate::store::evict::apply_settings(&cfg);
+    crate::server::apply_hot_settings(&cfg);
     drop(cfg);
     ctx.out.ok();
     Ok(())
@@ -424,13 +424,10 @@ pub fn lastsave(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
 
 /// Records a command in SLOWLOG when it ran longer than the threshold.
 pub fn maybe_slowlog(ctx: &Ctx<'_>, args: &[Bytes], micros: u64) {
-    let (threshold, max_len) = {
-        let c = ctx.shared.config.read();
-        (c.slowlog_log_slower_than, c.slowlog_max_len)
-    };
-    if threshold < 0 || (micros as i64) < threshold {
+    if !crate::server::slowlog::is_slow(micros) {
         return;
     }
+    let max_len = ctx.shared.config.read().slowlog_max_len;
     let entry = SlowEntry {
         id: 0,
         time: ctx.now_ms / 1000,

@@ -4,7 +4,7 @@ use bytes::Bytes;
 
 use super::{arg_i64, is, Ctx};
 use crate::error::{CmdError, CmdResult};
-use crate::store::{Entry, Key, Locked, StrValue, Value};
+use crate::store::{Entry, Key, StrValue, Value};
 
 /// Largest string a command may build (Redis' proto-max-bulk-len default).
 const MAX_STRING: usize = 512 * 1024 * 1024;
@@ -26,27 +26,25 @@ fn as_str_mut(e: &mut Entry) -> Result<&mut StrValue, CmdError> {
     }
 }
 
-/// Writes the live string value of `key` (or null) as a bulk reply.
-fn reply_string(ctx: &mut Ctx<'_>, slot: &mut Locked<'_>, key: &Key<'_>) -> CmdResult {
-    match slot.get_mut(key) {
-        Some(e) => {
-            let s = as_str(e)?;
-            let mut b = itoa::Buffer::new();
-            ctx.out.bulk(s.as_bytes(&mut b));
-            e.set_lru(crate::store::evict::touch_stamp(e.lru(), ctx.now_ms));
-        }
-        None => ctx.out.null(),
-    }
-    Ok(())
-}
-
 /// GET key
 pub fn get(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let key = ctx.key(&args[1]);
     let mut slot = ctx.lock(&key);
-    let found = slot.exists(&key);
+    let found = match slot.get_mut(&key) {
+        Some(e) => {
+            let mut b = itoa::Buffer::new();
+            ctx.out.bulk(as_str(e)?.as_bytes(&mut b));
+            e.set_lru(crate::store::evict::touch_stamp(e.lru(), ctx.now_ms));
+            true
+        }
+        None => {
+            ctx.out.null();
+            false
+        }
+    };
+    drop(slot);
     ctx.hit(found);
-    reply_string(ctx, &mut slot, &key)
+    Ok(())
 }
 
 /// Expiry option of SET / GETEX.

@@ -787,14 +787,14 @@ pub struct Found {
 }
 
 struct Index {
-    by_name: HashMap<&'static str, Found>,
+    by_name: HashMap<&'static str, Found, ahash::RandomState>,
     all: Vec<&'static Command>,
 }
 
 fn index() -> &'static Index {
     static INDEX: OnceLock<Index> = OnceLock::new();
     INDEX.get_or_init(|| {
-        let mut by_name = HashMap::new();
+        let mut by_name = HashMap::with_hasher(ahash::RandomState::new());
         let mut all = Vec::new();
         for cmd in COMMANDS {
             by_name.insert(

@@ -112,9 +112,17 @@ pub fn random_hex_id() -> String {
         .collect()
 }
 
+/// Publishes the settings read on every command to lock-free globals
+/// (eviction/LFU parameters, slowlog threshold); called at start-up and by CONFIG SET.
+pub fn apply_hot_settings(s: &Settings) {
+    crate::store::evict::apply_settings(s);
+    slowlog::apply_settings(s);
+}
+
 impl Shared {
     /// Shared state for the given settings.
     pub fn new(settings: Settings) -> Arc<Self> {
+        apply_hot_settings(&settings);
         let (tx, _) = broadcast::channel(4096);
         let (sd, _) = tokio_watch::channel(false);
         let n_stats = crate::cmd::table::stat_slots();

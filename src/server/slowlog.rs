@@ -1,8 +1,23 @@
 //! SLOWLOG: the most recent commands that ran longer than the threshold.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use bytes::Bytes;
+
+static THRESHOLD_US: AtomicI64 = AtomicI64::new(10_000);
+
+/// Publishes `slowlog-log-slower-than` to the command path (start-up and CONFIG SET).
+pub fn apply_settings(s: &crate::config::Settings) {
+    THRESHOLD_US.store(s.slowlog_log_slower_than, Ordering::Relaxed);
+}
+
+/// True when a command that ran `micros` must be logged.
+#[inline]
+pub fn is_slow(micros: u64) -> bool {
+    let t = THRESHOLD_US.load(Ordering::Relaxed);
+    t >= 0 && micros as i64 >= t
+}
 
 /// One slow command.
 #[derive(Debug, Clone)]

@@ -20,12 +20,14 @@ const LFU_INIT: u32 = 5;
 static LFU_MODE: AtomicBool = AtomicBool::new(false);
 static LFU_LOG_FACTOR: AtomicU64 = AtomicU64::new(10);
 static LFU_DECAY: AtomicU64 = AtomicU64::new(1);
+static MAXMEMORY: AtomicU64 = AtomicU64::new(0);
 
 /// Publishes the LFU settings to the access path (called on start and CONFIG SET).
 pub fn apply_settings(s: &Settings) {
     LFU_MODE.store(s.maxmemory_policy.is_lfu(), Ordering::Relaxed);
     LFU_LOG_FACTOR.store(s.lfu_log_factor, Ordering::Relaxed);
     LFU_DECAY.store(s.lfu_decay_time, Ordering::Relaxed);
+    MAXMEMORY.store(s.maxmemory, Ordering::Relaxed);
 }
 
 fn lru_clock(now_ms: u64) -> u32 {
@@ -153,6 +155,11 @@ fn evict_one(
 
 /// Evicts until under maxmemory; `-OOM` when that is impossible.
 pub fn ensure_memory(shared: &Shared) -> Result<(), CmdError> {
+    // Fast path without touching the config lock: no limit, or under it.
+    let limit = MAXMEMORY.load(Ordering::Relaxed);
+    if limit == 0 || (crate::alloc::used_memory() as u64) <= limit {
+        return Ok(());
+    }
     let (max, policy, samples, decay) = {
         let c = shared.config.read();
         (
