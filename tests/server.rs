@@ -772,3 +772,91 @@ fn config_file_and_flags() {
         .expect("run");
     assert!(!out.status.success());
 }
+
+#[test]
+fn transaction_edge_cases_match_redis() {
+    let redis = require_redis(&[]);
+    let rc = start_ringcache(&[]);
+    let s = script(
+        r#"
+        FLUSHALL
+        SET s str
+        MULTI
+        INCR s
+        SET t 1
+        INCRBY t 5
+        GET t
+        EXEC
+        MULTI
+        WATCH x
+        GET s
+        EXEC
+        MULTI
+        EXEC
+        MULTI
+        MULTI
+        EXEC
+        MULTI
+        GET s
+        DISCARD
+        DISCARD
+        WATCH s t
+        SET s other
+        MULTI
+        GET s
+        EXEC
+        WATCH nosuch
+        SET nosuch 1
+        DEL nosuch
+        MULTI
+        PING
+        EXEC
+        SET w 1
+        WATCH w
+        SELECT 1
+        SET w 2
+        SELECT 0
+        MULTI
+        GET w
+        EXEC
+        WATCH w
+        SWAPDB 0 1
+        MULTI
+        GET w
+        EXEC
+        SWAPDB 0 1
+        WATCH w
+        FLUSHDB
+        MULTI
+        PING
+        EXEC
+        SET m 1
+        WATCH m
+        MOVE m 3
+        MULTI
+        PING
+        EXEC
+        SET e 1 PX 50
+        MULTI
+        CLIENT ID x
+        EXEC
+        "#,
+    );
+    assert_same_replies(redis.port, rc.port, &s);
+}
+
+/// Redis 7.0: a watched key that expires before EXEC aborts the transaction.
+#[test]
+fn watched_key_expiring_aborts_exec() {
+    let redis = require_redis(&[]);
+    let rc = start_ringcache(&[]);
+    for port in [redis.port, rc.port] {
+        let mut c = RawConn::connect(port);
+        assert_eq!(c.cmd_str("SET e v PX 100"), "+OK\r\n");
+        assert_eq!(c.cmd_str("WATCH e"), "+OK\r\n");
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(c.cmd_str("MULTI"), "+OK\r\n");
+        assert_eq!(c.cmd_str("PING"), "+QUEUED\r\n");
+        assert_eq!(c.cmd_str("EXEC"), "*-1\r\n", "port {port}");
+    }
+}
