@@ -860,3 +860,42 @@ fn watched_key_expiring_aborts_exec() {
         assert_eq!(c.cmd_str("EXEC"), "*-1\r\n", "port {port}");
     }
 }
+
+/// INFO errorstats and total_error_replies count errors by code like Redis.
+#[test]
+fn errorstats_match_redis() {
+    let redis = require_redis(&[]);
+    let rc = start_ringcache(&[]);
+    let s = script(
+        r#"
+        CONFIG RESETSTAT
+        SET s v
+        INCR s
+        GETRANGE s a b
+        NOSUCH
+        GET
+        MULTI
+        NOSUCH
+        EXEC
+        HELLO 9
+        SET s v EX 0
+        CONFIG SET nosuch 1
+        "#,
+    );
+    let section = |port: u16| {
+        let mut c = RawConn::connect(port);
+        for cmd in &s {
+            let args: Vec<&[u8]> = cmd.iter().map(|v| v.as_slice()).collect();
+            c.cmd(&args);
+        }
+        let _ = exchange(port, b"*1\r\n+PING\r\n", Duration::from_millis(200));
+        let errs = redis_cli(port, &["INFO", "errorstats"]);
+        let total = info_field(port, "stats", "total_error_replies");
+        (errs, total)
+    };
+    let (a, ta) = section(redis.port);
+    let (b, tb) = section(rc.port);
+    assert!(a.contains("errorstat_EXECABORT:count=1"), "{a}");
+    assert_eq!(b, a);
+    assert_eq!(tb, ta);
+}

@@ -232,6 +232,9 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[String]) -> String {
     }
     if wanted("errorstats") {
         section(&mut out, "Errorstats");
+        for (code, n) in sh.stats.error_codes.lock().iter() {
+            let _ = write!(out, "errorstat_{code}:count={n}\r\n");
+        }
     }
     if wanted("cluster") {
         section(&mut out, "Cluster");
@@ -325,6 +328,7 @@ pub fn config_resetstat(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     ] {
         c.store(0, Ordering::Relaxed);
     }
+    st.error_codes.lock().clear();
     let ks = &sh.store.stats;
     for c in [
         &ks.expired_keys,

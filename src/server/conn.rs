@@ -281,7 +281,9 @@ fn process_batch(
             Ok(Parsed::Command(args)) => args,
             Ok(Parsed::Incomplete) => break Next::Read,
             Err(e) => {
-                reply.error(&format!("ERR {e}"));
+                let text = format!("ERR {e}");
+                shared.stats.count_error(text.as_bytes());
+                reply.error(&text);
                 inbuf.clear();
                 break Next::Close;
             }
