@@ -476,6 +476,15 @@ fn slowlog_records_commands() {
     assert!(c
         .cmd_str("SLOWLOG NOSUCH")
         .starts_with("-ERR unknown subcommand"));
+    // Passwords never reach the slow log (Redis redacts them too).
+    assert_eq!(c.cmd_str("CONFIG SET slowlog-log-slower-than 0"), "+OK\r\n");
+    assert_eq!(c.cmd_str("AUTH default s3cr3t"), "+OK\r\n");
+    let raw = String::from_utf8_lossy(&c.cmd(&[b"SLOWLOG", b"GET", b"2"])).into_owned();
+    assert!(
+        raw.contains("$4\r\nAUTH\r\n$10\r\n(redacted)\r\n$10\r\n(redacted)\r\n")
+            && !raw.contains("s3cr3t"),
+        "{raw}"
+    );
 }
 
 #[test]
@@ -898,4 +907,46 @@ fn errorstats_match_redis() {
     assert!(a.contains("errorstat_EXECABORT:count=1"), "{a}");
     assert_eq!(b, a);
     assert_eq!(tb, ta);
+}
+
+/// The command part of MONITOR lines (after `[db addr] `) matches Redis,
+/// including redacted AUTH/HELLO arguments and quoting of binary data.
+#[test]
+fn monitor_lines_match_redis() {
+    let redis = require_redis(&["--enable-debug-command", "yes"]);
+    let rc = start_ringcache(&[]);
+    let cmds: Vec<Vec<&[u8]>> = vec![
+        vec![b"SET", b"k", b"a\x00b\xff\"\\\r\n\t"],
+        vec![b"AUTH", b"secret"],
+        vec![b"AUTH", b"default", b"secret"],
+        vec![b"HELLO", b"2", b"AUTH", b"default", b"secret"],
+        vec![b"CONFIG", b"GET", b"maxmemory"],
+        vec![b"DEBUG", b"SLEEP", b"0"],
+        vec![b"GET", b"k"],
+        vec![b"ECHO", b"done"],
+    ];
+    let lines = |port: u16| {
+        let mut m = RawConn::connect(port);
+        assert_eq!(m.cmd_str("MONITOR"), "+OK\r\n");
+        let mut c = RawConn::connect(port);
+        for cmd in &cmds {
+            c.cmd(cmd);
+        }
+        let mut out = Vec::new();
+        loop {
+            let line = String::from_utf8_lossy(&m.read_reply()).into_owned();
+            let body = line
+                .split_once("] ")
+                .map(|(_, b)| b.to_string())
+                .unwrap_or(line);
+            let done = body.starts_with("\"ECHO\"");
+            out.push(body);
+            if done {
+                return out;
+            }
+        }
+    };
+    let a = lines(redis.port);
+    let b = lines(rc.port);
+    assert_eq!(b, a);
 }

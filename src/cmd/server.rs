@@ -439,7 +439,17 @@ pub fn maybe_slowlog(ctx: &Ctx<'_>, args: &[Bytes], micros: u64) {
         id: 0,
         time: ctx.now_ms / 1000,
         micros,
-        args: args.to_vec(),
+        args: args
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                if is_secret_arg(args, i) {
+                    Bytes::from_static(b"(redacted)")
+                } else {
+                    a.clone()
+                }
+            })
+            .collect(),
         addr: ctx.client.handle.addr.to_string(),
         name: ctx.client.handle.meta.lock().name.clone(),
     };
@@ -519,6 +529,28 @@ pub fn slowlog_help(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
 }
 
 /// Sends one command to MONITOR clients, in Redis' line format.
+/// True for arguments Redis redacts from MONITOR: every AUTH argument and
+/// the username/password after HELLO's AUTH option.
+fn is_secret_arg(args: &[Bytes], i: usize) -> bool {
+    if is(&args[0], "auth") {
+        return i >= 1;
+    }
+    if is(&args[0], "hello") {
+        let mut j = 2;
+        while j < args.len() {
+            if is(&args[j], "auth") && j + 2 < args.len() {
+                if i == j + 1 || i == j + 2 {
+                    return true;
+                }
+                j += 3;
+            } else {
+                j += 2;
+            }
+        }
+    }
+    false
+}
+
 pub fn feed_monitor(ctx: &Ctx<'_>, args: &[Bytes]) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -530,7 +562,11 @@ pub fn feed_monitor(ctx: &Ctx<'_>, args: &[Bytes]) {
         ctx.client.db,
         ctx.client.handle.addr
     );
-    for a in args {
+    for (i, a) in args.iter().enumerate() {
+        if is_secret_arg(args, i) {
+            line.push_str(" \"(redacted)\"");
+            continue;
+        }
         line.push_str(" \"");
         for &b in a.iter() {
             match b {
