@@ -950,3 +950,46 @@ fn monitor_lines_match_redis() {
     let b = lines(rc.port);
     assert_eq!(b, a);
 }
+
+#[test]
+fn client_subcommand_errors_match_redis() {
+    let redis = require_redis(&[]);
+    let rc = start_ringcache(&[]);
+    let s = script(
+        r#"
+        CLIENT LIST TYPE nosuch
+        CLIENT LIST TYPE NoSuch
+        CLIENT LIST TYPE pubsub
+        CLIENT LIST TYPE master
+        CLIENT LIST TYPE replica
+        CLIENT LIST ID
+        CLIENT LIST ID abc
+        CLIENT LIST ID 999999
+        CLIENT LIST FOO
+        CLIENT KILL
+        CLIENT KILL ADDR 1.2.3.4:5
+        CLIENT KILL LADDR 1.2.3.4:5
+        CLIENT KILL USER nosuch
+        CLIENT KILL USER default SKIPME yes
+        CLIENT KILL TYPE nosuch
+        CLIENT KILL TYPE pubsub
+        CLIENT KILL TYPE master
+        CLIENT KILL TYPE NoSuch
+        CLIENT KILL TYPE normal SKIPME yes
+        CLIENT KILL SKIPME maybe
+        CLIENT KILL ID 0
+        CLIENT KILL ID -1
+        CLIENT KILL ID
+        CLIENT REPLY
+        CLIENT REPLY ON
+        CLIENT SETNAME
+        CLIENT GETNAME x
+        CLIENT ID x
+        CLIENT NO-EVICT
+        CLIENT NO-EVICT off
+        CLIENT INFO x
+        CLIENT HELP x
+        "#,
+    );
+    assert_same_replies(redis.port, rc.port, &s);
+}
