@@ -199,3 +199,28 @@ fn ttl_semantics_match_redis() {
     );
     assert_same_replies(redis.port, rc.port, &s);
 }
+
+/// INFO keyspace's avg_ttl estimates the remaining TTL of volatile keys (ms).
+#[test]
+fn info_keyspace_avg_ttl() {
+    let rc = start_ringcache(&[]);
+    let mut c = RawConn::connect(rc.port);
+    assert_eq!(c.cmd_str("SET plain v"), "+OK\r\n");
+    let keyspace = redis_cli(rc.port, &["INFO", "keyspace"]);
+    assert!(
+        keyspace.contains("db0:keys=1,expires=0,avg_ttl=0"),
+        "{keyspace}"
+    );
+    for i in 0..200 {
+        c.cmd_str(&format!("SET k{i} v EX 1000"));
+    }
+    c.cmd_str("SET short v EX 100");
+    let field = info_field(rc.port, "keyspace", "db0").expect("db0");
+    let avg: u64 = field
+        .rsplit("avg_ttl=")
+        .next()
+        .and_then(|v| v.trim().parse().ok())
+        .expect("avg_ttl");
+    assert!(field.starts_with("keys=202,expires=201,"), "{field}");
+    assert!((900_000..=1_000_000).contains(&avg), "{field}");
+}

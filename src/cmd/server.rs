@@ -41,6 +41,31 @@ pub fn sample_memory_peak() -> (u64, u64) {
     (used, peak)
 }
 
+/// Estimated average remaining TTL (ms) of the volatile keys of `db`, from
+/// up to 64 keys found walking the slots from a random one (Redis estimates
+/// `avg_ttl` by sampling too).
+fn sample_avg_ttl(store: &crate::store::Store, db: usize, now_ms: u64) -> u64 {
+    use rand::Rng;
+    let slots = crate::store::SLOTS;
+    let start = rand::rng().random_range(0..slots);
+    let (mut sum, mut n) = (0u64, 0u64);
+    for i in 0..slots {
+        let mut l = store.lock_slot(db, ((start + i) % slots) as u16, now_ms);
+        let t = l.table();
+        if t.volatile() == 0 {
+            continue;
+        }
+        for at in t.iter().filter_map(|e| e.expire_at()).take(64) {
+            sum = sum.saturating_add(at.saturating_sub(now_ms));
+            n += 1;
+        }
+        if n >= 64 {
+            break;
+        }
+    }
+    sum.checked_div(n).unwrap_or(0)
+}
+
 /// Physical memory of the machine (INFO `total_system_memory`).
 fn total_system_memory() -> u64 {
     // SAFETY: sysconf has no memory-safety preconditions.
@@ -243,7 +268,15 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[String]) -> String {
     if wanted("keyspace") {
         section(&mut out, "Keyspace");
         for (db, keys, expires) in sh.store.keyspace() {
-            let _ = write!(out, "db{db}:keys={keys},expires={expires},avg_ttl=0\r\n");
+            let avg = if expires > 0 {
+                sample_avg_ttl(&sh.store, db, ctx.now_ms)
+            } else {
+                0
+            };
+            let _ = write!(
+                out,
+                "db{db}:keys={keys},expires={expires},avg_ttl={avg}\r\n"
+            );
         }
     }
     out
