@@ -19,7 +19,7 @@ use tracing::debug;
 use super::client::Client;
 use super::Shared;
 use crate::cmd::{execute, After, Ctx};
-use crate::resp::{parse_request, ParseLimits, Parsed, Reply};
+use crate::resp::{ParseLimits, Parsed, Reply, RequestParser};
 use crate::store::now_ms;
 
 /// Output flushed mid-batch once it grows past this, for backpressure.
@@ -76,13 +76,14 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
     let mut client = Client::new(handle.clone(), !needs_auth);
     let mut reply = Reply::new();
     let mut inbuf = BytesMut::with_capacity(16 * 1024);
+    let mut parser = RequestParser::default();
     let mut stop = shared.shutdown.subscribe();
     let mut monitor: Option<broadcast::Receiver<bytes::Bytes>> = None;
     let _ = timeout;
     'conn: loop {
         // Execute what is buffered, flushing between chunks of output.
         loop {
-            let next = process_batch(&shared, &mut client, &mut reply, &mut inbuf);
+            let next = process_batch(&shared, &mut client, &mut reply, &mut inbuf, &mut parser);
             // DEBUG SLEEP / WAIT answer after the pause, like Redis.
             if let Next::Sleep(d) = next {
                 tokio::select! {
@@ -256,6 +257,7 @@ fn process_batch(
     client: &mut Client,
     reply: &mut Reply,
     inbuf: &mut BytesMut,
+    parser: &mut RequestParser,
 ) -> Next {
     let limits = {
         let c = shared.config.read();
@@ -271,7 +273,7 @@ fn process_batch(
         if client.close_after_reply {
             break Next::Close;
         }
-        let args = match parse_request(
+        let args = match parser.parse(
             inbuf,
             ParseLimits {
                 unauthenticated: !client.authenticated,
