@@ -655,6 +655,10 @@ fn idle_timeout_closes_clients() {
     let rc = start_ringcache(&["--timeout", "1"]);
     let mut idle = RawConn::connect(rc.port);
     assert_eq!(idle.cmd_str("PING"), "+PONG\r\n");
+    let mut in_multi = RawConn::connect(rc.port);
+    assert_eq!(in_multi.cmd_str("MULTI"), "+OK\r\n");
+    let mut monitor = RawConn::connect(rc.port);
+    assert_eq!(monitor.cmd_str("MONITOR"), "+OK\r\n");
     let mut busy = RawConn::connect(rc.port);
     let started = Instant::now();
     while started.elapsed() < Duration::from_millis(2500) {
@@ -662,6 +666,18 @@ fn idle_timeout_closes_clients() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(idle.is_closed(), "idle client survived timeout 1");
+    assert!(
+        in_multi.is_closed(),
+        "idle client in MULTI survived timeout 1"
+    );
+    // The monitor (exempt, like in Redis) still receives new commands.
+    busy.cmd_str("ECHO final");
+    loop {
+        let line = String::from_utf8_lossy(&monitor.read_reply()).into_owned();
+        if line.ends_with("\"ECHO\" \"final\"\r\n") {
+            break;
+        }
+    }
     assert_eq!(busy.cmd_str("PING"), "+PONG\r\n");
 }
 

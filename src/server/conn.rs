@@ -131,7 +131,8 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
             break;
         }
         let idle = shared.config.read().timeout;
-        let exempt_from_idle = monitor.is_some() || client.multi.is_some();
+        // Like Redis: MONITOR clients never time out, clients inside MULTI do.
+        let exempt_from_idle = monitor.is_some();
         let read = tokio::select! {
             r = sock.read_buf(&mut inbuf) => r,
             _ = handle.wake.notified() => {
