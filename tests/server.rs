@@ -681,22 +681,76 @@ fn idle_timeout_closes_clients() {
     assert_eq!(busy.cmd_str("PING"), "+PONG\r\n");
 }
 
-/// Protected mode only refuses non-loopback peers without a password; every
-/// address this test machine can reach us from is loopback, so we can only check
-/// that loopback clients are served with protected mode on and that the
-/// parameter is configurable. The refusal text is checked in conn.rs' source.
+/// A non-loopback IPv4 address of this machine (from `hostname -I`), so a
+/// local client can reach the node from a non-loopback peer address.
+fn local_non_loopback_ip() -> Option<String> {
+    let out = Command::new("hostname").arg("-I").output().ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .find(|a| {
+            a.parse::<std::net::Ipv4Addr>()
+                .is_ok_and(|ip| !ip.is_loopback())
+        })
+        .map(str::to_string)
+}
+
+/// Protected mode refuses non-loopback peers when no password is set, with
+/// Redis' exact DENIED text; loopback peers and password-protected nodes are
+/// served. Connecting to this machine's own non-loopback address gives the
+/// node a non-loopback peer (skipped with a note when there is none).
 #[test]
-fn protected_mode_allows_loopback() {
-    let rc = start_ringcache(&["--protected-mode", "yes"]);
-    assert_eq!(
-        redis_cli(rc.port, &["CONFIG", "GET", "protected-mode"]),
-        "protected-mode\nyes\n"
+fn protected_mode_matches_redis() {
+    let Some(ip) = local_non_loopback_ip() else {
+        eprintln!("no non-loopback address: only the loopback side is checked");
+        let rc = start_ringcache(&["--protected-mode", "yes"]);
+        assert_eq!(redis_cli(rc.port, &["PING"]), "PONG\n");
+        return;
+    };
+    let flags = ["--bind", "0.0.0.0", "--protected-mode", "yes"];
+    let redis = require_redis(&flags);
+    let rc = start_ringcache(&flags);
+    let remote = |port: u16| {
+        let mut s = TcpStream::connect((ip.as_str(), port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_millis(500)))
+            .expect("timeout");
+        let _ = std::io::Write::write_all(&mut s, b"PING\r\n");
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = s.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    let (a, b) = (remote(redis.port), remote(rc.port));
+    assert!(
+        a.starts_with("-DENIED Redis is running in protected mode"),
+        "{a}"
     );
+    assert_eq!(b, a);
+    // Loopback is always served.
     assert_eq!(redis_cli(rc.port, &["PING"]), "PONG\n");
-    assert_eq!(
-        redis_cli(rc.port, &["CONFIG", "SET", "protected-mode", "no"]),
-        "OK\n"
-    );
+    // With a password, remote peers may connect (and must AUTH).
+    for port in [redis.port, rc.port] {
+        assert_eq!(
+            redis_cli(port, &["CONFIG", "SET", "requirepass", "pw"]),
+            "OK\n"
+        );
+    }
+    let (a, b) = (remote(redis.port), remote(rc.port));
+    assert!(a.starts_with("-NOAUTH"), "{a}");
+    assert_eq!(b, a);
+    // Turning protected mode off opens the node without a password too.
+    let cli = |args: &[&str]| {
+        let mut all = vec!["-a", "pw", "--no-auth-warning"];
+        all.extend_from_slice(args);
+        redis_cli(rc.port, &all)
+    };
+    assert_eq!(cli(&["CONFIG", "SET", "protected-mode", "no"]), "OK\n");
+    assert_eq!(cli(&["CONFIG", "SET", "requirepass", ""]), "OK\n");
+    assert_eq!(remote(rc.port), "+PONG\r\n");
 }
 
 #[test]
