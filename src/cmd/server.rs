@@ -334,9 +334,15 @@ pub fn config_set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         next.set(&name, &value, false)
             .map_err(|e| CmdError::err(e.to_string()))?;
     }
+    let shrunk = next.maxmemory != 0 && (cfg.maxmemory == 0 || next.maxmemory < cfg.maxmemory);
     *cfg = next;
     crate::store::evict::apply_settings(&cfg);
     drop(cfg);
+    if shrunk {
+        // Like Redis, a lowered limit evicts right away rather than at the
+        // next write; under noeviction nothing happens until writes get -OOM.
+        let _ = crate::store::evict::ensure_memory(ctx.shared);
+    }
     ctx.out.ok();
     Ok(())
 }
