@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
 
@@ -41,7 +41,7 @@ fn active_expiry_removes_keys_without_access() {
     assert_eq!(c.cmd_str("SET persistent v"), "+OK\r\n");
     assert!(dbsize(&mut c) > 1000);
     assert!(
-        eventually(Duration::from_millis(1500), || dbsize(&mut c) == 1),
+        eventually(Duration::from_millis(2500), || dbsize(&mut c) == 1),
         "active expiry left {} keys",
         dbsize(&mut c)
     );
@@ -76,20 +76,32 @@ fn millisecond_precision() {
     let rc = start_ringcache(&[]);
     let mut c = RawConn::connect(rc.port);
     assert_eq!(c.cmd_str("DEBUG SET-ACTIVE-EXPIRE 0"), "+OK\r\n");
-    for _ in 0..5 {
+    // Timing is judged from the client's clock around each request so a
+    // loaded machine can skip a check but never fail a correct server.
+    let mut alive_checked = 0;
+    for _ in 0..10 {
+        let t0 = Instant::now();
         assert_eq!(c.cmd_str("SET p v PX 150"), "+OK\r\n");
+        let set_done = Instant::now();
         let pttl: i64 = c
             .cmd_str("PTTL p")
             .trim_start_matches(':')
             .trim()
             .parse()
             .expect("int");
-        assert!((100..=150).contains(&pttl), "{pttl}");
+        let floor = 150 - t0.elapsed().as_millis() as i64;
+        assert!(pttl <= 150 && pttl >= floor.min(149), "{pttl}");
         std::thread::sleep(Duration::from_millis(80));
-        assert_eq!(c.cmd_str("GET p"), "$1\r\nv\r\n", "expired too early");
-        std::thread::sleep(Duration::from_millis(90));
+        let got = c.cmd_str("GET p");
+        if t0.elapsed() < Duration::from_millis(148) {
+            assert_eq!(got, "$1\r\nv\r\n", "expired too early");
+            alive_checked += 1;
+        }
+        let deadline = set_done + Duration::from_millis(152);
+        std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
         assert_eq!(c.cmd_str("GET p"), "$-1\r\n", "expired too late");
     }
+    assert!(alive_checked >= 3, "machine too loaded to check precision");
     // PEXPIREAT with an absolute millisecond time round-trips exactly.
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -198,4 +210,29 @@ fn ttl_semantics_match_redis() {
         "#,
     );
     assert_same_replies(redis.port, rc.port, &s);
+}
+
+/// INFO keyspace's avg_ttl estimates the remaining TTL of volatile keys (ms).
+#[test]
+fn info_keyspace_avg_ttl() {
+    let rc = start_ringcache(&[]);
+    let mut c = RawConn::connect(rc.port);
+    assert_eq!(c.cmd_str("SET plain v"), "+OK\r\n");
+    let keyspace = redis_cli(rc.port, &["INFO", "keyspace"]);
+    assert!(
+        keyspace.contains("db0:keys=1,expires=0,avg_ttl=0"),
+        "{keyspace}"
+    );
+    for i in 0..200 {
+        c.cmd_str(&format!("SET k{i} v EX 1000"));
+    }
+    c.cmd_str("SET short v EX 100");
+    let field = info_field(rc.port, "keyspace", "db0").expect("db0");
+    let avg: u64 = field
+        .rsplit("avg_ttl=")
+        .next()
+        .and_then(|v| v.trim().parse().ok())
+        .expect("avg_ttl");
+    assert!(field.starts_with("keys=202,expires=201,"), "{field}");
+    assert!((900_000..=1_000_000).contains(&avg), "{field}");
 }

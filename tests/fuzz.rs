@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use proptest::prelude::*;
-use ringcache::resp::parse::{parse_request, ParseLimits, Parsed};
+use ringcache::resp::parse::{parse_request, ParseLimits, Parsed, RequestParser};
 
 use common::*;
 
@@ -195,12 +195,70 @@ proptest! {
         prop_assert!(buf.is_empty());
     }
 
+    /// The connection's resumable parser, fed in arbitrary chunks, agrees
+    /// with the stateless parser on the whole input (valid or not).
+    #[test]
+    fn resumable_parser_matches_stateless(
+        input in prop_oneof![mutated_frames(), prop::collection::vec(any::<u8>(), 0..200)],
+        chunks in prop::collection::vec(1usize..40, 1..20),
+    ) {
+        let whole = parse_all(&input);
+        let mut parser = RequestParser::default();
+        let mut buf = BytesMut::new();
+        let mut got = Vec::new();
+        let mut fed = 0;
+        let mut sizes = chunks.iter().cycle();
+        let outcome = loop {
+            match parser.parse(&mut buf, limits()) {
+                Ok(Parsed::Command(args)) => got.push(args.iter().map(|a| a.to_vec()).collect()),
+                Ok(Parsed::Incomplete) if fed < input.len() => {
+                    let n = (*sizes.next().unwrap_or(&1)).min(input.len() - fed);
+                    buf.extend_from_slice(&input[fed..fed + n]);
+                    fed += n;
+                }
+                Ok(Parsed::Incomplete) => break Ok(got),
+                Err(e) => break Err(e.to_string()),
+            }
+        };
+        prop_assert_eq!(outcome, whole);
+    }
+
     #[test]
     fn inline_roundtrip(words in prop::collection::vec("[a-zA-Z0-9_:.-]{1,12}", 1..6)) {
         let line = format!("{}\r\n", words.join(" "));
         let want: Vec<Vec<u8>> = words.iter().map(|w| w.as_bytes().to_vec()).collect();
         prop_assert_eq!(parse_all(line.as_bytes()), Ok(vec![want]));
     }
+}
+
+/// A huge command arriving in small pieces costs linear work: the parser
+/// resumes instead of rescanning the arguments it already has (a stateless
+/// rescan of this input takes minutes).
+#[test]
+fn resumable_parser_is_linear_in_trickled_input() {
+    let keys: Vec<Vec<u8>> = (0..200_000)
+        .map(|i| format!("key:{i}").into_bytes())
+        .collect();
+    let mut args: Vec<&[u8]> = vec![b"DEL"];
+    args.extend(keys.iter().map(|k| k.as_slice()));
+    let wire = encode(&args);
+    let mut parser = RequestParser::default();
+    let mut buf = BytesMut::new();
+    let started = std::time::Instant::now();
+    let mut parsed = None;
+    for chunk in wire.chunks(256) {
+        buf.extend_from_slice(chunk);
+        if let Ok(Parsed::Command(a)) = parser.parse(&mut buf, limits()) {
+            parsed = Some(a.len());
+        }
+    }
+    assert_eq!(parsed, Some(200_001));
+    assert!(buf.is_empty());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 /// The same inputs sent to a running node: after each case it still answers

@@ -161,6 +161,19 @@ fn allkeys_lfu_keeps_frequently_used_keys() {
     );
 }
 
+/// Lowering maxmemory below the current usage evicts at once, like Redis.
+#[test]
+fn lowering_maxmemory_evicts_immediately() {
+    let (rc, mut c) = start_with_policy("allkeys-random");
+    load(&mut c, "k", 0..8000, None);
+    let used = int_field(rc.port, "memory", "used_memory");
+    let max = used - (3 << 20);
+    assert_eq!(c.cmd_str(&format!("CONFIG SET maxmemory {max}")), "+OK\r\n");
+    let left = dbsize(rc.port);
+    assert!(left < 8000 - 2000, "{left} keys left");
+    assert_under_limit(rc.port, max);
+}
+
 #[test]
 fn allkeys_random_evicts() {
     let (rc, mut c) = start_with_policy("allkeys-random");

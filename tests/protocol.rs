@@ -9,19 +9,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// Replaces the value of the `id` field of a HELLO reply (differs per server).
-fn mask_hello_id(reply: &[u8]) -> String {
-    let text = String::from_utf8_lossy(reply).into_owned();
-    match text.find("$2\r\nid\r\n:") {
-        Some(at) => {
-            let start = at + "$2\r\nid\r\n:".len();
-            let end = start + text[start..].find("\r\n").unwrap_or(0);
-            format!("{}N{}", &text[..start], &text[end..])
-        }
-        None => text,
-    }
-}
-
 /// Sends each raw input to both servers on fresh connections and requires the
 /// same bytes back and the same decision to close the connection.
 fn assert_same_raw(redis: u16, rc: u16, cases: &[&[u8]]) {
@@ -383,4 +370,64 @@ fn output_buffer_limit_disconnects_slow_reader() {
         "client_output_buffer_limit_disconnections",
     );
     assert_eq!(n.as_deref(), Some("1"));
+}
+
+/// RESP3 replies of the string/key/server commands, byte for byte.
+#[test]
+fn resp3_replies_match_redis() {
+    let redis = require_redis(&[]);
+    let rc = start_ringcache(&[]);
+    let s = script(
+        r#"
+        HELLO 3
+        FLUSHALL
+        SET a ohmytext
+        SET b mynewtext
+        LCS a b
+        LCS a b LEN
+        LCS a b IDX
+        LCS a b IDX MINMATCHLEN 4 WITHMATCHLEN
+        SET n 10
+        INCRBYFLOAT n 0.5
+        GETEX a PERSIST
+        SET a v GET
+        SET a v NX GET
+        SET x v NX
+        MGET a nosuch
+        MSETNX a 1 z 2
+        EXISTS a nosuch
+        TYPE a
+        TYPE nosuch
+        TTL a
+        EXPIRETIME nosuch
+        OBJECT ENCODING n
+        OBJECT ENCODING nosuch
+        OBJECT FREQ a
+        KEYS a*
+        SCAN 0 COUNT 100000 MATCH a*
+        DBSIZE
+        FLUSHALL
+        RANDOMKEY
+        SET a 1
+        RANDOMKEY
+        COPY a c
+        CONFIG GET maxmemory
+        CONFIG GET nosuch
+        COMMAND INFO nosuch
+        COMMAND GETKEYS get k
+        CLIENT GETNAME
+        ECHO hi
+        PING
+        GETDEL nosuch
+        GETRANGE nosuch 0 1
+        SLOWLOG GET 0
+        EXEC
+        MULTI
+        GET nosuch
+        INCR n
+        EXEC
+        WAIT 0 0
+        "#,
+    );
+    assert_same_replies(redis.port, rc.port, &s);
 }

@@ -216,20 +216,49 @@ fn note_running(ctx: &Ctx<'_>, name: &str) {
     m.db = ctx.client.db;
 }
 
+/// The TYPE filter of CLIENT LIST/KILL.
+#[derive(Clone, Copy)]
+enum ClientClass {
+    /// Ordinary clients.
+    Normal,
+    /// RESP2 clients in subscribed mode.
+    PubSub,
+    /// master/replica/slave: nobody on a node without replication.
+    Replication,
+}
+
+impl ClientClass {
+    fn parse(v: &[u8]) -> Result<ClientClass, CmdError> {
+        match String::from_utf8_lossy(v).to_ascii_lowercase().as_str() {
+            "normal" => Ok(ClientClass::Normal),
+            "pubsub" => Ok(ClientClass::PubSub),
+            "master" | "replica" | "slave" => Ok(ClientClass::Replication),
+            _ => Err(CmdError::err(format!(
+                "Unknown client type '{}'",
+                String::from_utf8_lossy(v)
+            ))),
+        }
+    }
+
+    fn matches(self, c: &crate::server::client::ClientHandle) -> bool {
+        let m = c.meta.lock();
+        let pubsub = m.sub + m.psub > 0 && m.resp < 3;
+        match self {
+            ClientClass::Normal => !pubsub,
+            ClientClass::PubSub => pubsub,
+            ClientClass::Replication => false,
+        }
+    }
+}
+
 /// CLIENT LIST [TYPE type] [ID id ...]
 pub fn client_list(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     note_running(ctx, "client|list");
     let mut ids: Option<Vec<u64>> = None;
-    let mut only_pubsub = None;
+    let mut class = None;
     if args.len() > 2 {
         if is(&args[2], "type") && args.len() == 4 {
-            let t = String::from_utf8_lossy(&args[3]).to_ascii_lowercase();
-            match t.as_str() {
-                "normal" => only_pubsub = Some(false),
-                "pubsub" => only_pubsub = Some(true),
-                "master" | "replica" | "slave" => ids = Some(Vec::new()),
-                _ => return Err(CmdError::err(format!("Unknown client type '{t}'"))),
-            }
+            class = Some(ClientClass::parse(&args[3])?);
         } else if is(&args[2], "id") && args.len() > 3 {
             let mut v = Vec::new();
             for a in &args[3..] {
@@ -248,11 +277,8 @@ pub fn client_list(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         if ids.as_ref().is_some_and(|v| !v.contains(&c.id)) {
             continue;
         }
-        if let Some(p) = only_pubsub {
-            let m = c.meta.lock();
-            if ((m.sub + m.psub) > 0) != p {
-                continue;
-            }
+        if class.is_some_and(|k| !k.matches(&c)) {
+            continue;
         }
         text.push_str(&c.describe(ctx.now_ms));
         text.push('\n');
@@ -284,6 +310,7 @@ pub fn client_kill(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         return Err(CmdError::Syntax);
     }
     let (mut id, mut addr, mut laddr, mut maxage) = (None, None, None, None);
+    let mut class: Option<ClientClass> = None;
     let mut skipme = true;
     let mut i = 2;
     while i + 1 < args.len() {
@@ -309,8 +336,16 @@ pub fn client_kill(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             };
         } else if is(o, "maxage") {
             maxage = Some(arg_i64(v)?);
-        } else if is(o, "type") || is(o, "user") {
-            // Every client is a normal client of the default user.
+        } else if is(o, "type") {
+            class = Some(ClientClass::parse(v)?);
+        } else if is(o, "user") {
+            // Every client is logged in as the only user, `default`.
+            if v.as_ref() != b"default" {
+                return Err(CmdError::err(format!(
+                    "No such user '{}'",
+                    String::from_utf8_lossy(v)
+                )));
+            }
         } else {
             return Err(CmdError::Syntax);
         }
@@ -322,6 +357,7 @@ pub fn client_kill(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             && addr.as_ref().is_none_or(|a| *a == c.addr.to_string())
             && laddr.as_ref().is_none_or(|a| *a == c.laddr.to_string())
             && maxage.is_none_or(|m| (ctx.now_ms.saturating_sub(c.created_ms) / 1000) as i64 >= m)
+            && class.is_none_or(|k| k.matches(&c))
             && !(skipme && c.id == ctx.client.id());
         if matches {
             if c.id == ctx.client.id() {

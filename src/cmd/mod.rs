@@ -310,11 +310,9 @@ pub fn call(ctx: &mut Ctx<'_>, found: Found, args: &[Bytes]) {
         }
         Err(e) => {
             stat.failed.fetch_add(1, Ordering::Relaxed);
-            ctx.shared
-                .stats
-                .error_replies
-                .fetch_add(1, Ordering::Relaxed);
-            ctx.out.error(&e.to_string());
+            let text = e.to_string();
+            ctx.shared.stats.count_error(text.as_bytes());
+            ctx.out.error(&text);
         }
     }
     if !cmd.has(flags::SKIP_SLOWLOG) {
@@ -338,10 +336,7 @@ fn reject_text(ctx: &mut Ctx<'_>, stat: Option<usize>, text: &[u8]) {
             .rejected
             .fetch_add(1, Ordering::Relaxed);
     }
-    ctx.shared
-        .stats
-        .error_replies
-        .fetch_add(1, Ordering::Relaxed);
+    ctx.shared.stats.count_error(text);
     ctx.out.error_bytes(text);
 }
 

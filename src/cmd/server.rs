@@ -41,6 +41,31 @@ pub fn sample_memory_peak() -> (u64, u64) {
     (used, peak)
 }
 
+/// Estimated average remaining TTL (ms) of the volatile keys of `db`, from
+/// up to 64 keys found walking the slots from a random one (Redis estimates
+/// `avg_ttl` by sampling too).
+fn sample_avg_ttl(store: &crate::store::Store, db: usize, now_ms: u64) -> u64 {
+    use rand::Rng;
+    let slots = crate::store::SLOTS;
+    let start = rand::rng().random_range(0..slots);
+    let (mut sum, mut n) = (0u64, 0u64);
+    for i in 0..slots {
+        let mut l = store.lock_slot(db, ((start + i) % slots) as u16, now_ms);
+        let t = l.table();
+        if t.volatile() == 0 {
+            continue;
+        }
+        for at in t.iter().filter_map(|e| e.expire_at()).take(64) {
+            sum = sum.saturating_add(at.saturating_sub(now_ms));
+            n += 1;
+        }
+        if n >= 64 {
+            break;
+        }
+    }
+    sum.checked_div(n).unwrap_or(0)
+}
+
 /// Physical memory of the machine (INFO `total_system_memory`).
 fn total_system_memory() -> u64 {
     // SAFETY: sysconf has no memory-safety preconditions.
@@ -232,6 +257,9 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[String]) -> String {
     }
     if wanted("errorstats") {
         section(&mut out, "Errorstats");
+        for (code, n) in sh.stats.error_codes.lock().iter() {
+            let _ = write!(out, "errorstat_{code}:count={n}\r\n");
+        }
     }
     if wanted("cluster") {
         section(&mut out, "Cluster");
@@ -240,7 +268,15 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[String]) -> String {
     if wanted("keyspace") {
         section(&mut out, "Keyspace");
         for (db, keys, expires) in sh.store.keyspace() {
-            let _ = write!(out, "db{db}:keys={keys},expires={expires},avg_ttl=0\r\n");
+            let avg = if expires > 0 {
+                sample_avg_ttl(&sh.store, db, ctx.now_ms)
+            } else {
+                0
+            };
+            let _ = write!(
+                out,
+                "db{db}:keys={keys},expires={expires},avg_ttl={avg}\r\n"
+            );
         }
     }
     out
@@ -298,9 +334,15 @@ pub fn config_set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         next.set(&name, &value, false)
             .map_err(|e| CmdError::err(e.to_string()))?;
     }
+    let shrunk = next.maxmemory != 0 && (cfg.maxmemory == 0 || next.maxmemory < cfg.maxmemory);
     *cfg = next;
     crate::server::apply_hot_settings(&cfg);
     drop(cfg);
+    if shrunk {
+        // Like Redis, a lowered limit evicts right away rather than at the
+        // next write; under noeviction nothing happens until writes get -OOM.
+        let _ = crate::store::evict::ensure_memory(ctx.shared);
+    }
     ctx.out.ok();
     Ok(())
 }
@@ -325,6 +367,7 @@ pub fn config_resetstat(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     ] {
         c.store(0, Ordering::Relaxed);
     }
+    st.error_codes.lock().clear();
     let ks = &sh.store.stats;
     for c in [
         &ks.expired_keys,
@@ -432,7 +475,17 @@ pub fn maybe_slowlog(ctx: &Ctx<'_>, args: &[Bytes], micros: u64) {
         id: 0,
         time: ctx.now_ms / 1000,
         micros,
-        args: args.to_vec(),
+        args: args
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                if is_secret_arg(args, i) {
+                    Bytes::from_static(b"(redacted)")
+                } else {
+                    a.clone()
+                }
+            })
+            .collect(),
         addr: ctx.client.handle.addr.to_string(),
         name: ctx.client.handle.meta.lock().name.clone(),
     };
@@ -512,6 +565,28 @@ pub fn slowlog_help(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
 }
 
 /// Sends one command to MONITOR clients, in Redis' line format.
+/// True for arguments Redis redacts from MONITOR: every AUTH argument and
+/// the username/password after HELLO's AUTH option.
+fn is_secret_arg(args: &[Bytes], i: usize) -> bool {
+    if is(&args[0], "auth") {
+        return i >= 1;
+    }
+    if is(&args[0], "hello") {
+        let mut j = 2;
+        while j < args.len() {
+            if is(&args[j], "auth") && j + 2 < args.len() {
+                if i == j + 1 || i == j + 2 {
+                    return true;
+                }
+                j += 3;
+            } else {
+                j += 2;
+            }
+        }
+    }
+    false
+}
+
 pub fn feed_monitor(ctx: &Ctx<'_>, args: &[Bytes]) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -523,7 +598,11 @@ pub fn feed_monitor(ctx: &Ctx<'_>, args: &[Bytes]) {
         ctx.client.db,
         ctx.client.handle.addr
     );
-    for a in args {
+    for (i, a) in args.iter().enumerate() {
+        if is_secret_arg(args, i) {
+            line.push_str(" \"(redacted)\"");
+            continue;
+        }
         line.push_str(" \"");
         for &b in a.iter() {
             match b {

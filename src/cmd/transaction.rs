@@ -16,6 +16,7 @@ fn unwatch_all(ctx: &mut Ctx<'_>) {
         ctx.shared.watches.unwatch_all(c.id(), &c.watching);
         c.watching.clear();
     }
+    c.watch_deadline = None;
     c.handle.dirty.store(false, Ordering::Release);
 }
 
@@ -49,7 +50,8 @@ pub fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
             "EXECABORT Transaction discarded because of previous errors.".into(),
         ));
     }
-    if ctx.client.handle.dirty.load(Ordering::Acquire) {
+    let expired = ctx.client.watch_deadline.is_some_and(|t| t <= ctx.now_ms);
+    if expired || ctx.client.handle.dirty.load(Ordering::Acquire) {
         end_multi(ctx);
         ctx.out.null_array();
         return Ok(());
@@ -85,6 +87,12 @@ pub fn watch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         if !ctx.client.watching.iter().any(|(d, w)| *d == db && w == k) {
             ctx.shared.watches.watch(db, k.clone(), &ctx.client.handle);
             ctx.client.watching.push((db, k.clone()));
+            let key = ctx.key(k);
+            let ttl = ctx.lock(&key).get(&key).and_then(|e| e.expire_at());
+            if let Some(t) = ttl {
+                let d = ctx.client.watch_deadline.get_or_insert(t);
+                *d = (*d).min(t);
+            }
         }
     }
     ctx.out.ok();

@@ -3,5 +3,5 @@
 pub mod parse;
 pub mod reply;
 
-pub use parse::{parse_request, ParseLimits, Parsed, ProtocolError};
+pub use parse::{parse_request, ParseLimits, Parsed, ProtocolError, RequestParser};
 pub use reply::{Proto, Reply};

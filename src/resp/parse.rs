@@ -48,14 +48,126 @@ pub enum Parsed {
 }
 
 /// Parses one request from the front of `buf`, consuming it when complete.
+/// Stateless: a request still arriving is rescanned on every call; connections
+/// use a [`RequestParser`] instead.
 pub fn parse_request(buf: &mut BytesMut, limits: ParseLimits) -> Result<Parsed, ProtocolError> {
-    if buf.is_empty() {
-        return Ok(Parsed::Incomplete);
+    RequestParser::default().parse(buf, limits)
+}
+
+/// Request parser that remembers its progress through a multibulk request
+/// still arriving, so each read resumes where the last one stopped instead of
+/// rescanning every argument (Redis keeps the same `multibulklen` state). A
+/// slow sender of a huge command would otherwise cost quadratic CPU.
+///
+/// The state refers to offsets in the caller's buffer: use one parser per
+/// buffer, and only append to that buffer between calls.
+#[derive(Debug, Default)]
+pub struct RequestParser {
+    /// Declared argument count of the current frame (0: header not parsed).
+    count: usize,
+    /// Offset of the next argument's `$` header.
+    pos: usize,
+    /// (start, len) of the arguments parsed so far.
+    spans: Vec<(usize, usize)>,
+}
+
+impl RequestParser {
+    /// Parses one request from the front of `buf`, consuming it when complete.
+    pub fn parse(
+        &mut self,
+        buf: &mut BytesMut,
+        limits: ParseLimits,
+    ) -> Result<Parsed, ProtocolError> {
+        let r = if buf.is_empty() {
+            Ok(Parsed::Incomplete)
+        } else if self.count > 0 || buf[0] == b'*' {
+            self.parse_multibulk(buf, limits)
+        } else {
+            parse_inline(buf)
+        };
+        if !matches!(r, Ok(Parsed::Incomplete)) {
+            self.count = 0;
+            self.pos = 0;
+            self.spans.clear();
+        }
+        r
     }
-    if buf[0] == b'*' {
-        parse_multibulk(buf, limits)
-    } else {
-        parse_inline(buf)
+
+    fn parse_multibulk(
+        &mut self,
+        buf: &mut BytesMut,
+        limits: ParseLimits,
+    ) -> Result<Parsed, ProtocolError> {
+        if self.count == 0 {
+            let Some(cr) = find_cr(buf, 0) else {
+                if buf.len() > INLINE_MAX {
+                    return Err(ProtocolError("too big mbulk count string".into()));
+                }
+                return Ok(Parsed::Incomplete);
+            };
+            if cr + 1 >= buf.len() {
+                return Ok(Parsed::Incomplete);
+            }
+            let count = match string_to_i64(&buf[1..cr]) {
+                Some(n) if n <= MULTIBULK_MAX => n,
+                _ => return Err(ProtocolError("invalid multibulk length".into())),
+            };
+            if count > 10 && limits.unauthenticated {
+                return Err(ProtocolError("unauthenticated multibulk length".into()));
+            }
+            if count <= 0 {
+                buf.advance(cr + 2);
+                return Ok(Parsed::Command(Vec::new()));
+            }
+            self.count = count as usize;
+            self.pos = cr + 2;
+            self.spans = Vec::with_capacity(self.count.min(1024));
+        }
+        while self.spans.len() < self.count {
+            let pos = self.pos;
+            if pos >= buf.len() {
+                return Ok(Parsed::Incomplete);
+            }
+            let Some(cr) = find_cr(buf, pos) else {
+                if buf.len() - pos > INLINE_MAX {
+                    return Err(ProtocolError("too big bulk count string".into()));
+                }
+                return Ok(Parsed::Incomplete);
+            };
+            if cr + 1 >= buf.len() {
+                return Ok(Parsed::Incomplete);
+            }
+            if buf[pos] != b'$' {
+                return Err(ProtocolError(format!(
+                    "expected '$', got '{}'",
+                    buf[pos] as char
+                )));
+            }
+            let len = match string_to_i64(&buf[pos + 1..cr]) {
+                Some(n) if n >= 0 && n <= limits.max_bulk_len => n as usize,
+                _ => return Err(ProtocolError("invalid bulk length".into())),
+            };
+            if len > 16 * 1024 && limits.unauthenticated {
+                return Err(ProtocolError("unauthenticated bulk length".into()));
+            }
+            let start = cr + 2;
+            // Redis skips the two bytes after the payload without checking them.
+            if buf.len() < start + len + 2 {
+                if buf.capacity() - buf.len() < start + len + 2 - buf.len() {
+                    buf.reserve(start + len + 2 - buf.len());
+                }
+                return Ok(Parsed::Incomplete);
+            }
+            self.spans.push((start, len));
+            self.pos = start + len + 2;
+        }
+        let frame = buf.split_to(self.pos).freeze();
+        Ok(Parsed::Command(
+            self.spans
+                .drain(..)
+                .map(|(s, l)| frame.slice(s..s + l))
+                .collect(),
+        ))
     }
 }
 
@@ -71,79 +183,6 @@ fn find_byte(buf: &[u8], from: usize, byte: u8) -> Option<usize> {
 
 fn find_cr(buf: &[u8], from: usize) -> Option<usize> {
     find_byte(buf, from, b'\r')
-}
-
-fn parse_multibulk(buf: &mut BytesMut, limits: ParseLimits) -> Result<Parsed, ProtocolError> {
-    let Some(cr) = find_cr(buf, 0) else {
-        if buf.len() > INLINE_MAX {
-            return Err(ProtocolError("too big mbulk count string".into()));
-        }
-        return Ok(Parsed::Incomplete);
-    };
-    if cr + 1 >= buf.len() {
-        return Ok(Parsed::Incomplete);
-    }
-    let count = match string_to_i64(&buf[1..cr]) {
-        Some(n) if n <= MULTIBULK_MAX => n,
-        _ => return Err(ProtocolError("invalid multibulk length".into())),
-    };
-    if count > 10 && limits.unauthenticated {
-        return Err(ProtocolError("unauthenticated multibulk length".into()));
-    }
-    let mut pos = cr + 2;
-    if count <= 0 {
-        buf.advance(pos);
-        return Ok(Parsed::Command(Vec::new()));
-    }
-    // First pass: validate and find the extent without copying or allocating.
-    let body = pos;
-    for _ in 0..count {
-        if pos >= buf.len() {
-            return Ok(Parsed::Incomplete);
-        }
-        let Some(cr) = find_cr(buf, pos) else {
-            if buf.len() - pos > INLINE_MAX {
-                return Err(ProtocolError("too big bulk count string".into()));
-            }
-            return Ok(Parsed::Incomplete);
-        };
-        if cr + 1 >= buf.len() {
-            return Ok(Parsed::Incomplete);
-        }
-        if buf[pos] != b'$' {
-            return Err(ProtocolError(format!(
-                "expected '$', got '{}'",
-                buf[pos] as char
-            )));
-        }
-        let len = match string_to_i64(&buf[pos + 1..cr]) {
-            Some(n) if n >= 0 && n <= limits.max_bulk_len => n as usize,
-            _ => return Err(ProtocolError("invalid bulk length".into())),
-        };
-        if len > 16 * 1024 && limits.unauthenticated {
-            return Err(ProtocolError("unauthenticated bulk length".into()));
-        }
-        let start = cr + 2;
-        // Redis skips the two bytes after the payload without checking them.
-        if buf.len() < start + len + 2 {
-            if buf.capacity() - buf.len() < start + len + 2 - buf.len() {
-                buf.reserve(start + len + 2 - buf.len());
-            }
-            return Ok(Parsed::Incomplete);
-        }
-        pos = start + len + 2;
-    }
-    // Second pass over the validated frame: slice the arguments out of it.
-    let frame = buf.split_to(pos).freeze();
-    let mut args = Vec::with_capacity(count as usize);
-    let mut p = body;
-    for _ in 0..count {
-        let cr = find_cr(&frame, p).unwrap_or(p);
-        let len = string_to_i64(&frame[p + 1..cr]).unwrap_or(0) as usize;
-        args.push(frame.slice(cr + 2..cr + 2 + len));
-        p = cr + 2 + len + 2;
-    }
-    Ok(Parsed::Command(args))
 }
 
 fn parse_inline(buf: &mut BytesMut) -> Result<Parsed, ProtocolError> {

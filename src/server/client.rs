@@ -185,6 +185,9 @@ pub struct Client {
     pub multi_error: bool,
     /// WATCHed keys.
     pub watching: Vec<(usize, Bytes)>,
+    /// Earliest expiry of a key that was alive with a TTL when WATCHed: once
+    /// it passes, EXEC aborts (Redis 7 treats an expired watched key as changed).
+    pub watch_deadline: Option<u64>,
     /// Connection will close after the pending replies are written.
     pub close_after_reply: bool,
     /// CLIENT NO-EVICT flag.
@@ -202,6 +205,7 @@ impl Client {
             multi: None,
             multi_error: false,
             watching: Vec::new(),
+            watch_deadline: None,
             close_after_reply: false,
             no_evict: false,
         }

@@ -19,13 +19,13 @@ use tracing::debug;
 use super::client::Client;
 use super::Shared;
 use crate::cmd::{execute, After, Ctx};
-use crate::resp::{parse_request, ParseLimits, Parsed, Reply};
+use crate::resp::{ParseLimits, Parsed, Reply, RequestParser};
 use crate::store::now_ms;
 
 /// Output flushed mid-batch once it grows past this, for backpressure.
 const FLUSH_AT: usize = 64 * 1024;
 
-const PROTECTED_MODE_DENIED: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+const PROTECTED_MODE_DENIED: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
 
 /// What the batch asks the async shell to do next.
 enum Next {
@@ -41,6 +41,25 @@ enum Next {
     Monitor,
 }
 
+/// Why a new connection is refused, as the error line Redis sends before
+/// closing: maxclients reached, or protected mode (no password set) and a
+/// peer that is not loopback.
+fn admission_refusal(
+    clients: usize,
+    maxclients: u64,
+    protected: bool,
+    needs_auth: bool,
+    peer: std::net::IpAddr,
+) -> Option<&'static [u8]> {
+    if clients as u64 >= maxclients {
+        return Some(b"-ERR max number of clients reached\r\n");
+    }
+    if protected && !needs_auth && !peer.to_canonical().is_loopback() {
+        return Some(PROTECTED_MODE_DENIED.as_bytes());
+    }
+    None
+}
+
 /// Serves one client connection until it closes.
 pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) {
     let _ = sock.set_nodelay(true);
@@ -53,22 +72,18 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
             c.timeout,
         )
     };
-    if shared.clients.len() as u64 >= maxclients {
+    if let Some(refusal) = admission_refusal(
+        shared.clients.len(),
+        maxclients,
+        protected,
+        needs_auth,
+        addr.ip(),
+    ) {
         shared
             .stats
             .rejected_connections
             .fetch_add(1, Ordering::Relaxed);
-        let _ = sock
-            .write_all(b"-ERR max number of clients reached\r\n")
-            .await;
-        return;
-    }
-    if protected && !needs_auth && !addr.ip().is_loopback() {
-        shared
-            .stats
-            .rejected_connections
-            .fetch_add(1, Ordering::Relaxed);
-        let _ = sock.write_all(PROTECTED_MODE_DENIED.as_bytes()).await;
+        let _ = sock.write_all(refusal).await;
         return;
     }
     let laddr = sock.local_addr().unwrap_or(addr);
@@ -76,13 +91,14 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
     let mut client = Client::new(handle.clone(), !needs_auth);
     let mut reply = Reply::new();
     let mut inbuf = BytesMut::with_capacity(16 * 1024);
+    let mut parser = RequestParser::default();
     let mut stop = shared.shutdown.subscribe();
     let mut monitor: Option<broadcast::Receiver<bytes::Bytes>> = None;
     let _ = timeout;
     'conn: loop {
         // Execute what is buffered, flushing between chunks of output.
         loop {
-            let next = process_batch(&shared, &mut client, &mut reply, &mut inbuf);
+            let next = process_batch(&shared, &mut client, &mut reply, &mut inbuf, &mut parser);
             // DEBUG SLEEP / WAIT answer after the pause, like Redis.
             if let Next::Sleep(d) = next {
                 tokio::select! {
@@ -130,7 +146,8 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
             break;
         }
         let idle = shared.config.read().timeout;
-        let exempt_from_idle = monitor.is_some() || client.multi.is_some();
+        // Like Redis: MONITOR clients never time out, clients inside MULTI do.
+        let exempt_from_idle = monitor.is_some();
         let read = tokio::select! {
             r = sock.read_buf(&mut inbuf) => r,
             _ = handle.wake.notified() => {
@@ -256,6 +273,7 @@ fn process_batch(
     client: &mut Client,
     reply: &mut Reply,
     inbuf: &mut BytesMut,
+    parser: &mut RequestParser,
 ) -> Next {
     let limits = {
         let c = shared.config.read();
@@ -271,7 +289,7 @@ fn process_batch(
         if client.close_after_reply {
             break Next::Close;
         }
-        let args = match parse_request(
+        let args = match parser.parse(
             inbuf,
             ParseLimits {
                 unauthenticated: !client.authenticated,
@@ -281,7 +299,9 @@ fn process_batch(
             Ok(Parsed::Command(args)) => args,
             Ok(Parsed::Incomplete) => break Next::Read,
             Err(e) => {
-                reply.error(&format!("ERR {e}"));
+                let text = format!("ERR {e}");
+                shared.stats.count_error(text.as_bytes());
+                reply.error(&text);
                 inbuf.clear();
                 break Next::Close;
             }
@@ -342,4 +362,32 @@ fn process_batch(
         m.db = client.db;
     }
     next
+}
+
+#[cfg(test)]
+mod tests {
+    use super::admission_refusal;
+
+    #[test]
+    fn protected_mode_refuses_only_non_loopback_peers_without_password() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().expect("ip");
+        for lo in ["127.0.0.1", "127.1.2.3", "::1", "::ffff:127.0.0.1"] {
+            assert_eq!(admission_refusal(0, 10, true, false, ip(lo)), None, "{lo}");
+        }
+        let denied = admission_refusal(0, 10, true, false, ip("203.0.113.7")).expect("refused");
+        assert!(denied.starts_with(b"-DENIED Redis is running in protected mode"));
+        assert!(denied.ends_with(b"accepting connections from the outside.\r\n"));
+        assert_eq!(
+            admission_refusal(0, 10, true, true, ip("203.0.113.7")),
+            None
+        );
+        assert_eq!(
+            admission_refusal(0, 10, false, false, ip("203.0.113.7")),
+            None
+        );
+        assert_eq!(
+            admission_refusal(10, 10, false, false, ip("127.0.0.1")),
+            Some(&b"-ERR max number of clients reached\r\n"[..])
+        );
+    }
 }

@@ -54,6 +54,28 @@ pub struct ServerStats {
     pub client_output_limit_disconnections: AtomicU64,
     /// Clients closed for query buffer overrun.
     pub client_query_buffer_limit_disconnections: AtomicU64,
+    /// Error replies by code (`ERR`, `WRONGTYPE`, ...) for INFO errorstats.
+    pub error_codes: parking_lot::Mutex<std::collections::BTreeMap<String, u64>>,
+}
+
+impl ServerStats {
+    /// Counts one error reply under its code, the text's first word (Redis'
+    /// `afterErrorReply`; at most 128 distinct codes are tracked).
+    pub fn count_error(&self, text: &[u8]) {
+        self.error_replies.fetch_add(1, Ordering::Relaxed);
+        let head = &text[..text.len().min(32)];
+        let code = match head.iter().position(|&b| b == b' ') {
+            Some(n) => &head[..n],
+            None => b"ERR".as_slice(),
+        };
+        let code = String::from_utf8_lossy(code);
+        let mut m = self.error_codes.lock();
+        if let Some(n) = m.get_mut(code.as_ref()) {
+            *n += 1;
+        } else if m.len() < 128 {
+            m.insert(code.into_owned(), 1);
+        }
+    }
 }
 
 /// State shared by all connections of the node.

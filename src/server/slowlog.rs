@@ -62,6 +62,9 @@ impl SlowLog {
                 let mut v = a[..128].to_vec();
                 v.extend_from_slice(format!("... ({more} more bytes)").as_bytes());
                 *a = Bytes::from(v);
+            } else {
+                // A slice would keep the client's whole read buffer alive.
+                *a = Bytes::copy_from_slice(a);
             }
         }
         self.entries.push_front(entry);
