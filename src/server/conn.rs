@@ -39,6 +39,8 @@ enum Next {
     Sleep(Duration),
     /// Flush, enter MONITOR mode, continue.
     Monitor,
+    /// Flush, wait as a blocked client, queue its reply, continue.
+    Block(super::blocking::BlockSpec),
 }
 
 /// Serves one client connection until it closes.
@@ -101,6 +103,20 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
                     tokio::select! {
                         _ = tokio::time::sleep(d) => {}
                         _ = stop.changed() => break 'conn,
+                    }
+                }
+                Next::Block(spec) => {
+                    let waited = super::blocking::wait(
+                        &shared,
+                        &handle,
+                        spec,
+                        &mut sock,
+                        &mut inbuf,
+                        &mut stop,
+                    );
+                    match waited.await {
+                        Some(r) => reply.buf.extend_from_slice(&r),
+                        None => break 'conn,
                     }
                 }
                 Next::Monitor => {
@@ -261,6 +277,7 @@ fn process_batch(
             Some(After::Close) => break Next::Close,
             Some(After::Sleep(d)) => break Next::Sleep(d),
             Some(After::Monitor) => break Next::Monitor,
+            Some(After::Block(spec)) => break Next::Block(spec),
             None => {}
         }
         if reply.buf.len() >= FLUSH_AT {

@@ -11,6 +11,7 @@
 pub mod entry;
 pub mod evict;
 pub mod expire;
+pub mod list;
 pub mod slot;
 pub mod table;
 pub mod value;
@@ -23,6 +24,7 @@ use parking_lot::{Mutex, MutexGuard};
 pub use entry::Entry;
 pub use slot::{key_slot, SLOTS};
 pub use table::SlotTable;
+pub use list::{End, List};
 pub use value::{StrValue, Value};
 
 /// A key with its slot and table hash computed once per command.
