@@ -53,15 +53,19 @@ fn blpop_wakes_on_push_from_another_client() {
         wait_blocked(port, 1);
         // The push and the following read are pipelined: the element must
         // already be gone when LLEN runs.
-        pusher.send_raw(&[encode(&[b"RPUSH", b"k2", b"a", b"b"]), encode(&[b"LLEN", b"k2"])].concat());
+        pusher.send_raw(
+            &[
+                encode(&[b"RPUSH", b"k2", b"a", b"b"]),
+                encode(&[b"LLEN", b"k2"]),
+            ]
+            .concat(),
+        );
         t.push(text(pusher.read_reply()));
         t.push(text(pusher.read_reply()));
         t.push(text(blocked.read_reply()));
         wait_blocked(port, 0);
         // Pipelined commands behind a blocked one run after it is served.
-        blocked.send_raw(
-            &[encode(&[b"BRPOP", b"k3", b"0"]), encode(&[b"PING"])].concat(),
-        );
+        blocked.send_raw(&[encode(&[b"BRPOP", b"k3", b"0"]), encode(&[b"PING"])].concat());
         wait_blocked(port, 1);
         t.push(pusher.cmd_str("LPUSH k3 x"));
         t.push(text(blocked.read_reply()));
@@ -102,7 +106,11 @@ fn timeout_returns_nil_after_the_timeout() {
     same_on_both(|port| {
         let mut t = Vec::new();
         let mut c = RawConn::connect(port);
-        for cmd in ["BLPOP nokey 0.3", "BLMOVE nokey d LEFT LEFT 0.3", "BLMPOP 0.3 1 nokey LEFT"] {
+        for cmd in [
+            "BLPOP nokey 0.3",
+            "BLMOVE nokey d LEFT LEFT 0.3",
+            "BLMPOP 0.3 1 nokey LEFT",
+        ] {
             let start = Instant::now();
             t.push(c.cmd_str(cmd));
             let took = start.elapsed();
@@ -111,8 +119,8 @@ fn timeout_returns_nil_after_the_timeout() {
                 "{cmd} took {took:?}"
             );
         }
-        assert!(c.cmd(&[b"HELLO", b"3"]).starts_with(b"%"));
         c.resp3 = true;
+        assert!(c.cmd(&[b"HELLO", b"3"]).starts_with(b"%"));
         t.push(c.cmd_str("BRPOP nokey 0.1"));
         t
     });
@@ -241,4 +249,84 @@ fn client_kill_closes_a_blocked_client() {
         t.push(admin.cmd_str("LLEN k"));
         t
     });
+}
+
+/// Parses a RESP2 `[key, element]` or bulk reply into the element, None for nil.
+fn element(reply: &[u8]) -> Option<String> {
+    let s = String::from_utf8_lossy(reply);
+    if s.starts_with("*-1") || s.starts_with("$-1") {
+        return None;
+    }
+    s.split("\r\n")
+        .filter(|l| !l.is_empty() && !l.starts_with(['*', '$']))
+        .last()
+        .map(str::to_string)
+}
+
+#[test]
+fn concurrent_pushes_reach_exactly_one_waiter_each() {
+    let rc = start_ringcache(&[]);
+    let port = rc.port;
+    let consumers: Vec<_> = (0..5)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let mut c = RawConn::connect(port);
+                let mut got = Vec::new();
+                let cmd = if i == 0 {
+                    "BLMOVE q moved LEFT RIGHT 1"
+                } else {
+                    "BLPOP q 1"
+                };
+                loop {
+                    match element(&c.cmd_str(cmd).into_bytes()) {
+                        // BLMOVE's elements are counted from the `moved` list.
+                        Some(e) if i > 0 => got.push(e),
+                        Some(_) => {}
+                        None => return got,
+                    }
+                }
+            })
+        })
+        .collect();
+    wait_blocked(port, 5);
+    let producers: Vec<_> = (0..3)
+        .map(|p| {
+            std::thread::spawn(move || {
+                let mut c = RawConn::connect(port);
+                for n in 0..300 {
+                    let push = if n % 2 == 0 { "RPUSH" } else { "LPUSH" };
+                    c.cmd_str(&format!("{push} q p{p}-{n}"));
+                }
+            })
+        })
+        .collect();
+    for p in producers {
+        p.join().expect("producer");
+    }
+    let mut all: Vec<String> = Vec::new();
+    for c in consumers {
+        all.extend(c.join().expect("consumer"));
+    }
+    assert!(!all.is_empty(), "blocked consumers received nothing");
+    let mut admin = RawConn::connect(port);
+    let moved = admin.cmd_str("LRANGE moved 0 -1");
+    all.extend(
+        moved
+            .split("\r\n")
+            .filter(|l| l.starts_with('p'))
+            .map(str::to_string),
+    );
+    let left = admin.cmd_str("LRANGE q 0 -1");
+    all.extend(
+        left.split("\r\n")
+            .filter(|l| l.starts_with('p'))
+            .map(str::to_string),
+    );
+    let total = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(total, all.len(), "an element was delivered twice");
+    assert_eq!(all.len(), 900, "an element was lost");
+    assert!(String::from_utf8_lossy(&admin.cmd(&[b"INFO", b"clients"]))
+        .contains("blocked_clients:0\r\n"));
 }

@@ -254,7 +254,11 @@ fn large_lists_and_binary_elements_match_redis() {
             format!("{i}-{}", &big[..i * 30]).into_bytes(),
         ]);
     }
-    s.push(vec![b"RPUSH".to_vec(), b"bin".to_vec(), b"a\r\n\0b".to_vec()]);
+    s.push(vec![
+        b"RPUSH".to_vec(),
+        b"bin".to_vec(),
+        b"a\r\n\0b".to_vec(),
+    ]);
     s.extend(script(
         r#"
         LLEN big

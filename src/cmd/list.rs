@@ -89,7 +89,7 @@ fn arg_timeout(b: &[u8]) -> Result<Option<Duration>, CmdError> {
         .ok_or_else(|| CmdError::err("timeout is not a float or out of range"))?;
     let ms = secs * 1000.0;
     // C's (long long) cast of an out-of-range value yields LLONG_MIN.
-    if !(ms > -9.223_372_036_854_775_808e18 && ms < 9.223_372_036_854_775_808e18) || ms <= -1.0 {
+    if ms.is_nan() || ms >= i64::MAX as f64 || ms <= -1.0 {
         return Err(CmdError::err("timeout is negative"));
     }
     let ms = ms as i64;
@@ -220,7 +220,8 @@ pub fn attempt(
             }
             Ok(true)
         }
-        BlockOp::Move { dest, from, to } => match move_elem(store, db, now, key, dest, *from, *to)? {
+        BlockOp::Move { dest, from, to } => match move_elem(store, db, now, key, dest, *from, *to)?
+        {
             Some(item) => {
                 out.bulk(&item);
                 Ok(true)
@@ -314,12 +315,9 @@ fn pop(ctx: &mut Ctx<'_>, args: &[Bytes], end: End) -> CmdResult {
         ));
     }
     let count = match args.get(2) {
-        Some(a) => Some(arg_range(
-            a,
-            0,
-            i64::MAX,
-            "value is out of range, must be positive",
-        )? as usize),
+        Some(a) => {
+            Some(arg_range(a, 0, i64::MAX, "value is out of range, must be positive")? as usize)
+        }
         None => None,
     };
     let key = ctx.key(&args[1]);
@@ -635,12 +633,9 @@ fn parse_mpop(args: &[Bytes], numkeys_at: usize) -> Result<MPopArgs, CmdError> {
     let mut j = where_at + 1;
     while j < args.len() {
         if count.is_none() && is(&args[j], "count") && j + 1 < args.len() {
-            count = Some(arg_range(
-                &args[j + 1],
-                1,
-                i64::MAX,
-                "count should be greater than 0",
-            )? as usize);
+            count = Some(
+                arg_range(&args[j + 1], 1, i64::MAX, "count should be greater than 0")? as usize,
+            );
             j += 2;
         } else {
             return Err(CmdError::Syntax);

@@ -107,12 +107,7 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
                 }
                 Next::Block(spec) => {
                     let waited = super::blocking::wait(
-                        &shared,
-                        &handle,
-                        spec,
-                        &mut sock,
-                        &mut inbuf,
-                        &mut stop,
+                        &shared, &handle, spec, &mut sock, &mut inbuf, &mut stop,
                     );
                     match waited.await {
                         Some(r) => reply.buf.extend_from_slice(&r),

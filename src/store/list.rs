@@ -103,8 +103,16 @@ impl List {
     /// or None when it selects nothing.
     pub fn span(&self, start: i64, stop: i64) -> Option<(usize, usize)> {
         let len = self.items.len() as i64;
-        let mut start = if start < 0 { len.saturating_add(start) } else { start };
-        let mut stop = if stop < 0 { len.saturating_add(stop) } else { stop };
+        let mut start = if start < 0 {
+            len.saturating_add(start)
+        } else {
+            start
+        };
+        let mut stop = if stop < 0 {
+            len.saturating_add(stop)
+        } else {
+            stop
+        };
         if start < 0 {
             start = 0;
         }

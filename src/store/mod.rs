@@ -22,9 +22,9 @@ use std::sync::OnceLock;
 use parking_lot::{Mutex, MutexGuard};
 
 pub use entry::Entry;
+pub use list::{End, List};
 pub use slot::{key_slot, SLOTS};
 pub use table::SlotTable;
-pub use list::{End, List};
 pub use value::{StrValue, Value};
 
 /// A key with its slot and table hash computed once per command.
