@@ -760,6 +760,11 @@ mod tests {
             .map(|s| Bytes::from_static(s.as_bytes()))
             .collect();
         assert_eq!(lmpop_keys(&args), vec![2, 3]);
+        assert!(blmpop_keys(&args).is_empty(), "numkeys `a` is not a number");
+        let args: Vec<Bytes> = ["blmpop", "0", "1", "a", "b"]
+            .iter()
+            .map(|s| Bytes::from_static(s.as_bytes()))
+            .collect();
         assert_eq!(blmpop_keys(&args), vec![3]);
     }
 }
