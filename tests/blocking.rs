@@ -70,6 +70,17 @@ fn blpop_wakes_on_push_from_another_client() {
         t.push(pusher.cmd_str("LPUSH k3 x"));
         t.push(text(blocked.read_reply()));
         t.push(text(blocked.read_reply()));
+        // BLMPOP served after blocking, and the RESP3 form of a served reply.
+        send(&mut blocked, "BLMPOP 0 2 m1 m2 RIGHT COUNT 2");
+        wait_blocked(port, 1);
+        t.push(pusher.cmd_str("RPUSH m2 x y z"));
+        t.push(text(blocked.read_reply()));
+        blocked.resp3 = true;
+        assert!(blocked.cmd(&[b"HELLO", b"3"]).starts_with(b"%"));
+        send(&mut blocked, "BLPOP m3 0");
+        wait_blocked(port, 1);
+        t.push(pusher.cmd_str("RPUSH m3 r3"));
+        t.push(text(blocked.read_reply()));
         t
     });
 }

@@ -240,6 +240,10 @@ pub async fn wait<R: AsyncRead + Unpin>(
                 Ok(0) | Err(_) => break false,
                 Ok(n) => {
                     shared.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                    let limit = shared.config.read().client_query_buffer_limit as usize;
+                    if inbuf.len() > limit {
+                        break false;
+                    }
                 }
             },
             _ = handle.wake.notified() => {
