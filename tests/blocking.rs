@@ -341,3 +341,33 @@ fn concurrent_pushes_reach_exactly_one_waiter_each() {
     assert!(String::from_utf8_lossy(&admin.cmd(&[b"INFO", b"clients"]))
         .contains("blocked_clients:0\r\n"));
 }
+
+#[test]
+fn client_unblock_ends_a_wait_with_timeout_or_error() {
+    same_on_both(|port| {
+        let mut t = Vec::new();
+        let mut admin = RawConn::connect(port);
+        let mut blocked = RawConn::connect(port);
+        let id = blocked.cmd_str("CLIENT ID");
+        let id = id.trim().trim_start_matches(':').to_string();
+        for cmd in [
+            "CLIENT UNBLOCK 999999",
+            "CLIENT UNBLOCK abc",
+            "CLIENT UNBLOCK abc foo",
+            "CLIENT UNBLOCK -5",
+            "CLIENT UNBLOCK 1 timeout x",
+        ] {
+            t.push(admin.cmd_str(cmd));
+        }
+        t.push(admin.cmd_str(&format!("CLIENT UNBLOCK {id}")));
+        for reason in ["", "TIMEOUT", "error"] {
+            send(&mut blocked, "BLMOVE k d LEFT LEFT 0");
+            wait_blocked(port, 1);
+            t.push(admin.cmd_str(&format!("CLIENT UNBLOCK {id} {reason}")));
+            t.push(text(blocked.read_reply()));
+            wait_blocked(port, 0);
+        }
+        t.push(admin.cmd_str(&format!("CLIENT UNBLOCK {id} ERROR")));
+        t
+    });
+}

@@ -507,6 +507,14 @@ pub static COMMANDS: &[Command] = &[
                 connection::client_kill,
             ),
             c(
+                "client|unblock",
+                -3,
+                ADM,
+                NK,
+                "connection",
+                connection::client_unblock,
+            ),
+            c(
                 "client|no-evict",
                 3,
                 ADM,

@@ -57,6 +57,8 @@ enum State {
 
 #[derive(Debug)]
 struct Waiter {
+    /// Client id (CLIENT UNBLOCK).
+    client: u64,
     db: usize,
     keys: Vec<Bytes>,
     op: BlockOp,
@@ -163,6 +165,28 @@ impl Blocking {
         }
     }
 
+    /// CLIENT UNBLOCK: ends the wait of client `id` with the timeout reply
+    /// or an UNBLOCKED error; false when that client is not blocked.
+    pub fn unblock(&self, id: u64, error: bool) -> bool {
+        let found = self
+            .queues
+            .lock()
+            .values()
+            .flat_map(|q| q.iter())
+            .find(|w| w.client == id)
+            .cloned();
+        let Some(w) = found else { return false };
+        let mut state = w.state.lock();
+        if !matches!(*state, State::Waiting) {
+            return false;
+        }
+        *state = State::Served(unblocked_reply(w.proto, error));
+        drop(state);
+        self.unregister(&w);
+        w.notify.notify_one();
+        true
+    }
+
     fn register(&self, w: &Arc<Waiter>) {
         let mut q = self.queues.lock();
         for k in &w.keys {
@@ -192,6 +216,21 @@ impl Blocking {
     }
 }
 
+/// The reply of a wait that ended without an element: the timeout's null
+/// array, or CLIENT UNBLOCK ... ERROR's error.
+fn unblocked_reply(proto: Proto, error: bool) -> BytesMut {
+    let mut r = Reply {
+        buf: BytesMut::new(),
+        proto,
+    };
+    if error {
+        r.error("UNBLOCKED client unblocked via CLIENT UNBLOCK");
+    } else {
+        r.null_array();
+    }
+    r.buf
+}
+
 async fn deadline(at: Option<tokio::time::Instant>) {
     match at {
         Some(t) => tokio::time::sleep_until(t).await,
@@ -216,6 +255,7 @@ pub async fn wait<R: AsyncRead + Unpin>(
     let mut seen = std::collections::HashSet::new();
     keys.retain(|k| seen.insert(k.clone()));
     let w = Arc::new(Waiter {
+        client: handle.id,
         db: spec.db,
         keys,
         op: spec.op,
@@ -263,13 +303,6 @@ pub async fn wait<R: AsyncRead + Unpin>(
     }
     Some(match outcome {
         State::Served(reply) => reply,
-        State::Waiting | State::Gone => {
-            let mut r = Reply {
-                buf: BytesMut::new(),
-                proto: w.proto,
-            };
-            r.null_array();
-            r.buf
-        }
+        State::Waiting | State::Gone => unblocked_reply(w.proto, false),
     })
 }
