@@ -403,6 +403,8 @@ pub fn client_help(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
             "    Control the replies sent to the current connection.",
             "SETNAME <name>",
             "    Assign the name <name> to the current connection.",
+            "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+            "    Unblock the specified blocked client.",
         ],
     );
     Ok(())
