@@ -371,3 +371,25 @@ fn client_unblock_ends_a_wait_with_timeout_or_error() {
         t
     });
 }
+
+#[test]
+fn rename_and_copy_into_a_waited_key_wake_the_waiter() {
+    same_on_both(|port| {
+        let mut t = Vec::new();
+        let mut other = RawConn::connect(port);
+        other.cmd_str("FLUSHALL");
+        let mut blocked = RawConn::connect(port);
+        send(&mut blocked, "BLPOP k 0");
+        wait_blocked(port, 1);
+        t.push(other.cmd_str("RPUSH tmp a b"));
+        t.push(other.cmd_str("RENAME tmp k"));
+        t.push(text(blocked.read_reply()));
+        t.push(other.cmd_str("LRANGE k 0 -1"));
+        send(&mut blocked, "BRPOP k2 0");
+        wait_blocked(port, 1);
+        t.push(other.cmd_str("COPY k k2"));
+        t.push(text(blocked.read_reply()));
+        t.push(other.cmd_str("EXISTS k2"));
+        t
+    });
+}
