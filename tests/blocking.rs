@@ -393,3 +393,28 @@ fn rename_and_copy_into_a_waited_key_wake_the_waiter() {
         t
     });
 }
+
+#[test]
+fn move_and_swapdb_wake_waiters_of_the_other_database() {
+    same_on_both(|port| {
+        let mut t = Vec::new();
+        let mut other = RawConn::connect(port);
+        other.cmd_str("FLUSHALL");
+        let mut blocked = RawConn::connect(port);
+        t.push(blocked.cmd_str("SELECT 1"));
+        send(&mut blocked, "BLPOP k 0");
+        wait_blocked(port, 1);
+        t.push(other.cmd_str("RPUSH k a"));
+        t.push(other.cmd_str("MOVE k 1"));
+        t.push(text(blocked.read_reply()));
+        send(&mut blocked, "BLPOP k2 0");
+        wait_blocked(port, 1);
+        t.push(other.cmd_str("RPUSH k2 b c"));
+        t.push(other.cmd_str("SWAPDB 0 1"));
+        t.push(text(blocked.read_reply()));
+        t.push(other.cmd_str("LLEN k2"));
+        t.push(other.cmd_str("SELECT 1"));
+        t.push(other.cmd_str("LRANGE k2 0 -1"));
+        t
+    });
+}

@@ -99,6 +99,24 @@ impl Blocking {
         }
     }
 
+    /// Marks every waited-on key of the databases `dbs` ready (SWAPDB
+    /// changes all their contents at once).
+    pub fn signal_dbs(&self, dbs: &[usize]) {
+        if !self.has_waiters() {
+            return;
+        }
+        let keys: Vec<(usize, Bytes)> = self
+            .queues
+            .lock()
+            .keys()
+            .filter(|(db, _)| dbs.contains(db))
+            .cloned()
+            .collect();
+        for (db, key) in keys {
+            self.mark_ready(db, key);
+        }
+    }
+
     fn mark_ready(&self, db: usize, key: Bytes) {
         let mut r = self.ready.lock();
         if !r.iter().any(|(d, k)| *d == db && *k == key) {
