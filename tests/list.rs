@@ -148,6 +148,12 @@ const LIST_SCRIPT: &str = r#"
     RPOPLPUSH dst dst
     LRANGE dst 0 -1
     RPOPLPUSH str dst
+    RPUSH one x
+    EXPIRE one 1000
+    LMOVE one one LEFT RIGHT
+    TTL one
+    RPOPLPUSH one one
+    TTL one
     RPOPLPUSH dst str
     DEL dst
     RPUSH a 1 2 3

@@ -146,46 +146,50 @@ fn move_elem(
 ) -> Result<Option<Box<[u8]>>, Refusal> {
     let (sk, dk) = (store.key(src), store.key(dst));
     let mut locks = store.lock_many(db, &[sk, dk], now);
-    let item = {
-        let s = locks.of(&sk);
-        let Some(list) = list_at(s, &sk).map_err(|_| Refusal::Source)? else {
-            return Ok(None);
-        };
-        if src == dst {
-            let Some(item) = list.pop(from) else {
-                return Ok(None);
-            };
-            list.push(to, &item);
-            return Ok(Some(item));
-        }
-        if list.is_empty() {
-            return Ok(None);
-        }
-        let d = locks.of(&dk);
-        if matches!(d.get(&dk), Some(e) if !matches!(e.value, Value::List(_))) {
-            return Err(Refusal::Dest);
-        }
-        let s = locks.of(&sk);
-        let Ok(Some(list)) = list_at(s, &sk) else {
-            return Ok(None);
-        };
-        let Some(item) = list.pop(from) else {
-            return Ok(None);
-        };
-        drop_if_empty(s, &sk);
-        item
-    };
-    let d = locks.of(&dk);
-    match list_at(d, &dk) {
-        Ok(Some(list)) => list.push(to, &item),
-        _ => {
-            let mut list = List::new();
-            list.push(to, &item);
-            let lru = crate::store::evict::new_stamp(now);
-            d.set(&dk, Value::List(Box::new(list)), false, lru);
-        }
+    match list_at(locks.of(&sk), &sk) {
+        Ok(Some(l)) if !l.is_empty() => {}
+        Ok(_) => return Ok(None),
+        Err(_) => return Err(Refusal::Source),
     }
+    if src != dst && matches!(locks.of(&dk).get(&dk), Some(e) if !matches!(e.value, Value::List(_)))
+    {
+        return Err(Refusal::Dest);
+    }
+    let s = locks.of(&sk);
+    let Some(item) = list_at(s, &sk).ok().flatten().and_then(|l| l.pop(from)) else {
+        return Ok(None);
+    };
+    // Rotating a one-element list must keep the key (and its TTL).
+    if src != dst {
+        drop_if_empty(s, &sk);
+    }
+    let lru = crate::store::evict::new_stamp(now);
+    push_all(locks.of(&dk), &dk, to, [&item[..]], true, lru).map_err(|_| Refusal::Dest)?;
     Ok(Some(item))
+}
+
+/// Pushes `items` at `end` of the list at `key`, creating it when missing
+/// and `create` is set. Returns the new length (0 when missing and not created).
+fn push_all<'i>(
+    slot: &mut Locked<'_>,
+    key: &Key<'_>,
+    end: End,
+    items: impl IntoIterator<Item = &'i [u8]>,
+    create: bool,
+    lru: u32,
+) -> Result<usize, CmdError> {
+    if let Some(list) = list_at(slot, key)? {
+        items.into_iter().for_each(|i| list.push(end, i));
+        return Ok(list.len());
+    }
+    if !create {
+        return Ok(0);
+    }
+    let mut list = List::new();
+    items.into_iter().for_each(|i| list.push(end, i));
+    let n = list.len();
+    slot.set(key, Value::List(Box::new(list)), false, lru);
+    Ok(n)
 }
 
 /// Runs `op` on `key` if it holds elements, writing the reply to `out`.
@@ -266,46 +270,40 @@ fn pop_or_block(
     Ok(())
 }
 
-fn push(ctx: &mut Ctx<'_>, args: &[Bytes], end: End, existing_only: bool) -> CmdResult {
+fn push(ctx: &mut Ctx<'_>, args: &[Bytes], end: End, create: bool) -> CmdResult {
     let key = ctx.key(&args[1]);
     let lru = ctx.lru_stamp();
     let mut slot = ctx.lock(&key);
-    let len = match list_at(&mut slot, &key)? {
-        Some(list) => {
-            args[2..].iter().for_each(|a| list.push(end, a));
-            list.len()
-        }
-        None if existing_only => 0,
-        None => {
-            let mut list = List::new();
-            args[2..].iter().for_each(|a| list.push(end, a));
-            let n = list.len();
-            slot.set(&key, Value::List(Box::new(list)), false, lru);
-            n
-        }
-    };
+    let len = push_all(
+        &mut slot,
+        &key,
+        end,
+        args[2..].iter().map(|a| &a[..]),
+        create,
+        lru,
+    )?;
     ctx.out.int(len as i64);
     Ok(())
 }
 
 /// LPUSH key element [element ...]
 pub fn lpush(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    push(ctx, args, End::Left, false)
+    push(ctx, args, End::Left, true)
 }
 
 /// RPUSH key element [element ...]
 pub fn rpush(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    push(ctx, args, End::Right, false)
+    push(ctx, args, End::Right, true)
 }
 
 /// LPUSHX key element [element ...]
 pub fn lpushx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    push(ctx, args, End::Left, true)
+    push(ctx, args, End::Left, false)
 }
 
 /// RPUSHX key element [element ...]
 pub fn rpushx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    push(ctx, args, End::Right, true)
+    push(ctx, args, End::Right, false)
 }
 
 fn pop(ctx: &mut Ctx<'_>, args: &[Bytes], end: End) -> CmdResult {
@@ -348,10 +346,10 @@ pub fn rpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 /// Runs `f` on the list at `args[1]` for a read command, recording hit/miss;
 /// `missing` answers when the key does not exist.
-fn read<R>(
+fn read(
     ctx: &mut Ctx<'_>,
     key: &[u8],
-    f: impl FnOnce(&List, &mut Reply) -> Result<R, CmdError>,
+    f: impl FnOnce(&List, &mut Reply) -> CmdResult,
     missing: impl FnOnce(&mut Reply),
 ) -> CmdResult {
     let key = ctx.key(key);
@@ -359,7 +357,7 @@ fn read<R>(
     let list = list_at(&mut slot, &key)?;
     ctx.hit(list.is_some());
     match list {
-        Some(l) => f(l, ctx.out).map(drop),
+        Some(l) => f(l, ctx.out),
         None => {
             missing(ctx.out);
             Ok(())
