@@ -284,12 +284,16 @@ pub async fn wait<R: AsyncRead + Unpin>(
     let b = &shared.blocking;
     shared.blocked_clients.fetch_add(1, Ordering::Relaxed);
     let flags = std::mem::replace(&mut handle.meta.lock().flags, "b".to_string());
-    b.register(&w);
-    // Elements may have arrived between the command's own attempt and now.
-    for k in &w.keys {
-        b.mark_ready(w.db, k.clone());
+    {
+        // Serving pops keys: never in the middle of an EXEC or script.
+        let _gate = shared.gate.read();
+        b.register(&w);
+        // Elements may have arrived between the command's own attempt and now.
+        for k in &w.keys {
+            b.mark_ready(w.db, k.clone());
+        }
+        b.serve_ready(shared);
     }
-    b.serve_ready(shared);
     let open = loop {
         tokio::select! {
             _ = w.notify.notified() => break true,
