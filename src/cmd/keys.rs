@@ -446,6 +446,10 @@ pub fn copy(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         return Err(CmdError::err("source and destination objects are the same"));
     }
     let done = transfer(ctx, ctx.client.db, &src, dst_db, &dst, replace, false);
+    if done {
+        // The generic wake-up in `call` only covers the client's own database.
+        ctx.shared.blocking.signal(dst_db, dst.bytes);
+    }
     ctx.out.int(done as i64);
     Ok(())
 }
@@ -458,6 +462,9 @@ pub fn move_cmd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     let key = ctx.key(&args[1]);
     let done = transfer(ctx, ctx.client.db, &key, dst_db, &key, false, true);
+    if done {
+        ctx.shared.blocking.signal(dst_db, key.bytes);
+    }
     ctx.out.int(done as i64);
     Ok(())
 }

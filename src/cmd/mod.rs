@@ -4,6 +4,7 @@
 
 pub mod connection;
 pub mod keys;
+pub mod list;
 pub mod server;
 pub mod string;
 pub mod table;
@@ -36,6 +37,8 @@ pub enum After {
     Monitor,
     /// Pause this connection (DEBUG SLEEP, WAIT without replicas).
     Sleep(std::time::Duration),
+    /// Block until a key has elements (BLPOP and friends).
+    Block(crate::server::blocking::BlockSpec),
 }
 
 /// Everything a handler may touch.
@@ -272,6 +275,8 @@ pub fn execute(ctx: &mut Ctx<'_>, args: Vec<Bytes>) -> Option<Vec<Bytes>> {
         }
     }
     call(ctx, found, &args);
+    // Hand elements pushed by this command (or this EXEC) to blocked clients.
+    ctx.shared.blocking.serve_ready(ctx.shared);
     finish_reply_mode(ctx, skip_reply, mark);
     None
 }
@@ -306,6 +311,11 @@ pub fn call(ctx: &mut Ctx<'_>, found: Found, args: &[Bytes]) {
         Ok(()) => {
             if cmd.has(flags::WRITE) && !ctx.shared.watches.is_empty() {
                 touch_keys(ctx, cmd, args);
+            }
+            if cmd.has(flags::WRITE) && ctx.shared.blocking.has_waiters() {
+                for i in cmd.key_positions(args) {
+                    ctx.shared.blocking.signal(ctx.client.db, &args[i]);
+                }
             }
         }
         Err(e) => {

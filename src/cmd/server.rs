@@ -443,6 +443,7 @@ pub fn swapdb(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     ctx.store().swap_dbs(a as usize, b as usize);
     ctx.shared.watches.touch_db(Some(a as usize));
     ctx.shared.watches.touch_db(Some(b as usize));
+    ctx.shared.blocking.signal_dbs(&[a as usize, b as usize]);
     ctx.out.ok();
     Ok(())
 }

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use bytes::Bytes;
 
-use super::{connection, keys, server, string, transaction, Handler, KeysFn};
+use super::{connection, keys, list, server, string, transaction, Handler, KeysFn};
 
 /// Command flags (Redis' names in `FLAG_NAMES`).
 pub mod flags {
@@ -507,6 +507,14 @@ pub static COMMANDS: &[Command] = &[
                 connection::client_kill,
             ),
             c(
+                "client|unblock",
+                -3,
+                ADM,
+                NK,
+                "connection",
+                connection::client_unblock,
+            ),
+            c(
                 "client|no-evict",
                 3,
                 ADM,
@@ -730,6 +738,83 @@ pub static COMMANDS: &[Command] = &[
     // hashes (cmd/hash.rs)
     // sets (cmd/set.rs)
     // lists (cmd/list.rs)
+    c("lpush", -3, WRITE | DENYOOM | FAST, K1, "list", list::lpush),
+    c("rpush", -3, WRITE | DENYOOM | FAST, K1, "list", list::rpush),
+    c(
+        "lpushx",
+        -3,
+        WRITE | DENYOOM | FAST,
+        K1,
+        "list",
+        list::lpushx,
+    ),
+    c(
+        "rpushx",
+        -3,
+        WRITE | DENYOOM | FAST,
+        K1,
+        "list",
+        list::rpushx,
+    ),
+    c("lpop", -2, WRITE | FAST, K1, "list", list::lpop),
+    c("rpop", -2, WRITE | FAST, K1, "list", list::rpop),
+    c("llen", 2, READONLY | FAST, K1, "list", list::llen),
+    c("lindex", 3, READONLY, K1, "list", list::lindex),
+    c("lset", 4, WRITE | DENYOOM, K1, "list", list::lset),
+    c("lrange", 4, READONLY, K1, "list", list::lrange),
+    c("ltrim", 4, WRITE, K1, "list", list::ltrim),
+    c("lrem", 4, WRITE, K1, "list", list::lrem),
+    c("linsert", 5, WRITE | DENYOOM, K1, "list", list::linsert),
+    c("lpos", -3, READONLY, K1, "list", list::lpos),
+    c("lmove", 5, WRITE | DENYOOM, K12, "list", list::lmove),
+    c(
+        "rpoplpush",
+        3,
+        WRITE | DENYOOM,
+        K12,
+        "list",
+        list::rpoplpush,
+    ),
+    c(
+        "blpop",
+        -3,
+        WRITE | NOSCRIPT | BLOCKING,
+        (1, -2, 1),
+        "list",
+        list::blpop,
+    ),
+    c(
+        "brpop",
+        -3,
+        WRITE | NOSCRIPT | BLOCKING,
+        (1, -2, 1),
+        "list",
+        list::brpop,
+    ),
+    c(
+        "blmove",
+        6,
+        WRITE | DENYOOM | NOSCRIPT | BLOCKING,
+        K12,
+        "list",
+        list::blmove,
+    ),
+    c(
+        "brpoplpush",
+        4,
+        WRITE | DENYOOM | NOSCRIPT | BLOCKING,
+        K12,
+        "list",
+        list::brpoplpush,
+    ),
+    movable(
+        c("lmpop", -4, WRITE, NK, "list", list::lmpop),
+        list::lmpop_keys,
+    ),
+    movable(
+        c("blmpop", -5, WRITE | BLOCKING, NK, "list", list::blmpop),
+        list::blmpop_keys,
+    ),
     // sorted sets (cmd/zset.rs)
     // pub/sub (cmd/pubsub.rs)
     // scripting (cmd/scripting.rs)

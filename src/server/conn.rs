@@ -39,6 +39,8 @@ enum Next {
     Sleep(Duration),
     /// Flush, enter MONITOR mode, continue.
     Monitor,
+    /// Flush, wait as a blocked client, queue its reply, continue.
+    Block(super::blocking::BlockSpec),
 }
 
 /// Why a new connection is refused, as the error line Redis sends before
@@ -134,6 +136,15 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
                 Next::Continue => continue,
                 Next::Close => break 'conn,
                 Next::Sleep(_) => {}
+                Next::Block(spec) => {
+                    let waited = super::blocking::wait(
+                        &shared, &handle, spec, &mut sock, &mut inbuf, &mut stop,
+                    );
+                    match waited.await {
+                        Some(r) => reply.buf.extend_from_slice(&r),
+                        None => break 'conn,
+                    }
+                }
                 Next::Monitor => {
                     if monitor.is_none() {
                         monitor = Some(shared.monitor.subscribe());
@@ -342,6 +353,7 @@ fn process_batch(
             Some(After::Close) => break Next::Close,
             Some(After::Sleep(d)) => break Next::Sleep(d),
             Some(After::Monitor) => break Next::Monitor,
+            Some(After::Block(spec)) => break Next::Block(spec),
             None => {}
         }
         if reply.buf.len() >= FLUSH_AT {

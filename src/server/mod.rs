@@ -1,5 +1,6 @@
 //! The node: shared state, listeners, background tasks and shutdown.
 
+pub mod blocking;
 pub mod client;
 pub mod conn;
 pub mod slowlog;
@@ -113,6 +114,8 @@ pub struct Shared {
     pub active_expire: AtomicBool,
     /// Clients blocked in BLPOP-style commands.
     pub blocked_clients: AtomicUsize,
+    /// Blocked clients' queues by key, and the hand-off of pushed elements.
+    pub blocking: blocking::Blocking,
     /// Recent per-second command counts for INFO instantaneous_ops_per_sec.
     pub ops_samples: Mutex<VecDeque<(u64, u64)>>,
 }
@@ -165,6 +168,7 @@ impl Shared {
             bound_port: AtomicU64::new(0),
             shutdown: sd,
             blocked_clients: AtomicUsize::new(0),
+            blocking: blocking::Blocking::default(),
             ops_samples: Mutex::new(VecDeque::new()),
         })
     }

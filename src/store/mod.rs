@@ -11,6 +11,7 @@
 pub mod entry;
 pub mod evict;
 pub mod expire;
+pub mod list;
 pub mod slot;
 pub mod table;
 pub mod thin;
@@ -22,6 +23,7 @@ use std::sync::OnceLock;
 use parking_lot::{Mutex, MutexGuard};
 
 pub use entry::Entry;
+pub use list::{End, List};
 pub use slot::{key_slot, SLOTS};
 pub use table::SlotTable;
 pub use value::{StrValue, Value};

@@ -3,6 +3,7 @@
 //! Strings keep Redis' three encodings (`int`, `embstr`, `raw`) because OBJECT
 //! ENCODING exposes them and integer strings are smaller and faster for INCR.
 
+use super::list::List;
 use super::thin::ThinBytes;
 use crate::resp::parse::string_to_i64;
 
@@ -98,6 +99,8 @@ impl StrValue {
 pub enum Value {
     /// A string.
     Str(StrValue),
+    /// A list (boxed: keeps `Value` as small as a string).
+    List(Box<List>),
 }
 
 impl Value {
@@ -105,6 +108,7 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) => "string",
+            Value::List(_) => "list",
         }
     }
 
@@ -112,6 +116,7 @@ impl Value {
     pub fn encoding(&self) -> &'static str {
         match self {
             Value::Str(s) => s.encoding(),
+            Value::List(l) => l.encoding(),
         }
     }
 
@@ -121,6 +126,7 @@ impl Value {
             Value::Str(StrValue::Int(_)) => 0,
             Value::Str(StrValue::Emb(b)) => 4 + b.len(),
             Value::Str(StrValue::Raw(v)) => v.capacity(),
+            Value::List(l) => l.mem_usage(),
         }
     }
 }

@@ -1,0 +1,768 @@
+//! List commands, including the blocking pops and moves.
+//!
+//! Every pop-like operation a blocked client can wait for (`BlockOp`) runs
+//! through `attempt`, both when the command first executes and when the
+//! blocking registry (`server::blocking`) serves a waiter after a push, so the
+//! two paths cannot drift apart.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::{arg_i64, is, After, Ctx};
+use crate::error::{CmdError, CmdResult};
+use crate::resp::Reply;
+use crate::server::blocking::BlockSpec;
+use crate::store::{End, Entry, Key, List, Locked, Store, Value};
+
+/// What a blocked client waits to do with the first key that has elements.
+#[derive(Debug, Clone)]
+pub enum BlockOp {
+    /// BLPOP / BRPOP: reply `[key, element]`.
+    Pop(End),
+    /// BLMPOP: reply `[key, [elements]]` with up to `count` elements.
+    MPop(End, usize),
+    /// BLMOVE / BRPOPLPUSH: move one element to `dest`, reply the element.
+    Move {
+        /// Destination list.
+        dest: Bytes,
+        /// End popped from the source.
+        from: End,
+        /// End pushed to on the destination.
+        to: End,
+    },
+}
+
+/// Why a list operation refused to run: a key of another type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The source key is not a list (a blocked client keeps waiting).
+    Source,
+    /// The destination of a move is not a list (the client gets WRONGTYPE).
+    Dest,
+}
+
+fn as_list_mut(e: &mut Entry) -> Result<&mut List, CmdError> {
+    match &mut e.value {
+        Value::List(l) => Ok(l),
+        _ => Err(CmdError::WrongType),
+    }
+}
+
+/// The list at `key` (None when missing), WRONGTYPE for other types.
+fn list_at<'l>(slot: &'l mut Locked<'_>, key: &Key<'_>) -> Result<Option<&'l mut List>, CmdError> {
+    let now = slot.now_ms();
+    match slot.get_mut(key) {
+        Some(e) => {
+            e.set_lru(crate::store::evict::touch_stamp(e.lru(), now));
+            as_list_mut(e).map(Some)
+        }
+        None => Ok(None),
+    }
+}
+
+/// Deletes `key` when its list became empty (Redis never keeps empty lists).
+fn drop_if_empty(slot: &mut Locked<'_>, key: &Key<'_>) {
+    if matches!(slot.get(key), Some(Entry { value: Value::List(l), .. }) if l.is_empty()) {
+        slot.remove(key);
+    }
+}
+
+/// Parses an integer in `[min, max]`, answering `ERR <msg>` otherwise (Redis'
+/// `getRangeLongFromObjectOrReply` with a custom message).
+fn arg_range(b: &[u8], min: i64, max: i64, msg: &str) -> Result<i64, CmdError> {
+    match crate::util::parse_i64(b) {
+        Some(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(CmdError::err(msg)),
+    }
+}
+
+fn arg_end(b: &[u8]) -> Result<End, CmdError> {
+    End::parse(b).ok_or(CmdError::Syntax)
+}
+
+/// Parses a blocking timeout in (float) seconds like Redis 7.0: truncated to
+/// milliseconds, 0 meaning forever.
+fn arg_timeout(b: &[u8]) -> Result<Option<Duration>, CmdError> {
+    let secs = crate::util::parse_f64(b)
+        .or_else(|| parse_hex_int(b))
+        .ok_or_else(|| CmdError::err("timeout is not a float or out of range"))?;
+    let ms = secs * 1000.0;
+    // C's (long long) cast of an out-of-range value yields LLONG_MIN.
+    if ms.is_nan() || ms >= i64::MAX as f64 || ms <= -1.0 {
+        return Err(CmdError::err("timeout is negative"));
+    }
+    let ms = ms as i64;
+    Ok((ms > 0).then(|| Duration::from_millis(ms as u64)))
+}
+
+/// `strtold` also reads hexadecimal integers (`0x10`).
+fn parse_hex_int(b: &[u8]) -> Option<f64> {
+    let s = std::str::from_utf8(b).ok()?;
+    let (neg, rest) = match s.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let hex = rest
+        .strip_prefix("0x")
+        .or_else(|| rest.strip_prefix("0X"))?;
+    let v = u64::from_str_radix(hex, 16).ok()? as f64;
+    Some(if neg { -v } else { v })
+}
+
+/// Pops up to `count` elements from the list at `key` (deleting it when it
+/// empties). None when the key is missing.
+fn pop_n(
+    slot: &mut Locked<'_>,
+    key: &Key<'_>,
+    end: End,
+    count: usize,
+) -> Result<Option<Vec<Box<[u8]>>>, CmdError> {
+    let Some(list) = list_at(slot, key)? else {
+        return Ok(None);
+    };
+    let n = count.min(list.len());
+    let items: Vec<_> = (0..n).filter_map(|_| list.pop(end)).collect();
+    drop_if_empty(slot, key);
+    Ok(Some(items))
+}
+
+fn reply_items(out: &mut Reply, items: &[Box<[u8]>]) {
+    out.array_len(items.len());
+    for i in items {
+        out.bulk(i);
+    }
+}
+
+/// Moves one element from `src` to `dst`. None when the source is missing.
+fn move_elem(
+    store: &Store,
+    db: usize,
+    now: u64,
+    src: &[u8],
+    dst: &[u8],
+    from: End,
+    to: End,
+) -> Result<Option<Box<[u8]>>, Refusal> {
+    let (sk, dk) = (store.key(src), store.key(dst));
+    let mut locks = store.lock_many(db, &[sk, dk], now);
+    match list_at(locks.of(&sk), &sk) {
+        Ok(Some(l)) if !l.is_empty() => {}
+        Ok(_) => return Ok(None),
+        Err(_) => return Err(Refusal::Source),
+    }
+    if src != dst && matches!(locks.of(&dk).get(&dk), Some(e) if !matches!(e.value, Value::List(_)))
+    {
+        return Err(Refusal::Dest);
+    }
+    let s = locks.of(&sk);
+    let Some(item) = list_at(s, &sk).ok().flatten().and_then(|l| l.pop(from)) else {
+        return Ok(None);
+    };
+    // Rotating a one-element list must keep the key (and its TTL).
+    if src != dst {
+        drop_if_empty(s, &sk);
+    }
+    let lru = crate::store::evict::new_stamp(now);
+    push_all(locks.of(&dk), &dk, to, [&item[..]], true, lru).map_err(|_| Refusal::Dest)?;
+    Ok(Some(item))
+}
+
+/// Pushes `items` at `end` of the list at `key`, creating it when missing
+/// and `create` is set. Returns the new length (0 when missing and not created).
+fn push_all<'i>(
+    slot: &mut Locked<'_>,
+    key: &Key<'_>,
+    end: End,
+    items: impl IntoIterator<Item = &'i [u8]>,
+    create: bool,
+    lru: u32,
+) -> Result<usize, CmdError> {
+    if let Some(list) = list_at(slot, key)? {
+        items.into_iter().for_each(|i| list.push(end, i));
+        return Ok(list.len());
+    }
+    if !create {
+        return Ok(0);
+    }
+    let mut list = List::new();
+    items.into_iter().for_each(|i| list.push(end, i));
+    let n = list.len();
+    slot.set(key, Value::List(Box::new(list)), false, lru);
+    Ok(n)
+}
+
+/// Runs `op` on `key` if it holds elements, writing the reply to `out`.
+/// Returns true when served, false when the key is missing.
+pub fn attempt(
+    store: &Store,
+    db: usize,
+    now: u64,
+    key: &[u8],
+    op: &BlockOp,
+    out: &mut Reply,
+) -> Result<bool, Refusal> {
+    match op {
+        BlockOp::Pop(end) | BlockOp::MPop(end, _) => {
+            let count = match op {
+                BlockOp::MPop(_, n) => *n,
+                _ => 1,
+            };
+            let k = store.key(key);
+            let mut slot = store.lock(db, &k, now);
+            let items = match pop_n(&mut slot, &k, *end, count) {
+                Ok(Some(items)) if !items.is_empty() => items,
+                Ok(_) => return Ok(false),
+                Err(_) => return Err(Refusal::Source),
+            };
+            drop(slot);
+            out.array_len(2);
+            out.bulk(key);
+            match op {
+                BlockOp::MPop(..) => reply_items(out, &items),
+                _ => out.bulk(&items[0]),
+            }
+            Ok(true)
+        }
+        BlockOp::Move { dest, from, to } => match move_elem(store, db, now, key, dest, *from, *to)?
+        {
+            Some(item) => {
+                out.bulk(&item);
+                Ok(true)
+            }
+            None => Ok(false),
+        },
+    }
+}
+
+/// Serves a blocking command at once from the first of `keys` with elements,
+/// answers a null inside MULTI/EXEC (which must not block), or asks the
+/// connection loop to block.
+fn pop_or_block(
+    ctx: &mut Ctx<'_>,
+    keys: &[Bytes],
+    op: BlockOp,
+    timeout: Option<Duration>,
+) -> CmdResult {
+    let (store, db) = (ctx.store(), ctx.client.db);
+    for k in keys {
+        match attempt(store, db, ctx.now_ms, k, &op, ctx.out) {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(_) => return Err(CmdError::WrongType),
+        }
+    }
+    // Commands under the exclusive gate (EXEC, scripts) cannot wait.
+    if ctx.exclusive {
+        match op {
+            BlockOp::Move { .. } => ctx.out.null(),
+            _ => ctx.out.null_array(),
+        }
+        return Ok(());
+    }
+    ctx.after = Some(After::Block(BlockSpec {
+        db,
+        keys: keys.iter().map(|k| Bytes::copy_from_slice(k)).collect(),
+        op,
+        timeout,
+        proto: ctx.out.proto,
+    }));
+    Ok(())
+}
+
+fn push(ctx: &mut Ctx<'_>, args: &[Bytes], end: End, create: bool) -> CmdResult {
+    let key = ctx.key(&args[1]);
+    let lru = ctx.lru_stamp();
+    let mut slot = ctx.lock(&key);
+    let len = push_all(
+        &mut slot,
+        &key,
+        end,
+        args[2..].iter().map(|a| &a[..]),
+        create,
+        lru,
+    )?;
+    ctx.out.int(len as i64);
+    Ok(())
+}
+
+/// LPUSH key element [element ...]
+pub fn lpush(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    push(ctx, args, End::Left, true)
+}
+
+/// RPUSH key element [element ...]
+pub fn rpush(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    push(ctx, args, End::Right, true)
+}
+
+/// LPUSHX key element [element ...]
+pub fn lpushx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    push(ctx, args, End::Left, false)
+}
+
+/// RPUSHX key element [element ...]
+pub fn rpushx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    push(ctx, args, End::Right, false)
+}
+
+fn pop(ctx: &mut Ctx<'_>, args: &[Bytes], end: End) -> CmdResult {
+    if args.len() > 3 {
+        return Err(CmdError::Arity(
+            String::from_utf8_lossy(&args[0]).to_ascii_lowercase(),
+        ));
+    }
+    let count = match args.get(2) {
+        Some(a) => {
+            Some(arg_range(a, 0, i64::MAX, "value is out of range, must be positive")? as usize)
+        }
+        None => None,
+    };
+    let key = ctx.key(&args[1]);
+    let mut slot = ctx.lock(&key);
+    let popped = pop_n(&mut slot, &key, end, count.unwrap_or(1))?;
+    drop(slot);
+    match (popped, count) {
+        (None, None) => ctx.out.null(),
+        (None, Some(_)) => ctx.out.null_array(),
+        (Some(items), None) => match items.first() {
+            Some(i) => ctx.out.bulk(i),
+            None => ctx.out.null(),
+        },
+        (Some(items), Some(_)) => reply_items(ctx.out, &items),
+    }
+    Ok(())
+}
+
+/// LPOP key [count]
+pub fn lpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    pop(ctx, args, End::Left)
+}
+
+/// RPOP key [count]
+pub fn rpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    pop(ctx, args, End::Right)
+}
+
+/// Runs `f` on the list at `args[1]` for a read command, recording hit/miss;
+/// `missing` answers when the key does not exist.
+fn read(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    f: impl FnOnce(&List, &mut Reply) -> CmdResult,
+    missing: impl FnOnce(&mut Reply),
+) -> CmdResult {
+    let key = ctx.key(key);
+    let mut slot = ctx.lock(&key);
+    let list = list_at(&mut slot, &key)?;
+    ctx.hit(list.is_some());
+    match list {
+        Some(l) => f(l, ctx.out),
+        None => {
+            missing(ctx.out);
+            Ok(())
+        }
+    }
+}
+
+/// LLEN key
+pub fn llen(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    read(
+        ctx,
+        &args[1],
+        |l, out| {
+            out.int(l.len() as i64);
+            Ok(())
+        },
+        |out| out.int(0),
+    )
+}
+
+/// LINDEX key index
+pub fn lindex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    read(
+        ctx,
+        &args[1],
+        |l, out| {
+            match l.get(arg_i64(&args[2])?) {
+                Some(v) => out.bulk(v),
+                None => out.null(),
+            }
+            Ok(())
+        },
+        Reply::null,
+    )
+}
+
+/// LRANGE key start stop
+pub fn lrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let (start, stop) = (arg_i64(&args[2])?, arg_i64(&args[3])?);
+    read(
+        ctx,
+        &args[1],
+        |l, out| {
+            match l.span(start, stop) {
+                Some((a, b)) => {
+                    out.array_len(b - a + 1);
+                    l.range(a, b).for_each(|v| out.bulk(v));
+                }
+                None => out.array_len(0),
+            }
+            Ok(())
+        },
+        |out| out.array_len(0),
+    )
+}
+
+/// Runs `f` on the list at `args[1]` for a write command and deletes the key
+/// if the list empties; `missing` answers when the key does not exist.
+fn modify(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    f: impl FnOnce(&mut List, &mut Reply) -> CmdResult,
+    missing: impl FnOnce(&mut Reply) -> CmdResult,
+) -> CmdResult {
+    let key = ctx.key(key);
+    let mut slot = ctx.lock(&key);
+    let result = match list_at(&mut slot, &key)? {
+        Some(l) => f(l, ctx.out),
+        None => return missing(ctx.out),
+    };
+    drop_if_empty(&mut slot, &key);
+    result
+}
+
+/// LSET key index element
+pub fn lset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    modify(
+        ctx,
+        &args[1],
+        |l, out| {
+            if !l.set(arg_i64(&args[2])?, &args[3]) {
+                return Err(CmdError::OutOfRange);
+            }
+            out.ok();
+            Ok(())
+        },
+        |_| Err(CmdError::NoSuchKey),
+    )
+}
+
+/// LTRIM key start stop
+pub fn ltrim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let (start, stop) = (arg_i64(&args[2])?, arg_i64(&args[3])?);
+    let ok = |out: &mut Reply| {
+        out.ok();
+        Ok(())
+    };
+    modify(
+        ctx,
+        &args[1],
+        |l, out| {
+            l.retain_span(l.span(start, stop));
+            ok(out)
+        },
+        ok,
+    )
+}
+
+/// LREM key count element
+pub fn lrem(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let count = arg_i64(&args[2])?;
+    modify(
+        ctx,
+        &args[1],
+        |l, out| {
+            out.int(l.remove(count, &args[3]) as i64);
+            Ok(())
+        },
+        |out| {
+            out.int(0);
+            Ok(())
+        },
+    )
+}
+
+/// LINSERT key BEFORE|AFTER pivot element
+pub fn linsert(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let side = if is(&args[2], "after") {
+        End::Right
+    } else if is(&args[2], "before") {
+        End::Left
+    } else {
+        return Err(CmdError::Syntax);
+    };
+    modify(
+        ctx,
+        &args[1],
+        |l, out| {
+            if l.insert(side, &args[3], &args[4]) {
+                out.int(l.len() as i64);
+            } else {
+                out.int(-1);
+            }
+            Ok(())
+        },
+        |out| {
+            out.int(0);
+            Ok(())
+        },
+    )
+}
+
+/// LPOS key element [RANK rank] [COUNT num-matches] [MAXLEN len]
+pub fn lpos(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let (mut rank, mut count, mut maxlen) = (1i64, None, 0i64);
+    let mut j = 3;
+    while j < args.len() {
+        let more = j + 1 < args.len();
+        if is(&args[j], "rank") && more {
+            rank = arg_i64(&args[j + 1])?;
+            if rank == 0 {
+                return Err(CmdError::err("RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list"));
+            }
+        } else if is(&args[j], "count") && more {
+            count = Some(arg_range(
+                &args[j + 1],
+                0,
+                i64::MAX,
+                "COUNT can't be negative",
+            )?);
+        } else if is(&args[j], "maxlen") && more {
+            maxlen = arg_range(&args[j + 1], 0, i64::MAX, "MAXLEN can't be negative")?;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        j += 2;
+    }
+    let from_tail = rank < 0;
+    // Redis negates with C wrap-around semantics (RANK LLONG_MIN matches at once).
+    let rank = if from_tail { rank.wrapping_neg() } else { rank };
+    let elem = &args[2];
+    read(
+        ctx,
+        &args[1],
+        |l, out| {
+            let len = l.len() as i64;
+            let mut found = Vec::new();
+            let mut matches = 0i64;
+            let iter: Box<dyn Iterator<Item = &[u8]>> = if from_tail {
+                Box::new(l.iter().rev())
+            } else {
+                Box::new(l.iter())
+            };
+            for (index, v) in iter.enumerate() {
+                let index = index as i64;
+                if maxlen != 0 && index >= maxlen {
+                    break;
+                }
+                if v != &elem[..] {
+                    continue;
+                }
+                matches += 1;
+                if matches >= rank {
+                    found.push(if from_tail { len - index - 1 } else { index });
+                    match count {
+                        None => break,
+                        Some(c) if c != 0 && matches.wrapping_sub(rank).wrapping_add(1) >= c => {
+                            break
+                        }
+                        Some(_) => {}
+                    }
+                }
+            }
+            match (count, found.first()) {
+                (Some(_), _) => {
+                    out.array_len(found.len());
+                    found.iter().for_each(|&i| out.int(i));
+                }
+                (None, Some(&i)) => out.int(i),
+                (None, None) => out.null(),
+            }
+            Ok(())
+        },
+        |out| match count {
+            Some(_) => out.array_len(0),
+            None => out.null(),
+        },
+    )
+}
+
+fn lmove_generic(ctx: &mut Ctx<'_>, src: &[u8], dst: &[u8], from: End, to: End) -> CmdResult {
+    match move_elem(ctx.store(), ctx.client.db, ctx.now_ms, src, dst, from, to) {
+        Ok(Some(item)) => ctx.out.bulk(&item),
+        Ok(None) => ctx.out.null(),
+        Err(_) => return Err(CmdError::WrongType),
+    }
+    Ok(())
+}
+
+/// LMOVE source destination LEFT|RIGHT LEFT|RIGHT
+pub fn lmove(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let (from, to) = (arg_end(&args[3])?, arg_end(&args[4])?);
+    lmove_generic(ctx, &args[1], &args[2], from, to)
+}
+
+/// RPOPLPUSH source destination
+pub fn rpoplpush(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    lmove_generic(ctx, &args[1], &args[2], End::Right, End::Left)
+}
+
+/// Parsed `numkeys key [key ...] LEFT|RIGHT [COUNT count]` of LMPOP/BLMPOP.
+struct MPopArgs {
+    keys: std::ops::Range<usize>,
+    end: End,
+    count: usize,
+}
+
+fn parse_mpop(args: &[Bytes], numkeys_at: usize) -> Result<MPopArgs, CmdError> {
+    let numkeys = arg_range(
+        &args[numkeys_at],
+        1,
+        i64::MAX,
+        "numkeys should be greater than 0",
+    )? as usize;
+    let where_at = numkeys_at.saturating_add(numkeys).saturating_add(1);
+    if where_at >= args.len() {
+        return Err(CmdError::Syntax);
+    }
+    let end = arg_end(&args[where_at])?;
+    let mut count = None;
+    let mut j = where_at + 1;
+    while j < args.len() {
+        if count.is_none() && is(&args[j], "count") && j + 1 < args.len() {
+            count = Some(
+                arg_range(&args[j + 1], 1, i64::MAX, "count should be greater than 0")? as usize,
+            );
+            j += 2;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    Ok(MPopArgs {
+        keys: numkeys_at + 1..where_at,
+        end,
+        count: count.unwrap_or(1),
+    })
+}
+
+/// LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]
+pub fn lmpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let p = parse_mpop(args, 1)?;
+    let op = BlockOp::MPop(p.end, p.count);
+    let (store, db) = (ctx.store(), ctx.client.db);
+    for k in &args[p.keys] {
+        match attempt(store, db, ctx.now_ms, k, &op, ctx.out) {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(_) => return Err(CmdError::WrongType),
+        }
+    }
+    ctx.out.null_array();
+    Ok(())
+}
+
+/// Key positions of `numkeys key [key ...]` starting at `numkeys_at` (for the table).
+fn numkeys_positions(args: &[Bytes], numkeys_at: usize) -> Vec<usize> {
+    let n = args
+        .get(numkeys_at)
+        .and_then(|a| crate::util::parse_i64(a))
+        .unwrap_or(0)
+        .max(0) as usize;
+    let first = numkeys_at + 1;
+    (first..first.saturating_add(n).min(args.len())).collect()
+}
+
+/// Keys of LMPOP.
+pub fn lmpop_keys(args: &[Bytes]) -> Vec<usize> {
+    numkeys_positions(args, 1)
+}
+
+/// Keys of BLMPOP.
+pub fn blmpop_keys(args: &[Bytes]) -> Vec<usize> {
+    numkeys_positions(args, 2)
+}
+
+fn bpop(ctx: &mut Ctx<'_>, args: &[Bytes], end: End) -> CmdResult {
+    let last = args.len() - 1;
+    let timeout = arg_timeout(&args[last])?;
+    pop_or_block(ctx, &args[1..last], BlockOp::Pop(end), timeout)
+}
+
+/// BLPOP key [key ...] timeout
+pub fn blpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    bpop(ctx, args, End::Left)
+}
+
+/// BRPOP key [key ...] timeout
+pub fn brpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    bpop(ctx, args, End::Right)
+}
+
+fn bmove(ctx: &mut Ctx<'_>, args: &[Bytes], from: End, to: End, timeout: &[u8]) -> CmdResult {
+    let timeout = arg_timeout(timeout)?;
+    let op = BlockOp::Move {
+        dest: Bytes::copy_from_slice(&args[2]),
+        from,
+        to,
+    };
+    pop_or_block(ctx, &args[1..2], op, timeout)
+}
+
+/// BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout
+pub fn blmove(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let (from, to) = (arg_end(&args[3])?, arg_end(&args[4])?);
+    bmove(ctx, args, from, to, &args[5])
+}
+
+/// BRPOPLPUSH source destination timeout
+pub fn brpoplpush(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    bmove(ctx, args, End::Right, End::Left, &args[3])
+}
+
+/// BLMPOP timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]
+pub fn blmpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let p = parse_mpop(args, 2)?;
+    let timeout = arg_timeout(&args[1])?;
+    pop_or_block(ctx, &args[p.keys], BlockOp::MPop(p.end, p.count), timeout)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_parse_like_redis() {
+        assert_eq!(arg_timeout(b"0"), Ok(None));
+        assert_eq!(arg_timeout(b"0.0001"), Ok(None));
+        assert_eq!(arg_timeout(b"1.5"), Ok(Some(Duration::from_millis(1500))));
+        assert_eq!(arg_timeout(b"0x10"), Ok(Some(Duration::from_secs(16))));
+        assert_eq!(
+            arg_timeout(b"-1"),
+            Err(CmdError::err("timeout is negative"))
+        );
+        assert_eq!(
+            arg_timeout(b"inf"),
+            Err(CmdError::err("timeout is negative"))
+        );
+        assert_eq!(
+            arg_timeout(b"abc"),
+            Err(CmdError::err("timeout is not a float or out of range"))
+        );
+    }
+
+    #[test]
+    fn numkeys_positions_never_overrun() {
+        let args: Vec<Bytes> = ["lmpop", "5", "a", "b"]
+            .iter()
+            .map(|s| Bytes::from_static(s.as_bytes()))
+            .collect();
+        assert_eq!(lmpop_keys(&args), vec![2, 3]);
+        assert!(blmpop_keys(&args).is_empty(), "numkeys `a` is not a number");
+        let args: Vec<Bytes> = ["blmpop", "0", "1", "a", "b"]
+            .iter()
+            .map(|s| Bytes::from_static(s.as_bytes()))
+            .collect();
+        assert_eq!(blmpop_keys(&args), vec![3]);
+    }
+}
