@@ -28,7 +28,7 @@ fn as_str_mut(e: &mut Entry) -> Result<&mut StrValue, CmdError> {
 
 /// Writes the live string value of `key` (or null) as a bulk reply.
 fn reply_string(ctx: &mut Ctx<'_>, slot: &mut Locked<'_>, key: &Key<'_>) -> CmdResult {
-    match slot.get_mut(key) {
+    match slot.get_access(key) {
         Some(e) => {
             let s = as_str(e)?;
             let mut b = itoa::Buffer::new();

@@ -12,6 +12,13 @@ pub struct Entry {
     expire_ms: u64,
     /// 24-bit LRU clock (seconds) or LFU data (16-bit minutes << 8 | 8-bit counter).
     pub lru: u32,
+    /// memcached client flags (0 for values written by Redis commands). Fits in
+    /// the padding after `lru`, so it costs no space.
+    pub mc_flags: u32,
+    /// memcached CAS unique plus meta-protocol state bits (see
+    /// `crate::memcache::cas`); 0 means "modified since the last CAS was
+    /// handed out": a fresh one is drawn lazily when a memcached client asks.
+    pub mc_cas: u64,
 }
 
 impl Entry {
@@ -22,7 +29,16 @@ impl Entry {
             value,
             expire_ms: 0,
             lru,
+            mc_flags: 0,
+            mc_cas: 0,
         }
+    }
+
+    /// This (not yet stored) entry with an expiry, for callers that build a
+    /// complete entry and store it with `Locked::insert_entry`.
+    pub fn with_expire(mut self, at: Option<u64>) -> Self {
+        self.set_expire_raw(at);
+        self
     }
 
     /// The key bytes.
