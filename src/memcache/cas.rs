@@ -39,9 +39,10 @@ pub fn unique(e: &mut Entry) -> u64 {
 }
 
 /// Gives the entry a new CAS unique (a memcached modification), clearing the
-/// stale/token state like memcached's fresh item.
-pub fn renew(e: &mut Entry) -> u64 {
-    let v = next();
+/// stale/token state like memcached's fresh item. `explicit` is the meta `E`
+/// flag's client-chosen value.
+pub fn renew(e: &mut Entry, explicit: Option<u64>) -> u64 {
+    let v = explicit.map(|c| c & MASK).unwrap_or_else(next);
     e.mc_cas = v | (e.mc_cas & FETCHED);
     v
 }

@@ -84,6 +84,21 @@ enum Delta {
     CasMismatch,
 }
 
+/// Arguments of `Exec::store_item` (memcached's `do_store_item`).
+struct StoreReq<'r> {
+    key: &'r [u8],
+    mode: StoreMode,
+    data: &'r [u8],
+    flags: u32,
+    ttl: Ttl,
+    /// CAS to compare (0: none, except in `cas` mode).
+    req_cas: u64,
+    /// Meta `I`: an older CAS still stores, marked stale.
+    stale_ok: bool,
+    /// Meta `E`: the new version's CAS unique.
+    explicit: Option<u64>,
+}
+
 /// One request's execution context.
 pub struct Exec<'a> {
     /// The node.
@@ -206,7 +221,7 @@ impl<'a> Exec<'a> {
                 delta,
                 incr,
                 noreply,
-            } => match self.add_delta(key, incr, delta, None) {
+            } => match self.add_delta(key, incr, delta, None, None) {
                 Delta::Ok(v) => {
                     if !noreply {
                         self.out.extend_from_slice(&v);
@@ -251,7 +266,8 @@ impl<'a> Exec<'a> {
             }
             Request::FlushAll { delay, noreply } => {
                 bump(&self.node.stats.cmd_flush);
-                self.node.flush(Ttl::from_exptime(delay, self.now_ms), self.now_ms);
+                self.node
+                    .flush(Ttl::from_exptime(delay, self.now_ms), self.now_ms);
                 self.maybe("OK", noreply);
             }
             Request::Stats(sub) => self.stats(sub),
@@ -305,11 +321,19 @@ impl<'a> Exec<'a> {
             }
             drop(l);
             bump(&stats.cmd_touch);
-            bump(if hit { &stats.touch_hits } else { &stats.touch_misses });
+            bump(if hit {
+                &stats.touch_hits
+            } else {
+                &stats.touch_misses
+            });
         } else {
             drop(l);
             bump(&stats.cmd_get);
-            bump(if hit { &stats.get_hits } else { &stats.get_misses });
+            bump(if hit {
+                &stats.get_hits
+            } else {
+                &stats.get_misses
+            });
         }
     }
 
@@ -331,18 +355,19 @@ impl<'a> Exec<'a> {
         bump(if incr { &s.incr_misses } else { &s.decr_misses });
     }
 
-    /// memcached's `do_store_item` for every storage mode. `stale_ok` is the
-    /// meta `I` flag: a CAS older than the item's still stores, marked stale.
-    fn store_item(
-        &mut self,
-        key: &[u8],
-        mode: StoreMode,
-        data: &[u8],
-        flags: u32,
-        ttl: Ttl,
-        req_cas: u64,
-        stale_ok: bool,
-    ) -> Option<(Stored, u64)> {
+    /// memcached's `do_store_item` for every storage mode; None when memory
+    /// cannot be freed.
+    fn store_item(&mut self, r: StoreReq<'_>) -> Option<(Stored, u64)> {
+        let StoreReq {
+            key,
+            mode,
+            data,
+            flags,
+            ttl,
+            req_cas,
+            stale_ok,
+            explicit,
+        } = r;
         if !self.memory_ok() {
             return None;
         }
@@ -387,7 +412,7 @@ impl<'a> Exec<'a> {
                 } else {
                     v.splice(0..0, data.iter().copied());
                 }
-                let c = cas::renew(e);
+                let c = cas::renew(e, explicit);
                 e.mc_cas &= !cas::FETCHED;
                 drop(l);
                 self.touched(key);
@@ -402,9 +427,10 @@ impl<'a> Exec<'a> {
             self.touched(key);
             return Some((result, 0));
         }
-        let mut e = Entry::new(key, Value::Str(StrValue::from_bytes(data)), lru).with_expire(ttl.at());
+        let mut e =
+            Entry::new(key, Value::Str(StrValue::from_bytes(data)), lru).with_expire(ttl.at());
         e.mc_flags = flags;
-        let c = cas::next();
+        let c = explicit.unwrap_or_else(cas::next);
         e.mc_cas = c | if stale { cas::STALE } else { 0 };
         l.insert_entry(&k, e);
         drop(l);
@@ -415,12 +441,28 @@ impl<'a> Exec<'a> {
 
     fn store_cmd(&mut self, s: &Store<'_>) -> Option<Stored> {
         let ttl = Ttl::from_exptime(s.exptime, self.now_ms);
-        self.store_item(s.key, s.mode, s.data, s.flags, ttl, s.cas, false)
-            .map(|r| r.0)
+        self.store_item(StoreReq {
+            key: s.key,
+            mode: s.mode,
+            data: s.data,
+            flags: s.flags,
+            ttl,
+            req_cas: s.cas,
+            stale_ok: false,
+            explicit: None,
+        })
+        .map(|r| r.0)
     }
 
     /// memcached's `do_add_delta`; `req_cas` is the meta `C` compare value.
-    fn add_delta(&mut self, key: &[u8], incr: bool, delta: u64, req_cas: Option<u64>) -> Delta {
+    fn add_delta(
+        &mut self,
+        key: &[u8],
+        incr: bool,
+        delta: u64,
+        req_cas: Option<u64>,
+        explicit: Option<u64>,
+    ) -> Delta {
         let stats = &self.node.stats;
         let (k, mut l) = self.lock(key);
         let Some(e) = self.lookup(&mut l, &k) else {
@@ -459,7 +501,7 @@ impl<'a> Exec<'a> {
             stored.resize(old_len, b' ');
         }
         e.value = Value::Str(StrValue::from_bytes(&stored));
-        cas::renew(e);
+        cas::renew(e, explicit);
         drop(l);
         self.touched(key);
         Delta::Ok(res)
@@ -524,9 +566,13 @@ impl<'a> Exec<'a> {
         if self.lookup(&mut l, &k).is_none() {
             if let Some(n) = f.vivify {
                 let ttl = Ttl::from_exptime(n, now);
-                let mut e = Entry::new(key, Value::Str(StrValue::Emb(Box::default())), new_stamp(now))
-                    .with_expire(ttl.at());
-                e.mc_cas = cas::next();
+                let mut e = Entry::new(
+                    key,
+                    Value::Str(StrValue::Emb(Box::default())),
+                    new_stamp(now),
+                )
+                .with_expire(ttl.at());
+                e.mc_cas = f.explicit_cas.unwrap_or_else(cas::next);
                 l.insert_entry(&k, e);
                 created = true;
                 drop(l);
@@ -548,7 +594,9 @@ impl<'a> Exec<'a> {
         };
         let mut won = false;
         let mut b = itoa::Buffer::new();
-        let data: Vec<u8> = str_of(e).map(|s| s.as_bytes(&mut b).to_vec()).unwrap_or_default();
+        let data: Vec<u8> = str_of(e)
+            .map(|s| s.as_bytes(&mut b).to_vec())
+            .unwrap_or_default();
         let out = &mut *self.out;
         if f.value {
             let _ = write!(out, "VA {}", data.len());
@@ -567,7 +615,11 @@ impl<'a> Exec<'a> {
                 b'R' => {
                     let recache = super::parse::safe_strtol(&tok[1..]).unwrap_or(0);
                     let left = ttl_secs(e, now);
-                    if !cas::has(e, cas::TOKEN_SENT) && !created && left >= 0 && left < i64::from(recache) {
+                    if !cas::has(e, cas::TOKEN_SENT)
+                        && !created
+                        && left >= 0
+                        && left < i64::from(recache)
+                    {
                         won = true;
                     }
                 }
@@ -593,7 +645,11 @@ impl<'a> Exec<'a> {
                     let _ = write!(out, " l{}", idle_ms(e.lru, now) / 1000);
                 }
                 b'h' => {
-                    out.extend_from_slice(if cas::has(e, cas::FETCHED) { b" h1" } else { b" h0" });
+                    out.extend_from_slice(if cas::has(e, cas::FETCHED) {
+                        b" h1"
+                    } else {
+                        b" h0"
+                    });
                 }
                 b'O' => {
                     out.push(b' ');
@@ -660,15 +716,16 @@ impl<'a> Exec<'a> {
         }
         let ttl = Ttl::from_exptime(f.ttl.unwrap_or(0), self.now_ms);
         let stale_ok = f.invalidate && mode == StoreMode::Cas;
-        let Some((r, c)) = self.store_item(
-            &m.key,
+        let Some((r, c)) = self.store_item(StoreReq {
+            key: &m.key,
             mode,
             data,
-            f.client_flags,
+            flags: f.client_flags,
             ttl,
-            f.cas.unwrap_or(0),
+            req_cas: f.cas.unwrap_or(0),
             stale_ok,
-        ) else {
+            explicit: f.explicit_cas,
+        }) else {
             self.line("SERVER_ERROR out of memory storing object");
             return;
         };
@@ -712,7 +769,7 @@ impl<'a> Exec<'a> {
                     bump(&stats.delete_misses);
                     b"EX"
                 } else if f.invalidate {
-                    cas::renew(e);
+                    cas::renew(e, f.explicit_cas);
                     e.mc_cas = (e.mc_cas | cas::STALE) & !cas::TOKEN_SENT;
                     if let Some(t) = f.ttl {
                         apply_ttl(&mut l, &k, Ttl::from_exptime(t, now));
@@ -750,7 +807,7 @@ impl<'a> Exec<'a> {
         let key: &[u8] = &m.key;
         let now = self.now_ms;
         let mut created = false;
-        let value = match self.add_delta(key, incr, f.delta, f.cas) {
+        let value = match self.add_delta(key, incr, f.delta, f.cas, f.explicit_cas) {
             Delta::Ok(v) => {
                 if f.quiet {
                     return;
@@ -771,7 +828,17 @@ impl<'a> Exec<'a> {
                 Some(n) => {
                     let v = itoa::Buffer::new().format(f.initial).as_bytes().to_vec();
                     let ttl = Ttl::from_exptime(n, now);
-                    match self.store_item(key, StoreMode::Add, &v, 0, ttl, 0, false) {
+                    let req = StoreReq {
+                        key,
+                        mode: StoreMode::Add,
+                        data: &v,
+                        flags: 0,
+                        ttl,
+                        req_cas: 0,
+                        stale_ok: false,
+                        explicit: f.explicit_cas,
+                    };
+                    match self.store_item(req) {
                         Some((Stored::Stored, _)) => created = true,
                         Some(_) => {
                             self.line("NS");
@@ -867,7 +934,11 @@ impl<'a> Exec<'a> {
             exp,
             idle_ms(e.lru, now) / 1000,
             cas::unique(e),
-            if cas::has(e, cas::FETCHED) { "yes" } else { "no" },
+            if cas::has(e, cas::FETCHED) {
+                "yes"
+            } else {
+                "no"
+            },
             size
         );
         drop(l);

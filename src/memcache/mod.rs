@@ -189,7 +189,14 @@ impl McNode {
         stat("udpport", &0);
         stat("interface", &c.bind.join(","));
         stat("verbosity", &0);
-        stat("evictions", &if c.maxmemory_policy.name() == "noeviction" { "off" } else { "on" });
+        stat(
+            "evictions",
+            &if c.maxmemory_policy.name() == "noeviction" {
+                "off"
+            } else {
+                "on"
+            },
+        );
         stat("cas_enabled", &"yes");
         stat("item_size_max", &c.memcached_max_item_size);
         stat("maxmemory_policy", &c.maxmemory_policy.name());

@@ -171,6 +171,9 @@ pub struct MetaFlags {
     pub delta: u64,
     /// `J<initial>` (ma).
     pub initial: u64,
+    /// `E<cas>`: explicit CAS unique for the new version (memcached 1.6.21+;
+    /// 1.6.18 answers `CLIENT_ERROR invalid flag`).
+    pub explicit_cas: Option<u64>,
     /// `I`: invalidate (mark stale) instead of delete / store-if-older.
     pub invalidate: bool,
     /// `b`: key is base64.
@@ -620,6 +623,10 @@ fn meta_flags<'a>(
                 Some(v) => f.cas = Some(v),
                 None => err = Some(BAD_TOKEN),
             },
+            b'E' => match safe_strtoull(arg) {
+                Some(v) => f.explicit_cas = Some(v),
+                None => err = Some(BAD_TOKEN),
+            },
             b'M' => {
                 if tok.len() != 2 {
                     err = Some("CLIENT_ERROR incorrect length for M token");
@@ -712,7 +719,12 @@ fn meta_set<'a>(t: &Tokens<'a>, after: &'a [u8], limits: Limits) -> Step<'a> {
         _ => return done(reply(BAD_FORMAT, false)),
     };
     let total = vlen + 2;
-    let fail = |text| done(Request::SwallowError { text, swallow: total });
+    let fail = |text| {
+        done(Request::SwallowError {
+            text,
+            swallow: total,
+        })
+    };
     let (key, flags) = match meta_flags(t, 3) {
         Ok(v) => v,
         Err(e) => return fail(e),
@@ -870,6 +882,159 @@ pub fn base64_encode(s: &[u8], out: &mut Vec<u8>) {
                 out.push(B64[((n >> (18 - 6 * i)) & 63) as usize]);
             } else {
                 out.push(b'=');
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const LIMITS: Limits = Limits {
+        item_size_max: 1024 * 1024,
+        max_line: 1 << 20,
+    };
+
+    /// Parses everything in `buf` like the connection loop (swallows included).
+    fn drain(mut buf: &[u8]) {
+        for _ in 0..10_000 {
+            match parse(buf, LIMITS) {
+                Parsed::NeedMore | Parsed::Close => return,
+                Parsed::Request(req, n) => {
+                    assert!(n > 0 && n <= buf.len());
+                    let skip = match req {
+                        Request::TooLarge { swallow, .. }
+                        | Request::SwallowError { swallow, .. } => swallow,
+                        _ => 0,
+                    };
+                    buf = &buf[(n + skip).min(buf.len())..];
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn numbers_follow_c_rules() {
+        assert_eq!(safe_strtoul(b"4294967296"), Some(0));
+        assert_eq!(safe_strtoul(b"-1"), None);
+        assert_eq!(safe_strtoul(b"-0"), Some(0));
+        assert_eq!(safe_strtoul(b"+5"), Some(5));
+        assert_eq!(safe_strtol(b"2147483648"), None);
+        assert_eq!(safe_strtol(b"-1"), Some(-1));
+        assert_eq!(safe_strtol(b"1x"), None);
+        assert_eq!(safe_strtoull(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(safe_strtoull(b"18446744073709551616"), None);
+        assert_eq!(safe_strtoull(b"99 "), Some(99));
+        assert_eq!(safe_strtoull(b""), None);
+    }
+
+    #[test]
+    fn base64_roundtrip() {
+        for s in [&b"a"[..], b"ab", b"abc", b"binary\x00\xff"] {
+            let mut e = Vec::new();
+            base64_encode(s, &mut e);
+            assert_eq!(base64_decode(&e).as_deref(), Some(s));
+        }
+        assert_eq!(base64_decode(b"###"), None);
+    }
+
+    #[test]
+    fn get_keys_beyond_the_token_cap() {
+        let mut line = b"get".to_vec();
+        for i in 0..40 {
+            line.extend_from_slice(format!(" k{i}").as_bytes());
+        }
+        line.extend_from_slice(b"\r\n");
+        match parse(&line, LIMITS) {
+            Parsed::Request(Request::Get { keys, .. }, n) => {
+                assert_eq!(n, line.len());
+                assert_eq!(keys.iter().count(), 40);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn key() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(0x21u8..0x7f, 1..=250)
+    }
+
+    proptest! {
+        #[test]
+        fn random_input_never_panics(buf in proptest::collection::vec(any::<u8>(), 0..4096)) {
+            drain(&buf);
+        }
+
+        #[test]
+        fn mutated_commands_never_panic(
+            idx in 0usize..8,
+            flips in proptest::collection::vec((0usize..64, any::<u8>()), 0..6),
+        ) {
+            let base: [&[u8]; 8] = [
+                b"set k 1 0 3\r\nabc\r\n",
+                b"cas k 1 0 3 99 noreply\r\nabc\r\n",
+                b"get a b c\r\n",
+                b"gat 10 a b\r\n",
+                b"ms k 2 T10 F3 c k O9 MA\r\nhi\r\n",
+                b"mg k v f t c k s O1 h l q\r\n",
+                b"ma k N0 J5 D2 MD v t c\r\n",
+                b"md k q C5 I T30 k\r\n",
+            ];
+            let mut buf = base[idx].to_vec();
+            for (pos, b) in flips {
+                let p = pos % buf.len();
+                buf[p] = b;
+            }
+            drain(&buf);
+        }
+
+        #[test]
+        fn valid_set_roundtrips(
+            k in key(),
+            flags in any::<u32>(),
+            exptime in -100i32..100_000,
+            data in proptest::collection::vec(any::<u8>(), 0..512),
+            noreply in any::<bool>(),
+        ) {
+            let mut buf = b"set ".to_vec();
+            buf.extend_from_slice(&k);
+            buf.extend_from_slice(format!(" {flags} {exptime} {}", data.len()).as_bytes());
+            if noreply {
+                buf.extend_from_slice(b" noreply");
+            }
+            buf.extend_from_slice(b"\r\n");
+            buf.extend_from_slice(&data);
+            buf.extend_from_slice(b"\r\n");
+            // Every strict prefix asks for more input.
+            for cut in [0, 1, buf.len() / 2, buf.len() - 1] {
+                prop_assert!(matches!(parse(&buf[..cut], LIMITS), Parsed::NeedMore));
+            }
+            match parse(&buf, LIMITS) {
+                Parsed::Request(Request::Store(s), n) => {
+                    prop_assert_eq!(n, buf.len());
+                    prop_assert_eq!(s.key, &k[..]);
+                    prop_assert_eq!(s.flags, flags);
+                    prop_assert_eq!(s.exptime, exptime);
+                    prop_assert_eq!(s.data, &data[..]);
+                    prop_assert_eq!(s.noreply, noreply);
+                    prop_assert_eq!(s.mode, StoreMode::Set);
+                }
+                other => prop_assert!(false, "{:?}", other),
+            }
+        }
+
+        #[test]
+        fn valid_meta_get_roundtrips(k in key(), opaque in 0u32..1_000_000) {
+            let line = [b"mg ".to_vec(), k.clone(), format!(" v c O{opaque} k\r\n").into_bytes()].concat();
+            match parse(&line, LIMITS) {
+                Parsed::Request(Request::MetaGet(m), n) => {
+                    prop_assert_eq!(n, line.len());
+                    prop_assert_eq!(&m.key[..], &k[..]);
+                    prop_assert!(m.flags.value);
+                    prop_assert_eq!(m.flag_tokens().len(), 4);
+                }
+                other => prop_assert!(false, "{:?}", other),
             }
         }
     }
