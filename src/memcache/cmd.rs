@@ -4,7 +4,6 @@
 //! command, so memcached and Redis clients see one keyspace. Replies are
 //! memcached 1.6's, byte for byte.
 
-use std::borrow::Cow;
 use std::io::Write;
 use std::sync::atomic::Ordering;
 
@@ -69,6 +68,7 @@ impl Ttl {
 
 /// Outcome of a storage command (memcached's `store_item_type`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(clippy::enum_variant_names)] // memcached's own names
 enum Stored {
     Stored,
     NotStored,
@@ -915,7 +915,7 @@ impl<'a> Exec<'a> {
         }
     }
 
-    fn meta_debug(&mut self, key: &Cow<'_, [u8]>) {
+    fn meta_debug(&mut self, key: &[u8]) {
         let (k, mut l) = self.lock(key);
         let now = self.now_ms;
         let Some(e) = self.lookup(&mut l, &k) else {

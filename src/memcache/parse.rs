@@ -190,14 +190,16 @@ pub struct Meta<'a> {
     pub key: std::borrow::Cow<'a, [u8]>,
     /// Parsed flags.
     pub flags: MetaFlags,
-    tokens: Tokens<'a>,
-    first_flag: usize,
+    /// The line from the first flag on (re-split on demand: keeps requests small).
+    flag_line: &'a [u8],
 }
 
 impl<'a> Meta<'a> {
     /// The flag tokens in request order.
-    pub fn flag_tokens(&self) -> &[&'a [u8]] {
-        self.tokens.from(self.first_flag)
+    pub fn flag_tokens(&self) -> impl Iterator<Item = &'a [u8]> {
+        self.flag_line
+            .split(|&b| b == b' ')
+            .filter(|t| !t.is_empty())
     }
 }
 
@@ -457,7 +459,7 @@ fn update<'a>(t: &Tokens<'a>, mode: StoreMode, after: &'a [u8], limits: Limits) 
             None => return done(reply(BAD_FORMAT, noreply)),
         }
     }
-    if vlen < 0 || vlen > i32::MAX - 2 {
+    if !(0..=i32::MAX - 2).contains(&vlen) {
         return done(reply(BAD_FORMAT, noreply));
     }
     let total = vlen as usize + 2;
@@ -674,8 +676,7 @@ fn meta_get<'a>(t: &Tokens<'a>) -> Request<'a> {
         Ok((key, flags)) => Request::MetaGet(Meta {
             key,
             flags,
-            tokens: *t,
-            first_flag: 2,
+            flag_line: t.tail(2),
         }),
         Err(e) => reply(e, false),
     }
@@ -696,8 +697,7 @@ fn meta_simple<'a>(t: &Tokens<'a>, make: fn(Meta<'a>) -> Request<'a>) -> Request
         Ok((key, flags)) => make(Meta {
             key,
             flags,
-            tokens: *t,
-            first_flag: 2,
+            flag_line: t.tail(2),
         }),
         Err(_) => reply("CLIENT_ERROR invalid or duplicate flag", false),
     }
@@ -752,8 +752,7 @@ fn meta_set<'a>(t: &Tokens<'a>, after: &'a [u8], limits: Limits) -> Step<'a> {
     let meta = Meta {
         key,
         flags,
-        tokens: *t,
-        first_flag: 3,
+        flag_line: t.tail(3),
     };
     Step::Data(Request::MetaSet(meta, &after[..total - 2]), total)
 }
@@ -849,7 +848,7 @@ const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 
 /// Standard base64 with padding; None on malformed input or empty output.
 pub fn base64_decode(s: &[u8]) -> Option<Vec<u8>> {
-    if s.is_empty() || s.len() % 4 != 0 {
+    if s.is_empty() || !s.len().is_multiple_of(4) {
         return None;
     }
     let val = |c: u8| B64.iter().position(|&x| x == c).map(|p| p as u32);
@@ -1032,7 +1031,7 @@ mod tests {
                     prop_assert_eq!(n, line.len());
                     prop_assert_eq!(&m.key[..], &k[..]);
                     prop_assert!(m.flags.value);
-                    prop_assert_eq!(m.flag_tokens().len(), 4);
+                    prop_assert_eq!(m.flag_tokens().count(), 4);
                 }
                 other => prop_assert!(false, "{:?}", other),
             }
