@@ -472,6 +472,10 @@ fn meta_protocol_matches_memcached() {
         mg st v
         mg st v
         ---
+        ms st 1 I C1
+        z
+        mg st v t
+        ---
         me m1
         me nothere
         "#,

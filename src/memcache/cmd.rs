@@ -375,7 +375,9 @@ impl<'a> Exec<'a> {
         bump(&stats.cmd_set);
         let (k, mut l) = self.lock(key);
         let lru = new_stamp(self.now_ms);
-        let mut stale = false;
+        // A stale store (meta `I`) keeps the old TTL and token bit: (expiry, bits).
+        let mut stale: Option<(Option<u64>, u64)> = None;
+        let mut ttl = ttl;
         let old = self.lookup(&mut l, &k);
         let result = match (mode, old) {
             (StoreMode::Add, Some(e)) => {
@@ -394,7 +396,7 @@ impl<'a> Exec<'a> {
                 if cur == req_cas {
                     bump(&stats.cas_hits);
                 } else if stale_ok && req_cas < cur {
-                    stale = true;
+                    stale = Some((e.expire_at(), cas::STALE | (e.mc_cas & cas::TOKEN_SENT)));
                 } else {
                     bump(&stats.cas_badval);
                     return Some((Stored::Exists, 0));
@@ -421,6 +423,9 @@ impl<'a> Exec<'a> {
             }
             _ => Stored::Stored,
         };
+        if let Some((exp, _)) = stale {
+            ttl = exp.map_or(Ttl::Never, Ttl::At);
+        }
         if ttl == Ttl::Expired {
             l.remove(&k);
             drop(l);
@@ -431,7 +436,7 @@ impl<'a> Exec<'a> {
             Entry::new(key, Value::Str(StrValue::from_bytes(data)), lru).with_expire(ttl.at());
         e.mc_flags = flags;
         let c = explicit.unwrap_or_else(cas::next);
-        e.mc_cas = c | if stale { cas::STALE } else { 0 };
+        e.mc_cas = c | stale.map_or(0, |(_, bits)| bits);
         l.insert_entry(&k, e);
         drop(l);
         self.touched(key);
