@@ -116,6 +116,8 @@ pub struct Settings {
     pub lfu_decay_time: u64,
     /// memcached port (0 disables).
     pub memcached_port: u16,
+    /// Largest memcached item (memcached's `-I`), header and key included.
+    pub memcached_max_item_size: u64,
     /// Prometheus exporter port (0 disables).
     pub metrics_port: u16,
     /// Script time before BUSY replies, in ms.
@@ -167,6 +169,7 @@ impl Default for Settings {
             lfu_log_factor: 10,
             lfu_decay_time: 1,
             memcached_port: 11211,
+            memcached_max_item_size: 1024 * 1024,
             metrics_port: 0,
             busy_reply_threshold: 5000,
             loglevel: "notice".into(),
@@ -411,6 +414,7 @@ pub static PARAMS: &[Param] = &[
         true
     ),
     int_param!("memcached-port", memcached_port, 0, 65535, false),
+    mem_param!("memcached-max-item-size", memcached_max_item_size),
     int_param!("metrics-port", metrics_port, 0, 65535, false),
     int_param!(
         "busy-reply-threshold",

@@ -8,6 +8,7 @@ pub mod alloc;
 pub mod cmd;
 pub mod config;
 pub mod error;
+pub mod memcache;
 pub mod metrics;
 pub mod resp;
 pub mod server;

@@ -267,12 +267,14 @@ fn used_memory_tracks_rss() {
     assert!(used - used0 > 10e6, "{used}");
 }
 
-/// Evicting every key must bring memory back down: a limit 1 MB above idle
-/// usage is enough for Redis (emptied slot tables release their allocations).
+/// Evicting every key must bring memory back down: a limit 2 MB above idle
+/// usage (room for the ~0.5 MB pipelined batch in the query buffer, which is
+/// counted in used_memory as in Redis) is always enough, because emptied slot
+/// tables release their allocations.
 #[test]
 fn eviction_can_always_get_under_a_small_limit() {
     let (rc, mut c) = start_with_policy("allkeys-random");
-    let max = limit_to_current_plus(&mut c, rc.port, 1 << 20);
+    let max = limit_to_current_plus(&mut c, rc.port, 2 << 20);
     let replies = load(&mut c, "k", 0..5000, None);
     assert!(
         replies.iter().all(|r| r == "+OK\r\n"),

@@ -40,7 +40,7 @@ pub fn touch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let now = ctx.now_ms;
     for k in &args[1..] {
         let key = ctx.key(k);
-        if let Some(e) = ctx.lock(&key).get_mut(&key) {
+        if let Some(e) = ctx.lock(&key).get_access(&key) {
             e.set_lru(crate::store::evict::touch_stamp(e.lru(), now));
             n += 1;
         }

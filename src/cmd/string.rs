@@ -30,7 +30,7 @@ fn as_str_mut(e: &mut Entry) -> Result<&mut StrValue, CmdError> {
 pub fn get(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let key = ctx.key(&args[1]);
     let mut slot = ctx.lock(&key);
-    let found = match slot.get_mut(&key) {
+    let found = match slot.get_access(&key) {
         Some(e) => {
             let mut b = itoa::Buffer::new();
             ctx.out.bulk(as_str(e)?.as_bytes(&mut b));

@@ -24,6 +24,13 @@ impl Entry {
         }
     }
 
+    /// This (not yet stored) entry with an expiry, for callers that build a
+    /// complete entry and store it with `Locked::insert_entry`.
+    pub fn with_expire(mut self, at: Option<u64>) -> Self {
+        self.set_expire_raw(at);
+        self
+    }
+
     /// The key bytes.
     pub fn key(&self) -> &[u8] {
         self.kb.key()
@@ -51,6 +58,28 @@ impl Entry {
     /// Records an access (see `evict::touch_stamp`).
     pub fn set_lru(&mut self, lru: u32) {
         self.kb.set_lru(lru);
+    }
+
+    /// memcached client flags (0 for values written by Redis commands).
+    pub fn mc_flags(&self) -> u32 {
+        self.kb.mc().map_or(0, |(_, f)| f)
+    }
+
+    /// Sets the memcached client flags.
+    pub fn set_mc_flags(&mut self, flags: u32) {
+        self.kb.set_mc(self.mc_cas(), flags);
+    }
+
+    /// memcached CAS unique plus meta-protocol state bits (see
+    /// `crate::memcache::cas`); 0 means "modified since the last CAS was
+    /// handed out": a fresh one is drawn lazily when a memcached client asks.
+    pub fn mc_cas(&self) -> u64 {
+        self.kb.mc().map_or(0, |(c, _)| c)
+    }
+
+    /// Sets the memcached CAS word.
+    pub fn set_mc_cas(&mut self, cas: u64) {
+        self.kb.set_mc(cas, self.mc_flags());
     }
 
     /// Approximate heap bytes this entry owns (for MEMORY USAGE).

@@ -261,8 +261,18 @@ impl<'s> Locked<'s> {
         self.table.get(key.hash, key.bytes)
     }
 
-    /// The live entry of `key`, mutably.
+    /// The live entry of `key`, mutably, for a modification: the entry's
+    /// memcached CAS unique is invalidated (one store), so a memcached `cas`
+    /// against a value changed by any command fails as it must.
     pub fn get_mut(&mut self, key: &Key<'_>) -> Option<&mut Entry> {
+        let e = self.get_access(key)?;
+        e.set_mc_cas(0);
+        Some(e)
+    }
+
+    /// The live entry of `key`, mutably, for a read that only updates access
+    /// metadata (LRU/LFU bits, memcached fetched bit): keeps the CAS unique.
+    pub fn get_access(&mut self, key: &Key<'_>) -> Option<&mut Entry> {
         self.expire_if_needed(key);
         self.table.get_mut(key.hash, key.bytes)
     }

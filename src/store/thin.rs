@@ -88,6 +88,17 @@ impl std::fmt::Debug for ThinBytes {
 }
 
 const EXPIRE_FLAG: u32 = 1 << 31;
+const MC_FLAG: u32 = 1 << 30;
+const KLEN_MASK: u32 = MC_FLAG - 1;
+const MC_SIZE: usize = 12;
+
+/// Optional parts of a key blob.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Extras {
+    expire: Option<u64>,
+    /// memcached (cas, flags).
+    mc: Option<(u64, u32)>,
+}
 
 /// A key with its access bits and optional expiry in one allocation.
 pub struct KeyBlob {
@@ -100,55 +111,82 @@ unsafe impl Send for KeyBlob {}
 unsafe impl Sync for KeyBlob {}
 
 impl KeyBlob {
-    fn header(&self) -> (u32, usize, bool) {
+    fn meta(&self) -> (u32, usize, bool, bool) {
         // SAFETY: the 8-byte header is always initialised.
         unsafe {
             let p = self.ptr.as_ptr().cast::<u32>();
             let meta = p.add(1).read();
             (
                 p.read(),
-                (meta & !EXPIRE_FLAG) as usize,
+                (meta & KLEN_MASK) as usize,
                 meta & EXPIRE_FLAG != 0,
+                meta & MC_FLAG != 0,
             )
         }
     }
 
-    fn size_for(klen: usize, has_expire: bool) -> usize {
-        8 + if has_expire { 8 } else { 0 } + klen
+    fn size_for(klen: usize, has_expire: bool, has_mc: bool) -> usize {
+        8 + if has_expire { 8 } else { 0 } + if has_mc { MC_SIZE } else { 0 } + klen
     }
 
-    /// A blob for `key` with LRU bits and optional expiry (unix ms).
-    pub fn new(key: &[u8], lru: u32, expire: Option<u64>) -> Self {
-        let klen = key.len().min((EXPIRE_FLAG - 1) as usize);
-        let ptr = raw_alloc(Self::size_for(klen, expire.is_some()));
-        // SAFETY: the allocation holds the header, the optional expiry and klen bytes.
+    fn mc_offset(has_expire: bool) -> usize {
+        if has_expire {
+            16
+        } else {
+            8
+        }
+    }
+
+    fn build(key: &[u8], lru: u32, extras: Extras) -> Self {
+        let klen = key.len().min(KLEN_MASK as usize);
+        let (has_exp, has_mc) = (extras.expire.is_some(), extras.mc.is_some());
+        let ptr = raw_alloc(Self::size_for(klen, has_exp, has_mc));
+        // SAFETY: the allocation holds the header, the optional parts and klen bytes.
         unsafe {
             let p = ptr.as_ptr();
             p.cast::<u32>().write(lru);
-            p.cast::<u32>()
-                .add(1)
-                .write(klen as u32 | if expire.is_some() { EXPIRE_FLAG } else { 0 });
+            let meta = klen as u32
+                | if has_exp { EXPIRE_FLAG } else { 0 }
+                | if has_mc { MC_FLAG } else { 0 };
+            p.cast::<u32>().add(1).write(meta);
             let mut off = 8;
-            if let Some(t) = expire {
-                p.add(8).cast::<u64>().write(t);
-                off = 16;
+            if let Some(t) = extras.expire {
+                p.add(off).cast::<u64>().write(t);
+                off += 8;
+            }
+            if let Some((cas, flags)) = extras.mc {
+                p.add(off).cast::<u64>().write(cas);
+                p.add(off + 8).cast::<u32>().write(flags);
+                off += MC_SIZE;
             }
             std::ptr::copy_nonoverlapping(key.as_ptr(), p.add(off), klen);
         }
         KeyBlob { ptr }
     }
 
+    /// A blob for `key` with LRU bits and optional expiry (unix ms).
+    pub fn new(key: &[u8], lru: u32, expire: Option<u64>) -> Self {
+        Self::build(key, lru, Extras { expire, mc: None })
+    }
+
+    fn extras(&self) -> Extras {
+        Extras {
+            expire: self.expire(),
+            mc: self.mc(),
+        }
+    }
+
     /// The key bytes.
     pub fn key(&self) -> &[u8] {
-        let (_, klen, exp) = self.header();
-        let off = if exp { 16 } else { 8 };
-        // SAFETY: klen key bytes follow the header (and expiry).
+        let (_, klen, exp, mc) = self.meta();
+        let off = Self::size_for(0, exp, mc);
+        // SAFETY: klen key bytes follow the header and optional parts.
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().add(off), klen) }
     }
 
     /// LRU/LFU bits.
     pub fn lru(&self) -> u32 {
-        self.header().0
+        self.meta().0
     }
 
     /// Sets the LRU/LFU bits.
@@ -159,28 +197,72 @@ impl KeyBlob {
 
     /// The expiry, if set.
     pub fn expire(&self) -> Option<u64> {
-        let (_, _, exp) = self.header();
+        let (_, _, exp, _) = self.meta();
         // SAFETY: flagged blobs hold 8 aligned expiry bytes at offset 8.
         exp.then(|| unsafe { self.ptr.as_ptr().add(8).cast::<u64>().read() })
     }
 
     /// Sets or clears the expiry (reallocates only when presence changes).
     pub fn set_expire(&mut self, expire: Option<u64>) {
-        let (lru, _, exp) = self.header();
+        let (lru, _, exp, _) = self.meta();
         match (exp, expire) {
             (true, Some(t)) => {
                 // SAFETY: flagged blobs hold the expiry at offset 8.
                 unsafe { self.ptr.as_ptr().add(8).cast::<u64>().write(t) }
             }
             (false, None) => {}
-            _ => *self = KeyBlob::new(self.key(), lru, expire),
+            _ => {
+                *self = KeyBlob::build(
+                    self.key(),
+                    lru,
+                    Extras {
+                        expire,
+                        ..self.extras()
+                    },
+                )
+            }
+        }
+    }
+
+    /// memcached (cas, flags), if this key ever carried them.
+    pub fn mc(&self) -> Option<(u64, u32)> {
+        let (_, _, exp, mc) = self.meta();
+        let off = Self::mc_offset(exp);
+        // SAFETY: MC-flagged blobs hold cas (8-aligned) and flags at `off`.
+        mc.then(|| unsafe {
+            let p = self.ptr.as_ptr().add(off);
+            (p.cast::<u64>().read(), p.add(8).cast::<u32>().read())
+        })
+    }
+
+    /// Sets memcached (cas, flags); a blob without them only grows when a
+    /// non-zero value must be kept.
+    pub fn set_mc(&mut self, cas: u64, flags: u32) {
+        let (lru, _, exp, mc) = self.meta();
+        if mc {
+            let off = Self::mc_offset(exp);
+            // SAFETY: MC-flagged blobs hold cas and flags at `off`; we hold &mut.
+            unsafe {
+                let p = self.ptr.as_ptr().add(off);
+                p.cast::<u64>().write(cas);
+                p.add(8).cast::<u32>().write(flags);
+            }
+        } else if cas != 0 || flags != 0 {
+            *self = KeyBlob::build(
+                self.key(),
+                lru,
+                Extras {
+                    mc: Some((cas, flags)),
+                    ..self.extras()
+                },
+            );
         }
     }
 
     /// Heap bytes of the allocation.
     pub fn heap_size(&self) -> usize {
-        let (_, klen, exp) = self.header();
-        Self::size_for(klen, exp)
+        let (_, klen, exp, mc) = self.meta();
+        Self::size_for(klen, exp, mc)
     }
 }
 
@@ -226,5 +308,28 @@ mod tests {
         k.set_expire(None);
         assert_eq!((k.key(), k.lru(), k.expire()), (&b"key:1"[..], 9, None));
         assert_eq!(std::mem::size_of::<Option<KeyBlob>>(), 8);
+    }
+
+    #[test]
+    fn key_blob_memcached_section() {
+        let mut k = KeyBlob::new(b"mk", 3, None);
+        k.set_mc(0, 0);
+        assert_eq!(k.mc(), None);
+        k.set_mc(42, 7);
+        assert_eq!(
+            (k.key(), k.lru(), k.mc(), k.expire()),
+            (&b"mk"[..], 3, Some((42, 7)), None)
+        );
+        k.set_expire(Some(99));
+        assert_eq!(
+            (k.key(), k.mc(), k.expire()),
+            (&b"mk"[..], Some((42, 7)), Some(99))
+        );
+        k.set_mc(43, 8);
+        k.set_expire(None);
+        assert_eq!(
+            (k.key(), k.mc(), k.expire()),
+            (&b"mk"[..], Some((43, 8)), None)
+        );
     }
 }

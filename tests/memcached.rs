@@ -1,0 +1,830 @@
+//! memcached protocol: differential tests against a real `memcached`, real
+//! clients (pymemcache, libmemcached-tools) and Redis<->memcached interop on
+//! one node.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// Starts a real memcached on a free port.
+fn start_memcached() -> Proc {
+    let port = free_port();
+    let mut cmd = Command::new("memcached");
+    cmd.args(["-p", &port.to_string(), "-U", "0", "-l", "127.0.0.1"]);
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        cmd.args(["-u", "root"]);
+    }
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("memcached is required (scripts/test installs it)");
+    wait_mc(port);
+    Proc { child, port }
+}
+
+fn wait_mc(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+            let mut buf = [0u8; 64];
+            if s.write_all(b"version\r\n").is_ok() && s.read(&mut buf).is_ok_and(|n| n > 0) {
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("memcached on {port} did not come up");
+}
+
+/// Starts ringcache with its memcached listener on a free port; returns the
+/// process (RESP port in `.port`) and the memcached port.
+fn start_rc(extra: &[&str]) -> (Proc, u16) {
+    let mc = free_port();
+    let p = mc.to_string();
+    let mut args = vec!["--memcached-port", p.as_str()];
+    args.extend_from_slice(extra);
+    let rc = start_ringcache(&args);
+    wait_mc(mc);
+    (rc, mc)
+}
+
+/// A raw memcached connection.
+struct Mc {
+    s: TcpStream,
+    /// Last CAS unique seen (from `gets` or a meta `c` flag), for `{cas}`.
+    last_cas: String,
+}
+
+impl Mc {
+    fn connect(port: u16) -> Mc {
+        let s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        Mc {
+            s,
+            last_cas: "0".into(),
+        }
+    }
+
+    /// Sends one step followed by an `mn` sentinel and returns everything the
+    /// server answered before the sentinel's `MN`.
+    fn step(&mut self, raw: &[u8]) -> Vec<u8> {
+        let raw = String::from_utf8_lossy(raw).replace("{cas}", &self.last_cas);
+        let mut req = raw.into_bytes();
+        req.extend_from_slice(b"mn\r\n");
+        self.s.write_all(&req).expect("write");
+        let mut buf = Vec::new();
+        let mut tmp = [0u8; 65536];
+        while !buf.ends_with(b"MN\r\n") {
+            let n = self.s.read(&mut tmp).expect("read");
+            assert!(
+                n > 0,
+                "closed while waiting: {:?}",
+                String::from_utf8_lossy(&buf)
+            );
+            buf.extend_from_slice(&tmp[..n]);
+        }
+        buf.truncate(buf.len() - 4);
+        self.learn_cas(&buf);
+        buf
+    }
+
+    fn learn_cas(&mut self, reply: &[u8]) {
+        for line in String::from_utf8_lossy(reply).split("\r\n") {
+            let t: Vec<&str> = line.split(' ').collect();
+            if t[0] == "VALUE" && t.len() == 5 {
+                self.last_cas = t[4].to_string();
+            }
+            if ["VA", "HD", "NS", "EX", "NF"].contains(&t[0]) {
+                for tok in &t[1..] {
+                    if let Some(c) = tok.strip_prefix('c') {
+                        if c.bytes().all(|b| b.is_ascii_digit()) && !c.is_empty() {
+                            self.last_cas = c.to_string();
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// True when the server closes the connection after `raw`.
+    fn closes_after(&mut self, raw: &[u8]) -> bool {
+        let _ = self.s.write_all(raw);
+        let mut tmp = [0u8; 4096];
+        loop {
+            match self.s.read(&mut tmp) {
+                Ok(0) => return true,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+                Err(_) => return false,
+            }
+        }
+    }
+}
+
+/// Replaces CAS uniques (which legitimately differ) with a placeholder.
+fn normalize(reply: &[u8]) -> String {
+    String::from_utf8_lossy(reply)
+        .split("\r\n")
+        .map(|line| {
+            let t: Vec<&str> = line.split(' ').collect();
+            if t[0] == "VALUE" && t.len() == 5 {
+                return format!("{} {} {} {} <cas>", t[0], t[1], t[2], t[3]);
+            }
+            if t[0] == "ME" {
+                return t
+                    .iter()
+                    .map(|tok| {
+                        if tok.starts_with("cas=") {
+                            "cas=<cas>"
+                        } else {
+                            tok
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ");
+            }
+            if ["VA", "HD", "NS", "EX", "NF"].contains(&t[0]) {
+                return t
+                    .iter()
+                    .map(|tok| match tok.strip_prefix('c') {
+                        Some(c) if !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit()) => {
+                            "c<cas>".to_string()
+                        }
+                        _ => tok.to_string(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ");
+            }
+            line.to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("\r\n")
+}
+
+/// Splits a script into steps: one per `---`-separated block; `\n` becomes
+/// `\r\n` and `\\0`, `\\t`, `\\x7f`-style escapes are decoded.
+fn steps(text: &str) -> Vec<Vec<u8>> {
+    text.split("---")
+        .map(|block| {
+            let mut out = Vec::new();
+            for line in block.lines() {
+                let line = line.trim_start();
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                out.extend_from_slice(&unescape(line));
+                out.extend_from_slice(b"\r\n");
+            }
+            out
+        })
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+fn unescape(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 1 < b.len() {
+            match b[i + 1] {
+                b't' => out.push(b'\t'),
+                b'0' => out.push(0),
+                b'r' => out.push(b'\r'),
+                b'x' if i + 3 < b.len() => {
+                    let h = std::str::from_utf8(&b[i + 2..i + 4]).expect("hex");
+                    out.push(u8::from_str_radix(h, 16).expect("hex"));
+                    i += 2;
+                }
+                c => out.push(c),
+            }
+            i += 2;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Runs `script` on fresh connections to both servers and compares replies.
+fn assert_same(mc_port: u16, rc_port: u16, script: &[Vec<u8>]) {
+    let mut a = Mc::connect(mc_port);
+    let mut b = Mc::connect(rc_port);
+    a.step(b"flush_all\r\n");
+    b.step(b"flush_all\r\n");
+    for s in script {
+        let ra = normalize(&a.step(s));
+        let rb = normalize(&b.step(s));
+        assert_eq!(rb, ra, "reply differs for {:?}", String::from_utf8_lossy(s));
+    }
+}
+
+#[test]
+fn text_protocol_matches_memcached() {
+    let mc = start_memcached();
+    let (_rc, port) = start_rc(&[]);
+    let script = steps(
+        r#"
+        get a
+        ---
+        set a 0 0 1
+        x
+        ---
+        get a
+        ---
+        get a b a
+        ---
+        gets a
+        ---
+        set k\tx 0 0 1
+        v
+        get k\tx
+        ---
+        set k 1 0 3
+        100
+        ---
+        decr k 1
+        get k
+        incr k 18446744073709551615
+        get k
+        incr k 5
+        ---
+        set n 0 0 2
+        -1
+        incr n 1
+        ---
+        set e 0 0 0
+
+        incr e 1
+        incr k abc
+        incr k -1
+        incr missing 1
+        decr missing 1
+        ---
+        set n 0 0 20
+        18446744073709551615
+        incr n 1
+        get n
+        decr n 100
+        get n
+        ---
+        set n 0 0 3
+        1 a
+        incr n 1
+        ---
+        set a 4294967296 0 1
+        x
+        get a
+        set a 4294967295 0 1
+        x
+        get a
+        set a 0 -1 1
+        x
+        get a
+        ---
+        set b 0 0 1 noreply
+        x
+        set b 0 0 1 junk
+        y
+        get b
+        ---
+        add b 0 0 1
+        q
+        replace zz 0 0 1
+        q
+        append zz 0 0 1
+        q
+        prepend b 0 0 1
+        q
+        append b 5 0 1
+        w
+        get b
+        ---
+        gets b
+        ---
+        cas b 0 0 1 999
+        c
+        cas zz 0 0 1 1
+        c
+        ---
+        cas b 7 0 2 {cas}
+        cc
+        gets b
+        ---
+        cas b 7 0 2 {cas} noreply
+        dd
+        get b
+        ---
+        delete b 0
+        delete b 1
+        delete b noreply
+        delete b
+        delete b x y
+        delete b 0 noreply
+        ---
+        set t 0 100 1
+        t
+        touch zz 10
+        touch t 10
+        touch t abc
+        touch t 10 noreply
+        gat 100 t zz
+        gats 0 t
+        gat abc t
+        gat
+        gat 10
+        ---
+        verbosity 1
+        verbosity
+        verbosity 1 noreply
+        verbosity abc
+        ---
+        flush_all abc
+        flush_all 0
+        flush_all noreply
+        flush_all -1
+        get t
+        ---
+        set u 0 0 1
+        1
+        incr u 1 noreply
+        decr u 1 noreply
+        get u
+        add u 0 0 1 noreply
+        x
+        replace u 3 0 1 noreply
+        y
+        get u
+        "#,
+    );
+    assert_same(mc.port, port, &script);
+}
+
+#[test]
+fn meta_protocol_matches_memcached() {
+    let mc = start_memcached();
+    let (_rc, port) = start_rc(&[]);
+    let script = steps(
+        r#"
+        ms m1 2
+        hi
+        mg m1
+        mg m1 v
+        mg m1 v f t c k s O123 h
+        mg m1 q
+        mg m1 v q
+        mg miss v
+        mg miss v q
+        mg miss v k O9
+        ---
+        ms m2 3 T100 F5 c
+        abc
+        ---
+        mg m2 v f t
+        mg m2 s v t T0 t
+        mg m2 t
+        ---
+        ms m2 3 I
+        xyz
+        ms m2 S3
+        xyz
+        ms m2 3 MA
+        def
+        mg m2 v
+        ---
+        ms m3 3 MP q
+        zzz
+        ms m3 3 ME
+        zzz
+        ms m3 3 MR
+        zzz
+        ms m3 3 MX
+        zzz
+        ms m3 3 MS q
+        zzz
+        ms m3 3 ME k O5
+        zzz
+        mg m3 v
+        ---
+        md m3
+        md m3
+        md m3 q
+        md m3 q k O1
+        ---
+        ms cc 1 c
+        a
+        ---
+        ms cc 1 C{cas} c
+        b
+        ms cc 1 C1 c
+        c
+        ms cc 1 C1 MA
+        c
+        mg cc v
+        md cc C1
+        ---
+        mg cc c
+        ---
+        md cc C{cas}
+        ma cc
+        ma cc N0 J10
+        ma cc v
+        ma cc MD D100 v
+        ma cc D5 MI v t
+        ma cc q
+        ma cc q MD
+        mg cc v
+        ma nope q
+        ma nope
+        ma cc Mx
+        ma cc Dx
+        ---
+        ms nn 2
+        ab
+        ma nn
+        ---
+        ms YmluYXJ5 3 b
+        bin
+        mg YmluYXJ5 b v k
+        mg binary v
+        mg ###### b v
+        md YmluYXJ5 b k
+        ---
+        mg viv N30 v c
+        ---
+        mg viv v t
+        ---
+        ms st 1 T100
+        s
+        md st I T30
+        mg st v c t
+        ---
+        mg st v
+        mg st v
+        ---
+        ms st 1 I C1
+        z
+        mg st v t
+        ---
+        me m1
+        me nothere
+        "#,
+    );
+    assert_same(mc.port, port, &script);
+}
+
+#[test]
+fn bad_input_matches_memcached() {
+    let mc = start_memcached();
+    let (_rc, port) = start_rc(&[]);
+    let long = "k".repeat(251);
+    let ok = "k".repeat(250);
+    let text = format!(
+        r#"
+        get {long}
+        ---
+        set {long} 0 0 1
+        x
+        ---
+        incr {long} 1
+        delete {long}
+        touch {long} 1
+        mg {long} v
+        ms {long} 1
+        md {long}
+        ma {long}
+        ---
+        set {ok} 0 0 1
+        x
+        get {ok}
+        ---
+        set a 0 0 -1
+        set a 0 0 abc
+        set a abc 0 1
+        set a -1 0 1
+        set a 0 abc 1
+        set a 0 0 1 2 3 4
+        set a 0 0
+        cas a 0 0 1 abc
+        cas a 0 0 1
+        ---
+        set a abc 0 1 noreply
+        ---
+        set x 0 0 1
+        ab
+        get x
+        ---
+        set x 0 0 1 noreply
+        ab
+        ---
+        \x00\x01\x02garbage
+        \x80\xff
+        ---
+        foo
+        GET a
+        get
+        gets
+        m
+        mz a
+        ---
+        set a 0 0 00001
+        x
+        get a
+        set a +1 +0 1
+        y
+        get a
+        set a 0x1 0 1
+        set a 0 0 1\t
+        z
+        "#
+    );
+    let mut script = steps(&text);
+    // Values over the item size limit are refused and their data swallowed.
+    let mut big = b"set a 0 0 1\r\nx\r\nset a 0 0 2000000\r\n".to_vec();
+    big.extend(std::iter::repeat_n(b'x', 2_000_000));
+    big.extend_from_slice(b"\r\nget a\r\n");
+    script.push(big);
+    for (n, f) in [(1048513, 0), (1048514, 0), (1048509, 1), (1048510, 1)] {
+        let mut s = format!("set big {f} 0 {n}\r\n").into_bytes();
+        s.extend(std::iter::repeat_n(b'y', n));
+        s.extend_from_slice(b"\r\n");
+        script.push(s);
+    }
+    let mut ms_big = b"ms big 2000000 T0\r\n".to_vec();
+    ms_big.extend(std::iter::repeat_n(b'z', 2_000_000));
+    ms_big.extend_from_slice(b"\r\nmg big v\r\n");
+    script.push(ms_big);
+    assert_same(mc.port, port, &script);
+
+    // A long line without newline that is not a get closes the connection,
+    // on both servers.
+    for p in [mc.port, port] {
+        let mut c = Mc::connect(p);
+        assert!(
+            c.closes_after(&[b'a'; 3000]),
+            "port {p} kept a junk connection"
+        );
+        let mut c = Mc::connect(p);
+        let mut get = b"get ".to_vec();
+        for i in 0..2000 {
+            get.extend_from_slice(format!("key{i} ").as_bytes());
+        }
+        get.extend_from_slice(b"\r\n");
+        assert_eq!(c.step(&get), b"END\r\n");
+        let mut c = Mc::connect(p);
+        assert!(c.closes_after(b"quit\r\n"));
+    }
+}
+
+#[test]
+fn expiry_matches_memcached() {
+    let mc = start_memcached();
+    let (_rc, port) = start_rc(&[]);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let text = format!(
+        r#"
+        set rel 0 1 1
+        r
+        set never 0 0 1
+        n
+        set neg 0 -1 1
+        x
+        set past 0 {past} 1
+        p
+        set future 0 {future} 1
+        f
+        set month 0 2592000 1
+        m
+        get rel never neg past future month
+        mg future t
+        mg month t
+        "#,
+        past = now - 10,
+        future = now + 1000,
+    );
+    let script = steps(&text);
+    let mut a = Mc::connect(mc.port);
+    let mut b = Mc::connect(port);
+    for s in &script {
+        let ra = normalize(&a.step(s));
+        let rb = normalize(&b.step(s));
+        // `t` of an absolute time may differ by a second between servers.
+        let strip = |r: &str| r.replace("t999", "t1000").replace("t1001", "t1000");
+        assert_eq!(strip(&rb), strip(&ra));
+    }
+    std::thread::sleep(Duration::from_millis(2200));
+    let s = b"get rel never\r\n".to_vec();
+    assert_eq!(normalize(&b.step(&s)), normalize(&a.step(&s)));
+    assert_eq!(b.step(&s), b"VALUE never 0 1\r\nn\r\nEND\r\n");
+}
+
+#[test]
+fn stats_report_memcached_names() {
+    let (rc, port) = start_rc(&["--memcached-max-item-size", "2mb"]);
+    let mut c = Mc::connect(port);
+    c.step(b"set a 0 0 1\r\n5\r\nget a\r\nget b\r\nincr a 1\r\ndelete zz\r\n");
+    let stats = String::from_utf8(c.step(b"stats\r\n")).expect("utf8");
+    let get = |name: &str| -> String {
+        stats
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("STAT {name} ")))
+            .unwrap_or_else(|| panic!("no {name} in {stats}"))
+            .to_string()
+    };
+    for name in [
+        "pid",
+        "uptime",
+        "time",
+        "version",
+        "curr_connections",
+        "total_connections",
+        "cmd_get",
+        "cmd_set",
+        "cmd_flush",
+        "cmd_touch",
+        "get_hits",
+        "get_misses",
+        "get_expired",
+        "delete_misses",
+        "delete_hits",
+        "incr_misses",
+        "incr_hits",
+        "decr_misses",
+        "decr_hits",
+        "cas_misses",
+        "cas_hits",
+        "cas_badval",
+        "touch_hits",
+        "touch_misses",
+        "curr_items",
+        "total_items",
+        "evictions",
+        "bytes",
+        "limit_maxbytes",
+        "threads",
+    ] {
+        get(name);
+    }
+    assert!(stats.ends_with("END\r\n"));
+    assert_eq!(get("cmd_get"), "2");
+    assert_eq!(get("get_hits"), "1");
+    assert_eq!(get("get_misses"), "1");
+    assert_eq!(get("incr_hits"), "1");
+    assert_eq!(get("delete_misses"), "1");
+    assert_eq!(get("curr_items"), "1");
+    assert_eq!(get("curr_connections"), "1");
+    let settings = String::from_utf8(c.step(b"stats settings\r\n")).expect("utf8");
+    assert!(
+        settings.contains("STAT item_size_max 2097152\r\n"),
+        "{settings}"
+    );
+    assert_eq!(c.step(b"stats nonsense\r\n"), b"ERROR\r\n");
+    // The Redis side of the same node sees the key.
+    assert_eq!(redis_cli(rc.port, &["DBSIZE"]).trim(), "1");
+}
+
+#[test]
+fn redis_and_memcached_share_keys() {
+    let (rc, port) = start_rc(&[]);
+    let mut r = RawConn::connect(rc.port);
+    let mut c = Mc::connect(port);
+    // Redis SET -> memcached get with flags 0.
+    assert_eq!(r.cmd_str("SET rk hello"), "+OK\r\n");
+    assert_eq!(c.step(b"get rk\r\n"), b"VALUE rk 0 5\r\nhello\r\nEND\r\n");
+    // memcached set -> Redis GET returns the data; flags survive reads.
+    c.step(b"set mk 42 0 5\r\nworld\r\n");
+    assert_eq!(r.cmd_str("GET mk"), "$5\r\nworld\r\n");
+    assert_eq!(c.step(b"get mk\r\n"), b"VALUE mk 42 5\r\nworld\r\nEND\r\n");
+    // A Redis read keeps the CAS unique, so a memcached cas still succeeds.
+    c.step(b"gets mk\r\n");
+    r.cmd_str("GET mk");
+    assert_eq!(c.step(b"cas mk 42 0 1 {cas}\r\nA\r\n"), b"STORED\r\n");
+    // A Redis write changes it: the cas fails.
+    c.step(b"gets mk\r\n");
+    assert_eq!(r.cmd_str("APPEND mk B"), ":2\r\n");
+    assert_eq!(c.step(b"cas mk 42 0 1 {cas}\r\nC\r\n"), b"EXISTS\r\n");
+    // In-place Redis changes keep the flags; a Redis SET resets them to 0.
+    assert_eq!(c.step(b"get mk\r\n"), b"VALUE mk 42 2\r\nAB\r\nEND\r\n");
+    r.cmd_str("SET mk new");
+    assert_eq!(c.step(b"get mk\r\n"), b"VALUE mk 0 3\r\nnew\r\nEND\r\n");
+    // Counters are shared.
+    r.cmd_str("SET ctr 10");
+    assert_eq!(c.step(b"incr ctr 5\r\n"), b"15\r\n");
+    assert_eq!(r.cmd_str("INCR ctr"), ":16\r\n");
+    // memcached TTLs are Redis TTLs.
+    c.step(b"set ttl 0 100 1\r\nx\r\n");
+    let ttl = r.cmd_str("TTL ttl");
+    assert!(ttl == ":100\r\n" || ttl == ":99\r\n", "{ttl}");
+    r.cmd_str("EXPIRE rk 50");
+    let reply = String::from_utf8(c.step(b"mg rk t\r\n")).expect("utf8");
+    assert!(reply == "HD t50\r\n" || reply == "HD t49\r\n", "{reply}");
+    // Deletes and flushes cross over.
+    assert_eq!(c.step(b"delete rk\r\n"), b"DELETED\r\n");
+    assert_eq!(r.cmd_str("EXISTS rk"), ":0\r\n");
+    c.step(b"flush_all\r\n");
+    assert_eq!(r.cmd_str("DBSIZE"), ":0\r\n");
+}
+
+#[test]
+fn pymemcache_client_works() {
+    let (_rc, port) = start_rc(&[]);
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/python/pymemcache_basic.py"
+    );
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(port.to_string())
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "pymemcache script failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("pymemcache ok"));
+}
+
+/// Runs a libmemcached tool (Debian names them memc*) against `port`.
+fn tool(name: &str, port: u16, args: &[&str]) -> std::process::Output {
+    Command::new(name)
+        .arg(format!("--servers=127.0.0.1:{port}"))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{name}: {e} (libmemcached-tools is required)"))
+}
+
+#[test]
+fn libmemcached_tools_work() {
+    let (rc, port) = start_rc(&[]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("greeting.txt");
+    std::fs::write(&file, b"hello from memccp\n").expect("write");
+    let out = tool("memccp", port, &[file.to_str().expect("path")]);
+    assert!(out.status.success(), "memccp: {out:?}");
+    assert_eq!(
+        redis_cli(rc.port, &["GET", "greeting.txt"]),
+        "hello from memccp\n\n"
+    );
+    let out = tool("memccat", port, &["greeting.txt"]);
+    assert!(out.status.success(), "memccat: {out:?}");
+    // memccat prints the value followed by a newline.
+    assert_eq!(out.stdout, b"hello from memccp\n\n");
+    let out = tool("memcrm", port, &["greeting.txt"]);
+    assert!(out.status.success(), "memcrm: {out:?}");
+    assert_eq!(redis_cli(rc.port, &["EXISTS", "greeting.txt"]).trim(), "0");
+    let out = tool("memccat", port, &["greeting.txt"]);
+    assert!(!out.status.success(), "memccat of a removed key succeeded");
+    let out = tool("memcstat", port, &[]);
+    assert!(out.status.success(), "memcstat: {out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("curr_items"), "{text}");
+    assert!(text.contains("cmd_get"), "{text}");
+}
+
+#[test]
+fn garbage_never_stalls_the_node() {
+    let (rc, port) = start_rc(&[]);
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    for round in 0..40 {
+        let mut junk = Vec::new();
+        for _ in 0..(200 + round * 50) {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let b = (seed & 0xff) as u8;
+            // Mix raw bytes with protocol fragments.
+            match seed % 11 {
+                0 => junk.extend_from_slice(b"set a 0 0 3\r\n"),
+                1 => junk.extend_from_slice(b"\r\n"),
+                2 => junk.extend_from_slice(b"mg a v c t\r\n"),
+                3 => junk.extend_from_slice(b"get a b\r\n"),
+                4 => junk.extend_from_slice(b"ms a 2 T5 MA\r\n"),
+                _ => junk.push(b),
+            }
+        }
+        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.write_all(&junk);
+            let _ = s.set_read_timeout(Some(Duration::from_millis(50)));
+            let mut tmp = [0u8; 65536];
+            let _ = s.read(&mut tmp);
+        }
+    }
+    let mut c = Mc::connect(port);
+    assert!(c.step(b"version\r\n").starts_with(b"VERSION "));
+    assert_eq!(redis_cli(rc.port, &["PING"]).trim(), "PONG");
+}
