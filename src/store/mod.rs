@@ -14,6 +14,7 @@ pub mod expire;
 pub mod slot;
 pub mod table;
 pub mod value;
+pub mod zset;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;

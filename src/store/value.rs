@@ -90,6 +90,8 @@ impl StrValue {
 pub enum Value {
     /// A string.
     Str(StrValue),
+    /// A sorted set.
+    ZSet(super::zset::ZSet),
 }
 
 impl Value {
@@ -97,6 +99,7 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) => "string",
+            Value::ZSet(_) => "zset",
         }
     }
 
@@ -104,6 +107,7 @@ impl Value {
     pub fn encoding(&self) -> &'static str {
         match self {
             Value::Str(s) => s.encoding(),
+            Value::ZSet(z) => z.encoding(),
         }
     }
 
@@ -113,6 +117,7 @@ impl Value {
             Value::Str(StrValue::Int(_)) => 0,
             Value::Str(StrValue::Emb(b)) => b.len(),
             Value::Str(StrValue::Raw(v)) => v.capacity(),
+            Value::ZSet(z) => z.mem_usage(),
         }
     }
 }
