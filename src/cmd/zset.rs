@@ -204,50 +204,93 @@ impl Interval for LexRange<'_> {
     }
 }
 
-/// Ascending rank interval `[start, end)` of the elements in `r`.
-///
-/// The compact encoding is scanned like Redis scans a listpack (first in
-/// range from the head, or last in range from the tail when `rev`), so lex
-/// ranges over mixed scores select exactly what Redis selects; the skiplist
-/// uses O(log n) descents.
-fn span(z: &ZSet, r: &impl Interval, rev: bool) -> (usize, usize) {
-    if r.is_void() || z.is_empty() {
+/// Redis' quick rejection: a void range, or one that misses the whole set.
+fn misses(z: &ZSet, r: &impl Interval) -> bool {
+    match (z.at(0), z.len().checked_sub(1).and_then(|l| z.at(l))) {
+        (Some((fm, fs)), Some((lm, ls))) => {
+            r.is_void() || !r.above_min(ls, lm) || !r.below_max(fs, fm)
+        }
+        _ => true,
+    }
+}
+
+/// Ascending rank interval `[lo, hi)` a range request with LIMIT selects,
+/// found the way Redis walks it: locate the first (or, `rev`, last) element
+/// in range, skip `offset` elements, then take up to `limit` (negative: all)
+/// while they stay in range. The compact encoding is scanned linearly like a
+/// listpack, the skiplist descends in O(log n); so lex ranges over mixed
+/// scores select what Redis selects and LIMIT costs O(log n + offset + limit).
+fn select_walk(
+    z: &ZSet,
+    r: &impl Interval,
+    rev: bool,
+    offset: i64,
+    limit: i64,
+) -> (usize, usize) {
+    if offset < 0 || misses(z, r) {
         return (0, 0);
     }
-    match z {
-        ZSet::Small(v) => {
-            let (fm, fs) = (&v[0].0, v[0].1);
-            let (lm, ls) = (&v[v.len() - 1].0, v[v.len() - 1].1);
-            if !r.above_min(ls, lm) || !r.below_max(fs, fm) {
-                return (0, 0);
-            }
-            if rev {
-                let Some(e) = v.iter().rposition(|(m, s)| r.below_max(*s, m)) else {
-                    return (0, 0);
-                };
-                let n = v[..=e]
-                    .iter()
-                    .rev()
-                    .take_while(|(m, s)| r.above_min(*s, m))
-                    .count();
-                (e + 1 - n, e + 1)
-            } else {
-                let Some(s0) = v.iter().position(|(m, s)| r.above_min(*s, m)) else {
-                    return (0, 0);
-                };
-                let n = v[s0..]
-                    .iter()
-                    .take_while(|(m, s)| r.below_max(*s, m))
-                    .count();
-                (s0, s0 + n)
-            }
-        }
-        ZSet::Big(_) => {
-            let start = z.prefix_len(|s, m| !r.above_min(s, m));
-            let end = z.prefix_len(|s, m| r.below_max(s, m));
-            (start, end.max(start))
-        }
+    let len = z.len();
+    let take = if limit < 0 { usize::MAX } else { limit as usize };
+    let offset = usize::try_from(offset).unwrap_or(usize::MAX);
+    if rev {
+        let last = match z {
+            ZSet::Small(v) => v.iter().rposition(|(m, s)| r.below_max(*s, m)),
+            ZSet::Big(_) => z.prefix_len(|s, m| r.below_max(s, m)).checked_sub(1),
+        };
+        let Some(last) = last.filter(|&e| z.at(e).is_some_and(|(m, s)| r.above_min(s, m)))
+        else {
+            return (0, 0);
+        };
+        let Some(top) = last.checked_sub(offset) else {
+            return (0, 0);
+        };
+        let n = z
+            .range(0, top + 1, true)
+            .take(take)
+            .take_while(|(m, s)| r.above_min(*s, m))
+            .count();
+        (top + 1 - n, top + 1)
+    } else {
+        let first = match z {
+            ZSet::Small(v) => v.iter().position(|(m, s)| r.above_min(*s, m)),
+            ZSet::Big(_) => Some(z.prefix_len(|s, m| !r.above_min(s, m))),
+        };
+        let Some(first) = first.filter(|&f| z.at(f).is_some_and(|(m, s)| r.below_max(s, m)))
+        else {
+            return (0, 0);
+        };
+        let from = first.saturating_add(offset).min(len);
+        let n = z
+            .range(from, len, false)
+            .take(take)
+            .take_while(|(m, s)| r.below_max(*s, m))
+            .count();
+        (from, from + n)
     }
+}
+
+/// Number of elements in range (ZCOUNT, ZLEXCOUNT): a walk on the compact
+/// encoding, a rank difference of two O(log n) descents on the skiplist.
+fn count_in(z: &ZSet, r: &impl Interval) -> usize {
+    if let ZSet::Small(_) = z {
+        let (lo, hi) = select_walk(z, r, false, 0, -1);
+        return hi - lo;
+    }
+    if misses(z, r) {
+        return 0;
+    }
+    let first = z.prefix_len(|s, m| !r.above_min(s, m));
+    if !z.at(first).is_some_and(|(m, s)| r.below_max(s, m)) {
+        return 0;
+    }
+    let Some(last) = z.prefix_len(|s, m| r.below_max(s, m)).checked_sub(1) else {
+        return 0;
+    };
+    if !z.at(last).is_some_and(|(m, s)| r.above_min(s, m)) || last < first {
+        return 0;
+    }
+    last - first + 1
 }
 
 /// Normalises Redis rank arguments (negative from the end) to `[start, end)`.
@@ -536,8 +579,7 @@ pub fn zrevrank(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 pub fn zcount(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let r = ScoreRange::parse(&args[2], &args[3])?;
     read_zset(ctx, &args[1], |z, out| {
-        let (s, e) = z.map_or((0, 0), |z| span(z, &r, false));
-        out.int((e - s) as i64)
+        out.int(z.map_or(0, |z| count_in(z, &r)) as i64)
     })
 }
 
@@ -545,8 +587,7 @@ pub fn zcount(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 pub fn zlexcount(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let r = LexRange::parse(&args[2], &args[3])?;
     read_zset(ctx, &args[1], |z, out| {
-        let (s, e) = z.map_or((0, 0), |z| span(z, &r, false));
-        out.int((e - s) as i64)
+        out.int(z.map_or(0, |z| count_in(z, &r)) as i64)
     })
 }
 
@@ -606,7 +647,7 @@ pub fn zremrangebyrank(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 pub fn zremrangebyscore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let r = ScoreRange::parse(&args[2], &args[3])?;
     let n = write_zset(ctx, &args[1], |z| {
-        let sp = span(z, &r, false);
+        let sp = select_walk(z, &r, false, 0, -1);
         remove_span(z, sp)
     })?;
     ctx.out.int(n.unwrap_or(0) as i64);
@@ -617,7 +658,7 @@ pub fn zremrangebyscore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 pub fn zremrangebylex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let r = LexRange::parse(&args[2], &args[3])?;
     let n = write_zset(ctx, &args[1], |z| {
-        let sp = span(z, &r, false);
+        let sp = select_walk(z, &r, false, 0, -1);
         remove_span(z, sp)
     })?;
     ctx.out.int(n.unwrap_or(0) as i64);
@@ -643,33 +684,19 @@ enum RangeArg<'a> {
 
 /// The ascending rank interval a range request selects, after LIMIT.
 fn select(z: &ZSet, r: &RangeArg<'_>, rev: bool, offset: i64, limit: i64) -> (usize, usize) {
-    let (s, e) = match r {
+    match r {
         RangeArg::Rank(a, b) => {
             let (s, e) = rank_span(z.len(), *a, *b);
-            if rev {
-                // Ranks count from the tail: map back to ascending ranks.
-                let n = z.len();
-                return if s == e { (0, 0) } else { (n - e, n - s) };
+            let n = z.len();
+            // Reverse ranks count from the tail: map them back to ascending ranks.
+            match (rev, s == e) {
+                (_, true) => (0, 0),
+                (true, false) => (n - e, n - s),
+                (false, false) => (s, e),
             }
-            return (s, e);
         }
-        RangeArg::Score(sr) => span(z, sr, rev),
-        RangeArg::Lex(lr) => span(z, lr, rev),
-    };
-    if offset < 0 {
-        return (0, 0);
-    }
-    let avail = e - s;
-    let off = (offset as u64).min(avail as u64) as usize;
-    let take = if limit < 0 {
-        avail - off
-    } else {
-        (limit as u64).min((avail - off) as u64) as usize
-    };
-    if rev {
-        (e - off - take, e - off)
-    } else {
-        (s + off, s + off + take)
+        RangeArg::Score(sr) => select_walk(z, sr, rev, offset, limit),
+        RangeArg::Lex(lr) => select_walk(z, lr, rev, offset, limit),
     }
 }
 

@@ -458,8 +458,8 @@ impl ZSet {
     pub fn set(&mut self, member: &[u8], score: f64, limits: Limits) {
         match self {
             ZSet::Small(v) => {
-                let score = compact_score(score);
                 if let Some(i) = Self::small_pos(v, member) {
+                    let score = compact_score(score);
                     let (m, _) = v.remove(i);
                     let at = v.partition_point(|(om, os)| {
                         cmp_elem(*os, om, score, &m) == Ordering::Less
@@ -468,6 +468,7 @@ impl ZSet {
                     return;
                 }
                 if v.len() < limits.entries && member.len() <= limits.value {
+                    let score = compact_score(score);
                     let at = v.partition_point(|(om, os)| {
                         cmp_elem(*os, om, score, member) == Ordering::Less
                     });
