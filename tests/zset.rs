@@ -230,9 +230,7 @@ fn ranges_on_skiplist_encoding_match_redis() {
     // The same cases with the compact encoding disabled exercise the skiplist.
     let redis = require_redis(&["--zset-max-listpack-entries", "0"]);
     let rc = start_ringcache(&["--zset-max-listpack-entries", "0"]);
-    let s = script(&format!(
-        "{RANGE_SETUP}OBJECT ENCODING z\n{RANGE_CASES}"
-    ));
+    let s = script(&format!("{RANGE_SETUP}OBJECT ENCODING z\n{RANGE_CASES}"));
     assert_same_replies(redis.port, rc.port, &s);
 }
 
@@ -468,8 +466,7 @@ fn zscan_covers_a_large_set() {
             break;
         }
         // Removing already returned elements must not make the scan skip others.
-        let first = items.first().map(|s| s.to_string());
-        if let Some(_) = first {
+        if !items.is_empty() {
             c.cmd_str("ZPOPMIN big 5");
         }
         assert!(calls < 1000, "scan does not terminate");
@@ -531,7 +528,9 @@ fn zrandmember_properties() {
             assert_eq!(m.len(), 3);
             let set: std::collections::HashSet<_> = m.iter().collect();
             assert_eq!(set.len(), 3, "positive count gives distinct members");
-            assert!(m.iter().all(|x| ["a", "b", "c", "d", "e"].contains(&x.as_str())));
+            assert!(m
+                .iter()
+                .all(|x| ["a", "b", "c", "d", "e"].contains(&x.as_str())));
             let m = members(&c.cmd_str("ZRANDMEMBER z -8 WITHSCORES"));
             assert_eq!(m.len(), 16);
             for p in m.chunks(2) {
@@ -620,6 +619,12 @@ proptest! {
         let mut a = RawConn::connect(redis.port);
         let mut b = RawConn::connect(rc.port);
         for cmd in &cmds {
+            // Lex ranges over mixed scores are unspecified on a skiplist (the
+            // result depends on its random levels): only listpacks, where Redis
+            // scans linearly, get them.
+            if entries == "3" && cmd.contains("LEX") {
+                continue;
+            }
             // ZRANDMEMBER with a count above the set size returns the whole
             // set, and ZSCAN of a skiplist walks Redis' hash table: both in an
             // unspecified order, so they are compared as multisets of lines.
@@ -650,8 +655,8 @@ fn redis_benchmark_zadd_zpopmin() {
         .arg(rc.port.to_string())
         .output()
         .expect("redis-benchmark is installed");
-    let text = String::from_utf8_lossy(&out.stdout).to_string()
-        + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     println!("{text}");
     assert!(out.status.success(), "{text}");
     assert!(text.contains("ZADD:"), "{text}");

@@ -220,26 +220,23 @@ fn misses(z: &ZSet, r: &impl Interval) -> bool {
 /// while they stay in range. The compact encoding is scanned linearly like a
 /// listpack, the skiplist descends in O(log n); so lex ranges over mixed
 /// scores select what Redis selects and LIMIT costs O(log n + offset + limit).
-fn select_walk(
-    z: &ZSet,
-    r: &impl Interval,
-    rev: bool,
-    offset: i64,
-    limit: i64,
-) -> (usize, usize) {
+fn select_walk(z: &ZSet, r: &impl Interval, rev: bool, offset: i64, limit: i64) -> (usize, usize) {
     if offset < 0 || misses(z, r) {
         return (0, 0);
     }
     let len = z.len();
-    let take = if limit < 0 { usize::MAX } else { limit as usize };
+    let take = if limit < 0 {
+        usize::MAX
+    } else {
+        limit as usize
+    };
     let offset = usize::try_from(offset).unwrap_or(usize::MAX);
     if rev {
         let last = match z {
             ZSet::Small(v) => v.iter().rposition(|(m, s)| r.below_max(*s, m)),
             ZSet::Big(_) => z.prefix_len(|s, m| r.below_max(s, m)).checked_sub(1),
         };
-        let Some(last) = last.filter(|&e| z.at(e).is_some_and(|(m, s)| r.above_min(s, m)))
-        else {
+        let Some(last) = last.filter(|&e| z.at(e).is_some_and(|(m, s)| r.above_min(s, m))) else {
             return (0, 0);
         };
         let Some(top) = last.checked_sub(offset) else {
@@ -256,8 +253,7 @@ fn select_walk(
             ZSet::Small(v) => v.iter().position(|(m, s)| r.above_min(*s, m)),
             ZSet::Big(_) => Some(z.prefix_len(|s, m| !r.above_min(s, m))),
         };
-        let Some(first) = first.filter(|&f| z.at(f).is_some_and(|(m, s)| r.below_max(s, m)))
-        else {
+        let Some(first) = first.filter(|&f| z.at(f).is_some_and(|(m, s)| r.below_max(s, m))) else {
             return (0, 0);
         };
         let from = first.saturating_add(offset).min(len);
@@ -491,7 +487,8 @@ fn zadd_generic(ctx: &mut Ctx<'_>, args: &[Bytes], mut f: AddFlags, first: usize
             ctx.out.null();
         }
     } else {
-        ctx.out.int(outcome.added + if f.ch { outcome.updated } else { 0 });
+        ctx.out
+            .int(outcome.added + if f.ch { outcome.updated } else { 0 });
     }
     Ok(())
 }
@@ -614,10 +611,7 @@ fn write_zset<T>(
 /// ZREM key member [member ...]
 pub fn zrem(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let n = write_zset(ctx, &args[1], |z| {
-        args[2..]
-            .iter()
-            .filter(|m| z.remove(m).is_some())
-            .count()
+        args[2..].iter().filter(|m| z.remove(m).is_some()).count()
     })?;
     ctx.out.int(n.unwrap_or(0) as i64);
     Ok(())
@@ -757,7 +751,9 @@ fn zrange_generic(
     };
     if store {
         let (dst, srck) = (ctx.key(&args[1]), ctx.key(&args[2]));
-        let mut locks = ctx.store().lock_many(ctx.client.db, &[dst, srck], ctx.now_ms);
+        let mut locks = ctx
+            .store()
+            .lock_many(ctx.client.db, &[dst, srck], ctx.now_ms);
         let elems: Vec<(Box<[u8]>, f64)> = match locks.of(&srck).get(&srck) {
             None => Vec::new(),
             Some(e) => {
@@ -1154,8 +1150,7 @@ fn setop_generic(
     }
     if card_only {
         let n = result.len();
-        ctx.out
-            .int(if limit > 0 { n.min(limit) } else { n } as i64);
+        ctx.out.int(if limit > 0 { n.min(limit) } else { n } as i64);
         return Ok(());
     }
     result.sort_by(|a, b| cmp_elem(a.1, &a.0, b.1, &b.0));

@@ -188,9 +188,8 @@ impl SkipList {
         self.len += 1;
         let nodes = &self.nodes;
         let hs = &self.hasher;
-        self.index.insert_unique(h, id, |&i| {
-            hs.hash_one(&nodes[i as usize].member[..])
-        });
+        self.index
+            .insert_unique(h, id, |&i| hs.hash_one(&nodes[i as usize].member[..]));
     }
 
     /// The last node on each level that orders before `(score, member)`.
@@ -461,9 +460,8 @@ impl ZSet {
                 if let Some(i) = Self::small_pos(v, member) {
                     let score = compact_score(score);
                     let (m, _) = v.remove(i);
-                    let at = v.partition_point(|(om, os)| {
-                        cmp_elem(*os, om, score, &m) == Ordering::Less
-                    });
+                    let at = v
+                        .partition_point(|(om, os)| cmp_elem(*os, om, score, &m) == Ordering::Less);
                     v.insert(at, (m, score));
                     return;
                 }
@@ -699,8 +697,21 @@ mod tests {
 
     #[test]
     fn negative_zero_only_normalised_in_compact_form() {
-        let mut small = ZSet::new(Limits { entries: 8, value: 8 }, 1);
-        small.set(b"a", -0.0, Limits { entries: 8, value: 8 });
+        let mut small = ZSet::new(
+            Limits {
+                entries: 8,
+                value: 8,
+            },
+            1,
+        );
+        small.set(
+            b"a",
+            -0.0,
+            Limits {
+                entries: 8,
+                value: 8,
+            },
+        );
         assert!(small.score(b"a").is_some_and(|s| s.is_sign_positive()));
         let mut big = ZSet::new(BIG, 1);
         big.set(b"a", -0.0, BIG);
