@@ -703,8 +703,6 @@ fn zrange_generic(
     mut by: Option<RangeBy>,
     mut rev: Option<bool>,
 ) -> CmdResult {
-    let fixed_by = by.is_some();
-    let fixed_rev = rev.is_some();
     let src = if store { 2 } else { 1 };
     let (mut minidx, mut maxidx) = (src + 1, src + 2);
     let (mut withscores, mut offset, mut limit) = (false, 0i64, -1i64);
@@ -718,11 +716,11 @@ fn zrange_generic(
             offset = arg_i64(&args[j + 1])?;
             limit = arg_i64(&args[j + 2])?;
             j += 2;
-        } else if !fixed_rev && rev.is_none() && is(a, "rev") {
+        } else if rev.is_none() && is(a, "rev") {
             rev = Some(true);
-        } else if !fixed_by && by.is_none() && is(a, "bylex") {
+        } else if by.is_none() && is(a, "bylex") {
             by = Some(RangeBy::Lex);
-        } else if !fixed_by && by.is_none() && is(a, "byscore") {
+        } else if by.is_none() && is(a, "byscore") {
             by = Some(RangeBy::Score);
         } else {
             return Err(CmdError::Syntax);
