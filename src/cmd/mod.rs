@@ -9,6 +9,7 @@ pub mod server;
 pub mod string;
 pub mod table;
 pub mod transaction;
+pub mod zset;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

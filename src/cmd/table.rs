@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use bytes::Bytes;
 
-use super::{connection, keys, list, server, string, transaction, Handler, KeysFn};
+use super::{connection, keys, list, server, string, transaction, zset, Handler, KeysFn};
 
 /// Command flags (Redis' names in `FLAG_NAMES`).
 pub mod flags {
@@ -215,6 +215,8 @@ const NK: (i32, i32, i32) = (0, 0, 0);
 const K1: (i32, i32, i32) = (1, 1, 1);
 const KALL: (i32, i32, i32) = (1, -1, 1);
 const K12: (i32, i32, i32) = (1, 2, 1);
+/// Command group of the sorted set commands.
+const ZS: &str = "sorted_set";
 const ADM: u32 = ADMIN | NOSCRIPT | LOADING | STALE;
 
 /// Every command of the node.
@@ -816,6 +818,90 @@ pub static COMMANDS: &[Command] = &[
         list::blmpop_keys,
     ),
     // sorted sets (cmd/zset.rs)
+    c("zadd", -4, WRITE | DENYOOM | FAST, K1, ZS, zset::zadd),
+    c("zincrby", 4, WRITE | DENYOOM | FAST, K1, ZS, zset::zincrby),
+    c("zrem", -3, WRITE | FAST, K1, ZS, zset::zrem),
+    c("zcard", 2, READONLY | FAST, K1, ZS, zset::zcard),
+    c("zscore", 3, READONLY | FAST, K1, ZS, zset::zscore),
+    c("zmscore", -3, READONLY | FAST, K1, ZS, zset::zmscore),
+    c("zrank", 3, READONLY | FAST, K1, ZS, zset::zrank),
+    c("zrevrank", 3, READONLY | FAST, K1, ZS, zset::zrevrank),
+    c("zcount", 4, READONLY | FAST, K1, ZS, zset::zcount),
+    c("zlexcount", 4, READONLY | FAST, K1, ZS, zset::zlexcount),
+    c("zrange", -4, READONLY, K1, ZS, zset::zrange),
+    c(
+        "zrangestore",
+        -5,
+        WRITE | DENYOOM,
+        K12,
+        ZS,
+        zset::zrangestore,
+    ),
+    c("zrevrange", -4, READONLY, K1, ZS, zset::zrevrange),
+    c("zrangebyscore", -4, READONLY, K1, ZS, zset::zrangebyscore),
+    c(
+        "zrevrangebyscore",
+        -4,
+        READONLY,
+        K1,
+        ZS,
+        zset::zrevrangebyscore,
+    ),
+    c("zrangebylex", -4, READONLY, K1, ZS, zset::zrangebylex),
+    c("zrevrangebylex", -4, READONLY, K1, ZS, zset::zrevrangebylex),
+    c("zremrangebyrank", 4, WRITE, K1, ZS, zset::zremrangebyrank),
+    c("zremrangebyscore", 4, WRITE, K1, ZS, zset::zremrangebyscore),
+    c("zremrangebylex", 4, WRITE, K1, ZS, zset::zremrangebylex),
+    c("zpopmin", -2, WRITE | FAST, K1, ZS, zset::zpopmin),
+    c("zpopmax", -2, WRITE | FAST, K1, ZS, zset::zpopmax),
+    movable(
+        c("zmpop", -4, WRITE, NK, ZS, zset::zmpop),
+        zset::keys_numkeys,
+    ),
+    movable(
+        c("zunion", -3, READONLY, NK, ZS, zset::zunion),
+        zset::keys_numkeys,
+    ),
+    movable(
+        c("zinter", -3, READONLY, NK, ZS, zset::zinter),
+        zset::keys_numkeys,
+    ),
+    movable(
+        c("zdiff", -3, READONLY, NK, ZS, zset::zdiff),
+        zset::keys_numkeys,
+    ),
+    movable(
+        c("zintercard", -3, READONLY, NK, ZS, zset::zintercard),
+        zset::keys_numkeys,
+    ),
+    movable(
+        c(
+            "zunionstore",
+            -4,
+            WRITE | DENYOOM,
+            K1,
+            ZS,
+            zset::zunionstore,
+        ),
+        zset::keys_store,
+    ),
+    movable(
+        c(
+            "zinterstore",
+            -4,
+            WRITE | DENYOOM,
+            K1,
+            ZS,
+            zset::zinterstore,
+        ),
+        zset::keys_store,
+    ),
+    movable(
+        c("zdiffstore", -4, WRITE | DENYOOM, K1, ZS, zset::zdiffstore),
+        zset::keys_store,
+    ),
+    c("zrandmember", -2, READONLY, K1, ZS, zset::zrandmember),
+    c("zscan", -3, READONLY, K1, ZS, zset::zscan),
     // pub/sub (cmd/pubsub.rs)
     // scripting (cmd/scripting.rs)
     // cluster (cmd/cluster.rs)

@@ -16,6 +16,7 @@ pub mod slot;
 pub mod table;
 pub mod thin;
 pub mod value;
+pub mod zset;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;

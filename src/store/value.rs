@@ -101,6 +101,8 @@ pub enum Value {
     Str(StrValue),
     /// A list (boxed: keeps `Value` as small as a string).
     List(Box<List>),
+    /// A sorted set.
+    ZSet(Box<super::zset::ZSet>),
 }
 
 impl Value {
@@ -109,6 +111,7 @@ impl Value {
         match self {
             Value::Str(_) => "string",
             Value::List(_) => "list",
+            Value::ZSet(_) => "zset",
         }
     }
 
@@ -117,6 +120,7 @@ impl Value {
         match self {
             Value::Str(s) => s.encoding(),
             Value::List(l) => l.encoding(),
+            Value::ZSet(z) => z.encoding(),
         }
     }
 
@@ -127,6 +131,7 @@ impl Value {
             Value::Str(StrValue::Emb(b)) => 4 + b.len(),
             Value::Str(StrValue::Raw(v)) => v.capacity(),
             Value::List(l) => l.mem_usage(),
+            Value::ZSet(z) => z.mem_usage(),
         }
     }
 }
