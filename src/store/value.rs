@@ -3,6 +3,8 @@
 //! Strings keep Redis' three encodings (`int`, `embstr`, `raw`) because OBJECT
 //! ENCODING exposes them and integer strings are smaller and faster for INCR.
 
+use super::hash::HashValue;
+use super::set::SetValue;
 use crate::resp::parse::string_to_i64;
 
 /// Longest string Redis stores as `embstr`.
@@ -90,6 +92,10 @@ impl StrValue {
 pub enum Value {
     /// A string.
     Str(StrValue),
+    /// A hash.
+    Hash(HashValue),
+    /// A set.
+    Set(SetValue),
 }
 
 impl Value {
@@ -97,6 +103,8 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) => "string",
+            Value::Hash(_) => "hash",
+            Value::Set(_) => "set",
         }
     }
 
@@ -104,6 +112,8 @@ impl Value {
     pub fn encoding(&self) -> &'static str {
         match self {
             Value::Str(s) => s.encoding(),
+            Value::Hash(h) => h.encoding(),
+            Value::Set(s) => s.encoding(),
         }
     }
 
@@ -113,6 +123,8 @@ impl Value {
             Value::Str(StrValue::Int(_)) => 0,
             Value::Str(StrValue::Emb(b)) => b.len(),
             Value::Str(StrValue::Raw(v)) => v.capacity(),
+            Value::Hash(h) => h.mem_usage(),
+            Value::Set(s) => s.mem_usage(),
         }
     }
 }
