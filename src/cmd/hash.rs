@@ -35,7 +35,13 @@ fn hash_for_write<'s>(
     key: &Key<'_>,
     lru: u32,
 ) -> Result<&'s mut HashValue, CmdError> {
-    value_for_write(slot, key, lru, || Value::Hash(HashValue::default()), hash_mut)
+    value_for_write(
+        slot,
+        key,
+        lru,
+        || Value::Hash(HashValue::default()),
+        hash_mut,
+    )
 }
 
 fn hash_mut(v: &mut Value) -> Option<&mut HashValue> {
@@ -130,11 +136,7 @@ pub fn hdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// Replies with an integer computed from the hash (0 for a missing key).
-fn hash_int(
-    ctx: &mut Ctx<'_>,
-    key: &[u8],
-    f: impl FnOnce(&HashValue) -> usize,
-) -> CmdResult {
+fn hash_int(ctx: &mut Ctx<'_>, key: &[u8], f: impl FnOnce(&HashValue) -> usize) -> CmdResult {
     read_key(ctx, key, |v, out| {
         out.int(v.map(as_hash).transpose()?.map(f).unwrap_or(0) as i64);
         Ok(())
@@ -296,11 +298,13 @@ pub fn hrandfield(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         };
         let picks = random_picks(h.len(), count);
         let n = picks.len();
-        out.array_len(if with_values && !out.resp3() { 2 * n } else { n });
+        out.array_len(if with_values && !out.resp3() {
+            2 * n
+        } else {
+            n
+        });
         match picks {
-            RandPicks::All(_) => h
-                .iter()
-                .for_each(|p| reply_pick(out, p, with_values)),
+            RandPicks::All(_) => h.iter().for_each(|p| reply_pick(out, p, with_values)),
             RandPicks::Repeat(n) => {
                 let mut rng = rand::rng();
                 for _ in 0..n {

@@ -234,7 +234,8 @@ pub fn spop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             *s = SetValue::Intset(Vec::new());
             return;
         }
-        let mut idx = rand::seq::index::sample(&mut rand::rng(), s.len(), count as usize).into_vec();
+        let mut idx =
+            rand::seq::index::sample(&mut rand::rng(), s.len(), count as usize).into_vec();
         // Removing from the highest position down keeps the lower positions valid.
         idx.sort_unstable_by(|a, b| b.cmp(a));
         out.set_len(idx.len());
@@ -256,7 +257,9 @@ pub fn smove(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let (max, lru) = (max_intset(ctx), ctx.lru_stamp());
     let (src, dst) = (ctx.key(&args[1]), ctx.key(&args[2]));
     let member = &args[3];
-    let mut locked = ctx.store().lock_many(ctx.client.db, &[src, dst], ctx.now_ms);
+    let mut locked = ctx
+        .store()
+        .lock_many(ctx.client.db, &[src, dst], ctx.now_ms);
     let (src_set, dst_set) = match &locked.entries(&[src, dst])[..] {
         [s, d] => (s.map(|e| as_set(&e.value)), d.map(|e| as_set(&e.value))),
         _ => (None, None),

@@ -85,7 +85,8 @@ impl HashValue {
         args: impl IntoIterator<Item = &'a [u8]>,
         limits: HashLimits,
     ) {
-        if matches!(self, HashValue::Listpack(_)) && args.into_iter().any(|a| a.len() > limits.value)
+        if matches!(self, HashValue::Listpack(_))
+            && args.into_iter().any(|a| a.len() > limits.value)
         {
             self.convert();
         }

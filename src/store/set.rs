@@ -175,10 +175,7 @@ impl SetValue {
     /// Removes and returns the member at position `i` (`i < len`) as bytes.
     pub fn remove_at(&mut self, i: usize) -> Vec<u8> {
         match self {
-            SetValue::Intset(v) => itoa::Buffer::new()
-                .format(v.remove(i))
-                .as_bytes()
-                .to_vec(),
+            SetValue::Intset(v) => itoa::Buffer::new().format(v.remove(i)).as_bytes().to_vec(),
             SetValue::Table(t) => t.remove_at(i).into_vec(),
         }
     }
@@ -222,7 +219,10 @@ mod tests {
         assert!(s.add(Member::parse(b"1"), 3));
         assert!(!s.add(Member::parse(b"1"), 3));
         assert_eq!(s.encoding(), "intset");
-        assert_eq!(s.iter().collect::<Vec<_>>(), [Member::Int(1), Member::Int(3)]);
+        assert_eq!(
+            s.iter().collect::<Vec<_>>(),
+            [Member::Int(1), Member::Int(3)]
+        );
         assert!(s.add(Member::parse(b"01"), 3));
         assert_eq!(s.encoding(), "hashtable");
         assert!(s.contains_bytes(b"1") && s.contains_bytes(b"01") && !s.contains_bytes(b"2"));
