@@ -121,7 +121,8 @@ fn hash_commands_match_redis() {
         HSCAN str 0
         HSCAN str 0 COUNT 0
         GET h
-        SCAN 0 TYPE hash
+        DEL nokey2
+        SCAN 0 TYPE hash COUNT 100000
         HGET
         HLEN h extra
         HINCRBY h a
@@ -264,6 +265,7 @@ fn random_hash_sequences_match_redis() {
         prop::collection::vec(0..30usize, 3),
         -4i64..6,
     );
+    let conns = std::cell::RefCell::new((a, b));
     let mut runner = TestRunner::new(Config {
         cases: 30,
         failure_persistence: None,
@@ -271,6 +273,9 @@ fn random_hash_sequences_match_redis() {
     });
     runner
         .run(&prop::collection::vec(cmd, 40), |cmds| {
+            // The runner wants an `Fn`; the connections are reused across cases.
+            let mut conns = conns.borrow_mut();
+            let (a, b) = &mut *conns;
             a.cmd(&[b"FLUSHALL"]);
             b.cmd(&[b"FLUSHALL"]);
             for (op, key, picks, count) in cmds {

@@ -137,13 +137,21 @@ fn set_commands_match_redis() {
         SSCAN i 0 MATCH
         SSCAN nokey 0
         SSCAN nokey 0 COUNT 0
-        SCAN 0 TYPE set
         SADD
         SCARD i extra
         SMOVE a b
         "#,
     );
     assert_same_replies(redis.port, rc.port, &s);
+    // SCAN ... TYPE set finds the same keys (in another order).
+    let scan: &[&[u8]] = &[b"SCAN", b"0", b"TYPE", b"set", b"COUNT", b"100000"];
+    let ra = RawConn::connect(redis.port).cmd(scan);
+    let rb = RawConn::connect(rc.port).cmd(scan);
+    assert_eq!(
+        sorted(parse_tree(&rb, &mut 0)),
+        sorted(parse_tree(&ra, &mut 0))
+    );
+    assert!(String::from_utf8_lossy(&ra).contains("newdst"));
 }
 
 #[test]
@@ -295,6 +303,7 @@ fn random_set_sequences_match_redis() {
         prop::collection::vec(0..40usize, 3),
         -4i64..6,
     );
+    let conns = std::cell::RefCell::new((a, b));
     let mut runner = TestRunner::new(Config {
         cases: 30,
         failure_persistence: None,
@@ -302,6 +311,9 @@ fn random_set_sequences_match_redis() {
     });
     runner
         .run(&prop::collection::vec(cmd, 40), |cmds| {
+            // The runner wants an `Fn`; the connections are reused across cases.
+            let mut conns = conns.borrow_mut();
+            let (a, b) = &mut *conns;
             a.cmd(&[b"FLUSHALL"]);
             b.cmd(&[b"FLUSHALL"]);
             for (op, key, key2, picks, count) in cmds {

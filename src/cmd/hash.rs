@@ -52,7 +52,7 @@ fn hash_mut(v: &mut Value) -> Option<&mut HashValue> {
 }
 
 fn hset_generic(ctx: &mut Ctx<'_>, args: &[Bytes], name: &str) -> CmdResult {
-    if args.len() % 2 == 1 {
+    if !args.len().is_multiple_of(2) {
         return Err(CmdError::Arity(name.into()));
     }
     let (lim, lru) = (limits(ctx), ctx.lru_stamp());
@@ -89,8 +89,6 @@ pub fn hsetnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let key = ctx.key(&args[1]);
     let mut slot = ctx.lock(&key);
     let h = hash_for_write(&mut slot, &key, lru)?;
-    // Redis converts on long arguments even when the field already exists.
-    h.convert_for_lengths([&args[2][..], &args[3][..]], lim);
     let added = h.get(&args[2]).is_none() && h.set(&args[2], &args[3], lim);
     drop(slot);
     ctx.out.int(added as i64);

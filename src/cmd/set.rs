@@ -210,13 +210,12 @@ pub fn spop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         return Err(CmdError::Syntax);
     }
     let count = match args.get(2) {
-        Some(c) => {
-            let n = arg_i64(c)?;
-            if n < 0 {
-                return Err(CmdError::err("value is out of range, must be positive"));
-            }
-            Some(n as u64)
-        }
+        Some(c) => Some(
+            crate::util::parse_i64(c)
+                .filter(|&n| n >= 0)
+                .ok_or_else(|| CmdError::err("value is out of range, must be positive"))?
+                as u64,
+        ),
         None => None,
     };
     let key = ctx.key(&args[1]);
@@ -237,7 +236,7 @@ pub fn spop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         let mut idx =
             rand::seq::index::sample(&mut rand::rng(), s.len(), count as usize).into_vec();
         // Removing from the highest position down keeps the lower positions valid.
-        idx.sort_unstable_by(|a, b| b.cmp(a));
+        idx.sort_unstable_by_key(|&i| std::cmp::Reverse(i));
         out.set_len(idx.len());
         for i in idx {
             out.bulk(&s.remove_at(i));

@@ -236,9 +236,9 @@ pub fn assert_same_on(a: &mut RawConn, b: &mut RawConn, script: &[Vec<Vec<u8>>])
 /// Opens a RESP3 connection (HELLO 3 sent, reply checked) to `port`.
 pub fn resp3_conn(port: u16) -> RawConn {
     let mut c = RawConn::connect(port);
+    c.resp3 = true;
     let r = c.cmd(&[b"HELLO", b"3"]);
     assert!(r.starts_with(b"%"), "HELLO 3 failed: {r:?}");
-    c.resp3 = true;
     c
 }
 
