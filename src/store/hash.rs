@@ -7,6 +7,9 @@ use super::dense::Dense;
 /// One field and its value.
 pub type Pair = (Box<[u8]>, Box<[u8]>);
 
+/// A borrowed field and value.
+pub type PairRef<'a> = (&'a [u8], &'a [u8]);
+
 /// Size limits of the compact encoding (`hash-max-listpack-*`).
 #[derive(Debug, Clone, Copy)]
 pub struct HashLimits {
@@ -54,7 +57,7 @@ impl HashValue {
     }
 
     /// The pair at position `i` (`0..len`), for iteration and random picks.
-    pub fn at(&self, i: usize) -> Option<(&[u8], &[u8])> {
+    pub fn at(&self, i: usize) -> Option<PairRef<'_>> {
         let p = match self {
             HashValue::Listpack(v) => v.get(i),
             HashValue::Table(t) => t.at(i),
@@ -63,7 +66,7 @@ impl HashValue {
     }
 
     /// All pairs in storage order.
-    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+    pub fn iter(&self) -> impl Iterator<Item = PairRef<'_>> {
         (0..self.len()).filter_map(|i| self.at(i))
     }
 
@@ -134,7 +137,7 @@ impl HashValue {
     }
 
     /// One HSCAN step: compact hashes return everything with cursor 0.
-    pub fn scan(&self, cursor: u64, count: usize) -> (Vec<(&[u8], &[u8])>, u64) {
+    pub fn scan(&self, cursor: u64, count: usize) -> (Vec<PairRef<'_>>, u64) {
         match self {
             HashValue::Listpack(v) => (v.iter().map(|p| (&*p.0, &*p.1)).collect(), 0),
             HashValue::Table(t) => {
