@@ -665,3 +665,27 @@ fn redis_benchmark_zadd_zpopmin() {
     let mut c = RawConn::connect(rc.port);
     assert!(c.cmd_str("ZCARD myzset").starts_with(':'));
 }
+
+/// Plain sets take part in ZUNION/ZINTER/ZDIFF (and STORE forms) with score 1.
+#[test]
+fn set_operations_accept_plain_sets() {
+    let redis = require_redis(&[]);
+    let rc = start_ringcache(&[]);
+    let s = script(
+        r#"
+        SADD s a b c 7
+        ZADD z 2 a 5 d 1.5 7
+        ZUNION 2 s z WITHSCORES
+        ZINTER 2 s z WITHSCORES AGGREGATE MAX
+        ZDIFF 2 s z WITHSCORES
+        ZDIFF 2 z s
+        ZINTERSTORE d 2 s z
+        ZUNIONSTORE d 2 s z WEIGHTS 2 3
+        ZRANGE d 0 -1 WITHSCORES
+        ZINTERCARD 2 s z
+        SET str x
+        ZUNION 2 s str
+        "#,
+    );
+    assert_same_replies(redis.port, rc.port, &s);
+}

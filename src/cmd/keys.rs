@@ -562,3 +562,36 @@ pub fn object_help(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     );
     Ok(())
 }
+
+/// Options of HSCAN/SSCAN/ZSCAN after the cursor: `MATCH pattern` (None for
+/// `*`) and the `COUNT` hint, parsed with Redis' errors.
+pub fn parse_scan_opts(args: &[Bytes]) -> Result<(Option<&[u8]>, usize), CmdError> {
+    let (mut pattern, mut count) = (None, 10usize);
+    let mut i = 0;
+    while i < args.len() {
+        if i + 1 >= args.len() {
+            return Err(CmdError::Syntax);
+        }
+        let (a, v) = (&args[i], &args[i + 1]);
+        if is(a, "count") {
+            let n = arg_i64(v)?;
+            if n < 1 {
+                return Err(CmdError::Syntax);
+            }
+            count = n.min(usize::MAX as i64) as usize;
+        } else if is(a, "match") {
+            pattern = (&v[..] != b"*").then_some(&v[..]);
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        i += 2;
+    }
+    Ok((pattern, count))
+}
+
+/// Writes the head of a SCAN-family reply: `[cursor, [n items...]]`.
+pub fn scan_head(out: &mut crate::resp::Reply, cursor: u64, n: usize) {
+    out.array_len(2);
+    out.bulk(itoa::Buffer::new().format(cursor).as_bytes());
+    out.array_len(n);
+}

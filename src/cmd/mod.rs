@@ -3,9 +3,11 @@
 //! context) in Redis' order before calling the handler from the table.
 
 pub mod connection;
+pub mod hash;
 pub mod keys;
 pub mod list;
 pub mod server;
+pub mod set;
 pub mod string;
 pub mod table;
 pub mod transaction;
@@ -373,4 +375,62 @@ fn finish_reply_mode(ctx: &mut Ctx<'_>, prior: ReplyMode, mark: usize) {
         ReplyMode::Off if ctx.client.reply_mode != ReplyMode::On => ctx.out.buf.truncate(mark),
         _ => {}
     }
+}
+
+/// Looks up `key` for a read-only command: counts the keyspace hit or miss,
+/// refreshes the key's LRU/LFU stamp and hands the value (None when the key is
+/// missing) to `f` together with the reply buffer.
+pub fn read_key<T>(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    f: impl FnOnce(Option<&crate::store::Value>, &mut Reply) -> Result<T, CmdError>,
+) -> Result<T, CmdError> {
+    let key = ctx.key(key);
+    let mut slot = ctx.lock(&key);
+    let now = ctx.now_ms;
+    let entry = slot.get_mut(&key);
+    ctx.hit(entry.is_some());
+    let value = entry.map(|e| {
+        e.set_lru(crate::store::evict::touch_stamp(e.lru(), now));
+        &e.value
+    });
+    f(value, ctx.out)
+}
+
+/// The value at `key` for a write command, created with `make` when missing;
+/// `pick` selects the expected type (WRONGTYPE when it returns None).
+pub fn value_for_write<'s, T>(
+    slot: &'s mut crate::store::Locked<'_>,
+    key: &Key<'_>,
+    lru: u32,
+    make: impl FnOnce() -> crate::store::Value,
+    pick: fn(&mut crate::store::Value) -> Option<&mut T>,
+) -> Result<&'s mut T, CmdError> {
+    if slot.get(key).is_none() {
+        slot.set(key, make(), false, lru);
+    }
+    slot.get_mut(key)
+        .and_then(|e| pick(&mut e.value))
+        .ok_or(CmdError::WrongType)
+}
+
+/// Runs `f` on the existing aggregate at `key` (None when the key is missing;
+/// WRONGTYPE when `pick` rejects the value) and deletes the key when `f`
+/// leaves the aggregate empty, as Redis does.
+pub fn modify_key<T, R>(
+    slot: &mut crate::store::Locked<'_>,
+    key: &Key<'_>,
+    pick: fn(&mut crate::store::Value) -> Option<&mut T>,
+    is_empty: fn(&T) -> bool,
+    f: impl FnOnce(&mut T) -> R,
+) -> Result<Option<R>, CmdError> {
+    let Some(e) = slot.get_mut(key) else {
+        return Ok(None);
+    };
+    let agg = pick(&mut e.value).ok_or(CmdError::WrongType)?;
+    let r = f(agg);
+    if is_empty(agg) {
+        slot.remove(key);
+    }
+    Ok(Some(r))
 }

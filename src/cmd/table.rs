@@ -7,7 +7,9 @@ use std::sync::OnceLock;
 
 use bytes::Bytes;
 
-use super::{connection, keys, list, server, string, transaction, zset, Handler, KeysFn};
+use super::{
+    connection, hash, keys, list, server, set, string, transaction, zset, Handler, KeysFn,
+};
 
 /// Command flags (Redis' names in `FLAG_NAMES`).
 pub mod flags {
@@ -738,7 +740,92 @@ pub static COMMANDS: &[Command] = &[
         ],
     ),
     // hashes (cmd/hash.rs)
+    c("hset", -4, WRITE | DENYOOM | FAST, K1, "hash", hash::hset),
+    c(
+        "hsetnx",
+        4,
+        WRITE | DENYOOM | FAST,
+        K1,
+        "hash",
+        hash::hsetnx,
+    ),
+    c("hget", 3, READONLY | FAST, K1, "hash", hash::hget),
+    c("hmset", -4, WRITE | DENYOOM | FAST, K1, "hash", hash::hmset),
+    c("hmget", -3, READONLY | FAST, K1, "hash", hash::hmget),
+    c(
+        "hincrby",
+        4,
+        WRITE | DENYOOM | FAST,
+        K1,
+        "hash",
+        hash::hincrby,
+    ),
+    c(
+        "hincrbyfloat",
+        4,
+        WRITE | DENYOOM | FAST,
+        K1,
+        "hash",
+        hash::hincrbyfloat,
+    ),
+    c("hdel", -3, WRITE | FAST, K1, "hash", hash::hdel),
+    c("hlen", 2, READONLY | FAST, K1, "hash", hash::hlen),
+    c("hstrlen", 3, READONLY | FAST, K1, "hash", hash::hstrlen),
+    c("hkeys", 2, READONLY, K1, "hash", hash::hkeys),
+    c("hvals", 2, READONLY, K1, "hash", hash::hvals),
+    c("hgetall", 2, READONLY, K1, "hash", hash::hgetall),
+    c("hexists", 3, READONLY | FAST, K1, "hash", hash::hexists),
+    c("hrandfield", -2, READONLY, K1, "hash", hash::hrandfield),
+    c("hscan", -3, READONLY, K1, "hash", hash::hscan),
     // sets (cmd/set.rs)
+    c("sadd", -3, WRITE | DENYOOM | FAST, K1, "set", set::sadd),
+    c("srem", -3, WRITE | FAST, K1, "set", set::srem),
+    c("smove", 4, WRITE | FAST, K12, "set", set::smove),
+    c("sismember", 3, READONLY | FAST, K1, "set", set::sismember),
+    c(
+        "smismember",
+        -3,
+        READONLY | FAST,
+        K1,
+        "set",
+        set::smismember,
+    ),
+    c("scard", 2, READONLY | FAST, K1, "set", set::scard),
+    c("spop", -2, WRITE | FAST, K1, "set", set::spop),
+    c("srandmember", -2, READONLY, K1, "set", set::srandmember),
+    c("sinter", -2, READONLY, KALL, "set", set::sinter),
+    c(
+        "sinterstore",
+        -3,
+        WRITE | DENYOOM,
+        KALL,
+        "set",
+        set::sinterstore,
+    ),
+    c("sunion", -2, READONLY, KALL, "set", set::sunion),
+    c(
+        "sunionstore",
+        -3,
+        WRITE | DENYOOM,
+        KALL,
+        "set",
+        set::sunionstore,
+    ),
+    c("sdiff", -2, READONLY, KALL, "set", set::sdiff),
+    c(
+        "sdiffstore",
+        -3,
+        WRITE | DENYOOM,
+        KALL,
+        "set",
+        set::sdiffstore,
+    ),
+    c("smembers", 2, READONLY, K1, "set", set::smembers),
+    c("sscan", -3, READONLY, K1, "set", set::sscan),
+    movable(
+        c("sintercard", -3, READONLY, NK, "set", set::sintercard),
+        set::sintercard_keys,
+    ),
     // lists (cmd/list.rs)
     c("lpush", -3, WRITE | DENYOOM | FAST, K1, "list", list::lpush),
     c("rpush", -3, WRITE | DENYOOM | FAST, K1, "list", list::rpush),

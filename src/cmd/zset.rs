@@ -979,15 +979,28 @@ fn weighted(w: f64, s: f64) -> f64 {
 
 /// Cardinality of an input, or WRONGTYPE.
 fn input_len(e: &Entry) -> Result<usize, CmdError> {
-    Ok(as_zset(e)?.len())
+    match &e.value {
+        // Plain sets take part with every score 1, as in Redis.
+        Value::Set(s) => Ok(s.len()),
+        _ => Ok(as_zset(e)?.len()),
+    }
 }
 
 /// Calls `f` on every `(member, score)` of an input.
 fn input_for_each(e: &Entry, mut f: impl FnMut(&[u8], f64)) {
-    if let Value::ZSet(z) = &e.value {
-        for (m, s) in z.iter() {
-            f(m, s);
+    match &e.value {
+        Value::ZSet(z) => {
+            for (m, s) in z.iter() {
+                f(m, s);
+            }
         }
+        Value::Set(set) => {
+            let mut buf = itoa::Buffer::new();
+            for m in set.iter() {
+                f(m.bytes(&mut buf), 1.0);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -995,6 +1008,7 @@ fn input_for_each(e: &Entry, mut f: impl FnMut(&[u8], f64)) {
 fn input_score(e: &Entry, member: &[u8]) -> Option<f64> {
     match &e.value {
         Value::ZSet(z) => z.score(member),
+        Value::Set(set) => set.contains_bytes(member).then_some(1.0),
         _ => None,
     }
 }

@@ -8,10 +8,13 @@
 //! everything (MULTI/EXEC, scripts, SWAPDB) takes the server's exclusive gate
 //! (see `server::Shared::gate`) on top.
 
+pub mod dense;
 pub mod entry;
 pub mod evict;
 pub mod expire;
+pub mod hash;
 pub mod list;
+pub mod set;
 pub mod slot;
 pub mod table;
 pub mod thin;
@@ -370,6 +373,20 @@ impl<'s> LockedMany<'s> {
     pub fn of(&mut self, key: &Key<'_>) -> &mut Locked<'s> {
         let i = self.slots.binary_search(&key.slot).unwrap_or(0);
         &mut self.guards[i]
+    }
+
+    /// The live entries of `keys` (lazy expiry applied first), borrowed
+    /// together, for commands that read several keys at once (SINTER).
+    pub fn entries(&mut self, keys: &[Key<'_>]) -> Vec<Option<&Entry>> {
+        for k in keys {
+            self.of(k).expire_if_needed(k);
+        }
+        keys.iter()
+            .map(|k| {
+                let i = self.slots.binary_search(&k.slot).unwrap_or(0);
+                self.guards[i].table.get(k.hash, k.bytes)
+            })
+            .collect()
     }
 }
 

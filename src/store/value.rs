@@ -3,7 +3,9 @@
 //! Strings keep Redis' three encodings (`int`, `embstr`, `raw`) because OBJECT
 //! ENCODING exposes them and integer strings are smaller and faster for INCR.
 
+use super::hash::HashValue;
 use super::list::List;
+use super::set::SetValue;
 use super::thin::ThinBytes;
 use crate::resp::parse::string_to_i64;
 
@@ -103,6 +105,10 @@ pub enum Value {
     List(Box<List>),
     /// A sorted set.
     ZSet(Box<super::zset::ZSet>),
+    /// A hash.
+    Hash(Box<HashValue>),
+    /// A set.
+    Set(Box<SetValue>),
 }
 
 impl Value {
@@ -112,6 +118,8 @@ impl Value {
             Value::Str(_) => "string",
             Value::List(_) => "list",
             Value::ZSet(_) => "zset",
+            Value::Hash(_) => "hash",
+            Value::Set(_) => "set",
         }
     }
 
@@ -121,6 +129,8 @@ impl Value {
             Value::Str(s) => s.encoding(),
             Value::List(l) => l.encoding(),
             Value::ZSet(z) => z.encoding(),
+            Value::Hash(h) => h.encoding(),
+            Value::Set(s) => s.encoding(),
         }
     }
 
@@ -132,6 +142,8 @@ impl Value {
             Value::Str(StrValue::Raw(v)) => v.capacity(),
             Value::List(l) => l.mem_usage(),
             Value::ZSet(z) => z.mem_usage(),
+            Value::Hash(h) => h.mem_usage(),
+            Value::Set(s) => s.mem_usage(),
         }
     }
 }

@@ -220,6 +220,12 @@ pub fn mask_hello_id(reply: &[u8]) -> String {
 pub fn assert_same_replies(reference: u16, subject: u16, script: &[Vec<Vec<u8>>]) {
     let mut a = RawConn::connect(reference);
     let mut b = RawConn::connect(subject);
+    assert_same_on(&mut a, &mut b, script);
+}
+
+/// Like `assert_same_replies` on already open connections (e.g. after HELLO 3,
+/// whose reply differs in the client id).
+pub fn assert_same_on(a: &mut RawConn, b: &mut RawConn, script: &[Vec<Vec<u8>>]) {
     for cmd in script {
         let args: Vec<&[u8]> = cmd.iter().map(|v| v.as_slice()).collect();
         let hello = args
@@ -256,6 +262,15 @@ pub fn assert_same_replies(reference: u16, subject: u16, script: &[Vec<Vec<u8>>]
                 .collect::<Vec<_>>()
         );
     }
+}
+
+/// Opens a RESP3 connection (HELLO 3 sent, reply checked) to `port`.
+pub fn resp3_conn(port: u16) -> RawConn {
+    let mut c = RawConn::connect(port);
+    c.resp3 = true;
+    let r = c.cmd(&[b"HELLO", b"3"]);
+    assert!(r.starts_with(b"%"), "HELLO 3 failed: {r:?}");
+    c
 }
 
 /// Parses a script of one command per line (redis-cli style quoting).
@@ -343,4 +358,61 @@ pub fn info_field(port: u16, section: &str, field: &str) -> Option<String> {
         .into_iter()
         .find(|(_, k, _)| k == field)
         .map(|(_, _, v)| v)
+}
+
+/// A reply parsed far enough to compare order-insensitively.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Tree {
+    /// Any non-aggregate reply, raw.
+    Leaf(Vec<u8>),
+    /// An aggregate: type byte and children.
+    Agg(u8, Vec<Tree>),
+}
+
+/// Parses one RESP2/RESP3 reply from `b` at `pos`.
+pub fn parse_tree(b: &[u8], pos: &mut usize) -> Tree {
+    let start = *pos;
+    let line_end = *pos
+        + b[*pos..]
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("crlf");
+    let tag = b[start];
+    let n: i64 = std::str::from_utf8(&b[start + 1..line_end])
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(-1);
+    *pos = line_end + 2;
+    match tag {
+        b'*' | b'~' | b'%' | b'>' if n >= 0 => {
+            let k = if tag == b'%' { 2 * n } else { n };
+            Tree::Agg(tag, (0..k).map(|_| parse_tree(b, pos)).collect())
+        }
+        b'$' | b'=' if n >= 0 => {
+            *pos += n as usize + 2;
+            Tree::Leaf(b[start..*pos].to_vec())
+        }
+        _ => Tree::Leaf(b[start..*pos].to_vec()),
+    }
+}
+
+/// Sorts the elements of every aggregate (recursively), for unordered replies.
+pub fn sorted(t: Tree) -> Tree {
+    match t {
+        Tree::Agg(tag, mut v) => {
+            v = v.into_iter().map(sorted).collect();
+            v.sort();
+            Tree::Agg(tag, v)
+        }
+        leaf => leaf,
+    }
+}
+
+/// The shape of a random reply (aggregate type and element count), which is
+/// all that is deterministic about random picks.
+pub fn shape(t: &Tree) -> Tree {
+    match t {
+        Tree::Agg(tag, v) => Tree::Leaf(format!("{} {}", *tag as char, v.len()).into_bytes()),
+        leaf => leaf.clone(),
+    }
 }
