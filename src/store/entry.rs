@@ -87,3 +87,15 @@ impl Entry {
         std::mem::size_of::<Entry>() + self.kb.heap_size() + self.value.mem_usage()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Entries are most of the memory per key: keep them at 24 bytes.
+    #[test]
+    fn entry_and_value_stay_small() {
+        assert_eq!(std::mem::size_of::<Value>(), 16);
+        assert_eq!(std::mem::size_of::<Entry>(), 24);
+    }
+}
