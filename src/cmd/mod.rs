@@ -4,6 +4,7 @@
 
 pub mod connection;
 pub mod keys;
+pub mod pubsub;
 pub mod server;
 pub mod string;
 pub mod table;
@@ -184,6 +185,15 @@ pub fn execute(ctx: &mut Ctx<'_>, args: Vec<Bytes>) -> Option<Vec<Bytes>> {
         finish_reply_mode(ctx, skip_reply, mark);
         return None;
     }
+    if ctx.client.subscriptions() > 0 && !ctx.out.resp3() && !allowed_when_subscribed(cmd) {
+        reject(
+            ctx,
+            Some(found.stat),
+            CmdError::err(format!("Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context", cmd.name)),
+        );
+        finish_reply_mode(ctx, skip_reply, mark);
+        return None;
+    }
     if ctx.client.multi.is_some()
         && !matches!(
             cmd.name,
@@ -216,6 +226,22 @@ pub fn execute(ctx: &mut Ctx<'_>, args: Vec<Bytes>) -> Option<Vec<Bytes>> {
     call(ctx, found, &args);
     finish_reply_mode(ctx, skip_reply, mark);
     None
+}
+
+/// Commands a RESP2 client may send while subscribed.
+fn allowed_when_subscribed(cmd: &Command) -> bool {
+    matches!(
+        cmd.name,
+        "ping"
+            | "subscribe"
+            | "ssubscribe"
+            | "unsubscribe"
+            | "sunsubscribe"
+            | "psubscribe"
+            | "punsubscribe"
+            | "quit"
+            | "reset"
+    )
 }
 
 /// Executes a resolved command: handler, WATCH invalidation, stats, slowlog, MONITOR.

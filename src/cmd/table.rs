@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use bytes::Bytes;
 
-use super::{connection, keys, server, string, transaction, Handler, KeysFn};
+use super::{connection, keys, pubsub, server, string, transaction, Handler, KeysFn};
 
 /// Command flags (Redis' names in `FLAG_NAMES`).
 pub mod flags {
@@ -732,6 +732,27 @@ pub static COMMANDS: &[Command] = &[
     // lists (cmd/list.rs)
     // sorted sets (cmd/zset.rs)
     // pub/sub (cmd/pubsub.rs)
+    c("subscribe", -2, PUBSUB | NOSCRIPT | LOADING | STALE, NK, "pubsub", pubsub::subscribe),
+    c("unsubscribe", -1, PUBSUB | NOSCRIPT | LOADING | STALE, NK, "pubsub", pubsub::unsubscribe),
+    c("psubscribe", -2, PUBSUB | NOSCRIPT | LOADING | STALE, NK, "pubsub", pubsub::psubscribe),
+    c("punsubscribe", -1, PUBSUB | NOSCRIPT | LOADING | STALE, NK, "pubsub", pubsub::punsubscribe),
+    c("ssubscribe", -2, PUBSUB | NOSCRIPT | LOADING | STALE, KALL, "pubsub", pubsub::ssubscribe),
+    c("sunsubscribe", -1, PUBSUB | NOSCRIPT | LOADING | STALE, KALL, "pubsub", pubsub::sunsubscribe),
+    c("publish", 3, PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE, NK, "pubsub", pubsub::publish),
+    c("spublish", 3, PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE, K1, "pubsub", pubsub::spublish),
+    container(
+        "pubsub",
+        -2,
+        "pubsub",
+        &[
+            c("pubsub|channels", -2, PUBSUB | LOADING | STALE, NK, "pubsub", pubsub::pubsub_channels),
+            c("pubsub|numsub", -2, PUBSUB | LOADING | STALE, NK, "pubsub", pubsub::pubsub_numsub),
+            c("pubsub|numpat", 2, PUBSUB | LOADING | STALE, NK, "pubsub", pubsub::pubsub_numpat),
+            c("pubsub|shardchannels", -2, PUBSUB | LOADING | STALE, NK, "pubsub", pubsub::pubsub_shardchannels),
+            c("pubsub|shardnumsub", -2, PUBSUB | LOADING | STALE, NK, "pubsub", pubsub::pubsub_shardnumsub),
+            c("pubsub|help", 2, LOADING | STALE, NK, "pubsub", pubsub::pubsub_help),
+        ],
+    ),
     // scripting (cmd/scripting.rs)
     // cluster (cmd/cluster.rs)
     // transactions

@@ -16,7 +16,7 @@ use tokio::net::TcpStream;
 use tokio::sync::broadcast;
 use tracing::debug;
 
-use super::client::Client;
+use super::client::{Client, ClientHandle};
 use super::Shared;
 use crate::cmd::{execute, After, Ctx};
 use crate::resp::{parse_request, ParseLimits, Parsed, Reply};
@@ -83,12 +83,15 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
         // Execute what is buffered, flushing between chunks of output.
         loop {
             let next = process_batch(&shared, &mut client, &mut reply, &mut inbuf);
+            if let Some(subs) = &client.pubsub {
+                subs.mailbox.drain_into(&mut reply, FLUSH_AT);
+            }
             if !reply.buf.is_empty() {
                 shared
                     .stats
                     .net_output_bytes
                     .fetch_add(reply.buf.len() as u64, Ordering::Relaxed);
-                if sock.write_all(&reply.buf).await.is_err() {
+                if !write_unless_killed(&mut sock, &reply.buf, &handle).await {
                     break 'conn;
                 }
                 reply.buf.clear();
@@ -114,8 +117,12 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
         if *stop.borrow() || handle.killed.load(Ordering::Acquire) {
             break;
         }
+        if client.pubsub.as_ref().is_some_and(|s| s.mailbox.has_pending()) {
+            continue;
+        }
         let idle = shared.config.read().timeout;
-        let exempt_from_idle = monitor.is_some() || client.multi.is_some();
+        let exempt_from_idle =
+            monitor.is_some() || client.multi.is_some() || client.subscriptions() > 0;
         let read = tokio::select! {
             r = sock.read_buf(&mut inbuf) => r,
             _ = handle.wake.notified() => {
@@ -165,7 +172,34 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
         shared.monitors.fetch_sub(1, Ordering::Relaxed);
     }
     shared.watches.unwatch_all(client.id(), &client.watching);
+    if let Some(subs) = client.pubsub.as_mut() {
+        subs.clear(&shared.pubsub);
+    }
     shared.clients.unregister(handle.id);
+}
+
+/// Writes `buf`, giving up when the client is killed meanwhile (a subscriber
+/// that stopped reading must not pin its connection task). Wake-ups that are
+/// not kills are handed back to the loop once the write is done.
+async fn write_unless_killed(sock: &mut TcpStream, buf: &[u8], handle: &ClientHandle) -> bool {
+    let write = sock.write_all(buf);
+    tokio::pin!(write);
+    let mut woken = false;
+    let ok = loop {
+        tokio::select! {
+            r = &mut write => break r.is_ok(),
+            _ = handle.wake.notified() => {
+                if handle.killed.load(Ordering::Acquire) {
+                    return false;
+                }
+                woken = true;
+            }
+        }
+    };
+    if woken {
+        handle.wake.notify_one();
+    }
+    ok
 }
 
 async fn recv_monitor(rx: &mut Option<broadcast::Receiver<bytes::Bytes>>) -> Option<bytes::Bytes> {

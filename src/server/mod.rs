@@ -2,6 +2,7 @@
 
 pub mod client;
 pub mod conn;
+pub mod pubsub;
 pub mod slowlog;
 pub mod watch;
 
@@ -79,6 +80,8 @@ pub struct Shared {
     pub monitors: AtomicUsize,
     /// WATCHed keys.
     pub watches: watch::Watches,
+    /// Pub/Sub subscriptions and delivery.
+    pub pubsub: pubsub::Hub,
     /// Process start.
     pub started: Instant,
     /// Random 40-hex run id.
@@ -130,6 +133,7 @@ impl Shared {
             monitor: tx,
             monitors: AtomicUsize::new(0),
             watches: watch::Watches::default(),
+            pubsub: pubsub::Hub::default(),
             started: Instant::now(),
             run_id: random_hex_id(),
             bound_port: AtomicU64::new(0),
