@@ -9,6 +9,7 @@ pub mod cmd;
 pub mod config;
 pub mod error;
 pub mod resp;
+pub mod scripting;
 pub mod server;
 pub mod store;
 pub mod util;

@@ -5,6 +5,7 @@
 pub mod connection;
 pub mod keys;
 pub mod pubsub;
+pub mod scripting;
 pub mod server;
 pub mod string;
 pub mod table;

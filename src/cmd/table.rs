@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use bytes::Bytes;
 
-use super::{connection, keys, pubsub, server, string, transaction, Handler, KeysFn};
+use super::{connection, keys, pubsub, scripting, server, string, transaction, Handler, KeysFn};
 
 /// Command flags (Redis' names in `FLAG_NAMES`).
 pub mod flags {
@@ -754,6 +754,34 @@ pub static COMMANDS: &[Command] = &[
         ],
     ),
     // scripting (cmd/scripting.rs)
+    movable(
+        c("eval", -3, NOSCRIPT | SKIP_MONITOR | MAY_REPLICATE | STALE | EXCLUSIVE, NK, "scripting", scripting::eval),
+        scripting::eval_keys,
+    ),
+    movable(
+        c("evalsha", -3, NOSCRIPT | SKIP_MONITOR | MAY_REPLICATE | STALE | EXCLUSIVE, NK, "scripting", scripting::evalsha),
+        scripting::eval_keys,
+    ),
+    movable(
+        c("eval_ro", -3, NOSCRIPT | SKIP_MONITOR | STALE | READONLY | EXCLUSIVE, NK, "scripting", scripting::eval_ro),
+        scripting::eval_keys,
+    ),
+    movable(
+        c("evalsha_ro", -3, NOSCRIPT | SKIP_MONITOR | STALE | READONLY | EXCLUSIVE, NK, "scripting", scripting::evalsha_ro),
+        scripting::eval_keys,
+    ),
+    container(
+        "script",
+        -2,
+        "scripting",
+        &[
+            c("script|load", 3, NOSCRIPT | STALE, NK, "scripting", scripting::script_load),
+            c("script|exists", -3, NOSCRIPT | STALE, NK, "scripting", scripting::script_exists),
+            c("script|flush", -2, NOSCRIPT | MAY_REPLICATE, NK, "scripting", scripting::script_flush),
+            c("script|kill", 2, NOSCRIPT | ALLOW_BUSY, NK, "scripting", scripting::script_kill),
+            c("script|help", 2, LOADING | STALE, NK, "scripting", scripting::script_help),
+        ],
+    ),
     // cluster (cmd/cluster.rs)
     // transactions
     c(

@@ -238,7 +238,8 @@ fn process_batch(
         }
     };
     let now = now_ms();
-    let mut gate = Some(shared.gate.read());
+    // Taken lazily per command so a busy script is noticed (see `scripting`).
+    let mut gate = None;
     let mut last_cmd = None;
     let next = loop {
         if client.close_after_reply {
@@ -263,6 +264,9 @@ fn process_batch(
             continue;
         }
         last_cmd = Some(args[0].clone());
+        if gate.is_none() {
+            gate = crate::scripting::enter_shared(shared);
+        }
         let mut ctx = Ctx {
             shared,
             client,
@@ -272,10 +276,13 @@ fn process_batch(
             exclusive: false,
         };
         let mut after = None;
-        if let Some(args) = execute(&mut ctx, args) {
+        if gate.is_none() {
+            crate::scripting::run_while_busy(&mut ctx, args);
+            after = ctx.after.take();
+        } else if let Some(args) = execute(&mut ctx, args) {
             // Swap the shared hold for an exclusive one for this command only.
             drop(gate.take());
-            let exclusive = shared.gate.write();
+            let exclusive = crate::scripting::enter_exclusive(shared);
             let mut ctx = Ctx {
                 shared,
                 client,
@@ -284,10 +291,13 @@ fn process_batch(
                 after: None,
                 exclusive: true,
             };
-            execute(&mut ctx, args);
+            if exclusive.is_some() {
+                execute(&mut ctx, args);
+            } else {
+                crate::scripting::run_while_busy(&mut ctx, args);
+            }
             after = ctx.after.take();
             drop(exclusive);
-            gate = Some(shared.gate.read());
         } else {
             after = after.or(ctx.after.take());
         }
