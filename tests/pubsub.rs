@@ -102,8 +102,8 @@ fn client_list_and_info_count_subscriptions() {
     sub.cmd(&[b"SUBSCRIBE", b"a", b"b"]);
     sub.read_reply();
     sub.cmd(&[b"PSUBSCRIBE", b"p*"]);
-    let list = String::from_utf8_lossy(&other.cmd(&[b"CLIENT", b"LIST", b"TYPE", b"pubsub"]))
-        .into_owned();
+    let list =
+        String::from_utf8_lossy(&other.cmd(&[b"CLIENT", b"LIST", b"TYPE", b"pubsub"])).into_owned();
     assert!(list.contains("flags=P"), "{list}");
     assert!(list.contains(" sub=2 psub=1 "), "{list}");
     assert_eq!(info_field(&mut other, "pubsub_channels"), "2");
@@ -112,7 +112,10 @@ fn client_list_and_info_count_subscriptions() {
     // Disconnecting drops every subscription.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while info_field(&mut other, "pubsub_channels") != "0" {
-        assert!(std::time::Instant::now() < deadline, "subscriptions not released");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "subscriptions not released"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     assert_eq!(info_field(&mut other, "pubsub_patterns"), "0");
@@ -123,7 +126,12 @@ fn slow_subscriber_is_disconnected_others_keep_working() {
     let rc = start_ringcache(&[]);
     let mut admin = RawConn::connect(rc.port);
     assert_eq!(
-        admin.cmd(&[b"CONFIG", b"SET", b"client-output-buffer-limit", b"pubsub 1mb 0 0"]),
+        admin.cmd(&[
+            b"CONFIG",
+            b"SET",
+            b"client-output-buffer-limit",
+            b"pubsub 1mb 0 0"
+        ]),
         b"+OK\r\n"
     );
     let mut slow = RawConn::connect(rc.port);
@@ -134,14 +142,21 @@ fn slow_subscriber_is_disconnected_others_keep_working() {
     // The slow subscriber never reads: ~32 MB is far beyond socket buffers and the 1 MB limit.
     for i in 0..512 {
         let n = admin.cmd(&[b"PUBLISH", b"feed", &payload]);
-        assert!(n.starts_with(b":"), "publish {i}: {:?}", String::from_utf8_lossy(&n));
+        assert!(
+            n.starts_with(b":"),
+            "publish {i}: {:?}",
+            String::from_utf8_lossy(&n)
+        );
         let m = fast.read_reply();
         assert!(
             m.starts_with(b"*3\r\n$7\r\nmessage\r\n") && m.len() > payload.len(),
             "fast subscriber must get message {i}"
         );
     }
-    assert_eq!(info_field(&mut admin, "client_output_buffer_limit_disconnections"), "1");
+    assert_eq!(
+        info_field(&mut admin, "client_output_buffer_limit_disconnections"),
+        "1"
+    );
     assert_eq!(admin.cmd(&[b"PUBLISH", b"feed", b"last"]), b":1\r\n");
     assert!(slow.is_closed(), "slow subscriber must be disconnected");
     assert_eq!(admin.cmd(&[b"PING"]), b"+PONG\r\n");

@@ -113,7 +113,11 @@ fn kill_long_script(port: u16) -> Vec<String> {
         b"+OK\r\n"
     );
     let mut runner = RawConn::connect(port);
-    runner.send_raw(&encode(&[b"EVAL", b"local i = 0 while true do i = i + 1 end", b"0"]));
+    runner.send_raw(&encode(&[
+        b"EVAL",
+        b"local i = 0 while true do i = i + 1 end",
+        b"0",
+    ]));
     std::thread::sleep(Duration::from_millis(300));
     let mut out = Vec::new();
     let mut text = |r: Vec<u8>| out.push(String::from_utf8_lossy(&r).into_owned());

@@ -105,14 +105,20 @@ pub fn sunsubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 /// PUBLISH channel message
 pub fn publish(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let n = ctx.shared.pubsub.publish(ctx.shared, false, &args[1], &args[2]);
+    let n = ctx
+        .shared
+        .pubsub
+        .publish(ctx.shared, false, &args[1], &args[2]);
     ctx.out.int(n);
     Ok(())
 }
 
 /// SPUBLISH shardchannel message
 pub fn spublish(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let n = ctx.shared.pubsub.publish(ctx.shared, true, &args[1], &args[2]);
+    let n = ctx
+        .shared
+        .pubsub
+        .publish(ctx.shared, true, &args[1], &args[2]);
     ctx.out.int(n);
     Ok(())
 }

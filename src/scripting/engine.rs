@@ -131,7 +131,9 @@ fn root_message(e: &mlua::Error) -> String {
 fn raised_reply(e: &mlua::Error) -> Option<String> {
     match e {
         mlua::Error::CallbackError { cause, .. } => raised_reply(cause),
-        mlua::Error::ExternalError(inner) => inner.downcast_ref::<RaisedReply>().map(|r| r.0.clone()),
+        mlua::Error::ExternalError(inner) => {
+            inner.downcast_ref::<RaisedReply>().map(|r| r.0.clone())
+        }
         _ => None,
     }
 }
@@ -216,7 +218,9 @@ impl Engine {
             }
             Ok(t)
         })?;
-        lua.load(SETUP).set_name("=redis").call::<()>(hidden.clone())?;
+        lua.load(SETUP)
+            .set_name("=redis")
+            .call::<()>(hidden.clone())?;
         let hook_run = run;
         lua.set_hook(
             HookTriggers::new().every_nth_instruction(HOOK_EVERY),
@@ -310,9 +314,8 @@ impl Engine {
                         (_, reply) => Ok(reply),
                     }
                 })?;
-                let pcall = scope.create_function(|lua, args: MultiValue| {
-                    Ok(bridge.call(lua, args)?.0)
-                })?;
+                let pcall =
+                    scope.create_function(|lua, args: MultiValue| Ok(bridge.call(lua, args)?.0))?;
                 redis.raw_set("call", call)?;
                 redis.raw_set("pcall", pcall)?;
                 let xpcall: Function = globals.raw_get("xpcall")?;

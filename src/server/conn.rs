@@ -117,7 +117,11 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
         if *stop.borrow() || handle.killed.load(Ordering::Acquire) {
             break;
         }
-        if client.pubsub.as_ref().is_some_and(|s| s.mailbox.has_pending()) {
+        if client
+            .pubsub
+            .as_ref()
+            .is_some_and(|s| s.mailbox.has_pending())
+        {
             continue;
         }
         let idle = shared.config.read().timeout;

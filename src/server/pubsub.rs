@@ -244,7 +244,11 @@ impl Hub {
 
     /// Number of subscribers of one channel (or shard channel).
     pub fn numsub(&self, kind: Kind, channel: &[u8]) -> usize {
-        self.tables.lock().of(kind).get(channel).map_or(0, |s| s.len())
+        self.tables
+            .lock()
+            .of(kind)
+            .get(channel)
+            .map_or(0, |s| s.len())
     }
 
     /// Number of distinct entries of one kind (INFO pubsub_channels/patterns, NUMPAT).
