@@ -53,8 +53,8 @@ fn scenario(port: u16) -> Vec<String> {
     push(sub.cmd(&[b"SUNSUBSCRIBE"]));
     // RESP3: push frames, and no command restrictions while subscribed.
     let mut s3 = RawConn::connect(port);
-    s3.cmd(&[b"HELLO", b"3"]);
     s3.resp3 = true;
+    s3.cmd(&[b"HELLO", b"3"]);
     push(s3.cmd(&[b"SUBSCRIBE", b"r3"]));
     push(s3.cmd(&[b"PSUBSCRIBE", b"r*"]));
     push(publ.cmd(&[b"PUBLISH", b"r3", b"v"]));
