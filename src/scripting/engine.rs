@@ -303,7 +303,7 @@ impl Engine {
             };
             let redis: Table = globals.raw_get("redis").map_err(lua_err)?;
             let handler = &self.handler;
-            let result = self.lua.scope(|scope| {
+            self.lua.scope(|scope| {
                 let call = scope.create_function(|lua, args: MultiValue| {
                     let (reply, failed) = bridge.call(lua, args)?;
                     match (failed, reply) {
@@ -323,8 +323,7 @@ impl Engine {
                 redis.raw_set("call", Value::Nil)?;
                 redis.raw_set("pcall", Value::Nil)?;
                 Ok(out)
-            });
-            result
+            })
         };
         run.started_ms.store(0, Ordering::Release);
         run.kill.store(false, Ordering::Release);
