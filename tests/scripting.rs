@@ -118,7 +118,7 @@ fn kill_long_script(port: u16) -> Vec<String> {
         b"local i = 0 while true do i = i + 1 end",
         b"0",
     ]));
-    std::thread::sleep(Duration::from_millis(300));
+    std::thread::sleep(Duration::from_millis(1000));
     let mut out = Vec::new();
     let mut text = |r: Vec<u8>| out.push(String::from_utf8_lossy(&r).into_owned());
     text(admin.cmd(&[b"GET", b"x"]));
@@ -131,10 +131,10 @@ fn kill_long_script(port: u16) -> Vec<String> {
     // A script that wrote cannot be killed.
     runner.send_raw(&encode(&[
         b"EVAL",
-        b"redis.call('SET', 'w', '1') local t = redis.call('TIME') while true do local n = redis.call('TIME') if n[1] - t[1] >= 1 then return 'done' end end",
+        b"redis.call('SET', 'w', '1') local t = redis.call('TIME') while true do local n = redis.call('TIME') if n[1] - t[1] >= 3 then return 'done' end end",
         b"0",
     ]));
-    std::thread::sleep(Duration::from_millis(300));
+    std::thread::sleep(Duration::from_millis(1000));
     text(admin.cmd(&[b"SCRIPT", b"KILL"]));
     text(runner.read_reply());
     text(admin.cmd(&[b"GET", b"w"]));
