@@ -11,6 +11,7 @@ pub mod error;
 pub mod memcache;
 pub mod metrics;
 pub mod resp;
+pub mod scripting;
 pub mod server;
 pub mod store;
 pub mod util;

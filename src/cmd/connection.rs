@@ -15,6 +15,13 @@ pub fn ping(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     if args.len() > 2 {
         return Err(CmdError::Arity("ping".into()));
     }
+    if ctx.client.subscriptions() > 0 && !ctx.out.resp3() {
+        // RESP2 subscribers get a multi-bulk so clients can tell it from messages.
+        ctx.out.array_len(2);
+        ctx.out.bulk(b"pong");
+        ctx.out.bulk(args.get(1).map_or(&b""[..], |m| m));
+        return Ok(());
+    }
     match args.get(1) {
         Some(m) => ctx.out.bulk(m),
         None => ctx.out.simple("PONG"),
@@ -38,6 +45,9 @@ pub fn quit(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
 /// RESET
 pub fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     let c = &mut *ctx.client;
+    if let Some(subs) = c.pubsub.as_mut() {
+        subs.clear(&ctx.shared.pubsub);
+    }
     c.multi = None;
     c.multi_error = false;
     ctx.shared.watches.unwatch_all(c.id(), &c.watching);

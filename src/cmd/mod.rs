@@ -6,6 +6,8 @@ pub mod connection;
 pub mod hash;
 pub mod keys;
 pub mod list;
+pub mod pubsub;
+pub mod scripting;
 pub mod server;
 pub mod set;
 pub mod string;
@@ -248,6 +250,15 @@ pub fn execute(ctx: &mut Ctx<'_>, args: Vec<Bytes>) -> Option<Vec<Bytes>> {
         finish_reply_mode(ctx, skip_reply, mark);
         return None;
     }
+    if ctx.client.subscriptions() > 0 && !ctx.out.resp3() && !allowed_when_subscribed(cmd) {
+        reject(
+            ctx,
+            Some(found.stat),
+            CmdError::err(format!("Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context", cmd.name)),
+        );
+        finish_reply_mode(ctx, skip_reply, mark);
+        return None;
+    }
     if ctx.client.multi.is_some()
         && !matches!(
             cmd.name,
@@ -282,6 +293,22 @@ pub fn execute(ctx: &mut Ctx<'_>, args: Vec<Bytes>) -> Option<Vec<Bytes>> {
     ctx.shared.blocking.serve_ready(ctx.shared);
     finish_reply_mode(ctx, skip_reply, mark);
     None
+}
+
+/// Commands a RESP2 client may send while subscribed.
+fn allowed_when_subscribed(cmd: &Command) -> bool {
+    matches!(
+        cmd.name,
+        "ping"
+            | "subscribe"
+            | "ssubscribe"
+            | "unsubscribe"
+            | "sunsubscribe"
+            | "psubscribe"
+            | "punsubscribe"
+            | "quit"
+            | "reset"
+    )
 }
 
 /// Executes a resolved command: handler, WATCH invalidation, stats, slowlog, MONITOR.

@@ -27,7 +27,7 @@ pub fn help_reply(ctx: &mut Ctx<'_>, name: &str, lines: &[&str]) {
         ctx.out.simple(l);
     }
     ctx.out.simple("HELP");
-    ctx.out.simple("    Print this help.");
+    ctx.out.simple("    Prints this help.");
 }
 
 /// Highest `used_memory` seen (process-wide, like the allocator counter).
@@ -202,7 +202,7 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[String]) -> String {
         };
         let _ = write!(
             out,
-            "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\nclient_query_buffer_limit_disconnections:{}\r\nclient_output_buffer_limit_disconnections:{}\r\ntotal_error_replies:{}\r\n",
+            "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\nclient_query_buffer_limit_disconnections:{}\r\nclient_output_buffer_limit_disconnections:{}\r\ntotal_error_replies:{}\r\n",
             st.connections_received.load(Ordering::Relaxed),
             st.commands_processed.load(Ordering::Relaxed),
             ops,
@@ -213,6 +213,8 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[String]) -> String {
             ks.evicted_keys.load(Ordering::Relaxed),
             ks.keyspace_hits.load(Ordering::Relaxed),
             ks.keyspace_misses.load(Ordering::Relaxed),
+            sh.pubsub.count(crate::server::pubsub::Kind::Channel),
+            sh.pubsub.count(crate::server::pubsub::Kind::Pattern),
             st.client_query_buffer_limit_disconnections.load(Ordering::Relaxed),
             st.client_output_limit_disconnections.load(Ordering::Relaxed),
             st.error_replies.load(Ordering::Relaxed),

@@ -57,6 +57,8 @@ pub struct ClientMeta {
     pub sub: usize,
     /// Subscribed pattern count.
     pub psub: usize,
+    /// Subscribed shard channel count.
+    pub ssub: usize,
     /// Queued MULTI commands (-1 outside MULTI).
     pub multi: i64,
     /// Connection not subject to eviction (CLIENT NO-EVICT).
@@ -75,14 +77,16 @@ impl ClientHandle {
         let m = self.meta.lock().clone();
         let age = now_ms.saturating_sub(self.created_ms) / 1000;
         let idle = now_ms.saturating_sub(self.last_active_ms.load(Ordering::Relaxed)) / 1000;
-        let flags = if m.flags.is_empty() {
-            "N".to_string()
-        } else {
-            m.flags.clone()
-        };
+        let mut flags = m.flags.clone();
+        if m.sub + m.psub + m.ssub > 0 {
+            flags.push('P');
+        }
+        if flags.is_empty() {
+            flags.push('N');
+        }
         format!(
-            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
-            self.id, self.addr, self.laddr, m.name, age, idle, flags, m.db, m.sub, m.psub, m.multi, m.qbuf, m.omem,
+            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            self.id, self.addr, self.laddr, m.name, age, idle, flags, m.db, m.sub, m.psub, m.ssub, m.multi, m.qbuf, m.omem,
             if m.last_cmd.is_empty() { "NULL" } else { &m.last_cmd }, m.resp.max(2), m.lib_name, m.lib_ver
         )
     }
@@ -192,6 +196,8 @@ pub struct Client {
     pub close_after_reply: bool,
     /// CLIENT NO-EVICT flag.
     pub no_evict: bool,
+    /// Pub/Sub subscriptions (created by the first SUBSCRIBE).
+    pub pubsub: Option<super::pubsub::Subscriptions>,
 }
 
 impl Client {
@@ -208,11 +214,17 @@ impl Client {
             watch_deadline: None,
             close_after_reply: false,
             no_evict: false,
+            pubsub: None,
         }
     }
 
     /// Client id.
     pub fn id(&self) -> u64 {
         self.handle.id
+    }
+
+    /// Number of subscriptions of every kind (RESP2 subscribed mode when > 0).
+    pub fn subscriptions(&self) -> usize {
+        self.pubsub.as_ref().map_or(0, |p| p.total())
     }
 }

@@ -16,7 +16,7 @@ use tokio::net::TcpStream;
 use tokio::sync::broadcast;
 use tracing::debug;
 
-use super::client::Client;
+use super::client::{Client, ClientHandle};
 use super::Shared;
 use crate::cmd::{execute, After, Ctx};
 use crate::resp::{ParseLimits, Parsed, Reply, RequestParser};
@@ -101,6 +101,9 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
         // Execute what is buffered, flushing between chunks of output.
         loop {
             let next = process_batch(&shared, &mut client, &mut reply, &mut inbuf, &mut parser);
+            if let Some(subs) = &client.pubsub {
+                subs.mailbox.drain_into(&mut reply, FLUSH_AT);
+            }
             // DEBUG SLEEP / WAIT answer after the pause, like Redis.
             if let Next::Sleep(d) = next {
                 tokio::select! {
@@ -114,7 +117,7 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
                     .net_output_bytes
                     .fetch_add(reply.buf.len() as u64, Ordering::Relaxed);
                 let limit = shared.config.read().client_output_buffer_limit_normal;
-                match write_out(&mut sock, &reply.buf, limit).await {
+                match write_out(&mut sock, &reply.buf, limit, &handle).await {
                     Ok(()) => {}
                     Err(WriteFail::Io) => break 'conn,
                     Err(WriteFail::OverLimit) => {
@@ -156,9 +159,16 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
         if *stop.borrow() || handle.killed.load(Ordering::Acquire) {
             break;
         }
+        if client
+            .pubsub
+            .as_ref()
+            .is_some_and(|s| s.mailbox.has_pending())
+        {
+            continue;
+        }
         let idle = shared.config.read().timeout;
-        // Like Redis: MONITOR clients never time out, clients inside MULTI do.
-        let exempt_from_idle = monitor.is_some();
+        // Like Redis: MONITOR and Pub/Sub clients never time out, clients inside MULTI do.
+        let exempt_from_idle = monitor.is_some() || client.subscriptions() > 0;
         let read = tokio::select! {
             r = sock.read_buf(&mut inbuf) => r,
             _ = handle.wake.notified() => {
@@ -208,6 +218,9 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
         shared.monitors.fetch_sub(1, Ordering::Relaxed);
     }
     shared.watches.unwatch_all(client.id(), &client.watching);
+    if let Some(subs) = client.pubsub.as_mut() {
+        subs.clear(&shared.pubsub);
+    }
     shared.clients.unregister(handle.id);
 }
 
@@ -223,22 +236,50 @@ enum WriteFail {
 /// (we stop executing its commands); with a hard `client-output-buffer-limit`
 /// it is dropped, like in Redis, once what it has not taken (our unsent bytes
 /// plus the kernel's send queue) exceeds the limit.
-async fn write_out(sock: &mut TcpStream, out: &[u8], limit: u64) -> Result<(), WriteFail> {
+///
+/// While waiting for the socket it also gives up when the client is killed (a
+/// subscriber dropped by the pub/sub limit must not pin its task); other
+/// wake-ups are handed back to the loop once the write is done.
+async fn write_out(
+    sock: &mut TcpStream,
+    out: &[u8],
+    limit: u64,
+    handle: &ClientHandle,
+) -> Result<(), WriteFail> {
     let mut off = 0;
-    while off < out.len() {
+    let mut woken = false;
+    let result = loop {
+        if off >= out.len() {
+            break Ok(());
+        }
         match sock.try_write(&out[off..]) {
-            Ok(0) => return Err(WriteFail::Io),
+            Ok(0) => break Err(WriteFail::Io),
             Ok(n) => off += n,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 if limit > 0 && (out.len() - off) as u64 + kernel_send_queue(sock) > limit {
-                    return Err(WriteFail::OverLimit);
+                    break Err(WriteFail::OverLimit);
                 }
-                sock.writable().await.map_err(|_| WriteFail::Io)?;
+                tokio::select! {
+                    r = sock.writable() => {
+                        if r.is_err() {
+                            break Err(WriteFail::Io);
+                        }
+                    }
+                    _ = handle.wake.notified() => {
+                        if handle.killed.load(Ordering::Acquire) {
+                            return Err(WriteFail::Io);
+                        }
+                        woken = true;
+                    }
+                }
             }
-            Err(_) => return Err(WriteFail::Io),
+            Err(_) => break Err(WriteFail::Io),
         }
+    };
+    if woken {
+        handle.wake.notify_one();
     }
-    Ok(())
+    result
 }
 
 /// Bytes the kernel still holds for the peer (Linux `TIOCOUTQ`; 0 elsewhere).
@@ -294,7 +335,8 @@ fn process_batch(
         }
     };
     let now = now_ms();
-    let mut gate = Some(shared.gate.read());
+    // Taken lazily per command so a busy script is noticed (see `scripting`).
+    let mut gate = None;
     let mut last_cmd = None;
     let next = loop {
         if client.close_after_reply {
@@ -321,6 +363,9 @@ fn process_batch(
             continue;
         }
         last_cmd = Some((args[0].clone(), args.get(1).cloned()));
+        if gate.is_none() {
+            gate = crate::scripting::enter_shared(shared);
+        }
         let mut ctx = Ctx {
             shared,
             client,
@@ -330,10 +375,13 @@ fn process_batch(
             exclusive: false,
         };
         let mut after = None;
-        if let Some(args) = execute(&mut ctx, args) {
+        if gate.is_none() {
+            crate::scripting::run_while_busy(&mut ctx, args);
+            after = ctx.after.take();
+        } else if let Some(args) = execute(&mut ctx, args) {
             // Swap the shared hold for an exclusive one for this command only.
             drop(gate.take());
-            let exclusive = shared.gate.write();
+            let exclusive = crate::scripting::enter_exclusive(shared);
             let mut ctx = Ctx {
                 shared,
                 client,
@@ -342,10 +390,13 @@ fn process_batch(
                 after: None,
                 exclusive: true,
             };
-            execute(&mut ctx, args);
+            if exclusive.is_some() {
+                execute(&mut ctx, args);
+            } else {
+                crate::scripting::run_while_busy(&mut ctx, args);
+            }
             after = ctx.after.take();
             drop(exclusive);
-            gate = Some(shared.gate.read());
         } else {
             after = after.or(ctx.after.take());
         }

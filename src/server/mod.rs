@@ -3,6 +3,7 @@
 pub mod blocking;
 pub mod client;
 pub mod conn;
+pub mod pubsub;
 pub mod slowlog;
 pub mod watch;
 
@@ -102,6 +103,10 @@ pub struct Shared {
     pub monitors: AtomicUsize,
     /// WATCHed keys.
     pub watches: watch::Watches,
+    /// Pub/Sub subscriptions and delivery.
+    pub pubsub: pubsub::Hub,
+    /// Lua VM, script cache and running-script state.
+    pub scripts: crate::scripting::Scripts,
     /// Process start.
     pub started: Instant,
     /// Random 40-hex run id.
@@ -163,6 +168,8 @@ impl Shared {
             monitor: tx,
             monitors: AtomicUsize::new(0),
             watches: watch::Watches::default(),
+            pubsub: pubsub::Hub::default(),
+            scripts: crate::scripting::Scripts::default(),
             started: Instant::now(),
             run_id: random_hex_id(),
             bound_port: AtomicU64::new(0),
@@ -175,6 +182,8 @@ impl Shared {
 
     /// Asks every task of the node to stop.
     pub fn request_shutdown(&self) {
+        // A running script (SHUTDOWN NOSAVE while busy) is aborted by its hook.
+        self.scripts.run.kill.store(true, Ordering::Release);
         let _ = self.shutdown.send(true);
     }
 }

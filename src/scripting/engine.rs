@@ -1,0 +1,514 @@
+//! The Lua VM: environment setup (the `redis` library, read-only globals),
+//! script compilation and caching, execution with Redis' error reporting,
+//! and the Lua <-> RESP conversion rules of Redis 7.0.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
+use redis_protocol::resp2::types::OwnedFrame;
+
+use super::RunState;
+use crate::cmd::table::flags;
+use crate::cmd::Ctx;
+use crate::error::{CmdError, CmdResult};
+use crate::resp::reply::format_double;
+use crate::resp::Reply;
+
+/// Instructions between two checks of the SCRIPT KILL flag (Redis uses the same).
+const HOOK_EVERY: u32 = 100_000;
+
+/// Nesting limit when converting a script's return value to a reply.
+const MAX_DEPTH: usize = 64;
+
+/// Error text of a script stopped by SCRIPT KILL.
+const KILLED: &str = "ERR Script killed by user with SCRIPT KILL...";
+
+/// Lua side of the `redis` library (`call`/`pcall` are Rust functions bound
+/// per run); ends by making the global table read-only.
+const SETUP: &str = r#"
+local hidden = ...
+redis = {}
+function redis.sha1hex(...)
+  if select('#', ...) ~= 1 then error({err='ERR wrong number of arguments'}, 0) end
+  return hidden.sha1hex(...)
+end
+function redis.log(level, ...)
+  if select('#', ...) < 1 then error({err='ERR redis.log() requires two arguments or more.'}, 0) end
+  if type(level) ~= 'number' then error({err='ERR First argument must be a number (log level).'}, 0) end
+  if level < 0 or level > 3 then error({err='ERR Invalid debug level.'}, 0) end
+  local parts = {}
+  for i = 1, select('#', ...) do parts[i] = tostring((select(i, ...))) end
+  hidden.log(level, table.concat(parts, ' '))
+end
+function redis.error_reply(msg)
+  if type(msg) ~= 'string' then return hidden.error_table('wrong number or type of arguments') end
+  if string.sub(msg, 1, 1) ~= '-' then msg = '-' .. msg end
+  return hidden.error_table(msg)
+end
+function redis.status_reply(msg)
+  if type(msg) ~= 'string' then return hidden.error_table('wrong number or type of arguments') end
+  return {ok = msg}
+end
+redis.LOG_DEBUG = 0
+redis.LOG_VERBOSE = 1
+redis.LOG_NOTICE = 2
+redis.LOG_WARNING = 3
+dofile = nil
+loadfile = nil
+setmetatable(_G, {
+  __index = function(_, name)
+    error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
+  end,
+  __newindex = function()
+    error('Attempt to modify a readonly table', 2)
+  end,
+})
+"#;
+
+/// The node's Lua VM and script cache.
+pub struct Engine {
+    lua: Lua,
+    /// Message handler turning any error into `{err=, source=, line=}`.
+    handler: Function,
+    /// Compiled scripts by lowercase sha1.
+    cache: HashMap<String, Function>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("scripts", &self.cache.len())
+            .finish()
+    }
+}
+
+/// Redis' `luaPushErrorBuff`: `-CODE msg` keeps its code, anything else gets `ERR`.
+fn error_text(msg: &str) -> String {
+    let msg = match msg.strip_prefix('-') {
+        Some(rest) => match rest.split_once(' ') {
+            Some((code, m)) => format!("{code} {}", m.trim_matches(['\r', '\n'])),
+            None => format!("ERR {}", rest.trim_matches(['\r', '\n'])),
+        },
+        None => format!("ERR {}", msg.trim_matches(['\r', '\n'])),
+    };
+    msg
+}
+
+/// A `{err = text}` table.
+fn err_table(lua: &Lua, text: &str) -> mlua::Result<Table> {
+    let t = lua.create_table()?;
+    t.raw_set("err", text)?;
+    Ok(t)
+}
+
+/// An error reply `redis.call` raises; the message handler turns it back
+/// into the `{err=...}` table Redis raises.
+#[derive(Debug)]
+struct RaisedReply(String);
+
+impl std::fmt::Display for RaisedReply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RaisedReply {}
+
+/// Innermost message of an error raised from Rust.
+fn root_message(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::CallbackError { cause, .. } => root_message(cause),
+        mlua::Error::RuntimeError(m) => m.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The `{err=...}` text of an error raised by `redis.call`, if it is one.
+fn raised_reply(e: &mlua::Error) -> Option<String> {
+    match e {
+        mlua::Error::CallbackError { cause, .. } => raised_reply(cause),
+        mlua::Error::ExternalError(inner) => {
+            inner.downcast_ref::<RaisedReply>().map(|r| r.0.clone())
+        }
+        _ => None,
+    }
+}
+
+/// Source and current line of the innermost user-script frame.
+fn user_frame(lua: &Lua) -> Option<(String, i32)> {
+    for level in 0..32 {
+        let frame = lua.inspect_stack(level)?;
+        let src = frame.source();
+        if src.what == "C" {
+            continue;
+        }
+        let Some(source) = src.source.as_deref() else {
+            continue;
+        };
+        if source.starts_with('=') {
+            continue;
+        }
+        let source = source.to_string();
+        return Some((source, frame.curr_line()));
+    }
+    None
+}
+
+/// Lua numbers become integers the way C's `(long long)` cast does on x86-64.
+fn number_to_i64(n: f64) -> i64 {
+    if n.is_finite() && (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&n) {
+        n as i64
+    } else {
+        i64::MIN
+    }
+}
+
+impl Engine {
+    /// A fresh VM with the `redis` library, checking `run.kill` from a hook.
+    pub fn new(run: Arc<RunState>) -> mlua::Result<Engine> {
+        let lua = Lua::new_with(
+            StdLib::TABLE | StdLib::STRING | StdLib::MATH,
+            LuaOptions::default(),
+        )?;
+        let hidden = lua.create_table()?;
+        hidden.raw_set(
+            "sha1hex",
+            lua.create_function(|_, s: mlua::String| Ok(sha1_hex(&s.as_bytes())))?,
+        )?;
+        hidden.raw_set(
+            "error_table",
+            lua.create_function(|lua, s: mlua::String| {
+                err_table(lua, &error_text(&s.to_string_lossy()))
+            })?,
+        )?;
+        hidden.raw_set(
+            "log",
+            lua.create_function(|_, (level, msg): (i64, mlua::String)| {
+                let msg = msg.to_string_lossy();
+                match level {
+                    0 => tracing::debug!(target: "lua", "{msg}"),
+                    1 | 2 => tracing::info!(target: "lua", "{msg}"),
+                    _ => tracing::warn!(target: "lua", "{msg}"),
+                }
+                Ok(())
+            })?,
+        )?;
+        let kill_seen = run.clone();
+        let handler = lua.create_function(move |lua, err: Value| {
+            let t = match err {
+                Value::Table(t) => t,
+                Value::Error(e) => match raised_reply(&e) {
+                    Some(text) => err_table(lua, &text)?,
+                    None if kill_seen.kill.load(Ordering::Acquire) => err_table(lua, KILLED)?,
+                    None => err_table(lua, &format!("ERR {}", root_message(&e)))?,
+                },
+                other => {
+                    let s = lua.globals().raw_get::<Function>("tostring")?;
+                    let s: String = s.call(other)?;
+                    err_table(lua, &format!("ERR {s}"))?
+                }
+            };
+            if let Some((source, line)) = user_frame(lua) {
+                t.raw_set("source", source)?;
+                t.raw_set("line", line)?;
+            }
+            Ok(t)
+        })?;
+        lua.load(SETUP)
+            .set_name("=redis")
+            .call::<()>(hidden.clone())?;
+        let hook_run = run;
+        lua.set_hook(
+            HookTriggers::new().every_nth_instruction(HOOK_EVERY),
+            move |_, _| {
+                if hook_run.kill.load(Ordering::Acquire) {
+                    Err(mlua::Error::runtime("killed"))
+                } else {
+                    Ok(VmState::Continue)
+                }
+            },
+        );
+        Ok(Engine {
+            lua,
+            handler,
+            cache: HashMap::new(),
+        })
+    }
+
+    /// True when a script with this (lowercase) sha1 is cached.
+    pub fn exists(&self, sha: &str) -> bool {
+        self.cache.contains_key(sha)
+    }
+
+    /// Compiles and caches `body` (if new) and returns its sha1.
+    pub fn load(&mut self, body: &[u8]) -> Result<String, CmdError> {
+        let sha = sha1_hex(body);
+        if self.cache.contains_key(&sha) {
+            return Ok(sha);
+        }
+        let f = self
+            .lua
+            .load(body)
+            .set_name("@user_script")
+            .into_function()
+            .map_err(|e| {
+                let msg = match e {
+                    mlua::Error::SyntaxError { message, .. } => message,
+                    other => root_message(&other),
+                };
+                CmdError::err(format!("Error compiling script (new function): {msg}"))
+            })?;
+        self.cache.insert(sha.clone(), f);
+        Ok(sha)
+    }
+
+    /// Runs a cached script and writes its reply to `ctx.out`.
+    pub fn run(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        run: &RunState,
+        sha: &str,
+        keys: &[Bytes],
+        argv: &[Bytes],
+        readonly: bool,
+    ) -> CmdResult {
+        let Some(func) = self.cache.get(sha).cloned() else {
+            return Err(CmdError::Other(
+                "NOSCRIPT No matching script. Please use EVAL.".into(),
+            ));
+        };
+        let lua_err = |e: mlua::Error| CmdError::err(root_message(&e));
+        let globals = self.lua.globals();
+        globals
+            .raw_set("KEYS", self.strings(keys).map_err(lua_err)?)
+            .map_err(lua_err)?;
+        globals
+            .raw_set("ARGV", self.strings(argv).map_err(lua_err)?)
+            .map_err(lua_err)?;
+        let saved_db = ctx.client.db;
+        run.kill.store(false, Ordering::Release);
+        run.wrote.store(false, Ordering::Release);
+        run.started_ms
+            .store(crate::store::now_ms().max(1), Ordering::Release);
+        let outcome = {
+            let bridge = Bridge {
+                ctx: RefCell::new(&mut *ctx),
+                scratch: RefCell::new(Reply::new()),
+                run,
+                readonly,
+            };
+            let redis: Table = globals.raw_get("redis").map_err(lua_err)?;
+            let handler = &self.handler;
+            self.lua.scope(|scope| {
+                let call = scope.create_function(|lua, args: MultiValue| {
+                    let (reply, failed) = bridge.call(lua, args)?;
+                    match (failed, reply) {
+                        (true, Value::Table(t)) => {
+                            let text: String = t.raw_get("err")?;
+                            Err(mlua::Error::external(RaisedReply(text)))
+                        }
+                        (_, reply) => Ok(reply),
+                    }
+                })?;
+                let pcall =
+                    scope.create_function(|lua, args: MultiValue| Ok(bridge.call(lua, args)?.0))?;
+                redis.raw_set("call", call)?;
+                redis.raw_set("pcall", pcall)?;
+                let xpcall: Function = globals.raw_get("xpcall")?;
+                let out: MultiValue = xpcall.call((func, handler.clone()))?;
+                redis.raw_set("call", Value::Nil)?;
+                redis.raw_set("pcall", Value::Nil)?;
+                Ok(out)
+            })
+        };
+        run.started_ms.store(0, Ordering::Release);
+        run.kill.store(false, Ordering::Release);
+        ctx.client.db = saved_db;
+        let mut out = outcome.map_err(lua_err)?.into_iter();
+        let ok = matches!(out.next(), Some(Value::Boolean(true)));
+        let value = out.next().unwrap_or(Value::Nil);
+        if ok {
+            write_value(ctx.out, &value, 0);
+            return Ok(());
+        }
+        Err(CmdError::Other(script_error(sha, &value)))
+    }
+
+    fn strings(&self, items: &[Bytes]) -> mlua::Result<Table> {
+        let t = self.lua.create_table_with_capacity(items.len(), 0)?;
+        for (i, it) in items.iter().enumerate() {
+            t.raw_set(i + 1, self.lua.create_string(it)?)?;
+        }
+        Ok(t)
+    }
+}
+
+/// The final error reply of a failed script: `<err> script: <sha>, on <source>:<line>.`
+fn script_error(sha: &str, value: &Value) -> String {
+    let Value::Table(t) = value else {
+        return "ERR Error running script: unknown error".into();
+    };
+    let err = match t.raw_get::<Value>("err") {
+        Ok(Value::String(s)) => s.to_string_lossy(),
+        _ => "ERR unknown error".into(),
+    };
+    let source = t.raw_get::<Option<String>>("source").ok().flatten();
+    let line = t.raw_get::<Option<i64>>("line").ok().flatten();
+    match (source, line) {
+        (Some(s), Some(l)) => format!("{err} script: {sha}, on {s}:{l}."),
+        _ => err,
+    }
+}
+
+/// Lowercase hex sha1 of a script body.
+pub fn sha1_hex(body: &[u8]) -> String {
+    sha1_smol::Sha1::from(body).digest().to_string()
+}
+
+/// What `redis.call` needs while one script runs.
+struct Bridge<'c, 'a> {
+    ctx: RefCell<&'c mut Ctx<'a>>,
+    scratch: RefCell<Reply>,
+    run: &'c RunState,
+    readonly: bool,
+}
+
+impl Bridge<'_, '_> {
+    /// Runs one command for the script: returns the converted reply and
+    /// whether it is an error (which `redis.call` raises).
+    fn call(&self, lua: &Lua, args: MultiValue) -> mlua::Result<(Value, bool)> {
+        let fail = |text: String| -> mlua::Result<(Value, bool)> {
+            Ok((Value::Table(err_table(lua, &text)?), true))
+        };
+        if args.is_empty() {
+            return fail(error_text(
+                "Please specify at least one argument for this redis lib call",
+            ));
+        }
+        let mut argv = Vec::with_capacity(args.len());
+        for v in args {
+            match v {
+                Value::String(s) => argv.push(Bytes::copy_from_slice(&s.as_bytes())),
+                Value::Integer(i) => argv.push(Bytes::from(i.to_string())),
+                Value::Number(n) => argv.push(Bytes::from(format_double(n))),
+                _ => {
+                    return fail(error_text(
+                        "Lua redis lib command arguments must be strings or integers",
+                    ))
+                }
+            }
+        }
+        let found = match crate::cmd::resolve(&argv) {
+            Ok(f) => f,
+            Err(CmdError::Arity(_)) => {
+                return fail(error_text(
+                    "Wrong number of args calling Redis command from script",
+                ))
+            }
+            Err(e) if crate::cmd::table::lookup(&argv[0]).is_some() => return fail(e.to_string()),
+            Err(_) => return fail(error_text("Unknown Redis command called from script")),
+        };
+        let cmd = found.cmd;
+        if cmd.has(flags::NOSCRIPT) {
+            return fail(error_text("This Redis command is not allowed from script"));
+        }
+        if self.readonly && cmd.has(flags::WRITE) {
+            return fail(error_text(
+                "Write commands are not allowed from read-only scripts.",
+            ));
+        }
+        let mut guard = self.ctx.borrow_mut();
+        let ctx: &mut Ctx<'_> = &mut guard;
+        if cmd.has(flags::DENYOOM) {
+            if let Err(e) = crate::store::evict::ensure_memory(ctx.shared) {
+                return fail(e.to_string());
+            }
+        }
+        if cmd.has(flags::WRITE) {
+            self.run.wrote.store(true, Ordering::Release);
+        }
+        let mut scratch = self.scratch.borrow_mut();
+        scratch.buf.clear();
+        {
+            let mut sub = Ctx {
+                shared: ctx.shared,
+                client: &mut *ctx.client,
+                out: &mut scratch,
+                now_ms: ctx.now_ms,
+                after: None,
+                exclusive: true,
+            };
+            crate::cmd::call(&mut sub, found, &argv);
+        }
+        let frame = match redis_protocol::resp2::decode::decode(&scratch.buf) {
+            Ok(Some((f, _))) => f,
+            _ => OwnedFrame::Null,
+        };
+        let failed = matches!(frame, OwnedFrame::Error(_));
+        Ok((frame_to_lua(lua, frame)?, failed))
+    }
+}
+
+/// Redis reply -> Lua value (RESP2 rules).
+fn frame_to_lua(lua: &Lua, frame: OwnedFrame) -> mlua::Result<Value> {
+    Ok(match frame {
+        OwnedFrame::Integer(i) => Value::Number(i as f64),
+        OwnedFrame::BulkString(b) => Value::String(lua.create_string(b)?),
+        OwnedFrame::Null => Value::Boolean(false),
+        OwnedFrame::SimpleString(s) => {
+            let t = lua.create_table()?;
+            t.raw_set("ok", lua.create_string(s)?)?;
+            Value::Table(t)
+        }
+        OwnedFrame::Error(e) => Value::Table(err_table(lua, &e)?),
+        OwnedFrame::Array(items) => {
+            let t = lua.create_table_with_capacity(items.len(), 0)?;
+            for (i, it) in items.into_iter().enumerate() {
+                t.raw_set(i + 1, frame_to_lua(lua, it)?)?;
+            }
+            Value::Table(t)
+        }
+    })
+}
+
+/// Lua value -> reply (Redis' `luaReplyToRedisReply`).
+fn write_value(out: &mut Reply, v: &Value, depth: usize) {
+    match v {
+        Value::Boolean(true) => out.int(1),
+        Value::Integer(i) => out.int(*i),
+        Value::Number(n) => out.int(number_to_i64(*n)),
+        Value::String(s) => out.bulk(&s.as_bytes()),
+        Value::Table(t) if depth < MAX_DEPTH => write_table(out, t, depth),
+        _ => out.null(),
+    }
+}
+
+fn write_table(out: &mut Reply, t: &Table, depth: usize) {
+    if let Ok(Value::String(e)) = t.raw_get::<Value>("err") {
+        out.error(&e.to_string_lossy());
+        return;
+    }
+    if let Ok(Value::String(s)) = t.raw_get::<Value>("ok") {
+        out.simple(&s.to_string_lossy());
+        return;
+    }
+    if let Ok(Value::Number(d)) = t.raw_get::<Value>("double") {
+        out.double(d);
+        return;
+    }
+    let mut items = Vec::new();
+    for i in 1.. {
+        match t.raw_get::<Value>(i) {
+            Ok(Value::Nil) | Err(_) => break,
+            Ok(v) => items.push(v),
+        }
+    }
+    out.array_len(items.len());
+    for it in &items {
+        write_value(out, it, depth + 1);
+    }
+}
