@@ -189,6 +189,8 @@ pub struct Client {
     pub close_after_reply: bool,
     /// CLIENT NO-EVICT flag.
     pub no_evict: bool,
+    /// A peer node proxying requests (CLUSTER PROXY-ORIGIN): never re-routed.
+    pub proxied: bool,
 }
 
 impl Client {
@@ -204,6 +206,7 @@ impl Client {
             watching: Vec::new(),
             close_after_reply: false,
             no_evict: false,
+            proxied: false,
         }
     }
 

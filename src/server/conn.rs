@@ -39,6 +39,8 @@ enum Next {
     Sleep(Duration),
     /// Flush, enter MONITOR mode, continue.
     Monitor,
+    /// Run a cluster routing plan (proxy), continue.
+    Route(Box<crate::cluster::route::Plan>),
 }
 
 /// Serves one client connection until it closes.
@@ -102,6 +104,9 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
                         _ = tokio::time::sleep(d) => {}
                         _ = stop.changed() => break 'conn,
                     }
+                }
+                Next::Route(plan) => {
+                    crate::cluster::route::run(&shared, &mut client, &mut reply, *plan).await;
                 }
                 Next::Monitor => {
                     if monitor.is_none() {
@@ -261,6 +266,7 @@ fn process_batch(
             Some(After::Close) => break Next::Close,
             Some(After::Sleep(d)) => break Next::Sleep(d),
             Some(After::Monitor) => break Next::Monitor,
+            Some(After::Route(plan)) => break Next::Route(plan),
             None => {}
         }
         if reply.buf.len() >= FLUSH_AT {

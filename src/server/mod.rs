@@ -93,6 +93,8 @@ pub struct Shared {
     pub blocked_clients: AtomicUsize,
     /// Recent per-second command counts for INFO instantaneous_ops_per_sec.
     pub ops_samples: Mutex<VecDeque<(u64, u64)>>,
+    /// Cluster state (set once at start in cluster mode).
+    pub cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -136,6 +138,7 @@ impl Shared {
             shutdown: sd,
             blocked_clients: AtomicUsize::new(0),
             ops_samples: Mutex::new(VecDeque::new()),
+            cluster: std::sync::OnceLock::new(),
         })
     }
 
@@ -153,6 +156,15 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
         if let Ok(a) = l.local_addr() {
             shared.bound_port.store(a.port() as u64, Ordering::Relaxed);
         }
+    }
+    if settings.cluster_enabled {
+        let port = shared.bound_port.load(Ordering::Relaxed) as u16;
+        let cluster = crate::cluster::Cluster::new(&settings, port)
+            .map_err(|source| StartError::Cluster { source })?;
+        info!(id = %cluster.id, "cluster mode");
+        let cluster = Arc::new(cluster);
+        let _ = shared.cluster.set(cluster.clone());
+        tokio::spawn(crate::cluster::gossip::run(shared.clone(), cluster));
     }
     info!(
         port = settings.port,
