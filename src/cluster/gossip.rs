@@ -170,7 +170,8 @@ pub async fn run(shared: Arc<Shared>, cluster: Arc<Cluster>) {
         if changed {
             info!(epoch = m.epoch, members = m.members.len(), "adopted cluster membership");
         }
-        let lost = cluster.install(View::new(&cluster.id, m, nodes));
+        let prior = cluster.view();
+        let lost = cluster.install(View::new(&cluster.id, m, nodes, Some(&prior)));
         if !lost.is_empty() {
             drop_slots(&shared, &lost);
         }

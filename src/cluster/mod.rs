@@ -54,8 +54,8 @@ impl NodeInfo {
 pub struct View {
     /// Adopted membership.
     pub membership: Membership,
-    /// Slot map computed from it.
-    pub map: SlotMap,
+    /// Slot map computed from it (shared by views of the same membership).
+    pub map: Arc<SlotMap>,
     /// Every known node (members, failed nodes, nodes not yet admitted), by id.
     pub nodes: Vec<NodeInfo>,
     /// For each map member index, the socket address of its RESP listener.
@@ -76,24 +76,35 @@ pub enum Owner {
 }
 
 impl View {
-    /// Builds a view; `nodes` must contain this node.
-    pub fn new(me_id: &str, membership: Membership, mut nodes: Vec<NodeInfo>) -> View {
+    /// Builds a view; `nodes` must contain this node. The ring is recomputed
+    /// only when the membership differs from `prior`'s.
+    pub fn new(
+        me_id: &str,
+        membership: Membership,
+        mut nodes: Vec<NodeInfo>,
+        prior: Option<&View>,
+    ) -> View {
         nodes.sort_by(|a, b| a.id.cmp(&b.id));
-        let members: Vec<RingMember> = membership
-            .members
-            .iter()
-            .map(|(id, w)| RingMember {
-                id: id.clone(),
-                weight: *w,
-                state: MemberState::Active,
-            })
-            .collect();
-        let map = ring::compute(
-            &members,
-            membership.epoch,
-            ring::DEFAULT_VNODES,
-            ring::DEFAULT_REPLICAS,
-        );
+        let map = match prior {
+            Some(p) if p.membership == membership => p.map.clone(),
+            _ => {
+                let members: Vec<RingMember> = membership
+                    .members
+                    .iter()
+                    .map(|(id, w)| RingMember {
+                        id: id.clone(),
+                        weight: *w,
+                        state: MemberState::Active,
+                    })
+                    .collect();
+                Arc::new(ring::compute(
+                    &members,
+                    membership.epoch,
+                    ring::DEFAULT_VNODES,
+                    ring::DEFAULT_REPLICAS,
+                ))
+            }
+        };
         let member_addr = map
             .members
             .iter()
@@ -181,7 +192,7 @@ impl Cluster {
             weight: settings.cluster_weight as u32,
             last_seen_ms: crate::store::now_ms(),
         };
-        let view = View::new(&file.id, file.membership, vec![me.clone()]);
+        let view = View::new(&file.id, file.membership, vec![me.clone()], None);
         Ok(Cluster {
             id: file.id,
             me,
@@ -203,9 +214,13 @@ impl Cluster {
     pub fn install(&self, new: View) -> Vec<u16> {
         let mut guard = self.view.write();
         let old = guard.clone();
-        let lost = (0..crate::store::SLOTS as u16)
-            .filter(|&s| old.owner(s) == Owner::Local && new.owner(s) != Owner::Local)
-            .collect();
+        let lost = if Arc::ptr_eq(&old.map, &new.map) {
+            Vec::new()
+        } else {
+            (0..crate::store::SLOTS as u16)
+                .filter(|&s| old.owner(s) == Owner::Local && new.owner(s) != Owner::Local)
+                .collect()
+        };
         if old.membership != new.membership {
             let f = node::NodeFile {
                 id: self.id.clone(),
