@@ -157,8 +157,8 @@ fn three_nodes_every_key_from_every_node() {
     );
     // RESP3 clients get RESP3 replies through the proxy.
     let mut r3 = RawConn::connect(nodes[2].port());
-    r3.cmd(&[b"HELLO", b"3"]);
     r3.resp3 = true;
+    r3.cmd(&[b"HELLO", b"3"]);
     for i in 0..20 {
         let k = format!("missing:{i}");
         assert_eq!(r3.cmd(&[b"GET", k.as_bytes()]), b"_\r\n");
@@ -325,6 +325,12 @@ fn foreign_secret_is_not_admitted() {
 #[test]
 fn cluster_commands_errors() {
     let n = start_node(tmp(), free_port(), &[]);
+    let n = {
+        let nodes = [n];
+        wait_converged(&nodes, 1);
+        let [n] = nodes;
+        n
+    };
     let mut c = RawConn::connect(n.port());
     for (cmd, want) in [
         ("CLUSTER KEYSLOT foo", ":12182\r\n"),
