@@ -145,10 +145,7 @@ fn three_nodes_every_key_from_every_node() {
         b"-CROSSSLOT Keys in request don't hash to the same slot\r\n"
     );
     // Hash tags keep multi-key commands on one node.
-    assert_eq!(
-        c.cmd(&[b"MSET", b"{t}x", b"1", b"{t}y", b"2"]),
-        b"+OK\r\n"
-    );
+    assert_eq!(c.cmd(&[b"MSET", b"{t}x", b"1", b"{t}y", b"2"]), b"+OK\r\n");
     assert_eq!(c.cmd(&[b"RENAME", b"{t}x", b"{t}z"]), b"+OK\r\n");
     assert_eq!(c.cmd(&[b"GET", b"{t}z"]), bulk("1"));
     assert_eq!(
@@ -203,9 +200,17 @@ fn redirect_mode_and_cluster_clients() {
             let slot = redis_cli(port, &["cluster", "keyslot", &k]);
             let (s, addr) = rest.trim().split_once(' ').expect("slot addr");
             assert_eq!(s, slot.trim());
-            let owner_port: u16 = addr.rsplit_once(':').expect("addr").1.parse().expect("port");
+            let owner_port: u16 = addr
+                .rsplit_once(':')
+                .expect("addr")
+                .1
+                .parse()
+                .expect("port");
             assert!(owner_port != port);
-            let owner = nodes.iter().position(|n| n.port() == owner_port).expect("known owner");
+            let owner = nodes
+                .iter()
+                .position(|n| n.port() == owner_port)
+                .expect("known owner");
             let o = RawConn::connect(owner_port).cmd(&[b"GET", k.as_bytes()]);
             assert_eq!(o, b"$-1\r\n", "owner {} serves it", ids[owner]);
             moved += 1;
@@ -217,12 +222,18 @@ fn redirect_mode_and_cluster_clients() {
     // redis-cli -c follows redirections.
     for i in 0..30 {
         let k = format!("cli{i}");
-        assert_eq!(redis_cli(port, &["-c", "set", &k, &format!("v{i}")]).trim(), "OK");
+        assert_eq!(
+            redis_cli(port, &["-c", "set", &k, &format!("v{i}")]).trim(),
+            "OK"
+        );
     }
     for n in &nodes {
         for i in 0..30 {
             let k = format!("cli{i}");
-            assert_eq!(redis_cli(n.port(), &["-c", "get", &k]).trim(), format!("v{i}"));
+            assert_eq!(
+                redis_cli(n.port(), &["-c", "get", &k]).trim(),
+                format!("v{i}")
+            );
         }
     }
     // redis-cli --cluster check agrees with the topology.
@@ -232,10 +243,16 @@ fn redirect_mode_and_cluster_clients() {
         .expect("redis-cli --cluster check");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("[OK] All nodes agree about slots configuration."), "{text}");
+    assert!(
+        text.contains("[OK] All nodes agree about slots configuration."),
+        "{text}"
+    );
     assert!(text.contains("[OK] All 16384 slots covered."), "{text}");
     // redis-py's RedisCluster reads and writes.
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/cluster_client.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/python/cluster_client.py"
+    );
     let out = Command::new("python3")
         .args([script, &port.to_string()])
         .output()
@@ -267,7 +284,9 @@ fn restart_keeps_node_id() {
 fn killed_node_is_detected_and_its_slots_move() {
     let mut nodes = start_cluster(3, &["--cluster-node-timeout", "2000"]);
     let victim = nodes.pop().expect("node");
-    let victim_id = redis_cli(victim.port(), &["cluster", "myid"]).trim().to_string();
+    let victim_id = redis_cli(victim.port(), &["cluster", "myid"])
+        .trim()
+        .to_string();
     let mut proc = victim.proc;
     // SIGKILL: no goodbye on the bus.
     proc.child.kill().expect("kill");
@@ -367,7 +386,10 @@ fn cluster_commands_errors() {
         "-ERR I tried hard but I can't forget myself...\r\n"
     );
     let info = redis_cli(n.port(), &["cluster", "info"]);
-    assert!(info.starts_with("cluster_state:ok\r\ncluster_slots_assigned:16384\r\n"), "{info}");
+    assert!(
+        info.starts_with("cluster_state:ok\r\ncluster_slots_assigned:16384\r\n"),
+        "{info}"
+    );
     let line = redis_cli(n.port(), &["cluster", "nodes"]);
     assert!(line.contains("myself,master - 0 "), "{line}");
     assert!(line.trim_end().ends_with(" connected 0-16383"), "{line}");

@@ -137,7 +137,9 @@ pub async fn run(shared: Arc<Shared>, cluster: Arc<Cluster>) {
             _ = tokio::time::sleep(GOSSIP_INTERVAL) => {}
             _ = stop.changed() => break,
         }
-        cluster.rounds.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        cluster
+            .rounds
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         for addr in std::mem::take(&mut *cluster.meet.lock()) {
             if let Err(e) = handle.gossip(addr) {
                 warn!("cluster meet {addr}: {e}");
@@ -168,7 +170,11 @@ pub async fn run(shared: Arc<Shared>, cluster: Arc<Cluster>) {
         }
         drop(cc);
         if changed {
-            info!(epoch = m.epoch, members = m.members.len(), "adopted cluster membership");
+            info!(
+                epoch = m.epoch,
+                members = m.members.len(),
+                "adopted cluster membership"
+            );
         }
         let prior = cluster.view();
         let lost = cluster.install(View::new(&cluster.id, m, nodes, Some(&prior)));
@@ -183,7 +189,11 @@ pub async fn run(shared: Arc<Shared>, cluster: Arc<Cluster>) {
 fn observe(
     cc: &chitchat::Chitchat,
     cluster: &Cluster,
-) -> (Observation, Vec<NodeInfo>, std::collections::BTreeSet<String>) {
+) -> (
+    Observation,
+    Vec<NodeInfo>,
+    std::collections::BTreeSet<String>,
+) {
     let live: Vec<&ChitchatId> = cc.live_nodes().collect();
     let mut forgotten = cluster.forgotten.lock().clone();
     let mut published = Vec::new();
@@ -283,10 +293,7 @@ mod tests {
             seed_bus_addr("127.0.0.1:7000").as_deref(),
             Some("127.0.0.1:17000")
         );
-        assert_eq!(
-            seed_bus_addr("h:7000@9000").as_deref(),
-            Some("h:9000")
-        );
+        assert_eq!(seed_bus_addr("h:7000@9000").as_deref(), Some("h:9000"));
         assert_eq!(seed_bus_addr("nope"), None);
         assert_eq!(seed_bus_addr("h:70000"), None);
         assert_ne!(cluster_id("a"), cluster_id("b"));

@@ -227,7 +227,10 @@ impl Cluster {
                 membership: new.membership.clone(),
             };
             if let Err(e) = node::save(&self.dir, &f) {
-                tracing::warn!("cannot persist cluster state in {}: {e}", self.dir.display());
+                tracing::warn!(
+                    "cannot persist cluster state in {}: {e}",
+                    self.dir.display()
+                );
             }
         }
         *guard = Arc::new(new);

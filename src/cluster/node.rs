@@ -23,7 +23,10 @@ pub struct NodeFile {
 
 /// True for a well-formed node id.
 pub fn valid_id(id: &str) -> bool {
-    id.len() == 40 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    id.len() == 40
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 fn path_in(dir: &Path) -> PathBuf {

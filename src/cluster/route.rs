@@ -427,7 +427,10 @@ mod tests {
     fn frame_boundaries() {
         assert_eq!(frame_len(b"+OK\r\n:1\r\n", false).ok().flatten(), Some(5));
         assert_eq!(frame_len(b"*2\r\n$1\r\na\r\n", false).ok().flatten(), None);
-        assert_eq!(frame_len(b"%1\r\n+a\r\n:1\r\n", true).ok().flatten(), Some(12));
+        assert_eq!(
+            frame_len(b"%1\r\n+a\r\n:1\r\n", true).ok().flatten(),
+            Some(12)
+        );
         let mut b = BytesMut::new();
         encode(&mut b, &[b"GET", b"k"]);
         assert_eq!(&b[..], b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");

@@ -271,9 +271,9 @@ pub fn meet(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
                     String::from_utf8_lossy(b)
                 ))
             })?,
-        None => port.checked_add(10000).ok_or_else(|| {
-            CmdError::err(format!("Invalid node address specified: {ip}:{port}"))
-        })?,
+        None => port
+            .checked_add(10000)
+            .ok_or_else(|| CmdError::err(format!("Invalid node address specified: {ip}:{port}")))?,
     };
     let addr: std::net::IpAddr = ip
         .parse()
