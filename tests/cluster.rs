@@ -146,6 +146,10 @@ fn three_nodes_every_key_from_every_node() {
     );
     // Hash tags keep multi-key commands on one node.
     assert_eq!(c.cmd(&[b"MSET", b"{t}x", b"1", b"{t}y", b"2"]), b"+OK\r\n");
+    assert_eq!(
+        c.cmd(&[b"MSET", b"a", b"1", b"b"]),
+        b"-ERR wrong number of arguments for 'mset' command\r\n"
+    );
     assert_eq!(c.cmd(&[b"RENAME", b"{t}x", b"{t}z"]), b"+OK\r\n");
     assert_eq!(c.cmd(&[b"GET", b"{t}z"]), bulk("1"));
     assert_eq!(
@@ -399,4 +403,30 @@ fn cluster_commands_errors() {
         RawConn::connect(s.port).cmd_str("CLUSTER INFO"),
         "-ERR This instance has cluster support disabled\r\n"
     );
+}
+
+#[test]
+fn meet_joins_and_forget_removes() {
+    let a = start_node(tmp(), free_port(), &[]);
+    let b = start_node(tmp(), free_port(), &[]);
+    let b_port = b.port().to_string();
+    assert_eq!(
+        redis_cli(a.port(), &["cluster", "meet", "127.0.0.1", &b_port]).trim(),
+        "OK"
+    );
+    let nodes = [a, b];
+    wait_converged(&nodes, 2);
+    let [a, b] = nodes;
+    let b_id = redis_cli(b.port(), &["cluster", "myid"]).trim().to_string();
+    assert!(redis_cli(a.port(), &["cluster", "nodes"]).contains(&b_id));
+    // Remove b: its slots go back to a, and a stops listing it.
+    drop(b);
+    assert_eq!(
+        redis_cli(a.port(), &["cluster", "forget", &b_id]).trim(),
+        "OK"
+    );
+    let nodes = [a];
+    wait_converged(&nodes, 1);
+    assert!(!redis_cli(nodes[0].port(), &["cluster", "nodes"]).contains(&b_id));
+    assert_eq!(info_field(nodes[0].port(), "cluster_known_nodes"), "1");
 }

@@ -140,6 +140,10 @@ pub fn decide(
     let Some((join, span)) = split_join(cmd.name) else {
         return Decision::Reject(crossslot());
     };
+    if (args.len() - 1) % span != 0 {
+        // Malformed (MSET with a key but no value): the handler answers it.
+        return Decision::Local;
+    }
     let mut groups: Vec<(Option<SocketAddr>, Vec<usize>)> = Vec::new();
     for &p in &positions {
         let target = match view.owner(crate::store::key_slot(&args[p])) {
@@ -326,7 +330,7 @@ pub async fn run(shared: &Arc<Shared>, client: &mut Client, reply: &mut Reply, p
             for (target, positions) in &groups {
                 let mut sub: Vec<Bytes> = vec![args[0].clone()];
                 for &p in positions {
-                    sub.extend(args[p..p + span].iter().cloned());
+                    sub.extend(args.get(p..p + span).unwrap_or_default().iter().cloned());
                 }
                 let frame = match target {
                     None => Ok(run_local(shared, client, sub)),
