@@ -182,9 +182,9 @@ mod tests {
             let mut rules: Vec<LowestIdRule> =
                 ids.iter().map(|_| LowestIdRule::default()).collect();
             let side = |i: usize| usize::from(i >= 2);
-            let mut round = |rules: &mut Vec<LowestIdRule>,
-                             split: bool,
-                             rng: &mut rand::rngs::SmallRng| {
+            let round = |rules: &mut Vec<LowestIdRule>,
+                         split: bool,
+                         rng: &mut rand::rngs::SmallRng| {
                 let snapshot: Vec<Membership> = rules.iter().map(|r| r.current().clone()).collect();
                 for (i, rule) in rules.iter_mut().enumerate() {
                     let reach: Vec<usize> = (0..ids.len())

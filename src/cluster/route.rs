@@ -140,7 +140,7 @@ pub fn decide(
     let Some((join, span)) = split_join(cmd.name) else {
         return Decision::Reject(crossslot());
     };
-    if (args.len() - 1) % span != 0 {
+    if !(args.len() - 1).is_multiple_of(span) {
         // Malformed (MSET with a key but no value): the handler answers it.
         return Decision::Local;
     }
