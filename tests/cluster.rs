@@ -339,10 +339,15 @@ fn foreign_secret_is_not_admitted() {
         &["--cluster-secret", "s3cret", "--join", seed.as_str()],
     );
     // The node with the right secret joins; the other one never does.
-    wait_converged(&[a, c], 2);
+    let good = [a, c];
+    wait_converged(&good, 2);
     std::thread::sleep(Duration::from_millis(1000));
+    let b_id = redis_cli(b.port(), &["cluster", "myid"]).trim().to_string();
     assert_eq!(info_field(b.port(), "cluster_known_nodes"), "1");
-    assert_eq!(info_field(b.port(), "cluster_size"), "1");
+    assert_eq!(info_field(good[0].port(), "cluster_known_nodes"), "2");
+    assert!(!redis_cli(good[0].port(), &["cluster", "nodes"]).contains(&b_id));
+    // Still waiting for a peer, the refused node does not claim every slot.
+    assert_eq!(info_field(b.port(), "cluster_size"), "0");
 }
 
 #[test]

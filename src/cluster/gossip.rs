@@ -33,6 +33,9 @@ use crate::store::now_ms;
 /// Interval between gossip rounds.
 pub const GOSSIP_INTERVAL: Duration = Duration::from_millis(200);
 
+/// Rounds a joining node waits for its first peer (5 s).
+const JOIN_GRACE: u32 = 25;
+
 const K_RESP: &str = "resp";
 const K_WEIGHT: &str = "weight";
 const K_MEMBERSHIP: &str = "membership";
@@ -97,6 +100,7 @@ pub async fn run(shared: Arc<Shared>, cluster: Arc<Cluster>) {
     let advertise: SocketAddr = format!("{}:{}", cluster.me.host, cluster.me.bus_port)
         .parse()
         .unwrap_or(listen);
+    let seeds_empty = seeds.is_empty();
     let threshold = (node_timeout as f64 / GOSSIP_INTERVAL.as_millis() as f64).max(2.0);
     let config = ChitchatConfig {
         chitchat_id: ChitchatId::new(cluster.id.clone(), now_ms(), advertise),
@@ -132,6 +136,11 @@ pub async fn run(shared: Arc<Shared>, cluster: Arc<Cluster>) {
     let mut published = String::new();
     let mut published_forget = String::new();
     let mut stop = shared.shutdown.subscribe();
+    // A node started with --join and no adopted membership waits (up to
+    // JOIN_GRACE rounds) to hear from a peer before it would form a ring of
+    // its own, so it never briefly claims every slot.
+    let mut waiting_for_peers = !seeds_empty && rule.current().members.is_empty();
+    let mut round = 0u32;
     loop {
         tokio::select! {
             _ = tokio::time::sleep(GOSSIP_INTERVAL) => {}
@@ -149,7 +158,11 @@ pub async fn run(shared: Arc<Shared>, cluster: Arc<Cluster>) {
         let mut cc = chitchat.lock().await;
         let (obs, nodes, forgotten) = observe(&cc, &cluster);
         *cluster.forgotten.lock() = forgotten;
-        let changed = rule.observe(&obs);
+        round += 1;
+        if waiting_for_peers && (obs.alive.len() > 1 || round > JOIN_GRACE) {
+            waiting_for_peers = false;
+        }
+        let changed = !waiting_for_peers && rule.observe(&obs);
         let m = rule.current().clone();
         if let Ok(json) = serde_json::to_string(&m) {
             if json != published {
