@@ -142,6 +142,20 @@ pub struct Settings {
     pub list_max_listpack_size: i64,
     /// Run as a ring member (one database, cluster commands).
     pub cluster_enabled: bool,
+    /// Cluster bus (gossip) port; 0 means RESP port + 10000.
+    pub cluster_port: u16,
+    /// Answer `-MOVED` for keys owned elsewhere instead of proxying.
+    pub cluster_redirect: bool,
+    /// Shared secret every member must know to join the gossip.
+    pub cluster_secret: String,
+    /// Seeds to join at start (`host:port` RESP addresses, or `host:port@busport`).
+    pub cluster_join: Vec<String>,
+    /// IP other nodes and clients use to reach this node (empty: first bind address).
+    pub cluster_announce_ip: String,
+    /// Relative capacity on the ring (tokens = 128 × weight).
+    pub cluster_weight: u64,
+    /// Milliseconds without gossip before a peer is reported failed.
+    pub cluster_node_timeout: u64,
 }
 
 impl Default for Settings {
@@ -182,6 +196,13 @@ impl Default for Settings {
             zset_max_listpack_value: 64,
             list_max_listpack_size: -2,
             cluster_enabled: false,
+            cluster_port: 0,
+            cluster_redirect: false,
+            cluster_secret: String::new(),
+            cluster_join: Vec::new(),
+            cluster_announce_ip: String::new(),
+            cluster_weight: 1,
+            cluster_node_timeout: 3000,
         }
     }
 }
@@ -507,6 +528,46 @@ pub static PARAMS: &[Param] = &[
             Ok(())
         },
     },
+    int_param!("cluster-port", cluster_port, 0, 65535, false),
+    bool_param!("cluster-redirect", cluster_redirect),
+    Param {
+        name: "cluster-secret",
+        mutable: false,
+        get: |s| s.cluster_secret.clone(),
+        set: |s, v| {
+            s.cluster_secret = v.to_string();
+            Ok(())
+        },
+    },
+    Param {
+        name: "join",
+        mutable: false,
+        get: |s| s.cluster_join.join(" "),
+        set: |s, v| {
+            s.cluster_join = v.split_whitespace().map(String::from).collect();
+            if !s.cluster_join.is_empty() {
+                s.cluster_enabled = true;
+            }
+            Ok(())
+        },
+    },
+    Param {
+        name: "cluster-announce-ip",
+        mutable: false,
+        get: |s| s.cluster_announce_ip.clone(),
+        set: |s, v| {
+            s.cluster_announce_ip = v.to_string();
+            Ok(())
+        },
+    },
+    int_param!("cluster-weight", cluster_weight, 1, 64, false),
+    int_param!(
+        "cluster-node-timeout",
+        cluster_node_timeout,
+        100,
+        i64::from(i32::MAX),
+        false
+    ),
     Param {
         name: "appendonly",
         mutable: false,

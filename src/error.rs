@@ -65,4 +65,10 @@ pub enum StartError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The cluster state in the data directory could not be read or written.
+    #[error("cluster state: {source}")]
+    Cluster {
+        /// The I/O or format error.
+        source: std::io::Error,
+    },
 }

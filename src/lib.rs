@@ -5,6 +5,7 @@
 #![deny(clippy::unwrap_used)]
 
 pub mod alloc;
+pub mod cluster;
 pub mod cmd;
 pub mod config;
 pub mod error;

@@ -2,6 +2,7 @@
 //! Redis' checks (unknown command, arity, auth, MULTI queueing, OOM, pub/sub
 //! context) in Redis' order before calling the handler from the table.
 
+pub mod cluster;
 pub mod connection;
 pub mod hash;
 pub mod keys;
@@ -44,6 +45,8 @@ pub enum After {
     Sleep(std::time::Duration),
     /// Block until a key has elements (BLPOP and friends).
     Block(crate::server::blocking::BlockSpec),
+    /// Run a cluster routing plan (proxy to the owner) and append its reply.
+    Route(Box<crate::cluster::route::Plan>),
 }
 
 /// Everything a handler may touch.
@@ -249,6 +252,27 @@ pub fn execute(ctx: &mut Ctx<'_>, args: Vec<Bytes>) -> Option<Vec<Bytes>> {
         reject(ctx, Some(found.stat), CmdError::NoAuth);
         finish_reply_mode(ctx, skip_reply, mark);
         return None;
+    }
+    if let Some(c) = ctx.shared.cluster.get() {
+        if !ctx.client.proxied {
+            let redirect = ctx.shared.config.read().cluster_redirect;
+            let in_multi = ctx.client.multi.is_some();
+            match crate::cluster::route::decide(c, cmd, &args, redirect, in_multi) {
+                crate::cluster::route::Decision::Local => {}
+                crate::cluster::route::Decision::Reject(e) => {
+                    if in_multi {
+                        ctx.client.multi_error = true;
+                    }
+                    reject(ctx, Some(found.stat), e);
+                    finish_reply_mode(ctx, skip_reply, mark);
+                    return None;
+                }
+                crate::cluster::route::Decision::Route(plan) => {
+                    ctx.after = Some(After::Route(Box::new(plan)));
+                    return None;
+                }
+            }
+        }
     }
     if ctx.client.subscriptions() > 0 && !ctx.out.resp3() && !allowed_when_subscribed(cmd) {
         reject(

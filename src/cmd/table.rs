@@ -8,8 +8,8 @@ use std::sync::OnceLock;
 use bytes::Bytes;
 
 use super::{
-    connection, hash, keys, list, pubsub, scripting, server, set, string, transaction, zset,
-    Handler, KeysFn,
+    cluster, connection, hash, keys, list, pubsub, scripting, server, set, string, transaction,
+    zset, Handler, KeysFn,
 };
 
 /// Command flags (Redis' names in `FLAG_NAMES`).
@@ -1203,6 +1203,119 @@ pub static COMMANDS: &[Command] = &[
         ],
     ),
     // cluster (cmd/cluster.rs)
+    container(
+        "cluster",
+        -2,
+        "cluster",
+        &[
+            c(
+                "cluster|help",
+                2,
+                LOADING | STALE,
+                NK,
+                "cluster",
+                cluster::help,
+            ),
+            c(
+                "cluster|info",
+                2,
+                LOADING | STALE,
+                NK,
+                "cluster",
+                cluster::info,
+            ),
+            c(
+                "cluster|myid",
+                2,
+                LOADING | STALE,
+                NK,
+                "cluster",
+                cluster::myid,
+            ),
+            c(
+                "cluster|nodes",
+                2,
+                LOADING | STALE,
+                NK,
+                "cluster",
+                cluster::nodes,
+            ),
+            c(
+                "cluster|slots",
+                2,
+                LOADING | STALE,
+                NK,
+                "cluster",
+                cluster::slots,
+            ),
+            c(
+                "cluster|shards",
+                2,
+                LOADING | STALE,
+                NK,
+                "cluster",
+                cluster::shards,
+            ),
+            c("cluster|keyslot", 3, STALE, NK, "cluster", cluster::keyslot),
+            c(
+                "cluster|countkeysinslot",
+                3,
+                STALE,
+                NK,
+                "cluster",
+                cluster::countkeysinslot,
+            ),
+            c(
+                "cluster|getkeysinslot",
+                4,
+                STALE,
+                NK,
+                "cluster",
+                cluster::getkeysinslot,
+            ),
+            c(
+                "cluster|meet",
+                -4,
+                ADMIN | STALE,
+                NK,
+                "cluster",
+                cluster::meet,
+            ),
+            c(
+                "cluster|forget",
+                3,
+                ADMIN | STALE,
+                NK,
+                "cluster",
+                cluster::forget,
+            ),
+            c(
+                "cluster|proxy-origin",
+                2,
+                LOADING | STALE,
+                NK,
+                "cluster",
+                cluster::proxy_origin,
+            ),
+        ],
+    ),
+    c(
+        "readonly",
+        1,
+        FAST | LOADING | STALE,
+        NK,
+        "cluster",
+        cluster::client_mode,
+    ),
+    c(
+        "readwrite",
+        1,
+        FAST | LOADING | STALE,
+        NK,
+        "cluster",
+        cluster::client_mode,
+    ),
+    c("asking", 1, FAST, NK, "cluster", cluster::client_mode),
     // transactions
     c(
         "multi",

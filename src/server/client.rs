@@ -198,6 +198,8 @@ pub struct Client {
     pub no_evict: bool,
     /// Pub/Sub subscriptions (created by the first SUBSCRIBE).
     pub pubsub: Option<super::pubsub::Subscriptions>,
+    /// A peer node proxying requests (CLUSTER PROXY-ORIGIN): never re-routed.
+    pub proxied: bool,
 }
 
 impl Client {
@@ -215,6 +217,7 @@ impl Client {
             close_after_reply: false,
             no_evict: false,
             pubsub: None,
+            proxied: false,
         }
     }
 

@@ -41,6 +41,8 @@ enum Next {
     Monitor,
     /// Flush, wait as a blocked client, queue its reply, continue.
     Block(super::blocking::BlockSpec),
+    /// Run a cluster routing plan (proxy), continue.
+    Route(Box<crate::cluster::route::Plan>),
 }
 
 /// Why a new connection is refused, as the error line Redis sends before
@@ -147,6 +149,9 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
                         Some(r) => reply.buf.extend_from_slice(&r),
                         None => break 'conn,
                     }
+                }
+                Next::Route(plan) => {
+                    crate::cluster::route::run(&shared, &mut client, &mut reply, *plan).await;
                 }
                 Next::Monitor => {
                     if monitor.is_none() {
@@ -405,6 +410,7 @@ fn process_batch(
             Some(After::Sleep(d)) => break Next::Sleep(d),
             Some(After::Monitor) => break Next::Monitor,
             Some(After::Block(spec)) => break Next::Block(spec),
+            Some(After::Route(plan)) => break Next::Route(plan),
             None => {}
         }
         if reply.buf.len() >= FLUSH_AT {

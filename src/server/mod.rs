@@ -123,6 +123,8 @@ pub struct Shared {
     pub blocking: blocking::Blocking,
     /// Recent per-second command counts for INFO instantaneous_ops_per_sec.
     pub ops_samples: Mutex<VecDeque<(u64, u64)>>,
+    /// Cluster state (set once at start in cluster mode).
+    pub cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -177,6 +179,7 @@ impl Shared {
             blocked_clients: AtomicUsize::new(0),
             blocking: blocking::Blocking::default(),
             ops_samples: Mutex::new(VecDeque::new()),
+            cluster: std::sync::OnceLock::new(),
         })
     }
 
@@ -208,6 +211,15 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
         if let Err(e) = crate::metrics::start(&shared, host, settings.metrics_port) {
             warn!("metrics exporter not started: {e}");
         }
+    }
+    if settings.cluster_enabled {
+        let port = shared.bound_port.load(Ordering::Relaxed) as u16;
+        let cluster = crate::cluster::Cluster::new(&settings, port)
+            .map_err(|source| StartError::Cluster { source })?;
+        info!(id = %cluster.id, "cluster mode");
+        let cluster = Arc::new(cluster);
+        let _ = shared.cluster.set(cluster.clone());
+        tokio::spawn(crate::cluster::gossip::run(shared.clone(), cluster));
     }
     info!(
         port = settings.port,

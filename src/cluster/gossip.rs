@@ -1,0 +1,315 @@
+//! Gossip on the cluster bus port with `chitchat` (scuttlebutt anti-entropy
+//! plus a phi-accrual failure detector, over UDP): discovery, failure
+//! detection and per-node state. Each node publishes these keys:
+//!
+//! - `resp`: `host:port` of its RESP listener,
+//! - `weight`: its ring weight,
+//! - `membership`: the membership it adopted (JSON, see `membership.rs`),
+//! - `forget`: ids removed with CLUSTER FORGET (comma separated).
+//!
+//! A loop turns every gossip round's view into an [`Observation`], runs the
+//! membership rule and installs a new [`View`]. Slots this node stops owning are
+//! dropped from its store (there is no data migration yet, see the README).
+//!
+//! Admission: the chitchat cluster id is derived from `cluster-secret`, and
+//! chitchat answers SYNs carrying another cluster id with `BadCluster`, so a
+//! process without the secret is never admitted to the membership. This is an
+//! admission token, not encryption: gossip packets are not authenticated.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chitchat::transport::UdpTransport;
+use chitchat::{spawn_chitchat, ChitchatConfig, ChitchatId, FailureDetectorConfig};
+use tracing::{info, warn};
+
+use super::membership::{Agreement, LowestIdRule, Membership, Observation};
+use super::{Cluster, NodeInfo, View};
+use crate::server::Shared;
+use crate::store::now_ms;
+
+/// Interval between gossip rounds.
+pub const GOSSIP_INTERVAL: Duration = Duration::from_millis(200);
+
+/// Rounds a joining node waits for its first peer (5 s).
+const JOIN_GRACE: u32 = 25;
+
+const K_RESP: &str = "resp";
+const K_WEIGHT: &str = "weight";
+const K_MEMBERSHIP: &str = "membership";
+const K_FORGET: &str = "forget";
+
+/// The chitchat cluster id for a shared secret (xxh3-128, stable across builds).
+pub fn cluster_id(secret: &str) -> String {
+    let h = xxhash_rust::xxh3::xxh3_128(format!("ringcache-bus-v1\0{secret}").as_bytes());
+    format!("ringcache-{h:032x}")
+}
+
+/// The bus address of a `--join` seed: `host:port` (bus = port + 10000) or
+/// `host:port@busport`.
+pub fn seed_bus_addr(seed: &str) -> Option<String> {
+    let (resp, bus) = match seed.split_once('@') {
+        Some((r, b)) => (r, Some(b.parse::<u16>().ok()?)),
+        None => (seed, None),
+    };
+    let (host, port) = resp.rsplit_once(':')?;
+    let port: u16 = port.parse().ok()?;
+    let bus = bus.unwrap_or(port.checked_add(10000)?);
+    Some(format!("{host}:{bus}"))
+}
+
+/// Runs the gossip server and the membership loop until shutdown.
+pub async fn run(shared: Arc<Shared>, cluster: Arc<Cluster>) {
+    let (seeds, node_timeout, secret, bind) = {
+        let c = shared.config.read();
+        let seeds: Vec<String> = c
+            .cluster_join
+            .iter()
+            .filter_map(|s| {
+                let a = seed_bus_addr(s);
+                if a.is_none() {
+                    warn!("ignoring malformed --join address '{s}' (want host:port)");
+                }
+                a
+            })
+            .collect();
+        let bind = c
+            .bind
+            .first()
+            .map(|b| b.trim_start_matches('-').to_string())
+            .unwrap_or_else(|| "127.0.0.1".into());
+        (
+            seeds,
+            c.cluster_node_timeout,
+            c.cluster_secret.clone(),
+            bind,
+        )
+    };
+    let listen: SocketAddr = match format!("{bind}:{}", cluster.me.bus_port)
+        .parse()
+        .or_else(|_| format!("[{bind}]:{}", cluster.me.bus_port).parse())
+    {
+        Ok(a) => a,
+        Err(e) => {
+            warn!("cluster bus: bad bind address {bind}: {e}");
+            return;
+        }
+    };
+    let advertise: SocketAddr = format!("{}:{}", cluster.me.host, cluster.me.bus_port)
+        .parse()
+        .unwrap_or(listen);
+    let seeds_empty = seeds.is_empty();
+    let threshold = (node_timeout as f64 / GOSSIP_INTERVAL.as_millis() as f64).max(2.0);
+    let config = ChitchatConfig {
+        chitchat_id: ChitchatId::new(cluster.id.clone(), now_ms(), advertise),
+        cluster_id: cluster_id(&secret),
+        gossip_interval: GOSSIP_INTERVAL,
+        listen_addr: listen,
+        seed_nodes: seeds,
+        failure_detector_config: FailureDetectorConfig {
+            phi_threshold: threshold,
+            sampling_window_size: 100,
+            max_interval: Duration::from_millis(node_timeout),
+            initial_interval: GOSSIP_INTERVAL,
+            dead_node_grace_period: Duration::from_secs(3600),
+        },
+        marked_for_deletion_grace_period: Duration::from_secs(3600),
+        catchup_callback: None,
+        extra_liveness_predicate: None,
+        protocol_version: chitchat::ProtocolVersion::V0,
+    };
+    let kvs = vec![
+        (K_RESP.to_string(), cluster.me.addr()),
+        (K_WEIGHT.to_string(), cluster.me.weight.to_string()),
+    ];
+    let handle = match spawn_chitchat(config, kvs, &UdpTransport).await {
+        Ok(h) => h,
+        Err(e) => {
+            warn!("cluster bus: cannot listen on {listen}: {e:#}");
+            return;
+        }
+    };
+    info!(id = %cluster.id, bus = %listen, "cluster bus listening");
+    let mut rule = LowestIdRule::new(cluster.view().membership.clone());
+    let mut published = String::new();
+    let mut published_forget = String::new();
+    let mut stop = shared.shutdown.subscribe();
+    // A node started with --join and no adopted membership waits (up to
+    // JOIN_GRACE rounds) to hear from a peer before it would form a ring of
+    // its own, so it never briefly claims every slot.
+    let mut waiting_for_peers = !seeds_empty && rule.current().members.is_empty();
+    let mut round = 0u32;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(GOSSIP_INTERVAL) => {}
+            _ = stop.changed() => break,
+        }
+        cluster
+            .rounds
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        for addr in std::mem::take(&mut *cluster.meet.lock()) {
+            if let Err(e) = handle.gossip(addr) {
+                warn!("cluster meet {addr}: {e}");
+            }
+        }
+        let chitchat = handle.chitchat();
+        let mut cc = chitchat.lock().await;
+        let (obs, nodes, forgotten) = observe(&cc, &cluster);
+        *cluster.forgotten.lock() = forgotten;
+        round += 1;
+        if waiting_for_peers && (obs.alive.len() > 1 || round > JOIN_GRACE) {
+            waiting_for_peers = false;
+        }
+        let changed = !waiting_for_peers && rule.observe(&obs);
+        let m = rule.current().clone();
+        if let Ok(json) = serde_json::to_string(&m) {
+            if json != published {
+                cc.self_node_state().set(K_MEMBERSHIP, &json);
+                published = json;
+            }
+        }
+        let forget = cluster
+            .forgotten
+            .lock()
+            .iter()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(",");
+        if forget != published_forget {
+            cc.self_node_state().set(K_FORGET, &forget);
+            published_forget = forget;
+        }
+        drop(cc);
+        if changed {
+            info!(
+                epoch = m.epoch,
+                members = m.members.len(),
+                "adopted cluster membership"
+            );
+        }
+        let prior = cluster.view();
+        let lost = cluster.install(View::new(&cluster.id, m, nodes, Some(&prior)));
+        if !lost.is_empty() {
+            drop_slots(&shared, &lost);
+        }
+    }
+    let _ = handle.shutdown().await;
+}
+
+/// Reads the chitchat state into an observation and the known-node list.
+fn observe(
+    cc: &chitchat::Chitchat,
+    cluster: &Cluster,
+) -> (
+    Observation,
+    Vec<NodeInfo>,
+    std::collections::BTreeSet<String>,
+) {
+    let live: Vec<&ChitchatId> = cc.live_nodes().collect();
+    let mut forgotten = cluster.forgotten.lock().clone();
+    let mut published = Vec::new();
+    // Latest generation of every node id.
+    let mut latest: BTreeMap<&str, (&ChitchatId, &chitchat::NodeState)> = BTreeMap::new();
+    for (cid, st) in cc.node_states() {
+        if let Some(list) = st.get(K_FORGET) {
+            forgotten.extend(
+                list.split(',')
+                    .filter(|s| super::node::valid_id(s))
+                    .map(String::from),
+            );
+        }
+        if let Some(m) = st
+            .get(K_MEMBERSHIP)
+            .and_then(|j| serde_json::from_str::<Membership>(j).ok())
+        {
+            published.push(m);
+        }
+        match latest.get(&*cid.node_id) {
+            Some((c, _)) if c.generation_id >= cid.generation_id => {}
+            _ => {
+                latest.insert(&cid.node_id, (cid, st));
+            }
+        }
+    }
+    forgotten.remove(&cluster.id);
+    let mut nodes = Vec::new();
+    let mut alive = BTreeMap::new();
+    for (id, (cid, st)) in latest {
+        if !super::node::valid_id(id) || forgotten.contains(id) {
+            continue;
+        }
+        let is_me = id == cluster.id;
+        let Some((host, port)) = st
+            .get(K_RESP)
+            .and_then(|r| r.rsplit_once(':'))
+            .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
+        else {
+            continue;
+        };
+        let weight = st
+            .get(K_WEIGHT)
+            .and_then(|w| w.parse::<u32>().ok())
+            .unwrap_or(1)
+            .clamp(1, 64);
+        let is_alive = is_me || live.contains(&cid);
+        if is_alive {
+            alive.insert(id.to_string(), weight);
+        }
+        nodes.push(NodeInfo {
+            id: id.to_string(),
+            host,
+            port,
+            bus_port: cid.gossip_advertise_addr.port(),
+            alive: is_alive,
+            weight,
+            last_seen_ms: if is_alive { now_ms() } else { 0 },
+        });
+    }
+    if !nodes.iter().any(|n| n.id == cluster.id) {
+        nodes.push(cluster.me.clone());
+        alive.insert(cluster.id.clone(), cluster.me.weight);
+    }
+    let obs = Observation {
+        me: cluster.id.clone(),
+        alive,
+        published,
+        forgotten: forgotten.clone(),
+    };
+    (obs, nodes, forgotten)
+}
+
+/// Drops the keys of slots this node no longer owns (db 0, the only cluster db).
+fn drop_slots(shared: &Shared, slots: &[u16]) {
+    let now = now_ms();
+    let mut dropped = 0usize;
+    for &s in slots {
+        let entries = shared.store.lock_slot(0, s, now).table().take_all();
+        dropped += entries.len();
+        drop(entries);
+    }
+    info!(
+        slots = slots.len(),
+        keys = dropped,
+        "released slots now owned by other nodes"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_and_ids() {
+        assert_eq!(
+            seed_bus_addr("127.0.0.1:7000").as_deref(),
+            Some("127.0.0.1:17000")
+        );
+        assert_eq!(seed_bus_addr("h:7000@9000").as_deref(), Some("h:9000"));
+        assert_eq!(seed_bus_addr("nope"), None);
+        assert_eq!(seed_bus_addr("h:70000"), None);
+        assert_ne!(cluster_id("a"), cluster_id("b"));
+        assert_eq!(cluster_id("a"), cluster_id("a"));
+    }
+}

@@ -1,0 +1,253 @@
+//! Cluster mode: the consistent-hash ring, node identity, gossip membership,
+//! request routing (proxy or `-MOVED`) and the data behind the CLUSTER commands.
+//!
+//! The gossip task (`gossip.rs`) builds an immutable [`View`] (membership,
+//! slot map, known nodes) and swaps it in; request paths read the current view
+//! through one short read lock and an `Arc` clone, never across an `.await`.
+
+pub mod gossip;
+pub mod membership;
+pub mod node;
+pub mod ring;
+pub mod route;
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::config::Settings;
+use membership::Membership;
+use ring::{MemberState, RingMember, SlotMap};
+
+/// What the node knows of one peer (or of itself).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeInfo {
+    /// 40-hex node id.
+    pub id: String,
+    /// Announced IP or host name for clients.
+    pub host: String,
+    /// RESP port.
+    pub port: u16,
+    /// Cluster bus (gossip) port.
+    pub bus_port: u16,
+    /// Reported alive by the failure detector.
+    pub alive: bool,
+    /// Ring weight the node announces.
+    pub weight: u32,
+    /// Unix ms of the last heartbeat seen (0: never).
+    pub last_seen_ms: u64,
+}
+
+impl NodeInfo {
+    /// `host:port` of the RESP listener.
+    pub fn addr(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+/// One consistent snapshot of the cluster as this node sees it.
+#[derive(Debug)]
+pub struct View {
+    /// Adopted membership.
+    pub membership: Membership,
+    /// Slot map computed from it (shared by views of the same membership).
+    pub map: Arc<SlotMap>,
+    /// Every known node (members, failed nodes, nodes not yet admitted), by id.
+    pub nodes: Vec<NodeInfo>,
+    /// For each map member index, the socket address of its RESP listener.
+    member_addr: Vec<Option<SocketAddr>>,
+    /// This node's index in `map.members`.
+    me: Option<usize>,
+}
+
+/// Where a slot is served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owner {
+    /// Here.
+    Local,
+    /// By another node at this address (`host:port` text and resolved address).
+    Remote(String, SocketAddr),
+    /// Nobody reachable (no member, or the owner's address is unknown).
+    Down,
+}
+
+impl View {
+    /// Builds a view; `nodes` must contain this node. The ring is recomputed
+    /// only when the membership differs from `prior`'s.
+    pub fn new(
+        me_id: &str,
+        membership: Membership,
+        mut nodes: Vec<NodeInfo>,
+        prior: Option<&View>,
+    ) -> View {
+        nodes.sort_by(|a, b| a.id.cmp(&b.id));
+        let map = match prior {
+            Some(p) if p.membership == membership => p.map.clone(),
+            _ => {
+                let members: Vec<RingMember> = membership
+                    .members
+                    .iter()
+                    .map(|(id, w)| RingMember {
+                        id: id.clone(),
+                        weight: *w,
+                        state: MemberState::Active,
+                    })
+                    .collect();
+                Arc::new(ring::compute(
+                    &members,
+                    membership.epoch,
+                    ring::DEFAULT_VNODES,
+                    ring::DEFAULT_REPLICAS,
+                ))
+            }
+        };
+        let member_addr = map
+            .members
+            .iter()
+            .map(|id| {
+                nodes
+                    .iter()
+                    .find(|n| &n.id == id)
+                    .and_then(|n| n.addr().parse().ok())
+            })
+            .collect();
+        let me = map.index_of(me_id);
+        View {
+            membership,
+            map,
+            nodes,
+            member_addr,
+            me,
+        }
+    }
+
+    /// Who serves `slot`.
+    pub fn owner(&self, slot: u16) -> Owner {
+        match self.map.owner(slot) {
+            Some(o) if Some(o) == self.me => Owner::Local,
+            Some(o) => match (self.member_addr.get(o).copied().flatten(), self.node_of(o)) {
+                (Some(sa), Some(n)) => Owner::Remote(n.addr(), sa),
+                _ => Owner::Down,
+            },
+            None => Owner::Down,
+        }
+    }
+
+    /// Node info of map member index `m`.
+    pub fn node_of(&self, m: usize) -> Option<&NodeInfo> {
+        let id = self.map.members.get(m)?;
+        self.nodes.iter().find(|n| &n.id == id)
+    }
+
+    /// True when `id` is a ring member at this epoch.
+    pub fn is_member(&self, id: &str) -> bool {
+        self.membership.members.contains_key(id)
+    }
+}
+
+/// Cluster state of this node.
+#[derive(Debug)]
+pub struct Cluster {
+    /// This node's id.
+    pub id: String,
+    /// This node as announced to peers.
+    pub me: NodeInfo,
+    /// Data directory holding `nodes.json`.
+    pub dir: PathBuf,
+    view: RwLock<Arc<View>>,
+    /// Ids removed by CLUSTER FORGET (gossiped to every node).
+    pub forgotten: Mutex<BTreeSet<String>>,
+    /// Bus addresses CLUSTER MEET asked to contact (drained by the gossip task).
+    pub meet: Mutex<Vec<SocketAddr>>,
+    /// Connections to other nodes for proxied requests.
+    pub pool: route::Pool,
+    /// Gossip rounds run (CLUSTER INFO).
+    pub rounds: AtomicU64,
+}
+
+impl Cluster {
+    /// Loads (or creates) the node identity and builds the initial view.
+    pub fn new(settings: &Settings, bound_port: u16) -> std::io::Result<Cluster> {
+        let file = node::load_or_create(&settings.dir)?;
+        let host = if !settings.cluster_announce_ip.is_empty() {
+            settings.cluster_announce_ip.clone()
+        } else {
+            settings
+                .bind
+                .first()
+                .map(|b| b.trim_start_matches('-').to_string())
+                .filter(|b| b != "0.0.0.0" && b != "*" && b != "::")
+                .unwrap_or_else(|| "127.0.0.1".into())
+        };
+        let me = NodeInfo {
+            id: file.id.clone(),
+            host,
+            port: bound_port,
+            bus_port: bus_port(settings, bound_port),
+            alive: true,
+            weight: settings.cluster_weight as u32,
+            last_seen_ms: crate::store::now_ms(),
+        };
+        let view = View::new(&file.id, file.membership, vec![me.clone()], None);
+        Ok(Cluster {
+            id: file.id,
+            me,
+            dir: settings.dir.clone(),
+            view: RwLock::new(Arc::new(view)),
+            forgotten: Mutex::new(BTreeSet::new()),
+            meet: Mutex::new(Vec::new()),
+            pool: route::Pool::default(),
+            rounds: AtomicU64::new(0),
+        })
+    }
+
+    /// The current view.
+    pub fn view(&self) -> Arc<View> {
+        self.view.read().clone()
+    }
+
+    /// Installs a new view; returns the slots this node stopped owning.
+    pub fn install(&self, new: View) -> Vec<u16> {
+        let mut guard = self.view.write();
+        let old = guard.clone();
+        let lost = if Arc::ptr_eq(&old.map, &new.map) {
+            Vec::new()
+        } else {
+            (0..crate::store::SLOTS as u16)
+                .filter(|&s| old.owner(s) == Owner::Local && new.owner(s) != Owner::Local)
+                .collect()
+        };
+        if old.membership != new.membership {
+            let f = node::NodeFile {
+                id: self.id.clone(),
+                membership: new.membership.clone(),
+            };
+            if let Err(e) = node::save(&self.dir, &f) {
+                tracing::warn!(
+                    "cannot persist cluster state in {}: {e}",
+                    self.dir.display()
+                );
+            }
+        }
+        *guard = Arc::new(new);
+        lost
+    }
+
+    /// Total gossip rounds so far.
+    pub fn rounds(&self) -> u64 {
+        self.rounds.load(Ordering::Relaxed)
+    }
+}
+
+/// The bus port: `cluster-port`, or RESP port + 10000.
+pub fn bus_port(settings: &Settings, resp_port: u16) -> u16 {
+    if settings.cluster_port != 0 {
+        settings.cluster_port
+    } else {
+        resp_port.wrapping_add(10000)
+    }
+}

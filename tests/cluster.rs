@@ -1,0 +1,437 @@
+//! Cluster mode with real processes on loopback: joining, proxying, MOVED,
+//! redis-cli -c / --cluster check, redis-py RedisCluster, identity across
+//! restarts, failure detection and bus admission by secret.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{free_port, redis_cli, start_ringcache_on, Proc, RawConn};
+
+/// One node with its data directory.
+struct Node {
+    proc: Proc,
+    dir: tempfile::TempDir,
+}
+
+impl Node {
+    fn port(&self) -> u16 {
+        self.proc.port
+    }
+}
+
+fn start_node(dir: tempfile::TempDir, port: u16, extra: &[&str]) -> Node {
+    let d = dir.path().to_string_lossy().into_owned();
+    let mut args = vec!["--cluster-enabled", "yes", "--dir", d.as_str()];
+    args.extend_from_slice(extra);
+    let proc = start_ringcache_on(port, &args);
+    Node { proc, dir }
+}
+
+fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().expect("tempdir")
+}
+
+/// Starts `n` nodes, every one after the first joining the first.
+fn start_cluster(n: usize, extra: &[&str]) -> Vec<Node> {
+    let first = start_node(tmp(), free_port(), extra);
+    let seed = format!("127.0.0.1:{}", first.port());
+    let mut nodes = vec![first];
+    for _ in 1..n {
+        let mut args = extra.to_vec();
+        args.extend_from_slice(&["--join", seed.as_str()]);
+        nodes.push(start_node(tmp(), free_port(), &args));
+    }
+    wait_converged(&nodes, n);
+    nodes
+}
+
+fn info_field(port: u16, field: &str) -> String {
+    let info = redis_cli(port, &["cluster", "info"]);
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Waits until every node reports `size` members at one common epoch.
+fn wait_converged(nodes: &[Node], size: usize) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let views: Vec<(String, String, String)> = nodes
+            .iter()
+            .map(|n| {
+                (
+                    info_field(n.port(), "cluster_size"),
+                    info_field(n.port(), "cluster_current_epoch"),
+                    info_field(n.port(), "cluster_state"),
+                )
+            })
+            .collect();
+        let ok = views
+            .iter()
+            .all(|v| v.0 == size.to_string() && v.2 == "ok" && v.1 == views[0].1);
+        if ok {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "cluster did not converge to {size} members: {views:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `(id, slot ranges)` of every node in a CLUSTER NODES output.
+fn topology(nodes_text: &str) -> BTreeMap<String, String> {
+    nodes_text
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            (f[0].to_string(), f[8..].join(" "))
+        })
+        .collect()
+}
+
+fn bulk(v: &str) -> Vec<u8> {
+    format!("${}\r\n{v}\r\n", v.len()).into_bytes()
+}
+
+#[test]
+fn three_nodes_every_key_from_every_node() {
+    let nodes = start_cluster(3, &[]);
+    let mut conns: Vec<RawConn> = nodes.iter().map(|n| RawConn::connect(n.port())).collect();
+    for i in 0..300 {
+        let (k, v) = (format!("key:{i}"), format!("value-{i}"));
+        let c = &mut conns[i % 3];
+        assert_eq!(c.cmd(&[b"SET", k.as_bytes(), v.as_bytes()]), b"+OK\r\n");
+    }
+    for c in conns.iter_mut() {
+        for i in 0..300 {
+            let (k, v) = (format!("key:{i}"), format!("value-{i}"));
+            assert_eq!(c.cmd(&[b"GET", k.as_bytes()]), bulk(&v), "{k}");
+        }
+    }
+    // Keys are spread: every node holds some, and DBSIZE adds up.
+    let sizes: Vec<i64> = conns
+        .iter_mut()
+        .map(|c| {
+            let r = String::from_utf8_lossy(&c.cmd(&[b"DBSIZE"])).into_owned();
+            r.trim_start_matches(':').trim().parse().expect("int")
+        })
+        .collect();
+    assert!(sizes.iter().all(|&n| n > 30), "{sizes:?}");
+    assert_eq!(sizes.iter().sum::<i64>(), 300);
+    // Multi-key commands spanning nodes are split and joined.
+    let c = &mut conns[1];
+    assert_eq!(
+        c.cmd(&[b"MSET", b"a", b"1", b"b", b"2", b"c", b"3", b"d", b"4"]),
+        b"+OK\r\n"
+    );
+    assert_eq!(
+        c.cmd(&[b"MGET", b"a", b"nope", b"b", b"c", b"d"]),
+        b"*5\r\n$1\r\n1\r\n$-1\r\n$1\r\n2\r\n$1\r\n3\r\n$1\r\n4\r\n"
+    );
+    assert_eq!(
+        c.cmd(&[b"EXISTS", b"a", b"b", b"c", b"d", b"zz"]),
+        b":4\r\n"
+    );
+    assert_eq!(c.cmd(&[b"DEL", b"a", b"b", b"c", b"zz"]), b":3\r\n");
+    assert_eq!(
+        c.cmd(&[b"RENAME", b"key:1", b"key:2"]),
+        b"-CROSSSLOT Keys in request don't hash to the same slot\r\n"
+    );
+    // Hash tags keep multi-key commands on one node.
+    assert_eq!(c.cmd(&[b"MSET", b"{t}x", b"1", b"{t}y", b"2"]), b"+OK\r\n");
+    assert_eq!(
+        c.cmd(&[b"MSET", b"a", b"1", b"b"]),
+        b"-ERR wrong number of arguments for 'mset' command\r\n"
+    );
+    assert_eq!(c.cmd(&[b"RENAME", b"{t}x", b"{t}z"]), b"+OK\r\n");
+    assert_eq!(c.cmd(&[b"GET", b"{t}z"]), bulk("1"));
+    assert_eq!(
+        c.cmd(&[b"SELECT", b"1"]),
+        b"-ERR SELECT is not allowed in cluster mode\r\n"
+    );
+    // RESP3 clients get RESP3 replies through the proxy.
+    let mut r3 = RawConn::connect(nodes[2].port());
+    r3.resp3 = true;
+    r3.cmd(&[b"HELLO", b"3"]);
+    for i in 0..20 {
+        let k = format!("missing:{i}");
+        assert_eq!(r3.cmd(&[b"GET", k.as_bytes()]), b"_\r\n");
+    }
+    // Every node reports the same topology.
+    let topo: Vec<_> = nodes
+        .iter()
+        .map(|n| topology(&redis_cli(n.port(), &["cluster", "nodes"])))
+        .collect();
+    assert_eq!(topo[0].len(), 3);
+    assert!(topo.iter().all(|t| t == &topo[0]));
+    let slots: Vec<String> = nodes
+        .iter()
+        .map(|n| redis_cli(n.port(), &["cluster", "slots"]))
+        .collect();
+    assert!(slots.iter().all(|s| s == &slots[0]));
+    let myids: Vec<String> = nodes
+        .iter()
+        .map(|n| redis_cli(n.port(), &["cluster", "myid"]).trim().to_string())
+        .collect();
+    for id in &myids {
+        assert_eq!(id.len(), 40);
+        assert!(topo[0].contains_key(id));
+    }
+}
+
+#[test]
+fn redirect_mode_and_cluster_clients() {
+    let nodes = start_cluster(3, &["--cluster-redirect", "yes"]);
+    let port = nodes[0].port();
+    let ids: Vec<String> = nodes
+        .iter()
+        .map(|n| redis_cli(n.port(), &["cluster", "myid"]).trim().to_string())
+        .collect();
+    // Find a key owned by another node: it must answer MOVED to that owner.
+    let mut c = RawConn::connect(port);
+    let mut moved = 0;
+    for i in 0..50 {
+        let k = format!("k{i}");
+        let r = String::from_utf8_lossy(&c.cmd(&[b"GET", k.as_bytes()])).into_owned();
+        if let Some(rest) = r.strip_prefix("-MOVED ") {
+            let slot = redis_cli(port, &["cluster", "keyslot", &k]);
+            let (s, addr) = rest.trim().split_once(' ').expect("slot addr");
+            assert_eq!(s, slot.trim());
+            let owner_port: u16 = addr
+                .rsplit_once(':')
+                .expect("addr")
+                .1
+                .parse()
+                .expect("port");
+            assert!(owner_port != port);
+            let owner = nodes
+                .iter()
+                .position(|n| n.port() == owner_port)
+                .expect("known owner");
+            let o = RawConn::connect(owner_port).cmd(&[b"GET", k.as_bytes()]);
+            assert_eq!(o, b"$-1\r\n", "owner {} serves it", ids[owner]);
+            moved += 1;
+        } else {
+            assert_eq!(r, "$-1\r\n");
+        }
+    }
+    assert!(moved > 10, "{moved}");
+    // redis-cli -c follows redirections.
+    for i in 0..30 {
+        let k = format!("cli{i}");
+        assert_eq!(
+            redis_cli(port, &["-c", "set", &k, &format!("v{i}")]).trim(),
+            "OK"
+        );
+    }
+    for n in &nodes {
+        for i in 0..30 {
+            let k = format!("cli{i}");
+            assert_eq!(
+                redis_cli(n.port(), &["-c", "get", &k]).trim(),
+                format!("v{i}")
+            );
+        }
+    }
+    // redis-cli --cluster check agrees with the topology.
+    let out = Command::new("redis-cli")
+        .args(["--cluster", "check", &format!("127.0.0.1:{port}")])
+        .output()
+        .expect("redis-cli --cluster check");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("[OK] All nodes agree about slots configuration."),
+        "{text}"
+    );
+    assert!(text.contains("[OK] All 16384 slots covered."), "{text}");
+    // redis-py's RedisCluster reads and writes.
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/python/cluster_client.py"
+    );
+    let out = Command::new("python3")
+        .args([script, &port.to_string()])
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn restart_keeps_node_id() {
+    let port = free_port();
+    let node = start_node(tmp(), port, &[]);
+    let id = redis_cli(port, &["cluster", "myid"]).trim().to_string();
+    assert_eq!(id.len(), 40);
+    let Node { proc, dir } = node;
+    drop(proc);
+    let again = start_node(dir, port, &[]);
+    assert_eq!(redis_cli(again.port(), &["cluster", "myid"]).trim(), id);
+    let other = start_node(tmp(), free_port(), &[]);
+    assert_ne!(redis_cli(other.port(), &["cluster", "myid"]).trim(), id);
+    assert!(again.dir.path().join("nodes.json").exists());
+}
+
+#[test]
+fn killed_node_is_detected_and_its_slots_move() {
+    let mut nodes = start_cluster(3, &["--cluster-node-timeout", "2000"]);
+    let victim = nodes.pop().expect("node");
+    let victim_id = redis_cli(victim.port(), &["cluster", "myid"])
+        .trim()
+        .to_string();
+    let mut proc = victim.proc;
+    // SIGKILL: no goodbye on the bus.
+    proc.child.kill().expect("kill");
+    let killed = Instant::now();
+    let port = nodes[0].port();
+    loop {
+        let text = redis_cli(port, &["cluster", "nodes"]);
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&victim_id))
+            .unwrap_or_default()
+            .to_string();
+        if line.contains("fail") {
+            break;
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(8),
+            "not detected as failed: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let detected = killed.elapsed();
+    eprintln!("failure detected after {detected:?}");
+    // Survivors take over the slots: every key is served again.
+    wait_converged(&nodes, 2);
+    let mut c = RawConn::connect(nodes[1].port());
+    for i in 0..100 {
+        let k = format!("after:{i}");
+        assert_eq!(c.cmd(&[b"SET", k.as_bytes(), b"x"]), b"+OK\r\n");
+        assert_eq!(c.cmd(&[b"GET", k.as_bytes()]), bulk("x"));
+    }
+}
+
+#[test]
+fn foreign_secret_is_not_admitted() {
+    let a = start_node(tmp(), free_port(), &["--cluster-secret", "s3cret"]);
+    let seed = format!("127.0.0.1:{}", a.port());
+    let b = start_node(
+        tmp(),
+        free_port(),
+        &["--cluster-secret", "other", "--join", seed.as_str()],
+    );
+    let c = start_node(
+        tmp(),
+        free_port(),
+        &["--cluster-secret", "s3cret", "--join", seed.as_str()],
+    );
+    // The node with the right secret joins; the other one never does.
+    let good = [a, c];
+    wait_converged(&good, 2);
+    std::thread::sleep(Duration::from_millis(1000));
+    let b_id = redis_cli(b.port(), &["cluster", "myid"]).trim().to_string();
+    assert_eq!(info_field(b.port(), "cluster_known_nodes"), "1");
+    assert_eq!(info_field(good[0].port(), "cluster_known_nodes"), "2");
+    assert!(!redis_cli(good[0].port(), &["cluster", "nodes"]).contains(&b_id));
+    // Still waiting for a peer, the refused node does not claim every slot.
+    assert_eq!(info_field(b.port(), "cluster_size"), "0");
+}
+
+#[test]
+fn cluster_commands_errors() {
+    let n = start_node(tmp(), free_port(), &[]);
+    let n = {
+        let nodes = [n];
+        wait_converged(&nodes, 1);
+        let [n] = nodes;
+        n
+    };
+    let mut c = RawConn::connect(n.port());
+    for (cmd, want) in [
+        ("CLUSTER KEYSLOT foo", ":12182\r\n"),
+        ("CLUSTER COUNTKEYSINSLOT 99999", "-ERR Invalid slot\r\n"),
+        (
+            "CLUSTER COUNTKEYSINSLOT x",
+            "-ERR value is not an integer or out of range\r\n",
+        ),
+        (
+            "CLUSTER GETKEYSINSLOT 1 -1",
+            "-ERR Invalid slot or number of keys\r\n",
+        ),
+        ("CLUSTER FORGET abc", "-ERR Unknown node abc\r\n"),
+        (
+            "CLUSTER MEET 1.2.3 5",
+            "-ERR Invalid node address specified: 1.2.3:5\r\n",
+        ),
+        (
+            "CLUSTER KEYSLOT",
+            "-ERR wrong number of arguments for 'cluster|keyslot' command\r\n",
+        ),
+        ("READONLY", "+OK\r\n"),
+        ("READWRITE", "+OK\r\n"),
+        ("ASKING", "+OK\r\n"),
+        ("SET foo bar", "+OK\r\n"),
+        ("CLUSTER COUNTKEYSINSLOT 12182", ":1\r\n"),
+        ("CLUSTER GETKEYSINSLOT 12182 10", "*1\r\n$3\r\nfoo\r\n"),
+    ] {
+        assert_eq!(c.cmd_str(cmd), want, "{cmd}");
+    }
+    let me = redis_cli(n.port(), &["cluster", "myid"]).trim().to_string();
+    assert_eq!(
+        c.cmd_str(&format!("CLUSTER FORGET {me}")),
+        "-ERR I tried hard but I can't forget myself...\r\n"
+    );
+    let info = redis_cli(n.port(), &["cluster", "info"]);
+    assert!(
+        info.starts_with("cluster_state:ok\r\ncluster_slots_assigned:16384\r\n"),
+        "{info}"
+    );
+    let line = redis_cli(n.port(), &["cluster", "nodes"]);
+    assert!(line.contains("myself,master - 0 "), "{line}");
+    assert!(line.trim_end().ends_with(" connected 0-16383"), "{line}");
+    // Standalone nodes refuse cluster commands like Redis does.
+    let s = common::start_ringcache(&[]);
+    assert_eq!(
+        RawConn::connect(s.port).cmd_str("CLUSTER INFO"),
+        "-ERR This instance has cluster support disabled\r\n"
+    );
+}
+
+#[test]
+fn meet_joins_and_forget_removes() {
+    let a = start_node(tmp(), free_port(), &[]);
+    let b = start_node(tmp(), free_port(), &[]);
+    let b_port = b.port().to_string();
+    assert_eq!(
+        redis_cli(a.port(), &["cluster", "meet", "127.0.0.1", &b_port]).trim(),
+        "OK"
+    );
+    let nodes = [a, b];
+    wait_converged(&nodes, 2);
+    let [a, b] = nodes;
+    let b_id = redis_cli(b.port(), &["cluster", "myid"]).trim().to_string();
+    assert!(redis_cli(a.port(), &["cluster", "nodes"]).contains(&b_id));
+    // Remove b: its slots go back to a, and a stops listing it.
+    drop(b);
+    assert_eq!(
+        redis_cli(a.port(), &["cluster", "forget", &b_id]).trim(),
+        "OK"
+    );
+    let nodes = [a];
+    wait_converged(&nodes, 1);
+    assert!(!redis_cli(nodes[0].port(), &["cluster", "nodes"]).contains(&b_id));
+    assert_eq!(info_field(nodes[0].port(), "cluster_known_nodes"), "1");
+}
