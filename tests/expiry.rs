@@ -157,7 +157,8 @@ fn ttl_semantics_match_redis() {
         TTL k
         EXPIRE k 100 XX
         EXPIRE k 100 LT
-        EXPIRE k 100 GT
+        EXPIRE k 99 GT
+        EXPIRE k 101 GT
         EXPIRE nosuch 100
         SET k v EX 100
         SET k v2 KEEPTTL
