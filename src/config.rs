@@ -142,6 +142,8 @@ pub struct Settings {
     pub list_max_listpack_size: i64,
     /// Run as a ring member (one database, cluster commands).
     pub cluster_enabled: bool,
+    /// Worker threads serving clients (0: half the cores, at least 1).
+    pub io_threads: u64,
     /// Cluster bus (gossip) port; 0 means RESP port + 10000.
     pub cluster_port: u16,
     /// Answer `-MOVED` for keys owned elsewhere instead of proxying.
@@ -196,6 +198,7 @@ impl Default for Settings {
             zset_max_listpack_value: 64,
             list_max_listpack_size: -2,
             cluster_enabled: false,
+            io_threads: 0,
             cluster_port: 0,
             cluster_redirect: false,
             cluster_secret: String::new(),
@@ -357,6 +360,7 @@ pub static PARAMS: &[Param] = &[
         },
     },
     int_param!("maxmemory-samples", maxmemory_samples, 1, 64, true),
+    int_param!("io-threads", io_threads, 0, 128, false),
     int_param!("timeout", timeout, 0, i64::from(i32::MAX), true),
     int_param!("databases", databases, 1, i64::from(i32::MAX), false),
     mem_param!("proto-max-bulk-len", proto_max_bulk_len),
@@ -594,6 +598,21 @@ pub fn find_param(name: &str) -> Option<&'static Param> {
 }
 
 impl Settings {
+    /// Worker threads to run: `io-threads`, or half the cores (at least one).
+    /// Half, because on a small machine the clients, the kernel's network
+    /// stack and the node share the cores: measured on 2 cores with
+    /// redis-benchmark on the same host, 1 worker serves SET/GET 1.2-1.4x
+    /// faster than 2.
+    pub fn worker_threads(&self) -> usize {
+        if self.io_threads > 0 {
+            return self.io_threads as usize;
+        }
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        (cores / 2).max(1)
+    }
+
     /// Sets one parameter from its text form, as CONFIG SET / files / flags do.
     pub fn set(&mut self, name: &str, value: &str, at_startup: bool) -> Result<(), ConfigError> {
         let p = find_param(name).ok_or_else(|| ConfigError::Unknown(name.to_string()))?;

@@ -37,6 +37,7 @@ fn main() {
         .with_writer(std::io::stderr)
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(settings.worker_threads())
         .enable_all()
         .build()
     {
