@@ -48,6 +48,28 @@ fn parse(c: &mut Criterion) {
     g.finish();
 }
 
+/// Parses and executes every command of `input`, then drops the replies.
+fn run_batch(
+    shared: &std::sync::Arc<Shared>,
+    client: &mut Client,
+    reply: &mut Reply,
+    input: &[u8],
+) {
+    let mut buf = BytesMut::from(input);
+    while let Ok(Parsed::Command(args)) = parse_request(&mut buf, ParseLimits::default()) {
+        let mut ctx = Ctx {
+            shared,
+            client,
+            out: reply,
+            now_ms: 1,
+            after: None,
+            exclusive: false,
+        };
+        let _ = execute(&mut ctx, args);
+    }
+    reply.buf.clear();
+}
+
 fn dispatch(c: &mut Criterion) {
     let shared = Shared::new(Settings::default());
     let addr = "127.0.0.1:1".parse().expect("addr");
@@ -57,46 +79,17 @@ fn dispatch(c: &mut Criterion) {
     let data = pipeline(100);
     let mut g = c.benchmark_group("dispatch");
     g.throughput(Throughput::Elements(100));
-    g.bench_function("execute_100_set", |b| {
-        b.iter(|| {
-            let mut buf = BytesMut::from(&data[..]);
-            while let Ok(Parsed::Command(args)) = parse_request(&mut buf, ParseLimits::default()) {
-                let mut ctx = Ctx {
-                    shared: &shared,
-                    client: &mut client,
-                    out: &mut reply,
-                    now_ms: 1,
-                    after: None,
-                    exclusive: false,
-                };
-                let _ = execute(&mut ctx, args);
-            }
-            reply.buf.clear();
-        })
-    });
     let gets: Vec<u8> = (0..100)
         .flat_map(|i| {
             let k = format!("key:{i}");
             format!("*2\r\n$3\r\nGET\r\n${}\r\n{k}\r\n", k.len()).into_bytes()
         })
         .collect();
-    g.bench_function("execute_100_get", |b| {
-        b.iter(|| {
-            let mut buf = BytesMut::from(&gets[..]);
-            while let Ok(Parsed::Command(args)) = parse_request(&mut buf, ParseLimits::default()) {
-                let mut ctx = Ctx {
-                    shared: &shared,
-                    client: &mut client,
-                    out: &mut reply,
-                    now_ms: 1,
-                    after: None,
-                    exclusive: false,
-                };
-                let _ = execute(&mut ctx, args);
-            }
-            reply.buf.clear();
-        })
-    });
+    for (name, input) in [("execute_100_set", &data), ("execute_100_get", &gets)] {
+        g.bench_function(name, |b| {
+            b.iter(|| run_batch(&shared, &mut client, &mut reply, input))
+        });
+    }
     g.finish();
 }
 

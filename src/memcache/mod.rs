@@ -206,26 +206,10 @@ impl McNode {
 
 /// Binds the memcached listeners (none when `memcached-port` is 0).
 pub async fn bind(settings: &Settings) -> Result<Vec<TcpListener>, StartError> {
-    let mut out = Vec::new();
     if settings.memcached_port == 0 {
-        return Ok(out);
+        return Ok(Vec::new());
     }
-    for host in &settings.bind {
-        let host = host.trim_start_matches('-');
-        let addr = if host.contains(':') {
-            format!("[{host}]:{}", settings.memcached_port)
-        } else {
-            format!("{host}:{}", settings.memcached_port)
-        };
-        let l = TcpListener::bind(&addr)
-            .await
-            .map_err(|source| StartError::Listen {
-                addr: addr.clone(),
-                source,
-            })?;
-        out.push(l);
-    }
-    Ok(out)
+    crate::server::bind_port(&settings.bind, settings.memcached_port).await
 }
 
 /// Spawns the accept loops of already-bound memcached listeners.

@@ -230,13 +230,19 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
 }
 
 async fn bind_all(settings: &Settings) -> Result<Vec<TcpListener>, StartError> {
+    bind_port(&settings.bind, settings.port).await
+}
+
+/// Binds `port` on every `bind` address (IPv6 ones in brackets; a leading
+/// `-` marks an optional address in redis.conf and is ignored).
+pub async fn bind_port(hosts: &[String], port: u16) -> Result<Vec<TcpListener>, StartError> {
     let mut out = Vec::new();
-    for host in &settings.bind {
+    for host in hosts {
         let host = host.trim_start_matches('-');
         let addr = if host.contains(':') {
-            format!("[{host}]:{}", settings.port)
+            format!("[{host}]:{port}")
         } else {
-            format!("{host}:{}", settings.port)
+            format!("{host}:{port}")
         };
         let l = TcpListener::bind(&addr)
             .await
