@@ -1,4 +1,5 @@
-//! The README "Patterns" (distributed lock with fencing token, rate limiter)
+//! The README "Patterns" (distributed lock with fencing token, rate limiter,
+//! reliable queue, delayed jobs)
 //! driven by python3 + redis-py against a started ringcache node, and against
 //! a real redis-server as a reference for the scripts themselves.
 
@@ -37,4 +38,12 @@ fn rate_limiter_counts_exactly() {
     run_python("rate_limit.py", redis.port);
     let rc = start_ringcache(&[]);
     run_python("rate_limit.py", rc.port);
+}
+
+#[test]
+fn reliable_and_delayed_queues_handle_each_job_once() {
+    let redis = require_redis(&[]);
+    run_python("queues.py", redis.port);
+    let rc = start_ringcache(&[]);
+    run_python("queues.py", rc.port);
 }
