@@ -418,3 +418,42 @@ fn move_and_swapdb_wake_waiters_of_the_other_database() {
         t
     });
 }
+
+#[test]
+fn bzpopmin_and_bzpopmax_block_and_wake_like_redis() {
+    same_on_both(|port| {
+        let mut t = Vec::new();
+        let mut blocked = RawConn::connect(port);
+        let mut other = RawConn::connect(port);
+        other.cmd_str("FLUSHALL");
+        // Served at once, from the first non-empty key; emptied keys vanish.
+        t.push(other.cmd_str("ZADD z1 1 a 2 b"));
+        t.push(blocked.cmd_str("BZPOPMIN z0 z1 0"));
+        t.push(blocked.cmd_str("BZPOPMAX z1 0"));
+        t.push(other.cmd_str("EXISTS z1"));
+        // Wrong type, bad timeout, timeout.
+        t.push(other.cmd_str("SET str x"));
+        t.push(blocked.cmd_str("BZPOPMIN str 0"));
+        t.push(blocked.cmd_str("BZPOPMIN z1 abc"));
+        t.push(blocked.cmd_str("BZPOPMIN z1 -1"));
+        t.push(blocked.cmd_str("BZPOPMAX z1 0.05"));
+        // Blocks, then is woken by ZADD from another client.
+        send(&mut blocked, "BZPOPMAX z2 z3 0");
+        wait_blocked(port, 1);
+        t.push(other.cmd_str("ZADD z3 5 x 7 y"));
+        t.push(text(blocked.read_reply()));
+        t.push(other.cmd_str("ZRANGE z3 0 -1 WITHSCORES"));
+        // Inside MULTI it answers at once.
+        t.push(blocked.cmd_str("MULTI"));
+        t.push(blocked.cmd_str("BZPOPMIN empty 0"));
+        t.push(blocked.cmd_str("EXEC"));
+        // RESP3 form of a served reply (score as a double).
+        blocked.resp3 = true;
+        assert!(blocked.cmd(&[b"HELLO", b"3"]).starts_with(b"%"));
+        send(&mut blocked, "BZPOPMIN z4 0");
+        wait_blocked(port, 1);
+        t.push(other.cmd_str("ZADD z4 1.5 m"));
+        t.push(text(blocked.read_reply()));
+        t
+    });
+}

@@ -22,6 +22,11 @@ pub enum BlockOp {
     Pop(End),
     /// BLMPOP: reply `[key, [elements]]` with up to `count` elements.
     MPop(End, usize),
+    /// BZPOPMIN / BZPOPMAX: reply `[key, member, score]` (served by `cmd/zset.rs`).
+    ZPop {
+        /// Pop the highest score instead of the lowest.
+        max: bool,
+    },
     /// BLMOVE / BRPOPLPUSH: move one element to `dest`, reply the element.
     Move {
         /// Destination list.
@@ -83,7 +88,7 @@ fn arg_end(b: &[u8]) -> Result<End, CmdError> {
 
 /// Parses a blocking timeout in (float) seconds like Redis 7.0: truncated to
 /// milliseconds, 0 meaning forever.
-fn arg_timeout(b: &[u8]) -> Result<Option<Duration>, CmdError> {
+pub(crate) fn arg_timeout(b: &[u8]) -> Result<Option<Duration>, CmdError> {
     let secs = crate::util::parse_f64(b)
         .or_else(|| parse_hex_int(b))
         .ok_or_else(|| CmdError::err("timeout is not a float or out of range"))?;
@@ -224,6 +229,7 @@ pub fn attempt(
             }
             Ok(true)
         }
+        BlockOp::ZPop { max } => super::zset::attempt_pop(store, db, now, key, *max, out),
         BlockOp::Move { dest, from, to } => match move_elem(store, db, now, key, dest, *from, *to)?
         {
             Some(item) => {
@@ -238,7 +244,7 @@ pub fn attempt(
 /// Serves a blocking command at once from the first of `keys` with elements,
 /// answers a null inside MULTI/EXEC (which must not block), or asks the
 /// connection loop to block.
-fn pop_or_block(
+pub(crate) fn pop_or_block(
     ctx: &mut Ctx<'_>,
     keys: &[Bytes],
     op: BlockOp,

@@ -942,6 +942,22 @@ pub static COMMANDS: &[Command] = &[
     c("zremrangebylex", 4, WRITE, K1, ZS, zset::zremrangebylex),
     c("zpopmin", -2, WRITE | FAST, K1, ZS, zset::zpopmin),
     c("zpopmax", -2, WRITE | FAST, K1, ZS, zset::zpopmax),
+    c(
+        "bzpopmin",
+        -3,
+        WRITE | NOSCRIPT | BLOCKING | FAST,
+        (1, -2, 1),
+        ZS,
+        zset::bzpopmin,
+    ),
+    c(
+        "bzpopmax",
+        -3,
+        WRITE | NOSCRIPT | BLOCKING | FAST,
+        (1, -2, 1),
+        ZS,
+        zset::bzpopmax,
+    ),
     movable(
         c("zmpop", -4, WRITE, NK, ZS, zset::zmpop),
         zset::keys_numkeys,

@@ -10,11 +10,12 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 
+use super::list::{arg_timeout, pop_or_block, BlockOp, Refusal};
 use super::{arg_i64, is, Ctx};
 use crate::error::{CmdError, CmdResult};
 use crate::resp::Reply;
 use crate::store::zset::{cmp_elem, Limits, ZSet};
-use crate::store::{Entry, Key, Value};
+use crate::store::{Entry, Key, Store, Value};
 
 fn err_min_max_float() -> CmdError {
     CmdError::err("min or max is not a float")
@@ -861,6 +862,55 @@ pub fn zpopmin(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 /// ZPOPMAX key [count]
 pub fn zpopmax(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     zpop_generic(ctx, args, true)
+}
+
+/// Serves a blocked BZPOPMIN/BZPOPMAX from `key`: pops one element and writes
+/// `[key, member, score]`; false when the key is missing, `Refusal::Source`
+/// when it holds another type.
+pub fn attempt_pop(
+    store: &Store,
+    db: usize,
+    now: u64,
+    key: &[u8],
+    max: bool,
+    out: &mut Reply,
+) -> Result<bool, Refusal> {
+    let k = store.key(key);
+    let mut slot = store.lock(db, &k, now);
+    let Some(e) = slot.get_mut(&k) else {
+        return Ok(false);
+    };
+    let Value::ZSet(z) = &mut e.value else {
+        return Err(Refusal::Source);
+    };
+    let popped = pop_n(z, 1, max);
+    if z.is_empty() {
+        slot.remove(&k);
+    }
+    let Some((m, s)) = popped.first() else {
+        return Ok(false);
+    };
+    out.array_len(3);
+    out.bulk(key);
+    out.bulk(m);
+    out.double(*s);
+    Ok(true)
+}
+
+fn bzpop(ctx: &mut Ctx<'_>, args: &[Bytes], max: bool) -> CmdResult {
+    let last = args.len() - 1;
+    let timeout = arg_timeout(&args[last])?;
+    pop_or_block(ctx, &args[1..last], BlockOp::ZPop { max }, timeout)
+}
+
+/// BZPOPMIN key [key ...] timeout
+pub fn bzpopmin(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    bzpop(ctx, args, false)
+}
+
+/// BZPOPMAX key [key ...] timeout
+pub fn bzpopmax(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    bzpop(ctx, args, true)
 }
 
 /// ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]
