@@ -295,3 +295,37 @@ fn random_hash_sequences_match_redis() {
         })
         .expect("ringcache diverged from redis");
 }
+
+/// COUNT is honoured as a hint: a large hash is scanned in several calls
+/// that together return every field exactly as it is.
+#[test]
+fn hscan_count_paginates_a_large_hash() {
+    let rc = start_ringcache(&[]);
+    let mut c = RawConn::connect(rc.port);
+    let mut args: Vec<Vec<u8>> = vec![b"HSET".to_vec(), b"h".to_vec()];
+    for i in 0..1000 {
+        args.push(format!("f{i}").into_bytes());
+        args.push(b"v".to_vec());
+    }
+    let refs: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
+    assert_eq!(c.cmd(&refs), b":1000\r\n");
+    let (mut cursor, mut calls, mut fields) =
+        ("0".to_string(), 0, std::collections::HashSet::new());
+    loop {
+        let reply = c.cmd_str(&format!("HSCAN h {cursor} COUNT 10"));
+        calls += 1;
+        let lines: Vec<&str> = reply.split("\r\n").collect();
+        cursor = lines[2].to_string();
+        for pair in lines[4..lines.len() - 1].chunks(4) {
+            fields.insert(pair[1].to_string());
+        }
+        if cursor == "0" || calls > 2000 {
+            break;
+        }
+    }
+    assert_eq!(fields.len(), 1000);
+    assert!(
+        calls > 10,
+        "COUNT 10 over 1000 fields took only {calls} call(s)"
+    );
+}

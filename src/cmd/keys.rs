@@ -578,7 +578,7 @@ pub fn parse_scan_opts(args: &[Bytes]) -> Result<(Option<&[u8]>, usize), CmdErro
             if n < 1 {
                 return Err(CmdError::Syntax);
             }
-            count = n.min(usize::MAX as i64) as usize;
+            count = usize::try_from(n).unwrap_or(usize::MAX);
         } else if is(a, "match") {
             pattern = (&v[..] != b"*").then_some(&v[..]);
         } else {

@@ -1360,38 +1360,18 @@ pub fn zscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let key = ctx.key(&args[1]);
     let mut slot = ctx.lock(&key);
     let Some(e) = slot.get(&key) else {
-        ctx.out.array_len(2);
-        ctx.out.bulk(b"0");
-        ctx.out.array_len(0);
+        super::keys::scan_head(ctx.out, 0, 0);
         return Ok(());
     };
     let z = as_zset(e)?;
-    let (mut pattern, mut count) = (None, 10i64);
-    let mut i = 3;
-    while i < args.len() {
-        if i + 1 >= args.len() {
-            return Err(CmdError::Syntax);
-        }
-        let (a, v) = (&args[i], &args[i + 1]);
-        if is(a, "match") {
-            pattern = (&v[..] != b"*").then_some(&v[..]);
-        } else if is(a, "count") {
-            count = arg_i64(v)?;
-            if count < 1 {
-                return Err(CmdError::Syntax);
-            }
-        } else {
-            return Err(CmdError::Syntax);
-        }
-        i += 2;
-    }
+    let (pattern, count) = super::keys::parse_scan_opts(&args[3..])?;
     let (start, mut end) = match z {
         ZSet::Small(v) => (0, v.len()),
         ZSet::Big(_) if cursor == 0 => (0, (count as u64).min(z.len() as u64) as usize),
         ZSet::Big(_) => {
             let from = cursor_score(cursor);
             let s = z.prefix_len(|sc, _| sc < from);
-            (s, s.saturating_add(count as usize).min(z.len()))
+            (s, s.saturating_add(count).min(z.len()))
         }
     };
     // Finish the run of equal scores so the next cursor starts at a new score.
