@@ -5,7 +5,6 @@ mod common;
 
 use common::*;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
 
 #[test]
 fn hash_commands_match_redis() {
@@ -251,49 +250,28 @@ fn hash_command(op: usize, key: usize, picks: &[usize], count: i64) -> Vec<Strin
 
 #[test]
 fn random_hash_sequences_match_redis() {
-    let redis = require_redis(&[]);
-    let rc = start_ringcache(&[]);
-    let mut a = RawConn::connect(redis.port);
-    let mut b = RawConn::connect(rc.port);
-    // Small limits so sequences cross the listpack -> hashtable threshold.
-    for conn in [&mut a, &mut b] {
-        conn.cmd(&[b"CONFIG", b"SET", b"hash-max-listpack-entries", b"4"]);
-    }
     let cmd = (
         0..20usize,
         0..3usize,
         prop::collection::vec(0..30usize, 3),
         -4i64..6,
     );
-    let conns = std::cell::RefCell::new((a, b));
-    let mut runner = TestRunner::new(Config {
-        cases: 30,
-        failure_persistence: None,
-        ..Config::default()
-    });
-    runner
-        .run(&prop::collection::vec(cmd, 40), |cmds| {
-            // The runner wants an `Fn`; the connections are reused across cases.
-            let mut conns = conns.borrow_mut();
-            let (a, b) = &mut *conns;
-            a.cmd(&[b"FLUSHALL"]);
-            b.cmd(&[b"FLUSHALL"]);
-            for (op, key, picks, count) in cmds {
-                let c = hash_command(op, key, &picks, count);
-                let args: Vec<&[u8]> = c.iter().map(|s| s.as_bytes()).collect();
-                let (ra, rb) = (a.cmd(&args), b.cmd(&args));
-                let (ta, tb) = (parse_tree(&ra, &mut 0), parse_tree(&rb, &mut 0));
-                // Hashtable order differs from Redis and random picks are random.
-                let (ta, tb) = if op == 14 {
-                    (shape(&ta), shape(&tb))
-                } else {
-                    (sorted(ta), sorted(tb))
-                };
-                prop_assert_eq!(tb, ta, "command {:?}", c);
-            }
-            Ok(())
-        })
-        .expect("ringcache diverged from redis");
+    // Small limits so sequences cross the listpack -> hashtable threshold.
+    random_sequences_match(
+        &["--hash-max-listpack-entries", "4"],
+        30,
+        cmd,
+        |(op, key, picks, count)| {
+            // Hashtable order differs from Redis and random picks are random.
+            let compare = if *op == 14 {
+                Compare::Shape
+            } else {
+                Compare::Unordered
+            };
+            Some((hash_command(*op, *key, picks, *count), compare))
+        },
+        &[],
+    );
 }
 
 /// COUNT is honoured as a hint: a large hash is scanned in several calls

@@ -7,7 +7,6 @@ use std::process::Command;
 
 use common::*;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
 
 #[test]
 fn set_commands_match_redis() {
@@ -288,14 +287,6 @@ fn set_command(op: usize, key: usize, key2: usize, picks: &[usize], count: i64) 
 
 #[test]
 fn random_set_sequences_match_redis() {
-    let redis = require_redis(&[]);
-    let rc = start_ringcache(&[]);
-    let mut a = RawConn::connect(redis.port);
-    let mut b = RawConn::connect(rc.port);
-    // A small intset limit so sequences cross the intset -> hashtable threshold.
-    for conn in [&mut a, &mut b] {
-        conn.cmd(&[b"CONFIG", b"SET", b"set-max-intset-entries", b"3"]);
-    }
     let cmd = (
         0..23usize,
         0..3usize,
@@ -303,34 +294,21 @@ fn random_set_sequences_match_redis() {
         prop::collection::vec(0..40usize, 3),
         -4i64..6,
     );
-    let conns = std::cell::RefCell::new((a, b));
-    let mut runner = TestRunner::new(Config {
-        cases: 30,
-        failure_persistence: None,
-        ..Config::default()
-    });
-    runner
-        .run(&prop::collection::vec(cmd, 40), |cmds| {
-            // The runner wants an `Fn`; the connections are reused across cases.
-            let mut conns = conns.borrow_mut();
-            let (a, b) = &mut *conns;
-            a.cmd(&[b"FLUSHALL"]);
-            b.cmd(&[b"FLUSHALL"]);
-            for (op, key, key2, picks, count) in cmds {
-                let c = set_command(op, key, key2, &picks, count);
-                let args: Vec<&[u8]> = c.iter().map(|s| s.as_bytes()).collect();
-                let (ra, rb) = (a.cmd(&args), b.cmd(&args));
-                let (ta, tb) = (parse_tree(&ra, &mut 0), parse_tree(&rb, &mut 0));
-                let (ta, tb) = if op == 20 {
-                    (shape(&ta), shape(&tb))
-                } else {
-                    (sorted(ta), sorted(tb))
-                };
-                prop_assert_eq!(tb, ta, "command {:?}", c);
-            }
-            Ok(())
-        })
-        .expect("ringcache diverged from redis");
+    // A small intset limit so sequences cross the intset -> hashtable threshold.
+    random_sequences_match(
+        &["--set-max-intset-entries", "3"],
+        30,
+        cmd,
+        |(op, key, key2, picks, count)| {
+            let compare = if *op == 20 {
+                Compare::Shape
+            } else {
+                Compare::Unordered
+            };
+            Some((set_command(*op, *key, *key2, picks, *count), compare))
+        },
+        &[],
+    );
 }
 
 #[test]

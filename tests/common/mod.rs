@@ -416,3 +416,77 @@ pub fn shape(t: &Tree) -> Tree {
         leaf => leaf.clone(),
     }
 }
+
+/// How the two replies to one random command are compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compare {
+    /// Byte for byte.
+    Exact,
+    /// As multisets: every aggregate's elements sorted (hash-table order).
+    Unordered,
+    /// Aggregate type and length only (random picks).
+    Shape,
+}
+
+/// Property-based differential test: `cases` random sequences of 40 commands
+/// drawn from `command` run against a redis-server and a ringcache, both
+/// started with `server_args` and flushed before each sequence. `render` turns
+/// a drawn value into the command and how to compare its replies (`None`:
+/// skip it); after each sequence the `epilogue` commands are compared exactly.
+pub fn random_sequences_match<S>(
+    server_args: &[&str],
+    cases: u32,
+    command: S,
+    render: impl Fn(&S::Value) -> Option<(Vec<String>, Compare)>,
+    epilogue: &[&str],
+) where
+    S: proptest::strategy::Strategy,
+    S::Value: std::fmt::Debug,
+{
+    use proptest::test_runner::{Config, TestCaseError, TestRunner};
+    let redis = require_redis(server_args);
+    let rc = start_ringcache(server_args);
+    let conns = std::cell::RefCell::new((RawConn::connect(redis.port), RawConn::connect(rc.port)));
+    let mut runner = TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let sequences = proptest::collection::vec(command, 40);
+    let outcome = runner.run(&sequences, |cmds| {
+        // The runner wants an `Fn`; the connections are reused across cases.
+        let mut conns = conns.borrow_mut();
+        let (a, b) = &mut *conns;
+        a.cmd(&[b"FLUSHALL"]);
+        b.cmd(&[b"FLUSHALL"]);
+        let rendered = cmds.iter().filter_map(&render);
+        let tail = epilogue.iter().map(|line| {
+            let words = line.split_whitespace().map(String::from).collect();
+            (words, Compare::Exact)
+        });
+        for (cmd, compare) in rendered.chain(tail) {
+            let args: Vec<&[u8]> = cmd.iter().map(|s| s.as_bytes()).collect();
+            let (ra, rb) = (a.cmd(&args), b.cmd(&args));
+            let same = match compare {
+                Compare::Exact => ra == rb,
+                Compare::Unordered => {
+                    sorted(parse_tree(&ra, &mut 0)) == sorted(parse_tree(&rb, &mut 0))
+                }
+                Compare::Shape => {
+                    shape(&parse_tree(&ra, &mut 0)) == shape(&parse_tree(&rb, &mut 0))
+                }
+            };
+            if !same {
+                return Err(TestCaseError::fail(format!(
+                    "{cmd:?}: redis {:?} ringcache {:?}",
+                    String::from_utf8_lossy(&ra),
+                    String::from_utf8_lossy(&rb)
+                )));
+            }
+        }
+        Ok(())
+    });
+    if let Err(e) = outcome {
+        panic!("ringcache diverged from redis: {e}");
+    }
+}
