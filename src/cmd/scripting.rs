@@ -1,4 +1,5 @@
-//! Scripting commands: EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT. The VM
+//! Scripting commands: EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT (FCALL and
+//! FUNCTION are in `cmd/function.rs`). The VM
 //! and its atomicity/BUSY mechanism live in `crate::scripting`.
 
 use std::sync::atomic::Ordering;
@@ -120,8 +121,9 @@ pub fn script_flush(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-/// SCRIPT KILL (runs without the gate while a script is busy).
-pub fn script_kill(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
+/// SCRIPT KILL / FUNCTION KILL (`function`): stops the busy script if it
+/// wrote nothing and is of the matching kind (Redis' `scriptKill` checks).
+pub(crate) fn kill(ctx: &mut Ctx<'_>, function: bool) -> CmdResult {
     let run = &ctx.shared.scripts.run;
     if run.started_ms.load(Ordering::Acquire) == 0 {
         return Err(CmdError::Other(
@@ -131,9 +133,18 @@ pub fn script_kill(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     if run.wrote.load(Ordering::Acquire) {
         return Err(CmdError::Other("UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.".into()));
     }
+    let running_function = run.function.lock().is_some();
+    if running_function != function {
+        return Err(CmdError::Other(run.busy_error().into()));
+    }
     run.kill.store(true, Ordering::Release);
     ctx.out.ok();
     Ok(())
+}
+
+/// SCRIPT KILL (runs without the gate while a script is busy).
+pub fn script_kill(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
+    kill(ctx, false)
 }
 
 /// SCRIPT HELP
