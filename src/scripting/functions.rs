@@ -309,7 +309,8 @@ impl Registry {
                         "redis.register_function can only be called on FUNCTION LOAD command",
                     ));
                 };
-                if list.iter().any(|f| f.name.eq_ignore_ascii_case(&def.name)) {
+                // Case-sensitive inside a library, as in Redis 7.0 (lookups are not).
+                if list.iter().any(|f| f.name == def.name) {
                     return Err(reg_err("Function already exists in the library"));
                 }
                 list.push(def);
@@ -343,8 +344,11 @@ impl Registry {
     pub fn function(&self, name: &[u8]) -> Option<&FunctionDef> {
         let key = String::from_utf8_lossy(name).to_ascii_lowercase();
         let lib = self.libraries.get(self.index.get(&key)?)?;
+        // Names differing only in case may share a library: the last one
+        // registered wins, as in Redis' case-insensitive function dict.
         lib.functions
             .iter()
+            .rev()
             .find(|f| f.name.eq_ignore_ascii_case(&key))
     }
 
@@ -353,9 +357,10 @@ impl Registry {
         counts
             .libraries
             .store(self.libraries.len() as u64, Ordering::Relaxed);
+        let functions: usize = self.libraries.values().map(|l| l.functions.len()).sum();
         counts
             .functions
-            .store(self.index.len() as u64, Ordering::Relaxed);
+            .store(functions as u64, Ordering::Relaxed);
     }
 
     /// FUNCTION LOAD [REPLACE]: compiles and links a library, returning its name.
