@@ -529,3 +529,25 @@ fn bzmpop_and_zmpop_block_and_wake_like_redis() {
         t
     });
 }
+
+#[test]
+fn resp3_subscriber_gets_pushes_while_blocked() {
+    same_on_both(|port| {
+        let mut t = Vec::new();
+        let mut other = RawConn::connect(port);
+        other.cmd_str("FLUSHALL");
+        let mut blocked = resp3_conn(port);
+        t.push(blocked.cmd_str("SUBSCRIBE ch"));
+        send(&mut blocked, "BLPOP q 0");
+        wait_blocked(port, 1);
+        // The message arrives while the client is still blocked...
+        t.push(other.cmd_str("PUBLISH ch while-blocked"));
+        t.push(text(blocked.read_reply()));
+        t.push(other.cmd_str("PUBLISH ch again"));
+        t.push(text(blocked.read_reply()));
+        // ...and the pop's reply comes after, when an element is pushed.
+        t.push(other.cmd_str("RPUSH q x"));
+        t.push(text(blocked.read_reply()));
+        t
+    });
+}

@@ -57,7 +57,10 @@ fn publish_reaches_subscribers_on_every_node() {
     }
     for i in 0..50 {
         let m = format!("c-{i}");
-        let want = format!("*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n${}\r\n{m}\r\n", m.len());
+        let want = format!(
+            "*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n${}\r\n{m}\r\n",
+            m.len()
+        );
         assert_eq!(next_message(&mut sub_a), want);
         assert_eq!(next_message(&mut sub_c), want);
     }
@@ -102,7 +105,10 @@ fn shard_channels_live_on_the_slot_owner() {
     assert!(moved.starts_with("-MOVED "), "{moved}");
     let mut cross = RawConn::connect(ports[0]);
     let both = cross.cmd(&[b"SSUBSCRIBE", local.as_bytes(), remote.as_bytes()]);
-    assert!(both.starts_with(b"-CROSSSLOT") || both.starts_with(b"-MOVED"), "{both:?}");
+    assert!(
+        both.starts_with(b"-CROSSSLOT") || both.starts_with(b"-MOVED"),
+        "{both:?}"
+    );
     // Follow the redirect, like a cluster client.
     let owner: u16 = moved
         .trim_end()
@@ -114,18 +120,31 @@ fn shard_channels_live_on_the_slot_owner() {
     let confirm = owner_sub.cmd(&[b"SSUBSCRIBE", remote.as_bytes()]);
     assert_eq!(
         confirm,
-        format!("*3\r\n$10\r\nssubscribe\r\n${}\r\n{remote}\r\n:1\r\n", remote.len()).into_bytes()
+        format!(
+            "*3\r\n$10\r\nssubscribe\r\n${}\r\n{remote}\r\n:1\r\n",
+            remote.len()
+        )
+        .into_bytes()
     );
-    assert_eq!(sub.cmd(&[b"SSUBSCRIBE", local.as_bytes()]).first(), Some(&b'*'));
+    assert_eq!(
+        sub.cmd(&[b"SSUBSCRIBE", local.as_bytes()]).first(),
+        Some(&b'*')
+    );
     // SPUBLISH from every node reaches the owner's subscriber (proxied in
     // this mode); the reply is the owner's receiver count.
     for (i, &p) in ports.iter().enumerate() {
         let mut c = RawConn::connect(p);
         let m = format!("m{i}");
-        assert_eq!(c.cmd(&[b"SPUBLISH", remote.as_bytes(), m.as_bytes()]), b":1\r\n");
+        assert_eq!(
+            c.cmd(&[b"SPUBLISH", remote.as_bytes(), m.as_bytes()]),
+            b":1\r\n"
+        );
         assert_eq!(
             next_message(&mut owner_sub),
-            format!("*3\r\n$8\r\nsmessage\r\n${}\r\n{remote}\r\n$2\r\n{m}\r\n", remote.len())
+            format!(
+                "*3\r\n$8\r\nsmessage\r\n${}\r\n{remote}\r\n$2\r\n{m}\r\n",
+                remote.len()
+            )
         );
     }
     // Shard messages are not fanned out: the node-A subscriber of `local`
@@ -134,7 +153,10 @@ fn shard_channels_live_on_the_slot_owner() {
     assert_eq!(c.cmd(&[b"SPUBLISH", local.as_bytes(), b"here"]), b":1\r\n");
     assert_eq!(
         next_message(&mut sub),
-        format!("*3\r\n$8\r\nsmessage\r\n${}\r\n{local}\r\n$4\r\nhere\r\n", local.len())
+        format!(
+            "*3\r\n$8\r\nsmessage\r\n${}\r\n{local}\r\n$4\r\nhere\r\n",
+            local.len()
+        )
     );
     // PUBSUB SHARDCHANNELS / SHARDNUMSUB answer for the node asked.
     let mut a = RawConn::connect(ports[0]);
@@ -148,7 +170,10 @@ fn shard_channels_live_on_the_slot_owner() {
         format!("*2\r\n${}\r\n{remote}\r\n:1\r\n", remote.len()).into_bytes()
     );
     // With redirects on, SPUBLISH to a remote slot answers -MOVED.
-    assert_eq!(a.cmd(&[b"CONFIG", b"SET", b"cluster-redirect", b"yes"]), b"+OK\r\n");
+    assert_eq!(
+        a.cmd(&[b"CONFIG", b"SET", b"cluster-redirect", b"yes"]),
+        b"+OK\r\n"
+    );
     let r = a.cmd(&[b"SPUBLISH", remote.as_bytes(), b"x"]);
     assert!(r.starts_with(b"-MOVED "), "{r:?}");
 }

@@ -361,7 +361,10 @@ fn dump_and_restore(from: u16, to: u16) -> Vec<String> {
     }
     let payload = src.cmd(&[b"FUNCTION", b"DUMP"]);
     // The bulk reply's payload.
-    let start = payload.iter().position(|&b| b == b'\n').map_or(0, |p| p + 1);
+    let start = payload
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(0, |p| p + 1);
     let payload = &payload[start..payload.len() - 2];
     text(dst.cmd(&[b"FUNCTION", b"RESTORE", payload]));
     text(dst.cmd(&[b"FCALL", b"shortf", b"0", b"hi"]));
@@ -375,7 +378,11 @@ fn dump_and_restore(from: u16, to: u16) -> Vec<String> {
     text(dst.cmd(&[b"FUNCTION", b"LIST", b"LIBRARYNAME", b"short"]));
     text(dst.cmd(&[b"FUNCTION", b"RESTORE", payload, b"REPLACE"]));
     text(dst.cmd(&[b"FUNCTION", b"DELETE", b"long"]));
-    text(dst.cmd(&[b"FUNCTION", b"LOAD", b"#!lua name=other\nredis.register_function('longf', function() return 0 end)"]));
+    text(dst.cmd(&[
+        b"FUNCTION",
+        b"LOAD",
+        b"#!lua name=other\nredis.register_function('longf', function() return 0 end)",
+    ]));
     text(dst.cmd(&[b"FUNCTION", b"RESTORE", payload, b"REPLACE"]));
     text(dst.cmd(&[b"FUNCTION", b"RESTORE", payload, b"FLUSH"]));
     text(dst.cmd(&[b"FUNCTION", b"LIST", b"LIBRARYNAME", b"other"]));
@@ -464,7 +471,7 @@ fn kill_long_function(port: u16) -> Vec<String> {
     // The running function's name and command (the duration varies).
     let stats = String::from_utf8_lossy(&admin.cmd(&[b"FUNCTION", b"STATS"])).into_owned();
     let cut = stats.find("duration_ms").unwrap_or(stats.len());
-    text(stats[..cut].as_bytes().to_vec());
+    text(stats.as_bytes()[..cut].to_vec());
     text(admin.cmd(&[b"SCRIPT", b"KILL"]));
     let started = Instant::now();
     text(admin.cmd(&[b"FUNCTION", b"KILL"]));

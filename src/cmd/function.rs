@@ -138,9 +138,7 @@ pub fn function_list(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     with_registry(&ctx.shared.scripts, |reg| {
         let libs: Vec<_> = reg
             .libraries()
-            .filter(|l| {
-                pattern.is_none_or(|p| crate::util::glob_match(p, l.name.as_bytes(), true))
-            })
+            .filter(|l| pattern.is_none_or(|p| crate::util::glob_match(p, l.name.as_bytes(), true)))
             .collect();
         out.array_len(libs.len());
         for lib in libs {
@@ -206,8 +204,14 @@ fn swap_registry(scripts: &Scripts, new: Option<Registry>) {
     match guard.as_ref() {
         Some(reg) => reg.publish(&scripts.function_counts),
         None => {
-            scripts.function_counts.libraries.store(0, Ordering::Relaxed);
-            scripts.function_counts.functions.store(0, Ordering::Relaxed);
+            scripts
+                .function_counts
+                .libraries
+                .store(0, Ordering::Relaxed);
+            scripts
+                .function_counts
+                .functions
+                .store(0, Ordering::Relaxed);
         }
     }
 }
@@ -253,10 +257,9 @@ pub fn function_restore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     };
     let scripts = &ctx.shared.scripts;
     if flush {
-        let fresh = crate::scripting::blocking(|| {
-            Registry::restored(&args[2], scripts.run.clone())
-        })
-        .map_err(CmdError::err)?;
+        let fresh =
+            crate::scripting::blocking(|| Registry::restored(&args[2], scripts.run.clone()))
+                .map_err(CmdError::err)?;
         swap_registry(scripts, Some(fresh));
     } else {
         with_registry(scripts, |reg| {

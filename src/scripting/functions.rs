@@ -242,11 +242,9 @@ fn read_registration(args: MultiValue) -> mlua::Result<FunctionDef> {
                     }
                     "callback" => match v {
                         Value::Function(f) => func = Some(f),
-                        _ => {
-                            return Err(reg_err(
-                                "callback argument given to redis.register_function must be a function",
-                            ))
-                        }
+                        _ => return Err(reg_err(
+                            "callback argument given to redis.register_function must be a function",
+                        )),
                     },
                     "flags" => flags = parse_flags(&v)?,
                     _ => return Err(reg_err("unknown argument given to redis.register_function")),
@@ -258,7 +256,9 @@ fn read_registration(args: MultiValue) -> mlua::Result<FunctionDef> {
                 ));
             }
             if func.is_none() {
-                return Err(reg_err("redis.register_function must get a callback argument"));
+                return Err(reg_err(
+                    "redis.register_function must get a callback argument",
+                ));
             }
         }
         [_] => {
@@ -277,7 +277,11 @@ fn read_registration(args: MultiValue) -> mlua::Result<FunctionDef> {
                 }
             }
         }
-        _ => return Err(reg_err("wrong number of arguments to redis.register_function")),
+        _ => {
+            return Err(reg_err(
+                "wrong number of arguments to redis.register_function",
+            ))
+        }
     }
     match (name, func) {
         (Some(name), Some(func)) => Ok(FunctionDef {
@@ -286,7 +290,9 @@ fn read_registration(args: MultiValue) -> mlua::Result<FunctionDef> {
             flags,
             func,
         }),
-        _ => Err(reg_err("wrong number of arguments to redis.register_function")),
+        _ => Err(reg_err(
+            "wrong number of arguments to redis.register_function",
+        )),
     }
 }
 
@@ -296,26 +302,24 @@ impl Registry {
         let engine = Engine::new(run)?;
         let pending: Pending = Arc::new(Mutex::new(None));
         let sink = pending.clone();
-        let register = engine
-            .lua()
-            .create_function(move |_, args: MultiValue| {
-                let def = read_registration(args)?;
-                if !valid_name(def.name.as_bytes()) {
-                    return Err(reg_err(BAD_NAME));
-                }
-                let mut guard = sink.lock();
-                let Some(list) = guard.as_mut() else {
-                    return Err(reg_err(
-                        "redis.register_function can only be called on FUNCTION LOAD command",
-                    ));
-                };
-                // Case-sensitive inside a library, as in Redis 7.0 (lookups are not).
-                if list.iter().any(|f| f.name == def.name) {
-                    return Err(reg_err("Function already exists in the library"));
-                }
-                list.push(def);
-                Ok(())
-            })?;
+        let register = engine.lua().create_function(move |_, args: MultiValue| {
+            let def = read_registration(args)?;
+            if !valid_name(def.name.as_bytes()) {
+                return Err(reg_err(BAD_NAME));
+            }
+            let mut guard = sink.lock();
+            let Some(list) = guard.as_mut() else {
+                return Err(reg_err(
+                    "redis.register_function can only be called on FUNCTION LOAD command",
+                ));
+            };
+            // Case-sensitive inside a library, as in Redis 7.0 (lookups are not).
+            if list.iter().any(|f| f.name == def.name) {
+                return Err(reg_err("Function already exists in the library"));
+            }
+            list.push(def);
+            Ok(())
+        })?;
         let new_env: Function = engine
             .lua()
             .load(LOAD_API)
@@ -358,9 +362,7 @@ impl Registry {
             .libraries
             .store(self.libraries.len() as u64, Ordering::Relaxed);
         let functions: usize = self.libraries.values().map(|l| l.functions.len()).sum();
-        counts
-            .functions
-            .store(functions as u64, Ordering::Relaxed);
+        counts.functions.store(functions as u64, Ordering::Relaxed);
     }
 
     /// FUNCTION LOAD [REPLACE]: compiles and links a library, returning its name.
@@ -393,10 +395,8 @@ impl Registry {
         let (env, mt): (Table, Table) = self.new_env.call(()).map_err(|e| e.to_string())?;
         chunk.set_environment(env).map_err(|e| e.to_string())?;
         *self.pending.lock() = Some(Vec::new());
-        run.load_deadline_ms.store(
-            crate::store::now_ms() + LOAD_TIMEOUT_MS,
-            Ordering::Release,
-        );
+        run.load_deadline_ms
+            .store(crate::store::now_ms() + LOAD_TIMEOUT_MS, Ordering::Release);
         let outcome = self.engine.protected_call(&chunk);
         run.load_deadline_ms.store(0, Ordering::Release);
         let functions = self.pending.lock().take().unwrap_or_default();
@@ -416,7 +416,12 @@ impl Registry {
     /// Adds compiled libraries all or nothing: a library of the same name is
     /// an error unless `replace`; a function name taken by another library
     /// is always one. `join` selects the wording of FUNCTION RESTORE.
-    fn link(&mut self, libs: Vec<Library>, replace: bool, join: bool) -> Result<Vec<String>, String> {
+    fn link(
+        &mut self,
+        libs: Vec<Library>,
+        replace: bool,
+        join: bool,
+    ) -> Result<Vec<String>, String> {
         let incoming: Vec<&str> = libs.iter().map(|l| l.name.as_str()).collect();
         for lib in &libs {
             if !replace && self.libraries.contains_key(&lib.name) {
@@ -481,7 +486,8 @@ impl Registry {
         let codes = read_payload(payload)?;
         // Validate the payload on its own first (duplicates inside it), as Redis
         // loads it into a fresh context before joining.
-        let mut scratch = Registry::new(Arc::new(RunState::default())).map_err(|e| e.to_string())?;
+        let mut scratch =
+            Registry::new(Arc::new(RunState::default())).map_err(|e| e.to_string())?;
         for code in &codes {
             scratch.load(code, false, run)?;
         }
@@ -559,7 +565,9 @@ impl Reader<'_> {
             0 => Len::Plain(u64::from(first & 0x3f)),
             1 => Len::Plain((u64::from(first & 0x3f) << 8) | u64::from(self.byte()?)),
             2 => match first {
-                0x80 => Len::Plain(u64::from(u32::from_be_bytes(self.take(4)?.try_into().ok()?))),
+                0x80 => Len::Plain(u64::from(u32::from_be_bytes(
+                    self.take(4)?.try_into().ok()?,
+                ))),
                 0x81 => Len::Plain(u64::from_be_bytes(self.take(8)?.try_into().ok()?)),
                 _ => return None,
             },
@@ -579,12 +587,16 @@ impl Reader<'_> {
         match self.len()? {
             Len::Plain(n) => Some(self.take(usize::try_from(n).ok()?)?.to_vec()),
             Len::Encoded(0) => Some((self.byte()? as i8).to_string().into_bytes()),
-            Len::Encoded(1) => {
-                Some(i16::from_le_bytes(self.take(2)?.try_into().ok()?).to_string().into_bytes())
-            }
-            Len::Encoded(2) => {
-                Some(i32::from_le_bytes(self.take(4)?.try_into().ok()?).to_string().into_bytes())
-            }
+            Len::Encoded(1) => Some(
+                i16::from_le_bytes(self.take(2)?.try_into().ok()?)
+                    .to_string()
+                    .into_bytes(),
+            ),
+            Len::Encoded(2) => Some(
+                i32::from_le_bytes(self.take(4)?.try_into().ok()?)
+                    .to_string()
+                    .into_bytes(),
+            ),
             Len::Encoded(3) => {
                 let clen = self.plain_len()?;
                 let len = self.plain_len()?;
@@ -664,21 +676,47 @@ mod tests {
 
     #[test]
     fn metadata_errors_match_redis() {
-        assert_eq!(parse_metadata(b"return 1").unwrap_err(), "Missing library metadata");
-        assert_eq!(parse_metadata(b"#!lua name=a").unwrap_err(), "Invalid library metadata");
         assert_eq!(
-            parse_metadata(b"#!lua b=c\n").unwrap_err(),
+            parse_metadata(b"return 1").expect_err("an error"),
+            "Missing library metadata"
+        );
+        assert_eq!(
+            parse_metadata(b"#!lua name=a").expect_err("an error"),
+            "Invalid library metadata"
+        );
+        assert_eq!(
+            parse_metadata(b"#!lua b=c\n").expect_err("an error"),
             "Invalid metadata value given: b=c"
         );
-        assert_eq!(parse_metadata(b"#!lua\n").unwrap_err(), "Library name was not given");
-        assert_eq!(parse_metadata(b"#!foo name=a\n").unwrap_err(), "Engine 'foo' not found");
-        assert_eq!(parse_metadata(b"#!lua name=a-b\n").unwrap_err(), BAD_NAME);
-        assert_eq!(parse_metadata(b"#!LUA  name=x_1 \nreturn").unwrap(), ("x_1".into(), 16));
+        assert_eq!(
+            parse_metadata(b"#!lua\n").expect_err("an error"),
+            "Library name was not given"
+        );
+        assert_eq!(
+            parse_metadata(b"#!foo name=a\n").expect_err("an error"),
+            "Engine 'foo' not found"
+        );
+        assert_eq!(
+            parse_metadata(b"#!lua name=a-b\n").expect_err("an error"),
+            BAD_NAME
+        );
+        assert_eq!(
+            parse_metadata(b"#!LUA  name=x_1 \nreturn").expect("ok"),
+            ("x_1".into(), 16)
+        );
     }
 
     #[test]
     fn rdb_lengths_round_trip() {
-        for n in [0u64, 63, 64, 16383, 16384, u32::MAX as u64, u32::MAX as u64 + 1] {
+        for n in [
+            0u64,
+            63,
+            64,
+            16383,
+            16384,
+            u32::MAX as u64,
+            u32::MAX as u64 + 1,
+        ] {
             let mut out = Vec::new();
             write_len(&mut out, n);
             let mut r = Reader { buf: &out, pos: 0 };
@@ -695,13 +733,16 @@ mod tests {
         p.extend_from_slice(&RDB_VERSION.to_le_bytes());
         let crc = crc64(&p);
         p.extend_from_slice(&crc.to_le_bytes());
-        assert_eq!(read_payload(&p).unwrap(), vec![Bytes::from_static(b"abc")]);
+        assert_eq!(
+            read_payload(&p).expect("ok"),
+            vec![Bytes::from_static(b"abc")]
+        );
         let last = p.len() - 1;
         p[last] ^= 1;
         assert!(read_payload(&p).is_err());
         // An LZF-compressed string (what redis-server writes for long libraries).
         let text = b"#!lua name=z\nredis.register_function('z', function() return 'zzzzzzzzzzzzzzzzzzzzzzzz' end)";
-        let packed = lzf::compress(text).unwrap();
+        let packed = lzf::compress(text).expect("ok");
         let mut q = vec![OPCODE_FUNCTION2, 0xC3];
         write_len(&mut q, packed.len() as u64);
         write_len(&mut q, text.len() as u64);
@@ -709,6 +750,9 @@ mod tests {
         q.extend_from_slice(&RDB_VERSION.to_le_bytes());
         let crc = crc64(&q);
         q.extend_from_slice(&crc.to_le_bytes());
-        assert_eq!(read_payload(&q).unwrap(), vec![Bytes::copy_from_slice(text)]);
+        assert_eq!(
+            read_payload(&q).expect("ok"),
+            vec![Bytes::copy_from_slice(text)]
+        );
     }
 }

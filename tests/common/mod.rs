@@ -432,9 +432,7 @@ pub fn start_cluster_nodes(n: usize, extra: &[&str]) -> Vec<ClusterNode> {
     for i in 0..n {
         let dir = tempfile::tempdir().expect("tempdir");
         let d = dir.path().to_string_lossy().into_owned();
-        let seed = nodes
-            .first()
-            .map(|f| format!("127.0.0.1:{}", f.proc.port));
+        let seed = nodes.first().map(|f| format!("127.0.0.1:{}", f.proc.port));
         let mut args = vec!["--cluster-enabled", "yes", "--dir", d.as_str()];
         args.extend_from_slice(extra);
         if let Some(seed) = seed.as_deref().filter(|_| i > 0) {
@@ -452,7 +450,10 @@ pub fn start_cluster_nodes(n: usize, extra: &[&str]) -> Vec<ClusterNode> {
             if want.iter().all(|w| info.contains(w.as_str())) {
                 break;
             }
-            assert!(Instant::now() < deadline, "cluster did not converge: {info}");
+            assert!(
+                Instant::now() < deadline,
+                "cluster did not converge: {info}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
