@@ -447,6 +447,29 @@ fn function_dump_payloads_move_between_redis_and_ringcache() {
     }
 }
 
+/// A restored library whose loading never ends is stopped by the load
+/// timeout, like FUNCTION LOAD. (redis-server 7.0.15 hangs on this payload
+/// forever, so this is not a differential test.)
+#[test]
+fn function_restore_of_an_endless_library_times_out() {
+    let rc = start_ringcache(&[]);
+    let endless = b"#!lua name=lp\nwhile true do end";
+    let mut payload = vec![0xf5, endless.len() as u8];
+    payload.extend_from_slice(endless);
+    payload.extend_from_slice(&[10, 0]);
+    let crc = crc::Crc::<u64>::new(&crc::CRC_64_REDIS).checksum(&payload);
+    payload.extend_from_slice(&crc.to_le_bytes());
+    let mut c = RawConn::connect(rc.port);
+    let started = Instant::now();
+    assert_eq!(
+        c.cmd(&[b"FUNCTION", b"RESTORE", &payload]),
+        b"-ERR Error registering functions: ERR FUNCTION LOAD timeout\r\n"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(c.cmd(&[b"FUNCTION", b"LIST"]), b"*0\r\n");
+    assert_eq!(c.cmd(&[b"PING"]), b"+PONG\r\n");
+}
+
 /// Runs an endless function, checks BUSY, FUNCTION STATS and the kill
 /// variants from another connection.
 fn kill_long_function(port: u16) -> Vec<String> {

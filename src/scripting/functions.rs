@@ -482,12 +482,16 @@ impl Registry {
 
     /// FUNCTION RESTORE with APPEND (`replace` false) or REPLACE: every
     /// library of the payload, or none.
-    pub fn restore(&mut self, payload: &[u8], replace: bool, run: &RunState) -> Result<(), String> {
+    pub fn restore(
+        &mut self,
+        payload: &[u8],
+        replace: bool,
+        run: &Arc<RunState>,
+    ) -> Result<(), String> {
         let codes = read_payload(payload)?;
         // Validate the payload on its own first (duplicates inside it), as Redis
         // loads it into a fresh context before joining.
-        let mut scratch =
-            Registry::new(Arc::new(RunState::default())).map_err(|e| e.to_string())?;
+        let mut scratch = Registry::new(run.clone()).map_err(|e| e.to_string())?;
         for code in &codes {
             scratch.load(code, false, run)?;
         }
