@@ -64,6 +64,31 @@ fn publish_reaches_subscribers_on_every_node() {
         assert_eq!(next_message(&mut sub_a), want);
         assert_eq!(next_message(&mut sub_c), want);
     }
+    // PUBLISH from scripts, whichever node runs them (keys owned elsewhere
+    // are proxied to their owner), reaches every node too.
+    let mut got = Vec::new();
+    let mut want = Vec::new();
+    for i in 0..12 {
+        let key = format!("k{i}");
+        let r = pub_b.cmd(&[
+            b"EVAL",
+            b"return redis.call('PUBLISH', 'news', KEYS[1])",
+            b"1",
+            key.as_bytes(),
+        ]);
+        assert!(r.starts_with(b":"), "{r:?}");
+        want.push(format!(
+            "*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n${}\r\n{key}\r\n",
+            key.len()
+        ));
+    }
+    for _ in 0..12 {
+        got.push(next_message(&mut sub_a));
+        next_message(&mut sub_c);
+    }
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
     // A message is delivered once per subscriber: nothing else is pending.
     assert_eq!(pub_c.cmd(&[b"PUBLISH", b"other", b"x"]), b":0\r\n");
     sub_a.send_raw(&encode(&[b"PING"]));

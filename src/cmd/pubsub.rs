@@ -104,14 +104,16 @@ pub fn sunsubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// PUBLISH channel message. In a cluster the message also goes to every
-/// other node (`cluster::fanout`) unless it came from a peer; the reply counts
-/// this node's receivers, as in Redis Cluster.
+/// other node (`cluster::fanout`) unless it is a peer's fan-out (a plain
+/// PUBLISH on a proxied connection; one run by a script proxied to this node
+/// still fans out); the reply counts this node's receivers, as in Redis Cluster.
 pub fn publish(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let n = ctx
         .shared
         .pubsub
         .publish(ctx.shared, false, &args[1], &args[2]);
-    if !ctx.client.proxied {
+    let from_fanout = ctx.client.proxied && !ctx.exclusive;
+    if !from_fanout {
         crate::cluster::fanout::publish(ctx.shared, &args[1], &args[2]);
     }
     ctx.out.int(n);
