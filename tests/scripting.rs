@@ -530,3 +530,16 @@ fn function_kill_and_stats_match_redis() {
     let got = kill_long_function(rc.port);
     assert_eq!(got, expected);
 }
+
+#[test]
+fn no_cluster_functions_are_refused_in_cluster_mode() {
+    let nodes = start_cluster_nodes(1, &[]);
+    let mut c = RawConn::connect(nodes[0].proc.port);
+    let lib = b"#!lua name=nc\nredis.register_function{function_name='nc', callback=function() return 1 end, flags={'no-cluster'}}\nredis.register_function('ok', function() return 2 end)";
+    assert_eq!(c.cmd(&[b"FUNCTION", b"LOAD", lib]), b"$2\r\nnc\r\n");
+    assert_eq!(
+        c.cmd(&[b"FCALL", b"nc", b"0"]),
+        b"-ERR Can not run script on cluster, 'no-cluster' flag is set.\r\n"
+    );
+    assert_eq!(c.cmd(&[b"FCALL", b"ok", b"0"]), b":2\r\n");
+}

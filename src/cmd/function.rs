@@ -14,6 +14,8 @@ use crate::scripting::Scripts;
 
 /// Function flag `allow-oom` (Redis skips the memory check for it).
 const ALLOW_OOM: u8 = 1 << 1;
+/// Function flag `no-cluster` (refused in cluster mode).
+const NO_CLUSTER: u8 = 1 << 3;
 
 /// Runs `f` on the node's function registry, creating it on first use, and
 /// publishes the library/function counts afterwards.
@@ -50,6 +52,11 @@ fn fcall_generic(ctx: &mut Ctx<'_>, args: &[Bytes], readonly: bool) -> CmdResult
         }
         if numkeys < 0 {
             return Err(CmdError::err("Number of keys can't be negative"));
+        }
+        if def.flags & NO_CLUSTER != 0 && shared.cluster.get().is_some() {
+            return Err(CmdError::err(
+                "Can not run script on cluster, 'no-cluster' flag is set.",
+            ));
         }
         let no_writes = def.flags & NO_WRITES != 0;
         if readonly && !no_writes {
