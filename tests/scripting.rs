@@ -543,3 +543,43 @@ fn no_cluster_functions_are_refused_in_cluster_mode() {
     );
     assert_eq!(c.cmd(&[b"FCALL", b"ok", b"0"]), b":2\r\n");
 }
+
+#[test]
+fn eval_shebang_flags_match_redis() {
+    let redis = require_redis(&[]);
+    let rc = start_ringcache(&[]);
+    let s = script(
+        r##"
+        FLUSHALL
+        EVAL "#!lua flags=no-writes\nreturn 1" 0
+        EVAL "#!lua\nreturn redis.call('set','a','b')" 0
+        EVAL_RO "#!lua\nreturn 1" 0
+        EVAL_RO "#!lua flags=no-writes\nreturn redis.call('get','a')" 0
+        EVAL "#!lua flags=bad\nreturn 1" 0
+        EVAL "#!lua flags=no-writes,bad\nreturn 1" 0
+        EVAL "#!lua name=x\nreturn 1" 0
+        EVAL "#!lua flags=no-writes\nreturn redis.call('set','a','b')" 0
+        EVAL "#!lua flags=no-writes,allow-oom\nreturn KEYS[1]" 1 k
+        EVAL "#!lua flags=\nreturn 1" 0
+        EVAL "#!foo\nreturn 1" 0
+        EVAL "#!lua" 0
+        EVAL "#!lua\nreturn 1 +" 0
+        EVAL "#!lua\nerror('x')" 0
+        SCRIPT LOAD "#!lua flags=no-writes\nreturn 7"
+        SCRIPT LOAD "#!lua flags=nope\nreturn 7"
+        EVALSHA_RO 8a5d7ef5b0c2b8b2c3c8d8b2b4ae1d8f1c0a2b3c 0
+        "##,
+    );
+    assert_same_replies(redis.port, rc.port, &s);
+    // EVALSHA keeps the flags of the loaded script.
+    let mut a = RawConn::connect(redis.port);
+    let mut b = RawConn::connect(rc.port);
+    for body in [&b"#!lua flags=no-writes\nreturn 7"[..], b"#!lua\nreturn 8"] {
+        let sha = a.cmd(&[b"SCRIPT", b"LOAD", body]);
+        assert_eq!(b.cmd(&[b"SCRIPT", b"LOAD", body]), sha);
+        let sha = &sha[5..45];
+        for cmd in [&b"EVALSHA"[..], b"EVALSHA_RO"] {
+            assert_eq!(b.cmd(&[cmd, sha, b"0"]), a.cmd(&[cmd, sha, b"0"]));
+        }
+    }
+}

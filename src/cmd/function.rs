@@ -9,13 +9,8 @@ use bytes::Bytes;
 
 use super::{is, server::help_reply, Ctx};
 use crate::error::{CmdError, CmdResult};
-use crate::scripting::functions::{Registry, FLAG_NAMES, NO_WRITES};
+use crate::scripting::functions::{Registry, FLAG_NAMES};
 use crate::scripting::Scripts;
-
-/// Function flag `allow-oom` (Redis skips the memory check for it).
-const ALLOW_OOM: u8 = 1 << 1;
-/// Function flag `no-cluster` (refused in cluster mode).
-const NO_CLUSTER: u8 = 1 << 3;
 
 /// Runs `f` on the node's function registry, creating it on first use, and
 /// publishes the library/function counts afterwards.
@@ -53,34 +48,14 @@ fn fcall_generic(ctx: &mut Ctx<'_>, args: &[Bytes], readonly: bool) -> CmdResult
         if numkeys < 0 {
             return Err(CmdError::err("Number of keys can't be negative"));
         }
-        if def.flags & NO_CLUSTER != 0 && shared.cluster.get().is_some() {
-            return Err(CmdError::err(
-                "Can not run script on cluster, 'no-cluster' flag is set.",
-            ));
-        }
-        let no_writes = def.flags & NO_WRITES != 0;
-        if readonly && !no_writes {
-            return Err(CmdError::err(
-                "Can not execute a script with write flag using *_ro command.",
-            ));
-        }
-        if def.flags & (NO_WRITES | ALLOW_OOM) == 0 {
-            crate::store::evict::ensure_memory(shared)?;
-        }
+        let readonly = super::scripting::check_flags(ctx, def.flags, readonly)?;
         let (name, func) = (def.name.clone(), def.func.clone());
         let split = 3 + numkeys as usize;
         let (keys, argv) = (&args[3..split], &args[split..]);
         *scripts.run.function.lock() = Some((name.clone(), args.to_vec()));
         let out = crate::scripting::blocking(|| {
-            reg.engine().run_function(
-                ctx,
-                &scripts.run,
-                &name,
-                &func,
-                keys,
-                argv,
-                readonly || no_writes,
-            )
+            reg.engine()
+                .run_function(ctx, &scripts.run, &name, &func, keys, argv, readonly)
         });
         *scripts.run.function.lock() = None;
         out

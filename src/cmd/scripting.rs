@@ -9,6 +9,7 @@ use bytes::Bytes;
 use super::{arg_i64, is, server::help_reply, Ctx};
 use crate::error::{CmdError, CmdResult};
 use crate::scripting::engine::Engine;
+use crate::scripting::functions::{ALLOW_OOM, NO_CLUSTER, NO_WRITES};
 use crate::server::Shared;
 
 const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
@@ -62,10 +63,34 @@ fn eval_generic(ctx: &mut Ctx<'_>, args: &[Bytes], by_sha: bool, readonly: bool)
         } else {
             engine.load(&args[1])?
         };
+        let mut readonly = readonly;
+        if let Some(Some(flags)) = engine.script_flags(&sha) {
+            readonly = check_flags(ctx, flags, readonly)?;
+        }
         crate::scripting::blocking(|| {
             engine.run(ctx, &shared.scripts.run, &sha, keys, argv, readonly)
         })
     })
+}
+
+/// Redis' `scriptPrepareForRun` checks for a script or function declaring
+/// flags (shebang scripts, functions); returns whether it must run read-only.
+pub(crate) fn check_flags(ctx: &Ctx<'_>, flags: u8, readonly: bool) -> Result<bool, CmdError> {
+    if flags & NO_CLUSTER != 0 && ctx.shared.cluster.get().is_some() {
+        return Err(CmdError::err(
+            "Can not run script on cluster, 'no-cluster' flag is set.",
+        ));
+    }
+    let no_writes = flags & NO_WRITES != 0;
+    if readonly && !no_writes {
+        return Err(CmdError::err(
+            "Can not execute a script with write flag using *_ro command.",
+        ));
+    }
+    if flags & (NO_WRITES | ALLOW_OOM) == 0 {
+        crate::store::evict::ensure_memory(ctx.shared)?;
+    }
+    Ok(readonly || no_writes)
 }
 
 /// EVAL script numkeys [key ...] [arg ...]

@@ -77,8 +77,9 @@ pub struct Engine {
     /// `binder(f, keys, args)`: a no-argument closure calling `f(keys, args)`
     /// (Lua 5.1's `xpcall` cannot pass arguments; functions take two).
     binder: Function,
-    /// Compiled scripts by lowercase sha1.
-    cache: HashMap<String, Function>,
+    /// Compiled scripts by lowercase sha1, with their shebang flags (None:
+    /// no shebang, Redis' compatibility mode).
+    cache: HashMap<String, (Function, Option<u8>)>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -290,15 +291,22 @@ impl Engine {
         self.cache.contains_key(sha)
     }
 
+    /// The shebang flags of a cached script: None when not cached,
+    /// Some(None) for a script without shebang.
+    pub fn script_flags(&self, sha: &str) -> Option<Option<u8>> {
+        self.cache.get(sha).map(|(_, flags)| *flags)
+    }
+
     /// Compiles and caches `body` (if new) and returns its sha1.
     pub fn load(&mut self, body: &[u8]) -> Result<String, CmdError> {
         let sha = sha1_hex(body);
         if self.cache.contains_key(&sha) {
             return Ok(sha);
         }
+        let (flags, skip) = eval_shebang(body).map_err(CmdError::err)?;
         let f = self
             .lua
-            .load(body)
+            .load(&body[skip..])
             .set_name("@user_script")
             .into_function()
             .map_err(|e| {
@@ -308,7 +316,7 @@ impl Engine {
                 };
                 CmdError::err(format!("Error compiling script (new function): {msg}"))
             })?;
-        self.cache.insert(sha.clone(), f);
+        self.cache.insert(sha.clone(), (f, flags));
         Ok(sha)
     }
 
@@ -322,7 +330,7 @@ impl Engine {
         argv: &[Bytes],
         readonly: bool,
     ) -> CmdResult {
-        let Some(func) = self.cache.get(sha).cloned() else {
+        let Some(func) = self.cache.get(sha).map(|(f, _)| f.clone()) else {
             return Err(CmdError::Other(
                 "NOSCRIPT No matching script. Please use EVAL.".into(),
             ));
@@ -448,6 +456,43 @@ fn script_error(label: &str, value: &Value) -> String {
         (Some(s), Some(l)) => format!("{err} script: {label}, on {s}:{l}."),
         _ => err,
     }
+}
+
+/// Parses an EVAL script's optional `#!lua [flags=a,b]` first line (Redis'
+/// `evalExtractShebangFlags`): the flags (None without shebang) and where
+/// the code starts (at the shebang's newline, keeping line numbers).
+pub fn eval_shebang(body: &[u8]) -> Result<(Option<u8>, usize), String> {
+    if !body.starts_with(b"#!") {
+        return Ok((None, 0));
+    }
+    let Some(end) = body.iter().position(|&b| b == b'\n') else {
+        return Err("Invalid script shebang".into());
+    };
+    let line = String::from_utf8_lossy(&body[..end]);
+    let mut parts = line.split_ascii_whitespace();
+    let Some(engine) = parts.next() else {
+        return Err("Invalid engine in script shebang".into());
+    };
+    if engine != "#!lua" {
+        return Err(format!("Unexpected engine in script shebang: {engine}"));
+    }
+    let mut flags = 0;
+    for part in parts {
+        let Some(list) = part.strip_prefix("flags=") else {
+            return Err(format!("Unknown lua shebang option: {part}"));
+        };
+        // Like sdssplitlen: an empty list has no element at all.
+        for name in list.split(',').filter(|_| !list.is_empty()) {
+            let Some((bit, _)) = super::functions::FLAG_NAMES
+                .iter()
+                .find(|(_, n)| *n == name)
+            else {
+                return Err(format!("Unexpected flag in script shebang: {name}"));
+            };
+            flags |= bit;
+        }
+    }
+    Ok((Some(flags), end))
 }
 
 /// Lowercase hex sha1 of a script body.

@@ -33,14 +33,18 @@ const OPCODE_FUNCTION_PRE_GA: u8 = 246;
 /// RDB version written to (and the newest accepted in) dump payloads: Redis 7.0's.
 const RDB_VERSION: u16 = 10;
 
-/// Function flag: never writes (FCALL_RO may call it).
+/// Script/function flag: never writes (FCALL_RO / EVAL_RO may run it).
 pub const NO_WRITES: u8 = 1;
-/// Function flag names in Redis' order (FUNCTION LIST shows them in this order).
+/// Script/function flag: runs even over `maxmemory`.
+pub const ALLOW_OOM: u8 = 1 << 1;
+/// Script/function flag: refused in cluster mode.
+pub const NO_CLUSTER: u8 = 1 << 3;
+/// Flag names in Redis' order (FUNCTION LIST shows them in this order).
 pub const FLAG_NAMES: [(u8, &str); 5] = [
     (NO_WRITES, "no-writes"),
-    (1 << 1, "allow-oom"),
+    (ALLOW_OOM, "allow-oom"),
     (1 << 2, "allow-stale"),
-    (1 << 3, "no-cluster"),
+    (NO_CLUSTER, "no-cluster"),
     (1 << 4, "allow-cross-slot-keys"),
 ];
 
