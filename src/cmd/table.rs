@@ -1227,7 +1227,7 @@ pub static COMMANDS: &[Command] = &[
         c(
             "fcall",
             -3,
-            NOSCRIPT | SKIP_MONITOR | MAY_REPLICATE | STALE | EXCLUSIVE,
+            NOSCRIPT | SKIP_MONITOR | STALE | EXCLUSIVE,
             NK,
             "scripting",
             function::fcall,
