@@ -291,6 +291,9 @@ fn fcall_matches_redis() {
         FCALL sha 0 abc
         FCALL count 0
         FCALL count 0
+        FUNCTION LOAD "#!lua name=ver\nlocal v = redis.REDIS_VERSION .. ' ' .. redis.REDIS_VERSION_NUM\nredis.register_function('ver', function() return {v, redis.REDIS_VERSION, redis.REDIS_VERSION_NUM} end)"
+        FCALL ver 0
+        EVAL "return {redis.REDIS_VERSION, redis.REDIS_VERSION_NUM}" 0
         FCALL nosuch 0
         FCALL nosuch x
         FCALL args -1

@@ -168,6 +168,14 @@ fn user_frame(lua: &Lua) -> Option<(String, i32)> {
     None
 }
 
+/// Redis' `REDIS_VERSION_NUM`: `0x00MMmmpp` of "MM.mm.pp".
+fn version_num(version: &str) -> i64 {
+    version
+        .split('.')
+        .take(3)
+        .fold(0, |acc, p| (acc << 8) | p.parse::<i64>().unwrap_or(0))
+}
+
 /// Lua numbers become integers the way C's `(long long)` cast does on x86-64.
 fn number_to_i64(n: f64) -> i64 {
     if n.is_finite() && (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&n) {
@@ -231,6 +239,10 @@ impl Engine {
         lua.load(SETUP)
             .set_name("=redis")
             .call::<()>(hidden.clone())?;
+        let redis: Table = lua.globals().raw_get("redis")?;
+        let version = crate::cmd::connection::REDIS_VERSION;
+        redis.raw_set("REDIS_VERSION", version)?;
+        redis.raw_set("REDIS_VERSION_NUM", version_num(version))?;
         let binder = lua
             .load("local f, keys, args = ... return function() return f(keys, args) end")
             .set_name("=binder")

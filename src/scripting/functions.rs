@@ -110,6 +110,7 @@ local api = proxy({
     register_function = register,
     log = redis.log,
     LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
+    REDIS_VERSION = redis.REDIS_VERSION, REDIS_VERSION_NUM = redis.REDIS_VERSION_NUM,
   }),
 })
 -- A library environment: globals of its own, resolved through the load
