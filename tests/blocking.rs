@@ -457,3 +457,97 @@ fn bzpopmin_and_bzpopmax_block_and_wake_like_redis() {
         t
     });
 }
+
+#[test]
+fn bzmpop_and_zmpop_block_and_wake_like_redis() {
+    same_on_both(|port| {
+        let mut t = Vec::new();
+        let mut blocked = RawConn::connect(port);
+        let mut second = RawConn::connect(port);
+        let mut other = RawConn::connect(port);
+        other.cmd_str("FLUSHALL");
+        // Served at once from the first non-empty key, with and without COUNT.
+        t.push(other.cmd_str("ZADD z1 1 a 2 b 3 c 4 d"));
+        t.push(blocked.cmd_str("BZMPOP 0 2 z0 z1 MIN"));
+        t.push(blocked.cmd_str("BZMPOP 0 1 z1 MAX COUNT 2"));
+        t.push(blocked.cmd_str("ZMPOP 2 z0 z1 MAX COUNT 10"));
+        t.push(other.cmd_str("EXISTS z1"));
+        t.push(blocked.cmd_str("ZMPOP 1 z1 MIN"));
+        // Argument errors, in Redis' order of checks.
+        for bad in [
+            "BZMPOP 0 0 z MIN",
+            "BZMPOP 0 -1 z MIN",
+            "BZMPOP 0 x z MIN",
+            "BZMPOP 0 3 z MIN",
+            "BZMPOP 0 1 z MIDDLE",
+            "BZMPOP 0 1 z MIN COUNT 0",
+            "BZMPOP 0 1 z MIN COUNT -1",
+            "BZMPOP 0 1 z MIN COUNT 1 COUNT 2",
+            "BZMPOP 0 1 z MIN COUNT",
+            "BZMPOP 0 1 z MIN extra",
+            "BZMPOP abc 1 z MIN",
+            "BZMPOP -1 1 z MIN",
+            "BZMPOP abc 0 z MIN",
+            "BZMPOP 0 1 z",
+            "ZMPOP 0 z MIN",
+            "ZMPOP 1 z MIN COUNT 0",
+        ] {
+            t.push(blocked.cmd_str(bad));
+        }
+        // Wrong type, timeout.
+        t.push(other.cmd_str("SET str x"));
+        t.push(blocked.cmd_str("BZMPOP 0 1 str MIN"));
+        t.push(blocked.cmd_str("BZMPOP 0.05 1 z9 MAX"));
+        // Two clients block; pushes serve them in arrival order.
+        send(&mut blocked, "BZMPOP 0 2 z2 z3 MAX COUNT 2");
+        wait_blocked(port, 1);
+        send(&mut second, "BZMPOP 0 1 z3 MIN COUNT 5");
+        wait_blocked(port, 2);
+        t.push(other.cmd_str("ZADD z3 5 x 7 y 9 z"));
+        t.push(text(blocked.read_reply()));
+        t.push(text(second.read_reply()));
+        t.push(other.cmd_str("EXISTS z3"));
+        // A key of the wrong type does not end the wait.
+        send(&mut blocked, "BZMPOP 0 1 z5 MIN");
+        wait_blocked(port, 1);
+        t.push(other.cmd_str("SET z5 notazset"));
+        t.push(other.cmd_str("DEL z5"));
+        t.push(other.cmd_str("ZADD z5 2 two"));
+        t.push(text(blocked.read_reply()));
+        // Inside MULTI it answers at once.
+        t.push(blocked.cmd_str("MULTI"));
+        t.push(blocked.cmd_str("BZMPOP 0 1 empty MIN"));
+        t.push(blocked.cmd_str("EXEC"));
+        // RESP3 form (scores as doubles).
+        blocked.resp3 = true;
+        assert!(blocked.cmd(&[b"HELLO", b"3"]).starts_with(b"%"));
+        send(&mut blocked, "BZMPOP 0 1 z4 MIN COUNT 3");
+        wait_blocked(port, 1);
+        t.push(other.cmd_str("ZADD z4 1.5 m 2 n"));
+        t.push(text(blocked.read_reply()));
+        t.push(blocked.cmd_str("BZMPOP 0.01 1 z4 MIN"));
+        t
+    });
+}
+
+#[test]
+fn resp3_subscriber_gets_pushes_while_blocked() {
+    same_on_both(|port| {
+        let mut t = Vec::new();
+        let mut other = RawConn::connect(port);
+        other.cmd_str("FLUSHALL");
+        let mut blocked = resp3_conn(port);
+        t.push(blocked.cmd_str("SUBSCRIBE ch"));
+        send(&mut blocked, "BLPOP q 0");
+        wait_blocked(port, 1);
+        // The message arrives while the client is still blocked...
+        t.push(other.cmd_str("PUBLISH ch while-blocked"));
+        t.push(text(blocked.read_reply()));
+        t.push(other.cmd_str("PUBLISH ch again"));
+        t.push(text(blocked.read_reply()));
+        // ...and the pop's reply comes after, when an element is pushed.
+        t.push(other.cmd_str("RPUSH q x"));
+        t.push(text(blocked.read_reply()));
+        t
+    });
+}

@@ -5,6 +5,7 @@
 //! slot map, known nodes) and swaps it in; request paths read the current view
 //! through one short read lock and an `Arc` clone, never across an `.await`.
 
+pub mod fanout;
 pub mod gossip;
 pub mod membership;
 pub mod node;
@@ -165,6 +166,8 @@ pub struct Cluster {
     pub meet: Mutex<Vec<SocketAddr>>,
     /// Connections to other nodes for proxied requests.
     pub pool: route::Pool,
+    /// Per-peer queues of cluster-wide PUBLISH messages.
+    pub fanout: fanout::Fanout,
     /// Gossip rounds run (CLUSTER INFO).
     pub rounds: AtomicU64,
 }
@@ -201,6 +204,7 @@ impl Cluster {
             forgotten: Mutex::new(BTreeSet::new()),
             meet: Mutex::new(Vec::new()),
             pool: route::Pool::default(),
+            fanout: fanout::Fanout::default(),
             rounds: AtomicU64::new(0),
         })
     }

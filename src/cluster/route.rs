@@ -5,7 +5,8 @@
 //!
 //! - every key on this node: run here;
 //! - one slot owned elsewhere: `-MOVED slot host:port` when `cluster-redirect`
-//!   is on (or inside MULTI), else a [`Plan::Forward`] to the owner;
+//!   is on (or inside MULTI), else a [`Plan::Forward`] to the owner
+//!   (SSUBSCRIBE/SUNSUBSCRIBE always get `-MOVED`: a subscription cannot be proxied);
 //! - keys in several slots: MGET/MSET/DEL/UNLINK/EXISTS/TOUCH become a
 //!   [`Plan::Split`] (one sub-command per owner, replies joined) unless all keys
 //!   are local; any other command gets `-CROSSSLOT`.
@@ -121,6 +122,8 @@ pub fn decide(
         .iter()
         .all(|&p| crate::store::key_slot(&args[p]) == slot);
     let view = cluster.view();
+    // A subscription lives on the client's own connection: always redirect.
+    let redirect = redirect || matches!(cmd.name, "ssubscribe" | "sunsubscribe");
     if single {
         return match view.owner(slot) {
             Owner::Local => Decision::Local,
@@ -267,7 +270,7 @@ impl PeerConn {
 
 impl Pool {
     /// Sends one request to `addr` and returns its raw reply frame.
-    async fn request(
+    pub(crate) async fn request(
         &self,
         shared: &Shared,
         addr: SocketAddr,

@@ -22,10 +22,13 @@ pub enum BlockOp {
     Pop(End),
     /// BLMPOP: reply `[key, [elements]]` with up to `count` elements.
     MPop(End, usize),
-    /// BZPOPMIN / BZPOPMAX: reply `[key, member, score]` (served by `cmd/zset.rs`).
+    /// BZPOPMIN / BZPOPMAX: reply `[key, member, score]`; BZMPOP (`count`
+    /// set): reply `[key, [[member, score], ...]]` (served by `cmd/zset.rs`).
     ZPop {
         /// Pop the highest score instead of the lowest.
         max: bool,
+        /// BZMPOP's COUNT (None for BZPOPMIN/BZPOPMAX).
+        count: Option<usize>,
     },
     /// BLMOVE / BRPOPLPUSH: move one element to `dest`, reply the element.
     Move {
@@ -229,7 +232,9 @@ pub fn attempt(
             }
             Ok(true)
         }
-        BlockOp::ZPop { max } => super::zset::attempt_pop(store, db, now, key, *max, out),
+        BlockOp::ZPop { max, count } => {
+            super::zset::attempt_pop(store, db, now, key, *max, *count, out)
+        }
         BlockOp::Move { dest, from, to } => match move_elem(store, db, now, key, dest, *from, *to)?
         {
             Some(item) => {

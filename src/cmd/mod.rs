@@ -4,6 +4,7 @@
 
 pub mod cluster;
 pub mod connection;
+pub mod function;
 pub mod hash;
 pub mod keys;
 pub mod list;

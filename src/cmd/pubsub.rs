@@ -103,17 +103,25 @@ pub fn sunsubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     unsubscribe_from(ctx, args, Kind::Shard)
 }
 
-/// PUBLISH channel message
+/// PUBLISH channel message. In a cluster the message also goes to every
+/// other node (`cluster::fanout`) unless it is a peer's fan-out (a plain
+/// PUBLISH on a proxied connection; one run by a script proxied to this node
+/// still fans out); the reply counts this node's receivers, as in Redis Cluster.
 pub fn publish(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let n = ctx
         .shared
         .pubsub
         .publish(ctx.shared, false, &args[1], &args[2]);
+    let from_fanout = ctx.client.proxied && !ctx.exclusive;
+    if !from_fanout {
+        crate::cluster::fanout::publish(ctx.shared, &args[1], &args[2]);
+    }
     ctx.out.int(n);
     Ok(())
 }
 
-/// SPUBLISH shardchannel message
+/// SPUBLISH shardchannel message (routed to the slot's owner by the command
+/// table's key position, like any keyed command).
 pub fn spublish(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let n = ctx
         .shared

@@ -1,4 +1,5 @@
-//! Scripting commands: EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT. The VM
+//! Scripting commands: EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT (FCALL and
+//! FUNCTION are in `cmd/function.rs`). The VM
 //! and its atomicity/BUSY mechanism live in `crate::scripting`.
 
 use std::sync::atomic::Ordering;
@@ -8,6 +9,7 @@ use bytes::Bytes;
 use super::{arg_i64, is, server::help_reply, Ctx};
 use crate::error::{CmdError, CmdResult};
 use crate::scripting::engine::Engine;
+use crate::scripting::functions::{ALLOW_OOM, NO_CLUSTER, NO_WRITES};
 use crate::server::Shared;
 
 const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
@@ -61,10 +63,34 @@ fn eval_generic(ctx: &mut Ctx<'_>, args: &[Bytes], by_sha: bool, readonly: bool)
         } else {
             engine.load(&args[1])?
         };
+        let mut readonly = readonly;
+        if let Some(Some(flags)) = engine.script_flags(&sha) {
+            readonly = check_flags(ctx, flags, readonly)?;
+        }
         crate::scripting::blocking(|| {
             engine.run(ctx, &shared.scripts.run, &sha, keys, argv, readonly)
         })
     })
+}
+
+/// Redis' `scriptPrepareForRun` checks for a script or function declaring
+/// flags (shebang scripts, functions); returns whether it must run read-only.
+pub(crate) fn check_flags(ctx: &Ctx<'_>, flags: u8, readonly: bool) -> Result<bool, CmdError> {
+    if flags & NO_CLUSTER != 0 && ctx.shared.cluster.get().is_some() {
+        return Err(CmdError::err(
+            "Can not run script on cluster, 'no-cluster' flag is set.",
+        ));
+    }
+    let no_writes = flags & NO_WRITES != 0;
+    if readonly && !no_writes {
+        return Err(CmdError::err(
+            "Can not execute a script with write flag using *_ro command.",
+        ));
+    }
+    if flags & (NO_WRITES | ALLOW_OOM) == 0 {
+        crate::store::evict::ensure_memory(ctx.shared)?;
+    }
+    Ok(readonly || no_writes)
 }
 
 /// EVAL script numkeys [key ...] [arg ...]
@@ -120,8 +146,9 @@ pub fn script_flush(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-/// SCRIPT KILL (runs without the gate while a script is busy).
-pub fn script_kill(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
+/// SCRIPT KILL / FUNCTION KILL (`function`): stops the busy script if it
+/// wrote nothing and is of the matching kind (Redis' `scriptKill` checks).
+pub(crate) fn kill(ctx: &mut Ctx<'_>, function: bool) -> CmdResult {
     let run = &ctx.shared.scripts.run;
     if run.started_ms.load(Ordering::Acquire) == 0 {
         return Err(CmdError::Other(
@@ -131,9 +158,18 @@ pub fn script_kill(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     if run.wrote.load(Ordering::Acquire) {
         return Err(CmdError::Other("UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.".into()));
     }
+    let running_function = run.function.lock().is_some();
+    if running_function != function {
+        return Err(CmdError::Other(run.busy_error().into()));
+    }
     run.kill.store(true, Ordering::Release);
     ctx.out.ok();
     Ok(())
+}
+
+/// SCRIPT KILL (runs without the gate while a script is busy).
+pub fn script_kill(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
+    kill(ctx, false)
 }
 
 /// SCRIPT HELP

@@ -8,8 +8,8 @@ use std::sync::OnceLock;
 use bytes::Bytes;
 
 use super::{
-    cluster, connection, hash, keys, list, pubsub, scripting, server, set, string, transaction,
-    zset, Handler, KeysFn,
+    cluster, connection, function, hash, keys, list, pubsub, scripting, server, set, string,
+    transaction, zset, Handler, KeysFn,
 };
 
 /// Command flags (Redis' names in `FLAG_NAMES`).
@@ -963,6 +963,10 @@ pub static COMMANDS: &[Command] = &[
         zset::keys_numkeys,
     ),
     movable(
+        c("bzmpop", -5, WRITE | BLOCKING, NK, ZS, zset::bzmpop),
+        zset::keys_bzmpop,
+    ),
+    movable(
         c("zunion", -3, READONLY, NK, ZS, zset::zunion),
         zset::keys_numkeys,
     ),
@@ -1215,6 +1219,108 @@ pub static COMMANDS: &[Command] = &[
                 NK,
                 "scripting",
                 scripting::script_help,
+            ),
+        ],
+    ),
+    // functions (cmd/function.rs)
+    movable(
+        c(
+            "fcall",
+            -3,
+            NOSCRIPT | SKIP_MONITOR | STALE | EXCLUSIVE,
+            NK,
+            "scripting",
+            function::fcall,
+        ),
+        scripting::eval_keys,
+    ),
+    movable(
+        c(
+            "fcall_ro",
+            -3,
+            NOSCRIPT | SKIP_MONITOR | STALE | READONLY | EXCLUSIVE,
+            NK,
+            "scripting",
+            function::fcall_ro,
+        ),
+        scripting::eval_keys,
+    ),
+    container(
+        "function",
+        -2,
+        "scripting",
+        &[
+            c(
+                "function|load",
+                -3,
+                NOSCRIPT | WRITE | DENYOOM,
+                NK,
+                "scripting",
+                function::function_load,
+            ),
+            c(
+                "function|delete",
+                3,
+                NOSCRIPT | WRITE,
+                NK,
+                "scripting",
+                function::function_delete,
+            ),
+            c(
+                "function|flush",
+                -2,
+                NOSCRIPT | WRITE,
+                NK,
+                "scripting",
+                function::function_flush,
+            ),
+            c(
+                "function|list",
+                -2,
+                NOSCRIPT,
+                NK,
+                "scripting",
+                function::function_list,
+            ),
+            c(
+                "function|dump",
+                2,
+                NOSCRIPT,
+                NK,
+                "scripting",
+                function::function_dump,
+            ),
+            c(
+                "function|restore",
+                -3,
+                NOSCRIPT | WRITE | DENYOOM,
+                NK,
+                "scripting",
+                function::function_restore,
+            ),
+            c(
+                "function|stats",
+                2,
+                NOSCRIPT | ALLOW_BUSY,
+                NK,
+                "scripting",
+                function::function_stats,
+            ),
+            c(
+                "function|kill",
+                2,
+                NOSCRIPT | ALLOW_BUSY,
+                NK,
+                "scripting",
+                function::function_kill,
+            ),
+            c(
+                "function|help",
+                2,
+                LOADING | STALE,
+                NK,
+                "scripting",
+                function::function_help,
             ),
         ],
     ),

@@ -864,15 +864,17 @@ pub fn zpopmax(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     zpop_generic(ctx, args, true)
 }
 
-/// Serves a blocked BZPOPMIN/BZPOPMAX from `key`: pops one element and writes
-/// `[key, member, score]`; false when the key is missing, `Refusal::Source`
-/// when it holds another type.
+/// Serves a blocked BZPOPMIN/BZPOPMAX from `key` (pops one element, writes
+/// `[key, member, score]`) or a BZMPOP (`count` set: pops up to `count`,
+/// writes `[key, [[member, score], ...]]`); false when the key is missing,
+/// `Refusal::Source` when it holds another type.
 pub fn attempt_pop(
     store: &Store,
     db: usize,
     now: u64,
     key: &[u8],
     max: bool,
+    count: Option<usize>,
     out: &mut Reply,
 ) -> Result<bool, Refusal> {
     let k = store.key(key);
@@ -883,24 +885,41 @@ pub fn attempt_pop(
     let Value::ZSet(z) = &mut e.value else {
         return Err(Refusal::Source);
     };
-    let popped = pop_n(z, 1, max);
+    let popped = pop_n(z, count.unwrap_or(1), max);
     if z.is_empty() {
         slot.remove(&k);
     }
-    let Some((m, s)) = popped.first() else {
+    drop(slot);
+    if popped.is_empty() {
         return Ok(false);
-    };
-    out.array_len(3);
-    out.bulk(key);
-    out.bulk(m);
-    out.double(*s);
+    }
+    match count {
+        Some(_) => {
+            out.array_len(2);
+            out.bulk(key);
+            emit_with(
+                out,
+                popped.len(),
+                popped.iter().map(|(m, s)| (&m[..], *s)),
+                true,
+                true,
+            );
+        }
+        None => {
+            out.array_len(3);
+            out.bulk(key);
+            out.bulk(&popped[0].0);
+            out.double(popped[0].1);
+        }
+    }
     Ok(true)
 }
 
 fn bzpop(ctx: &mut Ctx<'_>, args: &[Bytes], max: bool) -> CmdResult {
     let last = args.len() - 1;
     let timeout = arg_timeout(&args[last])?;
-    pop_or_block(ctx, &args[1..last], BlockOp::ZPop { max }, timeout)
+    let op = BlockOp::ZPop { max, count: None };
+    pop_or_block(ctx, &args[1..last], op, timeout)
 }
 
 /// BZPOPMIN key [key ...] timeout
@@ -913,16 +932,23 @@ pub fn bzpopmax(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     bzpop(ctx, args, true)
 }
 
-/// ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]
-pub fn zmpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let numkeys = arg_i64(&args[1])
+/// Parsed `numkeys key [key ...] MIN|MAX [COUNT count]` of ZMPOP/BZMPOP
+/// (Redis' `zmpopGenericCommand` checks, in its order).
+struct ZMPopArgs {
+    keys: std::ops::Range<usize>,
+    max: bool,
+    count: usize,
+}
+
+fn parse_zmpop(args: &[Bytes], numkeys_at: usize) -> Result<ZMPopArgs, CmdError> {
+    let numkeys = arg_i64(&args[numkeys_at])
         .ok()
         .filter(|&n| n > 0)
         .ok_or_else(|| CmdError::err("numkeys should be greater than 0"))?;
-    if numkeys as u64 >= (args.len() - 2) as u64 {
+    let where_idx = (numkeys as usize).saturating_add(numkeys_at + 1);
+    if where_idx >= args.len() {
         return Err(CmdError::Syntax);
     }
-    let where_idx = 2 + numkeys as usize;
     let max = if is(&args[where_idx], "max") {
         true
     } else if is(&args[where_idx], "min") {
@@ -944,34 +970,46 @@ pub fn zmpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             return Err(CmdError::Syntax);
         }
     }
-    let keys: Vec<Key<'_>> = args[2..where_idx].iter().map(|k| ctx.key(k)).collect();
-    let mut locks = ctx.store().lock_many(ctx.client.db, &keys, ctx.now_ms);
-    for k in &keys {
-        let slot = locks.of(k);
-        let Some(e) = slot.get_mut(k) else {
-            continue;
-        };
-        let (popped, empty) = {
-            let z = as_zset_mut(e)?;
-            let p = pop_n(z, count.unwrap_or(1), max);
-            (p, z.is_empty())
-        };
-        if empty {
-            slot.remove(k);
+    Ok(ZMPopArgs {
+        keys: numkeys_at + 1..where_idx,
+        max,
+        count: count.unwrap_or(1),
+    })
+}
+
+/// ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]
+pub fn zmpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let p = parse_zmpop(args, 1)?;
+    let op = BlockOp::ZPop {
+        max: p.max,
+        count: Some(p.count),
+    };
+    let (store, db) = (ctx.store(), ctx.client.db);
+    for k in &args[p.keys] {
+        match super::list::attempt(store, db, ctx.now_ms, k, &op, ctx.out) {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(_) => return Err(CmdError::WrongType),
         }
-        ctx.out.array_len(2);
-        ctx.out.bulk(k.bytes);
-        emit_with(
-            ctx.out,
-            popped.len(),
-            popped.iter().map(|(m, s)| (&m[..], *s)),
-            true,
-            true,
-        );
-        return Ok(());
     }
     ctx.out.null_array();
     Ok(())
+}
+
+/// BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count]
+pub fn bzmpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let p = parse_zmpop(args, 2)?;
+    let timeout = arg_timeout(&args[1])?;
+    let op = BlockOp::ZPop {
+        max: p.max,
+        count: Some(p.count),
+    };
+    pop_or_block(ctx, &args[p.keys], op, timeout)
+}
+
+/// Keys of BZMPOP.
+pub fn keys_bzmpop(args: &[Bytes]) -> Vec<usize> {
+    numkeys_positions(args, 2)
 }
 
 // ---------------------------------------------------------------- set algebra

@@ -74,8 +74,12 @@ pub struct Engine {
     lua: Lua,
     /// Message handler turning any error into `{err=, source=, line=}`.
     handler: Function,
-    /// Compiled scripts by lowercase sha1.
-    cache: HashMap<String, Function>,
+    /// `binder(f, keys, args)`: a no-argument closure calling `f(keys, args)`
+    /// (Lua 5.1's `xpcall` cannot pass arguments; functions take two).
+    binder: Function,
+    /// Compiled scripts by lowercase sha1, with their shebang flags (None:
+    /// no shebang, Redis' compatibility mode).
+    cache: HashMap<String, (Function, Option<u8>)>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -118,6 +122,12 @@ impl std::fmt::Display for RaisedReply {
 
 impl std::error::Error for RaisedReply {}
 
+/// A Lua error that reaches the script's caller as exactly `text` (an
+/// `ERR ...` reply), without Lua's position prefix.
+pub(crate) fn raise(text: String) -> mlua::Error {
+    mlua::Error::external(RaisedReply(text))
+}
+
 /// Innermost message of an error raised from Rust.
 fn root_message(e: &mlua::Error) -> String {
     match e {
@@ -156,6 +166,14 @@ fn user_frame(lua: &Lua) -> Option<(String, i32)> {
         return Some((source, frame.curr_line()));
     }
     None
+}
+
+/// Redis' `REDIS_VERSION_NUM`: `0x00MMmmpp` of "MM.mm.pp".
+fn version_num(version: &str) -> i64 {
+    version
+        .split('.')
+        .take(3)
+        .fold(0, |acc, p| (acc << 8) | p.parse::<i64>().unwrap_or(0))
 }
 
 /// Lua numbers become integers the way C's `(long long)` cast does on x86-64.
@@ -221,21 +239,62 @@ impl Engine {
         lua.load(SETUP)
             .set_name("=redis")
             .call::<()>(hidden.clone())?;
+        let redis: Table = lua.globals().raw_get("redis")?;
+        let version = crate::cmd::connection::REDIS_VERSION;
+        redis.raw_set("REDIS_VERSION", version)?;
+        redis.raw_set("REDIS_VERSION_NUM", version_num(version))?;
+        let binder = lua
+            .load("local f, keys, args = ... return function() return f(keys, args) end")
+            .set_name("=binder")
+            .into_function()?;
         let hook_run = run;
         lua.set_hook(
             HookTriggers::new().every_nth_instruction(HOOK_EVERY),
             move |_, _| {
                 if hook_run.kill.load(Ordering::Acquire) {
-                    Err(mlua::Error::runtime("killed"))
-                } else {
-                    Ok(VmState::Continue)
+                    return Err(mlua::Error::runtime("killed"));
                 }
+                let deadline = hook_run.load_deadline_ms.load(Ordering::Acquire);
+                if deadline != 0 && crate::store::now_ms() > deadline {
+                    return Err(mlua::Error::runtime("FUNCTION LOAD timeout"));
+                }
+                Ok(VmState::Continue)
             },
         );
         Ok(Engine {
             lua,
             handler,
+            binder,
             cache: HashMap::new(),
+        })
+    }
+
+    /// The VM (the function registry builds library environments in it).
+    pub fn lua(&self) -> &Lua {
+        &self.lua
+    }
+
+    /// Calls `func` with no arguments under the error handler; on failure
+    /// returns the `err` text of the raised error (`ERR user_function:2: ...`).
+    pub fn protected_call(&self, func: &Function) -> Result<(), String> {
+        let xpcall: Function = self
+            .lua
+            .globals()
+            .raw_get("xpcall")
+            .map_err(|e| format!("ERR {}", root_message(&e)))?;
+        let out: MultiValue = xpcall
+            .call((func.clone(), self.handler.clone()))
+            .map_err(|e| format!("ERR {}", root_message(&e)))?;
+        let mut out = out.into_iter();
+        if matches!(out.next(), Some(Value::Boolean(true))) {
+            return Ok(());
+        }
+        Err(match out.next() {
+            Some(Value::Table(t)) => match t.raw_get::<Value>("err") {
+                Ok(Value::String(s)) => s.to_string_lossy(),
+                _ => "ERR unknown error".into(),
+            },
+            _ => "ERR unknown error".into(),
         })
     }
 
@@ -244,15 +303,22 @@ impl Engine {
         self.cache.contains_key(sha)
     }
 
+    /// The shebang flags of a cached script: None when not cached,
+    /// Some(None) for a script without shebang.
+    pub fn script_flags(&self, sha: &str) -> Option<Option<u8>> {
+        self.cache.get(sha).map(|(_, flags)| *flags)
+    }
+
     /// Compiles and caches `body` (if new) and returns its sha1.
     pub fn load(&mut self, body: &[u8]) -> Result<String, CmdError> {
         let sha = sha1_hex(body);
         if self.cache.contains_key(&sha) {
             return Ok(sha);
         }
+        let (flags, skip) = eval_shebang(body).map_err(CmdError::err)?;
         let f = self
             .lua
-            .load(body)
+            .load(&body[skip..])
             .set_name("@user_script")
             .into_function()
             .map_err(|e| {
@@ -262,7 +328,7 @@ impl Engine {
                 };
                 CmdError::err(format!("Error compiling script (new function): {msg}"))
             })?;
-        self.cache.insert(sha.clone(), f);
+        self.cache.insert(sha.clone(), (f, flags));
         Ok(sha)
     }
 
@@ -276,7 +342,7 @@ impl Engine {
         argv: &[Bytes],
         readonly: bool,
     ) -> CmdResult {
-        let Some(func) = self.cache.get(sha).cloned() else {
+        let Some(func) = self.cache.get(sha).map(|(f, _)| f.clone()) else {
             return Err(CmdError::Other(
                 "NOSCRIPT No matching script. Please use EVAL.".into(),
             ));
@@ -289,6 +355,46 @@ impl Engine {
         globals
             .raw_set("ARGV", self.strings(argv).map_err(lua_err)?)
             .map_err(lua_err)?;
+        self.execute(ctx, run, sha, func, readonly)
+    }
+
+    /// Runs a library function (FCALL): `func(keys, args)` with the same
+    /// bridge, kill and error rules as scripts; errors name the function.
+    #[allow(clippy::too_many_arguments)]
+    pub fn run_function(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        run: &RunState,
+        name: &str,
+        func: &Function,
+        keys: &[Bytes],
+        argv: &[Bytes],
+        readonly: bool,
+    ) -> CmdResult {
+        let lua_err = |e: mlua::Error| CmdError::err(root_message(&e));
+        let bound: Function = self
+            .binder
+            .call((
+                func.clone(),
+                self.strings(keys).map_err(lua_err)?,
+                self.strings(argv).map_err(lua_err)?,
+            ))
+            .map_err(lua_err)?;
+        self.execute(ctx, run, name, bound, readonly)
+    }
+
+    /// Runs `func` (no arguments) with `redis.call`/`pcall` bound to `ctx`,
+    /// tracking it in `run`; `label` names it in error replies.
+    fn execute(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        run: &RunState,
+        label: &str,
+        func: Function,
+        readonly: bool,
+    ) -> CmdResult {
+        let lua_err = |e: mlua::Error| CmdError::err(root_message(&e));
+        let globals = self.lua.globals();
         let saved_db = ctx.client.db;
         run.kill.store(false, Ordering::Release);
         run.wrote.store(false, Ordering::Release);
@@ -309,7 +415,7 @@ impl Engine {
                     match (failed, reply) {
                         (true, Value::Table(t)) => {
                             let text: String = t.raw_get("err")?;
-                            Err(mlua::Error::external(RaisedReply(text)))
+                            Err(raise(text))
                         }
                         (_, reply) => Ok(reply),
                     }
@@ -335,7 +441,7 @@ impl Engine {
             write_value(ctx.out, &value, 0);
             return Ok(());
         }
-        Err(CmdError::Other(script_error(sha, &value)))
+        Err(CmdError::Other(script_error(label, &value)))
     }
 
     fn strings(&self, items: &[Bytes]) -> mlua::Result<Table> {
@@ -347,8 +453,8 @@ impl Engine {
     }
 }
 
-/// The final error reply of a failed script: `<err> script: <sha>, on <source>:<line>.`
-fn script_error(sha: &str, value: &Value) -> String {
+/// The final error reply of a failed script: `<err> script: <sha or function>, on <source>:<line>.`
+fn script_error(label: &str, value: &Value) -> String {
     let Value::Table(t) = value else {
         return "ERR Error running script: unknown error".into();
     };
@@ -359,9 +465,46 @@ fn script_error(sha: &str, value: &Value) -> String {
     let source = t.raw_get::<Option<String>>("source").ok().flatten();
     let line = t.raw_get::<Option<i64>>("line").ok().flatten();
     match (source, line) {
-        (Some(s), Some(l)) => format!("{err} script: {sha}, on {s}:{l}."),
+        (Some(s), Some(l)) => format!("{err} script: {label}, on {s}:{l}."),
         _ => err,
     }
+}
+
+/// Parses an EVAL script's optional `#!lua [flags=a,b]` first line (Redis'
+/// `evalExtractShebangFlags`): the flags (None without shebang) and where
+/// the code starts (at the shebang's newline, keeping line numbers).
+pub fn eval_shebang(body: &[u8]) -> Result<(Option<u8>, usize), String> {
+    if !body.starts_with(b"#!") {
+        return Ok((None, 0));
+    }
+    let Some(end) = body.iter().position(|&b| b == b'\n') else {
+        return Err("Invalid script shebang".into());
+    };
+    let line = String::from_utf8_lossy(&body[..end]);
+    let mut parts = line.split_ascii_whitespace();
+    let Some(engine) = parts.next() else {
+        return Err("Invalid engine in script shebang".into());
+    };
+    if engine != "#!lua" {
+        return Err(format!("Unexpected engine in script shebang: {engine}"));
+    }
+    let mut flags = 0;
+    for part in parts {
+        let Some(list) = part.strip_prefix("flags=") else {
+            return Err(format!("Unknown lua shebang option: {part}"));
+        };
+        // Like sdssplitlen: an empty list has no element at all.
+        for name in list.split(',').filter(|_| !list.is_empty()) {
+            let Some((bit, _)) = super::functions::FLAG_NAMES
+                .iter()
+                .find(|(_, n)| *n == name)
+            else {
+                return Err(format!("Unexpected flag in script shebang: {name}"));
+            };
+            flags |= bit;
+        }
+    }
+    Ok((Some(flags), end))
 }
 
 /// Lowercase hex sha1 of a script body.

@@ -9,8 +9,13 @@
 //! except for commands allowed while busy (SCRIPT KILL, SHUTDOWN NOSAVE and
 //! `ALLOW_BUSY` rows), which run without the gate. SCRIPT KILL sets a flag the
 //! VM's instruction-count hook checks, aborting the script.
+//!
+//! Functions (FUNCTION LOAD / FCALL, `functions`) run on a second VM of their
+//! own, as in Redis, with the same gate, BUSY and kill machinery; FUNCTION
+//! KILL / FUNCTION STATS are `ALLOW_BUSY` rows.
 
 pub mod engine;
+pub mod functions;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -24,9 +29,13 @@ use crate::server::Shared;
 /// How long a connection waits on the gate before re-checking for a busy script.
 const GATE_POLL: Duration = Duration::from_millis(5);
 
-/// The `-BUSY` error text of Redis 7.0.
+/// The `-BUSY` error text of Redis 7.0 while an EVAL script is busy.
 pub const BUSY_ERROR: &str =
     "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+
+/// The `-BUSY` error text of Redis 7.0 while a function (FCALL) is busy.
+pub const BUSY_FUNCTION_ERROR: &str =
+    "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.";
 
 /// Progress of the running script, readable without any lock.
 #[derive(Debug, Default)]
@@ -37,6 +46,22 @@ pub struct RunState {
     pub kill: AtomicBool,
     /// The running script executed a write command (SCRIPT KILL refuses then).
     pub wrote: AtomicBool,
+    /// Unix ms after which the hook aborts a FUNCTION LOAD (0: no deadline).
+    pub load_deadline_ms: AtomicU64,
+    /// The running function's name and command line (None for EVAL scripts),
+    /// for FUNCTION STATS and the kill/BUSY variants.
+    pub function: Mutex<Option<(String, Vec<Bytes>)>>,
+}
+
+impl RunState {
+    /// The `-BUSY` text matching what is running (EVAL script or function).
+    pub fn busy_error(&self) -> &'static str {
+        if self.function.lock().is_some() {
+            BUSY_FUNCTION_ERROR
+        } else {
+            BUSY_ERROR
+        }
+    }
 }
 
 /// Node-wide scripting state.
@@ -44,6 +69,10 @@ pub struct RunState {
 pub struct Scripts {
     /// The VM and its script cache (created on first use, reset by SCRIPT FLUSH).
     pub engine: Mutex<Option<engine::Engine>>,
+    /// The function libraries and their VM (created on first use, reset by FUNCTION FLUSH).
+    pub functions: Mutex<Option<functions::Registry>>,
+    /// Library and function counts, readable while a function holds `functions`.
+    pub function_counts: functions::Counts,
     /// Shared with the VM hook.
     pub run: Arc<RunState>,
 }
@@ -129,5 +158,5 @@ pub fn run_while_busy(ctx: &mut crate::cmd::Ctx<'_>, args: Vec<Bytes>) {
         .stats
         .error_replies
         .fetch_add(1, Ordering::Relaxed);
-    ctx.out.error(BUSY_ERROR);
+    ctx.out.error(ctx.shared.scripts.run.busy_error());
 }

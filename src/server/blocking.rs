@@ -20,9 +20,10 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{watch, Notify};
 
+use super::pubsub::Mailbox;
 use super::{ClientHandle, Shared};
 use crate::cmd::list::{attempt, BlockOp, Refusal};
 use crate::error::CmdError;
@@ -249,6 +250,31 @@ fn unblocked_reply(proto: Proto, error: bool) -> BytesMut {
     r.buf
 }
 
+/// Writes a blocked subscriber's pending push messages; false when the
+/// connection failed.
+async fn deliver<S: AsyncWrite + Unpin>(
+    shared: &Shared,
+    mailbox: &Mailbox,
+    proto: Proto,
+    sock: &mut S,
+) -> bool {
+    while mailbox.has_pending() {
+        let mut out = Reply {
+            buf: BytesMut::new(),
+            proto,
+        };
+        mailbox.drain_into(&mut out, 64 * 1024);
+        shared
+            .stats
+            .net_output_bytes
+            .fetch_add(out.buf.len() as u64, Ordering::Relaxed);
+        if sock.write_all(&out.buf).await.is_err() {
+            return false;
+        }
+    }
+    true
+}
+
 async fn deadline(at: Option<tokio::time::Instant>) {
     match at {
         Some(t) => tokio::time::sleep_until(t).await,
@@ -260,13 +286,15 @@ async fn deadline(at: Option<tokio::time::Instant>) {
 /// element, a WRONGTYPE error or the timeout's null array), or None when the
 /// connection must close (peer gone, CLIENT KILL, shutdown). Input arriving
 /// meanwhile is buffered in `inbuf` for after the wait.
-pub async fn wait<R: AsyncRead + Unpin>(
+#[allow(clippy::too_many_arguments)]
+pub async fn wait<S: AsyncRead + AsyncWrite + Unpin>(
     shared: &Arc<Shared>,
     handle: &ClientHandle,
     spec: BlockSpec,
-    sock: &mut R,
+    sock: &mut S,
     inbuf: &mut BytesMut,
     stop: &mut watch::Receiver<bool>,
+    mailbox: Option<&Mailbox>,
 ) -> Option<BytesMut> {
     let until = spec.timeout.map(|t| tokio::time::Instant::now() + t);
     let mut keys = spec.keys;
@@ -311,6 +339,12 @@ pub async fn wait<R: AsyncRead + Unpin>(
             _ = handle.wake.notified() => {
                 if handle.killed.load(Ordering::Acquire) {
                     break false;
+                }
+                // A RESP3 subscriber gets its messages while blocked, as in Redis.
+                if let Some(mb) = mailbox {
+                    if !deliver(shared, mb, spec.proto, sock).await {
+                        break false;
+                    }
                 }
             }
             _ = stop.changed() => break false,

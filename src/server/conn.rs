@@ -142,8 +142,15 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
                 Next::Close => break 'conn,
                 Next::Sleep(_) => {}
                 Next::Block(spec) => {
+                    let mailbox = client.pubsub.as_ref().map(|s| s.mailbox.clone());
                     let waited = super::blocking::wait(
-                        &shared, &handle, spec, &mut sock, &mut inbuf, &mut stop,
+                        &shared,
+                        &handle,
+                        spec,
+                        &mut sock,
+                        &mut inbuf,
+                        &mut stop,
+                        mailbox.as_deref(),
                     );
                     match waited.await {
                         Some(r) => reply.buf.extend_from_slice(&r),

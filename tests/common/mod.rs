@@ -487,4 +487,45 @@ pub fn random_sequences_match<S>(
     if let Err(e) = outcome {
         panic!("ringcache diverged from redis: {e}");
     }
+/// One cluster node: its process and data directory (removed on drop).
+pub struct ClusterNode {
+    /// The running node.
+    pub proc: Proc,
+    /// Its `--dir`.
+    pub dir: tempfile::TempDir,
+}
+
+/// Starts `n` cluster nodes (each after the first joining the first) and
+/// waits until every node sees `n` members with cluster_state:ok.
+pub fn start_cluster_nodes(n: usize, extra: &[&str]) -> Vec<ClusterNode> {
+    let mut nodes: Vec<ClusterNode> = Vec::new();
+    for i in 0..n {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path().to_string_lossy().into_owned();
+        let seed = nodes.first().map(|f| format!("127.0.0.1:{}", f.proc.port));
+        let mut args = vec!["--cluster-enabled", "yes", "--dir", d.as_str()];
+        args.extend_from_slice(extra);
+        if let Some(seed) = seed.as_deref().filter(|_| i > 0) {
+            args.extend_from_slice(&["--join", seed]);
+        }
+        let proc = start_ringcache_on(free_port(), &args);
+        nodes.push(ClusterNode { proc, dir });
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let want = [format!("cluster_size:{n}"), "cluster_state:ok".to_string()];
+    for node in &nodes {
+        let mut c = RawConn::connect(node.proc.port);
+        loop {
+            let info = String::from_utf8_lossy(&c.cmd(&[b"CLUSTER", b"INFO"])).into_owned();
+            if want.iter().all(|w| info.contains(w.as_str())) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "cluster did not converge: {info}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    nodes
 }
