@@ -487,6 +487,8 @@ pub fn random_sequences_match<S>(
     if let Err(e) = outcome {
         panic!("ringcache diverged from redis: {e}");
     }
+}
+
 /// One cluster node: its process and data directory (removed on drop).
 pub struct ClusterNode {
     /// The running node.
