@@ -116,6 +116,9 @@ pub fn decide(
     let Some(&first) = positions.first() else {
         return Decision::Local;
     };
+    if !super::membership::Agreement::has_quorum(&cluster.raft) {
+        return Decision::Reject(CmdError::Other("CLUSTERDOWN The cluster is down".into()));
+    }
     let slot = crate::store::key_slot(&args[first]);
     let single = positions
         .iter()
@@ -267,7 +270,7 @@ impl PeerConn {
 
 impl Pool {
     /// Sends one request to `addr` and returns its raw reply frame.
-    async fn request(
+    pub(crate) async fn request(
         &self,
         shared: &Shared,
         addr: SocketAddr,

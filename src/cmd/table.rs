@@ -1313,6 +1313,14 @@ pub static COMMANDS: &[Command] = &[
                 "cluster",
                 cluster::proxy_origin,
             ),
+            c(
+                "cluster|raft",
+                -5,
+                LOADING | STALE,
+                NK,
+                "cluster",
+                cluster::raft,
+            ),
         ],
     ),
     c(
