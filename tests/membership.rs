@@ -64,7 +64,7 @@ fn start_cluster(n: usize) -> Vec<Node> {
     for _ in 1..n {
         nodes.push(start_node(tmp(), free_port(), Some(seed)));
     }
-    wait_agreed(&nodes, n, Duration::from_secs(40));
+    wait_converged(&nodes, n);
     nodes
 }
 

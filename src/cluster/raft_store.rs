@@ -94,11 +94,6 @@ impl Store {
         &self.state
     }
 
-    /// True when the store belongs to no group yet (a node waiting to be added).
-    pub fn is_blank(&self) -> bool {
-        self.snap_index == 0 && self.entries.is_empty()
-    }
-
     /// The configuration at the snapshot index.
     pub fn conf(&self) -> &ConfState {
         &self.conf
