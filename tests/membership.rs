@@ -272,9 +272,17 @@ fn raft_messages_only_from_peers() {
     assert_eq!(c.cmd_str("CLUSTER RAFT tag group msg"), refused);
     assert_eq!(c.cmd_str("CLUSTER PROXY-ORIGIN"), "+OK\r\n");
     assert_eq!(c.cmd_str("CLUSTER RAFT wrong-tag group msg"), refused);
+    // The right tag (from the empty secret) with a message that does not
+    // decode: logged and dropped, the node carries on.
+    let tag = ringcache::cluster::gossip::cluster_id("");
+    assert_eq!(
+        c.cmd_str(&format!("CLUSTER RAFT {tag} group not-protobuf")),
+        "+OK\r\n"
+    );
     assert_eq!(
         c.cmd_str("CLUSTER RAFT tag group"),
         "-ERR wrong number of arguments for 'cluster|raft' command\r\n"
     );
     assert_eq!(c.cmd_str("PING"), "+PONG\r\n");
+    assert_eq!(field(n.port(), "cluster_raft_role"), "leader");
 }

@@ -454,8 +454,7 @@ impl Core {
         if log.applied < log.last_index() || self.raw.raft.has_pending_conf() {
             return;
         }
-        if self.obs.leaving.contains(&self.me) {
-            self.hand_over();
+        if self.obs.leaving.contains(&self.me) && self.hand_over() {
             return;
         }
         let desired = self.desired();
@@ -496,7 +495,13 @@ impl Core {
             .keys()
             .map(|id| raft_id(id))
             .collect();
-        let alive: BTreeSet<u64> = self.obs.alive.keys().map(|id| raft_id(id)).collect();
+        let alive: BTreeSet<u64> = self
+            .obs
+            .alive
+            .keys()
+            .filter(|id| !self.obs.leaving.contains(*id))
+            .map(|id| raft_id(id))
+            .collect();
         if let Some(&gone) = voters
             .iter()
             .chain(&learners)
@@ -570,16 +575,28 @@ impl Core {
         }
     }
 
-    /// A leaving leader passes leadership to an alive voter.
-    fn hand_over(&mut self) {
+    /// A leaving leader passes leadership to an alive voter that is not
+    /// leaving; false when there is none (it keeps leading, so the group can
+    /// still promote a learner).
+    fn hand_over(&mut self) -> bool {
         let cs = self.raw.raft.prs().conf().to_conf_state();
-        let alive: BTreeSet<u64> = self.obs.alive.keys().map(|id| raft_id(id)).collect();
-        if let Some(&to) = cs
+        let staying: BTreeSet<u64> = self
+            .obs
+            .alive
+            .keys()
+            .filter(|id| !self.obs.leaving.contains(*id))
+            .map(|id| raft_id(id))
+            .collect();
+        match cs
             .voters
             .iter()
-            .find(|r| **r != self.rid && alive.contains(r))
+            .find(|r| **r != self.rid && staying.contains(r))
         {
-            self.raw.transfer_leader(to);
+            Some(&to) => {
+                self.raw.transfer_leader(to);
+                true
+            }
+            None => false,
         }
     }
 

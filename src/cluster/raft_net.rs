@@ -171,10 +171,10 @@ fn send(shared: &Arc<Shared>, cluster: &Arc<Cluster>, group: &str, msgs: Vec<(St
         let Some(addr) = view
             .nodes
             .iter()
-            .find(|n| n.id == to)
+            .find(|n| n.id == to && n.alive)
             .and_then(|n| n.addr().parse().ok())
         else {
-            debug!("cluster raft: no address for {to}");
+            debug!("cluster raft: {to} is not reachable by gossip");
             continue;
         };
         let bytes = match protobuf::Message::write_to_bytes(&m) {

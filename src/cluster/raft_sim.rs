@@ -37,6 +37,8 @@ struct Sim {
     max_delay: u64,
     /// Partition side of each node: nodes talk only within a side.
     side: Vec<u8>,
+    /// Nodes announcing `leaving` (by gossip).
+    leaving: Vec<usize>,
     /// Every membership ever applied, by group and epoch (the safety check;
     /// independent groups before a merge number their epochs independently).
     seen: BTreeMap<(String, u64), Membership>,
@@ -56,6 +58,7 @@ impl Sim {
             loss,
             max_delay,
             side: vec![0; n],
+            leaving: Vec::new(),
             seen: BTreeMap::new(),
         };
         for i in 0..n {
@@ -135,6 +138,11 @@ impl Sim {
             groups: visible
                 .iter()
                 .map(|&j| (self.nodes[j].id.clone(), self.core(j).group().to_string()))
+                .collect(),
+            leaving: self
+                .leaving
+                .iter()
+                .map(|&j| self.nodes[j].id.clone())
                 .collect(),
             ..Observation::default()
         }
@@ -359,6 +367,33 @@ fn two_groups_merge_into_the_older_one() {
         sim.side = vec![0, 0];
         sim.converge(&[0, 1], 60_000, &format!("merge, seed {seed}"));
         assert_eq!(sim.core(1).group(), older);
+    }
+}
+
+#[test]
+fn leaving_members_are_removed_even_the_leader() {
+    for seed in 0..4 {
+        let mut sim = Sim::new(seed, 4, 0.1, 100);
+        let all = [0, 1, 2, 3];
+        sim.converge(&all, 60_000, "formation");
+        sim.run(5_000);
+        let leader = all
+            .iter()
+            .copied()
+            .find(|&i| sim.core(i).status().role == Role::Leader)
+            .expect("leader");
+        let other = all.iter().copied().find(|&i| i != leader).expect("other");
+        sim.leaving = vec![leader, other];
+        let rest: Vec<usize> = all
+            .iter()
+            .copied()
+            .filter(|&i| i != leader && i != other)
+            .collect();
+        sim.converge(&rest, 60_000, &format!("leaving, seed {seed}"));
+        // The leaving leader handed over leadership before it was removed.
+        assert!(rest
+            .iter()
+            .any(|&i| sim.core(i).status().role == Role::Leader));
     }
 }
 

@@ -67,9 +67,11 @@ impl Store {
     /// A store for a group of one voter (`me`) holding `state`, as if index 1
     /// (term 1) had been applied.
     pub fn bootstrap(me: u64, state: SnapData) -> Store {
-        let mut hard = HardState::default();
-        hard.term = 1;
-        hard.commit = 1;
+        let hard = HardState {
+            term: 1,
+            commit: 1,
+            ..HardState::default()
+        };
         Store {
             hard,
             snap_index: 1,
@@ -113,7 +115,9 @@ impl Store {
     pub fn append(&mut self, ents: &[Entry]) {
         let Some(first) = ents.first() else { return };
         // Entries at or below the snapshot are already applied.
-        let skip = self.snap_index.saturating_sub(first.index - 1) as usize;
+        let skip = self
+            .snap_index
+            .saturating_sub(first.index.saturating_sub(1)) as usize;
         let ents = ents.get(skip..).unwrap_or_default();
         let Some(first) = ents.first() else { return };
         let keep = (first.index - self.snap_index - 1) as usize;
@@ -194,23 +198,27 @@ impl Store {
 
     /// Rebuilds a store from its on-disk form.
     pub fn from_file(f: FileState) -> Store {
-        let mut hard = HardState::default();
-        hard.term = f.term;
-        hard.vote = f.vote;
-        hard.commit = f.commit;
+        let hard = HardState {
+            term: f.term,
+            vote: f.vote,
+            commit: f.commit,
+            ..HardState::default()
+        };
         let entries = f
             .entries
             .into_iter()
             .map(|fe| {
-                let mut e = Entry::default();
-                e.index = fe.index;
-                e.term = fe.term;
+                let mut e = Entry {
+                    index: fe.index,
+                    term: fe.term,
+                    data: fe.data.into(),
+                    ..Entry::default()
+                };
                 e.set_entry_type(if fe.conf_change {
                     EntryType::EntryConfChange
                 } else {
                     EntryType::EntryNormal
                 });
-                e.data = fe.data.into();
                 e
             })
             .collect();
@@ -335,10 +343,11 @@ mod tests {
     use raft::Storage;
 
     fn entry(index: u64, term: u64) -> Entry {
-        let mut e = Entry::default();
-        e.index = index;
-        e.term = term;
-        e
+        Entry {
+            index,
+            term,
+            ..Entry::default()
+        }
     }
 
     #[test]
