@@ -245,19 +245,31 @@ fn six_nodes_have_five_voters() {
 fn second_process_with_the_same_id_is_refused() {
     let n = start_node(tmp(), free_port(), None);
     wait_converged(std::slice::from_ref(&n), 1);
-    let out = Command::new(common::ringcache_bin())
+    let mut child = Command::new(common::ringcache_bin())
         .args([
             "--port",
             &free_port().to_string(),
+            "--memcached-port",
+            "0",
             "--cluster-enabled",
             "yes",
             "--dir",
             &n.dir.path().to_string_lossy(),
         ])
         .stdin(Stdio::null())
-        .output()
-        .expect("run");
-    assert!(!out.status.success());
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the second process with the same id kept running");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("output");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("duplicate node id"), "{err}");
     // The first one is unaffected.
