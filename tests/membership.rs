@@ -58,6 +58,7 @@ fn field(port: u16, f: &str) -> String {
 }
 
 fn start_cluster(n: usize) -> Vec<Node> {
+    let started = Instant::now();
     let first = start_node(tmp(), free_port(), None);
     let seed = first.port();
     let mut nodes = vec![first];
@@ -65,6 +66,7 @@ fn start_cluster(n: usize) -> Vec<Node> {
         nodes.push(start_node(tmp(), free_port(), Some(seed)));
     }
     wait_converged(&nodes, n);
+    eprintln!("{n} nodes agreed after {:?}", started.elapsed());
     nodes
 }
 
@@ -154,7 +156,9 @@ fn three_nodes_one_epoch_and_leader_loss() {
         .expect("epoch");
     let mut dead = nodes.remove(at);
     dead.proc.child.kill().expect("kill");
+    let killed = Instant::now();
     wait_converged(&nodes, 2);
+    eprintln!("new leader and membership after {:?}", killed.elapsed());
     let new_leader = field(nodes[0].port(), "cluster_raft_leader");
     assert_ne!(new_leader, leader_id);
     let after: u64 = field(nodes[0].port(), "cluster_current_epoch")
