@@ -397,6 +397,43 @@ fn leaving_members_are_removed_even_the_leader() {
     }
 }
 
+#[test]
+fn random_partitions_and_crashes_keep_one_membership_per_epoch() {
+    for seed in 0..6 {
+        let mut sim = Sim::new(seed, 5, 0.1, 200);
+        let all = [0, 1, 2, 3, 4];
+        sim.converge(&all, 60_000, "formation");
+        let mut rng = SmallRng::seed_from_u64(seed ^ 0xc4a05);
+        for _ in 0..25 {
+            match rng.random_range(0..4) {
+                0 => sim.side = (0..5).map(|_| rng.random_range(0..2)).collect(),
+                1 => sim.side = vec![0; 5],
+                2 => {
+                    let down = (0..5).filter(|&i| !sim.up(i)).count();
+                    let i = rng.random_range(0..5);
+                    if down < 2 && sim.up(i) {
+                        sim.crash(i);
+                    }
+                }
+                _ => {
+                    if let Some(i) = (0..5).find(|&i| !sim.up(i)) {
+                        sim.start(i);
+                    }
+                }
+            }
+            let ms = rng.random_range(500..4000);
+            sim.run(ms);
+        }
+        sim.side = vec![0; 5];
+        for i in 0..5 {
+            if !sim.up(i) {
+                sim.start(i);
+            }
+        }
+        sim.converge(&all, 120_000, &format!("chaos, seed {seed}"));
+    }
+}
+
 impl Sim {
     /// Restarts node `i` as a standalone node (no seeds, no state) behind a
     /// partition, so it forms a group of its own.
