@@ -37,6 +37,8 @@ struct Sim {
     max_delay: u64,
     /// Partition side of each node: nodes talk only within a side.
     side: Vec<u8>,
+    /// Ring weight each node announces (by gossip).
+    weights: Vec<u32>,
     /// Nodes announcing `leaving` (by gossip).
     leaving: Vec<usize>,
     /// Every membership ever applied, by group and epoch (the safety check;
@@ -58,6 +60,7 @@ impl Sim {
             loss,
             max_delay,
             side: vec![0; n],
+            weights: vec![1; n],
             leaving: Vec::new(),
             seen: BTreeMap::new(),
         };
@@ -133,7 +136,7 @@ impl Sim {
             me: self.nodes[i].id.clone(),
             alive: visible
                 .iter()
-                .map(|&j| (self.nodes[j].id.clone(), 1))
+                .map(|&j| (self.nodes[j].id.clone(), self.weights[j]))
                 .collect(),
             groups: visible
                 .iter()
@@ -367,6 +370,31 @@ fn two_groups_merge_into_the_older_one() {
         sim.side = vec![0, 0];
         sim.converge(&[0, 1], 60_000, &format!("merge, seed {seed}"));
         assert_eq!(sim.core(1).group(), older);
+    }
+}
+
+#[test]
+fn weight_change_is_one_committed_epoch() {
+    let mut sim = Sim::new(3, 3, 0.1, 100);
+    let all = [0, 1, 2];
+    sim.converge(&all, 60_000, "formation");
+    sim.run(5_000);
+    let before = sim.core(0).membership().epoch;
+    sim.weights[2] = 3;
+    let id = sim.nodes[2].id.clone();
+    for _ in 0..2_000 {
+        if all
+            .iter()
+            .all(|&i| sim.core(i).membership().members.get(&id) == Some(&3))
+        {
+            break;
+        }
+        sim.step();
+    }
+    for i in all {
+        let m = sim.core(i).membership();
+        assert_eq!(m.members.get(&id), Some(&3));
+        assert_eq!(m.epoch, before + 1);
     }
 }
 
