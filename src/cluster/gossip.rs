@@ -4,19 +4,25 @@
 //!
 //! - `resp`: `host:port` of its RESP listener,
 //! - `weight`: its ring weight,
-//! - `membership`: the membership it adopted (JSON, see `membership.rs`),
-//! - `forget`: ids removed with CLUSTER FORGET (comma separated).
+//! - `group`: the raft group it belongs to ("" while waiting to be added),
+//! - `forget`: ids removed with CLUSTER FORGET (comma separated),
+//! - `leaving`: "1" while the node is leaving the cluster.
 //!
-//! A loop turns every gossip round's view into an [`Observation`], runs the
-//! membership rule and installs a new [`View`]. Slots this node stops owning are
+//! A loop turns every gossip round's view into an [`Observation`] for the raft
+//! agreement (`raft_net.rs`, which it starts) and installs a new [`View`] with
+//! the membership the group committed. Slots this node stops owning are
 //! dropped from its store (there is no data migration yet, see the README).
 //!
 //! Admission: the chitchat cluster id is derived from `cluster-secret`, and
 //! chitchat answers SYNs carrying another cluster id with `BadCluster`, so a
 //! process without the secret is never admitted to the membership. This is an
 //! admission token, not encryption: gossip packets are not authenticated.
+//!
+//! Duplicate ids: a live gossip peer announcing this node's id from another
+//! bus address is refused (logged, never admitted); two processes on one data
+//! directory are refused earlier by the lock in `node.rs`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,7 +31,7 @@ use chitchat::transport::UdpTransport;
 use chitchat::{spawn_chitchat, ChitchatConfig, ChitchatId, FailureDetectorConfig};
 use tracing::{info, warn};
 
-use super::membership::{Agreement, LowestIdRule, Membership, Observation};
+use super::membership::{Agreement, Observation};
 use super::{Cluster, NodeInfo, View};
 use crate::server::Shared;
 use crate::store::now_ms;
@@ -33,13 +39,11 @@ use crate::store::now_ms;
 /// Interval between gossip rounds.
 pub const GOSSIP_INTERVAL: Duration = Duration::from_millis(200);
 
-/// Rounds a joining node waits for its first peer (5 s).
-const JOIN_GRACE: u32 = 25;
-
 const K_RESP: &str = "resp";
 const K_WEIGHT: &str = "weight";
-const K_MEMBERSHIP: &str = "membership";
+const K_GROUP: &str = "group";
 const K_FORGET: &str = "forget";
+const K_LEAVING: &str = "leaving";
 
 /// The chitchat cluster id for a shared secret (xxh3-128, stable across builds).
 pub fn cluster_id(secret: &str) -> String {
@@ -100,7 +104,6 @@ pub async fn run(shared: Arc<Shared>, cluster: Arc<Cluster>) {
     let advertise: SocketAddr = format!("{}:{}", cluster.me.host, cluster.me.bus_port)
         .parse()
         .unwrap_or(listen);
-    let seeds_empty = seeds.is_empty();
     let threshold = (node_timeout as f64 / GOSSIP_INTERVAL.as_millis() as f64).max(2.0);
     let config = ChitchatConfig {
         chitchat_id: ChitchatId::new(cluster.id.clone(), now_ms(), advertise),
@@ -132,15 +135,11 @@ pub async fn run(shared: Arc<Shared>, cluster: Arc<Cluster>) {
         }
     };
     info!(id = %cluster.id, bus = %listen, "cluster bus listening");
-    let mut rule = LowestIdRule::new(cluster.view().membership.clone());
-    let mut published = String::new();
+    tokio::spawn(super::raft_net::run(shared.clone(), cluster.clone()));
+    let mut published_group = None;
     let mut published_forget = String::new();
+    let mut duplicates = BTreeSet::new();
     let mut stop = shared.shutdown.subscribe();
-    // A node started with --join and no adopted membership waits (up to
-    // JOIN_GRACE rounds) to hear from a peer before it would form a ring of
-    // its own, so it never briefly claims every slot.
-    let mut waiting_for_peers = !seeds_empty && rule.current().members.is_empty();
-    let mut round = 0u32;
     loop {
         tokio::select! {
             _ = tokio::time::sleep(GOSSIP_INTERVAL) => {}
@@ -156,19 +155,12 @@ pub async fn run(shared: Arc<Shared>, cluster: Arc<Cluster>) {
         }
         let chitchat = handle.chitchat();
         let mut cc = chitchat.lock().await;
-        let (obs, nodes, forgotten) = observe(&cc, &cluster);
+        let (obs, nodes, forgotten) = observe(&cc, &cluster, advertise, &mut duplicates);
         *cluster.forgotten.lock() = forgotten;
-        round += 1;
-        if waiting_for_peers && (obs.alive.len() > 1 || round > JOIN_GRACE) {
-            waiting_for_peers = false;
-        }
-        let changed = !waiting_for_peers && rule.observe(&obs);
-        let m = rule.current().clone();
-        if let Ok(json) = serde_json::to_string(&m) {
-            if json != published {
-                cc.self_node_state().set(K_MEMBERSHIP, &json);
-                published = json;
-            }
+        let group = cluster.raft.group();
+        if published_group.as_ref() != Some(&group) {
+            cc.self_node_state().set(K_GROUP, &group);
+            published_group = Some(group);
         }
         let forget = cluster
             .forgotten
@@ -182,13 +174,8 @@ pub async fn run(shared: Arc<Shared>, cluster: Arc<Cluster>) {
             published_forget = forget;
         }
         drop(cc);
-        if changed {
-            info!(
-                epoch = m.epoch,
-                members = m.members.len(),
-                "adopted cluster membership"
-            );
-        }
+        cluster.raft.observe(obs);
+        let m = cluster.raft.current();
         let prior = cluster.view();
         let lost = cluster.install(View::new(&cluster.id, m, nodes, Some(&prior)));
         if !lost.is_empty() {
@@ -202,29 +189,32 @@ pub async fn run(shared: Arc<Shared>, cluster: Arc<Cluster>) {
 fn observe(
     cc: &chitchat::Chitchat,
     cluster: &Cluster,
-) -> (
-    Observation,
-    Vec<NodeInfo>,
-    std::collections::BTreeSet<String>,
-) {
+    advertise: SocketAddr,
+    duplicates: &mut BTreeSet<SocketAddr>,
+) -> (Observation, Vec<NodeInfo>, BTreeSet<String>) {
     let live: Vec<&ChitchatId> = cc.live_nodes().collect();
     let mut forgotten = cluster.forgotten.lock().clone();
-    let mut published = Vec::new();
+    let mut groups = BTreeMap::new();
+    let mut leaving = BTreeSet::new();
     // Latest generation of every node id.
     let mut latest: BTreeMap<&str, (&ChitchatId, &chitchat::NodeState)> = BTreeMap::new();
     for (cid, st) in cc.node_states() {
+        if *cid.node_id == *cluster.id && cid.gossip_advertise_addr != advertise {
+            if live.contains(&cid) && duplicates.insert(cid.gossip_advertise_addr) {
+                tracing::error!(
+                    id = %cluster.id,
+                    other = %cid.gossip_advertise_addr,
+                    "duplicate node id: another process announces this node's id; refusing it (give each node its own --dir)"
+                );
+            }
+            continue;
+        }
         if let Some(list) = st.get(K_FORGET) {
             forgotten.extend(
                 list.split(',')
                     .filter(|s| super::node::valid_id(s))
                     .map(String::from),
             );
-        }
-        if let Some(m) = st
-            .get(K_MEMBERSHIP)
-            .and_then(|j| serde_json::from_str::<Membership>(j).ok())
-        {
-            published.push(m);
         }
         match latest.get(&*cid.node_id) {
             Some((c, _)) if c.generation_id >= cid.generation_id => {}
@@ -254,6 +244,13 @@ fn observe(
             .unwrap_or(1)
             .clamp(1, 64);
         let is_alive = is_me || live.contains(&cid);
+        groups.insert(
+            id.to_string(),
+            st.get(K_GROUP).unwrap_or_default().to_string(),
+        );
+        if st.get(K_LEAVING).is_some_and(|v| !v.is_empty()) {
+            leaving.insert(id.to_string());
+        }
         if is_alive {
             alive.insert(id.to_string(), weight);
         }
@@ -274,8 +271,9 @@ fn observe(
     let obs = Observation {
         me: cluster.id.clone(),
         alive,
-        published,
+        groups,
         forgotten: forgotten.clone(),
+        leaving,
     };
     (obs, nodes, forgotten)
 }

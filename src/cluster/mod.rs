@@ -9,6 +9,11 @@ pub mod fanout;
 pub mod gossip;
 pub mod membership;
 pub mod node;
+pub mod raft_core;
+pub mod raft_net;
+#[cfg(test)]
+mod raft_sim;
+pub mod raft_store;
 pub mod ring;
 pub mod route;
 
@@ -170,6 +175,8 @@ pub struct Cluster {
     pub fanout: fanout::Fanout,
     /// Gossip rounds run (CLUSTER INFO).
     pub rounds: AtomicU64,
+    /// Raft agreement on the membership (`raft_net.rs`).
+    pub raft: raft_net::RaftAgreement,
 }
 
 impl Cluster {
@@ -195,8 +202,10 @@ impl Cluster {
             weight: settings.cluster_weight as u32,
             last_seen_ms: crate::store::now_ms(),
         };
-        let view = View::new(&file.id, file.membership, vec![me.clone()], None);
+        let view = View::new(&file.id, file.membership.clone(), vec![me.clone()], None);
         Ok(Cluster {
+            raft: raft_net::RaftAgreement::new(settings, &file.id, &file.membership)
+                .map_err(std::io::Error::other)?,
             id: file.id,
             me,
             dir: settings.dir.clone(),

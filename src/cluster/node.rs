@@ -1,6 +1,10 @@
 //! Node identity and the last adopted membership, persisted in
 //! `<dir>/nodes.json` so a restarted node keeps its 40-hex id (and so its ring
 //! tokens) and starts from the membership it last knew.
+//!
+//! A second process on the same data directory would run with the same id: the
+//! directory is locked (`flock` on `<dir>/nodes.lock`) while a node runs, and a
+//! second one is refused at start with a clear error.
 
 use std::path::{Path, PathBuf};
 
@@ -33,8 +37,43 @@ fn path_in(dir: &Path) -> PathBuf {
     dir.join(FILE_NAME)
 }
 
-/// Loads the node file, or creates a fresh identity (and writes it) when none exists.
+/// Lock files held for the life of the process (one per data directory).
+static LOCKS: parking_lot::Mutex<Vec<(PathBuf, std::fs::File)>> =
+    parking_lot::Mutex::new(Vec::new());
+
+/// Takes the data directory's lock, refusing a second process using it.
+fn lock_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join("nodes.lock");
+    let mut locks = LOCKS.lock();
+    if locks.iter().any(|(p, _)| *p == path) {
+        return Ok(());
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)?;
+    // SAFETY: flock on a file descriptor we own; no memory is involved.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            format!(
+                "duplicate node id: another process already runs with the node in {} (one --dir per node)",
+                dir.display()
+            ),
+        ));
+    }
+    locks.push((path, file));
+    Ok(())
+}
+
+/// Locks the data directory, then loads the node file, or creates a fresh
+/// identity (and writes it) when none exists.
 pub fn load_or_create(dir: &Path) -> std::io::Result<NodeFile> {
+    lock_dir(dir)?;
     let path = path_in(dir);
     match std::fs::read(&path) {
         Ok(bytes) => {
@@ -87,5 +126,19 @@ mod tests {
         assert_eq!(a.id, b.id);
         std::fs::write(dir.path().join(FILE_NAME), b"{\"id\":\"xyz\"}").expect("write");
         assert!(load_or_create(dir.path()).is_err());
+    }
+
+    #[test]
+    fn second_process_on_a_directory_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        use std::os::fd::AsRawFd;
+        // Another process holding the lock (simulated by an open file
+        // description of our own that this module does not know about).
+        let other = std::fs::File::create(dir.path().join("nodes.lock")).expect("open");
+        // SAFETY: flock on a descriptor owned by this test.
+        let rc = unsafe { libc::flock(other.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        assert_eq!(rc, 0);
+        let err = load_or_create(dir.path()).expect_err("locked");
+        assert!(err.to_string().contains("duplicate node id"), "{err}");
     }
 }

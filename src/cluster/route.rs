@@ -117,6 +117,9 @@ pub fn decide(
     let Some(&first) = positions.first() else {
         return Decision::Local;
     };
+    if !super::membership::Agreement::has_quorum(&cluster.raft) {
+        return Decision::Reject(CmdError::Other("CLUSTERDOWN The cluster is down".into()));
+    }
     let slot = crate::store::key_slot(&args[first]);
     let single = positions
         .iter()

@@ -55,6 +55,8 @@ pub fn help(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
             "    <id> <ip:port@bus-port> <flags> <master> <pings> <pongs> <epoch> <link> <slot> ...",
             "PROXY-ORIGIN",
             "    Mark this connection as a peer node proxying requests (never re-routed).",
+            "RAFT <bus-tag> <group> <message> [<message> ...]",
+            "    Internal: raft messages between nodes (peer connections only).",
             "SHARDS",
             "    Return information about slot range mappings and the nodes associated with them.",
             "SLOTS",
@@ -81,16 +83,23 @@ pub fn info(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
             }
         }
     }
-    let state = if ok == SLOTS { "ok" } else { "fail" };
+    let quorum = crate::cluster::membership::Agreement::has_quorum(&c.raft);
+    let state = if ok == SLOTS && quorum { "ok" } else { "fail" };
+    let raft = c.raft.status();
     let epoch = view.membership.epoch;
     let mut out = String::new();
     let _ = write!(
         out,
-        "cluster_state:{state}\r\ncluster_slots_assigned:{assigned}\r\ncluster_slots_ok:{ok}\r\ncluster_slots_pfail:0\r\ncluster_slots_fail:{}\r\ncluster_known_nodes:{}\r\ncluster_size:{}\r\ncluster_current_epoch:{epoch}\r\ncluster_my_epoch:{epoch}\r\ncluster_stats_gossip_rounds:{}\r\ntotal_cluster_links_buffer_limit_exceeded:0\r\n",
+        "cluster_state:{state}\r\ncluster_slots_assigned:{assigned}\r\ncluster_slots_ok:{ok}\r\ncluster_slots_pfail:0\r\ncluster_slots_fail:{}\r\ncluster_known_nodes:{}\r\ncluster_size:{}\r\ncluster_current_epoch:{epoch}\r\ncluster_my_epoch:{epoch}\r\ncluster_stats_gossip_rounds:{}\r\ntotal_cluster_links_buffer_limit_exceeded:0\r\ncluster_raft_role:{}\r\ncluster_raft_term:{}\r\ncluster_raft_leader:{}\r\ncluster_raft_voters:{}\r\ncluster_raft_learners:{}\r\n",
         assigned - ok,
         view.nodes.len(),
         sizes.iter().filter(|&&n| n > 0).count(),
         c.rounds(),
+        raft.role.as_str(),
+        raft.term,
+        raft.leader.as_deref().unwrap_or("-"),
+        raft.voters,
+        raft.learners,
     );
     ctx.out.verbatim(out.as_bytes());
     Ok(())
@@ -302,6 +311,20 @@ pub fn forget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 pub fn proxy_origin(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     cluster(ctx)?;
     ctx.client.proxied = true;
+    ctx.out.ok();
+    Ok(())
+}
+
+/// CLUSTER RAFT bus-tag group message...: raft messages from a peer node.
+/// Accepted only on a peer connection (`CLUSTER PROXY-ORIGIN`) carrying the
+/// tag of this node's cluster secret.
+pub fn raft(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let c = cluster(ctx)?;
+    if !ctx.client.proxied || !c.raft.deliver(&args[2], &args[3], &args[4..]) {
+        return Err(CmdError::Other(
+            "NOPERM raft messages are accepted only from peer nodes of this cluster".into(),
+        ));
+    }
     ctx.out.ok();
     Ok(())
 }

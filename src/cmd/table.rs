@@ -1419,6 +1419,14 @@ pub static COMMANDS: &[Command] = &[
                 "cluster",
                 cluster::proxy_origin,
             ),
+            c(
+                "cluster|raft",
+                -5,
+                LOADING | STALE,
+                NK,
+                "cluster",
+                cluster::raft,
+            ),
         ],
     ),
     c(
