@@ -5,11 +5,12 @@
 //! - `resp`: `host:port` of its RESP listener,
 //! - `weight`: its ring weight,
 //! - `membership`: the membership it adopted (JSON, see `membership.rs`),
-//! - `forget`: ids removed with CLUSTER FORGET (comma separated).
+//! - `forget`: ids removed with CLUSTER FORGET (comma separated),
+//! - `leaving`: `1` once the node is leaving gracefully (SHUTDOWN/SIGTERM).
 //!
 //! A loop turns every gossip round's view into an [`Observation`], runs the
-//! membership rule and installs a new [`View`]. Slots this node stops owning are
-//! dropped from its store (there is no data migration yet, see the README).
+//! membership rule and installs a new [`View`]; slot ownership changes are
+//! carried out by the migration task (`migrate.rs`), started here.
 //!
 //! Admission: the chitchat cluster id is derived from `cluster-secret`, and
 //! chitchat answers SYNs carrying another cluster id with `BadCluster`, so a
@@ -40,6 +41,7 @@ const K_RESP: &str = "resp";
 const K_WEIGHT: &str = "weight";
 const K_MEMBERSHIP: &str = "membership";
 const K_FORGET: &str = "forget";
+const K_LEAVING: &str = "leaving";
 
 /// The chitchat cluster id for a shared secret (xxh3-128, stable across builds).
 pub fn cluster_id(secret: &str) -> String {
@@ -135,6 +137,8 @@ pub async fn run(shared: Arc<Shared>, cluster: Arc<Cluster>) {
     let mut rule = LowestIdRule::new(cluster.view().membership.clone());
     let mut published = String::new();
     let mut published_forget = String::new();
+    let mut published_leaving = false;
+    tokio::spawn(super::migrate::run(shared.clone(), cluster.clone()));
     let mut stop = shared.shutdown.subscribe();
     // A node started with --join and no adopted membership waits (up to
     // JOIN_GRACE rounds) to hear from a peer before it would form a ring of
@@ -181,6 +185,11 @@ pub async fn run(shared: Arc<Shared>, cluster: Arc<Cluster>) {
             cc.self_node_state().set(K_FORGET, &forget);
             published_forget = forget;
         }
+        let leaving = cluster.leaving.load(std::sync::atomic::Ordering::Relaxed);
+        if leaving && !published_leaving {
+            cc.self_node_state().set(K_LEAVING, "1");
+            published_leaving = true;
+        }
         drop(cc);
         if changed {
             info!(
@@ -190,10 +199,7 @@ pub async fn run(shared: Arc<Shared>, cluster: Arc<Cluster>) {
             );
         }
         let prior = cluster.view();
-        let lost = cluster.install(View::new(&cluster.id, m, nodes, Some(&prior)));
-        if !lost.is_empty() {
-            drop_slots(&shared, &lost);
-        }
+        cluster.install(View::new(&cluster.id, m, nodes, Some(&prior)));
     }
     let _ = handle.shutdown().await;
 }
@@ -236,6 +242,7 @@ fn observe(
     forgotten.remove(&cluster.id);
     let mut nodes = Vec::new();
     let mut alive = BTreeMap::new();
+    let mut leaving = std::collections::BTreeSet::new();
     for (id, (cid, st)) in latest {
         if !super::node::valid_id(id) || forgotten.contains(id) {
             continue;
@@ -256,6 +263,9 @@ fn observe(
         let is_alive = is_me || live.contains(&cid);
         if is_alive {
             alive.insert(id.to_string(), weight);
+            if st.get(K_LEAVING) == Some("1") {
+                leaving.insert(id.to_string());
+            }
         }
         nodes.push(NodeInfo {
             id: id.to_string(),
@@ -276,24 +286,9 @@ fn observe(
         alive,
         published,
         forgotten: forgotten.clone(),
+        leaving,
     };
     (obs, nodes, forgotten)
-}
-
-/// Drops the keys of slots this node no longer owns (db 0, the only cluster db).
-fn drop_slots(shared: &Shared, slots: &[u16]) {
-    let now = now_ms();
-    let mut dropped = 0usize;
-    for &s in slots {
-        let entries = shared.store.lock_slot(0, s, now).table().take_all();
-        dropped += entries.len();
-        drop(entries);
-    }
-    info!(
-        slots = slots.len(),
-        keys = dropped,
-        "released slots now owned by other nodes"
-    );
 }
 
 #[cfg(test)]

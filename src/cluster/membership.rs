@@ -50,6 +50,9 @@ pub struct Observation {
     pub published: Vec<Membership>,
     /// Ids removed with CLUSTER FORGET.
     pub forgotten: BTreeSet<String>,
+    /// Alive nodes announcing a graceful leave (SHUTDOWN): excluded from the
+    /// membership so their slots move to the others before they exit.
+    pub leaving: BTreeSet<String>,
 }
 
 /// A way of agreeing on one membership; Raft would be another implementation.
@@ -86,12 +89,13 @@ impl Agreement for LowestIdRule {
                 changed = true;
             }
         }
-        let coordinator = obs.alive.keys().find(|id| !obs.forgotten.contains(*id));
+        let eligible = |id: &String| !obs.forgotten.contains(id) && !obs.leaving.contains(id);
+        let coordinator = obs.alive.keys().find(|id| eligible(id));
         if coordinator == Some(&obs.me) {
             let desired: BTreeMap<String, u32> = obs
                 .alive
                 .iter()
-                .filter(|(id, _)| !obs.forgotten.contains(*id))
+                .filter(|(id, _)| eligible(id))
                 .map(|(id, w)| (id.clone(), *w))
                 .collect();
             if desired != self.current.members {
@@ -117,6 +121,7 @@ mod tests {
             alive: alive.iter().map(|a| (a.to_string(), 1)).collect(),
             published: published.to_vec(),
             forgotten: BTreeSet::new(),
+            leaving: BTreeSet::new(),
         }
     }
 
@@ -152,6 +157,22 @@ mod tests {
         o.forgotten.insert("c".into());
         assert!(b.observe(&o));
         assert_eq!(b.current().members.keys().collect::<Vec<_>>(), vec!["b"]);
+    }
+
+    #[test]
+    fn leaving_nodes_are_excluded() {
+        let mut a = LowestIdRule::default();
+        assert!(a.observe(&obs("a", &["a", "b", "c"], &[])));
+        let mut o = obs("a", &["a", "b", "c"], &[]);
+        o.leaving.insert("b".into());
+        assert!(a.observe(&o));
+        assert_eq!(a.current().members.keys().collect::<Vec<_>>(), vec!["a", "c"]);
+        // A leaving coordinator hands the role to the next lowest id.
+        let mut c = LowestIdRule::new(a.current().clone());
+        let mut o = obs("c", &["a", "c"], &[]);
+        o.leaving.insert("a".into());
+        assert!(c.observe(&o));
+        assert_eq!(c.current().members.keys().collect::<Vec<_>>(), vec!["c"]);
     }
 
     #[test]

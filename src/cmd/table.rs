@@ -1313,6 +1313,22 @@ pub static COMMANDS: &[Command] = &[
                 "cluster",
                 cluster::proxy_origin,
             ),
+            c(
+                "cluster|migrate-batch",
+                7,
+                ADMIN | STALE,
+                NK,
+                "cluster",
+                cluster::migrate_batch,
+            ),
+            c(
+                "cluster|rebalance-status",
+                2,
+                LOADING | STALE,
+                NK,
+                "cluster",
+                cluster::rebalance_status,
+            ),
         ],
     ),
     c(
