@@ -258,7 +258,7 @@ mod tests {
         let lim = limits();
         prop_oneof![
             arb_bytes().prop_map(|b| Value::Str(StrValue::from_bytes(&b))),
-            items.clone().prop_map(|v| {
+            items.prop_map(|v| {
                 let mut l = List::new();
                 for i in &v {
                     l.push(End::Right, i);

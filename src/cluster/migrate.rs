@@ -320,12 +320,29 @@ pub fn apply_batch(
             view.membership.epoch
         )));
     }
+    let from = SlotState::Importing(src.to_string());
+    let mut adopt = Vec::new();
     for &s in slots {
-        if view.states.get(&s) != Some(&SlotState::Importing(src.to_string())) {
-            return Err(CmdError::err(format!(
-                "slot {s} is not being imported from {src}"
-            )));
+        match view.states.get(&s) {
+            Some(st) if *st == from => {}
+            // A node that joined together with others guessed the previous
+            // owner (`Cluster::install`); the node that holds the data corrects it.
+            Some(SlotState::Importing(_)) if phase == Phase::Begin => adopt.push(s),
+            _ => {
+                return Err(CmdError::err(format!(
+                    "slot {s} is not being imported from {src}"
+                )))
+            }
         }
+    }
+    if !adopt.is_empty() {
+        c.update_states(|st| {
+            for s in &adopt {
+                if matches!(st.get(s), Some(SlotState::Importing(_))) {
+                    st.insert(*s, from.clone());
+                }
+            }
+        });
     }
     let now = now_ms();
     if phase == Phase::Begin {
@@ -556,12 +573,15 @@ pub async fn run(shared: Arc<Shared>, c: Arc<Cluster>) {
     let mut refusals: HashMap<u16, u32> = HashMap::new();
     loop {
         let view = c.view();
-        // A source that died mid-copy: take its slots (missing keys are misses).
+        // A source that died mid-copy (not alive, dropped from the membership):
+        // take its slots (missing keys are cache misses).
         let orphaned: Vec<(u16, String)> = view
             .states
             .iter()
             .filter_map(|(s, st)| match st {
-                SlotState::Importing(src) if !view.is_alive(src) => Some((*s, src.clone())),
+                SlotState::Importing(src) if !view.is_alive(src) && !view.is_member(src) => {
+                    Some((*s, src.clone()))
+                }
                 _ => None,
             })
             .collect();
@@ -621,21 +641,29 @@ pub async fn run(shared: Arc<Shared>, c: Arc<Cluster>) {
                 continue;
             };
             slots.sort_unstable();
+            let group = |chunk: &[u16]| Group {
+                shared: &shared,
+                c: &c,
+                target: addr,
+                epoch: Bytes::from(view.membership.epoch.to_string()),
+                slots: chunk.to_vec(),
+                slot_list: Bytes::from(
+                    chunk
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                ),
+            };
+            // Claim every pending slot first: the target then forwards their
+            // requests here even if it guessed another previous owner.
+            if let Err(e) = group(&slots).send(Phase::Begin, b"").await {
+                failed = true;
+                warn!(target = %target, slots = slots.len(), "migration target not ready (will retry): {e}");
+                continue;
+            }
             for chunk in slots.chunks(GROUP) {
-                let g = Group {
-                    shared: &shared,
-                    c: &c,
-                    target: addr,
-                    epoch: Bytes::from(view.membership.epoch.to_string()),
-                    slots: chunk.to_vec(),
-                    slot_list: Bytes::from(
-                        chunk
-                            .iter()
-                            .map(|s| s.to_string())
-                            .collect::<Vec<_>>()
-                            .join(","),
-                    ),
-                };
+                let g = group(chunk);
                 if let Err(e) = move_group(&g).await {
                     failed = true;
                     let n = chunk

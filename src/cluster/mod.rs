@@ -274,7 +274,7 @@ impl Cluster {
                 |s| prev.owner_id(s),
                 |s| new.map.owner_id(s),
                 &old.states,
-                |id| new.is_alive(id),
+                |id| new.is_alive(id) || new.is_member(id),
             );
             new.states = Arc::new(states);
             self.wake.notify_one();
