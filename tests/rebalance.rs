@@ -1,6 +1,7 @@
 //! Live rebalancing with real processes on loopback: adding a node and a
 //! graceful SHUTDOWN while a writer/reader checker (redis crate, several
-//! tasks, increasing values read back at once) and redis-benchmark run
+//! tasks, increasing values; each key's previous value is checked before the
+//! next write and the new one read back at once) and redis-benchmark run
 //! through the nodes. No request may fail and no write may be lost.
 
 mod common;
@@ -14,7 +15,7 @@ use common::redis_cli;
 
 /// Keys each checker task owns, and the number of tasks.
 const KEYS_PER_TASK: usize = 50;
-const TASKS: usize = 4;
+const TASKS: usize = 8;
 
 /// What the checker saw.
 struct Checked {
@@ -54,6 +55,14 @@ fn start_checker(
                     v += 1;
                     for (i, l) in last.iter_mut().enumerate() {
                         let key = format!("chk:{t}:{i}");
+                        // The previous write must still be there (a write lost
+                        // at a flip shows up here, even if overwritten later).
+                        let prev: redis::RedisResult<Option<u64>> =
+                            redis::cmd("GET").arg(&key).query_async(&mut con).await;
+                        match prev {
+                            Ok(p) if p.unwrap_or(0) == *l => {}
+                            other => errors.push(format!("GET {key} via {port}: {other:?}, want previous {l}")),
+                        }
                         let set: redis::RedisResult<()> = redis::cmd("SET")
                             .arg(&key)
                             .arg(v)
@@ -70,7 +79,7 @@ fn start_checker(
                             Ok(Some(g)) if g == v => {}
                             other => errors.push(format!("GET {key} via {port}: {other:?}, want {v}")),
                         }
-                        ops.fetch_add(2, Ordering::Relaxed);
+                        ops.fetch_add(3, Ordering::Relaxed);
                     }
                 }
                 (errors, last)

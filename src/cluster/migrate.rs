@@ -659,7 +659,9 @@ pub async fn run(shared: Arc<Shared>, c: Arc<Cluster>) {
             // requests here even if it guessed another previous owner.
             if let Err(e) = group(&slots).send(Phase::Begin, b"").await {
                 failed = true;
-                warn!(target = %target, slots = slots.len(), "migration target not ready (will retry): {e}");
+                if !e.starts_with("-TRYAGAIN") {
+                    warn!(target = %target, slots = slots.len(), "migration target refused the slots (will retry): {e}");
+                }
                 continue;
             }
             for chunk in slots.chunks(GROUP) {
@@ -840,6 +842,49 @@ mod tests {
         assert_eq!(m.on(Ok(1_000_000)), Step::Flip);
         assert_eq!(m.on(Err(())), Step::Abort);
         assert_eq!(m.on(Ok(0)), Step::Abort);
+    }
+
+    /// Every mutation path of a slot table records the key while tracking.
+    #[test]
+    fn dirty_tracking_sees_every_write() {
+        use crate::store::{Store, StrValue, Value};
+        let store = Store::new(1);
+        let k = store.key(b"a");
+        let slot = k.slot;
+        let val = || Value::Str(StrValue::from_bytes(b"v"));
+        let dirty = |store: &Store| -> Vec<Vec<u8>> {
+            let mut v: Vec<Vec<u8>> = store
+                .lock_slot(0, slot, 1)
+                .table()
+                .take_dirty()
+                .into_iter()
+                .map(|k| k.to_vec())
+                .collect();
+            v.sort();
+            v
+        };
+        store.lock(0, &k, 1).set(&k, val(), false, 0);
+        assert!(dirty(&store).is_empty(), "not tracking yet");
+        store.lock_slot(0, slot, 1).table().track_dirty(true);
+        let reads = store.lock(0, &k, 1).get(&k).is_some();
+        assert!(reads && dirty(&store).is_empty(), "reads are not writes");
+        store.lock(0, &k, 1).get_mut(&k);
+        assert_eq!(dirty(&store), vec![b"a".to_vec()]);
+        store.lock(0, &k, 1).set_expire(&k, Some(5));
+        assert_eq!(dirty(&store), vec![b"a".to_vec()]);
+        // Lazy expiry deletes: recorded.
+        assert!(store.lock(0, &k, 10).get(&k).is_none());
+        assert_eq!(dirty(&store), vec![b"a".to_vec()]);
+        let k2 = store.key(b"{a}b");
+        store.lock(0, &k2, 10).set(&k2, val(), false, 0);
+        store.lock(0, &k2, 10).remove(&k2);
+        store.lock(0, &k, 10).set(&k, val(), false, 0);
+        assert_eq!(dirty(&store), vec![b"a".to_vec(), b"{a}b".to_vec()]);
+        drop(store.lock_slot(0, slot, 10).table().take_all());
+        assert_eq!(dirty(&store), vec![b"a".to_vec()]);
+        store.lock_slot(0, slot, 10).table().track_dirty(false);
+        store.lock(0, &k, 10).set(&k, val(), false, 0);
+        assert!(dirty(&store).is_empty());
     }
 
     #[test]
