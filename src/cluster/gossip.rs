@@ -239,15 +239,20 @@ fn observe(
             }
         }
     }
-    forgotten.remove(&cluster.id);
+    let me_forgotten = forgotten.remove(&cluster.id);
     let mut nodes = Vec::new();
     let mut alive = BTreeMap::new();
     let mut leaving = std::collections::BTreeSet::new();
     for (id, (cid, st)) in latest {
-        if !super::node::valid_id(id) || forgotten.contains(id) {
+        let is_me = id == cluster.id;
+        let is_alive = is_me || live.contains(&cid);
+        // A forgotten node that is still alive is treated as leaving (its
+        // slots move to the others first, like on SHUTDOWN); once it is down
+        // it disappears from the node table.
+        let forgotten_id = forgotten.contains(id) || (is_me && me_forgotten);
+        if !super::node::valid_id(id) || (forgotten_id && !is_alive) {
             continue;
         }
-        let is_me = id == cluster.id;
         let Some((host, port)) = st
             .get(K_RESP)
             .and_then(|r| r.rsplit_once(':'))
@@ -260,10 +265,9 @@ fn observe(
             .and_then(|w| w.parse::<u32>().ok())
             .unwrap_or(1)
             .clamp(1, 64);
-        let is_alive = is_me || live.contains(&cid);
         if is_alive {
             alive.insert(id.to_string(), weight);
-            if st.get(K_LEAVING) == Some("1") {
+            if forgotten_id || st.get(K_LEAVING) == Some("1") {
                 leaving.insert(id.to_string());
             }
         }

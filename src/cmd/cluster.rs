@@ -38,6 +38,14 @@ fn effective_ranges(view: &View, me: &str) -> Vec<(u16, u16, String)> {
     out
 }
 
+/// The nodes CLUSTER NODES/SHARDS/INFO list: all known ones except those
+/// removed with CLUSTER FORGET (an alive forgotten node stays in the view
+/// while its slots move away, see `gossip::observe`).
+fn listed<'v>(c: &Cluster, view: &'v View) -> impl Iterator<Item = &'v NodeInfo> {
+    let forgotten = c.forgotten.lock().clone();
+    view.nodes.iter().filter(move |n| !forgotten.contains(&n.id))
+}
+
 /// Slot ranges a node serves (see `effective_ranges`), empty when none.
 fn ranges_of(all: &[(u16, u16, String)], id: &str) -> Vec<(u16, u16)> {
     all.iter()
@@ -109,7 +117,7 @@ pub fn info(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
         out,
         "cluster_state:{state}\r\ncluster_slots_assigned:{assigned}\r\ncluster_slots_ok:{ok}\r\ncluster_slots_pfail:0\r\ncluster_slots_fail:{}\r\ncluster_known_nodes:{}\r\ncluster_size:{}\r\ncluster_current_epoch:{epoch}\r\ncluster_my_epoch:{epoch}\r\ncluster_stats_gossip_rounds:{}\r\ntotal_cluster_links_buffer_limit_exceeded:0\r\n",
         assigned - ok,
-        view.nodes.len(),
+        listed(&c, &view).count(),
         sizes.iter().filter(|&&n| n > 0).count(),
         c.rounds(),
     );
@@ -168,7 +176,7 @@ pub fn nodes(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     let view = c.view();
     let all = effective_ranges(&view, &c.id);
     let mut out = String::new();
-    for n in &view.nodes {
+    for n in listed(&c, &view) {
         node_line(&mut out, &view, &all, n, &c.id, ctx.now_ms);
     }
     ctx.out.verbatim(out.as_bytes());
@@ -202,9 +210,7 @@ pub fn shards(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     let c = cluster(ctx)?;
     let view = c.view();
     let all = effective_ranges(&view, &c.id);
-    let shards: Vec<(&NodeInfo, Vec<(u16, u16)>)> = view
-        .nodes
-        .iter()
+    let shards: Vec<(&NodeInfo, Vec<(u16, u16)>)> = listed(&c, &view)
         .map(|n| (n, ranges_of(&all, &n.id)))
         .filter(|(_, r)| !r.is_empty())
         .collect();
@@ -318,17 +324,12 @@ pub fn forget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     if id == c.id {
         return Err(CmdError::err("I tried hard but I can't forget myself..."));
     }
-    let view = c.view();
-    let Some(node) = view.nodes.iter().find(|n| n.id == id) else {
+    if !c.view().nodes.iter().any(|n| n.id == id) {
         return Err(CmdError::err(format!("Unknown node {id}")));
-    };
-    // Forgetting a live member would drop its slots' data: it must leave
-    // gracefully (SHUTDOWN hands its slots over) or be down first.
-    if node.alive && view.is_member(&id) {
-        return Err(CmdError::err(format!(
-            "Can't forget {id}: it is an alive member holding slots; SHUTDOWN it (it hands its slots over) or wait until it is reported failed"
-        )));
     }
+    // Data-safe: while the node is alive it is treated as leaving (its slots
+    // migrate to the others, see `gossip::observe`); it leaves the node table
+    // once it is down.
     c.forgotten.lock().insert(id);
     ctx.out.ok();
     Ok(())
