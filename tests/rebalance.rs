@@ -61,7 +61,9 @@ fn start_checker(
                             redis::cmd("GET").arg(&key).query_async(&mut con).await;
                         match prev {
                             Ok(p) if p.unwrap_or(0) == *l => {}
-                            other => errors.push(format!("GET {key} via {port}: {other:?}, want previous {l}")),
+                            other => errors.push(format!(
+                                "GET {key} via {port}: {other:?}, want previous {l}"
+                            )),
                         }
                         let set: redis::RedisResult<()> = redis::cmd("SET")
                             .arg(&key)
@@ -77,7 +79,9 @@ fn start_checker(
                             redis::cmd("GET").arg(&key).query_async(&mut con).await;
                         match got {
                             Ok(Some(g)) if g == v => {}
-                            other => errors.push(format!("GET {key} via {port}: {other:?}, want {v}")),
+                            other => {
+                                errors.push(format!("GET {key} via {port}: {other:?}, want {v}"))
+                            }
                         }
                         ops.fetch_add(3, Ordering::Relaxed);
                     }
@@ -107,7 +111,16 @@ fn start_checker(
 /// Runs redis-benchmark (SET/GET on 10k random keys, bounded by -n) against `port`.
 fn start_benchmark(port: u16) -> std::process::Child {
     std::process::Command::new("redis-benchmark")
-        .args(["-p", &port.to_string(), "-t", "set,get", "-n", "40000", "-r", "10000"])
+        .args([
+            "-p",
+            &port.to_string(),
+            "-t",
+            "set,get",
+            "-n",
+            "40000",
+            "-r",
+            "10000",
+        ])
         .args(["-c", "8", "-q"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -137,7 +150,10 @@ fn preload(port: u16, n: usize) {
     for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
         let mut p = redis::pipe();
         for i in chunk {
-            p.cmd("SET").arg(format!("pre:{i}")).arg(format!("v{i}")).ignore();
+            p.cmd("SET")
+                .arg(format!("pre:{i}"))
+                .arg(format!("v{i}"))
+                .ignore();
         }
         p.query::<()>(&mut con).expect("preload");
     }
@@ -150,10 +166,8 @@ fn verify_all(ports: &[u16], preloaded: usize, checked: &Checked) {
         let mut con = client.get_connection().expect("connect");
         let keys: Vec<String> = (0..preloaded).map(|i| format!("pre:{i}")).collect();
         for chunk in keys.chunks(500) {
-            let vals: Vec<Option<String>> = redis::cmd("MGET")
-                .arg(chunk)
-                .query(&mut con)
-                .expect("mget");
+            let vals: Vec<Option<String>> =
+                redis::cmd("MGET").arg(chunk).query(&mut con).expect("mget");
             for (k, v) in chunk.iter().zip(vals) {
                 let want = format!("v{}", &k[4..]);
                 assert_eq!(v.as_deref(), Some(want.as_str()), "{k} via {port}");
@@ -185,7 +199,10 @@ fn wait_rebalanced(nodes: &[&Node], within: Duration) {
         if busy.iter().all(|b| b == "0") {
             return;
         }
-        assert!(Instant::now() < deadline, "rebalance did not finish: {busy:?}");
+        assert!(
+            Instant::now() < deadline,
+            "rebalance did not finish: {busy:?}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -236,9 +253,20 @@ fn adding_a_node_under_load_moves_data_without_errors() {
     stop.store(true, Ordering::Relaxed);
     let checked = rt.block_on(checker).expect("checker");
     finish_benchmark(bench);
-    assert!(checked.errors.is_empty(), "checker errors: {:?}", checked.errors);
-    assert!(checked.ops > 1000, "checker made too little progress: {}", checked.ops);
-    eprintln!("rebalance to 4 nodes took {took:?}, checker ops {}", checked.ops);
+    assert!(
+        checked.errors.is_empty(),
+        "checker errors: {:?}",
+        checked.errors
+    );
+    assert!(
+        checked.ops > 1000,
+        "checker made too little progress: {}",
+        checked.ops
+    );
+    eprintln!(
+        "rebalance to 4 nodes took {took:?}, checker ops {}",
+        checked.ops
+    );
 
     let all: Vec<u16> = nodes.iter().map(|n| n.port()).collect();
     verify_all(&all, PRE, &checked);
@@ -307,7 +335,11 @@ fn shutdown_hands_slots_over_under_load() {
     stop.store(true, Ordering::Relaxed);
     let checked = rt.block_on(checker).expect("checker");
     finish_benchmark(bench);
-    assert!(checked.errors.is_empty(), "checker errors: {:?}", checked.errors);
+    assert!(
+        checked.errors.is_empty(),
+        "checker errors: {:?}",
+        checked.errors
+    );
     verify_all(&ports, PRE, &checked);
     let served: usize = ports.iter().map(|&p| slots_of(p).len()).sum();
     assert_eq!(served, 16384);
@@ -328,4 +360,35 @@ fn migrate_batch_is_refused_outside_peer_connections() {
     let status = redis_cli(nodes[0].port(), &["cluster", "rebalance-status"]);
     assert_eq!(field(&status, "rebalance_in_progress"), "0", "{status}");
     assert_eq!(field(&status, "rebalance_slots_pending"), "0", "{status}");
+}
+
+#[test]
+fn forgetting_an_alive_node_moves_its_data_first() {
+    let nodes = start_cluster(3, &[]);
+    const PRE: usize = 5_000;
+    preload(nodes[0].port(), PRE);
+    let id = redis_cli(nodes[2].port(), &["cluster", "myid"])
+        .trim()
+        .to_string();
+    assert!(!slots_of(nodes[2].port()).is_empty());
+    assert_eq!(
+        redis_cli(nodes[0].port(), &["cluster", "forget", &id]).trim(),
+        "OK"
+    );
+    let stay = &nodes[..2];
+    wait_converged(stay, 2);
+    wait_rebalanced(&stay.iter().collect::<Vec<_>>(), Duration::from_secs(20));
+    // The forgotten node handed everything over and serves nothing.
+    assert!(common::eventually(Duration::from_secs(5), || dbsize(
+        nodes[2].port()
+    ) == 0));
+    let checked = Checked {
+        errors: Vec::new(),
+        last: Vec::new(),
+        ops: 0,
+    };
+    let ports: Vec<u16> = stay.iter().map(|n| n.port()).collect();
+    verify_all(&ports, PRE, &checked);
+    assert_eq!(dbsize(ports[0]) + dbsize(ports[1]), PRE);
+    assert!(!redis_cli(ports[0], &["cluster", "nodes"]).contains(&id));
 }

@@ -172,7 +172,8 @@ fn decode_value(buf: &mut &[u8], ty: u8, lim: &Limits) -> Result<Value, DecodeEr
             let n = get_count(buf, 12)?;
             let mut z: Option<ZSet> = None;
             for _ in 0..n {
-                let score = f64::from_bits(buf.try_get_u64_le().map_err(|_| DecodeError::Truncated)?);
+                let score =
+                    f64::from_bits(buf.try_get_u64_le().map_err(|_| DecodeError::Truncated)?);
                 let m = get_bytes(buf)?;
                 z.get_or_insert_with(|| ZSet::new(lim.zset, m.len()))
                     .set(m, score, lim.zset);
@@ -341,13 +342,21 @@ mod tests {
     #[test]
     fn encodings_follow_the_receiver() {
         let mut out = Vec::new();
-        encode_entry(&mut out, &Entry::new(b"n", Value::Str(StrValue::from_bytes(b"42")), 0));
-        let r = decode(&mut &out[..], &limits()).expect("ok").expect("record");
+        encode_entry(
+            &mut out,
+            &Entry::new(b"n", Value::Str(StrValue::from_bytes(b"42")), 0),
+        );
+        let r = decode(&mut &out[..], &limits())
+            .expect("ok")
+            .expect("record");
         let (v, _, _) = r.value.expect("live");
         assert_eq!(v.encoding(), "int");
         assert_eq!(
-            decode(&mut &[1u8, 0, 0, 0, b'k', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9][..], &limits())
-                .err(),
+            decode(
+                &mut &[1u8, 0, 0, 0, b'k', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9][..],
+                &limits()
+            )
+            .err(),
             Some(DecodeError::UnknownType(9))
         );
     }

@@ -166,7 +166,10 @@ mod tests {
         let mut o = obs("a", &["a", "b", "c"], &[]);
         o.leaving.insert("b".into());
         assert!(a.observe(&o));
-        assert_eq!(a.current().members.keys().collect::<Vec<_>>(), vec!["a", "c"]);
+        assert_eq!(
+            a.current().members.keys().collect::<Vec<_>>(),
+            vec!["a", "c"]
+        );
         // A leaving coordinator hands the role to the next lowest id.
         let mut c = LowestIdRule::new(a.current().clone());
         let mut o = obs("c", &["a", "c"], &[]);

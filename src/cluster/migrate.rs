@@ -365,8 +365,9 @@ pub fn apply_batch(
         let mut l = shared.store.lock(0, &key, now);
         match rec.value {
             Some((value, expire, flags)) => {
-                let mut e = crate::store::Entry::new(&rec.key, value, crate::store::evict::new_stamp(now))
-                    .with_expire(expire);
+                let mut e =
+                    crate::store::Entry::new(&rec.key, value, crate::store::evict::new_stamp(now))
+                        .with_expire(expire);
                 e.set_mc_flags(flags);
                 l.insert_entry(&key, e);
             }
@@ -411,7 +412,12 @@ impl Group<'_> {
             &self.slot_list,
             payload,
         ];
-        match self.c.pool.request(self.shared, self.target, false, &args).await {
+        match self
+            .c
+            .pool
+            .request(self.shared, self.target, false, &args)
+            .await
+        {
             Ok(r) if r.starts_with(b"+OK") => {
                 self.c.progress.add(0, payload.len());
                 Ok(())
@@ -499,7 +505,11 @@ impl Group<'_> {
     fn stop_tracking(&self) {
         let now = now_ms();
         for &s in &self.slots {
-            self.shared.store.lock_slot(0, s, now).table().track_dirty(false);
+            self.shared
+                .store
+                .lock_slot(0, s, now)
+                .table()
+                .track_dirty(false);
         }
     }
 
@@ -630,14 +640,14 @@ pub async fn run(shared: Arc<Shared>, c: Arc<Cluster>) {
                 keys_out = p.keys.load(Ordering::Relaxed),
                 bytes_out = p.bytes.load(Ordering::Relaxed),
                 keys_in = p.keys_in.load(Ordering::Relaxed),
-                secs = now_ms().saturating_sub(p.started_ms.load(Ordering::Relaxed)) as f64 / 1000.0,
+                secs =
+                    now_ms().saturating_sub(p.started_ms.load(Ordering::Relaxed)) as f64 / 1000.0,
                 "rebalance finished"
             );
         }
         let mut failed = false;
         for (target, mut slots) in by_target {
-            let Some((_, addr)) = view.addr_of(&target).filter(|_| view.is_alive(&target))
-            else {
+            let Some((_, addr)) = view.addr_of(&target).filter(|_| view.is_alive(&target)) else {
                 continue;
             };
             slots.sort_unstable();
@@ -811,7 +821,9 @@ mod tests {
         // An import whose source died is dropped; the slot is owned.
         let mut prior = HashMap::new();
         prior.insert(2u16, SlotState::Importing(A.into()));
-        let st = transition(N, owners(&[A, B, N, N]), owners(&[B, N, N]), &prior, |id| id != A);
+        let st = transition(N, owners(&[A, B, N, N]), owners(&[B, N, N]), &prior, |id| {
+            id != A
+        });
         assert_eq!(st.get(&2), None);
     }
 

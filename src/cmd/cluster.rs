@@ -43,7 +43,9 @@ fn effective_ranges(view: &View, me: &str) -> Vec<(u16, u16, String)> {
 /// while its slots move away, see `gossip::observe`).
 fn listed<'v>(c: &Cluster, view: &'v View) -> impl Iterator<Item = &'v NodeInfo> {
     let forgotten = c.forgotten.lock().clone();
-    view.nodes.iter().filter(move |n| !forgotten.contains(&n.id))
+    view.nodes
+        .iter()
+        .filter(move |n| !forgotten.contains(&n.id))
 }
 
 /// Slot ranges a node serves (see `effective_ranges`), empty when none.
