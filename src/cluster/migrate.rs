@@ -304,6 +304,9 @@ pub fn parse_slots(b: &[u8]) -> Option<Vec<u16>> {
 }
 
 /// The target's side of `CLUSTER MIGRATE-BATCH src epoch phase slots payload`.
+/// Returns the slots refused by a `begin`: slots this node owns outright
+/// (it took them while the source was thought dead, and may have served
+/// writes since), which the source must give up.
 pub fn apply_batch(
     shared: &Shared,
     c: &Cluster,
@@ -312,7 +315,7 @@ pub fn apply_batch(
     phase: Phase,
     slots: &[u16],
     payload: &[u8],
-) -> Result<(), CmdError> {
+) -> Result<Vec<u16>, CmdError> {
     let view = c.view();
     if view.membership.epoch < epoch {
         return Err(CmdError::Other(format!(
@@ -322,12 +325,16 @@ pub fn apply_batch(
     }
     let from = SlotState::Importing(src.to_string());
     let mut adopt = Vec::new();
+    let mut refused = Vec::new();
     for &s in slots {
         match view.states.get(&s) {
             Some(st) if *st == from => {}
             // A node that joined together with others guessed the previous
             // owner (`Cluster::install`); the node that holds the data corrects it.
             Some(SlotState::Importing(_)) if phase == Phase::Begin => adopt.push(s),
+            _ if phase == Phase::Begin && view.map.owner_id(s) == Some(c.id.as_str()) => {
+                refused.push(s)
+            }
             _ => {
                 return Err(CmdError::err(format!(
                     "slot {s} is not being imported from {src}"
@@ -346,10 +353,10 @@ pub fn apply_batch(
     }
     let now = now_ms();
     if phase == Phase::Begin {
-        for &s in slots {
+        for &s in slots.iter().filter(|s| !refused.contains(s)) {
             drop(shared.store.lock_slot(0, s, now).table().take_all());
         }
-        return Ok(());
+        return Ok(refused);
     }
     let lim = limits(shared);
     let mut buf = payload;
@@ -379,16 +386,15 @@ pub fn apply_batch(
     }
     c.progress.keys_in.fetch_add(n, Ordering::Relaxed);
     if phase == Phase::Final {
-        let own = SlotState::Importing(src.to_string());
         c.update_states(|st| {
             for s in slots {
-                if st.get(s) == Some(&own) {
+                if st.get(s) == Some(&from) {
                     st.remove(s);
                 }
             }
         });
     }
-    Ok(())
+    Ok(Vec::new())
 }
 
 /// A group of slots moving to one target.
@@ -402,7 +408,8 @@ struct Group<'a> {
 }
 
 impl Group<'_> {
-    async fn send(&self, phase: Phase, payload: &[u8]) -> Result<(), String> {
+    /// Sends one batch; returns the slots the target refused (`begin` only).
+    async fn send(&self, phase: Phase, payload: &[u8]) -> Result<Vec<u16>, String> {
         let args: [&[u8]; 7] = [
             b"CLUSTER",
             b"MIGRATE-BATCH",
@@ -420,7 +427,10 @@ impl Group<'_> {
         {
             Ok(r) if r.starts_with(b"+OK") => {
                 self.c.progress.add(0, payload.len());
-                Ok(())
+                Ok(Vec::new())
+            }
+            Ok(r) if r.starts_with(b"+REFUSED ") => {
+                Ok(parse_slots(r[9..].trim_ascii_end()).unwrap_or_default())
             }
             Ok(r) => Err(String::from_utf8_lossy(&r).trim_end().to_string()),
             Err(e) => Err(e.to_string()),
@@ -518,7 +528,11 @@ impl Group<'_> {
         let mut m = Mover::default();
         loop {
             let r = match m.step() {
-                Step::Begin => self.send(Phase::Begin, b"").await.map(|_| 0),
+                Step::Begin => match self.send(Phase::Begin, b"").await {
+                    Ok(refused) if refused.is_empty() => Ok(0),
+                    Ok(_) => Err("target refused slots".to_string()),
+                    Err(e) => Err(e),
+                },
                 Step::Snapshot => self.snapshot().await,
                 Step::Dirty => self.dirty_round().await,
                 Step::Flip => self.flip().await,
@@ -573,6 +587,24 @@ async fn move_group(g: &Group<'_>) -> Result<(), String> {
         }
     }
     result
+}
+
+/// Stops holding `slots` without handing them over: marks them moved and
+/// drops the local keys (the owner serves them; missing keys are misses).
+fn give_up(shared: &Shared, c: &Cluster, slots: &[u16]) {
+    c.update_states(|st| {
+        for s in slots {
+            st.insert(*s, SlotState::Moved);
+        }
+    });
+    let now = now_ms();
+    for &s in slots {
+        let mut l = shared.store.lock_slot(0, s, now);
+        l.table().track_dirty(false);
+        let dropped = l.table().take_all();
+        drop(l);
+        drop(dropped);
+    }
 }
 
 /// The migration task: copies migrating slots to their owners, drops imports
@@ -667,12 +699,20 @@ pub async fn run(shared: Arc<Shared>, c: Arc<Cluster>) {
             };
             // Claim every pending slot first: the target then forwards their
             // requests here even if it guessed another previous owner.
-            if let Err(e) = group(&slots).send(Phase::Begin, b"").await {
-                failed = true;
-                if !e.starts_with("-TRYAGAIN") {
-                    warn!(target = %target, slots = slots.len(), "migration target refused the slots (will retry): {e}");
+            match group(&slots).send(Phase::Begin, b"").await {
+                Ok(refused) if refused.is_empty() => {}
+                Ok(refused) => {
+                    warn!(target = %target, slots = refused.len(), "the target already owns slots this node still held (it took them while this node was thought down): dropping the local copies");
+                    give_up(&shared, &c, &refused);
+                    slots.retain(|s| !refused.contains(s));
                 }
-                continue;
+                Err(e) => {
+                    failed = true;
+                    if !e.starts_with("-TRYAGAIN") {
+                        warn!(target = %target, slots = slots.len(), "migration target refused the slots (will retry): {e}");
+                    }
+                    continue;
+                }
             }
             for chunk in slots.chunks(GROUP) {
                 let g = group(chunk);
@@ -692,14 +732,9 @@ pub async fn run(shared: Arc<Shared>, c: Arc<Cluster>) {
                     }
                     if n >= MAX_REFUSALS {
                         warn!(target = %target, slots = chunk.len(), "giving slots up after {n} failed attempts: their keys are dropped");
-                        g.c.update_states(|st| {
-                            for s in chunk {
-                                st.insert(*s, SlotState::Moved);
-                            }
-                        });
-                        for &s in chunk {
-                            drop(shared.store.lock_slot(0, s, now_ms()).table().take_all());
-                            refusals.remove(&s);
+                        give_up(&shared, &c, chunk);
+                        for s in chunk {
+                            refusals.remove(s);
                         }
                     }
                     break;

@@ -361,8 +361,13 @@ pub fn migrate_batch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         .ok_or(CmdError::NotInt)?;
     let phase = migrate::Phase::parse(&args[4]).ok_or(CmdError::Syntax)?;
     let slots = migrate::parse_slots(&args[5]).ok_or_else(|| CmdError::err("Invalid slot"))?;
-    migrate::apply_batch(ctx.shared, &c, &src, epoch, phase, &slots, &args[6])?;
-    ctx.out.ok();
+    let refused = migrate::apply_batch(ctx.shared, &c, &src, epoch, phase, &slots, &args[6])?;
+    if refused.is_empty() {
+        ctx.out.ok();
+    } else {
+        let list: Vec<String> = refused.iter().map(|s| s.to_string()).collect();
+        ctx.out.simple(&format!("REFUSED {}", list.join(",")));
+    }
     Ok(())
 }
 
