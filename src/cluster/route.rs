@@ -8,13 +8,17 @@
 //!   is on (or inside MULTI), else a [`Plan::Forward`] to the owner;
 //! - keys in several slots: MGET/MSET/DEL/UNLINK/EXISTS/TOUCH become a
 //!   [`Plan::Split`] (one sub-command per owner, replies joined) unless all keys
-//!   are local; any other command gets `-CROSSSLOT`.
+//!   are local; any other command gets `-CROSSSLOT`;
+//! - a slot mid-migration (`migrate::SlotState`): migrating ones run here,
+//!   importing ones go to the source, paused ones wait ([`Plan::Hold`]),
+//!   moved ones go to the owner.
 //!
 //! Plans run in the connection's async loop ([`run`]) after the synchronous batch
 //! returned (`After::Route`), so no lock or gate is held while waiting on a peer.
 //! Peer connections come from a [`Pool`]; each announces itself with
-//! `CLUSTER PROXY-ORIGIN`, so the receiving node executes proxied commands
-//! locally instead of routing them again (at most one hop, no loops).
+//! `CLUSTER PROXY-ORIGIN`. The receiving node executes proxied commands
+//! locally unless a migration state sends them on (see [`target`] for how
+//! disagreeing views are kept from bouncing a request).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -486,7 +490,17 @@ async fn run_plan(shared: &Arc<Shared>, client: &mut Client, reply: &mut Reply, 
                     sub.extend(args.get(p..p + span).unwrap_or_default().iter().cloned());
                 }
                 let frame = match target {
-                    None => Ok(run_local(shared, client, sub)),
+                    None => {
+                        // Local keys; a slot that started its flip meanwhile
+                        // is routed (held, then forwarded) like any command.
+                        let mut out = Reply::new();
+                        if let Some(crate::cmd::After::Route(plan)) =
+                            execute_here(shared, client, &mut out, sub)
+                        {
+                            run(shared, client, &mut out, *plan).await;
+                        }
+                        Ok(out.buf.freeze())
+                    }
                     Some(addr) => {
                         let refs: Vec<&[u8]> = sub.iter().map(|a| a.as_ref()).collect();
                         cluster
@@ -507,22 +521,6 @@ async fn run_plan(shared: &Arc<Shared>, client: &mut Client, reply: &mut Reply, 
             join_replies(reply, join, &args, &groups, parts);
         }
     }
-}
-
-/// Runs a sub-command whose keys are all local, returning its RESP2 reply.
-fn run_local(shared: &Arc<Shared>, client: &mut Client, args: Vec<Bytes>) -> Bytes {
-    let mut out = Reply::new();
-    let _gate = shared.gate.read();
-    let mut ctx = crate::cmd::Ctx {
-        shared,
-        client,
-        out: &mut out,
-        now_ms: crate::store::now_ms(),
-        after: None,
-        exclusive: false,
-    };
-    crate::cmd::execute(&mut ctx, args);
-    out.buf.freeze()
 }
 
 fn join_replies(
