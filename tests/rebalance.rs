@@ -392,3 +392,52 @@ fn forgetting_an_alive_node_moves_its_data_first() {
     assert_eq!(dbsize(ports[0]) + dbsize(ports[1]), PRE);
     assert!(!redis_cli(ports[0], &["cluster", "nodes"]).contains(&id));
 }
+
+/// With `cluster-redirect yes`, redis-py RedisCluster and `redis-cli -c`
+/// keep working while a node joins (CLUSTER SLOTS reports effective owners,
+/// nodes answer -MOVED to where a slot is served right now).
+#[test]
+fn cluster_clients_follow_moving_slots() {
+    let nodes = start_cluster(3, &["--cluster-redirect", "yes"]);
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/python/rebalance_cluster_client.py"
+    );
+    let child = std::process::Command::new("python3")
+        .args([script, &nodes[0].port().to_string(), "6"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    std::thread::sleep(Duration::from_millis(1500));
+    let seed = format!("127.0.0.1:{}", nodes[0].port());
+    let fourth = start_node(
+        tmp(),
+        common::free_port(),
+        &["--cluster-redirect", "yes", "--join", seed.as_str()],
+    );
+    let mut nodes = nodes;
+    nodes.push(fourth);
+    wait_converged(&nodes, 4);
+    for i in 0..20 {
+        let k = format!("cli{i}");
+        assert_eq!(
+            redis_cli(nodes[1].port(), &["-c", "set", &k, "x"]).trim(),
+            "OK"
+        );
+    }
+    let out = child.wait_with_output().expect("python3 output");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_rebalanced(&nodes.iter().collect::<Vec<_>>(), Duration::from_secs(20));
+    for n in &nodes {
+        for i in 0..20 {
+            let k = format!("cli{i}");
+            assert_eq!(redis_cli(n.port(), &["-c", "get", &k]).trim(), "x");
+        }
+    }
+}
