@@ -60,6 +60,9 @@ const BATCH_BYTES: usize = 1 << 20;
 const FLIP_AT: usize = 256;
 /// Most dirty rounds before flipping anyway.
 const MAX_ROUNDS: u32 = 4;
+/// A leaving node still in the membership after this long exits: nobody is
+/// left to take its slots (the coordinator acts within a gossip round or two).
+const NO_TAKER: Duration = Duration::from_secs(5);
 /// Refusals of a live target before the source gives the slots up.
 const MAX_REFUSALS: u32 = 100;
 
@@ -789,6 +792,12 @@ pub async fn leave(shared: Arc<Shared>, c: Arc<Cluster>, limit: Duration) {
         }
         if v.is_member(&c.id) && !others {
             info!("last member of the cluster: nothing to hand over");
+            break;
+        }
+        // Nobody adopted a membership without this node: every other member
+        // is leaving too (e.g. the whole cluster is being stopped).
+        if v.is_member(&c.id) && start.elapsed() >= NO_TAKER {
+            info!("no member took over within {NO_TAKER:?} (all leaving?): exiting");
             break;
         }
         if start.elapsed() >= limit {
