@@ -6,12 +6,12 @@
 //! - `weight`: its ring weight,
 //! - `group`: the raft group it belongs to ("" while waiting to be added),
 //! - `forget`: ids removed with CLUSTER FORGET (comma separated),
-//! - `leaving`: "1" while the node is leaving the cluster.
+//! - `leaving`: `1` once the node is leaving gracefully (SHUTDOWN/SIGTERM).
 //!
 //! A loop turns every gossip round's view into an [`Observation`] for the raft
 //! agreement (`raft_net.rs`, which it starts) and installs a new [`View`] with
-//! the membership the group committed. Slots this node stops owning are
-//! dropped from its store (there is no data migration yet, see the README).
+//! the membership the group committed; slot ownership changes are carried out
+//! by the migration task (`migrate.rs`), started here.
 //!
 //! Admission: the chitchat cluster id is derived from `cluster-secret`, and
 //! chitchat answers SYNs carrying another cluster id with `BadCluster`, so a
@@ -139,6 +139,8 @@ pub async fn run(shared: Arc<Shared>, cluster: Arc<Cluster>) {
     let mut published_group = None;
     let mut published_forget = String::new();
     let mut duplicates = BTreeSet::new();
+    let mut published_leaving = false;
+    tokio::spawn(super::migrate::run(shared.clone(), cluster.clone()));
     let mut stop = shared.shutdown.subscribe();
     loop {
         tokio::select! {
@@ -173,14 +175,16 @@ pub async fn run(shared: Arc<Shared>, cluster: Arc<Cluster>) {
             cc.self_node_state().set(K_FORGET, &forget);
             published_forget = forget;
         }
+        let leaving = cluster.leaving.load(std::sync::atomic::Ordering::Relaxed);
+        if leaving && !published_leaving {
+            cc.self_node_state().set(K_LEAVING, "1");
+            published_leaving = true;
+        }
         drop(cc);
         cluster.raft.observe(obs);
         let m = cluster.raft.current();
         let prior = cluster.view();
-        let lost = cluster.install(View::new(&cluster.id, m, nodes, Some(&prior)));
-        if !lost.is_empty() {
-            drop_slots(&shared, &lost);
-        }
+        cluster.install(View::new(&cluster.id, m, nodes, Some(&prior)));
     }
     let _ = handle.shutdown().await;
 }
@@ -223,14 +227,19 @@ fn observe(
             }
         }
     }
-    forgotten.remove(&cluster.id);
+    let me_forgotten = forgotten.remove(&cluster.id);
     let mut nodes = Vec::new();
     let mut alive = BTreeMap::new();
     for (id, (cid, st)) in latest {
-        if !super::node::valid_id(id) || forgotten.contains(id) {
+        let is_me = id == cluster.id;
+        let is_alive = is_me || live.contains(&cid);
+        // A forgotten node that is still alive is treated as leaving (its
+        // slots move to the others first, like on SHUTDOWN); once it is down
+        // it disappears from the node table.
+        let forgotten_id = forgotten.contains(id) || (is_me && me_forgotten);
+        if !super::node::valid_id(id) || (forgotten_id && !is_alive) {
             continue;
         }
-        let is_me = id == cluster.id;
         let Some((host, port)) = st
             .get(K_RESP)
             .and_then(|r| r.rsplit_once(':'))
@@ -243,12 +252,11 @@ fn observe(
             .and_then(|w| w.parse::<u32>().ok())
             .unwrap_or(1)
             .clamp(1, 64);
-        let is_alive = is_me || live.contains(&cid);
         groups.insert(
             id.to_string(),
             st.get(K_GROUP).unwrap_or_default().to_string(),
         );
-        if st.get(K_LEAVING).is_some_and(|v| !v.is_empty()) {
+        if st.get(K_LEAVING).is_some_and(|v| !v.is_empty()) || (is_alive && forgotten_id) {
             leaving.insert(id.to_string());
         }
         if is_alive {
@@ -276,22 +284,6 @@ fn observe(
         leaving,
     };
     (obs, nodes, forgotten)
-}
-
-/// Drops the keys of slots this node no longer owns (db 0, the only cluster db).
-fn drop_slots(shared: &Shared, slots: &[u16]) {
-    let now = now_ms();
-    let mut dropped = 0usize;
-    for &s in slots {
-        let entries = shared.store.lock_slot(0, s, now).table().take_all();
-        dropped += entries.len();
-        drop(entries);
-    }
-    info!(
-        slots = slots.len(),
-        keys = dropped,
-        "released slots now owned by other nodes"
-    );
 }
 
 #[cfg(test)]

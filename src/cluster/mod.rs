@@ -6,8 +6,10 @@
 //! through one short read lock and an `Arc` clone, never across an `.await`.
 
 pub mod fanout;
+pub mod dump;
 pub mod gossip;
 pub mod membership;
+pub mod migrate;
 pub mod node;
 pub mod raft_core;
 pub mod raft_net;
@@ -17,16 +19,17 @@ pub mod raft_store;
 pub mod ring;
 pub mod route;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
 use crate::config::Settings;
 use membership::Membership;
+use migrate::SlotState;
 use ring::{MemberState, RingMember, SlotMap};
 
 /// What the node knows of one peer (or of itself).
@@ -56,7 +59,7 @@ impl NodeInfo {
 }
 
 /// One consistent snapshot of the cluster as this node sees it.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct View {
     /// Adopted membership.
     pub membership: Membership,
@@ -68,6 +71,8 @@ pub struct View {
     member_addr: Vec<Option<SocketAddr>>,
     /// This node's index in `map.members`.
     me: Option<usize>,
+    /// Slots this node is importing, migrating or handed over (see `migrate`).
+    pub states: Arc<HashMap<u16, SlotState>>,
 }
 
 /// Where a slot is served.
@@ -128,6 +133,29 @@ impl View {
             nodes,
             member_addr,
             me,
+            states: prior.map(|p| p.states.clone()).unwrap_or_default(),
+        }
+    }
+
+    /// The RESP address of node `id` (member or not, e.g. a leaving node).
+    pub fn addr_of(&self, id: &str) -> Option<(String, SocketAddr)> {
+        let n = self.nodes.iter().find(|n| n.id == id)?;
+        Some((n.addr(), n.addr().parse().ok()?))
+    }
+
+    /// True when gossip reports node `id` alive.
+    pub fn is_alive(&self, id: &str) -> bool {
+        self.nodes.iter().any(|n| n.id == id && n.alive)
+    }
+
+    /// Id of the node that serves `slot` as far as this node knows: the map
+    /// owner, except for slots this node imports (their source) or still
+    /// migrates (itself). CLUSTER SLOTS/NODES/SHARDS report this.
+    pub fn effective_owner(&self, slot: u16, me: &str) -> Option<String> {
+        match self.states.get(&slot) {
+            Some(SlotState::Importing(src)) => Some(src.clone()),
+            Some(SlotState::Migrating | SlotState::Paused) => Some(me.to_string()),
+            _ => self.map.owner_id(slot).map(String::from),
         }
     }
 
@@ -177,6 +205,13 @@ pub struct Cluster {
     pub rounds: AtomicU64,
     /// Raft agreement on the membership (`raft_net.rs`).
     pub raft: raft_net::RaftAgreement,
+    /// Set by SHUTDOWN/SIGTERM: the node announces it is leaving and hands
+    /// its slots over before exiting.
+    pub leaving: AtomicBool,
+    /// Live-migration counters (INFO cluster, CLUSTER REBALANCE-STATUS).
+    pub progress: migrate::Progress,
+    /// Wakes the migration task when slot states changed.
+    pub wake: tokio::sync::Notify,
 }
 
 impl Cluster {
@@ -215,6 +250,9 @@ impl Cluster {
             pool: route::Pool::default(),
             fanout: fanout::Fanout::default(),
             rounds: AtomicU64::new(0),
+            leaving: AtomicBool::new(false),
+            progress: migrate::Progress::default(),
+            wake: tokio::sync::Notify::new(),
         })
     }
 
@@ -223,17 +261,37 @@ impl Cluster {
         self.view.read().clone()
     }
 
-    /// Installs a new view; returns the slots this node stopped owning.
-    pub fn install(&self, new: View) -> Vec<u16> {
+    /// Installs a new view. When the slot map changed, the slot states move
+    /// on (`migrate::transition`): slots this node holds but no longer owns
+    /// start migrating, slots it gained from a live node start importing.
+    pub fn install(&self, mut new: View) {
         let mut guard = self.view.write();
         let old = guard.clone();
-        let lost = if Arc::ptr_eq(&old.map, &new.map) {
-            Vec::new()
-        } else {
-            (0..crate::store::SLOTS as u16)
-                .filter(|&s| old.owner(s) == Owner::Local && new.owner(s) != Owner::Local)
-                .collect()
-        };
+        // The states of the installed view, not of the view `new` was built
+        // from: the migration task may have changed them in between.
+        new.states = old.states.clone();
+        if !Arc::ptr_eq(&old.map, &new.map) {
+            // A node that had no ring yet (just joined) takes the ring without
+            // itself as the previous owners.
+            let fallback;
+            let prev: &SlotMap = if old.map.members.is_empty() {
+                let mut m = new.membership.clone();
+                m.members.remove(&self.id);
+                fallback = View::new(&self.id, m, Vec::new(), None).map;
+                &fallback
+            } else {
+                &old.map
+            };
+            let states = migrate::transition(
+                &self.id,
+                |s| prev.owner_id(s),
+                |s| new.map.owner_id(s),
+                &old.states,
+                |id| new.is_alive(id) || new.is_member(id),
+            );
+            new.states = Arc::new(states);
+            self.wake.notify_one();
+        }
         if old.membership != new.membership {
             let f = node::NodeFile {
                 id: self.id.clone(),
@@ -247,7 +305,16 @@ impl Cluster {
             }
         }
         *guard = Arc::new(new);
-        lost
+    }
+
+    /// Replaces the slot states of the current view (the migration task).
+    pub fn update_states(&self, f: impl FnOnce(&mut HashMap<u16, SlotState>)) {
+        let mut guard = self.view.write();
+        let mut v = View::clone(&guard);
+        let mut states = HashMap::clone(&v.states);
+        f(&mut states);
+        v.states = Arc::new(states);
+        *guard = Arc::new(v);
     }
 
     /// Total gossip rounds so far.

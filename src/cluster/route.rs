@@ -9,13 +9,17 @@
 //!   (SSUBSCRIBE/SUNSUBSCRIBE always get `-MOVED`: a subscription cannot be proxied);
 //! - keys in several slots: MGET/MSET/DEL/UNLINK/EXISTS/TOUCH become a
 //!   [`Plan::Split`] (one sub-command per owner, replies joined) unless all keys
-//!   are local; any other command gets `-CROSSSLOT`.
+//!   are local; any other command gets `-CROSSSLOT`;
+//! - a slot mid-migration (`migrate::SlotState`): migrating ones run here,
+//!   importing ones go to the source, paused ones wait ([`Plan::Hold`]),
+//!   moved ones go to the owner.
 //!
 //! Plans run in the connection's async loop ([`run`]) after the synchronous batch
 //! returned (`After::Route`), so no lock or gate is held while waiting on a peer.
 //! Peer connections come from a [`Pool`]; each announces itself with
-//! `CLUSTER PROXY-ORIGIN`, so the receiving node executes proxied commands
-//! locally instead of routing them again (at most one hop, no loops).
+//! `CLUSTER PROXY-ORIGIN`. The receiving node executes proxied commands
+//! locally unless a migration state sends them on (see [`target`] for how
+//! disagreeing views are kept from bouncing a request).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -28,7 +32,8 @@ use redis_protocol::resp2::types::OwnedFrame;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::{Cluster, Owner};
+use super::migrate::SlotState;
+use super::{Cluster, Owner, View};
 use crate::cmd::table::Command;
 use crate::error::CmdError;
 use crate::resp::Reply;
@@ -71,6 +76,12 @@ pub enum Plan {
         /// Arguments per key (2 for MSET's key/value pairs).
         span: usize,
     },
+    /// Wait until the slot's route is settled (a slot paused for its
+    /// migration flip, or a proxied request while views disagree), then route.
+    Hold {
+        /// The full command.
+        args: Vec<Bytes>,
+    },
 }
 
 /// What `execute` must do with a command.
@@ -105,19 +116,73 @@ fn split_join(name: &str) -> Option<(Join, usize)> {
     }
 }
 
+/// The routing context of one command.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ask {
+    /// `cluster-redirect yes`: answer `-MOVED` instead of forwarding.
+    pub redirect: bool,
+    /// Queued inside MULTI (transactions run on one node).
+    pub in_multi: bool,
+    /// Arrived on a peer's proxy connection.
+    pub proxied: bool,
+    /// A held request waited long enough: forward it by this node's view.
+    pub patient: bool,
+}
+
+/// Where one slot's requests go from this node.
+enum Target {
+    Local,
+    Remote(String, SocketAddr),
+    /// Wait and decide again (slot paused for its flip, or views disagree).
+    Hold,
+    Down,
+}
+
+/// The route of `slot`, migration states first (see `migrate::SlotState`).
+///
+/// A proxied request is normally executed here: the sender routed it by its
+/// view. When this node's view says another node serves the slot and no
+/// migration state explains it, the two views disagree (one node adopted a
+/// membership the other has not yet): the request is held until this view
+/// changes or for [`PATIENCE`], then forwarded, so no request runs on a node
+/// without the slot's data and two nodes never bounce a request quickly.
+fn target(view: &View, slot: u16, ask: Ask) -> Target {
+    let by_map = |hold_if_proxied: bool| match view.owner(slot) {
+        Owner::Local => Target::Local,
+        Owner::Remote(..) | Owner::Down if hold_if_proxied && ask.proxied && !ask.patient => {
+            Target::Hold
+        }
+        Owner::Remote(text, addr) => Target::Remote(text, addr),
+        Owner::Down => Target::Down,
+    };
+    match view.states.get(&slot) {
+        Some(SlotState::Migrating) => Target::Local,
+        Some(SlotState::Paused) => Target::Hold,
+        Some(SlotState::Importing(src)) => match view.addr_of(src) {
+            Some((text, addr)) => Target::Remote(text, addr),
+            None => Target::Down,
+        },
+        Some(SlotState::Moved) => by_map(false),
+        None => by_map(true),
+    }
+}
+
+/// How long a proxied request is held when views disagree before it is forwarded.
+const PATIENCE: Duration = Duration::from_millis(300);
+/// How long a request waits for a paused slot before `-TRYAGAIN`.
+const HOLD_LIMIT: Duration = Duration::from_secs(5);
+
+fn tryagain() -> CmdError {
+    CmdError::Other("TRYAGAIN Slot is being migrated, try again".into())
+}
+
 /// Routes one command (see the module documentation).
-pub fn decide(
-    cluster: &Cluster,
-    cmd: &Command,
-    args: &[Bytes],
-    redirect: bool,
-    in_multi: bool,
-) -> Decision {
+pub fn decide(cluster: &Cluster, cmd: &Command, args: &[Bytes], ask: Ask) -> Decision {
     let positions = cmd.key_positions(args);
     let Some(&first) = positions.first() else {
         return Decision::Local;
     };
-    if !super::membership::Agreement::has_quorum(&cluster.raft) {
+    if !ask.proxied && !super::membership::Agreement::has_quorum(&cluster.raft) {
         return Decision::Reject(CmdError::Other("CLUSTERDOWN The cluster is down".into()));
     }
     let slot = crate::store::key_slot(&args[first]);
@@ -126,12 +191,22 @@ pub fn decide(
         .all(|&p| crate::store::key_slot(&args[p]) == slot);
     let view = cluster.view();
     // A subscription lives on the client's own connection: always redirect.
-    let redirect = redirect || matches!(cmd.name, "ssubscribe" | "sunsubscribe");
+    let redirect = (!ask.proxied && (ask.redirect || ask.in_multi))
+        || matches!(cmd.name, "ssubscribe" | "sunsubscribe");
+    let hold = || {
+        if ask.in_multi {
+            Decision::Reject(tryagain())
+        } else {
+            Decision::Route(Plan::Hold {
+                args: args.to_vec(),
+            })
+        }
+    };
     if single {
-        return match view.owner(slot) {
-            Owner::Local => Decision::Local,
-            Owner::Remote(text, addr) => {
-                if redirect || in_multi {
+        return match target(&view, slot, ask) {
+            Target::Local => Decision::Local,
+            Target::Remote(text, addr) => {
+                if redirect {
                     Decision::Reject(moved(slot, &text))
                 } else {
                     Decision::Route(Plan::Forward {
@@ -140,7 +215,8 @@ pub fn decide(
                     })
                 }
             }
-            Owner::Down => Decision::Reject(down()),
+            Target::Hold => hold(),
+            Target::Down => Decision::Reject(down()),
         };
     }
     let Some((join, span)) = split_join(cmd.name) else {
@@ -152,20 +228,21 @@ pub fn decide(
     }
     let mut groups: Vec<(Option<SocketAddr>, Vec<usize>)> = Vec::new();
     for &p in &positions {
-        let target = match view.owner(crate::store::key_slot(&args[p])) {
-            Owner::Local => None,
-            Owner::Remote(_, addr) => Some(addr),
-            Owner::Down => return Decision::Reject(down()),
+        let to = match target(&view, crate::store::key_slot(&args[p]), ask) {
+            Target::Local => None,
+            Target::Remote(_, addr) => Some(addr),
+            Target::Hold => return hold(),
+            Target::Down => return Decision::Reject(down()),
         };
-        match groups.iter_mut().find(|g| g.0 == target) {
+        match groups.iter_mut().find(|g| g.0 == to) {
             Some(g) => g.1.push(p),
-            None => groups.push((target, vec![p])),
+            None => groups.push((to, vec![p])),
         }
     }
     if groups.len() == 1 && groups[0].0.is_none() {
         return Decision::Local;
     }
-    if redirect || in_multi {
+    if redirect {
         return Decision::Reject(crossslot());
     }
     Decision::Route(Plan::Split {
@@ -310,11 +387,91 @@ fn peer_error(addr: SocketAddr, e: &std::io::Error) -> String {
 
 /// Executes a plan for `client`, appending the reply to `reply`.
 pub async fn run(shared: &Arc<Shared>, client: &mut Client, reply: &mut Reply, plan: Plan) {
+    Box::pin(run_plan(shared, client, reply, plan)).await
+}
+
+/// Waits for a held command's route to settle, then runs it.
+async fn hold(shared: &Arc<Shared>, client: &mut Client, reply: &mut Reply, args: Vec<Bytes>) {
+    let (Some(cluster), Ok(found)) = (shared.cluster.get(), crate::cmd::resolve_raw(&args)) else {
+        reply.error("CLUSTERDOWN The cluster is down");
+        return;
+    };
+    let start = std::time::Instant::now();
+    let redirect = shared.config.read().cluster_redirect;
+    loop {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        let ask = Ask {
+            redirect,
+            in_multi: false,
+            proxied: client.proxied,
+            patient: start.elapsed() >= PATIENCE,
+        };
+        match decide(cluster, found.cmd, &args, ask) {
+            Decision::Route(Plan::Hold { .. }) if start.elapsed() < HOLD_LIMIT => continue,
+            Decision::Route(Plan::Hold { .. }) => return reply.error(&tryagain().to_string()),
+            Decision::Reject(e) => return reply.error(&e.to_string()),
+            Decision::Route(plan) => return run(shared, client, reply, plan).await,
+            Decision::Local => break,
+        }
+    }
+    // Runs it here, taking the gate like the connection loop does (its route
+    // is decided again under the gate by `execute`).
+    let after = execute_here(shared, client, reply, args);
+    if let Some(crate::cmd::After::Route(plan)) = after {
+        run(shared, client, reply, *plan).await;
+    }
+}
+
+/// Executes a command on this node as the connection loop does: under the
+/// shared gate, or the exclusive one for commands that need it.
+fn execute_here(
+    shared: &Arc<Shared>,
+    client: &mut Client,
+    reply: &mut Reply,
+    args: Vec<Bytes>,
+) -> Option<crate::cmd::After> {
+    let now = crate::store::now_ms();
+    let gate = crate::scripting::enter_shared(shared);
+    let mut ctx = crate::cmd::Ctx {
+        shared,
+        client,
+        out: reply,
+        now_ms: now,
+        after: None,
+        exclusive: false,
+    };
+    if gate.is_none() {
+        crate::scripting::run_while_busy(&mut ctx, args);
+        return ctx.after.take();
+    }
+    let Some(args) = crate::cmd::execute(&mut ctx, args) else {
+        return ctx.after.take();
+    };
+    drop(gate);
+    let exclusive = crate::scripting::enter_exclusive(shared);
+    let mut ctx = crate::cmd::Ctx {
+        shared,
+        client,
+        out: reply,
+        now_ms: now,
+        after: None,
+        exclusive: true,
+    };
+    if exclusive.is_some() {
+        crate::cmd::execute(&mut ctx, args);
+    } else {
+        crate::scripting::run_while_busy(&mut ctx, args);
+    }
+    ctx.after.take()
+}
+
+async fn run_plan(shared: &Arc<Shared>, client: &mut Client, reply: &mut Reply, plan: Plan) {
     let Some(cluster) = shared.cluster.get() else {
         reply.error("CLUSTERDOWN The cluster is down");
         return;
     };
     match plan {
+        Plan::Hold { args } => hold(shared, client, reply, args).await,
         Plan::Forward { addr, args } => {
             let refs: Vec<&[u8]> = args.iter().map(|a| a.as_ref()).collect();
             match cluster
@@ -339,7 +496,17 @@ pub async fn run(shared: &Arc<Shared>, client: &mut Client, reply: &mut Reply, p
                     sub.extend(args.get(p..p + span).unwrap_or_default().iter().cloned());
                 }
                 let frame = match target {
-                    None => Ok(run_local(shared, client, sub)),
+                    None => {
+                        // Local keys; a slot that started its flip meanwhile
+                        // is routed (held, then forwarded) like any command.
+                        let mut out = Reply::new();
+                        if let Some(crate::cmd::After::Route(plan)) =
+                            execute_here(shared, client, &mut out, sub)
+                        {
+                            run(shared, client, &mut out, *plan).await;
+                        }
+                        Ok(out.buf.freeze())
+                    }
                     Some(addr) => {
                         let refs: Vec<&[u8]> = sub.iter().map(|a| a.as_ref()).collect();
                         cluster
@@ -360,22 +527,6 @@ pub async fn run(shared: &Arc<Shared>, client: &mut Client, reply: &mut Reply, p
             join_replies(reply, join, &args, &groups, parts);
         }
     }
-}
-
-/// Runs a sub-command whose keys are all local, returning its RESP2 reply.
-fn run_local(shared: &Arc<Shared>, client: &mut Client, args: Vec<Bytes>) -> Bytes {
-    let mut out = Reply::new();
-    let _gate = shared.gate.read();
-    let mut ctx = crate::cmd::Ctx {
-        shared,
-        client,
-        out: &mut out,
-        now_ms: crate::store::now_ms(),
-        after: None,
-        exclusive: false,
-    };
-    crate::cmd::execute(&mut ctx, args);
-    out.buf.freeze()
 }
 
 fn join_replies(

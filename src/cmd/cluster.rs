@@ -9,7 +9,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::{arg_i64, Ctx};
-use crate::cluster::{Cluster, NodeInfo, View};
+use crate::cluster::{migrate, Cluster, NodeInfo, View};
 use crate::error::{CmdError, CmdResult};
 use crate::store::SLOTS;
 
@@ -21,12 +21,39 @@ fn cluster(ctx: &Ctx<'_>) -> Result<Arc<Cluster>, CmdError> {
         .ok_or_else(|| CmdError::err("This instance has cluster support disabled"))
 }
 
-/// Slot ranges of a node, empty when it is not a member.
-fn ranges_of(view: &View, id: &str) -> Vec<(u16, u16)> {
-    view.map
-        .index_of(id)
-        .map(|m| view.map.ranges_of(m))
-        .unwrap_or_default()
+/// Contiguous slot ranges by effective owner id (`View::effective_owner`:
+/// slots mid-migration are reported at the node that serves them now, so
+/// cluster clients keep working while slots move).
+fn effective_ranges(view: &View, me: &str) -> Vec<(u16, u16, String)> {
+    let mut out: Vec<(u16, u16, String)> = Vec::new();
+    for s in 0..SLOTS as u16 {
+        let Some(o) = view.effective_owner(s, me) else {
+            continue;
+        };
+        match out.last_mut() {
+            Some((_, b, id)) if *b + 1 == s && *id == o => *b = s,
+            _ => out.push((s, s, o)),
+        }
+    }
+    out
+}
+
+/// The nodes CLUSTER NODES/SHARDS/INFO list: all known ones except those
+/// removed with CLUSTER FORGET (an alive forgotten node stays in the view
+/// while its slots move away, see `gossip::observe`).
+fn listed<'v>(c: &Cluster, view: &'v View) -> impl Iterator<Item = &'v NodeInfo> {
+    let forgotten = c.forgotten.lock().clone();
+    view.nodes
+        .iter()
+        .filter(move |n| !forgotten.contains(&n.id))
+}
+
+/// Slot ranges a node serves (see `effective_ranges`), empty when none.
+fn ranges_of(all: &[(u16, u16, String)], id: &str) -> Vec<(u16, u16)> {
+    all.iter()
+        .filter(|(_, _, o)| o == id)
+        .map(|(a, b, _)| (*a, *b))
+        .collect()
 }
 
 /// CLUSTER HELP
@@ -53,10 +80,14 @@ pub fn help(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
             "NODES",
             "    Return cluster configuration seen by node. Output format:",
             "    <id> <ip:port@bus-port> <flags> <master> <pings> <pongs> <epoch> <link> <slot> ...",
+            "MIGRATE-BATCH <source-id> <epoch> <phase> <slots> <payload>",
+            "    Internal: keys of slots migrating to this node (peer connections only).",
             "PROXY-ORIGIN",
-            "    Mark this connection as a peer node proxying requests (never re-routed).",
+            "    Mark this connection as a peer node proxying requests.",
             "RAFT <bus-tag> <group> <message> [<message> ...]",
             "    Internal: raft messages between nodes (peer connections only).",
+            "REBALANCE-STATUS",
+            "    Return live-migration progress: slots pending/done, keys, bytes, rate, ETA.",
             "SHARDS",
             "    Return information about slot range mappings and the nodes associated with them.",
             "SLOTS",
@@ -92,7 +123,7 @@ pub fn info(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
         out,
         "cluster_state:{state}\r\ncluster_slots_assigned:{assigned}\r\ncluster_slots_ok:{ok}\r\ncluster_slots_pfail:0\r\ncluster_slots_fail:{}\r\ncluster_known_nodes:{}\r\ncluster_size:{}\r\ncluster_current_epoch:{epoch}\r\ncluster_my_epoch:{epoch}\r\ncluster_stats_gossip_rounds:{}\r\ntotal_cluster_links_buffer_limit_exceeded:0\r\ncluster_raft_role:{}\r\ncluster_raft_term:{}\r\ncluster_raft_leader:{}\r\ncluster_raft_voters:{}\r\ncluster_raft_learners:{}\r\n",
         assigned - ok,
-        view.nodes.len(),
+        listed(&c, &view).count(),
         sizes.iter().filter(|&&n| n > 0).count(),
         c.rounds(),
         raft.role.as_str(),
@@ -112,7 +143,14 @@ pub fn myid(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-fn node_line(out: &mut String, view: &View, n: &NodeInfo, me: &str, now: u64) {
+fn node_line(
+    out: &mut String,
+    view: &View,
+    all: &[(u16, u16, String)],
+    n: &NodeInfo,
+    me: &str,
+    now: u64,
+) {
     let mut flags = String::new();
     if n.id == me {
         flags.push_str("myself,");
@@ -133,7 +171,7 @@ fn node_line(out: &mut String, view: &View, n: &NodeInfo, me: &str, now: u64) {
         view.membership.epoch,
         if n.alive { "connected" } else { "disconnected" },
     );
-    for (a, b) in ranges_of(view, &n.id) {
+    for (a, b) in ranges_of(all, &n.id) {
         if a == b {
             let _ = write!(out, " {a}");
         } else {
@@ -147,9 +185,10 @@ fn node_line(out: &mut String, view: &View, n: &NodeInfo, me: &str, now: u64) {
 pub fn nodes(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     let c = cluster(ctx)?;
     let view = c.view();
+    let all = effective_ranges(&view, &c.id);
     let mut out = String::new();
-    for n in &view.nodes {
-        node_line(&mut out, &view, n, &c.id, ctx.now_ms);
+    for n in listed(&c, &view) {
+        node_line(&mut out, &view, &all, n, &c.id, ctx.now_ms);
     }
     ctx.out.verbatim(out.as_bytes());
     Ok(())
@@ -159,11 +198,9 @@ pub fn nodes(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
 pub fn slots(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     let c = cluster(ctx)?;
     let view = c.view();
-    let ranges: Vec<(u16, u16, &NodeInfo)> = view
-        .map
-        .ranges()
+    let ranges: Vec<(u16, u16, &NodeInfo)> = effective_ranges(&view, &c.id)
         .into_iter()
-        .filter_map(|(a, b, m)| view.node_of(m).map(|n| (a, b, n)))
+        .filter_map(|(a, b, id)| view.nodes.iter().find(|n| n.id == id).map(|n| (a, b, n)))
         .collect();
     ctx.out.array_len(ranges.len());
     for (a, b, n) in ranges {
@@ -183,10 +220,9 @@ pub fn slots(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
 pub fn shards(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     let c = cluster(ctx)?;
     let view = c.view();
-    let shards: Vec<(&NodeInfo, Vec<(u16, u16)>)> = view
-        .nodes
-        .iter()
-        .map(|n| (n, ranges_of(&view, &n.id)))
+    let all = effective_ranges(&view, &c.id);
+    let shards: Vec<(&NodeInfo, Vec<(u16, u16)>)> = listed(&c, &view)
+        .map(|n| (n, ranges_of(&all, &n.id)))
         .filter(|(_, r)| !r.is_empty())
         .collect();
     ctx.out.array_len(shards.len());
@@ -302,6 +338,9 @@ pub fn forget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     if !c.view().nodes.iter().any(|n| n.id == id) {
         return Err(CmdError::err(format!("Unknown node {id}")));
     }
+    // Data-safe: while the node is alive it is treated as leaving (its slots
+    // migrate to the others, see `gossip::observe`); it leaves the node table
+    // once it is down.
     c.forgotten.lock().insert(id);
     ctx.out.ok();
     Ok(())
@@ -329,8 +368,42 @@ pub fn raft(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
+/// CLUSTER MIGRATE-BATCH source-id epoch phase slots payload: the receiving
+/// side of live slot migration (`cluster::migrate`). Accepted only on a peer's
+/// proxy connection (`CLUSTER PROXY-ORIGIN`).
+pub fn migrate_batch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let c = cluster(ctx)?;
+    if !ctx.client.proxied {
+        return Err(CmdError::err(
+            "MIGRATE-BATCH is only accepted from cluster peers",
+        ));
+    }
+    let src = String::from_utf8_lossy(&args[2]).into_owned();
+    let epoch = crate::util::parse_i64(&args[3])
+        .and_then(|e| u64::try_from(e).ok())
+        .ok_or(CmdError::NotInt)?;
+    let phase = migrate::Phase::parse(&args[4]).ok_or(CmdError::Syntax)?;
+    let slots = migrate::parse_slots(&args[5]).ok_or_else(|| CmdError::err("Invalid slot"))?;
+    let refused = migrate::apply_batch(ctx.shared, &c, &src, epoch, phase, &slots, &args[6])?;
+    if refused.is_empty() {
+        ctx.out.ok();
+    } else {
+        let list: Vec<String> = refused.iter().map(|s| s.to_string()).collect();
+        ctx.out.simple(&format!("REFUSED {}", list.join(",")));
+    }
+    Ok(())
+}
+
+/// CLUSTER REBALANCE-STATUS: live-migration progress of this node as
+/// `name:value` lines (the same fields as INFO cluster).
+pub fn rebalance_status(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
+    let c = cluster(ctx)?;
+    ctx.out.verbatim(migrate::status(&c).as_bytes());
+    Ok(())
+}
+
 /// READONLY / READWRITE / ASKING: accepted for cluster clients. ringcache has no
-/// readable replicas and no slots mid-migration, so they change nothing.
+/// readable replicas and does not answer `-ASK`, so they change nothing.
 pub fn client_mode(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     cluster(ctx)?;
     ctx.out.ok();

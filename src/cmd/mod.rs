@@ -255,10 +255,15 @@ pub fn execute(ctx: &mut Ctx<'_>, args: Vec<Bytes>) -> Option<Vec<Bytes>> {
         return None;
     }
     if let Some(c) = ctx.shared.cluster.get() {
-        if !ctx.client.proxied {
-            let redirect = ctx.shared.config.read().cluster_redirect;
+        {
             let in_multi = ctx.client.multi.is_some();
-            match crate::cluster::route::decide(c, cmd, &args, redirect, in_multi) {
+            let ask = crate::cluster::route::Ask {
+                redirect: ctx.shared.config.read().cluster_redirect,
+                in_multi,
+                proxied: ctx.client.proxied,
+                patient: false,
+            };
+            match crate::cluster::route::decide(c, cmd, &args, ask) {
                 crate::cluster::route::Decision::Local => {}
                 crate::cluster::route::Decision::Reject(e) => {
                     if in_multi {

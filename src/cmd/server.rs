@@ -266,6 +266,9 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[String]) -> String {
     if wanted("cluster") {
         section(&mut out, "Cluster");
         let _ = write!(out, "cluster_enabled:{}\r\n", cfg.cluster_enabled as u8);
+        if let Some(c) = sh.cluster.get() {
+            out.push_str(&crate::cluster::migrate::status(c));
+        }
     }
     if wanted("keyspace") {
         section(&mut out, "Keyspace");
@@ -677,7 +680,7 @@ pub fn shutdown(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         }
     }
     tracing::info!("User requested shutdown...");
-    ctx.shared.request_shutdown();
+    crate::server::shutdown_gracefully(ctx.shared);
     ctx.after = Some(After::Close);
     Ok(())
 }

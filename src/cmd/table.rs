@@ -1427,6 +1427,22 @@ pub static COMMANDS: &[Command] = &[
                 "cluster",
                 cluster::raft,
             ),
+            c(
+                "cluster|migrate-batch",
+                7,
+                ADMIN | STALE,
+                NK,
+                "cluster",
+                cluster::migrate_batch,
+            ),
+            c(
+                "cluster|rebalance-status",
+                2,
+                LOADING | STALE,
+                NK,
+                "cluster",
+                cluster::rebalance_status,
+            ),
         ],
     ),
     c(

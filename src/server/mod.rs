@@ -191,6 +191,25 @@ impl Shared {
     }
 }
 
+/// How long a leaving cluster member waits for its slots to be handed over.
+const LEAVE_LIMIT: Duration = Duration::from_secs(30);
+
+/// SHUTDOWN / SIGTERM: a cluster member first leaves the cluster gracefully
+/// (hands its slots over, bounded by `LEAVE_LIMIT`); a second request, or a
+/// standalone node, stops at once.
+pub fn shutdown_gracefully(shared: &Arc<Shared>) {
+    match shared.cluster.get() {
+        Some(c) if !c.leaving.load(Ordering::Relaxed) => {
+            tokio::spawn(crate::cluster::migrate::leave(
+                shared.clone(),
+                c.clone(),
+                LEAVE_LIMIT,
+            ));
+        }
+        _ => shared.request_shutdown(),
+    }
+}
+
 /// Binds the listeners and serves until shutdown. Returns when stopped.
 pub async fn run(settings: Settings) -> Result<(), StartError> {
     let shared = Shared::new(settings.clone());
@@ -277,7 +296,7 @@ pub async fn serve(shared: Arc<Shared>, listeners: Vec<TcpListener>) {
                     _ = int.recv() => info!("received SIGINT, shutting down"),
                     _ = term.recv() => info!("received SIGTERM, shutting down"),
                 }
-                sh.request_shutdown();
+                shutdown_gracefully(&sh);
             });
         }
         (Err(e), _) | (_, Err(e)) => warn!("cannot install signal handlers: {e}"),

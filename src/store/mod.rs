@@ -269,7 +269,9 @@ impl<'s> Locked<'s> {
     /// memcached CAS unique is invalidated (one store), so a memcached `cas`
     /// against a value changed by any command fails as it must.
     pub fn get_mut(&mut self, key: &Key<'_>) -> Option<&mut Entry> {
-        let e = self.get_access(key)?;
+        self.expire_if_needed(key);
+        self.table.note_write(key.bytes);
+        let e = self.table.get_mut(key.hash, key.bytes)?;
         e.set_mc_cas(0);
         Some(e)
     }

@@ -14,6 +14,9 @@ pub struct SlotTable {
     entries: Vec<Entry>,
     /// Number of entries with an expiry set.
     volatile: usize,
+    /// Keys changed since live migration started copying this slot (see
+    /// `cluster::migrate`); `None`, one pointer, when the slot is not moving.
+    dirty: Option<Box<hashbrown::HashSet<Box<[u8]>>>>,
 }
 
 impl SlotTable {
@@ -30,6 +33,28 @@ impl SlotTable {
     /// Number of keys with an expiry.
     pub fn volatile(&self) -> usize {
         self.volatile
+    }
+
+    /// Records `key` as changed when the slot is being migrated (every
+    /// mutation path of the table calls this; a no-op otherwise).
+    #[inline]
+    pub fn note_write(&mut self, key: &[u8]) {
+        if let Some(d) = &mut self.dirty {
+            note_cold(d, key);
+        }
+    }
+
+    /// Starts (with an empty set) or stops exact dirty-key tracking.
+    pub fn track_dirty(&mut self, on: bool) {
+        self.dirty = on.then(Box::default);
+    }
+
+    /// The keys changed since tracking started or since the last call.
+    pub fn take_dirty(&mut self) -> Vec<Box<[u8]>> {
+        match &mut self.dirty {
+            Some(d) => d.drain().collect(),
+            None => Vec::new(),
+        }
     }
 
     fn find(&self, hash: u64, key: &[u8]) -> Option<usize> {
@@ -61,7 +86,11 @@ impl SlotTable {
 
     /// The entry at a dense position, mutably.
     pub fn at_mut(&mut self, pos: usize) -> Option<&mut Entry> {
-        self.entries.get_mut(pos)
+        let e = self.entries.get_mut(pos)?;
+        if let Some(d) = &mut self.dirty {
+            note_cold(d, e.key());
+        }
+        Some(e)
     }
 
     /// Inserts or replaces; returns the replaced entry.
@@ -71,6 +100,7 @@ impl SlotTable {
         entry: Entry,
         hasher: impl Fn(&[u8]) -> u64,
     ) -> Option<Entry> {
+        self.note_write(entry.key());
         if let Some(i) = self.find(hash, entry.key()) {
             let old = std::mem::replace(&mut self.entries[i], entry);
             self.volatile = self.volatile + self.entries[i].expire_at().is_some() as usize
@@ -117,6 +147,7 @@ impl SlotTable {
             }
         }
         let e = self.entries.swap_remove(pos);
+        self.note_write(e.key());
         self.volatile -= e.expire_at().is_some() as usize;
         if self.entries.is_empty() {
             // An emptied slot gives all its memory back (eviction relies on it).
@@ -134,6 +165,9 @@ impl SlotTable {
     /// Sets or clears the expiry of the entry at `pos`, keeping the volatile count.
     pub fn set_expire_at(&mut self, pos: usize, at: Option<u64>) {
         let e = &mut self.entries[pos];
+        if let Some(d) = &mut self.dirty {
+            note_cold(d, e.key());
+        }
         let before = e.expire_at().is_some();
         e.set_expire_raw(at);
         self.volatile = self.volatile + e.expire_at().is_some() as usize - before as usize;
@@ -146,8 +180,20 @@ impl SlotTable {
 
     /// Drops everything, returning the entries.
     pub fn take_all(&mut self) -> Vec<Entry> {
+        if let Some(d) = &mut self.dirty {
+            for e in &self.entries {
+                note_cold(d, e.key());
+            }
+        }
         self.index = HashTable::new();
         self.volatile = 0;
         std::mem::take(&mut self.entries)
+    }
+}
+
+#[cold]
+fn note_cold(d: &mut hashbrown::HashSet<Box<[u8]>>, key: &[u8]) {
+    if !d.contains(key) {
+        d.insert(key.into());
     }
 }

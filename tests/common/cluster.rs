@@ -1,0 +1,86 @@
+//! Cluster helpers: nodes with their data directories, joining, convergence.
+
+use std::time::{Duration, Instant};
+
+use super::{free_port, redis_cli, start_ringcache_on, Proc};
+
+/// One cluster node with its data directory.
+pub struct Node {
+    /// The process (killed on drop).
+    pub proc: Proc,
+    /// Its `--dir`.
+    pub dir: tempfile::TempDir,
+}
+
+impl Node {
+    /// RESP port.
+    pub fn port(&self) -> u16 {
+        self.proc.port
+    }
+}
+
+/// A fresh data directory.
+pub fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().expect("tempdir")
+}
+
+/// Starts one cluster node on `port` with extra flags.
+pub fn start_node(dir: tempfile::TempDir, port: u16, extra: &[&str]) -> Node {
+    let d = dir.path().to_string_lossy().into_owned();
+    let mut args = vec!["--cluster-enabled", "yes", "--dir", d.as_str()];
+    args.extend_from_slice(extra);
+    let proc = start_ringcache_on(port, &args);
+    Node { proc, dir }
+}
+
+/// Starts `n` nodes, every one after the first joining the first, and waits
+/// until they agree.
+pub fn start_cluster(n: usize, extra: &[&str]) -> Vec<Node> {
+    let first = start_node(tmp(), free_port(), extra);
+    let seed = format!("127.0.0.1:{}", first.port());
+    let mut nodes = vec![first];
+    for _ in 1..n {
+        let mut args = extra.to_vec();
+        args.extend_from_slice(&["--join", seed.as_str()]);
+        nodes.push(start_node(tmp(), free_port(), &args));
+    }
+    wait_converged(&nodes, n);
+    nodes
+}
+
+/// The value of `name:value` line `name` in an INFO-style text ("" if absent).
+pub fn field(text: &str, name: &str) -> String {
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Waits until every node reports `size` members at one common epoch.
+pub fn wait_converged(nodes: &[Node], size: usize) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let views: Vec<(String, String, String)> = nodes
+            .iter()
+            .map(|n| {
+                let info = redis_cli(n.port(), &["cluster", "info"]);
+                (
+                    field(&info, "cluster_size"),
+                    field(&info, "cluster_current_epoch"),
+                    field(&info, "cluster_state"),
+                )
+            })
+            .collect();
+        let ok = views
+            .iter()
+            .all(|v| v.0 == size.to_string() && v.2 == "ok" && v.1 == views[0].1);
+        if ok {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "cluster did not converge to {size} members: {views:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -1,0 +1,443 @@
+//! Live rebalancing with real processes on loopback: adding a node and a
+//! graceful SHUTDOWN while a writer/reader checker (redis crate, several
+//! tasks, increasing values; each key's previous value is checked before the
+//! next write and the new one read back at once) and redis-benchmark run
+//! through the nodes. No request may fail and no write may be lost.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::cluster::{field, start_cluster, start_node, tmp, wait_converged, Node};
+use common::redis_cli;
+
+/// Keys each checker task owns, and the number of tasks.
+const KEYS_PER_TASK: usize = 50;
+const TASKS: usize = 8;
+
+/// What the checker saw.
+struct Checked {
+    errors: Vec<String>,
+    /// Last value written to each key (task, key index).
+    last: Vec<Vec<u64>>,
+    ops: u64,
+}
+
+/// Starts the checker: task `t` talks to `ports[t % len]`, writes
+/// `chk:{t}:{i}` with increasing values and reads each back at once.
+fn start_checker(
+    rt: &tokio::runtime::Runtime,
+    ports: Vec<u16>,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<Checked> {
+    rt.spawn(async move {
+        let ops = Arc::new(AtomicU64::new(0));
+        let mut tasks = Vec::new();
+        for t in 0..TASKS {
+            let port = ports[t % ports.len()];
+            let stop = stop.clone();
+            let ops = ops.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut errors = Vec::new();
+                let mut last = vec![0u64; KEYS_PER_TASK];
+                let client = match redis::Client::open(format!("redis://127.0.0.1:{port}/")) {
+                    Ok(c) => c,
+                    Err(e) => return (vec![e.to_string()], last),
+                };
+                let mut con = match client.get_multiplexed_async_connection().await {
+                    Ok(c) => c,
+                    Err(e) => return (vec![e.to_string()], last),
+                };
+                let mut v = 0u64;
+                while !stop.load(Ordering::Relaxed) && errors.len() < 20 {
+                    v += 1;
+                    for (i, l) in last.iter_mut().enumerate() {
+                        let key = format!("chk:{t}:{i}");
+                        // The previous write must still be there (a write lost
+                        // at a flip shows up here, even if overwritten later).
+                        let prev: redis::RedisResult<Option<u64>> =
+                            redis::cmd("GET").arg(&key).query_async(&mut con).await;
+                        match prev {
+                            Ok(p) if p.unwrap_or(0) == *l => {}
+                            other => errors.push(format!(
+                                "GET {key} via {port}: {other:?}, want previous {l}"
+                            )),
+                        }
+                        let set: redis::RedisResult<()> = redis::cmd("SET")
+                            .arg(&key)
+                            .arg(v)
+                            .query_async(&mut con)
+                            .await;
+                        if let Err(e) = set {
+                            errors.push(format!("SET {key} via {port}: {e}"));
+                            continue;
+                        }
+                        *l = v;
+                        let got: redis::RedisResult<Option<u64>> =
+                            redis::cmd("GET").arg(&key).query_async(&mut con).await;
+                        match got {
+                            Ok(Some(g)) if g == v => {}
+                            other => {
+                                errors.push(format!("GET {key} via {port}: {other:?}, want {v}"))
+                            }
+                        }
+                        ops.fetch_add(3, Ordering::Relaxed);
+                    }
+                }
+                (errors, last)
+            }));
+        }
+        let mut out = Checked {
+            errors: Vec::new(),
+            last: Vec::new(),
+            ops: 0,
+        };
+        for t in tasks {
+            match t.await {
+                Ok((e, l)) => {
+                    out.errors.extend(e);
+                    out.last.push(l);
+                }
+                Err(e) => out.errors.push(e.to_string()),
+            }
+        }
+        out.ops = ops.load(Ordering::Relaxed);
+        out
+    })
+}
+
+/// Runs redis-benchmark (SET/GET on 10k random keys, bounded by -n) against `port`.
+fn start_benchmark(port: u16) -> std::process::Child {
+    std::process::Command::new("redis-benchmark")
+        .args([
+            "-p",
+            &port.to_string(),
+            "-t",
+            "set,get",
+            "-n",
+            "40000",
+            "-r",
+            "10000",
+        ])
+        .args(["-c", "8", "-q"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("redis-benchmark")
+}
+
+/// Waits for redis-benchmark and asserts it saw no error reply.
+fn finish_benchmark(child: std::process::Child) {
+    let out = child.wait_with_output().expect("redis-benchmark output");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "redis-benchmark failed: {text}");
+    assert!(
+        !text.contains("ERR") && !text.contains("rror"),
+        "redis-benchmark saw errors: {text}"
+    );
+}
+
+/// Loads `n` keys `pre:{i}` = `v{i}` through `port` in pipelines.
+fn preload(port: u16, n: usize) {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).expect("client");
+    let mut con = client.get_connection().expect("connect");
+    for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
+        let mut p = redis::pipe();
+        for i in chunk {
+            p.cmd("SET")
+                .arg(format!("pre:{i}"))
+                .arg(format!("v{i}"))
+                .ignore();
+        }
+        p.query::<()>(&mut con).expect("preload");
+    }
+}
+
+/// Every preloaded key and every checker key has its last value on every node.
+fn verify_all(ports: &[u16], preloaded: usize, checked: &Checked) {
+    for &port in ports {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).expect("client");
+        let mut con = client.get_connection().expect("connect");
+        let keys: Vec<String> = (0..preloaded).map(|i| format!("pre:{i}")).collect();
+        for chunk in keys.chunks(500) {
+            let vals: Vec<Option<String>> =
+                redis::cmd("MGET").arg(chunk).query(&mut con).expect("mget");
+            for (k, v) in chunk.iter().zip(vals) {
+                let want = format!("v{}", &k[4..]);
+                assert_eq!(v.as_deref(), Some(want.as_str()), "{k} via {port}");
+            }
+        }
+        for (t, last) in checked.last.iter().enumerate() {
+            for (i, want) in last.iter().enumerate() {
+                let got: Option<u64> = redis::cmd("GET")
+                    .arg(format!("chk:{t}:{i}"))
+                    .query(&mut con)
+                    .expect("get");
+                assert_eq!(got, Some(*want), "chk:{t}:{i} via {port}");
+            }
+        }
+    }
+}
+
+/// Waits until no node reports a migration in progress (at one epoch).
+fn wait_rebalanced(nodes: &[&Node], within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let busy: Vec<String> = nodes
+            .iter()
+            .map(|n| {
+                let s = redis_cli(n.port(), &["cluster", "rebalance-status"]);
+                field(&s, "rebalance_in_progress")
+            })
+            .collect();
+        if busy.iter().all(|b| b == "0") {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "rebalance did not finish: {busy:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Sum of the keys a node holds in the slots it serves (CLUSTER NODES ranges).
+fn slots_of(port: u16) -> Vec<u16> {
+    let nodes = redis_cli(port, &["cluster", "nodes"]);
+    let me = nodes
+        .lines()
+        .find(|l| l.contains("myself"))
+        .expect("myself line")
+        .to_string();
+    me.split(' ')
+        .skip(8)
+        .flat_map(|r| {
+            let (a, b) = r.split_once('-').unwrap_or((r, r));
+            let (a, b): (u16, u16) = (a.parse().expect("slot"), b.parse().expect("slot"));
+            a..=b
+        })
+        .collect()
+}
+
+fn dbsize(port: u16) -> usize {
+    redis_cli(port, &["dbsize"]).trim().parse().expect("dbsize")
+}
+
+#[test]
+fn adding_a_node_under_load_moves_data_without_errors() {
+    let nodes = start_cluster(3, &[]);
+    const PRE: usize = 20_000;
+    preload(nodes[0].port(), PRE);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let stop = Arc::new(AtomicBool::new(false));
+    let ports: Vec<u16> = nodes.iter().map(|n| n.port()).collect();
+    let checker = start_checker(&rt, ports.clone(), stop.clone());
+    let bench = start_benchmark(nodes[1].port());
+    std::thread::sleep(Duration::from_millis(500));
+
+    let started = Instant::now();
+    let seed = format!("127.0.0.1:{}", nodes[0].port());
+    let fourth = start_node(tmp(), common::free_port(), &["--join", seed.as_str()]);
+    let mut nodes = nodes;
+    nodes.push(fourth);
+    wait_converged(&nodes, 4);
+    wait_rebalanced(&nodes.iter().collect::<Vec<_>>(), Duration::from_secs(30));
+    let took = started.elapsed();
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::Relaxed);
+    let checked = rt.block_on(checker).expect("checker");
+    finish_benchmark(bench);
+    assert!(
+        checked.errors.is_empty(),
+        "checker errors: {:?}",
+        checked.errors
+    );
+    assert!(
+        checked.ops > 1000,
+        "checker made too little progress: {}",
+        checked.ops
+    );
+    eprintln!(
+        "rebalance to 4 nodes took {took:?}, checker ops {}",
+        checked.ops
+    );
+
+    let all: Vec<u16> = nodes.iter().map(|n| n.port()).collect();
+    verify_all(&all, PRE, &checked);
+    // The new node serves about a quarter of the slots and holds their keys;
+    // nobody kept a copy of a moved slot.
+    let new_port = nodes[3].port();
+    let mine = slots_of(new_port);
+    assert!(
+        (16384 / 8..16384 * 3 / 8).contains(&mine.len()),
+        "new node serves {} slots",
+        mine.len()
+    );
+    let in_slots: usize = mine
+        .iter()
+        .step_by(16)
+        .map(|s| {
+            redis_cli(new_port, &["cluster", "countkeysinslot", &s.to_string()])
+                .trim()
+                .parse::<usize>()
+                .expect("count")
+        })
+        .sum();
+    assert!(in_slots > 0, "new node holds no keys in its slots");
+    let sizes: Vec<usize> = all.iter().map(|&p| dbsize(p)).collect();
+    let total: usize = sizes.iter().sum();
+    let bench_keys = total - PRE - TASKS * KEYS_PER_TASK;
+    assert!(bench_keys <= 10_002, "duplicated keys: sizes {sizes:?}");
+    assert!(
+        sizes[3] > total / 8 && sizes[3] < total * 3 / 8,
+        "new node holds {} of {total} keys",
+        sizes[3]
+    );
+    let status = redis_cli(nodes[0].port(), &["info", "cluster"]);
+    assert!(field(&status, "rebalance_completed") != "0", "{status}");
+}
+
+#[test]
+fn shutdown_hands_slots_over_under_load() {
+    let mut nodes = start_cluster(3, &[]);
+    const PRE: usize = 10_000;
+    preload(nodes[0].port(), PRE);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let stop = Arc::new(AtomicBool::new(false));
+    // The clients use the nodes that stay.
+    let ports: Vec<u16> = nodes[..2].iter().map(|n| n.port()).collect();
+    let checker = start_checker(&rt, ports.clone(), stop.clone());
+    let bench = start_benchmark(nodes[0].port());
+    std::thread::sleep(Duration::from_millis(500));
+
+    let mut leaving = nodes.pop().expect("third node");
+    let leaving_slots = slots_of(leaving.port()).len();
+    assert!(leaving_slots > 0);
+    let _ = redis_cli(leaving.port(), &["shutdown"]);
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let status = loop {
+        if let Ok(Some(s)) = leaving.proc.child.try_wait() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "leaving node did not exit");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "leaving node exited with {status}");
+    wait_converged(&nodes, 2);
+    wait_rebalanced(&nodes.iter().collect::<Vec<_>>(), Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    let checked = rt.block_on(checker).expect("checker");
+    finish_benchmark(bench);
+    assert!(
+        checked.errors.is_empty(),
+        "checker errors: {:?}",
+        checked.errors
+    );
+    verify_all(&ports, PRE, &checked);
+    let served: usize = ports.iter().map(|&p| slots_of(p).len()).sum();
+    assert_eq!(served, 16384);
+    drop(leaving);
+}
+
+#[test]
+fn migrate_batch_is_refused_outside_peer_connections() {
+    let nodes = start_cluster(1, &[]);
+    let out = redis_cli(
+        nodes[0].port(),
+        &["cluster", "migrate-batch", "x", "1", "copy", "1", ""],
+    );
+    assert_eq!(
+        out.trim(),
+        "ERR MIGRATE-BATCH is only accepted from cluster peers"
+    );
+    let status = redis_cli(nodes[0].port(), &["cluster", "rebalance-status"]);
+    assert_eq!(field(&status, "rebalance_in_progress"), "0", "{status}");
+    assert_eq!(field(&status, "rebalance_slots_pending"), "0", "{status}");
+}
+
+#[test]
+fn forgetting_an_alive_node_moves_its_data_first() {
+    let nodes = start_cluster(3, &[]);
+    const PRE: usize = 5_000;
+    preload(nodes[0].port(), PRE);
+    let id = redis_cli(nodes[2].port(), &["cluster", "myid"])
+        .trim()
+        .to_string();
+    assert!(!slots_of(nodes[2].port()).is_empty());
+    assert_eq!(
+        redis_cli(nodes[0].port(), &["cluster", "forget", &id]).trim(),
+        "OK"
+    );
+    let stay = &nodes[..2];
+    wait_converged(stay, 2);
+    wait_rebalanced(&stay.iter().collect::<Vec<_>>(), Duration::from_secs(20));
+    // The forgotten node handed everything over and serves nothing.
+    assert!(common::eventually(Duration::from_secs(5), || dbsize(
+        nodes[2].port()
+    ) == 0));
+    let checked = Checked {
+        errors: Vec::new(),
+        last: Vec::new(),
+        ops: 0,
+    };
+    let ports: Vec<u16> = stay.iter().map(|n| n.port()).collect();
+    verify_all(&ports, PRE, &checked);
+    assert_eq!(dbsize(ports[0]) + dbsize(ports[1]), PRE);
+    assert!(!redis_cli(ports[0], &["cluster", "nodes"]).contains(&id));
+}
+
+/// With `cluster-redirect yes`, redis-py RedisCluster and `redis-cli -c`
+/// keep working while a node joins (CLUSTER SLOTS reports effective owners,
+/// nodes answer -MOVED to where a slot is served right now).
+#[test]
+fn cluster_clients_follow_moving_slots() {
+    let nodes = start_cluster(3, &["--cluster-redirect", "yes"]);
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/python/rebalance_cluster_client.py"
+    );
+    let child = std::process::Command::new("python3")
+        .args([script, &nodes[0].port().to_string(), "6"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    std::thread::sleep(Duration::from_millis(1500));
+    let seed = format!("127.0.0.1:{}", nodes[0].port());
+    let fourth = start_node(
+        tmp(),
+        common::free_port(),
+        &["--cluster-redirect", "yes", "--join", seed.as_str()],
+    );
+    let mut nodes = nodes;
+    nodes.push(fourth);
+    wait_converged(&nodes, 4);
+    for i in 0..20 {
+        let k = format!("cli{i}");
+        assert_eq!(
+            redis_cli(nodes[1].port(), &["-c", "set", &k, "x"]).trim(),
+            "OK"
+        );
+    }
+    let out = child.wait_with_output().expect("python3 output");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_rebalanced(&nodes.iter().collect::<Vec<_>>(), Duration::from_secs(20));
+    for n in &nodes {
+        for i in 0..20 {
+            let k = format!("cli{i}");
+            assert_eq!(redis_cli(n.port(), &["-c", "get", &k]).trim(), "x");
+        }
+    }
+}
