@@ -205,7 +205,7 @@ fn hincr_generic<T>(
     let key = ctx.key(&args[1]);
     let mut slot = ctx.lock(&key);
     let cur = match slot.get(&key) {
-        Some(e) => as_hash(&e.value)?.get(&args[2]),
+        Some(e) => as_hash(e.value())?.get(&args[2]),
         None => None,
     };
     let (text, result) = op(cur)?;

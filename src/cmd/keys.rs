@@ -55,7 +55,7 @@ pub fn type_cmd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let t = ctx
         .lock(&key)
         .get(&key)
-        .map(|e| e.value.type_name())
+        .map(|e| e.value().type_name())
         .unwrap_or("none");
     ctx.out.simple(t);
     Ok(())
@@ -223,7 +223,7 @@ fn collect_slot(
         if pattern.is_some_and(|p| !glob_match(p, e.key(), false)) {
             continue;
         }
-        if type_filter.is_some_and(|t| !t.eq_ignore_ascii_case(e.value.type_name().as_bytes())) {
+        if type_filter.is_some_and(|t| !t.eq_ignore_ascii_case(e.value().type_name().as_bytes())) {
             continue;
         }
         out.push(e.key().to_vec());
@@ -353,7 +353,7 @@ fn rename_generic(ctx: &mut Ctx<'_>, args: &[Bytes], nx: bool) -> CmdResult {
     };
     let expire = e.expire_at();
     let lru = e.lru();
-    let moved = Entry::new(dst.bytes, e.value, lru);
+    let moved = Entry::new(dst.bytes, e.into_value(), lru);
     let dslot = locked.of(&dst);
     dslot.remove(&dst);
     dslot.insert_entry(&dst, moved);
@@ -409,7 +409,7 @@ fn transfer(
         (a, Some(b))
     };
     let Some(e) = a.get(src) else { return false };
-    let (value, expire) = (e.value.clone(), e.expire_at());
+    let (value, expire) = (e.value().clone(), e.expire_at());
     let dst_lock = match b_opt.as_mut() {
         Some(b) => b,
         None => &mut a,
@@ -484,7 +484,7 @@ fn with_entry<T>(ctx: &mut Ctx<'_>, key: &[u8], f: impl FnOnce(&Entry) -> T) -> 
 
 /// OBJECT ENCODING key
 pub fn object_encoding(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    match with_entry(ctx, &args[2], |e| e.value.encoding()) {
+    match with_entry(ctx, &args[2], |e| e.value().encoding()) {
         Some(enc) => ctx.out.bulk(enc.as_bytes()),
         None => ctx.out.null(),
     }
@@ -531,7 +531,7 @@ pub fn object_refcount(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     match with_entry(
         ctx,
         &args[2],
-        |e| matches!(e.value, Value::Str(StrValue::Int(n)) if (0..10000).contains(&n)),
+        |e| matches!(e.value(), Value::Str(StrValue::Int(n)) if (0..10000).contains(n)),
     ) {
         Some(true) if shared_ints => ctx.out.int(i32::MAX as i64),
         Some(_) => ctx.out.int(1),

@@ -51,7 +51,7 @@ pub enum Refusal {
 }
 
 fn as_list_mut(e: &mut Entry) -> Result<&mut List, CmdError> {
-    match &mut e.value {
+    match e.value_mut() {
         Value::List(l) => Ok(l),
         _ => Err(CmdError::WrongType),
     }
@@ -71,7 +71,7 @@ fn list_at<'l>(slot: &'l mut Locked<'_>, key: &Key<'_>) -> Result<Option<&'l mut
 
 /// Deletes `key` when its list became empty (Redis never keeps empty lists).
 fn drop_if_empty(slot: &mut Locked<'_>, key: &Key<'_>) {
-    if matches!(slot.get(key), Some(Entry { value: Value::List(l), .. }) if l.is_empty()) {
+    if matches!(slot.get(key).map(Entry::value), Some(Value::List(l)) if l.is_empty()) {
         slot.remove(key);
     }
 }
@@ -159,7 +159,8 @@ fn move_elem(
         Ok(_) => return Ok(None),
         Err(_) => return Err(Refusal::Source),
     }
-    if src != dst && matches!(locks.of(&dk).get(&dk), Some(e) if !matches!(e.value, Value::List(_)))
+    if src != dst
+        && matches!(locks.of(&dk).get(&dk), Some(e) if !matches!(e.value(), Value::List(_)))
     {
         return Err(Refusal::Dest);
     }

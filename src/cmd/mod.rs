@@ -174,6 +174,9 @@ fn unknown_subcommand(container: &Command, sub: &[u8]) -> Rejection {
 /// for CLIENT LIST's `cmd=` field; None for unknown commands.
 pub fn command_name(name: &[u8], sub: Option<&[u8]>) -> Option<&'static str> {
     let found = table::lookup(name)?;
+    if found.cmd.subcommands.is_empty() {
+        return Some(found.cmd.name);
+    }
     let sub = sub.and_then(|s| table::lookup_sub(found.cmd, s));
     Some(sub.map_or(found.cmd.name, |f| f.cmd.name))
 }
@@ -226,6 +229,10 @@ pub fn execute(ctx: &mut Ctx<'_>, args: Vec<Bytes>) -> Option<Vec<Bytes>> {
         return None;
     }
     let resolved = resolve_raw(&args);
+    ctx.client.last_cmd = match &resolved {
+        Ok(f) => f.cmd.name,
+        Err(_) => command_name(&args[0], args.get(1).map(|a| &a[..])).unwrap_or(""),
+    };
     if let Ok(f) = &resolved {
         let queued = ctx.client.multi.is_some() && !args[0].eq_ignore_ascii_case(b"exec");
         if f.cmd.has(flags::EXCLUSIVE) && !ctx.exclusive && !queued {
@@ -449,7 +456,7 @@ pub fn read_key<T>(
     ctx.hit(entry.is_some());
     let value = entry.map(|e| {
         e.set_lru(crate::store::evict::touch_stamp(e.lru(), now));
-        &e.value
+        e.value()
     });
     f(value, ctx.out)
 }
@@ -467,7 +474,7 @@ pub fn value_for_write<'s, T>(
         slot.set(key, make(), false, lru);
     }
     slot.get_mut(key)
-        .and_then(|e| pick(&mut e.value))
+        .and_then(|e| pick(e.value_mut()))
         .ok_or(CmdError::WrongType)
 }
 
@@ -484,7 +491,7 @@ pub fn modify_key<T, R>(
     let Some(e) = slot.get_mut(key) else {
         return Ok(None);
     };
-    let agg = pick(&mut e.value).ok_or(CmdError::WrongType)?;
+    let agg = pick(e.value_mut()).ok_or(CmdError::WrongType)?;
     let r = f(agg);
     if is_empty(agg) {
         slot.remove(key);

@@ -260,7 +260,7 @@ pub fn smove(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         .store()
         .lock_many(ctx.client.db, &[src, dst], ctx.now_ms);
     let (src_set, dst_set) = match &locked.entries(&[src, dst])[..] {
-        [s, d] => (s.map(|e| as_set(&e.value)), d.map(|e| as_set(&e.value))),
+        [s, d] => (s.map(|e| as_set(e.value())), d.map(|e| as_set(e.value()))),
         _ => (None, None),
     };
     let Some(src_set) = src_set else {
@@ -350,7 +350,7 @@ fn set_op(ctx: &mut Ctx<'_>, op: SetOp, srcs: &[Bytes], dst: Option<&Bytes>) -> 
     let entries = locked.entries(&keys[..srcs.len()]);
     let sets = entries
         .iter()
-        .map(|e| e.map(|e| as_set(&e.value)).transpose())
+        .map(|e| e.map(|e| as_set(e.value())).transpose())
         .collect::<Result<Vec<_>, _>>()?;
     if op == SetOp::Inter && dst.is_none() {
         let members: Vec<Member<'_>> = intersection(&sets).into_iter().flatten().collect();
@@ -453,7 +453,7 @@ pub fn sintercard(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let sets = locked
         .entries(&keys)
         .iter()
-        .map(|e| e.map(|e| as_set(&e.value)).transpose())
+        .map(|e| e.map(|e| as_set(e.value())).transpose())
         .collect::<Result<Vec<_>, _>>()?;
     let count = intersection(&sets).map_or(0, |it| {
         if limit > 0 {

@@ -11,7 +11,7 @@ const MAX_STRING: usize = 512 * 1024 * 1024;
 
 /// The string value of an entry, or WRONGTYPE.
 pub fn as_str(e: &Entry) -> Result<&StrValue, CmdError> {
-    match &e.value {
+    match e.value() {
         Value::Str(s) => Ok(s),
         #[allow(unreachable_patterns)]
         _ => Err(CmdError::WrongType),
@@ -19,7 +19,7 @@ pub fn as_str(e: &Entry) -> Result<&StrValue, CmdError> {
 }
 
 fn as_str_mut(e: &mut Entry) -> Result<&mut StrValue, CmdError> {
-    match &mut e.value {
+    match e.value_mut() {
         Value::Str(s) => Ok(s),
         #[allow(unreachable_patterns)]
         _ => Err(CmdError::WrongType),
@@ -117,22 +117,22 @@ pub fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let lru = ctx.lru_stamp();
     let key = ctx.key(&args[1]);
     let mut slot = ctx.lock(&key);
-    let old = slot.get(&key);
-    let exists = old.is_some();
     let mut old_val = None;
-    if let Some(e) = old {
-        if want_get {
-            old_val = Some(as_str(e)?.to_vec());
+    // A plain SET needs no lookup before the write.
+    let write = if nx || xx || want_get {
+        let old = slot.get(&key);
+        let exists = old.is_some();
+        if let Some(e) = old {
+            if want_get {
+                old_val = Some(as_str(e)?.to_vec());
+            }
         }
-    }
-    let write = !((nx && exists) || (xx && !exists));
+        !((nx && exists) || (xx && !exists))
+    } else {
+        true
+    };
     if write {
-        slot.set(
-            &key,
-            Value::Str(StrValue::from_bytes(&args[2])),
-            expiry == ExpiryOpt::Keep,
-            lru,
-        );
+        slot.set_str(&key, &args[2], expiry == ExpiryOpt::Keep, lru);
         if let ExpiryOpt::At(t) = expiry {
             if t <= ctx.now_ms {
                 slot.remove(&key);
@@ -163,7 +163,7 @@ pub fn setnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     if slot.exists(&key) {
         ctx.out.int(0);
     } else {
-        slot.set(&key, Value::Str(StrValue::from_bytes(&args[2])), false, lru);
+        slot.set_str(&key, &args[2], false, lru);
         ctx.out.int(1);
     }
     Ok(())
@@ -181,7 +181,7 @@ fn set_with_ttl(ctx: &mut Ctx<'_>, args: &[Bytes], unit_ms: i64, name: &str) -> 
     let lru = ctx.lru_stamp();
     let key = ctx.key(&args[1]);
     let mut slot = ctx.lock(&key);
-    slot.set(&key, Value::Str(StrValue::from_bytes(&args[3])), false, lru);
+    slot.set_str(&key, &args[3], false, lru);
     slot.set_expire(&key, Some(at as u64));
     ctx.out.ok();
     Ok(())
@@ -206,7 +206,7 @@ pub fn getset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         Some(e) => Some(as_str(e)?.to_vec()),
         None => None,
     };
-    slot.set(&key, Value::Str(StrValue::from_bytes(&args[2])), false, lru);
+    slot.set_str(&key, &args[2], false, lru);
     drop(slot);
     match old {
         Some(v) => ctx.out.bulk(&v),
@@ -282,11 +282,8 @@ pub fn mget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     ctx.out.array_len(keys.len());
     let mut b = itoa::Buffer::new();
     for k in &keys {
-        match locked.of(k).get(k) {
-            Some(Entry {
-                value: Value::Str(s),
-                ..
-            }) => ctx.out.bulk(s.as_bytes(&mut b)),
+        match locked.of(k).get(k).map(Entry::value) {
+            Some(Value::Str(s)) => ctx.out.bulk(s.as_bytes(&mut b)),
             #[allow(unreachable_patterns)]
             _ => ctx.out.null(),
         }
@@ -307,9 +304,7 @@ fn mset_generic(ctx: &mut Ctx<'_>, args: &[Bytes], nx: bool) -> CmdResult {
         return Ok(());
     }
     for (k, v) in keys.iter().zip(args[2..].iter().step_by(2)) {
-        locked
-            .of(k)
-            .set(k, Value::Str(StrValue::from_bytes(v)), false, lru);
+        locked.of(k).set_str(k, v, false, lru);
     }
     if nx {
         ctx.out.int(1);
@@ -461,8 +456,8 @@ fn incr_by(ctx: &mut Ctx<'_>, key: &[u8], delta: i64) -> CmdResult {
     let mut slot = ctx.lock(&key);
     let result = match slot.get_mut(&key) {
         Some(e) => {
-            let s = as_str_mut(e)?;
-            let cur = match &*s {
+            // Read through `&` first: a failing INCR must not re-encode the value.
+            let cur = match as_str(e)? {
                 StrValue::Int(n) => *n,
                 other => {
                     let mut b = itoa::Buffer::new();
@@ -470,7 +465,7 @@ fn incr_by(ctx: &mut Ctx<'_>, key: &[u8], delta: i64) -> CmdResult {
                 }
             };
             let n = cur.checked_add(delta).ok_or(CmdError::Overflow)?;
-            *s = StrValue::Int(n);
+            e.set_value(Value::Str(StrValue::Int(n)));
             e.set_lru(lru);
             n
         }
@@ -556,7 +551,7 @@ pub fn lcs(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         let key = ctx.key(k);
         let mut slot = ctx.lock(&key);
         match slot.get(&key) {
-            Some(e) => match &e.value {
+            Some(e) => match e.value() {
                 Value::Str(s) => Ok(s.to_vec()),
                 #[allow(unreachable_patterns)]
                 _ => Err(CmdError::err(

@@ -1515,7 +1515,7 @@ pub struct Found {
 }
 
 struct Index {
-    by_name: HashMap<&'static str, Found, ahash::RandomState>,
+    by_name: HashMap<&'static [u8], Found, ahash::RandomState>,
     all: Vec<&'static Command>,
 }
 
@@ -1526,7 +1526,7 @@ fn index() -> &'static Index {
         let mut all = Vec::new();
         for cmd in COMMANDS {
             by_name.insert(
-                cmd.name,
+                cmd.name.as_bytes(),
                 Found {
                     cmd,
                     stat: all.len(),
@@ -1535,7 +1535,7 @@ fn index() -> &'static Index {
             all.push(cmd);
             for sub in cmd.subcommands {
                 by_name.insert(
-                    sub.name,
+                    sub.name.as_bytes(),
                     Found {
                         cmd: sub,
                         stat: all.len(),
@@ -1567,8 +1567,7 @@ pub fn lookup(name: &[u8]) -> Option<Found> {
     let lower = &mut buf[..name.len()];
     lower.copy_from_slice(name);
     lower.make_ascii_lowercase();
-    let s = std::str::from_utf8(lower).ok()?;
-    index().by_name.get(s).copied()
+    index().by_name.get(&*lower).copied()
 }
 
 /// Looks up `container|sub` for a container command.
@@ -1578,10 +1577,10 @@ pub fn lookup_sub(container: &Command, sub: &[u8]) -> Option<Found> {
         container.name,
         String::from_utf8_lossy(sub).to_ascii_lowercase()
     );
-    index().by_name.get(name.as_str()).copied()
+    index().by_name.get(name.as_bytes()).copied()
 }
 
 /// Statistics slot of a command.
 pub fn stat_of(cmd: &Command) -> Option<usize> {
-    index().by_name.get(cmd.name).map(|f| f.stat)
+    index().by_name.get(cmd.name.as_bytes()).map(|f| f.stat)
 }

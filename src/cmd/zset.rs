@@ -36,14 +36,14 @@ fn limits(ctx: &Ctx<'_>) -> Limits {
 
 /// The sorted set of an entry, or WRONGTYPE.
 fn as_zset(e: &Entry) -> Result<&ZSet, CmdError> {
-    match &e.value {
+    match e.value() {
         Value::ZSet(z) => Ok(z),
         _ => Err(CmdError::WrongType),
     }
 }
 
 fn as_zset_mut(e: &mut Entry) -> Result<&mut ZSet, CmdError> {
-    match &mut e.value {
+    match e.value_mut() {
         Value::ZSet(z) => Ok(z),
         _ => Err(CmdError::WrongType),
     }
@@ -882,7 +882,7 @@ pub fn attempt_pop(
     let Some(e) = slot.get_mut(&k) else {
         return Ok(false);
     };
-    let Value::ZSet(z) = &mut e.value else {
+    let Value::ZSet(z) = e.value_mut() else {
         return Err(Refusal::Source);
     };
     let popped = pop_n(z, count.unwrap_or(1), max);
@@ -1067,7 +1067,7 @@ fn weighted(w: f64, s: f64) -> f64 {
 
 /// Cardinality of an input, or WRONGTYPE.
 fn input_len(e: &Entry) -> Result<usize, CmdError> {
-    match &e.value {
+    match e.value() {
         // Plain sets take part with every score 1, as in Redis.
         Value::Set(s) => Ok(s.len()),
         _ => Ok(as_zset(e)?.len()),
@@ -1076,7 +1076,7 @@ fn input_len(e: &Entry) -> Result<usize, CmdError> {
 
 /// Calls `f` on every `(member, score)` of an input.
 fn input_for_each(e: &Entry, mut f: impl FnMut(&[u8], f64)) {
-    match &e.value {
+    match e.value() {
         Value::ZSet(z) => {
             for (m, s) in z.iter() {
                 f(m, s);
@@ -1094,7 +1094,7 @@ fn input_for_each(e: &Entry, mut f: impl FnMut(&[u8], f64)) {
 
 /// Score of `member` in an input.
 fn input_score(e: &Entry, member: &[u8]) -> Option<f64> {
-    match &e.value {
+    match e.value() {
         Value::ZSet(z) => z.score(member),
         Value::Set(set) => set.contains_bytes(member).then_some(1.0),
         _ => None,

@@ -115,7 +115,7 @@ fn bump(c: &std::sync::atomic::AtomicU64) {
 
 /// The string value of a live entry (other types are invisible to memcached).
 fn str_of(e: &Entry) -> Option<&StrValue> {
-    match &e.value {
+    match e.value() {
         Value::Str(s) => Some(s),
         #[allow(unreachable_patterns)]
         _ => None,
@@ -407,7 +407,7 @@ impl<'a> Exec<'a> {
                 if req_cas != 0 && req_cas != cas::unique(e) {
                     return Some((Stored::Exists, 0));
                 }
-                let Value::Str(s) = &mut e.value else {
+                let Value::Str(s) = e.value_mut() else {
                     return Some((Stored::NotStored, 0));
                 };
                 let v = s.make_raw();
@@ -507,7 +507,7 @@ impl<'a> Exec<'a> {
         if stored.len() < old_len {
             stored.resize(old_len, b' ');
         }
-        e.value = Value::Str(StrValue::from_bytes(&stored));
+        e.set_value(Value::Str(StrValue::from_bytes(&stored)));
         cas::renew(e, explicit);
         drop(l);
         self.touched(key);

@@ -89,6 +89,10 @@ impl RequestParser {
             self.count = 0;
             self.pos = 0;
             self.spans.clear();
+            // Reused across requests; only a huge request's capacity is returned.
+            if self.spans.capacity() > 1024 {
+                self.spans = Vec::new();
+            }
         }
         r
     }
@@ -121,7 +125,7 @@ impl RequestParser {
             }
             self.count = count as usize;
             self.pos = cr + 2;
-            self.spans = Vec::with_capacity(self.count.min(1024));
+            self.spans.reserve(self.count.min(1024));
         }
         while self.spans.len() < self.count {
             let pos = self.pos;

@@ -200,6 +200,9 @@ pub struct Client {
     pub pubsub: Option<super::pubsub::Subscriptions>,
     /// A peer node proxying requests (CLUSTER PROXY-ORIGIN): never re-routed.
     pub proxied: bool,
+    /// Full name of the last command (`cmd=` of CLIENT LIST), set by
+    /// `cmd::execute` so the hot path needs no second table lookup.
+    pub last_cmd: &'static str,
 }
 
 impl Client {
@@ -218,6 +221,7 @@ impl Client {
             no_evict: false,
             pubsub: None,
             proxied: false,
+            last_cmd: "",
         }
     }
 

@@ -349,7 +349,7 @@ fn process_batch(
     let now = now_ms();
     // Taken lazily per command so a busy script is noticed (see `scripting`).
     let mut gate = None;
-    let mut last_cmd = None;
+    let mut ran = false;
     let next = loop {
         if client.close_after_reply {
             break Next::Close;
@@ -374,7 +374,7 @@ fn process_batch(
         if args.is_empty() {
             continue;
         }
-        last_cmd = Some((args[0].clone(), args.get(1).cloned()));
+        ran = true;
         if gate.is_none() {
             gate = crate::scripting::enter_shared(shared);
         }
@@ -388,6 +388,8 @@ fn process_batch(
         };
         let mut after = None;
         if gate.is_none() {
+            ctx.client.last_cmd =
+                crate::cmd::command_name(&args[0], args.get(1).map(|a| &a[..])).unwrap_or("");
             crate::scripting::run_while_busy(&mut ctx, args);
             after = ctx.after.take();
         } else if let Some(args) = execute(&mut ctx, args) {
@@ -429,8 +431,8 @@ fn process_batch(
         }
     };
     drop(gate);
-    if let Some((name, sub)) = last_cmd {
-        let full = crate::cmd::command_name(&name, sub.as_deref()).unwrap_or("");
+    if ran {
+        let full = client.last_cmd;
         let mut m = client.handle.meta.lock();
         if m.last_cmd != full {
             m.last_cmd = full.to_string();

@@ -1,26 +1,103 @@
 //! One key and its value, with expiry and LRU/LFU bits inline.
 //!
 //! An entry is 24 bytes: a `KeyBlob` (one allocation holding the key, its
-//! access bits and optional expiry) and the `Value` (16 bytes; small strings
-//! are one more allocation, integers none).
+//! access bits, optional expiry and, for strings of up to `EMBSTR_MAX` bytes,
+//! the value itself, like Redis' `embstr`) and the `Value` (16 bytes; integers
+//! and inline strings need no further allocation).
+//!
+//! The value is private so the inline form stays sound: `value()` may show a
+//! `StrValue::Inline` view into the blob, `value_mut()` first moves such a
+//! string to its own allocation, and `into_value()` copies it out.
 
-use super::thin::KeyBlob;
-use super::value::Value;
+use super::thin::{KeyBlob, ThinBytes};
+use super::value::{StrValue, Value, EMBSTR_MAX};
 
 /// A stored key with its value and metadata.
 #[derive(Debug)]
 pub struct Entry {
     kb: KeyBlob,
-    /// The value.
-    pub value: Value,
+    value: Value,
 }
 
 impl Entry {
-    /// A new entry without expiry.
+    /// A new entry without expiry (short strings are stored inline).
     pub fn new(key: &[u8], value: Value, lru: u32) -> Self {
-        Entry {
-            kb: KeyBlob::new(key, lru, None),
-            value,
+        match &value {
+            Value::Str(StrValue::Emb(b)) if b.len() <= EMBSTR_MAX => {
+                Self::inline(key, b.as_slice(), lru)
+            }
+            _ => Entry {
+                kb: KeyBlob::new(key, lru, None),
+                value,
+            },
+        }
+    }
+
+    /// A new string entry without expiry, encoded like `StrValue::from_bytes`
+    /// (integers as `int`, short strings inline) without an intermediate copy.
+    pub fn new_str(key: &[u8], bytes: &[u8], lru: u32) -> Self {
+        if bytes.len() <= EMBSTR_MAX {
+            match StrValue::int_form(bytes) {
+                Some(n) => Entry {
+                    kb: KeyBlob::new(key, lru, None),
+                    value: Value::Str(StrValue::Int(n)),
+                },
+                None => Self::inline(key, bytes, lru),
+            }
+        } else {
+            Self::new(key, Value::Str(StrValue::Emb(ThinBytes::new(bytes))), lru)
+        }
+    }
+
+    fn inline(key: &[u8], bytes: &[u8], lru: u32) -> Self {
+        let kb = KeyBlob::with_inline(key, lru, bytes);
+        let value = match kb.inline_str() {
+            Some(v) => Value::Str(StrValue::Inline(v)),
+            None => Value::Str(StrValue::Emb(ThinBytes::new(bytes))),
+        };
+        Entry { kb, value }
+    }
+
+    /// Points an inline string value at the (possibly rebuilt) blob again.
+    fn refresh_inline(&mut self) {
+        if let Value::Str(StrValue::Inline(_)) = self.value {
+            if let Some(v) = self.kb.inline_str() {
+                self.value = Value::Str(StrValue::Inline(v));
+            }
+        }
+    }
+
+    /// The value.
+    pub fn value(&self) -> &Value {
+        &self.value
+    }
+
+    /// The value, mutably (an inline string moves to its own allocation first).
+    pub fn value_mut(&mut self) -> &mut Value {
+        if let Value::Str(StrValue::Inline(v)) = &self.value {
+            let owned = ThinBytes::new(v.as_slice());
+            self.value = Value::Str(StrValue::Emb(owned));
+            self.kb.drop_inline();
+        }
+        &mut self.value
+    }
+
+    /// Replaces the value, keeping key, expiry and access bits.
+    pub fn set_value(&mut self, value: Value) {
+        let was_inline = matches!(self.value, Value::Str(StrValue::Inline(_)));
+        self.value = value;
+        if was_inline {
+            self.kb.drop_inline();
+        }
+    }
+
+    /// The value, owned (an inline string is copied out).
+    pub fn into_value(self) -> Value {
+        match self.value {
+            Value::Str(StrValue::Inline(v)) => {
+                Value::Str(StrValue::Emb(ThinBytes::new(v.as_slice())))
+            }
+            v => v,
         }
     }
 
@@ -48,6 +125,7 @@ impl Entry {
 
     pub(super) fn set_expire_raw(&mut self, at: Option<u64>) {
         self.kb.set_expire(at);
+        self.refresh_inline();
     }
 
     /// 24-bit LRU clock (seconds) or LFU data (16-bit minutes << 8 | 8-bit counter).
@@ -68,6 +146,7 @@ impl Entry {
     /// Sets the memcached client flags.
     pub fn set_mc_flags(&mut self, flags: u32) {
         self.kb.set_mc(self.mc_cas(), flags);
+        self.refresh_inline();
     }
 
     /// memcached CAS unique plus meta-protocol state bits (see
@@ -80,6 +159,7 @@ impl Entry {
     /// Sets the memcached CAS word.
     pub fn set_mc_cas(&mut self, cas: u64) {
         self.kb.set_mc(cas, self.mc_flags());
+        self.refresh_inline();
     }
 
     /// Approximate heap bytes this entry owns (for MEMORY USAGE).
@@ -91,6 +171,60 @@ impl Entry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn bytes(e: &Entry) -> Vec<u8> {
+        match e.value() {
+            Value::Str(s) => s.to_vec(),
+            _ => Vec::new(),
+        }
+    }
+
+    #[test]
+    fn short_strings_live_in_the_key_allocation() {
+        let mut e = Entry::new_str(b"k1", b"hello", 1);
+        assert!(matches!(e.value(), Value::Str(StrValue::Inline(_))));
+        assert_eq!(
+            (e.key(), bytes(&e), e.value().encoding()),
+            (&b"k1"[..], b"hello".to_vec(), "embstr")
+        );
+        assert_eq!(e.value().mem_usage(), 0);
+        // Metadata changes rebuild the blob; the value follows it.
+        e.set_expire_raw(Some(1000));
+        e.set_mc_cas(42);
+        e.set_mc_flags(7);
+        assert_eq!(
+            (bytes(&e), e.expire_at(), e.mc_cas(), e.mc_flags()),
+            (b"hello".to_vec(), Some(1000), 42, 7)
+        );
+        // A clone is free-standing.
+        let c = e.value().clone();
+        assert!(matches!(c, Value::Str(StrValue::Emb(_))));
+        // Mutable access moves the bytes out first.
+        if let Value::Str(s) = e.value_mut() {
+            s.make_raw().extend_from_slice(b"!");
+        }
+        assert_eq!(
+            (bytes(&e), e.key(), e.expire_at()),
+            (b"hello!".to_vec(), &b"k1"[..], Some(1000))
+        );
+        e.set_value(Value::Str(StrValue::from_bytes(b"x")));
+        assert_eq!(bytes(&e), b"x".to_vec());
+        let owned = Entry::new_str(b"k2", b"world", 0).into_value();
+        assert!(matches!(&owned, Value::Str(StrValue::Emb(b)) if b.as_slice() == b"world"));
+        // Integers and long strings keep their own encodings.
+        assert!(matches!(
+            Entry::new_str(b"k", b"12", 0).value(),
+            Value::Str(StrValue::Int(12))
+        ));
+        let long = vec![b'a'; EMBSTR_MAX + 1];
+        let e = Entry::new_str(b"k", &long, 0);
+        assert!(matches!(e.value(), Value::Str(StrValue::Emb(_))));
+        assert_eq!(e.value().encoding(), "raw");
+        assert!(matches!(
+            Entry::new(b"k", Value::Str(StrValue::from_bytes(b"abc")), 0).value(),
+            Value::Str(StrValue::Inline(_))
+        ));
+    }
 
     /// Entries are most of the memory per key: keep them at 24 bytes.
     #[test]

@@ -244,25 +244,31 @@ impl<'s> Locked<'s> {
         move |k| st.hash(k)
     }
 
-    /// Removes the key if its TTL has passed; true when it did.
-    fn expire_if_needed(&mut self, key: &Key<'_>) -> bool {
-        let expired =
-            matches!(self.table.get(key.hash, key.bytes), Some(e) if e.is_expired(self.now_ms));
-        if expired {
-            let h = self.hasher();
-            self.table.remove(key.hash, key.bytes, h);
-            self.store
-                .stats
-                .expired_keys
-                .fetch_add(1, Ordering::Relaxed);
+    /// Position of the live entry of `key`, removing it first if its TTL has
+    /// passed (one index lookup either way).
+    fn live(&mut self, key: &Key<'_>) -> Option<usize> {
+        let pos = self.table.position(key.hash, key.bytes)?;
+        if !self.table.at(pos)?.is_expired(self.now_ms) {
+            return Some(pos);
         }
-        expired
+        let h = self.hasher();
+        self.table.remove_at(pos, key.hash, h);
+        self.store
+            .stats
+            .expired_keys
+            .fetch_add(1, Ordering::Relaxed);
+        None
+    }
+
+    /// Removes the key if its TTL has passed.
+    fn expire_if_needed(&mut self, key: &Key<'_>) {
+        self.live(key);
     }
 
     /// The live (not expired) entry of `key`.
     pub fn get(&mut self, key: &Key<'_>) -> Option<&Entry> {
-        self.expire_if_needed(key);
-        self.table.get(key.hash, key.bytes)
+        let pos = self.live(key)?;
+        self.table.at(pos)
     }
 
     /// The live entry of `key`, mutably, for a modification: the entry's
@@ -279,27 +285,50 @@ impl<'s> Locked<'s> {
     /// The live entry of `key`, mutably, for a read that only updates access
     /// metadata (LRU/LFU bits, memcached fetched bit): keeps the CAS unique.
     pub fn get_access(&mut self, key: &Key<'_>) -> Option<&mut Entry> {
-        self.expire_if_needed(key);
-        self.table.get_mut(key.hash, key.bytes)
+        let pos = self.live(key)?;
+        self.table.at_mut(pos)
     }
 
     /// True when `key` exists and is live.
     pub fn exists(&mut self, key: &Key<'_>) -> bool {
-        self.get(key).is_some()
+        self.live(key).is_some()
     }
 
     /// Stores `value` under `key`, replacing any old value. With `keep_ttl` an
     /// existing expiry is kept, otherwise it is cleared. Returns the old entry.
     pub fn set(&mut self, key: &Key<'_>, value: Value, keep_ttl: bool, lru: u32) -> Option<Entry> {
-        self.expire_if_needed(key);
-        let mut e = Entry::new(key.bytes, value, lru);
-        if keep_ttl {
-            if let Some(old) = self.table.get(key.hash, key.bytes) {
-                e.set_expire_raw(old.expire_at());
-            }
-        }
+        self.put(key, Entry::new(key.bytes, value, lru), keep_ttl)
+    }
+
+    /// `set` of a string given as bytes, encoded like `StrValue::from_bytes`
+    /// (short strings stored inline with the key, no intermediate copy).
+    pub fn set_str(
+        &mut self,
+        key: &Key<'_>,
+        bytes: &[u8],
+        keep_ttl: bool,
+        lru: u32,
+    ) -> Option<Entry> {
+        self.put(key, Entry::new_str(key.bytes, bytes, lru), keep_ttl)
+    }
+
+    /// Stores a new entry with one index lookup; an expired old entry counts
+    /// as expired and is not returned.
+    fn put(&mut self, key: &Key<'_>, entry: Entry, keep_ttl: bool) -> Option<Entry> {
         let h = self.hasher();
-        self.table.insert(key.hash, e, h)
+        let (pos, old) = self.table.upsert(key.hash, entry, h);
+        let old = old?;
+        if old.is_expired(self.now_ms) {
+            self.store
+                .stats
+                .expired_keys
+                .fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        if keep_ttl && old.expire_at().is_some() {
+            self.table.set_expire_at(pos, old.expire_at());
+        }
+        Some(old)
     }
 
     /// Inserts a complete entry (with its expiry), replacing any old one.
@@ -310,15 +339,14 @@ impl<'s> Locked<'s> {
 
     /// Deletes `key`; returns its entry if it was live.
     pub fn remove(&mut self, key: &Key<'_>) -> Option<Entry> {
-        self.expire_if_needed(key);
+        let pos = self.live(key)?;
         let h = self.hasher();
-        self.table.remove(key.hash, key.bytes, h)
+        Some(self.table.remove_at(pos, key.hash, h))
     }
 
     /// Sets (or clears with `None`) the expiry of a live key; false if missing.
     pub fn set_expire(&mut self, key: &Key<'_>, at: Option<u64>) -> bool {
-        self.expire_if_needed(key);
-        match self.table.position(key.hash, key.bytes) {
+        match self.live(key) {
             Some(p) => {
                 self.table.set_expire_at(p, at);
                 true

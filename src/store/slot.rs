@@ -3,7 +3,9 @@
 /// Number of hash slots, as in Redis Cluster.
 pub const SLOTS: usize = 16384;
 
-const CRC16: crc::Crc<u16> = crc::Crc::<u16>::new(&crc::CRC_16_XMODEM);
+/// Slice-by-16 tables: the slot is computed for every key of every command.
+static CRC16: crc::Crc<u16, crc::Table<16>> =
+    crc::Crc::<u16, crc::Table<16>>::new(&crc::CRC_16_XMODEM);
 
 /// The part of the key that is hashed: the bytes between the first `{` and the
 /// next `}` when that is non-empty, else the whole key.

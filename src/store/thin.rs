@@ -3,8 +3,9 @@
 //! A `Box<[u8]>` or `Vec<u8>` costs 16–24 bytes inline plus its allocation; at
 //! millions of keys that dominates memory. `ThinBytes` is one pointer to
 //! `[len: u32][bytes]`, and `KeyBlob` one pointer to
-//! `[lru: u32][klen: u32 | EXPIRE_FLAG][expire: u64, if flagged][key bytes]`,
-//! so a key with its LRU bits and optional expiry is a single allocation.
+//! `[lru: u32][klen: u32 | flags][expire: u64?][memcached cas+flags?][key]
+//! [pad to 4][vlen: u32][value bytes]?`, so a key with its LRU bits, optional
+//! expiry and (for short strings) its value is a single allocation.
 
 use std::alloc::{alloc, dealloc, Layout};
 use std::ptr::NonNull;
@@ -62,8 +63,45 @@ impl ThinBytes {
 
     /// The bytes.
     pub fn as_slice(&self) -> &[u8] {
-        // SAFETY: len bytes follow the header.
-        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().add(4), self.len()) }
+        // SAFETY: a ThinBytes allocation is a `[len: u32][bytes]` region.
+        unsafe { len_prefixed(self.ptr) }
+    }
+}
+
+/// The bytes of a `[len: u32][bytes]` region.
+///
+/// # Safety
+/// `ptr` must be 4-aligned and point to such a region that outlives `'a`.
+unsafe fn len_prefixed<'a>(ptr: NonNull<u8>) -> &'a [u8] {
+    let len = ptr.as_ptr().cast::<u32>().read() as usize;
+    std::slice::from_raw_parts(ptr.as_ptr().add(4), len)
+}
+
+/// A short string value stored inside its entry's `KeyBlob` (Redis' `embstr`
+/// idea: key and value in one allocation). Only `Entry` creates one and keeps
+/// it pointing at its live blob; it is neither `Clone` nor `Copy`, and an
+/// entry hands out `&mut` access to its value only after moving the bytes to
+/// their own allocation, so it can never outlive the blob.
+pub struct InlineStr {
+    ptr: NonNull<u8>,
+}
+
+// SAFETY: read-only view into an allocation owned by the same entry.
+unsafe impl Send for InlineStr {}
+// SAFETY: read-only.
+unsafe impl Sync for InlineStr {}
+
+impl InlineStr {
+    /// The bytes.
+    pub fn as_slice(&self) -> &[u8] {
+        // SAFETY: points at the live `[vlen][bytes]` region of the owning blob.
+        unsafe { len_prefixed(self.ptr) }
+    }
+}
+
+impl std::fmt::Debug for InlineStr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", String::from_utf8_lossy(self.as_slice()))
     }
 }
 
@@ -89,7 +127,8 @@ impl std::fmt::Debug for ThinBytes {
 
 const EXPIRE_FLAG: u32 = 1 << 31;
 const MC_FLAG: u32 = 1 << 30;
-const KLEN_MASK: u32 = MC_FLAG - 1;
+const INLINE_FLAG: u32 = 1 << 29;
+const KLEN_MASK: u32 = INLINE_FLAG - 1;
 const MC_SIZE: usize = 12;
 
 /// Optional parts of a key blob.
@@ -112,21 +151,30 @@ unsafe impl Sync for KeyBlob {}
 
 impl KeyBlob {
     fn meta(&self) -> (u32, usize, bool, bool) {
+        let (lru, meta) = self.header();
+        (
+            lru,
+            (meta & KLEN_MASK) as usize,
+            meta & EXPIRE_FLAG != 0,
+            meta & MC_FLAG != 0,
+        )
+    }
+
+    fn header(&self) -> (u32, u32) {
         // SAFETY: the 8-byte header is always initialised.
         unsafe {
             let p = self.ptr.as_ptr().cast::<u32>();
-            let meta = p.add(1).read();
-            (
-                p.read(),
-                (meta & KLEN_MASK) as usize,
-                meta & EXPIRE_FLAG != 0,
-                meta & MC_FLAG != 0,
-            )
+            (p.read(), p.add(1).read())
         }
     }
 
     fn size_for(klen: usize, has_expire: bool, has_mc: bool) -> usize {
         8 + if has_expire { 8 } else { 0 } + if has_mc { MC_SIZE } else { 0 } + klen
+    }
+
+    /// Offset of the inline `[vlen][value]` region after a key ending at `key_end`.
+    fn inline_offset(key_end: usize) -> usize {
+        (key_end + 3) & !3
     }
 
     fn mc_offset(has_expire: bool) -> usize {
@@ -137,17 +185,24 @@ impl KeyBlob {
         }
     }
 
-    fn build(key: &[u8], lru: u32, extras: Extras) -> Self {
+    fn build(key: &[u8], lru: u32, extras: Extras, inline: Option<&[u8]>) -> Self {
         let klen = key.len().min(KLEN_MASK as usize);
         let (has_exp, has_mc) = (extras.expire.is_some(), extras.mc.is_some());
-        let ptr = raw_alloc(Self::size_for(klen, has_exp, has_mc));
-        // SAFETY: the allocation holds the header, the optional parts and klen bytes.
+        let key_end = Self::size_for(klen, has_exp, has_mc);
+        let size = match inline {
+            Some(v) => Self::inline_offset(key_end) + 4 + v.len(),
+            None => key_end,
+        };
+        let ptr = raw_alloc(size);
+        // SAFETY: the allocation holds the header, the optional parts, klen
+        // bytes and, when inline, the padded `[vlen][value]` region.
         unsafe {
             let p = ptr.as_ptr();
             p.cast::<u32>().write(lru);
             let meta = klen as u32
                 | if has_exp { EXPIRE_FLAG } else { 0 }
-                | if has_mc { MC_FLAG } else { 0 };
+                | if has_mc { MC_FLAG } else { 0 }
+                | if inline.is_some() { INLINE_FLAG } else { 0 };
             p.cast::<u32>().add(1).write(meta);
             let mut off = 8;
             if let Some(t) = extras.expire {
@@ -160,13 +215,65 @@ impl KeyBlob {
                 off += MC_SIZE;
             }
             std::ptr::copy_nonoverlapping(key.as_ptr(), p.add(off), klen);
+            if let Some(v) = inline {
+                let at = p.add(Self::inline_offset(off + klen));
+                at.cast::<u32>().write(v.len() as u32);
+                std::ptr::copy_nonoverlapping(v.as_ptr(), at.add(4), v.len());
+            }
         }
         KeyBlob { ptr }
     }
 
     /// A blob for `key` with LRU bits and optional expiry (unix ms).
     pub fn new(key: &[u8], lru: u32, expire: Option<u64>) -> Self {
-        Self::build(key, lru, Extras { expire, mc: None })
+        Self::build(key, lru, Extras { expire, mc: None }, None)
+    }
+
+    /// A blob for `key` that also holds the short string `value` (callers
+    /// keep it under `u32::MAX` bytes).
+    pub fn with_inline(key: &[u8], lru: u32, value: &[u8]) -> Self {
+        Self::build(key, lru, Extras::default(), Some(value))
+    }
+
+    /// A view of the inline value, if this blob holds one. The view is valid
+    /// until the blob is dropped or rebuilt (`set_expire`, `set_mc`,
+    /// `drop_inline` may move it).
+    pub fn inline_str(&self) -> Option<InlineStr> {
+        let (_, klen, exp, mc) = self.meta();
+        if self.header().1 & INLINE_FLAG == 0 {
+            return None;
+        }
+        let off = Self::inline_offset(Self::size_for(klen, exp, mc));
+        // SAFETY: inline-flagged blobs hold the region at `off`.
+        Some(InlineStr {
+            ptr: unsafe { NonNull::new_unchecked(self.ptr.as_ptr().add(off)) },
+        })
+    }
+
+    /// The inline value bytes, if any.
+    fn inline_bytes(&self) -> Option<&[u8]> {
+        let v = self.inline_str()?;
+        // SAFETY: the region lives as long as `self` is borrowed.
+        Some(unsafe { len_prefixed(v.ptr) })
+    }
+
+    /// Rebuilds this blob with the same key and LRU bits but new `extras`,
+    /// keeping the inline value when `keep_inline`.
+    fn rebuild(&mut self, extras: Extras, keep_inline: bool) {
+        let inline = if keep_inline {
+            self.inline_bytes()
+        } else {
+            None
+        };
+        let fresh = KeyBlob::build(self.key(), self.lru(), extras, inline);
+        *self = fresh;
+    }
+
+    /// Moves out of the inline form: the blob keeps only key and metadata.
+    pub fn drop_inline(&mut self) {
+        if self.header().1 & INLINE_FLAG != 0 {
+            self.rebuild(self.extras(), false);
+        }
     }
 
     fn extras(&self) -> Extras {
@@ -204,23 +311,20 @@ impl KeyBlob {
 
     /// Sets or clears the expiry (reallocates only when presence changes).
     pub fn set_expire(&mut self, expire: Option<u64>) {
-        let (lru, _, exp, _) = self.meta();
+        let (_, _, exp, _) = self.meta();
         match (exp, expire) {
             (true, Some(t)) => {
                 // SAFETY: flagged blobs hold the expiry at offset 8.
                 unsafe { self.ptr.as_ptr().add(8).cast::<u64>().write(t) }
             }
             (false, None) => {}
-            _ => {
-                *self = KeyBlob::build(
-                    self.key(),
-                    lru,
-                    Extras {
-                        expire,
-                        ..self.extras()
-                    },
-                )
-            }
+            _ => self.rebuild(
+                Extras {
+                    expire,
+                    ..self.extras()
+                },
+                true,
+            ),
         }
     }
 
@@ -238,7 +342,7 @@ impl KeyBlob {
     /// Sets memcached (cas, flags); a blob without them only grows when a
     /// non-zero value must be kept.
     pub fn set_mc(&mut self, cas: u64, flags: u32) {
-        let (lru, _, exp, mc) = self.meta();
+        let (_, _, exp, mc) = self.meta();
         if mc {
             let off = Self::mc_offset(exp);
             // SAFETY: MC-flagged blobs hold cas and flags at `off`; we hold &mut.
@@ -248,13 +352,12 @@ impl KeyBlob {
                 p.add(8).cast::<u32>().write(flags);
             }
         } else if cas != 0 || flags != 0 {
-            *self = KeyBlob::build(
-                self.key(),
-                lru,
+            self.rebuild(
                 Extras {
                     mc: Some((cas, flags)),
                     ..self.extras()
                 },
+                true,
             );
         }
     }
@@ -262,7 +365,11 @@ impl KeyBlob {
     /// Heap bytes of the allocation.
     pub fn heap_size(&self) -> usize {
         let (_, klen, exp, mc) = self.meta();
-        Self::size_for(klen, exp, mc)
+        let key_end = Self::size_for(klen, exp, mc);
+        match self.inline_bytes() {
+            Some(v) => Self::inline_offset(key_end) + 4 + v.len(),
+            None => key_end,
+        }
     }
 }
 
@@ -331,5 +438,37 @@ mod tests {
             (k.key(), k.mc(), k.expire()),
             (&b"mk"[..], Some((43, 8)), None)
         );
+    }
+
+    #[test]
+    fn key_blob_inline_value_survives_rebuilds() {
+        let mut k = KeyBlob::with_inline(b"key:123", 5, b"0123456789abcdef0123456789abcdef");
+        let v = |k: &KeyBlob| k.inline_str().map(|s| s.as_slice().to_vec());
+        assert_eq!(k.key(), b"key:123");
+        assert_eq!(
+            v(&k).as_deref(),
+            Some(&b"0123456789abcdef0123456789abcdef"[..])
+        );
+        // 8 header + 7 key + 1 pad + 4 length + 32 value.
+        assert_eq!(k.heap_size(), 52);
+        k.set_expire(Some(77));
+        k.set_mc(9, 3);
+        assert_eq!(
+            (k.key(), k.expire(), k.mc(), k.lru()),
+            (&b"key:123"[..], Some(77), Some((9, 3)), 5)
+        );
+        assert_eq!(
+            v(&k).as_deref(),
+            Some(&b"0123456789abcdef0123456789abcdef"[..])
+        );
+        k.drop_inline();
+        assert_eq!(v(&k), None);
+        assert_eq!(
+            (k.key(), k.expire(), k.mc()),
+            (&b"key:123"[..], Some(77), Some((9, 3)))
+        );
+        assert!(KeyBlob::new(b"k", 0, None).inline_str().is_none());
+        let empty = KeyBlob::with_inline(b"", 0, b"");
+        assert_eq!(v(&empty).as_deref(), Some(&b""[..]));
     }
 }

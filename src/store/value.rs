@@ -6,14 +6,14 @@
 use super::hash::HashValue;
 use super::list::List;
 use super::set::SetValue;
-use super::thin::ThinBytes;
+use super::thin::{InlineStr, ThinBytes};
 use crate::resp::parse::string_to_i64;
 
 /// Longest string Redis stores as `embstr`.
 pub const EMBSTR_MAX: usize = 44;
 
 /// A string value.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum StrValue {
     /// An integer kept as an integer (`int` encoding).
     Int(i64),
@@ -21,17 +21,39 @@ pub enum StrValue {
     Emb(ThinBytes),
     /// A string that was modified in place (`raw`), with spare capacity for APPEND.
     Raw(Box<Vec<u8>>),
+    /// A short immutable string stored in its entry's key allocation
+    /// (`embstr`); only seen through `&Entry::value()`.
+    Inline(InlineStr),
+}
+
+impl Clone for StrValue {
+    /// Clones are free-standing: an inline string becomes an `Emb` copy.
+    fn clone(&self) -> Self {
+        match self {
+            StrValue::Int(n) => StrValue::Int(*n),
+            StrValue::Emb(b) => StrValue::Emb(b.clone()),
+            StrValue::Raw(v) => StrValue::Raw(v.clone()),
+            StrValue::Inline(b) => StrValue::Emb(ThinBytes::new(b.as_slice())),
+        }
+    }
 }
 
 impl StrValue {
     /// Encodes bytes like Redis' `tryObjectEncoding`: integers become `Int`.
     pub fn from_bytes(b: &[u8]) -> Self {
-        if b.len() <= 20 {
-            if let Some(n) = string_to_i64(b) {
-                return StrValue::Int(n);
-            }
+        match Self::int_form(b) {
+            Some(n) => StrValue::Int(n),
+            None => StrValue::Emb(ThinBytes::new(b)),
         }
-        StrValue::Emb(ThinBytes::new(b))
+    }
+
+    /// The integer `b` is stored as under the `int` encoding, if any.
+    pub fn int_form(b: &[u8]) -> Option<i64> {
+        if b.len() <= 20 {
+            string_to_i64(b)
+        } else {
+            None
+        }
     }
 
     /// Writes the string form into `out` and returns it as a slice, without
@@ -41,6 +63,7 @@ impl StrValue {
             StrValue::Int(n) => scratch.format(*n).as_bytes(),
             StrValue::Emb(b) => b.as_slice(),
             StrValue::Raw(v) => v,
+            StrValue::Inline(b) => b.as_slice(),
         }
     }
 
@@ -56,6 +79,7 @@ impl StrValue {
             StrValue::Int(n) => itoa::Buffer::new().format(*n).len(),
             StrValue::Emb(b) => b.len(),
             StrValue::Raw(v) => v.len(),
+            StrValue::Inline(b) => b.as_slice().len(),
         }
     }
 
@@ -92,6 +116,7 @@ impl StrValue {
             StrValue::Emb(b) if b.len() <= EMBSTR_MAX => "embstr",
             StrValue::Emb(_) => "raw",
             StrValue::Raw(_) => "raw",
+            StrValue::Inline(_) => "embstr",
         }
     }
 }
@@ -139,6 +164,8 @@ impl Value {
         match self {
             Value::Str(StrValue::Int(_)) => 0,
             Value::Str(StrValue::Emb(b)) => 4 + b.len(),
+            // Counted with the key allocation (`KeyBlob::heap_size`).
+            Value::Str(StrValue::Inline(_)) => 0,
             Value::Str(StrValue::Raw(v)) => v.capacity(),
             Value::List(l) => l.mem_usage(),
             Value::ZSet(z) => z.mem_usage(),
