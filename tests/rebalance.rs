@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::cluster::{field, start_cluster, start_node, tmp, wait_converged, Node};
+use common::cluster::{field, start_cluster, start_node, tmp, wait_converged, wait_rebalanced};
 use common::redis_cli;
 
 /// Keys each checker task owns, and the number of tasks.
@@ -182,28 +182,6 @@ fn verify_all(ports: &[u16], preloaded: usize, checked: &Checked) {
                 assert_eq!(got, Some(*want), "chk:{t}:{i} via {port}");
             }
         }
-    }
-}
-
-/// Waits until no node reports a migration in progress (at one epoch).
-fn wait_rebalanced(nodes: &[&Node], within: Duration) {
-    let deadline = Instant::now() + within;
-    loop {
-        let busy: Vec<String> = nodes
-            .iter()
-            .map(|n| {
-                let s = redis_cli(n.port(), &["cluster", "rebalance-status"]);
-                field(&s, "rebalance_in_progress")
-            })
-            .collect();
-        if busy.iter().all(|b| b == "0") {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "rebalance did not finish: {busy:?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

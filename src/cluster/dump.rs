@@ -68,7 +68,7 @@ pub fn encode_entry(out: &mut Vec<u8>, e: &Entry) {
     out.put_u64_le(e.expire_at().unwrap_or(0));
     out.put_u32_le(e.mc_flags());
     let mut scratch = itoa::Buffer::new();
-    match &e.value {
+    match e.value() {
         Value::Str(s) => {
             out.put_u8(1);
             put_bytes(out, s.as_bytes(&mut scratch));

@@ -5,8 +5,8 @@
 //! slot map, known nodes) and swaps it in; request paths read the current view
 //! through one short read lock and an `Arc` clone, never across an `.await`.
 
-pub mod fanout;
 pub mod dump;
+pub mod fanout;
 pub mod gossip;
 pub mod membership;
 pub mod migrate;

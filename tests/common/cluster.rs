@@ -45,6 +45,9 @@ pub fn start_cluster(n: usize, extra: &[&str]) -> Vec<Node> {
         nodes.push(start_node(tmp(), free_port(), &args));
     }
     wait_converged(&nodes, n);
+    // Members are added one committed change at a time, each followed by a
+    // migration: wait until the last one finished.
+    wait_rebalanced(&nodes.iter().collect::<Vec<_>>(), Duration::from_secs(30));
     nodes
 }
 
@@ -80,6 +83,28 @@ pub fn wait_converged(nodes: &[Node], size: usize) {
         assert!(
             Instant::now() < deadline,
             "cluster did not converge to {size} members: {views:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Waits until no node reports a migration in progress (at one epoch).
+pub fn wait_rebalanced(nodes: &[&Node], within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let busy: Vec<String> = nodes
+            .iter()
+            .map(|n| {
+                let s = redis_cli(n.port(), &["cluster", "rebalance-status"]);
+                field(&s, "rebalance_in_progress")
+            })
+            .collect();
+        if busy.iter().all(|b| b == "0") {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "rebalance did not finish: {busy:?}"
         );
         std::thread::sleep(Duration::from_millis(100));
     }
