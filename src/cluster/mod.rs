@@ -8,6 +8,7 @@
 pub mod gossip;
 pub mod membership;
 pub mod node;
+pub mod pool;
 pub mod ring;
 pub mod route;
 
@@ -164,7 +165,7 @@ pub struct Cluster {
     /// Bus addresses CLUSTER MEET asked to contact (drained by the gossip task).
     pub meet: Mutex<Vec<SocketAddr>>,
     /// Connections to other nodes for proxied requests.
-    pub pool: route::Pool,
+    pub pool: pool::Pool,
     /// Gossip rounds run (CLUSTER INFO).
     pub rounds: AtomicU64,
 }
@@ -200,7 +201,7 @@ impl Cluster {
             view: RwLock::new(Arc::new(view)),
             forgotten: Mutex::new(BTreeSet::new()),
             meet: Mutex::new(Vec::new()),
-            pool: route::Pool::default(),
+            pool: pool::Pool::default(),
             rounds: AtomicU64::new(0),
         })
     }
