@@ -35,9 +35,9 @@ use tokio::time::Instant;
 
 use crate::server::Shared;
 
-/// How long a proxied request may take before the client gets an error; also
-/// how long a link with requests outstanding may stay silent before it is
-/// dropped as dead.
+/// How long a link may take to connect, or stay silent with requests
+/// outstanding, before it is dropped as dead and its requests fail (so no
+/// proxied request waits much longer than this).
 const PEER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections per peer and protocol. Two let the peer run two batches in
 /// parallel (one per core) while still batching many clients per write.
@@ -52,10 +52,13 @@ struct Request {
     reply: oneshot::Sender<io::Result<Bytes>>,
 }
 
+/// The queue into one link's task.
+type Link = mpsc::UnboundedSender<Request>;
+
 /// Links to peers, keyed by address and protocol (see the module docs).
 #[derive(Debug)]
 pub struct Pool {
-    links: Mutex<HashMap<(SocketAddr, bool), Vec<mpsc::UnboundedSender<Request>>>>,
+    links: Mutex<HashMap<(SocketAddr, bool), Vec<Link>>>,
     next: AtomicUsize,
     timeout: Duration,
 }
@@ -100,7 +103,7 @@ fn frame_len(buf: &[u8], resp3: bool) -> io::Result<Option<usize>> {
 }
 
 impl Pool {
-    /// A pool whose requests and silent links give up after `timeout`.
+    /// A pool whose links give up after `timeout` of connecting or silence.
     pub(crate) fn with_timeout(timeout: Duration) -> Pool {
         Pool {
             links: Mutex::new(HashMap::new()),
@@ -144,11 +147,12 @@ impl Pool {
             let link = self.link(addr, resp3, &password);
             match link.send(req) {
                 Ok(()) => {
-                    return match tokio::time::timeout(self.timeout, rx).await {
-                        Err(_) => Err(io::ErrorKind::TimedOut.into()),
-                        Ok(Err(_)) => Err(io::Error::other("peer link closed")),
-                        Ok(Ok(r)) => r,
-                    };
+                    // No timer per request: the link answers every request it
+                    // took, with an error at the latest `timeout` after the
+                    // peer went silent or a connect attempt started.
+                    return rx
+                        .await
+                        .unwrap_or_else(|_| Err(io::Error::other("peer link closed")));
                 }
                 Err(mpsc::error::SendError(back)) => req = back,
             }
@@ -157,12 +161,7 @@ impl Pool {
     }
 
     /// A live link to `addr`, opening one when the chosen slot has none.
-    fn link(
-        &self,
-        addr: SocketAddr,
-        resp3: bool,
-        password: &impl Fn() -> String,
-    ) -> mpsc::UnboundedSender<Request> {
+    fn link(&self, addr: SocketAddr, resp3: bool, password: &impl Fn() -> String) -> Link {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % LINKS_PER_PEER;
         let mut links = self.links.lock();
         let slots = links.entry((addr, resp3)).or_default();
@@ -286,8 +285,11 @@ async fn serve(
     let (mut rd, mut wr) = sock.into_split();
     let mut out = BytesMut::with_capacity(16 * 1024);
     let mut senders_gone = false;
-    // Last time the peer showed progress while something was outstanding.
+    // Last time the peer showed progress while something was outstanding,
+    // checked by a coarse ticker (one timer per link, not per request).
     let mut progress = Instant::now();
+    let mut ticker = tokio::time::interval(timeout / 4);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let lost = |text: &str| Failure {
         kind: io::ErrorKind::ConnectionAborted,
         text: text.into(),
@@ -339,11 +341,13 @@ async fn serve(
                     let _ = waiter.send(Ok(frame));
                 }
             }
-            _ = tokio::time::sleep_until(progress + timeout), if !pending.is_empty() => {
-                return Err(Failure {
-                    kind: io::ErrorKind::TimedOut,
-                    text: "peer stopped answering".into(),
-                });
+            _ = ticker.tick() => {
+                if !pending.is_empty() && progress.elapsed() >= timeout {
+                    return Err(Failure {
+                        kind: io::ErrorKind::TimedOut,
+                        text: "peer stopped answering".into(),
+                    });
+                }
             }
         }
     }
