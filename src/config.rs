@@ -154,7 +154,7 @@ pub struct Settings {
     pub cluster_join: Vec<String>,
     /// IP other nodes and clients use to reach this node (empty: first bind address).
     pub cluster_announce_ip: String,
-    /// Relative capacity on the ring (tokens = 128 × weight).
+    /// Relative capacity on the ring (tokens = 1024 × weight).
     pub cluster_weight: u64,
     /// Milliseconds without gossip before a peer is reported failed.
     pub cluster_node_timeout: u64,

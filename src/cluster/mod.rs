@@ -11,6 +11,7 @@ pub mod gossip;
 pub mod membership;
 pub mod migrate;
 pub mod node;
+pub mod pool;
 pub mod raft_core;
 pub mod raft_net;
 #[cfg(test)]
@@ -198,7 +199,7 @@ pub struct Cluster {
     /// Bus addresses CLUSTER MEET asked to contact (drained by the gossip task).
     pub meet: Mutex<Vec<SocketAddr>>,
     /// Connections to other nodes for proxied requests.
-    pub pool: route::Pool,
+    pub pool: pool::Pool,
     /// Per-peer queues of cluster-wide PUBLISH messages.
     pub fanout: fanout::Fanout,
     /// Gossip rounds run (CLUSTER INFO).
@@ -247,7 +248,7 @@ impl Cluster {
             view: RwLock::new(Arc::new(view)),
             forgotten: Mutex::new(BTreeSet::new()),
             meet: Mutex::new(Vec::new()),
-            pool: route::Pool::default(),
+            pool: pool::Pool::default(),
             fanout: fanout::Fanout::default(),
             rounds: AtomicU64::new(0),
             leaving: AtomicBool::new(false),

@@ -16,21 +16,17 @@
 //!
 //! Plans run in the connection's async loop ([`run`]) after the synchronous batch
 //! returned (`After::Route`), so no lock or gate is held while waiting on a peer.
-//! Peer connections come from a [`Pool`]; each announces itself with
-//! `CLUSTER PROXY-ORIGIN`. The receiving node executes proxied commands
-//! locally unless a migration state sends them on (see [`target`] for how
-//! disagreeing views are kept from bouncing a request).
+//! Peer requests go through the multiplexed links of [`super::pool::Pool`];
+//! each link announces itself with `CLUSTER PROXY-ORIGIN`. The receiving node
+//! executes proxied commands locally unless a migration state sends them on
+//! (see [`target`] for how disagreeing views are kept from bouncing a request).
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
-use parking_lot::Mutex;
+use bytes::Bytes;
 use redis_protocol::resp2::types::OwnedFrame;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use super::migrate::SlotState;
 use super::{Cluster, Owner, View};
@@ -38,11 +34,6 @@ use crate::cmd::table::Command;
 use crate::error::CmdError;
 use crate::resp::Reply;
 use crate::server::{Client, Shared};
-
-/// How long a proxied request may take before the client gets an error.
-const PEER_TIMEOUT: Duration = Duration::from_secs(10);
-/// Idle connections kept per peer and protocol.
-const MAX_IDLE: usize = 256;
 
 /// How the replies of a split command are joined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -253,134 +244,6 @@ pub fn decide(cluster: &Cluster, cmd: &Command, args: &[Bytes], ask: Ask) -> Dec
     })
 }
 
-/// One connection to a peer's RESP port.
-#[derive(Debug)]
-struct PeerConn {
-    sock: TcpStream,
-    buf: BytesMut,
-    resp3: bool,
-}
-
-/// Idle peer connections, keyed by address and protocol.
-#[derive(Debug, Default)]
-pub struct Pool {
-    idle: Mutex<HashMap<(SocketAddr, bool), Vec<PeerConn>>>,
-}
-
-/// Appends `args` as a RESP array of bulk strings.
-fn encode(out: &mut BytesMut, args: &[&[u8]]) {
-    let mut n = itoa::Buffer::new();
-    out.put_u8(b'*');
-    out.put_slice(n.format(args.len()).as_bytes());
-    out.put_slice(b"\r\n");
-    for a in args {
-        out.put_u8(b'$');
-        out.put_slice(n.format(a.len()).as_bytes());
-        out.put_slice(b"\r\n");
-        out.put_slice(a);
-        out.put_slice(b"\r\n");
-    }
-}
-
-/// Length of the first complete reply frame in `buf`, if any.
-fn frame_len(buf: &[u8], resp3: bool) -> std::io::Result<Option<usize>> {
-    let r = if resp3 {
-        redis_protocol::resp3::decode::complete::decode_range(buf).map(|o| o.map(|(_, n)| n))
-    } else {
-        redis_protocol::resp2::decode::decode_range(buf).map(|o| o.map(|(_, n)| n))
-    };
-    r.map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))
-}
-
-impl PeerConn {
-    async fn connect(shared: &Shared, addr: SocketAddr, resp3: bool) -> std::io::Result<Self> {
-        let sock = TcpStream::connect(addr).await?;
-        let _ = sock.set_nodelay(true);
-        let mut c = PeerConn {
-            sock,
-            buf: BytesMut::with_capacity(16 * 1024),
-            resp3: false,
-        };
-        let pass = shared.config.read().requirepass.clone();
-        let mut hello = BytesMut::new();
-        let mut expect = 1;
-        if !pass.is_empty() {
-            encode(&mut hello, &[b"AUTH", pass.as_bytes()]);
-            expect += 1;
-        }
-        encode(&mut hello, &[b"CLUSTER", b"PROXY-ORIGIN"]);
-        if resp3 {
-            encode(&mut hello, &[b"HELLO", b"3"]);
-            expect += 1;
-        }
-        c.sock.write_all(&hello).await?;
-        for i in 0..expect {
-            // The HELLO reply is the last one and already RESP3.
-            c.resp3 = resp3 && i + 1 == expect;
-            let frame = c.read_frame().await?;
-            if frame.first() == Some(&b'-') {
-                return Err(std::io::Error::other(format!(
-                    "peer refused the proxy handshake: {}",
-                    String::from_utf8_lossy(&frame).trim_end()
-                )));
-            }
-        }
-        c.resp3 = resp3;
-        Ok(c)
-    }
-
-    async fn read_frame(&mut self) -> std::io::Result<Bytes> {
-        loop {
-            if let Some(n) = frame_len(&self.buf, self.resp3)? {
-                return Ok(self.buf.split_to(n).freeze());
-            }
-            if self.sock.read_buf(&mut self.buf).await? == 0 {
-                return Err(std::io::ErrorKind::UnexpectedEof.into());
-            }
-        }
-    }
-
-    async fn request(&mut self, args: &[&[u8]]) -> std::io::Result<Bytes> {
-        let mut out = BytesMut::new();
-        encode(&mut out, args);
-        self.sock.write_all(&out).await?;
-        self.read_frame().await
-    }
-}
-
-impl Pool {
-    /// Sends one request to `addr` and returns its raw reply frame.
-    pub(crate) async fn request(
-        &self,
-        shared: &Shared,
-        addr: SocketAddr,
-        resp3: bool,
-        args: &[&[u8]],
-    ) -> std::io::Result<Bytes> {
-        let work = async {
-            let idle = self
-                .idle
-                .lock()
-                .get_mut(&(addr, resp3))
-                .and_then(|v| v.pop());
-            let mut conn = match idle {
-                Some(c) => c,
-                None => PeerConn::connect(shared, addr, resp3).await?,
-            };
-            let reply = conn.request(args).await?;
-            let mut idle = self.idle.lock();
-            let v = idle.entry((addr, conn.resp3)).or_default();
-            if v.len() < MAX_IDLE {
-                v.push(conn);
-            }
-            Ok(reply)
-        };
-        tokio::time::timeout(PEER_TIMEOUT, work)
-            .await
-            .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
-    }
-}
-
 fn peer_error(addr: SocketAddr, e: &std::io::Error) -> String {
     format!("CLUSTERDOWN cannot reach the owner {addr}: {e}")
 }
@@ -577,23 +440,5 @@ fn join_replies(
                 .sum();
             reply.int(total);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn frame_boundaries() {
-        assert_eq!(frame_len(b"+OK\r\n:1\r\n", false).ok().flatten(), Some(5));
-        assert_eq!(frame_len(b"*2\r\n$1\r\na\r\n", false).ok().flatten(), None);
-        assert_eq!(
-            frame_len(b"%1\r\n+a\r\n:1\r\n", true).ok().flatten(),
-            Some(12)
-        );
-        let mut b = BytesMut::new();
-        encode(&mut b, &[b"GET", b"k"]);
-        assert_eq!(&b[..], b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
     }
 }
