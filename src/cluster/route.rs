@@ -267,7 +267,7 @@ impl PeerConn {
 
 impl Pool {
     /// Sends one request to `addr` and returns its raw reply frame.
-    async fn request(
+    pub(crate) async fn request(
         &self,
         shared: &Shared,
         addr: SocketAddr,

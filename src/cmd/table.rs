@@ -1313,6 +1313,14 @@ pub static COMMANDS: &[Command] = &[
                 "cluster",
                 cluster::proxy_origin,
             ),
+            c(
+                "cluster|mc",
+                3,
+                STALE,
+                NK,
+                "cluster",
+                crate::memcache::proxy::cluster_mc,
+            ),
         ],
     ),
     c(
