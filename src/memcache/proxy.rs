@@ -283,9 +283,12 @@ pub async fn run(shared: &Arc<Shared>, plan: Plan, out: &mut Vec<u8>) {
     }
 }
 
-/// The `VALUE` blocks of a get reply as `(key, block)`, or the error line the
-/// owner answered instead.
-fn blocks(reply: &[u8]) -> Result<Vec<(&[u8], &[u8])>, &[u8]> {
+/// One `VALUE` block of a get reply: the key and the whole block.
+type Block<'r> = (&'r [u8], &'r [u8]);
+
+/// The `VALUE` blocks of a get reply, or the error line the owner answered
+/// instead.
+fn blocks(reply: &[u8]) -> Result<Vec<Block<'_>>, &[u8]> {
     let mut v = Vec::new();
     let mut rest = reply;
     loop {
