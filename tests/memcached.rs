@@ -803,13 +803,14 @@ fn connections_count_against_maxclients() {
     let s = String::from_utf8_lossy(&conns[0].step(b"stats\r\n")).into_owned();
     assert!(s.contains("STAT rejected_connections 1\r\n"), "{s}");
     assert!(s.contains("STAT curr_connections 3\r\n"), "{s}");
-    // A closed memcached connection frees its place; INFO and CLIENT LIST see them.
-    conns.pop();
-    let two_mc = || info_field(rc.port, "clients", "connected_clients").as_deref() == Some("3");
-    assert!(eventually(Duration::from_secs(5), two_mc));
+    // Closed memcached connections free their places (two, so the redis-cli
+    // probes below never race the limit); INFO and CLIENT LIST see the rest.
+    conns.truncate(1);
+    let one_mc = || info_field(rc.port, "clients", "connected_clients").as_deref() == Some("2");
+    assert!(eventually(Duration::from_secs(5), one_mc));
     let list = redis_cli(rc.port, &["CLIENT", "LIST"]);
     let on_mc_port = format!("laddr=127.0.0.1:{port} ");
-    assert_eq!(list.matches(&on_mc_port).count(), 2, "{list}");
+    assert_eq!(list.matches(&on_mc_port).count(), 1, "{list}");
     let rejected = info_field(rc.port, "stats", "rejected_connections").unwrap_or_default();
     assert_eq!(rejected, "2");
     // CLIENT KILL closes a memcached connection too.
@@ -824,12 +825,7 @@ fn connections_count_against_maxclients() {
         redis_cli(rc.port, &["CLIENT", "KILL", "ID", &id]).trim(),
         "1"
     );
-    let mut closed = 0;
-    for c in conns.iter_mut() {
-        let _ = c.s.set_read_timeout(Some(Duration::from_secs(1)));
-        closed += usize::from(c.closes_after(b""));
-    }
-    assert_eq!(closed, 1);
+    assert!(conns[0].closes_after(b""));
 }
 
 #[test]

@@ -154,14 +154,16 @@ impl<'a> Exec<'a> {
 
     /// Looks up a live string entry, counting `get_expired` on lazy expiry.
     fn lookup<'l>(&self, l: &'l mut Locked<'_>, k: &Key<'_>) -> Option<&'l mut Entry> {
-        let expired = l
-            .table()
-            .get(k.hash, k.bytes)
-            .is_some_and(|e| e.is_expired(self.now_ms));
+        // One probe; the entry is then reached by position.
+        let pos = l.table().position(k.hash, k.bytes)?;
+        let expired = l.table().at(pos).is_some_and(|e| e.is_expired(self.now_ms));
         if expired {
             bump(&self.shared.memcache.get_expired);
+            // Deletes it (and counts `expired_keys`) like any lazy expiry.
+            l.get_access(k);
+            return None;
         }
-        l.get_access(k).filter(|e| str_of(e).is_some())
+        l.table().at_mut(pos).filter(|e| str_of(e).is_some())
     }
 
     fn touched(&self, key: &[u8]) {
@@ -308,11 +310,16 @@ impl<'a> Exec<'a> {
                 let Some(s) = str_of(e) else { return };
                 let data = s.as_bytes(&mut b);
                 let out = &mut *self.out;
+                let mut n = itoa::Buffer::new();
                 out.extend_from_slice(b"VALUE ");
                 out.extend_from_slice(key);
-                let _ = write!(out, " {} {}", flags, data.len());
+                out.push(b' ');
+                out.extend_from_slice(n.format(flags).as_bytes());
+                out.push(b' ');
+                out.extend_from_slice(n.format(data.len()).as_bytes());
                 if with_cas {
-                    let _ = write!(out, " {unique}");
+                    out.push(b' ');
+                    out.extend_from_slice(n.format(unique).as_bytes());
                 }
                 out.extend_from_slice(b"\r\n");
                 out.extend_from_slice(data);

@@ -291,6 +291,10 @@ async fn serve(shared: &Arc<Shared>, client: &ClientHandle, mut sock: TcpStream)
     let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
     let mut swallow = 0usize;
     let mut stop = shared.shutdown.subscribe();
+    // Created once and kept registered: re-creating them per read costs a
+    // waiter-list lock and unlock each time.
+    let mut stopped = std::pin::pin!(stop.changed());
+    let mut woken = std::pin::pin!(client.wake.notified());
     loop {
         let next = process(shared, &mut inbuf, &mut out, &mut swallow);
         if !out.is_empty() {
@@ -318,12 +322,15 @@ async fn serve(shared: &Arc<Shared>, client: &ClientHandle, mut sock: TcpStream)
         let idle = shared.config.read().timeout;
         let read = tokio::select! {
             r = sock.read_buf(&mut inbuf) => r,
-            _ = client.wake.notified() => continue,
+            _ = &mut woken => {
+                woken.set(client.wake.notified());
+                continue;
+            }
             _ = idle_timer(idle) => {
                 debug!(id = client.id, "closing idle memcached client");
                 return;
             }
-            _ = stop.changed() => return,
+            _ = &mut stopped => return,
         };
         match read {
             Ok(0) | Err(_) => return,

@@ -58,19 +58,15 @@ impl<'a> Tokens<'a> {
             line,
         };
         let mut start = 0;
-        let mut i = 0;
-        while i < line.len() {
-            if line[i] == b' ' {
-                if i > start {
-                    t.toks[t.n] = &line[start..i];
-                    t.n += 1;
-                    if t.n == MAX_TOKENS - 1 {
-                        return t;
-                    }
+        for i in memchr::memchr_iter(b' ', line) {
+            if i > start {
+                t.toks[t.n] = &line[start..i];
+                t.n += 1;
+                if t.n == MAX_TOKENS - 1 {
+                    return t;
                 }
-                start = i + 1;
             }
-            i += 1;
+            start = i + 1;
         }
         if start < line.len() {
             t.toks[t.n] = &line[start..];
@@ -322,7 +318,7 @@ const BAD_FORMAT: &str = "CLIENT_ERROR bad command line format";
 
 /// Parses one request from `buf`.
 pub fn parse<'a>(buf: &'a [u8], limits: Limits) -> Parsed<'a> {
-    let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
+    let Some(nl) = memchr::memchr(b'\n', buf) else {
         if buf.len() > MAX_PARTIAL_LINE {
             let spaces = buf.iter().take_while(|&&b| b == b' ').count();
             let rest = &buf[spaces..];
@@ -337,7 +333,7 @@ pub fn parse<'a>(buf: &'a [u8], limits: Limits) -> Parsed<'a> {
     if line.len() > 1 && line[line.len() - 1] == b'\r' {
         line = &line[..line.len() - 1];
     }
-    if let Some(z) = line.iter().position(|&b| b == 0) {
+    if let Some(z) = memchr::memchr(0, line) {
         line = &line[..z];
     }
     let consumed = nl + 1;
