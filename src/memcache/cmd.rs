@@ -591,16 +591,9 @@ impl<'a> Exec<'a> {
             return;
         };
         let mut won = false;
-        let mut b = itoa::Buffer::new();
-        let data: Vec<u8> = str_of(e)
-            .map(|s| s.as_bytes(&mut b).to_vec())
-            .unwrap_or_default();
+        let len = str_of(e).map_or(0, |s| s.len());
         let out = &mut *self.out;
-        if f.value {
-            let _ = write!(out, "VA {}", data.len());
-        } else {
-            out.extend_from_slice(b"HD");
-        }
+        meta_head(out, f.value, len);
         let mut new_ttl = None;
         for tok in m.flag_tokens() {
             match tok[0] {
@@ -622,7 +615,7 @@ impl<'a> Exec<'a> {
                     }
                 }
                 b's' => {
-                    let _ = write!(out, " s{}", data.len());
+                    let _ = write!(out, " s{len}");
                 }
                 b'f' => {
                     let _ = write!(out, " f{}", e.mc_flags());
@@ -655,7 +648,10 @@ impl<'a> Exec<'a> {
         }
         out.extend_from_slice(b"\r\n");
         if f.value {
-            out.extend_from_slice(&data);
+            let mut b = itoa::Buffer::new();
+            if let Some(s) = str_of(e) {
+                out.extend_from_slice(s.as_bytes(&mut b));
+            }
             out.extend_from_slice(b"\r\n");
         }
         if !f.no_update {
@@ -773,7 +769,6 @@ impl<'a> Exec<'a> {
         };
         let key: &[u8] = &m.key;
         let now = self.now_ms;
-        let mut created = false;
         let value = match self.add_delta(key, incr, f.delta, f.cas, f.explicit_cas) {
             Delta::Ok(v) => {
                 if f.quiet {
@@ -806,7 +801,7 @@ impl<'a> Exec<'a> {
                         explicit: f.explicit_cas,
                     };
                     match self.store_item(req) {
-                        Some((Stored::Stored, _)) => created = true,
+                        Some((Stored::Stored, _)) => {}
                         Some(_) => {
                             self.line("NS");
                             return;
@@ -833,13 +828,8 @@ impl<'a> Exec<'a> {
             self.out.extend_from_slice(b"NF\r\n");
             return;
         };
-        let _ = created;
         let out = &mut *self.out;
-        if f.value {
-            let _ = write!(out, "VA {}", value.len());
-        } else {
-            out.extend_from_slice(b"HD");
-        }
+        meta_head(out, f.value, value.len());
         let mut new_ttl = None;
         for tok in m.flag_tokens() {
             match tok[0] {
@@ -887,6 +877,17 @@ impl<'a> Exec<'a> {
         self.out.extend_from_slice(b"ME ");
         self.out.extend_from_slice(key);
         self.out.extend_from_slice(line.as_bytes());
+    }
+}
+
+/// The head of a meta reply about an item: `VA <len>` when the value follows
+/// (`v` flag), else `HD`.
+fn meta_head(out: &mut Vec<u8>, value: bool, len: usize) {
+    if value {
+        out.extend_from_slice(b"VA ");
+        out.extend_from_slice(itoa::Buffer::new().format(len).as_bytes());
+    } else {
+        out.extend_from_slice(b"HD");
     }
 }
 

@@ -436,11 +436,10 @@ fn get<'a>(t: &Tokens<'a>, cmd: &[u8]) -> Request<'a> {
 }
 
 fn update<'a>(t: &Tokens<'a>, mode: StoreMode, after: &'a [u8], limits: Limits) -> Step<'a> {
-    let noreply = t.noreply();
-    let key = t.get(1);
-    if key.len() > KEY_MAX {
-        return done(reply(BAD_FORMAT, noreply));
-    }
+    let (key, noreply) = match key_arg(t) {
+        Ok(k) => k,
+        Err(r) => return done(r),
+    };
     let (Some(flags), Some(exptime), Some(vlen)) = (
         safe_strtoul(t.get(2)),
         safe_strtol(t.get(3)),
@@ -493,12 +492,22 @@ fn item_size_ok(nkey: usize, flags: u32, total: usize, limits: Limits) -> bool {
     size <= limits.item_size_max
 }
 
-fn arith<'a>(t: &Tokens<'a>, incr: bool) -> Request<'a> {
+/// The key token of a single-key text command, and its `noreply`; a key over
+/// 250 bytes is memcached's bad-format error.
+fn key_arg<'a>(t: &Tokens<'a>) -> Result<(&'a [u8], bool), Request<'a>> {
     let noreply = t.noreply();
     let key = t.get(1);
     if key.len() > KEY_MAX {
-        return reply(BAD_FORMAT, noreply);
+        return Err(reply(BAD_FORMAT, noreply));
     }
+    Ok((key, noreply))
+}
+
+fn arith<'a>(t: &Tokens<'a>, incr: bool) -> Request<'a> {
+    let (key, noreply) = match key_arg(t) {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
     match safe_strtoull(t.get(2)) {
         Some(delta) => Request::Arith {
             key,
@@ -511,11 +520,10 @@ fn arith<'a>(t: &Tokens<'a>, incr: bool) -> Request<'a> {
 }
 
 fn touch<'a>(t: &Tokens<'a>) -> Request<'a> {
-    let noreply = t.noreply();
-    let key = t.get(1);
-    if key.len() > KEY_MAX {
-        return reply(BAD_FORMAT, noreply);
-    }
+    let (key, noreply) = match key_arg(t) {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
     match safe_strtol(t.get(2)) {
         Some(exptime) => Request::Touch {
             key,
