@@ -41,6 +41,9 @@ pub const VERSION: &str = concat!("1.6.18 ringcache-", env!("CARGO_PKG_VERSION")
 /// Output flushed mid-batch once it grows past this.
 const FLUSH_AT: usize = 64 * 1024;
 
+/// Spare input capacity kept before each read.
+const READ_ROOM: usize = 16 * 1024;
+
 /// memcached's answer to a connection over the limit (then it closes).
 const TOO_MANY: &[u8] = b"ERROR Too many open connections\r\n";
 
@@ -287,7 +290,7 @@ async fn idle_timer(secs: u64) {
 /// Serves one memcached connection until it closes, is killed or idles out.
 async fn serve(shared: &Arc<Shared>, client: &ClientHandle, mut sock: TcpStream) {
     let _ = sock.set_nodelay(true);
-    let mut inbuf = BytesMut::with_capacity(16 * 1024);
+    let mut inbuf = BytesMut::with_capacity(READ_ROOM);
     let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
     let mut swallow = 0usize;
     let mut stop = shared.shutdown.subscribe();
@@ -318,6 +321,13 @@ async fn serve(shared: &Arc<Shared>, client: &ClientHandle, mut sock: TcpStream)
         }
         if client.killed.load(Ordering::Acquire) {
             return;
+        }
+        // Room for a whole request: `read_buf` reads at most the spare
+        // capacity, which shrinks as parsed bytes are advanced past, and a
+        // request split over two reads costs a syscall and a parse retry.
+        // Reserving in an empty buffer just rewinds it (no allocation).
+        if inbuf.capacity() - inbuf.len() < READ_ROOM {
+            inbuf.reserve(READ_ROOM);
         }
         let idle = shared.config.read().timeout;
         let read = tokio::select! {

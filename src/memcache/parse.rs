@@ -436,9 +436,9 @@ fn get<'a>(t: &Tokens<'a>, cmd: &[u8]) -> Request<'a> {
 }
 
 fn update<'a>(t: &Tokens<'a>, mode: StoreMode, after: &'a [u8], limits: Limits) -> Step<'a> {
-    let (key, noreply) = match key_arg(t) {
-        Ok(k) => k,
-        Err(r) => return done(r),
+    let noreply = t.noreply();
+    let Some(key) = key_arg(t) else {
+        return done(reply(BAD_FORMAT, noreply));
     };
     let (Some(flags), Some(exptime), Some(vlen)) = (
         safe_strtoul(t.get(2)),
@@ -492,21 +492,16 @@ fn item_size_ok(nkey: usize, flags: u32, total: usize, limits: Limits) -> bool {
     size <= limits.item_size_max
 }
 
-/// The key token of a single-key text command, and its `noreply`; a key over
-/// 250 bytes is memcached's bad-format error.
-fn key_arg<'a>(t: &Tokens<'a>) -> Result<(&'a [u8], bool), Request<'a>> {
-    let noreply = t.noreply();
-    let key = t.get(1);
-    if key.len() > KEY_MAX {
-        return Err(reply(BAD_FORMAT, noreply));
-    }
-    Ok((key, noreply))
+/// The key token of a single-key text command; None over 250 bytes
+/// (memcached's bad-format error).
+fn key_arg<'a>(t: &Tokens<'a>) -> Option<&'a [u8]> {
+    Some(t.get(1)).filter(|k| k.len() <= KEY_MAX)
 }
 
 fn arith<'a>(t: &Tokens<'a>, incr: bool) -> Request<'a> {
-    let (key, noreply) = match key_arg(t) {
-        Ok(k) => k,
-        Err(r) => return r,
+    let noreply = t.noreply();
+    let Some(key) = key_arg(t) else {
+        return reply(BAD_FORMAT, noreply);
     };
     match safe_strtoull(t.get(2)) {
         Some(delta) => Request::Arith {
@@ -520,9 +515,9 @@ fn arith<'a>(t: &Tokens<'a>, incr: bool) -> Request<'a> {
 }
 
 fn touch<'a>(t: &Tokens<'a>) -> Request<'a> {
-    let (key, noreply) = match key_arg(t) {
-        Ok(k) => k,
-        Err(r) => return r,
+    let noreply = t.noreply();
+    let Some(key) = key_arg(t) else {
+        return reply(BAD_FORMAT, noreply);
     };
     match safe_strtol(t.get(2)) {
         Some(exptime) => Request::Touch {
@@ -548,10 +543,9 @@ fn delete<'a>(t: &Tokens<'a>) -> Request<'a> {
             );
         }
     }
-    let key = t.get(1);
-    if key.len() > KEY_MAX {
+    let Some(key) = key_arg(t) else {
         return reply(BAD_FORMAT, noreply);
-    }
+    };
     Request::Delete { key, noreply }
 }
 
