@@ -170,3 +170,42 @@ fn pymemcache_sees_one_keyspace_through_any_node() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("pymemcache cluster ok"));
 }
+
+#[test]
+fn unreachable_owner_is_a_server_error_and_noreply_stays_silent() {
+    let mut nodes = start_cluster(3, &["--cluster-node-timeout", "20000"]);
+    let mut mc = Mc::connect(nodes[0].mc_port);
+    for i in 0..30 {
+        let req = format!("set gone:{i} 0 0 1\r\nx\r\n");
+        assert_eq!(mc.step(req.as_bytes()), b"STORED\r\n");
+    }
+    let victim = nodes[2].proc.port;
+    let owned = redis_cli(victim, &["KEYS", "gone:*"]);
+    let key = owned
+        .lines()
+        .next()
+        .expect("the victim owns some keys")
+        .to_string();
+    nodes[2].proc.child.kill().expect("kill");
+    let _ = nodes[2].proc.child.wait();
+    // Still a member (failure not yet detected): the proxy cannot connect.
+    let got = String::from_utf8_lossy(&mc.step(format!("get {key}\r\n").as_bytes())).into_owned();
+    let want = format!("SERVER_ERROR cannot reach the owner 127.0.0.1:{victim}: ");
+    assert!(got.starts_with(&want) && got.ends_with("\r\n"), "{got}");
+    assert_eq!(got.matches("\r\n").count(), 1, "{got}");
+    let got = String::from_utf8_lossy(&mc.step(format!("mg {key} v\r\n").as_bytes())).into_owned();
+    assert!(got.starts_with(&want), "{got}");
+    assert_eq!(
+        mc.step(format!("set {key} 0 0 1 noreply\r\ny\r\n").as_bytes()),
+        b""
+    );
+    // Keys of live owners are still served in the same batch of requests.
+    let mut live = Mc::connect(nodes[1].mc_port);
+    let others = redis_cli(nodes[1].proc.port, &["KEYS", "gone:*"]);
+    let k1 = others.lines().next().expect("node 1 owns some keys");
+    assert_eq!(
+        live.step(format!("get {k1}\r\n").as_bytes()),
+        format!("VALUE {k1} 0 1\r\nx\r\nEND\r\n").as_bytes()
+    );
+    assert_alive(nodes[0].proc.port);
+}
