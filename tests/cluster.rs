@@ -8,45 +8,8 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{free_port, redis_cli, start_ringcache_on, Proc, RawConn};
-
-/// One node with its data directory.
-struct Node {
-    proc: Proc,
-    dir: tempfile::TempDir,
-}
-
-impl Node {
-    fn port(&self) -> u16 {
-        self.proc.port
-    }
-}
-
-fn start_node(dir: tempfile::TempDir, port: u16, extra: &[&str]) -> Node {
-    let d = dir.path().to_string_lossy().into_owned();
-    let mut args = vec!["--cluster-enabled", "yes", "--dir", d.as_str()];
-    args.extend_from_slice(extra);
-    let proc = start_ringcache_on(port, &args);
-    Node { proc, dir }
-}
-
-fn tmp() -> tempfile::TempDir {
-    tempfile::tempdir().expect("tempdir")
-}
-
-/// Starts `n` nodes, every one after the first joining the first.
-fn start_cluster(n: usize, extra: &[&str]) -> Vec<Node> {
-    let first = start_node(tmp(), free_port(), extra);
-    let seed = format!("127.0.0.1:{}", first.port());
-    let mut nodes = vec![first];
-    for _ in 1..n {
-        let mut args = extra.to_vec();
-        args.extend_from_slice(&["--join", seed.as_str()]);
-        nodes.push(start_node(tmp(), free_port(), &args));
-    }
-    wait_converged(&nodes, n);
-    nodes
-}
+use common::cluster::{start_cluster, start_node, tmp, wait_converged, Node};
+use common::{free_port, redis_cli, RawConn};
 
 fn info_field(port: u16, field: &str) -> String {
     let info = redis_cli(port, &["cluster", "info"]);
@@ -54,34 +17,6 @@ fn info_field(port: u16, field: &str) -> String {
         .find_map(|l| l.strip_prefix(&format!("{field}:")))
         .map(|v| v.trim().to_string())
         .unwrap_or_default()
-}
-
-/// Waits until every node reports `size` members at one common epoch.
-fn wait_converged(nodes: &[Node], size: usize) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let views: Vec<(String, String, String)> = nodes
-            .iter()
-            .map(|n| {
-                (
-                    info_field(n.port(), "cluster_size"),
-                    info_field(n.port(), "cluster_current_epoch"),
-                    info_field(n.port(), "cluster_state"),
-                )
-            })
-            .collect();
-        let ok = views
-            .iter()
-            .all(|v| v.0 == size.to_string() && v.2 == "ok" && v.1 == views[0].1);
-        if ok {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "cluster did not converge to {size} members: {views:?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// `(id, slot ranges)` of every node in a CLUSTER NODES output.
@@ -275,7 +210,7 @@ fn restart_keeps_node_id() {
     let node = start_node(tmp(), port, &[]);
     let id = redis_cli(port, &["cluster", "myid"]).trim().to_string();
     assert_eq!(id.len(), 40);
-    let Node { proc, dir } = node;
+    let Node { proc, dir, .. } = node;
     drop(proc);
     let again = start_node(dir, port, &[]);
     assert_eq!(redis_cli(again.port(), &["cluster", "myid"]).trim(), id);

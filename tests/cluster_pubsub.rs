@@ -30,7 +30,7 @@ fn next_message(c: &mut RawConn) -> String {
 
 #[test]
 fn publish_reaches_subscribers_on_every_node() {
-    let nodes = start_cluster_nodes(3, &[]);
+    let nodes = common::cluster::start_cluster(3, &[]);
     let ports: Vec<u16> = nodes.iter().map(|n| n.proc.port).collect();
     // Two subscribers on node A (one by pattern), one on node C.
     let mut sub_a = RawConn::connect(ports[0]);
@@ -120,7 +120,7 @@ fn publish_reaches_subscribers_on_every_node() {
 
 #[test]
 fn shard_channels_live_on_the_slot_owner() {
-    let nodes = start_cluster_nodes(3, &["--cluster-redirect", "no"]);
+    let nodes = common::cluster::start_cluster(3, &["--cluster-redirect", "no"]);
     let ports: Vec<u16> = nodes.iter().map(|n| n.proc.port).collect();
     let local = channel_owned(ports[0], true);
     let remote = channel_owned(ports[0], false);

@@ -8,41 +8,18 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{free_port, redis_cli, start_ringcache_on, Proc, RawConn};
+use common::cluster::{tmp, Node};
+use common::{free_port, redis_cli, RawConn};
 
 const TIMEOUT: &str = "2000";
 
-struct Node {
-    proc: Proc,
-    dir: tempfile::TempDir,
-}
-
-impl Node {
-    fn port(&self) -> u16 {
-        self.proc.port
-    }
-}
-
 fn start_node(dir: tempfile::TempDir, port: u16, seed: Option<u16>) -> Node {
-    let d = dir.path().to_string_lossy().into_owned();
     let seed = seed.map(|p| format!("127.0.0.1:{p}"));
-    let mut args = vec![
-        "--cluster-enabled",
-        "yes",
-        "--dir",
-        d.as_str(),
-        "--cluster-node-timeout",
-        TIMEOUT,
-    ];
+    let mut args = vec!["--cluster-node-timeout", TIMEOUT];
     if let Some(s) = &seed {
         args.extend_from_slice(&["--join", s.as_str()]);
     }
-    let proc = start_ringcache_on(port, &args);
-    Node { proc, dir }
-}
-
-fn tmp() -> tempfile::TempDir {
-    tempfile::tempdir().expect("tempdir")
+    common::cluster::start_node(dir, port, &args)
 }
 
 fn info(port: u16) -> std::collections::BTreeMap<String, String> {
@@ -214,7 +191,7 @@ fn restarted_node_keeps_its_id_and_rejoins() {
     let mut nodes = start_cluster(3);
     let last = nodes.pop().expect("node");
     let (port, id) = (last.port(), myid(last.port()));
-    let Node { proc, dir } = last;
+    let Node { proc, dir, .. } = last;
     drop(proc);
     assert!(dir.path().join("raft.json").exists());
     let again = start_node(dir, port, Some(nodes[0].port()));

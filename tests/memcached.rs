@@ -25,23 +25,8 @@ fn start_memcached() -> Proc {
         .stderr(Stdio::null())
         .spawn()
         .expect("memcached is required (scripts/test installs it)");
-    wait_mc(port);
+    wait_memcached(port);
     Proc { child, port }
-}
-
-fn wait_mc(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
-            let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-            let mut buf = [0u8; 64];
-            if s.write_all(b"version\r\n").is_ok() && s.read(&mut buf).is_ok_and(|n| n > 0) {
-                return;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("memcached on {port} did not come up");
 }
 
 /// Starts ringcache with its memcached listener on a free port; returns the
@@ -52,82 +37,8 @@ fn start_rc(extra: &[&str]) -> (Proc, u16) {
     let mut args = vec!["--memcached-port", p.as_str()];
     args.extend_from_slice(extra);
     let rc = start_ringcache(&args);
-    wait_mc(mc);
+    wait_memcached(mc);
     (rc, mc)
-}
-
-/// A raw memcached connection.
-struct Mc {
-    s: TcpStream,
-    /// Last CAS unique seen (from `gets` or a meta `c` flag), for `{cas}`.
-    last_cas: String,
-}
-
-impl Mc {
-    fn connect(port: u16) -> Mc {
-        let s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(10)))
-            .expect("timeout");
-        Mc {
-            s,
-            last_cas: "0".into(),
-        }
-    }
-
-    /// Sends one step followed by an `mn` sentinel and returns everything the
-    /// server answered before the sentinel's `MN`.
-    fn step(&mut self, raw: &[u8]) -> Vec<u8> {
-        let raw = String::from_utf8_lossy(raw).replace("{cas}", &self.last_cas);
-        let mut req = raw.into_bytes();
-        req.extend_from_slice(b"mn\r\n");
-        self.s.write_all(&req).expect("write");
-        let mut buf = Vec::new();
-        let mut tmp = [0u8; 65536];
-        while !buf.ends_with(b"MN\r\n") {
-            let n = self.s.read(&mut tmp).expect("read");
-            assert!(
-                n > 0,
-                "closed while waiting: {:?}",
-                String::from_utf8_lossy(&buf)
-            );
-            buf.extend_from_slice(&tmp[..n]);
-        }
-        buf.truncate(buf.len() - 4);
-        self.learn_cas(&buf);
-        buf
-    }
-
-    fn learn_cas(&mut self, reply: &[u8]) {
-        for line in String::from_utf8_lossy(reply).split("\r\n") {
-            let t: Vec<&str> = line.split(' ').collect();
-            if t[0] == "VALUE" && t.len() == 5 {
-                self.last_cas = t[4].to_string();
-            }
-            if ["VA", "HD", "NS", "EX", "NF"].contains(&t[0]) {
-                for tok in &t[1..] {
-                    if let Some(c) = tok.strip_prefix('c') {
-                        if c.bytes().all(|b| b.is_ascii_digit()) && !c.is_empty() {
-                            self.last_cas = c.to_string();
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// True when the server closes the connection after `raw`.
-    fn closes_after(&mut self, raw: &[u8]) -> bool {
-        let _ = self.s.write_all(raw);
-        let mut tmp = [0u8; 4096];
-        loop {
-            match self.s.read(&mut tmp) {
-                Ok(0) => return true,
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
-                Err(_) => return false,
-            }
-        }
-    }
 }
 
 /// Replaces CAS uniques (which legitimately differ) with a placeholder.
@@ -827,4 +738,108 @@ fn garbage_never_stalls_the_node() {
     let mut c = Mc::connect(port);
     assert!(c.step(b"version\r\n").starts_with(b"VERSION "));
     assert_eq!(redis_cli(rc.port, &["PING"]).trim(), "PONG");
+}
+
+/// What a real memcached answers a connection over its `-c` limit.
+fn memcached_refusal() -> Vec<u8> {
+    let port = free_port();
+    let mut cmd = Command::new("memcached");
+    cmd.args([
+        "-p",
+        &port.to_string(),
+        "-U",
+        "0",
+        "-l",
+        "127.0.0.1",
+        "-c",
+        "30",
+    ]);
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        cmd.args(["-u", "root"]);
+    }
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("memcached");
+    let _mc = Proc { child, port };
+    wait_memcached(port);
+    let mut open = Vec::new();
+    for _ in 0..30 {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        s.write_all(b"version\r\n").expect("write");
+        let mut buf = [0u8; 256];
+        let n = s.read(&mut buf).expect("read");
+        if !buf[..n].starts_with(b"VERSION ") {
+            return buf[..n].to_vec();
+        }
+        open.push(s);
+    }
+    panic!("memcached -c 30 accepted 30 connections");
+}
+
+#[test]
+fn connections_count_against_maxclients() {
+    let (rc, port) = start_rc(&["--maxclients", "3"]);
+    // Wait for the start-up probes to be gone.
+    let settled = || info_field(rc.port, "clients", "connected_clients").as_deref() == Some("1");
+    assert!(eventually(Duration::from_secs(5), settled));
+    let mut conns: Vec<Mc> = (0..3).map(|_| Mc::connect(port)).collect();
+    for c in conns.iter_mut() {
+        assert!(c.step(b"version\r\n").starts_with(b"VERSION "));
+    }
+    // Full: memcached's refusal on the memcached port, Redis' on the RESP port.
+    let mut over = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    over.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut refusal = Vec::new();
+    let _ = over.read_to_end(&mut refusal);
+    assert_eq!(refusal, b"ERROR Too many open connections\r\n");
+    assert_eq!(refusal, memcached_refusal());
+    assert!(redis_cli(rc.port, &["PING"]).contains("max number of clients reached"));
+    let s = String::from_utf8_lossy(&conns[0].step(b"stats\r\n")).into_owned();
+    assert!(s.contains("STAT rejected_connections 1\r\n"), "{s}");
+    assert!(s.contains("STAT curr_connections 3\r\n"), "{s}");
+    // Closed memcached connections free their places (two, so the redis-cli
+    // probes below never race the limit); INFO and CLIENT LIST see the rest.
+    conns.truncate(1);
+    let one_mc = || info_field(rc.port, "clients", "connected_clients").as_deref() == Some("2");
+    assert!(eventually(Duration::from_secs(5), one_mc));
+    let list = redis_cli(rc.port, &["CLIENT", "LIST"]);
+    let on_mc_port = format!("laddr=127.0.0.1:{port} ");
+    assert_eq!(list.matches(&on_mc_port).count(), 1, "{list}");
+    let rejected = info_field(rc.port, "stats", "rejected_connections").unwrap_or_default();
+    assert_eq!(rejected, "2");
+    // CLIENT KILL closes a memcached connection too.
+    let id = list
+        .lines()
+        .find(|l| l.contains(&on_mc_port))
+        .and_then(|l| l.strip_prefix("id="))
+        .and_then(|l| l.split(' ').next())
+        .expect("id")
+        .to_string();
+    assert_eq!(
+        redis_cli(rc.port, &["CLIENT", "KILL", "ID", &id]).trim(),
+        "1"
+    );
+    assert!(conns[0].closes_after(b""));
+}
+
+#[test]
+fn idle_connections_honour_timeout() {
+    let (_rc, port) = start_rc(&["--timeout", "1"]);
+    let mut idle = Mc::connect(port);
+    let mut busy = Mc::connect(port);
+    assert!(idle.step(b"version\r\n").starts_with(b"VERSION "));
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(2500) {
+        assert!(busy.step(b"version\r\n").starts_with(b"VERSION "));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // The idle one was closed after about a second; the busy one lives on.
+    assert!(idle.closes_after(b""));
+    assert!(busy.step(b"version\r\n").starts_with(b"VERSION "));
 }

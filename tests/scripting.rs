@@ -536,7 +536,7 @@ fn function_kill_and_stats_match_redis() {
 
 #[test]
 fn no_cluster_functions_are_refused_in_cluster_mode() {
-    let nodes = start_cluster_nodes(1, &[]);
+    let nodes = common::cluster::start_cluster(1, &[]);
     let mut c = RawConn::connect(nodes[0].proc.port);
     let lib = b"#!lua name=nc\nredis.register_function{function_name='nc', callback=function() return 1 end, flags={'no-cluster'}}\nredis.register_function('ok', function() return 2 end)";
     assert_eq!(c.cmd(&[b"FUNCTION", b"LOAD", lib]), b"$2\r\nnc\r\n");

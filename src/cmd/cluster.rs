@@ -73,6 +73,8 @@ pub fn help(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
             "    Return information about the cluster.",
             "KEYSLOT <key>",
             "    Return the hash slot for <key>.",
+            "MC <request>",
+            "    Execute a memcached request forwarded by a peer node (proxy connections only).",
             "MEET <ip> <port> [<bus-port>]",
             "    Connect nodes into a working cluster.",
             "MYID",

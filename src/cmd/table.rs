@@ -1443,6 +1443,14 @@ pub static COMMANDS: &[Command] = &[
                 "cluster",
                 cluster::rebalance_status,
             ),
+            c(
+                "cluster|mc",
+                3,
+                STALE,
+                NK,
+                "cluster",
+                crate::memcache::proxy::cluster_mc,
+            ),
         ],
     ),
     c(

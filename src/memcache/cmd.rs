@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 
 use super::cas;
 use super::parse::{base64_encode, safe_strtoull, Meta, Request, Store, StoreMode, ITEM_OVERHEAD};
-use super::McNode;
+use crate::server::Shared;
 use crate::store::evict::{idle_ms, new_stamp, touch_stamp};
 use crate::store::{Entry, Key, Locked, StrValue, Value};
 
@@ -102,7 +102,7 @@ struct StoreReq<'r> {
 /// One request's execution context.
 pub struct Exec<'a> {
     /// The node.
-    pub node: &'a McNode,
+    pub shared: &'a std::sync::Arc<Shared>,
     /// Output buffer.
     pub out: &'a mut Vec<u8>,
     /// Time of the batch.
@@ -131,20 +131,22 @@ fn ttl_secs(e: &Entry, now_ms: u64) -> i64 {
 }
 
 impl<'a> Exec<'a> {
-    fn line(&mut self, s: &str) {
+    /// Appends a reply line.
+    pub(super) fn line(&mut self, s: &str) {
         self.out.extend_from_slice(s.as_bytes());
         self.out.extend_from_slice(b"\r\n");
     }
 
-    fn maybe(&mut self, s: &str, noreply: bool) {
+    /// Appends a reply line unless `noreply`.
+    pub(super) fn maybe(&mut self, s: &str, noreply: bool) {
         if !noreply {
             self.line(s);
         }
     }
 
     fn lock<'k>(&self, key: &'k [u8]) -> (Key<'k>, Locked<'a>) {
-        let node: &'a McNode = self.node;
-        let store = &node.shared.store;
+        let shared: &'a Shared = self.shared;
+        let store = &shared.store;
         let k = store.key(key);
         let l = store.lock(0, &k, self.now_ms);
         (k, l)
@@ -152,22 +154,24 @@ impl<'a> Exec<'a> {
 
     /// Looks up a live string entry, counting `get_expired` on lazy expiry.
     fn lookup<'l>(&self, l: &'l mut Locked<'_>, k: &Key<'_>) -> Option<&'l mut Entry> {
-        let expired = l
-            .table()
-            .get(k.hash, k.bytes)
-            .is_some_and(|e| e.is_expired(self.now_ms));
+        // One probe; the entry is then reached by position.
+        let pos = l.table().position(k.hash, k.bytes)?;
+        let expired = l.table().at(pos).is_some_and(|e| e.is_expired(self.now_ms));
         if expired {
-            bump(&self.node.stats.get_expired);
+            bump(&self.shared.memcache.get_expired);
+            // Deletes it (and counts `expired_keys`) like any lazy expiry.
+            l.get_access(k);
+            return None;
         }
-        l.get_access(k).filter(|e| str_of(e).is_some())
+        l.table().at_mut(pos).filter(|e| str_of(e).is_some())
     }
 
     fn touched(&self, key: &[u8]) {
-        self.node.shared.watches.touch(0, key);
+        self.shared.watches.touch(0, key);
     }
 
     fn memory_ok(&self) -> bool {
-        crate::store::evict::ensure_memory(&self.node.shared).is_ok()
+        crate::store::evict::ensure_memory(self.shared).is_ok()
     }
 
     /// Runs one request.
@@ -201,7 +205,7 @@ impl<'a> Exec<'a> {
                 noreply,
                 swallow,
             } => {
-                bump(&self.node.stats.store_too_large);
+                bump(&self.shared.memcache.store_too_large);
                 if delete {
                     let (k, mut l) = self.lock(&key);
                     if l.remove(&k).is_some() {
@@ -242,13 +246,13 @@ impl<'a> Exec<'a> {
                 exptime,
                 noreply,
             } => {
-                bump(&self.node.stats.cmd_touch);
+                bump(&self.shared.memcache.cmd_touch);
                 let ttl = Ttl::from_exptime(exptime, self.now_ms);
                 let hit = self.touch_key(key, ttl);
                 if hit {
-                    bump(&self.node.stats.touch_hits);
+                    bump(&self.shared.memcache.touch_hits);
                 } else {
-                    bump(&self.node.stats.touch_misses);
+                    bump(&self.shared.memcache.touch_misses);
                 }
                 self.maybe(if hit { "TOUCHED" } else { "NOT_FOUND" }, noreply);
             }
@@ -258,16 +262,19 @@ impl<'a> Exec<'a> {
                 drop(l);
                 if hit {
                     self.touched(key);
-                    bump(&self.node.stats.delete_hits);
+                    bump(&self.shared.memcache.delete_hits);
                 } else {
-                    bump(&self.node.stats.delete_misses);
+                    bump(&self.shared.memcache.delete_misses);
                 }
                 self.maybe(if hit { "DELETED" } else { "NOT_FOUND" }, noreply);
             }
             Request::FlushAll { delay, noreply } => {
-                bump(&self.node.stats.cmd_flush);
-                self.node
-                    .flush(Ttl::from_exptime(delay, self.now_ms), self.now_ms);
+                bump(&self.shared.memcache.cmd_flush);
+                super::flush(
+                    self.shared,
+                    Ttl::from_exptime(delay, self.now_ms),
+                    self.now_ms,
+                );
                 self.maybe("OK", noreply);
             }
             Request::Stats(sub) => self.stats(sub),
@@ -287,8 +294,9 @@ impl<'a> Exec<'a> {
         Outcome::Continue
     }
 
-    fn get_one(&mut self, key: &[u8], with_cas: bool, touch: Option<i32>) {
-        let stats = &self.node.stats;
+    /// One key of a get/gets/gat/gats (its `VALUE` block on a hit).
+    pub(super) fn get_one(&mut self, key: &[u8], with_cas: bool, touch: Option<i32>) {
+        let stats = &self.shared.memcache;
         let ttl = touch.map(|e| Ttl::from_exptime(e, self.now_ms));
         let (k, mut l) = self.lock(key);
         let now = self.now_ms;
@@ -302,11 +310,16 @@ impl<'a> Exec<'a> {
                 let Some(s) = str_of(e) else { return };
                 let data = s.as_bytes(&mut b);
                 let out = &mut *self.out;
+                let mut n = itoa::Buffer::new();
                 out.extend_from_slice(b"VALUE ");
                 out.extend_from_slice(key);
-                let _ = write!(out, " {} {}", flags, data.len());
+                out.push(b' ');
+                out.extend_from_slice(n.format(flags).as_bytes());
+                out.push(b' ');
+                out.extend_from_slice(n.format(data.len()).as_bytes());
                 if with_cas {
-                    let _ = write!(out, " {unique}");
+                    out.push(b' ');
+                    out.extend_from_slice(n.format(unique).as_bytes());
                 }
                 out.extend_from_slice(b"\r\n");
                 out.extend_from_slice(data);
@@ -351,7 +364,7 @@ impl<'a> Exec<'a> {
     }
 
     fn arith_miss(&self, incr: bool) {
-        let s = &self.node.stats;
+        let s = &self.shared.memcache;
         bump(if incr { &s.incr_misses } else { &s.decr_misses });
     }
 
@@ -371,7 +384,7 @@ impl<'a> Exec<'a> {
         if !self.memory_ok() {
             return None;
         }
-        let stats = &self.node.stats;
+        let stats = &self.shared.memcache;
         bump(&stats.cmd_set);
         let (k, mut l) = self.lock(key);
         let lru = new_stamp(self.now_ms);
@@ -470,7 +483,7 @@ impl<'a> Exec<'a> {
         req_cas: Option<u64>,
         explicit: Option<u64>,
     ) -> Delta {
-        let stats = &self.node.stats;
+        let stats = &self.shared.memcache;
         let (k, mut l) = self.lock(key);
         let Some(e) = self.lookup(&mut l, &k) else {
             return Delta::NotFound;
@@ -516,8 +529,8 @@ impl<'a> Exec<'a> {
 
     fn stats(&mut self, sub: &[u8]) {
         let text = match sub {
-            b"" => self.node.general_stats(),
-            b"settings" => self.node.settings_stats(),
+            b"" => super::general_stats(self.shared),
+            b"settings" => super::settings_stats(self.shared),
             b"items" | b"sizes" => String::new(),
             b"slabs" => format!(
                 "STAT active_slabs 0\r\nSTAT total_malloced {}\r\n",
@@ -525,7 +538,7 @@ impl<'a> Exec<'a> {
             ),
             b"conns" => String::new(),
             b"reset" => {
-                self.node.stats.reset();
+                self.shared.memcache.reset();
                 self.line("RESET");
                 return;
             }
@@ -538,33 +551,15 @@ impl<'a> Exec<'a> {
         self.line("END");
     }
 
-    /// Appends the ` k<key>` echo (base64 with ` b` for binary keys).
-    fn echo_key(&mut self, key: &[u8], binary: bool) {
-        self.out.extend_from_slice(b" k");
-        if binary {
-            base64_encode(key, self.out);
-            self.out.extend_from_slice(b" b");
-        } else {
-            self.out.extend_from_slice(key);
-        }
-    }
-
     /// Echoes the `O` and `k` flags of a reply without an item.
     fn echo_ok(&mut self, m: &Meta<'_>) {
         for tok in m.flag_tokens() {
-            match tok[0] {
-                b'O' => {
-                    self.out.push(b' ');
-                    self.out.extend_from_slice(tok);
-                }
-                b'k' => self.echo_key(&m.key, m.flags.binary),
-                _ => {}
-            }
+            echo_flag(self.out, tok, m);
         }
     }
 
     fn meta_get(&mut self, m: &Meta<'_>) {
-        let stats = &self.node.stats;
+        let stats = &self.shared.memcache;
         let f = m.flags;
         let now = self.now_ms;
         let key: &[u8] = &m.key;
@@ -580,7 +575,7 @@ impl<'a> Exec<'a> {
                 created = true;
                 drop(l);
                 self.touched(key);
-                l = self.node.shared.store.lock(0, &k, now);
+                l = self.shared.store.lock(0, &k, now);
             }
         }
         let mut ttl_set = false;
@@ -596,16 +591,9 @@ impl<'a> Exec<'a> {
             return;
         };
         let mut won = false;
-        let mut b = itoa::Buffer::new();
-        let data: Vec<u8> = str_of(e)
-            .map(|s| s.as_bytes(&mut b).to_vec())
-            .unwrap_or_default();
+        let len = str_of(e).map_or(0, |s| s.len());
         let out = &mut *self.out;
-        if f.value {
-            let _ = write!(out, "VA {}", data.len());
-        } else {
-            out.extend_from_slice(b"HD");
-        }
+        meta_head(out, f.value, len);
         let mut new_ttl = None;
         for tok in m.flag_tokens() {
             match tok[0] {
@@ -627,19 +615,7 @@ impl<'a> Exec<'a> {
                     }
                 }
                 b's' => {
-                    let _ = write!(out, " s{}", data.len());
-                }
-                b't' => {
-                    let left = match new_ttl {
-                        Some(Ttl::Never) => -1,
-                        Some(Ttl::At(at)) => at.saturating_sub(now).div_ceil(1000) as i64,
-                        Some(Ttl::Expired) => 0,
-                        None => ttl_secs(e, now),
-                    };
-                    let _ = write!(out, " t{left}");
-                }
-                b'c' => {
-                    let _ = write!(out, " c{}", cas::unique(e));
+                    let _ = write!(out, " s{len}");
                 }
                 b'f' => {
                     let _ = write!(out, " f{}", e.mc_flags());
@@ -654,20 +630,7 @@ impl<'a> Exec<'a> {
                         b" h0"
                     });
                 }
-                b'O' => {
-                    out.push(b' ');
-                    out.extend_from_slice(tok);
-                }
-                _ => {}
-            }
-            if tok[0] == b'k' {
-                out.extend_from_slice(b" k");
-                if f.binary {
-                    base64_encode(key, out);
-                    out.extend_from_slice(b" b");
-                } else {
-                    out.extend_from_slice(key);
-                }
+                _ => item_flag(out, tok, m, e, new_ttl, now),
             }
         }
         if cas::has(e, cas::TOKEN_SENT) {
@@ -685,7 +648,10 @@ impl<'a> Exec<'a> {
         }
         out.extend_from_slice(b"\r\n");
         if f.value {
-            out.extend_from_slice(&data);
+            let mut b = itoa::Buffer::new();
+            if let Some(s) = str_of(e) {
+                out.extend_from_slice(s.as_bytes(&mut b));
+            }
             out.extend_from_slice(b"\r\n");
         }
         if !f.no_update {
@@ -741,16 +707,10 @@ impl<'a> Exec<'a> {
         };
         self.out.extend_from_slice(code);
         for tok in m.flag_tokens() {
-            match tok[0] {
-                b'O' => {
-                    self.out.push(b' ');
-                    self.out.extend_from_slice(tok);
-                }
-                b'k' => self.echo_key(&m.key, f.binary),
-                b'c' => {
-                    let _ = write!(self.out, " c{c}");
-                }
-                _ => {}
+            if tok[0] == b'c' {
+                let _ = write!(self.out, " c{c}");
+            } else {
+                echo_flag(self.out, tok, m);
             }
         }
         self.out.extend_from_slice(b"\r\n");
@@ -758,7 +718,7 @@ impl<'a> Exec<'a> {
 
     fn meta_delete(&mut self, m: &Meta<'_>) {
         let f = m.flags;
-        let stats = &self.node.stats;
+        let stats = &self.shared.memcache;
         let now = self.now_ms;
         let key: &[u8] = &m.key;
         let (k, mut l) = self.lock(key);
@@ -809,7 +769,6 @@ impl<'a> Exec<'a> {
         };
         let key: &[u8] = &m.key;
         let now = self.now_ms;
-        let mut created = false;
         let value = match self.add_delta(key, incr, f.delta, f.cas, f.explicit_cas) {
             Delta::Ok(v) => {
                 if f.quiet {
@@ -842,7 +801,7 @@ impl<'a> Exec<'a> {
                         explicit: f.explicit_cas,
                     };
                     match self.store_item(req) {
-                        Some((Stored::Stored, _)) => created = true,
+                        Some((Stored::Stored, _)) => {}
                         Some(_) => {
                             self.line("NS");
                             return;
@@ -869,43 +828,13 @@ impl<'a> Exec<'a> {
             self.out.extend_from_slice(b"NF\r\n");
             return;
         };
-        let _ = created;
         let out = &mut *self.out;
-        if f.value {
-            let _ = write!(out, "VA {}", value.len());
-        } else {
-            out.extend_from_slice(b"HD");
-        }
+        meta_head(out, f.value, value.len());
         let mut new_ttl = None;
         for tok in m.flag_tokens() {
             match tok[0] {
-                b'c' => {
-                    let _ = write!(out, " c{}", cas::unique(e));
-                }
-                b't' => {
-                    let left = match new_ttl {
-                        Some(Ttl::Never) => -1,
-                        Some(Ttl::At(at)) => at.saturating_sub(now).div_ceil(1000) as i64,
-                        Some(Ttl::Expired) => 0,
-                        None => ttl_secs(e, now),
-                    };
-                    let _ = write!(out, " t{left}");
-                }
                 b'T' => new_ttl = Some(Ttl::from_exptime(f.ttl.unwrap_or(0), now)),
-                b'O' => {
-                    out.push(b' ');
-                    out.extend_from_slice(tok);
-                }
-                b'k' => {
-                    out.extend_from_slice(b" k");
-                    if f.binary {
-                        base64_encode(key, out);
-                        out.extend_from_slice(b" b");
-                    } else {
-                        out.extend_from_slice(key);
-                    }
-                }
-                _ => {}
+                _ => item_flag(out, tok, m, e, new_ttl, now),
             }
         }
         if f.value {
@@ -948,6 +877,65 @@ impl<'a> Exec<'a> {
         self.out.extend_from_slice(b"ME ");
         self.out.extend_from_slice(key);
         self.out.extend_from_slice(line.as_bytes());
+    }
+}
+
+/// The head of a meta reply about an item: `VA <len>` when the value follows
+/// (`v` flag), else `HD`.
+fn meta_head(out: &mut Vec<u8>, value: bool, len: usize) {
+    if value {
+        out.extend_from_slice(b"VA ");
+        out.extend_from_slice(itoa::Buffer::new().format(len).as_bytes());
+    } else {
+        out.extend_from_slice(b"HD");
+    }
+}
+
+/// Echoes a meta request's `O` (opaque) and `k` (key, base64 with ` b` for
+/// binary keys) flags into a reply.
+fn echo_flag(out: &mut Vec<u8>, tok: &[u8], m: &Meta<'_>) {
+    match tok[0] {
+        b'O' => {
+            out.push(b' ');
+            out.extend_from_slice(tok);
+        }
+        b'k' => {
+            out.extend_from_slice(b" k");
+            if m.flags.binary {
+                base64_encode(&m.key, out);
+                out.extend_from_slice(b" b");
+            } else {
+                out.extend_from_slice(&m.key);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The return flags `mg` and `ma` share: `c` (CAS), `t` (TTL left, after a
+/// `T` earlier in the request), and the echoed `O`/`k`.
+fn item_flag(
+    out: &mut Vec<u8>,
+    tok: &[u8],
+    m: &Meta<'_>,
+    e: &mut Entry,
+    new_ttl: Option<Ttl>,
+    now: u64,
+) {
+    match tok[0] {
+        b'c' => {
+            let _ = write!(out, " c{}", cas::unique(e));
+        }
+        b't' => {
+            let left = match new_ttl {
+                Some(Ttl::Never) => -1,
+                Some(Ttl::At(at)) => at.saturating_sub(now).div_ceil(1000) as i64,
+                Some(Ttl::Expired) => 0,
+                None => ttl_secs(e, now),
+            };
+            let _ = write!(out, " t{left}");
+        }
+        _ => echo_flag(out, tok, m),
     }
 }
 

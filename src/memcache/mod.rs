@@ -3,14 +3,22 @@
 //! A memcached key is an ordinary key of database 0 (its slot is `key_slot`),
 //! stored as a Redis string; client flags and the CAS unique live in the entry
 //! (`Entry::mc_flags`, `Entry::mc_cas`). Eviction and expiry are the Redis
-//! side's. The connection shell here only moves bytes: `parse` is sans-I/O and
-//! `cmd` executes one request synchronously.
+//! side's. The connection shell here only moves bytes: `parse` is sans-I/O,
+//! `cmd` executes one request synchronously, and `proxy` sends requests for
+//! keys of other cluster nodes to their owner.
+//!
+//! memcached connections are registered as clients of the node: they count
+//! against `maxclients` (memcached's `ERROR Too many open connections` when
+//! full), show in `INFO clients` / `CLIENT LIST`, obey `CLIENT KILL` and the
+//! idle `timeout`.
 
 pub mod cas;
 pub mod cmd;
 pub mod parse;
+pub mod proxy;
 
 use std::fmt::Write as _;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,11 +26,11 @@ use std::time::Duration;
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tracing::warn;
+use tracing::{debug, warn};
 
 use crate::config::Settings;
 use crate::error::StartError;
-use crate::server::Shared;
+use crate::server::{ClientHandle, Shared};
 use crate::store::now_ms;
 use cmd::{Exec, Outcome, Ttl};
 use parse::{Limits, Parsed};
@@ -33,9 +41,16 @@ pub const VERSION: &str = concat!("1.6.18 ringcache-", env!("CARGO_PKG_VERSION")
 /// Output flushed mid-batch once it grows past this.
 const FLUSH_AT: usize = 64 * 1024;
 
+/// Spare input capacity kept before each read.
+const READ_ROOM: usize = 16 * 1024;
+
+/// memcached's answer to a connection over the limit (then it closes).
+const TOO_MANY: &[u8] = b"ERROR Too many open connections\r\n";
+
 macro_rules! counters {
     ($($name:ident),* $(,)?) => {
-        /// memcached's counters, named as in `stats`.
+        /// memcached's counters, named as in `stats` (this node's figures:
+        /// a request proxied to its owner counts on the owner).
         #[derive(Debug, Default)]
         pub struct McStats {
             $(
@@ -58,6 +73,7 @@ macro_rules! counters {
 counters!(
     curr_connections,
     total_connections,
+    rejected_connections,
     cmd_get,
     cmd_set,
     cmd_flush,
@@ -82,126 +98,110 @@ counters!(
     total_items,
 );
 
-/// State of the memcached side of a node.
-pub struct McNode {
-    /// The node (store, config, eviction).
-    pub shared: Arc<Shared>,
-    /// Counters.
-    pub stats: McStats,
-}
-
-impl McNode {
-    /// A memcached front end over `shared`.
-    pub fn new(shared: Arc<Shared>) -> Arc<Self> {
-        Arc::new(McNode {
-            shared,
-            stats: McStats::default(),
-        })
-    }
-
-    /// `flush_all [delay]`: drops database 0 now or when the delay passes.
-    pub fn flush(&self, when: Ttl, now_ms: u64) {
-        match when {
-            Ttl::At(at) if at > now_ms => {
-                let shared = self.shared.clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep(Duration::from_millis(at - now_ms)).await;
-                    shared.store.flush_db(0);
-                    shared.watches.touch_db(Some(0));
-                });
-            }
-            _ => {
-                self.shared.store.flush_db(0);
-                self.shared.watches.touch_db(Some(0));
-            }
+/// `flush_all [delay]`: drops database 0 now or when the delay passes.
+pub fn flush(shared: &Arc<Shared>, when: Ttl, now_ms: u64) {
+    match when {
+        Ttl::At(at) if at > now_ms => {
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(at - now_ms)).await;
+                shared.store.flush_db(0);
+                shared.watches.touch_db(Some(0));
+            });
+        }
+        _ => {
+            shared.store.flush_db(0);
+            shared.watches.touch_db(Some(0));
         }
     }
+}
 
-    /// The `stats` lines (without END).
-    pub fn general_stats(&self) -> String {
-        let s = &self.stats;
-        let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let now = now_ms();
-        let uptime = self.shared.started.elapsed().as_secs();
-        let (maxmem, maxclients) = {
-            let c = self.shared.config.read();
-            (c.maxmemory, c.maxclients)
-        };
-        let threads = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1);
-        let mut o = String::with_capacity(1024);
-        let mut stat = |name: &str, v: &dyn std::fmt::Display| {
-            let _ = write!(o, "STAT {name} {v}\r\n");
-        };
-        stat("pid", &std::process::id());
-        stat("uptime", &uptime);
-        stat("time", &(now / 1000));
-        stat("version", &VERSION);
-        stat("pointer_size", &(usize::BITS));
-        stat("max_connections", &maxclients);
-        stat("curr_connections", &g(&s.curr_connections));
-        stat("total_connections", &g(&s.total_connections));
-        stat("cmd_get", &g(&s.cmd_get));
-        stat("cmd_set", &g(&s.cmd_set));
-        stat("cmd_flush", &g(&s.cmd_flush));
-        stat("cmd_touch", &g(&s.cmd_touch));
-        stat("get_hits", &g(&s.get_hits));
-        stat("get_misses", &g(&s.get_misses));
-        stat("get_expired", &g(&s.get_expired));
-        stat("get_flushed", &0);
-        stat("delete_misses", &g(&s.delete_misses));
-        stat("delete_hits", &g(&s.delete_hits));
-        stat("incr_misses", &g(&s.incr_misses));
-        stat("incr_hits", &g(&s.incr_hits));
-        stat("decr_misses", &g(&s.decr_misses));
-        stat("decr_hits", &g(&s.decr_hits));
-        stat("cas_misses", &g(&s.cas_misses));
-        stat("cas_hits", &g(&s.cas_hits));
-        stat("cas_badval", &g(&s.cas_badval));
-        stat("touch_hits", &g(&s.touch_hits));
-        stat("touch_misses", &g(&s.touch_misses));
-        stat("store_too_large", &g(&s.store_too_large));
-        stat("bytes_read", &g(&s.bytes_read));
-        stat("bytes_written", &g(&s.bytes_written));
-        stat("limit_maxbytes", &maxmem);
-        stat("threads", &threads);
-        stat("bytes", &crate::alloc::used_memory());
-        stat("curr_items", &self.shared.store.dbsize(0));
-        stat("total_items", &g(&s.total_items));
-        stat(
-            "evictions",
-            &self.shared.store.stats.evicted_keys.load(Ordering::Relaxed),
-        );
-        o
-    }
+/// The `stats` lines (without END).
+pub fn general_stats(shared: &Shared) -> String {
+    let s = &shared.memcache;
+    let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    let now = now_ms();
+    let uptime = shared.started.elapsed().as_secs();
+    let (maxmem, maxclients) = {
+        let c = shared.config.read();
+        (c.maxmemory, c.maxclients)
+    };
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let mut o = String::with_capacity(1024);
+    let mut stat = |name: &str, v: &dyn std::fmt::Display| {
+        let _ = write!(o, "STAT {name} {v}\r\n");
+    };
+    stat("pid", &std::process::id());
+    stat("uptime", &uptime);
+    stat("time", &(now / 1000));
+    stat("version", &VERSION);
+    stat("pointer_size", &(usize::BITS));
+    stat("max_connections", &maxclients);
+    stat("curr_connections", &g(&s.curr_connections));
+    stat("total_connections", &g(&s.total_connections));
+    stat("rejected_connections", &g(&s.rejected_connections));
+    stat("cmd_get", &g(&s.cmd_get));
+    stat("cmd_set", &g(&s.cmd_set));
+    stat("cmd_flush", &g(&s.cmd_flush));
+    stat("cmd_touch", &g(&s.cmd_touch));
+    stat("get_hits", &g(&s.get_hits));
+    stat("get_misses", &g(&s.get_misses));
+    stat("get_expired", &g(&s.get_expired));
+    stat("get_flushed", &0);
+    stat("delete_misses", &g(&s.delete_misses));
+    stat("delete_hits", &g(&s.delete_hits));
+    stat("incr_misses", &g(&s.incr_misses));
+    stat("incr_hits", &g(&s.incr_hits));
+    stat("decr_misses", &g(&s.decr_misses));
+    stat("decr_hits", &g(&s.decr_hits));
+    stat("cas_misses", &g(&s.cas_misses));
+    stat("cas_hits", &g(&s.cas_hits));
+    stat("cas_badval", &g(&s.cas_badval));
+    stat("touch_hits", &g(&s.touch_hits));
+    stat("touch_misses", &g(&s.touch_misses));
+    stat("store_too_large", &g(&s.store_too_large));
+    stat("bytes_read", &g(&s.bytes_read));
+    stat("bytes_written", &g(&s.bytes_written));
+    stat("limit_maxbytes", &maxmem);
+    stat("threads", &threads);
+    stat("bytes", &crate::alloc::used_memory());
+    stat("curr_items", &shared.store.dbsize(0));
+    stat("total_items", &g(&s.total_items));
+    stat(
+        "evictions",
+        &shared.store.stats.evicted_keys.load(Ordering::Relaxed),
+    );
+    o
+}
 
-    /// The `stats settings` lines (without END).
-    pub fn settings_stats(&self) -> String {
-        let c = self.shared.config.read();
-        let mut o = String::with_capacity(512);
-        let mut stat = |name: &str, v: &dyn std::fmt::Display| {
-            let _ = write!(o, "STAT {name} {v}\r\n");
-        };
-        stat("maxbytes", &c.maxmemory);
-        stat("maxconns", &c.maxclients);
-        stat("tcpport", &c.memcached_port);
-        stat("udpport", &0);
-        stat("interface", &c.bind.join(","));
-        stat("verbosity", &0);
-        stat(
-            "evictions",
-            &if c.maxmemory_policy.name() == "noeviction" {
-                "off"
-            } else {
-                "on"
-            },
-        );
-        stat("cas_enabled", &"yes");
-        stat("item_size_max", &c.memcached_max_item_size);
-        stat("maxmemory_policy", &c.maxmemory_policy.name());
-        o
-    }
+/// The `stats settings` lines (without END).
+pub fn settings_stats(shared: &Shared) -> String {
+    let c = shared.config.read();
+    let mut o = String::with_capacity(512);
+    let mut stat = |name: &str, v: &dyn std::fmt::Display| {
+        let _ = write!(o, "STAT {name} {v}\r\n");
+    };
+    stat("maxbytes", &c.maxmemory);
+    stat("maxconns", &c.maxclients);
+    stat("tcpport", &c.memcached_port);
+    stat("udpport", &0);
+    stat("interface", &c.bind.join(","));
+    stat("verbosity", &0);
+    stat(
+        "evictions",
+        &if c.maxmemory_policy.name() == "noeviction" {
+            "off"
+        } else {
+            "on"
+        },
+    );
+    stat("cas_enabled", &"yes");
+    stat("item_size_max", &c.memcached_max_item_size);
+    stat("idle_timeout", &c.timeout);
+    stat("maxmemory_policy", &c.maxmemory_policy.name());
+    o
 }
 
 /// Binds the memcached listeners (none when `memcached-port` is 0).
@@ -214,32 +214,23 @@ pub async fn bind(settings: &Settings) -> Result<Vec<TcpListener>, StartError> {
 
 /// Spawns the accept loops of already-bound memcached listeners.
 pub fn spawn(shared: Arc<Shared>, listeners: Vec<TcpListener>) {
-    if listeners.is_empty() {
-        return;
-    }
-    let node = McNode::new(shared);
     for l in listeners {
-        let node = node.clone();
-        tokio::spawn(async move { accept_loop(node, l).await });
+        let shared = shared.clone();
+        tokio::spawn(async move { accept_loop(shared, l).await });
     }
 }
 
-async fn accept_loop(node: Arc<McNode>, listener: TcpListener) {
-    let mut stop = node.shared.shutdown.subscribe();
+async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
+    let mut stop = shared.shutdown.subscribe();
     loop {
         let accepted = tokio::select! {
             r = listener.accept() => r,
             _ = stop.changed() => return,
         };
         match accepted {
-            Ok((sock, _)) => {
-                let node = node.clone();
-                tokio::spawn(async move {
-                    node.stats.total_connections.fetch_add(1, Ordering::Relaxed);
-                    node.stats.curr_connections.fetch_add(1, Ordering::Relaxed);
-                    handle(&node, sock).await;
-                    node.stats.curr_connections.fetch_sub(1, Ordering::Relaxed);
-                });
+            Ok((sock, addr)) => {
+                let shared = shared.clone();
+                tokio::spawn(async move { handle(shared, sock, addr).await });
             }
             Err(e) => {
                 warn!("memcached accept failed: {e}");
@@ -249,24 +240,69 @@ async fn accept_loop(node: Arc<McNode>, listener: TcpListener) {
     }
 }
 
+/// Admits one memcached connection as a client of the node, serves it, and
+/// unregisters it.
+async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) {
+    shared
+        .stats
+        .connections_received
+        .fetch_add(1, Ordering::Relaxed);
+    let maxclients = shared.config.read().maxclients;
+    if shared.clients.len() as u64 >= maxclients {
+        shared
+            .stats
+            .rejected_connections
+            .fetch_add(1, Ordering::Relaxed);
+        shared
+            .memcache
+            .rejected_connections
+            .fetch_add(1, Ordering::Relaxed);
+        let _ = sock.write_all(TOO_MANY).await;
+        return;
+    }
+    let laddr = sock.local_addr().unwrap_or(addr);
+    let client = shared.clients.register(addr, laddr, now_ms());
+    let stats = &shared.memcache;
+    stats.total_connections.fetch_add(1, Ordering::Relaxed);
+    stats.curr_connections.fetch_add(1, Ordering::Relaxed);
+    serve(&shared, &client, sock).await;
+    stats.curr_connections.fetch_sub(1, Ordering::Relaxed);
+    shared.clients.unregister(client.id);
+}
+
 /// What the batch asks the shell to do.
 enum Next {
     Read,
     Flush,
     Close,
+    /// Send a request to its owner node, then go on.
+    Proxy(proxy::Plan),
 }
 
-/// Serves one memcached connection.
-async fn handle(node: &McNode, mut sock: TcpStream) {
+/// Sleeps `secs` (never when 0): the idle `timeout`.
+async fn idle_timer(secs: u64) {
+    if secs == 0 {
+        std::future::pending::<()>().await;
+    }
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+}
+
+/// Serves one memcached connection until it closes, is killed or idles out.
+async fn serve(shared: &Arc<Shared>, client: &ClientHandle, mut sock: TcpStream) {
     let _ = sock.set_nodelay(true);
-    let mut inbuf = BytesMut::with_capacity(16 * 1024);
+    let mut inbuf = BytesMut::with_capacity(READ_ROOM);
     let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
     let mut swallow = 0usize;
-    let mut stop = node.shared.shutdown.subscribe();
+    let mut stop = shared.shutdown.subscribe();
+    // Created once and kept registered: re-creating them per read costs a
+    // waiter-list lock and unlock each time.
+    let mut stopped = std::pin::pin!(stop.changed());
+    let mut woken = std::pin::pin!(client.wake.notified());
     loop {
-        let next = process(node, &mut inbuf, &mut out, &mut swallow);
+        let next = process(shared, &mut inbuf, &mut out, &mut swallow);
         if !out.is_empty() {
-            node.stats
+            shared
+                .memcache
                 .bytes_written
                 .fetch_add(out.len() as u64, Ordering::Relaxed);
             if sock.write_all(&out).await.is_err() {
@@ -277,32 +313,67 @@ async fn handle(node: &McNode, mut sock: TcpStream) {
         match next {
             Next::Flush => continue,
             Next::Close => return,
+            Next::Proxy(plan) => {
+                proxy::run(shared, plan, &mut out).await;
+                continue;
+            }
             Next::Read => {}
         }
+        if client.killed.load(Ordering::Acquire) {
+            return;
+        }
+        // Room for a whole request: `read_buf` reads at most the spare
+        // capacity, which shrinks as parsed bytes are advanced past, and a
+        // request split over two reads costs a syscall and a parse retry.
+        // Reserving in an empty buffer just rewinds it (no allocation).
+        if inbuf.capacity() - inbuf.len() < READ_ROOM {
+            inbuf.reserve(READ_ROOM);
+        }
+        let idle = shared.config.read().timeout;
         let read = tokio::select! {
             r = sock.read_buf(&mut inbuf) => r,
-            _ = stop.changed() => return,
+            _ = &mut woken => {
+                woken.set(client.wake.notified());
+                continue;
+            }
+            _ = idle_timer(idle) => {
+                debug!(id = client.id, "closing idle memcached client");
+                return;
+            }
+            _ = &mut stopped => return,
         };
         match read {
             Ok(0) | Err(_) => return,
             Ok(n) => {
-                node.stats.bytes_read.fetch_add(n as u64, Ordering::Relaxed);
+                shared
+                    .memcache
+                    .bytes_read
+                    .fetch_add(n as u64, Ordering::Relaxed);
             }
         }
     }
 }
 
-/// Executes every complete request in `inbuf` (sans-I/O core of `handle`).
-fn process(node: &McNode, inbuf: &mut BytesMut, out: &mut Vec<u8>, swallow: &mut usize) -> Next {
-    let limits = {
-        let c = node.shared.config.read();
-        Limits {
-            item_size_max: c.memcached_max_item_size as usize,
-            max_line: c.client_query_buffer_limit as usize,
-        }
-    };
+/// The parser limits from the current settings.
+fn limits(shared: &Shared) -> Limits {
+    let c = shared.config.read();
+    Limits {
+        item_size_max: c.memcached_max_item_size as usize,
+        max_line: c.client_query_buffer_limit as usize,
+    }
+}
+
+/// Executes every complete request in `inbuf` (sans-I/O core of `serve`).
+fn process(
+    shared: &Arc<Shared>,
+    inbuf: &mut BytesMut,
+    out: &mut Vec<u8>,
+    swallow: &mut usize,
+) -> Next {
+    let limits = limits(shared);
     let now = now_ms();
-    let _gate = node.shared.gate.read();
+    let cluster = shared.cluster.get();
+    let _gate = shared.gate.read();
     loop {
         if *swallow > 0 {
             let n = (*swallow).min(inbuf.len());
@@ -312,15 +383,30 @@ fn process(node: &McNode, inbuf: &mut BytesMut, out: &mut Vec<u8>, swallow: &mut
                 return Next::Read;
             }
         }
+        let mut after = None;
         let (outcome, consumed) = match parse::parse(inbuf, limits) {
             Parsed::NeedMore => return Next::Read,
             Parsed::Close => return Next::Close,
-            Parsed::Request(req, consumed) => {
+            Parsed::Request(mut req, consumed) => {
                 let mut ex = Exec {
-                    node,
+                    shared,
                     out: &mut *out,
                     now_ms: now,
                 };
+                if let Some(c) = cluster {
+                    match proxy::route(c, &mut req, &inbuf[..consumed], &mut ex) {
+                        proxy::Route::Local => {}
+                        proxy::Route::Answered => {
+                            inbuf.advance(consumed);
+                            continue;
+                        }
+                        proxy::Route::Remote(plan) => {
+                            inbuf.advance(consumed);
+                            return Next::Proxy(plan);
+                        }
+                        proxy::Route::LocalThen(plan) => after = Some(plan),
+                    }
+                }
                 (ex.run(req), consumed)
             }
         };
@@ -330,8 +416,27 @@ fn process(node: &McNode, inbuf: &mut BytesMut, out: &mut Vec<u8>, swallow: &mut
             Outcome::Swallow(n) => *swallow = n,
             Outcome::Close => return Next::Close,
         }
+        if let Some(plan) = after {
+            return Next::Proxy(plan);
+        }
         if out.len() >= FLUSH_AT {
             return Next::Flush;
         }
     }
+}
+
+/// Executes one raw request forwarded by a peer (`CLUSTER MC`) and returns
+/// its raw reply; the caller holds the gate.
+pub fn execute_forwarded(shared: &Arc<Shared>, raw: &[u8], now_ms: u64) -> Option<Vec<u8>> {
+    let Parsed::Request(req, _) = parse::parse(raw, limits(shared)) else {
+        return None;
+    };
+    let mut out = Vec::new();
+    let mut ex = Exec {
+        shared,
+        out: &mut out,
+        now_ms,
+    };
+    ex.run(req);
+    Some(out)
 }

@@ -58,19 +58,15 @@ impl<'a> Tokens<'a> {
             line,
         };
         let mut start = 0;
-        let mut i = 0;
-        while i < line.len() {
-            if line[i] == b' ' {
-                if i > start {
-                    t.toks[t.n] = &line[start..i];
-                    t.n += 1;
-                    if t.n == MAX_TOKENS - 1 {
-                        return t;
-                    }
+        for i in memchr::memchr_iter(b' ', line) {
+            if i > start {
+                t.toks[t.n] = &line[start..i];
+                t.n += 1;
+                if t.n == MAX_TOKENS - 1 {
+                    return t;
                 }
-                start = i + 1;
             }
-            i += 1;
+            start = i + 1;
         }
         if start < line.len() {
             t.toks[t.n] = &line[start..];
@@ -322,7 +318,7 @@ const BAD_FORMAT: &str = "CLIENT_ERROR bad command line format";
 
 /// Parses one request from `buf`.
 pub fn parse<'a>(buf: &'a [u8], limits: Limits) -> Parsed<'a> {
-    let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
+    let Some(nl) = memchr::memchr(b'\n', buf) else {
         if buf.len() > MAX_PARTIAL_LINE {
             let spaces = buf.iter().take_while(|&&b| b == b' ').count();
             let rest = &buf[spaces..];
@@ -337,7 +333,7 @@ pub fn parse<'a>(buf: &'a [u8], limits: Limits) -> Parsed<'a> {
     if line.len() > 1 && line[line.len() - 1] == b'\r' {
         line = &line[..line.len() - 1];
     }
-    if let Some(z) = line.iter().position(|&b| b == 0) {
+    if let Some(z) = memchr::memchr(0, line) {
         line = &line[..z];
     }
     let consumed = nl + 1;
@@ -441,10 +437,9 @@ fn get<'a>(t: &Tokens<'a>, cmd: &[u8]) -> Request<'a> {
 
 fn update<'a>(t: &Tokens<'a>, mode: StoreMode, after: &'a [u8], limits: Limits) -> Step<'a> {
     let noreply = t.noreply();
-    let key = t.get(1);
-    if key.len() > KEY_MAX {
+    let Some(key) = key_arg(t) else {
         return done(reply(BAD_FORMAT, noreply));
-    }
+    };
     let (Some(flags), Some(exptime), Some(vlen)) = (
         safe_strtoul(t.get(2)),
         safe_strtol(t.get(3)),
@@ -497,12 +492,17 @@ fn item_size_ok(nkey: usize, flags: u32, total: usize, limits: Limits) -> bool {
     size <= limits.item_size_max
 }
 
+/// The key token of a single-key text command; None over 250 bytes
+/// (memcached's bad-format error).
+fn key_arg<'a>(t: &Tokens<'a>) -> Option<&'a [u8]> {
+    Some(t.get(1)).filter(|k| k.len() <= KEY_MAX)
+}
+
 fn arith<'a>(t: &Tokens<'a>, incr: bool) -> Request<'a> {
     let noreply = t.noreply();
-    let key = t.get(1);
-    if key.len() > KEY_MAX {
+    let Some(key) = key_arg(t) else {
         return reply(BAD_FORMAT, noreply);
-    }
+    };
     match safe_strtoull(t.get(2)) {
         Some(delta) => Request::Arith {
             key,
@@ -516,10 +516,9 @@ fn arith<'a>(t: &Tokens<'a>, incr: bool) -> Request<'a> {
 
 fn touch<'a>(t: &Tokens<'a>) -> Request<'a> {
     let noreply = t.noreply();
-    let key = t.get(1);
-    if key.len() > KEY_MAX {
+    let Some(key) = key_arg(t) else {
         return reply(BAD_FORMAT, noreply);
-    }
+    };
     match safe_strtol(t.get(2)) {
         Some(exptime) => Request::Touch {
             key,
@@ -544,10 +543,9 @@ fn delete<'a>(t: &Tokens<'a>) -> Request<'a> {
             );
         }
     }
-    let key = t.get(1);
-    if key.len() > KEY_MAX {
+    let Some(key) = key_arg(t) else {
         return reply(BAD_FORMAT, noreply);
-    }
+    };
     Request::Delete { key, noreply }
 }
 

@@ -125,6 +125,8 @@ pub struct Shared {
     pub ops_samples: Mutex<VecDeque<(u64, u64)>>,
     /// Cluster state (set once at start in cluster mode).
     pub cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
+    /// memcached protocol counters (`stats`).
+    pub memcache: crate::memcache::McStats,
 }
 
 impl std::fmt::Debug for Shared {
@@ -180,6 +182,7 @@ impl Shared {
             blocking: blocking::Blocking::default(),
             ops_samples: Mutex::new(VecDeque::new()),
             cluster: std::sync::OnceLock::new(),
+            memcache: crate::memcache::McStats::default(),
         })
     }
 

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{free_port, redis_cli, start_ringcache_on, Proc};
+use super::{free_port, redis_cli, start_ringcache_on, wait_memcached, Proc};
 
 /// One cluster node with its data directory.
 pub struct Node {
@@ -10,6 +10,8 @@ pub struct Node {
     pub proc: Proc,
     /// Its `--dir`.
     pub dir: tempfile::TempDir,
+    /// Its memcached port.
+    pub mc_port: u16,
 }
 
 impl Node {
@@ -24,13 +26,17 @@ pub fn tmp() -> tempfile::TempDir {
     tempfile::tempdir().expect("tempdir")
 }
 
-/// Starts one cluster node on `port` with extra flags.
+/// Starts one cluster node on `port` (memcached on a free port) with extra flags.
 pub fn start_node(dir: tempfile::TempDir, port: u16, extra: &[&str]) -> Node {
     let d = dir.path().to_string_lossy().into_owned();
+    let mc_port = free_port();
+    let mc = mc_port.to_string();
     let mut args = vec!["--cluster-enabled", "yes", "--dir", d.as_str()];
+    args.extend_from_slice(&["--memcached-port", mc.as_str()]);
     args.extend_from_slice(extra);
     let proc = start_ringcache_on(port, &args);
-    Node { proc, dir }
+    wait_memcached(mc_port);
+    Node { proc, dir, mc_port }
 }
 
 /// Starts `n` nodes, every one after the first joining the first, and waits

@@ -491,45 +491,94 @@ pub fn random_sequences_match<S>(
     }
 }
 
-/// One cluster node: its process and data directory (removed on drop).
-pub struct ClusterNode {
-    /// The running node.
-    pub proc: Proc,
-    /// Its `--dir`.
-    pub dir: tempfile::TempDir,
+/// Waits until a memcached listener on `port` answers `version`.
+pub fn wait_memcached(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+            let mut buf = [0u8; 64];
+            if s.write_all(b"version\r\n").is_ok() && s.read(&mut buf).is_ok_and(|n| n > 0) {
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("memcached on {port} did not come up");
 }
 
-/// Starts `n` cluster nodes (each after the first joining the first) and
-/// waits until every node sees `n` members with cluster_state:ok.
-pub fn start_cluster_nodes(n: usize, extra: &[&str]) -> Vec<ClusterNode> {
-    let mut nodes: Vec<ClusterNode> = Vec::new();
-    for i in 0..n {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let d = dir.path().to_string_lossy().into_owned();
-        let seed = nodes.first().map(|f| format!("127.0.0.1:{}", f.proc.port));
-        let mut args = vec!["--cluster-enabled", "yes", "--dir", d.as_str()];
-        args.extend_from_slice(extra);
-        if let Some(seed) = seed.as_deref().filter(|_| i > 0) {
-            args.extend_from_slice(&["--join", seed]);
+/// A raw memcached connection.
+pub struct Mc {
+    /// The socket.
+    pub s: TcpStream,
+    /// Last CAS unique seen (from `gets` or a meta `c` flag), for `{cas}`.
+    pub last_cas: String,
+}
+
+impl Mc {
+    /// Connects to a memcached port on loopback.
+    pub fn connect(port: u16) -> Mc {
+        let s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        Mc {
+            s,
+            last_cas: "0".into(),
         }
-        let proc = start_ringcache_on(free_port(), &args);
-        nodes.push(ClusterNode { proc, dir });
     }
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let want = [format!("cluster_size:{n}"), "cluster_state:ok".to_string()];
-    for node in &nodes {
-        let mut c = RawConn::connect(node.proc.port);
-        loop {
-            let info = String::from_utf8_lossy(&c.cmd(&[b"CLUSTER", b"INFO"])).into_owned();
-            if want.iter().all(|w| info.contains(w.as_str())) {
-                break;
-            }
+
+    /// Sends one step followed by an `mn` sentinel and returns everything the
+    /// server answered before the sentinel's `MN`.
+    pub fn step(&mut self, raw: &[u8]) -> Vec<u8> {
+        let raw = String::from_utf8_lossy(raw).replace("{cas}", &self.last_cas);
+        let mut req = raw.into_bytes();
+        req.extend_from_slice(b"mn\r\n");
+        self.s.write_all(&req).expect("write");
+        let mut buf = Vec::new();
+        let mut tmp = [0u8; 65536];
+        while !buf.ends_with(b"MN\r\n") {
+            let n = self.s.read(&mut tmp).expect("read");
             assert!(
-                Instant::now() < deadline,
-                "cluster did not converge: {info}"
+                n > 0,
+                "closed while waiting: {:?}",
+                String::from_utf8_lossy(&buf)
             );
-            std::thread::sleep(Duration::from_millis(100));
+            buf.extend_from_slice(&tmp[..n]);
+        }
+        buf.truncate(buf.len() - 4);
+        self.learn_cas(&buf);
+        buf
+    }
+
+    fn learn_cas(&mut self, reply: &[u8]) {
+        for line in String::from_utf8_lossy(reply).split("\r\n") {
+            let t: Vec<&str> = line.split(' ').collect();
+            if t[0] == "VALUE" && t.len() == 5 {
+                self.last_cas = t[4].to_string();
+            }
+            if ["VA", "HD", "NS", "EX", "NF"].contains(&t[0]) {
+                for tok in &t[1..] {
+                    if let Some(c) = tok.strip_prefix('c') {
+                        if c.bytes().all(|b| b.is_ascii_digit()) && !c.is_empty() {
+                            self.last_cas = c.to_string();
+                        }
+                    }
+                }
+            }
         }
     }
-    nodes
+
+    /// True when the server closes the connection after `raw`.
+    pub fn closes_after(&mut self, raw: &[u8]) -> bool {
+        let _ = self.s.write_all(raw);
+        let mut tmp = [0u8; 4096];
+        loop {
+            match self.s.read(&mut tmp) {
+                Ok(0) => return true,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+                Err(_) => return false,
+            }
+        }
+    }
 }
