@@ -153,6 +153,34 @@ fn signal(n: &Node, sig: i32) {
     assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
 }
 
+/// A key whose slot the node on `port` serves (from its CLUSTER NODES line).
+fn local_key(port: u16) -> String {
+    let nodes = redis_cli(port, &["cluster", "nodes"]);
+    let me = nodes
+        .lines()
+        .find(|l| l.contains("myself"))
+        .expect("myself line")
+        .to_string();
+    let ranges: Vec<(u16, u16)> = me
+        .split(' ')
+        .skip(8)
+        .filter_map(|r| {
+            let (a, b) = r.split_once('-').unwrap_or((r, r));
+            Some((a.parse().ok()?, b.parse().ok()?))
+        })
+        .collect();
+    (0..10_000)
+        .map(|i| format!("key{i}"))
+        .find(|k| {
+            let slot: u16 = redis_cli(port, &["cluster", "keyslot", k])
+                .trim()
+                .parse()
+                .expect("slot");
+            ranges.iter().any(|&(a, b)| (a..=b).contains(&slot))
+        })
+        .expect("a local key")
+}
+
 #[test]
 fn minority_is_clusterdown_until_the_partition_heals() {
     let nodes = start_cluster(3);
@@ -161,14 +189,17 @@ fn minority_is_clusterdown_until_the_partition_heals() {
     signal(&nodes[2], libc::SIGSTOP);
     let lone = &nodes[0];
     let epoch = field(lone.port(), "cluster_current_epoch");
+    // Ask for a key this node serves itself: a key owned by a stopped node
+    // would be proxied there and wait for the peer timeout.
+    let key = local_key(lone.port());
     let mut c = RawConn::connect(lone.port());
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let r = c.cmd_str("GET somekey");
-        if r == "-CLUSTERDOWN The cluster is down\r\n" {
+        let r = c.cmd(&[b"GET", key.as_bytes()]);
+        if r == b"-CLUSTERDOWN The cluster is down\r\n" {
             break;
         }
-        assert!(Instant::now() < deadline, "still serving: {r}");
+        assert!(Instant::now() < deadline, "still serving: {r:?}");
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(field(lone.port(), "cluster_state"), "fail");

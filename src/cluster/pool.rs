@@ -16,9 +16,17 @@
 //!   connection (reconnect on demand, never more than one attempt per link at a
 //!   time).
 //!
-//! Each connection announces itself with `CLUSTER PROXY-ORIGIN` (after `AUTH`
-//! when `requirepass` is set, before `HELLO 3` for RESP3 links), so the
-//! receiving node runs proxied commands locally instead of routing them again.
+//! Each connection announces itself with `CLUSTER PROXY-ORIGIN <hop>` (after
+//! `AUTH` when `requirepass` is set, before `HELLO 3` for RESP3 links), so the
+//! receiving node knows the request was proxied and how many hops it took.
+//!
+//! **Hop levels.** A migration can make a proxied request travel on (importing
+//! → source → new owner). Links are FIFO, so a request that came back over the
+//! very connection whose handler is waiting for it would wait for itself until
+//! the link times out. Links are therefore kept apart per hop: a request a
+//! client sent goes out on hop-1 links, one that arrived on a hop-k link goes
+//! on on hop-(k+1) links, and a handler of hop k only ever waits for hop k+1:
+//! no cycle is possible. Past [`MAX_HOPS`] a request is not forwarded again.
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -42,6 +50,8 @@ const PEER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections per peer and protocol. Two let the peer run two batches in
 /// parallel (one per core) while still batching many clients per write.
 const LINKS_PER_PEER: usize = 2;
+/// The most hops a proxied request may travel (see the module docs).
+pub(crate) const MAX_HOPS: u8 = 4;
 /// A link stops taking new requests into its write buffer past this size
 /// until the buffer is written (backpressure on huge pipelines).
 const MAX_BATCH: usize = 256 * 1024;
@@ -58,7 +68,7 @@ type Link = mpsc::UnboundedSender<Request>;
 /// Links to peers, keyed by address and protocol (see the module docs).
 #[derive(Debug)]
 pub struct Pool {
-    links: Mutex<HashMap<(SocketAddr, bool), Vec<Link>>>,
+    links: Mutex<HashMap<(SocketAddr, bool, u8), Vec<Link>>>,
     next: AtomicUsize,
     timeout: Duration,
 }
@@ -113,7 +123,7 @@ impl Pool {
     }
 
     /// Sends one request to `addr` and returns its raw reply frame (RESP3
-    /// when `resp3`).
+    /// when `resp3`), on a first-hop link.
     pub(crate) async fn request(
         &self,
         shared: &Shared,
@@ -121,10 +131,22 @@ impl Pool {
         resp3: bool,
         args: &[&[u8]],
     ) -> io::Result<Bytes> {
+        self.request_at(shared, addr, resp3, 1, args).await
+    }
+
+    /// Like [`Pool::request`] on a link of hop level `hop` (1..=[`MAX_HOPS`]).
+    pub(crate) async fn request_at(
+        &self,
+        shared: &Shared,
+        addr: SocketAddr,
+        resp3: bool,
+        hop: u8,
+        args: &[&[u8]],
+    ) -> io::Result<Bytes> {
         let mut frame =
             BytesMut::with_capacity(16 + args.iter().map(|a| a.len() + 16).sum::<usize>());
         encode(&mut frame, args);
-        self.send(addr, resp3, frame.freeze(), || {
+        self.send(addr, resp3, hop, frame.freeze(), || {
             shared.config.read().requirepass.clone()
         })
         .await
@@ -136,6 +158,7 @@ impl Pool {
         &self,
         addr: SocketAddr,
         resp3: bool,
+        hop: u8,
         frame: Bytes,
         password: impl Fn() -> String,
     ) -> io::Result<Bytes> {
@@ -144,7 +167,7 @@ impl Pool {
         // A link may close between picking it and queueing on it: retry once
         // on the replacement.
         for _ in 0..2 {
-            let link = self.link(addr, resp3, &password);
+            let link = self.link(addr, resp3, hop, &password);
             match link.send(req) {
                 Ok(()) => {
                     // No timer per request: the link answers every request it
@@ -161,15 +184,15 @@ impl Pool {
     }
 
     /// A live link to `addr`, opening one when the chosen slot has none.
-    fn link(&self, addr: SocketAddr, resp3: bool, password: &impl Fn() -> String) -> Link {
+    fn link(&self, addr: SocketAddr, resp3: bool, hop: u8, password: &impl Fn() -> String) -> Link {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % LINKS_PER_PEER;
         let mut links = self.links.lock();
-        let slots = links.entry((addr, resp3)).or_default();
+        let slots = links.entry((addr, resp3, hop)).or_default();
         if let Some(l) = slots.get(i).filter(|l| !l.is_closed()) {
             return l.clone();
         }
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(drive(addr, resp3, password(), rx, self.timeout));
+        tokio::spawn(drive(addr, resp3, hop, password(), rx, self.timeout));
         if i < slots.len() {
             slots[i] = tx.clone();
         } else {
@@ -204,12 +227,13 @@ impl Failure {
 async fn drive(
     addr: SocketAddr,
     resp3: bool,
+    hop: u8,
     password: String,
     mut rx: mpsc::UnboundedReceiver<Request>,
     timeout: Duration,
 ) {
     let mut pending: VecDeque<oneshot::Sender<io::Result<Bytes>>> = VecDeque::new();
-    let result = match tokio::time::timeout(timeout, connect(addr, resp3, &password)).await {
+    let result = match tokio::time::timeout(timeout, connect(addr, resp3, hop, &password)).await {
         Err(_) => Err(Failure {
             kind: io::ErrorKind::TimedOut,
             text: "connect timed out".into(),
@@ -234,6 +258,7 @@ async fn drive(
 async fn connect(
     addr: SocketAddr,
     resp3: bool,
+    hop: u8,
     password: &str,
 ) -> io::Result<(TcpStream, BytesMut)> {
     let mut sock = TcpStream::connect(addr).await?;
@@ -244,7 +269,11 @@ async fn connect(
         encode(&mut hello, &[b"AUTH", password.as_bytes()]);
         expect += 1;
     }
-    encode(&mut hello, &[b"CLUSTER", b"PROXY-ORIGIN"]);
+    let mut level = itoa::Buffer::new();
+    encode(
+        &mut hello,
+        &[b"CLUSTER", b"PROXY-ORIGIN", level.format(hop).as_bytes()],
+    );
     if resp3 {
         encode(&mut hello, &[b"HELLO", b"3"]);
         expect += 1;
@@ -452,7 +481,7 @@ mod tests {
     async fn echo(pool: &Pool, addr: SocketAddr, v: &str) -> io::Result<Bytes> {
         let mut f = BytesMut::new();
         encode(&mut f, &[b"ECHO", v.as_bytes()]);
-        pool.send(addr, false, f.freeze(), String::new).await
+        pool.send(addr, false, 1, f.freeze(), String::new).await
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

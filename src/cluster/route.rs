@@ -328,6 +328,13 @@ fn execute_here(
     ctx.after.take()
 }
 
+/// The hop level of the links a request from `client` is forwarded on, or
+/// `None` when it already travelled the most hops (see `cluster::pool`).
+fn next_hop(client: &Client) -> Option<u8> {
+    let hop = client.proxy_hop.saturating_add(1);
+    (hop <= super::pool::MAX_HOPS).then_some(hop)
+}
+
 async fn run_plan(shared: &Arc<Shared>, client: &mut Client, reply: &mut Reply, plan: Plan) {
     let Some(cluster) = shared.cluster.get() else {
         reply.error("CLUSTERDOWN The cluster is down");
@@ -336,10 +343,14 @@ async fn run_plan(shared: &Arc<Shared>, client: &mut Client, reply: &mut Reply, 
     match plan {
         Plan::Hold { args } => hold(shared, client, reply, args).await,
         Plan::Forward { addr, args } => {
+            let Some(hop) = next_hop(client) else {
+                reply.error(&tryagain().to_string());
+                return;
+            };
             let refs: Vec<&[u8]> = args.iter().map(|a| a.as_ref()).collect();
             match cluster
                 .pool
-                .request(shared, addr, reply.resp3(), &refs)
+                .request_at(shared, addr, reply.resp3(), hop, &refs)
                 .await
             {
                 Ok(frame) => reply.buf.extend_from_slice(&frame),
@@ -370,14 +381,17 @@ async fn run_plan(shared: &Arc<Shared>, client: &mut Client, reply: &mut Reply, 
                         }
                         Ok(out.buf.freeze())
                     }
-                    Some(addr) => {
-                        let refs: Vec<&[u8]> = sub.iter().map(|a| a.as_ref()).collect();
-                        cluster
-                            .pool
-                            .request(shared, *addr, false, &refs)
-                            .await
-                            .map_err(|e| peer_error(*addr, &e))
-                    }
+                    Some(addr) => match next_hop(client) {
+                        Some(hop) => {
+                            let refs: Vec<&[u8]> = sub.iter().map(|a| a.as_ref()).collect();
+                            cluster
+                                .pool
+                                .request_at(shared, *addr, false, hop, &refs)
+                                .await
+                                .map_err(|e| peer_error(*addr, &e))
+                        }
+                        None => Err(tryagain().to_string()),
+                    },
                 };
                 parts.push(frame.and_then(|f| {
                     redis_protocol::resp2::decode::decode(&f)

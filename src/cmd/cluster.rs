@@ -84,8 +84,8 @@ pub fn help(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
             "    <id> <ip:port@bus-port> <flags> <master> <pings> <pongs> <epoch> <link> <slot> ...",
             "MIGRATE-BATCH <source-id> <epoch> <phase> <slots> <payload>",
             "    Internal: keys of slots migrating to this node (peer connections only).",
-            "PROXY-ORIGIN",
-            "    Mark this connection as a peer node proxying requests.",
+            "PROXY-ORIGIN [<hop>]",
+            "    Mark this connection as a peer node proxying requests (hop level, default 1).",
             "RAFT <bus-tag> <group> <message> [<message> ...]",
             "    Internal: raft messages between nodes (peer connections only).",
             "REBALANCE-STATUS",
@@ -348,10 +348,22 @@ pub fn forget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-/// CLUSTER PROXY-ORIGIN: marks the connection as a peer's proxy connection.
-pub fn proxy_origin(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
+/// CLUSTER PROXY-ORIGIN [hop]: marks the connection as a peer's proxy link of
+/// hop level `hop` (default 1; see `cluster::pool`).
+pub fn proxy_origin(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     cluster(ctx)?;
+    let hop = match args.get(2) {
+        None => 1,
+        Some(a) => crate::util::parse_i64(a)
+            .and_then(|h| u8::try_from(h).ok())
+            .filter(|h| (1..=crate::cluster::pool::MAX_HOPS).contains(h))
+            .ok_or(CmdError::Syntax)?,
+    };
+    if args.len() > 3 {
+        return Err(CmdError::Syntax);
+    }
     ctx.client.proxied = true;
+    ctx.client.proxy_hop = hop;
     ctx.out.ok();
     Ok(())
 }

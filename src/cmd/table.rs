@@ -1413,7 +1413,7 @@ pub static COMMANDS: &[Command] = &[
             ),
             c(
                 "cluster|proxy-origin",
-                2,
+                -2,
                 LOADING | STALE,
                 NK,
                 "cluster",

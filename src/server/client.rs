@@ -200,6 +200,9 @@ pub struct Client {
     pub pubsub: Option<super::pubsub::Subscriptions>,
     /// A peer node proxying requests (CLUSTER PROXY-ORIGIN): never re-routed.
     pub proxied: bool,
+    /// Hop level announced by a peer link (`CLUSTER PROXY-ORIGIN <hop>`);
+    /// 0 for ordinary clients.
+    pub proxy_hop: u8,
     /// Full name of the last command (`cmd=` of CLIENT LIST), set by
     /// `cmd::execute` so the hot path needs no second table lookup.
     pub last_cmd: &'static str,
@@ -221,6 +224,7 @@ impl Client {
             no_evict: false,
             pubsub: None,
             proxied: false,
+            proxy_hop: 0,
             last_cmd: "",
         }
     }
