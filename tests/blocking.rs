@@ -29,6 +29,23 @@ fn send(c: &mut RawConn, line: &str) {
     c.send_raw(&encode(&parts));
 }
 
+/// Sends `block` on `blocked`, waits until `n` clients are blocked, runs
+/// `wake` on `waker` and records the waker's and then the blocked reply.
+fn block_and_wake(
+    t: &mut Vec<String>,
+    port: u16,
+    blocked: &mut RawConn,
+    block: &str,
+    n: usize,
+    waker: &mut RawConn,
+    wake: &str,
+) {
+    send(blocked, block);
+    wait_blocked(port, n);
+    t.push(waker.cmd_str(wake));
+    t.push(text(blocked.read_reply()));
+}
+
 fn text(b: Vec<u8>) -> String {
     String::from_utf8_lossy(&b).into_owned()
 }
@@ -71,16 +88,26 @@ fn blpop_wakes_on_push_from_another_client() {
         t.push(text(blocked.read_reply()));
         t.push(text(blocked.read_reply()));
         // BLMPOP served after blocking, and the RESP3 form of a served reply.
-        send(&mut blocked, "BLMPOP 0 2 m1 m2 RIGHT COUNT 2");
-        wait_blocked(port, 1);
-        t.push(pusher.cmd_str("RPUSH m2 x y z"));
-        t.push(text(blocked.read_reply()));
+        block_and_wake(
+            &mut t,
+            port,
+            &mut blocked,
+            "BLMPOP 0 2 m1 m2 RIGHT COUNT 2",
+            1,
+            &mut pusher,
+            "RPUSH m2 x y z",
+        );
         blocked.resp3 = true;
         assert!(blocked.cmd(&[b"HELLO", b"3"]).starts_with(b"%"));
-        send(&mut blocked, "BLPOP m3 0");
-        wait_blocked(port, 1);
-        t.push(pusher.cmd_str("RPUSH m3 r3"));
-        t.push(text(blocked.read_reply()));
+        block_and_wake(
+            &mut t,
+            port,
+            &mut blocked,
+            "BLPOP m3 0",
+            1,
+            &mut pusher,
+            "RPUSH m3 r3",
+        );
         t
     });
 }
@@ -157,10 +184,15 @@ fn blmove_moves_atomically_and_chains_to_the_destination_waiters() {
         // A destination of the wrong type: the waiter gets WRONGTYPE, the
         // element stays in the source.
         pusher.cmd_str("SET dst2 str");
-        send(&mut mover, "BRPOPLPUSH src2 dst2 0");
-        wait_blocked(port, 1);
-        t.push(pusher.cmd_str("RPUSH src2 z"));
-        t.push(text(mover.read_reply()));
+        block_and_wake(
+            &mut t,
+            port,
+            &mut mover,
+            "BRPOPLPUSH src2 dst2 0",
+            1,
+            &mut pusher,
+            "RPUSH src2 z",
+        );
         t.push(pusher.cmd_str("LRANGE src2 0 -1"));
         t
     });
@@ -385,10 +417,15 @@ fn rename_and_copy_into_a_waited_key_wake_the_waiter() {
         t.push(other.cmd_str("RENAME tmp k"));
         t.push(text(blocked.read_reply()));
         t.push(other.cmd_str("LRANGE k 0 -1"));
-        send(&mut blocked, "BRPOP k2 0");
-        wait_blocked(port, 1);
-        t.push(other.cmd_str("COPY k k2"));
-        t.push(text(blocked.read_reply()));
+        block_and_wake(
+            &mut t,
+            port,
+            &mut blocked,
+            "BRPOP k2 0",
+            1,
+            &mut other,
+            "COPY k k2",
+        );
         t.push(other.cmd_str("EXISTS k2"));
         t
     });
@@ -438,10 +475,15 @@ fn bzpopmin_and_bzpopmax_block_and_wake_like_redis() {
         t.push(blocked.cmd_str("BZPOPMIN z1 -1"));
         t.push(blocked.cmd_str("BZPOPMAX z1 0.05"));
         // Blocks, then is woken by ZADD from another client.
-        send(&mut blocked, "BZPOPMAX z2 z3 0");
-        wait_blocked(port, 1);
-        t.push(other.cmd_str("ZADD z3 5 x 7 y"));
-        t.push(text(blocked.read_reply()));
+        block_and_wake(
+            &mut t,
+            port,
+            &mut blocked,
+            "BZPOPMAX z2 z3 0",
+            1,
+            &mut other,
+            "ZADD z3 5 x 7 y",
+        );
         t.push(other.cmd_str("ZRANGE z3 0 -1 WITHSCORES"));
         // Inside MULTI it answers at once.
         t.push(blocked.cmd_str("MULTI"));
@@ -450,10 +492,15 @@ fn bzpopmin_and_bzpopmax_block_and_wake_like_redis() {
         // RESP3 form of a served reply (score as a double).
         blocked.resp3 = true;
         assert!(blocked.cmd(&[b"HELLO", b"3"]).starts_with(b"%"));
-        send(&mut blocked, "BZPOPMIN z4 0");
-        wait_blocked(port, 1);
-        t.push(other.cmd_str("ZADD z4 1.5 m"));
-        t.push(text(blocked.read_reply()));
+        block_and_wake(
+            &mut t,
+            port,
+            &mut blocked,
+            "BZPOPMIN z4 0",
+            1,
+            &mut other,
+            "ZADD z4 1.5 m",
+        );
         t
     });
 }
@@ -521,10 +568,15 @@ fn bzmpop_and_zmpop_block_and_wake_like_redis() {
         // RESP3 form (scores as doubles).
         blocked.resp3 = true;
         assert!(blocked.cmd(&[b"HELLO", b"3"]).starts_with(b"%"));
-        send(&mut blocked, "BZMPOP 0 1 z4 MIN COUNT 3");
-        wait_blocked(port, 1);
-        t.push(other.cmd_str("ZADD z4 1.5 m 2 n"));
-        t.push(text(blocked.read_reply()));
+        block_and_wake(
+            &mut t,
+            port,
+            &mut blocked,
+            "BZMPOP 0 1 z4 MIN COUNT 3",
+            1,
+            &mut other,
+            "ZADD z4 1.5 m 2 n",
+        );
         t.push(blocked.cmd_str("BZMPOP 0.01 1 z4 MIN"));
         t
     });
