@@ -311,21 +311,7 @@ fn execute_here(
         return ctx.after.take();
     };
     drop(gate);
-    let exclusive = crate::scripting::enter_exclusive(shared);
-    let mut ctx = crate::cmd::Ctx {
-        shared,
-        client,
-        out: reply,
-        now_ms: now,
-        after: None,
-        exclusive: true,
-    };
-    if exclusive.is_some() {
-        crate::cmd::execute(&mut ctx, args);
-    } else {
-        crate::scripting::run_while_busy(&mut ctx, args);
-    }
-    ctx.after.take()
+    crate::cmd::execute_exclusive(shared, client, reply, now, args)
 }
 
 /// The hop level of the links a request from `client` is forwarded on, or

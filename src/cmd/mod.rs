@@ -219,6 +219,34 @@ pub fn resolve_raw(args: &[Bytes]) -> Result<Found, Rejection> {
     Ok(found)
 }
 
+/// Runs a command that `execute` handed back (it needs the exclusive gate):
+/// takes the gate exclusively, or answers as a busy-script reply when a script
+/// holds it, and returns the command's follow-up. The caller must have dropped
+/// its shared hold first.
+pub fn execute_exclusive(
+    shared: &Arc<Shared>,
+    client: &mut Client,
+    out: &mut Reply,
+    now_ms: u64,
+    args: Vec<Bytes>,
+) -> Option<After> {
+    let exclusive = crate::scripting::enter_exclusive(shared);
+    let mut ctx = Ctx {
+        shared,
+        client,
+        out,
+        now_ms,
+        after: None,
+        exclusive: true,
+    };
+    if exclusive.is_some() {
+        execute(&mut ctx, args);
+    } else {
+        crate::scripting::run_while_busy(&mut ctx, args);
+    }
+    ctx.after.take()
+}
+
 /// Runs one client command end to end, writing its reply (or error) to `ctx.out`.
 ///
 /// Returns the arguments back, untouched, when the command must run under the

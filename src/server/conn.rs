@@ -395,22 +395,7 @@ fn process_batch(
         } else if let Some(args) = execute(&mut ctx, args) {
             // Swap the shared hold for an exclusive one for this command only.
             drop(gate.take());
-            let exclusive = crate::scripting::enter_exclusive(shared);
-            let mut ctx = Ctx {
-                shared,
-                client,
-                out: reply,
-                now_ms: now,
-                after: None,
-                exclusive: true,
-            };
-            if exclusive.is_some() {
-                execute(&mut ctx, args);
-            } else {
-                crate::scripting::run_while_busy(&mut ctx, args);
-            }
-            after = ctx.after.take();
-            drop(exclusive);
+            after = crate::cmd::execute_exclusive(shared, client, reply, now, args);
         } else {
             after = after.or(ctx.after.take());
         }
