@@ -153,22 +153,9 @@ fn signal(n: &Node, sig: i32) {
     assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
 }
 
-/// A key whose slot the node on `port` serves (from its CLUSTER NODES line).
+/// A key whose slot the node on `port` serves.
 fn local_key(port: u16) -> String {
-    let nodes = redis_cli(port, &["cluster", "nodes"]);
-    let me = nodes
-        .lines()
-        .find(|l| l.contains("myself"))
-        .expect("myself line")
-        .to_string();
-    let ranges: Vec<(u16, u16)> = me
-        .split(' ')
-        .skip(8)
-        .filter_map(|r| {
-            let (a, b) = r.split_once('-').unwrap_or((r, r));
-            Some((a.parse().ok()?, b.parse().ok()?))
-        })
-        .collect();
+    let mine = common::cluster::slots_of(port);
     (0..10_000)
         .map(|i| format!("key{i}"))
         .find(|k| {
@@ -176,7 +163,7 @@ fn local_key(port: u16) -> String {
                 .trim()
                 .parse()
                 .expect("slot");
-            ranges.iter().any(|&(a, b)| (a..=b).contains(&slot))
+            mine.contains(&slot)
         })
         .expect("a local key")
 }

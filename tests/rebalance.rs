@@ -185,24 +185,6 @@ fn verify_all(ports: &[u16], preloaded: usize, checked: &Checked) {
     }
 }
 
-/// Sum of the keys a node holds in the slots it serves (CLUSTER NODES ranges).
-fn slots_of(port: u16) -> Vec<u16> {
-    let nodes = redis_cli(port, &["cluster", "nodes"]);
-    let me = nodes
-        .lines()
-        .find(|l| l.contains("myself"))
-        .expect("myself line")
-        .to_string();
-    me.split(' ')
-        .skip(8)
-        .flat_map(|r| {
-            let (a, b) = r.split_once('-').unwrap_or((r, r));
-            let (a, b): (u16, u16) = (a.parse().expect("slot"), b.parse().expect("slot"));
-            a..=b
-        })
-        .collect()
-}
-
 fn dbsize(port: u16) -> usize {
     redis_cli(port, &["dbsize"]).trim().parse().expect("dbsize")
 }

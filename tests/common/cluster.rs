@@ -115,3 +115,21 @@ pub fn wait_rebalanced(nodes: &[&Node], within: Duration) {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// The slots the node on `port` serves (its CLUSTER NODES ranges).
+pub fn slots_of(port: u16) -> Vec<u16> {
+    let nodes = redis_cli(port, &["cluster", "nodes"]);
+    let me = nodes
+        .lines()
+        .find(|l| l.contains("myself"))
+        .expect("myself line")
+        .to_string();
+    me.split(' ')
+        .skip(8)
+        .flat_map(|r| {
+            let (a, b) = r.split_once('-').unwrap_or((r, r));
+            let (a, b): (u16, u16) = (a.parse().expect("slot"), b.parse().expect("slot"));
+            a..=b
+        })
+        .collect()
+}
