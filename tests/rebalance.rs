@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::cluster::{field, start_cluster, start_node, tmp, wait_converged, wait_rebalanced};
+use common::cluster::{
+    field, slots_of, start_cluster, start_node, tmp, wait_converged, wait_rebalanced,
+};
 use common::redis_cli;
 
 /// Keys each checker task owns, and the number of tasks.
