@@ -68,7 +68,7 @@ async fn drain(shared: Weak<Shared>, addr: SocketAddr, mut rx: mpsc::Receiver<(B
             return;
         };
         let args: [&[u8]; 3] = [b"PUBLISH", &channel, &message];
-        if let Err(e) = cluster.pool.request(&shared, addr, false, &args).await {
+        if let Err(e) = cluster.pool.request_control(&shared, addr, &args).await {
             tracing::warn!(%addr, error = %e, "cluster PUBLISH to a peer failed");
         }
     }

@@ -425,7 +425,7 @@ impl Group<'_> {
         match self
             .c
             .pool
-            .request(self.shared, self.target, false, &args)
+            .request_control(self.shared, self.target, &args)
             .await
         {
             Ok(r) if r.starts_with(b"+OK") => {

@@ -27,6 +27,8 @@
 //! client sent goes out on hop-1 links, one that arrived on a hop-k link goes
 //! on on hop-(k+1) links, and a handler of hop k only ever waits for hop k+1:
 //! no cycle is possible. Past [`MAX_HOPS`] a request is not forwarded again.
+//! Control traffic (raft, migration batches, PUBLISH fan-out) has links of its
+//! own, so it never waits behind a client request that a peer holds.
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -52,6 +54,9 @@ const PEER_TIMEOUT: Duration = Duration::from_secs(10);
 const LINKS_PER_PEER: usize = 2;
 /// The most hops a proxied request may travel (see the module docs).
 pub(crate) const MAX_HOPS: u8 = 4;
+/// Link class of control requests ([`Pool::request_control`]); announced to
+/// the peer as hop 1.
+const CONTROL: u8 = 0;
 /// A link stops taking new requests into its write buffer past this size
 /// until the buffer is written (backpressure on huge pipelines).
 const MAX_BATCH: usize = 256 * 1024;
@@ -134,7 +139,21 @@ impl Pool {
         self.request_at(shared, addr, resp3, 1, args).await
     }
 
-    /// Like [`Pool::request`] on a link of hop level `hop` (1..=[`MAX_HOPS`]).
+    /// Sends a node-to-node control request (raft messages, migration batches,
+    /// PUBLISH fan-out) on links of its own: the receiver answers these without
+    /// waiting on anything, and they must never queue behind client requests
+    /// that a peer holds (e.g. until a slot flip that needs this very message).
+    pub(crate) async fn request_control(
+        &self,
+        shared: &Shared,
+        addr: SocketAddr,
+        args: &[&[u8]],
+    ) -> io::Result<Bytes> {
+        self.request_at(shared, addr, false, CONTROL, args).await
+    }
+
+    /// Like [`Pool::request`] on a link of hop level `hop` (1..=[`MAX_HOPS`],
+    /// or [`CONTROL`]).
     pub(crate) async fn request_at(
         &self,
         shared: &Shared,
@@ -272,7 +291,7 @@ async fn connect(
     let mut level = itoa::Buffer::new();
     encode(
         &mut hello,
-        &[b"CLUSTER", b"PROXY-ORIGIN", level.format(hop).as_bytes()],
+        &[b"CLUSTER", b"PROXY-ORIGIN", level.format(hop.max(1)).as_bytes()],
     );
     if resp3 {
         encode(&mut hello, &[b"HELLO", b"3"]);

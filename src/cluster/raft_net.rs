@@ -201,7 +201,7 @@ fn send(shared: &Arc<Shared>, cluster: &Arc<Cluster>, group: &str, msgs: Vec<(St
                 group.as_bytes(),
             ];
             args.extend(batch.iter().map(|b| b.as_slice()));
-            match cluster.pool.request(&shared, addr, false, &args).await {
+            match cluster.pool.request_control(&shared, addr, &args).await {
                 Ok(reply) if reply.first() == Some(&b'-') => {
                     debug!(
                         "cluster raft: {addr} refused: {}",
