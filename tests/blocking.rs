@@ -50,18 +50,9 @@ fn text(b: Vec<u8>) -> String {
     String::from_utf8_lossy(&b).into_owned()
 }
 
-/// Runs `scenario` on redis-server and on ringcache and compares transcripts.
-fn same_on_both(scenario: fn(u16) -> Vec<String>) {
-    let redis = require_redis(&[]);
-    let rc = start_ringcache(&[]);
-    let expected = scenario(redis.port);
-    let got = scenario(rc.port);
-    assert_eq!(got, expected);
-}
-
 #[test]
 fn blpop_wakes_on_push_from_another_client() {
-    same_on_both(|port| {
+    same_transcript(|port| {
         let mut t = Vec::new();
         let mut blocked = RawConn::connect(port);
         let mut pusher = RawConn::connect(port);
@@ -114,7 +105,7 @@ fn blpop_wakes_on_push_from_another_client() {
 
 #[test]
 fn blocked_clients_are_served_in_arrival_order() {
-    same_on_both(|port| {
+    same_transcript(|port| {
         let mut t = Vec::new();
         let mut pusher = RawConn::connect(port);
         pusher.cmd_str("FLUSHALL");
@@ -141,7 +132,7 @@ fn blocked_clients_are_served_in_arrival_order() {
 
 #[test]
 fn timeout_returns_nil_after_the_timeout() {
-    same_on_both(|port| {
+    same_transcript(|port| {
         let mut t = Vec::new();
         let mut c = RawConn::connect(port);
         for cmd in [
@@ -166,7 +157,7 @@ fn timeout_returns_nil_after_the_timeout() {
 
 #[test]
 fn blmove_moves_atomically_and_chains_to_the_destination_waiters() {
-    same_on_both(|port| {
+    same_transcript(|port| {
         let mut t = Vec::new();
         let mut pusher = RawConn::connect(port);
         pusher.cmd_str("FLUSHALL");
@@ -200,7 +191,7 @@ fn blmove_moves_atomically_and_chains_to_the_destination_waiters() {
 
 #[test]
 fn blocked_client_survives_key_deletion_and_type_change() {
-    same_on_both(|port| {
+    same_transcript(|port| {
         let mut t = Vec::new();
         let mut other = RawConn::connect(port);
         other.cmd_str("FLUSHALL");
@@ -235,7 +226,7 @@ fn blocked_client_survives_key_deletion_and_type_change() {
 
 #[test]
 fn blocking_commands_inside_multi_return_at_once() {
-    same_on_both(|port| {
+    same_transcript(|port| {
         let mut t = Vec::new();
         let mut c = RawConn::connect(port);
         c.cmd_str("FLUSHALL");
@@ -256,7 +247,7 @@ fn blocking_commands_inside_multi_return_at_once() {
 
 #[test]
 fn disconnect_while_blocked_does_not_lose_the_next_push() {
-    same_on_both(|port| {
+    same_transcript(|port| {
         let mut t = Vec::new();
         let mut pusher = RawConn::connect(port);
         pusher.cmd_str("FLUSHALL");
@@ -277,7 +268,7 @@ fn disconnect_while_blocked_does_not_lose_the_next_push() {
 
 #[test]
 fn client_kill_closes_a_blocked_client() {
-    same_on_both(|port| {
+    same_transcript(|port| {
         let mut t = Vec::new();
         let mut admin = RawConn::connect(port);
         let mut blocked = RawConn::connect(port);
@@ -376,7 +367,7 @@ fn concurrent_pushes_reach_exactly_one_waiter_each() {
 
 #[test]
 fn client_unblock_ends_a_wait_with_timeout_or_error() {
-    same_on_both(|port| {
+    same_transcript(|port| {
         let mut t = Vec::new();
         let mut admin = RawConn::connect(port);
         let mut blocked = RawConn::connect(port);
@@ -406,7 +397,7 @@ fn client_unblock_ends_a_wait_with_timeout_or_error() {
 
 #[test]
 fn rename_and_copy_into_a_waited_key_wake_the_waiter() {
-    same_on_both(|port| {
+    same_transcript(|port| {
         let mut t = Vec::new();
         let mut other = RawConn::connect(port);
         other.cmd_str("FLUSHALL");
@@ -433,7 +424,7 @@ fn rename_and_copy_into_a_waited_key_wake_the_waiter() {
 
 #[test]
 fn move_and_swapdb_wake_waiters_of_the_other_database() {
-    same_on_both(|port| {
+    same_transcript(|port| {
         let mut t = Vec::new();
         let mut other = RawConn::connect(port);
         other.cmd_str("FLUSHALL");
@@ -458,7 +449,7 @@ fn move_and_swapdb_wake_waiters_of_the_other_database() {
 
 #[test]
 fn bzpopmin_and_bzpopmax_block_and_wake_like_redis() {
-    same_on_both(|port| {
+    same_transcript(|port| {
         let mut t = Vec::new();
         let mut blocked = RawConn::connect(port);
         let mut other = RawConn::connect(port);
@@ -507,7 +498,7 @@ fn bzpopmin_and_bzpopmax_block_and_wake_like_redis() {
 
 #[test]
 fn bzmpop_and_zmpop_block_and_wake_like_redis() {
-    same_on_both(|port| {
+    same_transcript(|port| {
         let mut t = Vec::new();
         let mut blocked = RawConn::connect(port);
         let mut second = RawConn::connect(port);
@@ -584,7 +575,7 @@ fn bzmpop_and_zmpop_block_and_wake_like_redis() {
 
 #[test]
 fn resp3_subscriber_gets_pushes_while_blocked() {
-    same_on_both(|port| {
+    same_transcript(|port| {
         let mut t = Vec::new();
         let mut other = RawConn::connect(port);
         other.cmd_str("FLUSHALL");

@@ -75,14 +75,7 @@ fn scenario(port: u16) -> Vec<String> {
 
 #[test]
 fn pubsub_replies_match_redis() {
-    let redis = require_redis(&[]);
-    let rc = start_ringcache(&[]);
-    let expected = scenario(redis.port);
-    let got = scenario(rc.port);
-    assert_eq!(expected.len(), got.len());
-    for (i, (e, g)) in expected.iter().zip(&got).enumerate() {
-        assert_eq!(g, e, "reply #{i} differs");
-    }
+    same_transcript(scenario);
 }
 
 fn info_field(conn: &mut RawConn, field: &str) -> String {

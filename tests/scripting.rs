@@ -143,11 +143,7 @@ fn kill_long_script(port: u16) -> Vec<String> {
 
 #[test]
 fn script_kill_matches_redis() {
-    let redis = require_redis(&[]);
-    let rc = start_ringcache(&[]);
-    let expected = kill_long_script(redis.port);
-    let got = kill_long_script(rc.port);
-    assert_eq!(got, expected);
+    same_transcript(kill_long_script);
 }
 
 #[test]
@@ -527,11 +523,7 @@ fn kill_long_function(port: u16) -> Vec<String> {
 
 #[test]
 fn function_kill_and_stats_match_redis() {
-    let redis = require_redis(&[]);
-    let rc = start_ringcache(&[]);
-    let expected = kill_long_function(redis.port);
-    let got = kill_long_function(rc.port);
-    assert_eq!(got, expected);
+    same_transcript(kill_long_function);
 }
 
 #[test]

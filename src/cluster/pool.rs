@@ -291,7 +291,11 @@ async fn connect(
     let mut level = itoa::Buffer::new();
     encode(
         &mut hello,
-        &[b"CLUSTER", b"PROXY-ORIGIN", level.format(hop.max(1)).as_bytes()],
+        &[
+            b"CLUSTER",
+            b"PROXY-ORIGIN",
+            level.format(hop.max(1)).as_bytes(),
+        ],
     );
     if resp3 {
         encode(&mut hello, &[b"HELLO", b"3"]);

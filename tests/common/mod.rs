@@ -582,3 +582,17 @@ impl Mc {
         }
     }
 }
+
+/// Runs `scenario` (which talks to the server on the port it is given and
+/// returns a transcript of replies) against a fresh redis-server and a fresh
+/// ringcache, and requires identical transcripts, entry by entry.
+pub fn same_transcript<T: std::fmt::Debug + PartialEq>(scenario: impl Fn(u16) -> Vec<T>) {
+    let redis = require_redis(&[]);
+    let rc = start_ringcache(&[]);
+    let expected = scenario(redis.port);
+    let got = scenario(rc.port);
+    for (i, (e, g)) in expected.iter().zip(&got).enumerate() {
+        assert_eq!(g, e, "reply #{i} differs");
+    }
+    assert_eq!(got.len(), expected.len(), "transcript lengths differ");
+}
