@@ -1012,3 +1012,86 @@ fn client_subcommand_errors_match_redis() {
     );
     assert_same_replies(redis.port, rc.port, &s);
 }
+
+/// WATCH is invalidated exactly as in Redis: only by keys a command really
+/// modified (signalModifiedKey), never by read-only sources, no-op writes or
+/// keys a script only read. Each case sets keys up, WATCHes on connection A,
+/// runs commands on connection B, then EXECs on A; the EXEC replies (and B's
+/// replies) must equal redis-server's.
+#[test]
+fn watch_invalidation_matches_redis() {
+    // (name, setup on B, keys A watches, commands on B)
+    let cases: &[(&str, &str, &str, &str)] = &[
+        ("sunionstore source", "SADD s1 a\nSADD s2 b", "s1 s2", "SUNIONSTORE d s1 s2"),
+        ("sunionstore dest", "SADD s1 a", "d", "SUNIONSTORE d s1 s2"),
+        ("sinterstore empty into missing", "SADD s1 a\nSADD s2 b", "d s1", "SINTERSTORE d s1 s2"),
+        ("sinterstore empty over existing", "SADD s1 a\nSADD s2 b\nSET d x", "d", "SINTERSTORE d s1 s2"),
+        ("sdiffstore source", "SADD s1 a b\nSADD s2 b", "s1 s2", "SDIFFSTORE d s1 s2"),
+        ("zunionstore source", "ZADD z1 1 a\nZADD z2 2 b", "z1 z2", "ZUNIONSTORE d 2 z1 z2"),
+        ("zinterstore empty into missing", "ZADD z1 1 a\nZADD z2 2 b", "d", "ZINTERSTORE d 2 z1 z2"),
+        ("zdiffstore source", "ZADD z1 1 a\nZADD z2 2 b", "z1", "ZDIFFSTORE d 2 z1 z2"),
+        ("zrangestore source", "ZADD z1 1 a 2 b", "z1", "ZRANGESTORE d z1 0 -1"),
+        ("zrangestore empty into missing", "ZADD z1 1 a", "d", "ZRANGESTORE d z1 5 9"),
+        ("copy source", "SET a 1", "a", "COPY a b"),
+        ("copy dest", "SET a 1", "b", "COPY a b"),
+        ("copy refused", "SET a 1\nSET b 2", "b", "COPY a b"),
+        ("lmove source", "RPUSH l1 a b", "l1", "LMOVE l1 l2 LEFT RIGHT"),
+        ("lmove dest", "RPUSH l1 a b", "l2", "LMOVE l1 l2 LEFT RIGHT"),
+        ("lmove missing source", "", "l1 l2", "LMOVE l1 l2 LEFT RIGHT"),
+        ("smove missing member", "SADD s1 a", "s1 s2", "SMOVE s1 s2 zz"),
+        ("set nx not set", "SET k 1", "k", "SET k 2 NX"),
+        ("set xx missing", "", "k", "SET k 2 XX"),
+        ("setnx existing", "SET k 1", "k", "SETNX k 2"),
+        ("del missing", "", "k", "DEL k"),
+        ("del one of two", "SET a 1", "a b", "DEL b"),
+        ("unlink existing", "SET k 1", "k", "UNLINK k"),
+        ("expire missing", "", "k", "EXPIRE k 100"),
+        ("expire existing", "SET k 1", "k", "EXPIRE k 100"),
+        ("rename source", "SET a 1", "a", "RENAME a b"),
+        ("rename dest", "SET a 1", "b", "RENAME a b"),
+        ("hset same value", "HSET h f v", "h", "HSET h f v"),
+        ("hdel missing field", "HSET h f v", "h", "HDEL h g"),
+        ("lpop missing", "", "l", "LPOP l"),
+        ("lpop last", "RPUSH l a", "l", "LPOP l"),
+        ("incrby zero", "SET k 1", "k", "INCRBY k 0"),
+        ("append empty", "SET k 1", "k", "APPEND k \"\""),
+        ("srem missing member", "SADD s a", "s", "SREM s zz"),
+        ("getdel missing", "", "k", "GETDEL k"),
+        ("read commands", "SET k 1\nSADD s a", "k s", "GET k\nSMEMBERS s\nEXISTS k"),
+        ("eval reads only", "SET k 1", "k", "EVAL \"return redis.call('GET', KEYS[1])\" 1 k"),
+        ("eval writes other key", "SET k 1", "k", "EVAL \"return redis.call('SET', KEYS[2], 'v')\" 2 k o"),
+        ("eval writes key", "SET k 1", "k", "EVAL \"return redis.call('INCR', KEYS[1])\" 1 k"),
+        ("multi exec of a read", "SET k 1", "k", "MULTI\nGET k\nEXEC"),
+        ("multi exec of a write", "SET k 1", "k", "MULTI\nINCR k\nEXEC"),
+    ];
+    let redis = require_redis(&[]);
+    let rc = start_ringcache(&[]);
+    let run = |port: u16| -> Vec<(String, Vec<String>, String)> {
+        let mut a = RawConn::connect(port);
+        let mut b = RawConn::connect(port);
+        let mut send = |c: &mut RawConn, args: &Vec<Vec<u8>>| {
+            let parts: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+            String::from_utf8_lossy(&c.cmd(&parts)).into_owned()
+        };
+        let mut out = Vec::new();
+        for (name, setup, watch, cmds) in cases {
+            assert_eq!(b.cmd_str("FLUSHALL"), "+OK\r\n");
+            for l in script(setup) {
+                send(&mut b, &l);
+            }
+            assert_eq!(a.cmd_str(&format!("WATCH {watch}")), "+OK\r\n");
+            let replies: Vec<String> = script(cmds).iter().map(|l| send(&mut b, l)).collect();
+            assert_eq!(a.cmd_str("MULTI"), "+OK\r\n");
+            assert_eq!(a.cmd_str("PING"), "+QUEUED\r\n");
+            out.push((name.to_string(), replies, a.cmd_str("EXEC")));
+        }
+        out
+    };
+    let want = run(redis.port);
+    let got = run(rc.port);
+    let differ: Vec<_> = want.iter().zip(&got).filter(|(w, g)| w != g).collect();
+    assert!(differ.is_empty(), "redis vs ringcache: {differ:#?}");
+    // The cases are not vacuous: some abort and some run in Redis itself.
+    assert!(want.iter().any(|c| c.2 == "*-1\r\n"));
+    assert!(want.iter().any(|c| c.2 == "*1\r\n+PONG\r\n"));
+}

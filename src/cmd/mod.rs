@@ -359,12 +359,27 @@ pub fn call(ctx: &mut Ctx<'_>, found: Found, args: &[Bytes]) {
         server::feed_monitor(ctx, args);
     }
     let start = Instant::now();
+    let watching = !ctx.shared.watches.is_empty();
+    let shared = ctx.shared;
     // A bug in one handler must not take the connection task (or the node) down.
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(ctx, args)))
-        .unwrap_or_else(|_| {
-            tracing::error!(command = cmd.name, "command handler panicked");
-            Err(CmdError::err("internal error"))
-        });
+    let mut run = || {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(ctx, args)))
+            .unwrap_or_else(|_| {
+                tracing::error!(command = cmd.name, "command handler panicked");
+                Err(CmdError::err("internal error"))
+            })
+    };
+    // WATCH invalidation: only keys the store really modified (Redis'
+    // signalModifiedKey), recorded only while somebody watches.
+    let result = if !watching {
+        run()
+    } else {
+        let (result, modified) = crate::store::modified::recording(&mut run);
+        for (db, key) in modified {
+            shared.watches.touch(db, &key);
+        }
+        result
+    };
     let micros = start.elapsed().as_micros() as u64;
     crate::metrics::observe_command(micros);
     let stat = &ctx.shared.cmd_stats[found.stat];
@@ -376,9 +391,6 @@ pub fn call(ctx: &mut Ctx<'_>, found: Found, args: &[Bytes]) {
         .fetch_add(1, Ordering::Relaxed);
     match result {
         Ok(()) => {
-            if cmd.has(flags::WRITE) && !ctx.shared.watches.is_empty() {
-                touch_keys(ctx, cmd, args);
-            }
             if cmd.has(flags::WRITE) && ctx.shared.blocking.has_waiters() {
                 for i in cmd.key_positions(args) {
                     ctx.shared.blocking.signal(ctx.client.db, &args[i]);
@@ -394,12 +406,6 @@ pub fn call(ctx: &mut Ctx<'_>, found: Found, args: &[Bytes]) {
     }
     if !cmd.has(flags::SKIP_SLOWLOG) {
         server::maybe_slowlog(ctx, args, micros);
-    }
-}
-
-fn touch_keys(ctx: &Ctx<'_>, cmd: &Command, args: &[Bytes]) {
-    for i in cmd.key_positions(args) {
-        ctx.shared.watches.touch(ctx.client.db, &args[i]);
     }
 }
 
@@ -452,7 +458,7 @@ pub fn read_key<T>(
     let key = ctx.key(key);
     let mut slot = ctx.lock(&key);
     let now = ctx.now_ms;
-    let entry = slot.get_mut(&key);
+    let entry = slot.get_access(&key);
     ctx.hit(entry.is_some());
     let value = entry.map(|e| {
         e.set_lru(crate::store::evict::touch_stamp(e.lru(), now));
