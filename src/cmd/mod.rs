@@ -468,7 +468,9 @@ pub fn read_key<T>(
 }
 
 /// The value at `key` for a write command, created with `make` when missing;
-/// `pick` selects the expected type (WRONGTYPE when it returns None).
+/// `pick` selects the expected type (WRONGTYPE when it returns None). Only a
+/// creation counts as a modification (WATCH); a caller that changes an
+/// existing value calls `signal_modified` (Redis skips it for no-op writes).
 pub fn value_for_write<'s, T>(
     slot: &'s mut crate::store::Locked<'_>,
     key: &Key<'_>,
@@ -479,27 +481,33 @@ pub fn value_for_write<'s, T>(
     if slot.get(key).is_none() {
         slot.set(key, make(), false, lru);
     }
-    slot.get_mut(key)
+    slot.get_mut_quiet(key)
         .and_then(|e| pick(e.value_mut()))
         .ok_or(CmdError::WrongType)
 }
 
 /// Runs `f` on the existing aggregate at `key` (None when the key is missing;
 /// WRONGTYPE when `pick` rejects the value) and deletes the key when `f`
-/// leaves the aggregate empty, as Redis does.
+/// leaves the aggregate empty, as Redis does. The key counts as modified
+/// (WATCH) only when `changed` says so of `f`'s result.
 pub fn modify_key<T, R>(
     slot: &mut crate::store::Locked<'_>,
     key: &Key<'_>,
     pick: fn(&mut crate::store::Value) -> Option<&mut T>,
     is_empty: fn(&T) -> bool,
+    changed: fn(&R) -> bool,
     f: impl FnOnce(&mut T) -> R,
 ) -> Result<Option<R>, CmdError> {
-    let Some(e) = slot.get_mut(key) else {
+    let Some(e) = slot.get_mut_quiet(key) else {
         return Ok(None);
     };
     let agg = pick(e.value_mut()).ok_or(CmdError::WrongType)?;
     let r = f(agg);
-    if is_empty(agg) {
+    let empty = is_empty(agg);
+    if changed(&r) {
+        slot.signal_modified(key);
+    }
+    if empty {
         slot.remove(key);
     }
     Ok(Some(r))

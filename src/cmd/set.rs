@@ -57,6 +57,9 @@ pub fn sadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         .iter()
         .filter(|m| s.add(Member::parse(m), max))
         .count();
+    if added > 0 {
+        slot.signal_modified(&key);
+    }
     drop(slot);
     ctx.out.int(added as i64);
     Ok(())
@@ -66,7 +69,7 @@ pub fn sadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 pub fn srem(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let key = ctx.key(&args[1]);
     let mut slot = ctx.lock(&key);
-    let removed = modify_key(&mut slot, &key, set_mut, SetValue::is_empty, |s| {
+    let removed = modify_key(&mut slot, &key, set_mut, SetValue::is_empty, |&n| n > 0, |s| {
         args[2..]
             .iter()
             .filter(|m| s.remove(Member::parse(m)))
@@ -221,7 +224,7 @@ pub fn spop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let key = ctx.key(&args[1]);
     let mut slot = ctx.lock(&key);
     let out = &mut *ctx.out;
-    let done = modify_key(&mut slot, &key, set_mut, SetValue::is_empty, |s| {
+    let done = modify_key(&mut slot, &key, set_mut, SetValue::is_empty, |_| true, |s| {
         let Some(count) = count else {
             let i = rand::rng().random_range(0..s.len());
             out.bulk(&s.remove_at(i));
@@ -274,7 +277,7 @@ pub fn smove(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         return Ok(());
     }
     let m = Member::parse(member);
-    let removed = modify_key(locked.of(&src), &src, set_mut, SetValue::is_empty, |s| {
+    let removed = modify_key(locked.of(&src), &src, set_mut, SetValue::is_empty, |&r| r, |s| {
         s.remove(m)
     })?;
     if removed != Some(true) {
@@ -282,7 +285,10 @@ pub fn smove(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         return Ok(());
     }
     let make = || Value::Set(Box::new(SetValue::for_first(member)));
-    value_for_write(locked.of(&dst), &dst, lru, make, set_mut)?.add(m, max);
+    let dst_slot = locked.of(&dst);
+    if value_for_write(dst_slot, &dst, lru, make, set_mut)?.add(m, max) {
+        dst_slot.signal_modified(&dst);
+    }
     ctx.out.int(1);
     Ok(())
 }

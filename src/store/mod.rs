@@ -281,12 +281,31 @@ impl<'s> Locked<'s> {
     /// memcached CAS unique is invalidated (one store), so a memcached `cas`
     /// against a value changed by any command fails as it must.
     pub fn get_mut(&mut self, key: &Key<'_>) -> Option<&mut Entry> {
+        let db = self.db;
+        let e = self.get_mut_quiet(key)?;
+        modified::note(db, key.bytes);
+        Some(e)
+    }
+
+    /// `get_mut` for an in-place change that may turn out a no-op (SADD of a
+    /// present member): the key is not noted as modified; the caller calls
+    /// `signal_modified` when it did change something.
+    pub fn get_mut_quiet(&mut self, key: &Key<'_>) -> Option<&mut Entry> {
         self.expire_if_needed(key);
         self.table.note_write(key.bytes);
         let e = self.table.get_mut(key.hash, key.bytes)?;
-        modified::note(self.db, key.bytes);
         e.set_mc_cas(0);
         Some(e)
+    }
+
+    /// The database this lock is in.
+    pub fn db(&self) -> usize {
+        self.db
+    }
+
+    /// Notes `key` as modified (WATCH invalidation) after a `get_mut_quiet`.
+    pub fn signal_modified(&self, key: &Key<'_>) {
+        modified::note(self.db, key.bytes);
     }
 
     /// The live entry of `key`, mutably, for a read that only updates access
