@@ -370,13 +370,17 @@ pub fn call(ctx: &mut Ctx<'_>, found: Found, args: &[Bytes]) {
             })
     };
     // WATCH invalidation: only keys the store really modified (Redis'
-    // signalModifiedKey), recorded only while somebody watches.
+    // signalModifiedKey), recorded only while somebody watches. A command
+    // that fails (WRONGTYPE after looking its key up for a write) modified
+    // nothing in Redis' sense, so its notes are dropped.
     let result = if !watching {
         run()
     } else {
         let (result, modified) = crate::store::modified::recording(&mut run);
-        for (db, key) in modified {
-            shared.watches.touch(db, &key);
+        if result.is_ok() {
+            for (db, key) in modified {
+                shared.watches.touch(db, &key);
+            }
         }
         result
     };
