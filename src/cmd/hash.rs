@@ -87,7 +87,13 @@ pub fn hsetnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let (lim, lru) = (limits(ctx), ctx.lru_stamp());
     let key = ctx.key(&args[1]);
     let mut slot = ctx.lock(&key);
-    let h = value_for_write(&mut slot, &key, lru, || Value::Hash(Box::default()), hash_mut)?;
+    let h = value_for_write(
+        &mut slot,
+        &key,
+        lru,
+        || Value::Hash(Box::default()),
+        hash_mut,
+    )?;
     let added = h.get(&args[2]).is_none() && h.set(&args[2], &args[3], lim);
     if added {
         slot.signal_modified(&key);
@@ -127,9 +133,14 @@ pub fn hmget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 pub fn hdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let key = ctx.key(&args[1]);
     let mut slot = ctx.lock(&key);
-    let removed = modify_key(&mut slot, &key, hash_mut, HashValue::is_empty, |&n| n > 0, |h| {
-        args[2..].iter().filter(|f| h.remove(f)).count()
-    })?;
+    let removed = modify_key(
+        &mut slot,
+        &key,
+        hash_mut,
+        HashValue::is_empty,
+        |&n| n > 0,
+        |h| args[2..].iter().filter(|f| h.remove(f)).count(),
+    )?;
     drop(slot);
     ctx.out.int(removed.unwrap_or(0) as i64);
     Ok(())

@@ -624,9 +624,12 @@ fn write_zset<T>(
 
 /// ZREM key member [member ...]
 pub fn zrem(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let n = write_zset(ctx, &args[1], |&n| n > 0, |z| {
-        args[2..].iter().filter(|m| z.remove(m).is_some()).count()
-    })?;
+    let n = write_zset(
+        ctx,
+        &args[1],
+        |&n| n > 0,
+        |z| args[2..].iter().filter(|m| z.remove(m).is_some()).count(),
+    )?;
     ctx.out.int(n.unwrap_or(0) as i64);
     Ok(())
 }
@@ -643,10 +646,15 @@ fn remove_span(z: &mut ZSet, (s, e): (usize, usize)) -> usize {
 /// ZREMRANGEBYRANK key start stop
 pub fn zremrangebyrank(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let (start, end) = (arg_i64(&args[2])?, arg_i64(&args[3])?);
-    let n = write_zset(ctx, &args[1], |&n| n > 0, |z| {
-        let sp = rank_span(z.len(), start, end);
-        remove_span(z, sp)
-    })?;
+    let n = write_zset(
+        ctx,
+        &args[1],
+        |&n| n > 0,
+        |z| {
+            let sp = rank_span(z.len(), start, end);
+            remove_span(z, sp)
+        },
+    )?;
     ctx.out.int(n.unwrap_or(0) as i64);
     Ok(())
 }
@@ -654,10 +662,15 @@ pub fn zremrangebyrank(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 /// ZREMRANGEBYSCORE key min max
 pub fn zremrangebyscore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let r = ScoreRange::parse(&args[2], &args[3])?;
-    let n = write_zset(ctx, &args[1], |&n| n > 0, |z| {
-        let sp = select_walk(z, &r, false, 0, -1);
-        remove_span(z, sp)
-    })?;
+    let n = write_zset(
+        ctx,
+        &args[1],
+        |&n| n > 0,
+        |z| {
+            let sp = select_walk(z, &r, false, 0, -1);
+            remove_span(z, sp)
+        },
+    )?;
     ctx.out.int(n.unwrap_or(0) as i64);
     Ok(())
 }
@@ -665,10 +678,15 @@ pub fn zremrangebyscore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 /// ZREMRANGEBYLEX key min max
 pub fn zremrangebylex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let r = LexRange::parse(&args[2], &args[3])?;
-    let n = write_zset(ctx, &args[1], |&n| n > 0, |z| {
-        let sp = select_walk(z, &r, false, 0, -1);
-        remove_span(z, sp)
-    })?;
+    let n = write_zset(
+        ctx,
+        &args[1],
+        |&n| n > 0,
+        |z| {
+            let sp = select_walk(z, &r, false, 0, -1);
+            remove_span(z, sp)
+        },
+    )?;
     ctx.out.int(n.unwrap_or(0) as i64);
     Ok(())
 }
