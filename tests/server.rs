@@ -1180,7 +1180,7 @@ fn watch_invalidation_matches_redis() {
     let run = |port: u16| -> Vec<(String, Vec<String>, String)> {
         let mut a = RawConn::connect(port);
         let mut b = RawConn::connect(port);
-        let mut send = |c: &mut RawConn, args: &Vec<Vec<u8>>| {
+        let send = |c: &mut RawConn, args: &Vec<Vec<u8>>| {
             let parts: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
             String::from_utf8_lossy(&c.cmd(&parts)).into_owned()
         };
