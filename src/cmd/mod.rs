@@ -359,7 +359,9 @@ pub fn call(ctx: &mut Ctx<'_>, found: Found, args: &[Bytes]) {
         server::feed_monitor(ctx, args);
     }
     let start = Instant::now();
-    let watching = !ctx.shared.watches.is_empty();
+    // Only write commands modify keys (some read paths borrow entries
+    // mutably for LRU stamps); scripts' and EXEC's commands record their own.
+    let watching = cmd.has(flags::WRITE) && !ctx.shared.watches.is_empty();
     let shared = ctx.shared;
     // A bug in one handler must not take the connection task (or the node) down.
     let mut run = || {
