@@ -29,13 +29,18 @@ fn limits(ctx: &Ctx<'_>) -> HashLimits {
     }
 }
 
-/// The hash at `key` for a write, created empty when missing (WRONGTYPE for other types).
+/// The hash at `key` for a write, created empty when missing (WRONGTYPE for
+/// other types), signalled as modified (HSET does so even for an unchanged
+/// value, as in Redis).
 fn hash_for_write<'s>(
     slot: &'s mut Locked<'_>,
     key: &Key<'_>,
     lru: u32,
 ) -> Result<&'s mut HashValue, CmdError> {
-    value_for_write(slot, key, lru, || Value::Hash(Box::default()), hash_mut)
+    let db = slot.db();
+    let h = value_for_write(slot, key, lru, || Value::Hash(Box::default()), hash_mut)?;
+    crate::store::modified::note(db, key.bytes);
+    Ok(h)
 }
 
 fn hash_mut(v: &mut Value) -> Option<&mut HashValue> {
@@ -82,8 +87,17 @@ pub fn hsetnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let (lim, lru) = (limits(ctx), ctx.lru_stamp());
     let key = ctx.key(&args[1]);
     let mut slot = ctx.lock(&key);
-    let h = hash_for_write(&mut slot, &key, lru)?;
+    let h = value_for_write(
+        &mut slot,
+        &key,
+        lru,
+        || Value::Hash(Box::default()),
+        hash_mut,
+    )?;
     let added = h.get(&args[2]).is_none() && h.set(&args[2], &args[3], lim);
+    if added {
+        slot.signal_modified(&key);
+    }
     drop(slot);
     ctx.out.int(added as i64);
     Ok(())
@@ -119,9 +133,14 @@ pub fn hmget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 pub fn hdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let key = ctx.key(&args[1]);
     let mut slot = ctx.lock(&key);
-    let removed = modify_key(&mut slot, &key, hash_mut, HashValue::is_empty, |h| {
-        args[2..].iter().filter(|f| h.remove(f)).count()
-    })?;
+    let removed = modify_key(
+        &mut slot,
+        &key,
+        hash_mut,
+        HashValue::is_empty,
+        |&n| n > 0,
+        |h| args[2..].iter().filter(|f| h.remove(f)).count(),
+    )?;
     drop(slot);
     ctx.out.int(removed.unwrap_or(0) as i64);
     Ok(())

@@ -427,19 +427,30 @@ pub fn lrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// Runs `f` on the list at `args[1]` for a write command and deletes the key
-/// if the list empties; `missing` answers when the key does not exist.
+/// if the list empties; `missing` answers when the key does not exist. With
+/// `if_resized` the key counts as modified (WATCH) only when its length
+/// changed (LREM/LINSERT that found nothing signal nothing in Redis).
 fn modify(
     ctx: &mut Ctx<'_>,
     key: &[u8],
+    if_resized: bool,
     f: impl FnOnce(&mut List, &mut Reply) -> CmdResult,
     missing: impl FnOnce(&mut Reply) -> CmdResult,
 ) -> CmdResult {
     let key = ctx.key(key);
     let mut slot = ctx.lock(&key);
-    let result = match list_at(&mut slot, &key)? {
-        Some(l) => f(l, ctx.out),
+    let (result, changed) = match slot.get_mut_quiet(&key) {
+        Some(e) => {
+            let l = as_list_mut(e)?;
+            let before = l.len();
+            let result = f(l, ctx.out);
+            (result, !if_resized || l.len() != before)
+        }
         None => return missing(ctx.out),
     };
+    if changed {
+        slot.signal_modified(&key);
+    }
     drop_if_empty(&mut slot, &key);
     result
 }
@@ -449,6 +460,7 @@ pub fn lset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     modify(
         ctx,
         &args[1],
+        false,
         |l, out| {
             if !l.set(arg_i64(&args[2])?, &args[3]) {
                 return Err(CmdError::OutOfRange);
@@ -470,6 +482,7 @@ pub fn ltrim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     modify(
         ctx,
         &args[1],
+        false,
         |l, out| {
             l.retain_span(l.span(start, stop));
             ok(out)
@@ -484,6 +497,7 @@ pub fn lrem(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     modify(
         ctx,
         &args[1],
+        true,
         |l, out| {
             out.int(l.remove(count, &args[3]) as i64);
             Ok(())
@@ -507,6 +521,7 @@ pub fn linsert(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     modify(
         ctx,
         &args[1],
+        true,
         |l, out| {
             if l.insert(side, &args[3], &args[4]) {
                 out.int(l.len() as i64);

@@ -387,12 +387,33 @@ pub fn call(ctx: &mut Ctx<'_>, found: Found, args: &[Bytes]) {
         server::feed_monitor(ctx, args);
     }
     let start = Instant::now();
+    // Only write commands modify keys (some read paths borrow entries
+    // mutably for LRU stamps); scripts' and EXEC's commands record their own.
+    let watching = cmd.has(flags::WRITE) && !ctx.shared.watches.is_empty();
+    let shared = ctx.shared;
     // A bug in one handler must not take the connection task (or the node) down.
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(ctx, args)))
-        .unwrap_or_else(|_| {
-            tracing::error!(command = cmd.name, "command handler panicked");
-            Err(CmdError::err("internal error"))
-        });
+    let mut run = || {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(ctx, args)))
+            .unwrap_or_else(|_| {
+                tracing::error!(command = cmd.name, "command handler panicked");
+                Err(CmdError::err("internal error"))
+            })
+    };
+    // WATCH invalidation: only keys the store really modified (Redis'
+    // signalModifiedKey), recorded only while somebody watches. A command
+    // that fails (WRONGTYPE after looking its key up for a write) modified
+    // nothing in Redis' sense, so its notes are dropped.
+    let result = if !watching {
+        run()
+    } else {
+        let (result, modified) = crate::store::modified::recording(&mut run);
+        if result.is_ok() {
+            for (db, key) in modified {
+                shared.watches.touch(db, &key);
+            }
+        }
+        result
+    };
     let micros = start.elapsed().as_micros() as u64;
     crate::metrics::observe_command(micros);
     let stat = &ctx.shared.cmd_stats[found.stat];
@@ -404,9 +425,6 @@ pub fn call(ctx: &mut Ctx<'_>, found: Found, args: &[Bytes]) {
         .fetch_add(1, Ordering::Relaxed);
     match result {
         Ok(()) => {
-            if cmd.has(flags::WRITE) && !ctx.shared.watches.is_empty() {
-                touch_keys(ctx, cmd, args);
-            }
             if cmd.has(flags::WRITE) && ctx.shared.blocking.has_waiters() {
                 for i in cmd.key_positions(args) {
                     ctx.shared.blocking.signal(ctx.client.db, &args[i]);
@@ -422,12 +440,6 @@ pub fn call(ctx: &mut Ctx<'_>, found: Found, args: &[Bytes]) {
     }
     if !cmd.has(flags::SKIP_SLOWLOG) {
         server::maybe_slowlog(ctx, args, micros);
-    }
-}
-
-fn touch_keys(ctx: &Ctx<'_>, cmd: &Command, args: &[Bytes]) {
-    for i in cmd.key_positions(args) {
-        ctx.shared.watches.touch(ctx.client.db, &args[i]);
     }
 }
 
@@ -480,7 +492,7 @@ pub fn read_key<T>(
     let key = ctx.key(key);
     let mut slot = ctx.lock(&key);
     let now = ctx.now_ms;
-    let entry = slot.get_mut(&key);
+    let entry = slot.get_access(&key);
     ctx.hit(entry.is_some());
     let value = entry.map(|e| {
         e.set_lru(crate::store::evict::touch_stamp(e.lru(), now));
@@ -490,7 +502,9 @@ pub fn read_key<T>(
 }
 
 /// The value at `key` for a write command, created with `make` when missing;
-/// `pick` selects the expected type (WRONGTYPE when it returns None).
+/// `pick` selects the expected type (WRONGTYPE when it returns None). Only a
+/// creation counts as a modification (WATCH); a caller that changes an
+/// existing value calls `signal_modified` (Redis skips it for no-op writes).
 pub fn value_for_write<'s, T>(
     slot: &'s mut crate::store::Locked<'_>,
     key: &Key<'_>,
@@ -501,27 +515,33 @@ pub fn value_for_write<'s, T>(
     if slot.get(key).is_none() {
         slot.set(key, make(), false, lru);
     }
-    slot.get_mut(key)
+    slot.get_mut_quiet(key)
         .and_then(|e| pick(e.value_mut()))
         .ok_or(CmdError::WrongType)
 }
 
 /// Runs `f` on the existing aggregate at `key` (None when the key is missing;
 /// WRONGTYPE when `pick` rejects the value) and deletes the key when `f`
-/// leaves the aggregate empty, as Redis does.
+/// leaves the aggregate empty, as Redis does. The key counts as modified
+/// (WATCH) only when `changed` says so of `f`'s result.
 pub fn modify_key<T, R>(
     slot: &mut crate::store::Locked<'_>,
     key: &Key<'_>,
     pick: fn(&mut crate::store::Value) -> Option<&mut T>,
     is_empty: fn(&T) -> bool,
+    changed: fn(&R) -> bool,
     f: impl FnOnce(&mut T) -> R,
 ) -> Result<Option<R>, CmdError> {
-    let Some(e) = slot.get_mut(key) else {
+    let Some(e) = slot.get_mut_quiet(key) else {
         return Ok(None);
     };
     let agg = pick(e.value_mut()).ok_or(CmdError::WrongType)?;
     let r = f(agg);
-    if is_empty(agg) {
+    let empty = is_empty(agg);
+    if changed(&r) {
+        slot.signal_modified(key);
+    }
+    if empty {
         slot.remove(key);
     }
     Ok(Some(r))

@@ -57,6 +57,9 @@ pub fn sadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         .iter()
         .filter(|m| s.add(Member::parse(m), max))
         .count();
+    if added > 0 {
+        slot.signal_modified(&key);
+    }
     drop(slot);
     ctx.out.int(added as i64);
     Ok(())
@@ -66,12 +69,19 @@ pub fn sadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 pub fn srem(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let key = ctx.key(&args[1]);
     let mut slot = ctx.lock(&key);
-    let removed = modify_key(&mut slot, &key, set_mut, SetValue::is_empty, |s| {
-        args[2..]
-            .iter()
-            .filter(|m| s.remove(Member::parse(m)))
-            .count()
-    })?;
+    let removed = modify_key(
+        &mut slot,
+        &key,
+        set_mut,
+        SetValue::is_empty,
+        |&n| n > 0,
+        |s| {
+            args[2..]
+                .iter()
+                .filter(|m| s.remove(Member::parse(m)))
+                .count()
+        },
+    )?;
     drop(slot);
     ctx.out.int(removed.unwrap_or(0) as i64);
     Ok(())
@@ -221,27 +231,34 @@ pub fn spop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let key = ctx.key(&args[1]);
     let mut slot = ctx.lock(&key);
     let out = &mut *ctx.out;
-    let done = modify_key(&mut slot, &key, set_mut, SetValue::is_empty, |s| {
-        let Some(count) = count else {
-            let i = rand::rng().random_range(0..s.len());
-            out.bulk(&s.remove_at(i));
-            return;
-        };
-        if count >= s.len() as u64 {
-            out.set_len(s.len());
-            s.iter().for_each(|m| reply_member(out, m));
-            *s = SetValue::Intset(Vec::new());
-            return;
-        }
-        let mut idx =
-            rand::seq::index::sample(&mut rand::rng(), s.len(), count as usize).into_vec();
-        // Removing from the highest position down keeps the lower positions valid.
-        idx.sort_unstable_by_key(|&i| std::cmp::Reverse(i));
-        out.set_len(idx.len());
-        for i in idx {
-            out.bulk(&s.remove_at(i));
-        }
-    })?;
+    let done = modify_key(
+        &mut slot,
+        &key,
+        set_mut,
+        SetValue::is_empty,
+        |_| true,
+        |s| {
+            let Some(count) = count else {
+                let i = rand::rng().random_range(0..s.len());
+                out.bulk(&s.remove_at(i));
+                return;
+            };
+            if count >= s.len() as u64 {
+                out.set_len(s.len());
+                s.iter().for_each(|m| reply_member(out, m));
+                *s = SetValue::Intset(Vec::new());
+                return;
+            }
+            let mut idx =
+                rand::seq::index::sample(&mut rand::rng(), s.len(), count as usize).into_vec();
+            // Removing from the highest position down keeps the lower positions valid.
+            idx.sort_unstable_by_key(|&i| std::cmp::Reverse(i));
+            out.set_len(idx.len());
+            for i in idx {
+                out.bulk(&s.remove_at(i));
+            }
+        },
+    )?;
     if done.is_none() {
         match count {
             Some(_) => ctx.out.set_len(0),
@@ -274,15 +291,23 @@ pub fn smove(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         return Ok(());
     }
     let m = Member::parse(member);
-    let removed = modify_key(locked.of(&src), &src, set_mut, SetValue::is_empty, |s| {
-        s.remove(m)
-    })?;
+    let removed = modify_key(
+        locked.of(&src),
+        &src,
+        set_mut,
+        SetValue::is_empty,
+        |&r| r,
+        |s| s.remove(m),
+    )?;
     if removed != Some(true) {
         ctx.out.int(0);
         return Ok(());
     }
     let make = || Value::Set(Box::new(SetValue::for_first(member)));
-    value_for_write(locked.of(&dst), &dst, lru, make, set_mut)?.add(m, max);
+    let dst_slot = locked.of(&dst);
+    if value_for_write(dst_slot, &dst, lru, make, set_mut)?.add(m, max) {
+        dst_slot.signal_modified(&dst);
+    }
     ctx.out.int(1);
     Ok(())
 }

@@ -418,7 +418,8 @@ pub fn setrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let lru = ctx.lru_stamp();
     let key = ctx.key(&args[1]);
     let mut slot = ctx.lock(&key);
-    let len = match slot.get_mut(&key) {
+    // An empty value changes nothing (no WATCH invalidation, as in Redis).
+    let len = match slot.get_mut_quiet(&key) {
         Some(e) => {
             let s = as_str_mut(e)?;
             if val.is_empty() {
@@ -446,6 +447,9 @@ pub fn setrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             }
         }
     };
+    if !val.is_empty() {
+        slot.signal_modified(&key);
+    }
     ctx.out.int(len as i64);
     Ok(())
 }

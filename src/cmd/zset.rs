@@ -469,8 +469,15 @@ fn zadd_generic(ctx: &mut Ctx<'_>, args: &[Bytes], mut f: AddFlags, first: usize
     let lim = limits(ctx);
     let key = ctx.key(&args[1]);
     let mut slot = ctx.lock(&key);
-    let outcome = match slot.get_mut(&key) {
-        Some(e) => zadd_apply(as_zset_mut(e)?, f, &pairs, lim)?,
+    let outcome = match slot.get_mut_quiet(&key) {
+        Some(e) => {
+            let o = zadd_apply(as_zset_mut(e)?, f, &pairs, lim)?;
+            // Redis signals only when a member was added or its score changed.
+            if o.added + o.updated > 0 {
+                slot.signal_modified(&key);
+            }
+            o
+        }
         None if f.xx => AddOutcome::default(),
         None => {
             let mut z = ZSet::new(lim, pairs[0].1.len());
@@ -590,20 +597,26 @@ pub fn zlexcount(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// Runs `f` on the sorted set at `key` for a write; deletes the key when `f`
-/// leaves it empty. Returns None when the key is missing.
+/// leaves it empty. Returns None when the key is missing. The key counts as
+/// modified (WATCH) only when `changed` says so of `f`'s result.
 fn write_zset<T>(
     ctx: &mut Ctx<'_>,
     key: &[u8],
+    changed: fn(&T) -> bool,
     f: impl FnOnce(&mut ZSet) -> T,
 ) -> Result<Option<T>, CmdError> {
     let key = ctx.key(key);
     let mut slot = ctx.lock(&key);
-    let Some(e) = slot.get_mut(&key) else {
+    let Some(e) = slot.get_mut_quiet(&key) else {
         return Ok(None);
     };
     let z = as_zset_mut(e)?;
     let r = f(z);
-    if z.is_empty() {
+    let empty = z.is_empty();
+    if changed(&r) {
+        slot.signal_modified(&key);
+    }
+    if empty {
         slot.remove(&key);
     }
     Ok(Some(r))
@@ -611,9 +624,12 @@ fn write_zset<T>(
 
 /// ZREM key member [member ...]
 pub fn zrem(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let n = write_zset(ctx, &args[1], |z| {
-        args[2..].iter().filter(|m| z.remove(m).is_some()).count()
-    })?;
+    let n = write_zset(
+        ctx,
+        &args[1],
+        |&n| n > 0,
+        |z| args[2..].iter().filter(|m| z.remove(m).is_some()).count(),
+    )?;
     ctx.out.int(n.unwrap_or(0) as i64);
     Ok(())
 }
@@ -630,10 +646,15 @@ fn remove_span(z: &mut ZSet, (s, e): (usize, usize)) -> usize {
 /// ZREMRANGEBYRANK key start stop
 pub fn zremrangebyrank(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let (start, end) = (arg_i64(&args[2])?, arg_i64(&args[3])?);
-    let n = write_zset(ctx, &args[1], |z| {
-        let sp = rank_span(z.len(), start, end);
-        remove_span(z, sp)
-    })?;
+    let n = write_zset(
+        ctx,
+        &args[1],
+        |&n| n > 0,
+        |z| {
+            let sp = rank_span(z.len(), start, end);
+            remove_span(z, sp)
+        },
+    )?;
     ctx.out.int(n.unwrap_or(0) as i64);
     Ok(())
 }
@@ -641,10 +662,15 @@ pub fn zremrangebyrank(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 /// ZREMRANGEBYSCORE key min max
 pub fn zremrangebyscore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let r = ScoreRange::parse(&args[2], &args[3])?;
-    let n = write_zset(ctx, &args[1], |z| {
-        let sp = select_walk(z, &r, false, 0, -1);
-        remove_span(z, sp)
-    })?;
+    let n = write_zset(
+        ctx,
+        &args[1],
+        |&n| n > 0,
+        |z| {
+            let sp = select_walk(z, &r, false, 0, -1);
+            remove_span(z, sp)
+        },
+    )?;
     ctx.out.int(n.unwrap_or(0) as i64);
     Ok(())
 }
@@ -652,10 +678,15 @@ pub fn zremrangebyscore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 /// ZREMRANGEBYLEX key min max
 pub fn zremrangebylex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let r = LexRange::parse(&args[2], &args[3])?;
-    let n = write_zset(ctx, &args[1], |z| {
-        let sp = select_walk(z, &r, false, 0, -1);
-        remove_span(z, sp)
-    })?;
+    let n = write_zset(
+        ctx,
+        &args[1],
+        |&n| n > 0,
+        |z| {
+            let sp = select_walk(z, &r, false, 0, -1);
+            remove_span(z, sp)
+        },
+    )?;
     ctx.out.int(n.unwrap_or(0) as i64);
     Ok(())
 }
@@ -840,7 +871,12 @@ fn zpop_generic(ctx: &mut Ctx<'_>, args: &[Bytes], max: bool) -> CmdResult {
         }
         None => None,
     };
-    let popped = write_zset(ctx, &args[1], |z| pop_n(z, count.unwrap_or(1), max))?;
+    let popped = write_zset(
+        ctx,
+        &args[1],
+        |p: &Vec<(Box<[u8]>, f64)>| !p.is_empty(),
+        |z| pop_n(z, count.unwrap_or(1), max),
+    )?;
     let popped = popped.unwrap_or_default();
     // RESP3 uses pairs only when a count was given.
     let pairs = ctx.out.resp3() && count.is_some();

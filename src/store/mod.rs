@@ -14,6 +14,7 @@ pub mod evict;
 pub mod expire;
 pub mod hash;
 pub mod list;
+pub mod modified;
 pub mod set;
 pub mod slot;
 pub mod table;
@@ -143,6 +144,7 @@ impl Store {
         Locked {
             table: self.db(db).lock_slot(key.slot),
             store: self,
+            db,
             now_ms,
         }
     }
@@ -152,6 +154,7 @@ impl Store {
         Locked {
             table: self.db(db).lock_slot(slot),
             store: self,
+            db,
             now_ms,
         }
     }
@@ -168,6 +171,7 @@ impl Store {
             .map(|&s| Locked {
                 table: d.lock_slot(s),
                 store: self,
+                db,
                 now_ms,
             })
             .collect();
@@ -235,6 +239,8 @@ impl Store {
 pub struct Locked<'s> {
     table: MutexGuard<'s, SlotTable>,
     store: &'s Store,
+    /// The database, for `modified::note`.
+    db: usize,
     now_ms: u64,
 }
 
@@ -275,11 +281,31 @@ impl<'s> Locked<'s> {
     /// memcached CAS unique is invalidated (one store), so a memcached `cas`
     /// against a value changed by any command fails as it must.
     pub fn get_mut(&mut self, key: &Key<'_>) -> Option<&mut Entry> {
+        let db = self.db;
+        let e = self.get_mut_quiet(key)?;
+        modified::note(db, key.bytes);
+        Some(e)
+    }
+
+    /// `get_mut` for an in-place change that may turn out a no-op (SADD of a
+    /// present member): the key is not noted as modified; the caller calls
+    /// `signal_modified` when it did change something.
+    pub fn get_mut_quiet(&mut self, key: &Key<'_>) -> Option<&mut Entry> {
         self.expire_if_needed(key);
         self.table.note_write(key.bytes);
         let e = self.table.get_mut(key.hash, key.bytes)?;
         e.set_mc_cas(0);
         Some(e)
+    }
+
+    /// The database this lock is in.
+    pub fn db(&self) -> usize {
+        self.db
+    }
+
+    /// Notes `key` as modified (WATCH invalidation) after a `get_mut_quiet`.
+    pub fn signal_modified(&self, key: &Key<'_>) {
+        modified::note(self.db, key.bytes);
     }
 
     /// The live entry of `key`, mutably, for a read that only updates access
@@ -315,6 +341,7 @@ impl<'s> Locked<'s> {
     /// Stores a new entry with one index lookup; an expired old entry counts
     /// as expired and is not returned.
     fn put(&mut self, key: &Key<'_>, entry: Entry, keep_ttl: bool) -> Option<Entry> {
+        modified::note(self.db, key.bytes);
         let h = self.hasher();
         let (pos, old) = self.table.upsert(key.hash, entry, h);
         let old = old?;
@@ -333,6 +360,7 @@ impl<'s> Locked<'s> {
 
     /// Inserts a complete entry (with its expiry), replacing any old one.
     pub fn insert_entry(&mut self, key: &Key<'_>, entry: Entry) -> Option<Entry> {
+        modified::note(self.db, key.bytes);
         let h = self.hasher();
         self.table.insert(key.hash, entry, h)
     }
@@ -340,6 +368,7 @@ impl<'s> Locked<'s> {
     /// Deletes `key`; returns its entry if it was live.
     pub fn remove(&mut self, key: &Key<'_>) -> Option<Entry> {
         let pos = self.live(key)?;
+        modified::note(self.db, key.bytes);
         let h = self.hasher();
         Some(self.table.remove_at(pos, key.hash, h))
     }
@@ -348,6 +377,7 @@ impl<'s> Locked<'s> {
     pub fn set_expire(&mut self, key: &Key<'_>, at: Option<u64>) -> bool {
         match self.live(key) {
             Some(p) => {
+                modified::note(self.db, key.bytes);
                 self.table.set_expire_at(p, at);
                 true
             }
@@ -376,6 +406,7 @@ impl<'s> Locked<'s> {
     /// Removes the entry at dense position `pos` unconditionally (eviction).
     pub fn remove_at(&mut self, pos: usize) -> Option<Entry> {
         let e = self.table.at(pos)?;
+        modified::note(self.db, e.key());
         let hash = self.store.hash(e.key());
         let h = self.hasher();
         Some(self.table.remove_at(pos, hash, h))
