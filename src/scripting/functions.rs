@@ -354,7 +354,8 @@ impl Registry {
         let key = String::from_utf8_lossy(name).to_ascii_lowercase();
         let lib = self.libraries.get(self.index.get(&key)?)?;
         // Names differing only in case may share a library: the last one
-        // registered wins, as in Redis' case-insensitive function dict.
+        // registered wins. (Redis 7.0 keeps whichever its hash-seeded dict
+        // iteration meets first, so its choice varies between runs.)
         lib.functions
             .iter()
             .rev()
