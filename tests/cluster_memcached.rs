@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::cluster::start_cluster;
+use common::cluster::start_memcached_cluster;
 use common::*;
 
 fn bulk(v: &str) -> Vec<u8> {
@@ -28,7 +28,7 @@ fn stat(reply: &[u8], name: &str) -> u64 {
 
 #[test]
 fn every_key_from_every_node() {
-    let nodes = start_cluster(3, &[]);
+    let nodes = start_memcached_cluster(3, &[]);
     let mut mc: Vec<Mc> = nodes.iter().map(|n| Mc::connect(n.mc_port)).collect();
     let n = 90;
     for i in 0..n {
@@ -94,7 +94,7 @@ fn every_key_from_every_node() {
 
 #[test]
 fn commands_noreply_and_meta_through_any_node() {
-    let nodes = start_cluster(3, &[]);
+    let nodes = start_memcached_cluster(3, &[]);
     let mut mc: Vec<Mc> = nodes.iter().map(|n| Mc::connect(n.mc_port)).collect();
     for i in 0..30 {
         let k = format!("c:{i}");
@@ -153,7 +153,7 @@ fn commands_noreply_and_meta_through_any_node() {
 
 #[test]
 fn pymemcache_sees_one_keyspace_through_any_node() {
-    let nodes = start_cluster(3, &[]);
+    let nodes = start_memcached_cluster(3, &[]);
     let ports: Vec<String> = nodes.iter().map(|n| n.mc_port.to_string()).collect();
     let out = std::process::Command::new("python3")
         .arg(concat!(
@@ -174,7 +174,7 @@ fn pymemcache_sees_one_keyspace_through_any_node() {
 
 #[test]
 fn unreachable_owner_is_a_server_error_and_noreply_stays_silent() {
-    let mut nodes = start_cluster(3, &["--cluster-node-timeout", "20000"]);
+    let mut nodes = start_memcached_cluster(3, &["--cluster-node-timeout", "20000"]);
     let mut mc = Mc::connect(nodes[0].mc_port);
     for i in 0..30 {
         let req = format!("set gone:{i} 0 0 1\r\nx\r\n");

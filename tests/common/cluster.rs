@@ -10,7 +10,7 @@ pub struct Node {
     pub proc: Proc,
     /// Its `--dir`.
     pub dir: tempfile::TempDir,
-    /// Its memcached port.
+    /// Its memcached port (0: memcached off).
     pub mc_port: u16,
 }
 
@@ -26,29 +26,46 @@ pub fn tmp() -> tempfile::TempDir {
     tempfile::tempdir().expect("tempdir")
 }
 
-/// Starts one cluster node on `port` (memcached on a free port) with extra flags.
+/// Starts one cluster node on `port` with extra flags (memcached off).
 pub fn start_node(dir: tempfile::TempDir, port: u16, extra: &[&str]) -> Node {
+    start_node_with(dir, port, extra, false)
+}
+
+/// Starts one cluster node; with `memcached`, its memcached listener is on a
+/// free port (`Node::mc_port`, 0 when off).
+fn start_node_with(dir: tempfile::TempDir, port: u16, extra: &[&str], memcached: bool) -> Node {
     let d = dir.path().to_string_lossy().into_owned();
-    let mc_port = free_port();
+    let mc_port = if memcached { free_port() } else { 0 };
     let mc = mc_port.to_string();
     let mut args = vec!["--cluster-enabled", "yes", "--dir", d.as_str()];
     args.extend_from_slice(&["--memcached-port", mc.as_str()]);
     args.extend_from_slice(extra);
     let proc = start_ringcache_on(port, &args);
-    wait_memcached(mc_port);
+    if memcached {
+        wait_memcached(mc_port);
+    }
     Node { proc, dir, mc_port }
 }
 
 /// Starts `n` nodes, every one after the first joining the first, and waits
-/// until they agree.
+/// until they agree and the joins' migrations finished.
 pub fn start_cluster(n: usize, extra: &[&str]) -> Vec<Node> {
-    let first = start_node(tmp(), free_port(), extra);
+    start_cluster_with(n, extra, false)
+}
+
+/// Like [`start_cluster`] with a memcached listener on every node.
+pub fn start_memcached_cluster(n: usize, extra: &[&str]) -> Vec<Node> {
+    start_cluster_with(n, extra, true)
+}
+
+fn start_cluster_with(n: usize, extra: &[&str], memcached: bool) -> Vec<Node> {
+    let first = start_node_with(tmp(), free_port(), extra, memcached);
     let seed = format!("127.0.0.1:{}", first.port());
     let mut nodes = vec![first];
     for _ in 1..n {
         let mut args = extra.to_vec();
         args.extend_from_slice(&["--join", seed.as_str()]);
-        nodes.push(start_node(tmp(), free_port(), &args));
+        nodes.push(start_node_with(tmp(), free_port(), &args, memcached));
     }
     wait_converged(&nodes, n);
     // Members are added one committed change at a time, each followed by a
