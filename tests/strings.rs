@@ -186,3 +186,19 @@ fn keyspace_commands_match_redis() {
     );
     assert_same_replies(redis.port, rc.port, &s);
 }
+
+/// The protocol admits a 512 MB key (proto-max-bulk-len), the store holds
+/// one byte less: such a key is refused with an error, never truncated.
+#[test]
+fn key_of_512_mb_is_refused_not_truncated() {
+    let rc = start_ringcache(&[]);
+    let mut c = RawConn::connect(rc.port);
+    let key = vec![b'k'; 1 << 29];
+    assert_eq!(
+        c.cmd(&[b"SET", &key, b"v"]),
+        b"-ERR key is too long (512 MB - 1 byte at most)\r\n"
+    );
+    assert_eq!(c.cmd(&[b"DBSIZE"]), b":0\r\n");
+    assert_eq!(c.cmd(&[b"SET", &key[1..], b"v"]), b"+OK\r\n");
+    assert_eq!(c.cmd(&[b"STRLEN", &key[1..]]), b":1\r\n");
+}

@@ -386,6 +386,15 @@ pub fn call(ctx: &mut Ctx<'_>, found: Found, args: &[Bytes]) {
     {
         server::feed_monitor(ctx, args);
     }
+    // Keys longer than the store can hold (only a key of exactly 512 MB fits
+    // the protocol but not the store) are refused, never truncated.
+    let key_too_long = args
+        .iter()
+        .any(|a| a.len() > crate::store::thin::MAX_KEY_LEN)
+        && cmd
+            .key_positions(args)
+            .iter()
+            .any(|&i| args[i].len() > crate::store::thin::MAX_KEY_LEN);
     let start = Instant::now();
     // Only write commands modify keys (some read paths borrow entries
     // mutably for LRU stamps); scripts' and EXEC's commands record their own.
@@ -393,6 +402,9 @@ pub fn call(ctx: &mut Ctx<'_>, found: Found, args: &[Bytes]) {
     let shared = ctx.shared;
     // A bug in one handler must not take the connection task (or the node) down.
     let mut run = || {
+        if key_too_long {
+            return Err(CmdError::err("key is too long (512 MB - 1 byte at most)"));
+        }
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(ctx, args)))
             .unwrap_or_else(|_| {
                 tracing::error!(command = cmd.name, "command handler panicked");

@@ -129,6 +129,9 @@ const EXPIRE_FLAG: u32 = 1 << 31;
 const MC_FLAG: u32 = 1 << 30;
 const INLINE_FLAG: u32 = 1 << 29;
 const KLEN_MASK: u32 = INLINE_FLAG - 1;
+/// Longest key the store can hold (2^29 - 1 bytes: one bit of the length word
+/// marks inline values). Commands refuse longer keys before they reach it.
+pub const MAX_KEY_LEN: usize = KLEN_MASK as usize;
 const MC_SIZE: usize = 12;
 
 /// Optional parts of a key blob.
