@@ -662,28 +662,24 @@ pub fn zremrangebyrank(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 /// ZREMRANGEBYSCORE key min max
 pub fn zremrangebyscore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let r = ScoreRange::parse(&args[2], &args[3])?;
-    let n = write_zset(
-        ctx,
-        &args[1],
-        |&n| n > 0,
-        |z| {
-            let sp = select_walk(z, &r, false, 0, -1);
-            remove_span(z, sp)
-        },
-    )?;
-    ctx.out.int(n.unwrap_or(0) as i64);
-    Ok(())
+    remove_interval(ctx, &args[1], &r)
 }
 
 /// ZREMRANGEBYLEX key min max
 pub fn zremrangebylex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let r = LexRange::parse(&args[2], &args[3])?;
+    remove_interval(ctx, &args[1], &r)
+}
+
+/// Removes the members of `key` inside the score or lex interval `r` and
+/// replies with how many went.
+fn remove_interval(ctx: &mut Ctx<'_>, key: &[u8], r: &impl Interval) -> CmdResult {
     let n = write_zset(
         ctx,
-        &args[1],
+        key,
         |&n| n > 0,
         |z| {
-            let sp = select_walk(z, &r, false, 0, -1);
+            let sp = select_walk(z, r, false, 0, -1);
             remove_span(z, sp)
         },
     )?;
