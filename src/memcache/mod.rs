@@ -26,7 +26,7 @@ use std::time::Duration;
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tracing::{debug, warn};
+use tracing::debug;
 
 use crate::config::Settings;
 use crate::error::StartError;
@@ -221,23 +221,7 @@ pub fn spawn(shared: Arc<Shared>, listeners: Vec<TcpListener>) {
 }
 
 async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
-    let mut stop = shared.shutdown.subscribe();
-    loop {
-        let accepted = tokio::select! {
-            r = listener.accept() => r,
-            _ = stop.changed() => return,
-        };
-        match accepted {
-            Ok((sock, addr)) => {
-                let shared = shared.clone();
-                tokio::spawn(async move { handle(shared, sock, addr).await });
-            }
-            Err(e) => {
-                warn!("memcached accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        }
-    }
+    crate::server::accept_until_shutdown(shared, listener, "memcached", handle).await;
 }
 
 /// Admits one memcached connection as a client of the node, serves it, and

@@ -315,6 +315,26 @@ pub async fn serve(shared: Arc<Shared>, listeners: Vec<TcpListener>) {
 }
 
 async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
+    accept_until_shutdown(shared, listener, "RESP", |sh, sock, addr| {
+        sh.stats
+            .connections_received
+            .fetch_add(1, Ordering::Relaxed);
+        conn::handle(sh, sock, addr)
+    })
+    .await;
+}
+
+/// Accepts connections on `listener` until shutdown and runs `serve` for each
+/// on its own task (the RESP and the memcached listeners share this loop).
+pub(crate) async fn accept_until_shutdown<F, Fut>(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    protocol: &'static str,
+    serve: F,
+) where
+    F: Fn(Arc<Shared>, tokio::net::TcpStream, std::net::SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let mut stop = shared.shutdown.subscribe();
     loop {
         let accepted = tokio::select! {
@@ -323,15 +343,10 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
         };
         match accepted {
             Ok((sock, addr)) => {
-                shared
-                    .stats
-                    .connections_received
-                    .fetch_add(1, Ordering::Relaxed);
-                let sh = shared.clone();
-                tokio::spawn(async move { conn::handle(sh, sock, addr).await });
+                tokio::spawn(serve(shared.clone(), sock, addr));
             }
             Err(e) => {
-                warn!("accept failed: {e}");
+                warn!("{protocol} accept failed: {e}");
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         }
