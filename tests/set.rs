@@ -217,8 +217,6 @@ fn set_encodings_match_redis() {
 fn set_resp3_replies_match_redis() {
     let redis = require_redis(&[]);
     let rc = start_ringcache(&[]);
-    let mut a = resp3_conn(redis.port);
-    let mut b = resp3_conn(rc.port);
     let s = script(
         r#"
         FLUSHALL
@@ -241,7 +239,7 @@ fn set_resp3_replies_match_redis() {
         SPOP s 10
         "#,
     );
-    assert_same_on(&mut a, &mut b, &s);
+    assert_same_resp3_replies(redis.port, rc.port, &s);
 }
 
 const MEMBERS: &[&str] = &["1", "2", "3", "-5", "x", "y", "007", "10"];

@@ -225,6 +225,13 @@ pub fn assert_same_replies(reference: u16, subject: u16, script: &[Vec<Vec<u8>>]
     assert_same_on(&mut a, &mut b, script);
 }
 
+/// Like `assert_same_replies` on connections switched to RESP3 (HELLO 3) first.
+pub fn assert_same_resp3_replies(reference: u16, subject: u16, script: &[Vec<Vec<u8>>]) {
+    let mut a = resp3_conn(reference);
+    let mut b = resp3_conn(subject);
+    assert_same_on(&mut a, &mut b, script);
+}
+
 /// Like `assert_same_replies` on already open connections (e.g. after HELLO 3,
 /// whose reply differs in the client id).
 pub fn assert_same_on(a: &mut RawConn, b: &mut RawConn, script: &[Vec<Vec<u8>>]) {
