@@ -1,7 +1,8 @@
 //! Active expiry: Redis' sampling algorithm, adapted to slot tables.
 //!
-//! Each cycle walks slot tables that hold keys with a TTL, round robin across
-//! cycles. Small tables are checked whole; larger ones are sampled 20 keys at a
+//! Each cycle walks the slot tables that hold keys with a TTL (each database
+//! keeps a bitmap of them, so tables without TTLs cost nothing), round robin
+//! across cycles. Small tables are checked whole; larger ones are sampled 20 keys at a
 //! time, repeating while more than 25% of the sampled keys had expired. A cycle
 //! stops when its time budget is spent, so expiry never stalls clients.
 
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 
-use super::{now_ms, Store, SLOTS};
+use super::{now_ms, Store};
 
 /// Keys sampled per round in a large slot table.
 const SAMPLE: usize = 20;
@@ -28,21 +29,32 @@ impl ActiveExpiry {
         let now = now_ms();
         let mut removed = 0;
         let mut rng = rand::rng();
-        let total = SLOTS * store.db_count();
-        for step in 0..total {
-            if step % 256 == 0 && start.elapsed() > budget {
+        let dbs = store.db_count();
+        // Visits each database's slots that may hold keys with a TTL (the
+        // volatile-slot bitmap), from the cursor on, once at most per cycle.
+        let (first_db, first_slot) = (self.db, self.slot);
+        let mut visited = 0;
+        let mut dbs_seen = 0;
+        while dbs_seen <= dbs {
+            if visited % 256 == 255 && start.elapsed() > budget {
                 break;
             }
-            let (db, slot) = (self.db, self.slot);
-            self.slot += 1;
-            if self.slot == SLOTS {
+            let next = store
+                .db_if_used(self.db)
+                .and_then(|d| d.next_volatile_slot(self.slot));
+            let Some(slot) = next else {
                 self.slot = 0;
-                self.db = (self.db + 1) % store.db_count();
-            }
-            if store.db_if_used(db).is_none() {
+                self.db = (self.db + 1) % dbs;
+                dbs_seen += 1;
                 continue;
+            };
+            if dbs_seen == dbs && self.db == first_db && slot as usize >= first_slot {
+                break; // back where this cycle started
             }
-            let mut l = store.lock_slot(db, slot as u16, now);
+            visited += 1;
+            self.slot = slot as usize + 1;
+            let mut l = store.lock_slot(self.db, slot, now);
+            l.forget_volatile_if_none();
             if l.table().volatile() == 0 {
                 continue;
             }
@@ -105,5 +117,37 @@ mod tests {
         let removed = ae.cycle(&store, Duration::from_secs(5));
         assert_eq!(removed, 500);
         assert_eq!(store.dbsize(0), 500);
+    }
+
+    #[test]
+    fn only_slots_with_ttls_are_visited_and_cleared_once_empty() {
+        let store = Store::new(2);
+        let now = now_ms();
+        let put = |db: usize, name: &str, expire: Option<u64>| {
+            let key = store.key(name.as_bytes());
+            let mut l = store.lock(db, &key, now);
+            l.set(&key, Value::Str(StrValue::Int(1)), false, 0);
+            l.set_expire(&key, expire);
+            key.slot
+        };
+        let plain = put(0, "plain", None);
+        let soon = put(1, "soon", Some(now + 60_000));
+        let gone = put(1, "gone", Some(now.saturating_sub(1).max(1)));
+        assert_eq!(store.db(0).next_volatile_slot(0), None, "no TTL in db 0");
+        assert_eq!(store.db(0).next_volatile_slot(plain as usize), None);
+        let mut marked: Vec<u16> = vec![soon, gone];
+        marked.sort_unstable();
+        assert_eq!(store.db(1).next_volatile_slot(0), Some(marked[0]));
+        assert_eq!(
+            store.db(1).next_volatile_slot(marked[0] as usize + 1),
+            Some(marked[1])
+        );
+        let mut ae = ActiveExpiry::default();
+        assert_eq!(ae.cycle(&store, Duration::from_secs(5)), 1);
+        // The emptied slot's bit goes on the next visit; the live TTL stays.
+        ae.cycle(&store, Duration::from_secs(5));
+        assert_eq!(store.db(1).next_volatile_slot(0), Some(soon));
+        assert_eq!(store.db(1).next_volatile_slot(soon as usize + 1), None);
+        assert_eq!(store.dbsize(1), 1);
     }
 }

@@ -61,6 +61,10 @@ pub struct StoreStats {
 #[derive(Debug)]
 pub struct Db {
     slots: Box<[Mutex<SlotTable>]>,
+    /// One bit per slot that may hold keys with a TTL (a superset: set when a
+    /// lock is released over a table with volatile keys, cleared by active
+    /// expiry when it finds none), so active expiry visits only those slots.
+    volatile_slots: Box<[AtomicU64]>,
 }
 
 impl Db {
@@ -69,12 +73,42 @@ impl Db {
             slots: (0..SLOTS)
                 .map(|_| Mutex::new(SlotTable::default()))
                 .collect(),
+            volatile_slots: (0..SLOTS / 64).map(|_| AtomicU64::new(0)).collect(),
         }
     }
 
     /// Locks one slot table.
     pub fn lock_slot(&self, slot: u16) -> MutexGuard<'_, SlotTable> {
         self.slots[slot as usize].lock()
+    }
+
+    /// Records that `slot` holds keys with a TTL.
+    fn mark_volatile(&self, slot: u16) {
+        let (word, bit) = (slot as usize / 64, 1u64 << (slot % 64));
+        let w = &self.volatile_slots[word];
+        if w.load(Ordering::Relaxed) & bit == 0 {
+            w.fetch_or(bit, Ordering::Relaxed);
+        }
+    }
+
+    /// Records that `slot` holds no key with a TTL (call with its lock held).
+    fn clear_volatile(&self, slot: u16) {
+        let (word, bit) = (slot as usize / 64, 1u64 << (slot % 64));
+        self.volatile_slots[word].fetch_and(!bit, Ordering::Relaxed);
+    }
+
+    /// The first slot at or after `from` that may hold keys with a TTL.
+    pub fn next_volatile_slot(&self, from: usize) -> Option<u16> {
+        let mut word = from / 64;
+        let mut bits =
+            self.volatile_slots.get(word)?.load(Ordering::Relaxed) & (!0u64 << (from % 64));
+        loop {
+            if bits != 0 {
+                return Some((word * 64 + bits.trailing_zeros() as usize) as u16);
+            }
+            word += 1;
+            bits = self.volatile_slots.get(word)?.load(Ordering::Relaxed);
+        }
     }
 
     /// Number of keys in the database (sum of per-slot counts).
@@ -141,18 +175,16 @@ impl Store {
 
     /// Locks the slot of `key` in database `db` for work at time `now_ms`.
     pub fn lock<'s>(&'s self, db: usize, key: &Key<'_>, now_ms: u64) -> Locked<'s> {
-        Locked {
-            table: self.db(db).lock_slot(key.slot),
-            store: self,
-            db,
-            now_ms,
-        }
+        self.lock_slot(db, key.slot, now_ms)
     }
 
     /// Locks one slot by number.
     pub fn lock_slot(&self, db: usize, slot: u16, now_ms: u64) -> Locked<'_> {
+        let home = self.db(db);
         Locked {
-            table: self.db(db).lock_slot(slot),
+            table: home.lock_slot(slot),
+            home,
+            slot,
             store: self,
             db,
             now_ms,
@@ -170,6 +202,8 @@ impl Store {
             .iter()
             .map(|&s| Locked {
                 table: d.lock_slot(s),
+                home: d,
+                slot: s,
                 store: self,
                 db,
                 now_ms,
@@ -238,13 +272,33 @@ impl Store {
 /// A locked slot table with the lazy-expiry and bookkeeping rules applied.
 pub struct Locked<'s> {
     table: MutexGuard<'s, SlotTable>,
+    /// The database the table belongs to, and the table's slot, for the
+    /// volatile-slot bitmap kept up to date on release.
+    home: &'s Db,
+    slot: u16,
     store: &'s Store,
     /// The database, for `modified::note`.
     db: usize,
     now_ms: u64,
 }
 
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        if self.table.volatile() > 0 {
+            self.home.mark_volatile(self.slot);
+        }
+    }
+}
+
 impl<'s> Locked<'s> {
+    /// Clears this slot's bit in the volatile-slot bitmap when the table
+    /// holds no key with a TTL (for active expiry, under the lock).
+    pub fn forget_volatile_if_none(&self) {
+        if self.table.volatile() == 0 {
+            self.home.clear_volatile(self.slot);
+        }
+    }
+
     fn hasher(&self) -> impl Fn(&[u8]) -> u64 + 's {
         let st = self.store;
         move |k| st.hash(k)
