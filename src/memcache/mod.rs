@@ -5,7 +5,9 @@
 //! (`Entry::mc_flags`, `Entry::mc_cas`). Eviction and expiry are the Redis
 //! side's. The connection shell here only moves bytes: `parse` is sans-I/O,
 //! `cmd` executes one request synchronously, and `proxy` sends requests for
-//! keys of other cluster nodes to their owner.
+//! keys of other cluster nodes to their owner. Connections are served on
+//! [`Workers`], memcached-style worker threads of their own
+//! (`memcached-threads`).
 //!
 //! memcached connections are registered as clients of the node: they count
 //! against `maxclients` (memcached's `ERROR Too many open connections` when
@@ -19,13 +21,14 @@ pub mod proxy;
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::Handle;
 use tracing::debug;
 
 use crate::config::Settings;
@@ -122,13 +125,10 @@ pub fn general_stats(shared: &Shared) -> String {
     let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
     let now = now_ms();
     let uptime = shared.started.elapsed().as_secs();
-    let (maxmem, maxclients) = {
+    let (maxmem, maxclients, threads) = {
         let c = shared.config.read();
-        (c.maxmemory, c.maxclients)
+        (c.maxmemory, c.maxclients, c.memcached_worker_threads())
     };
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
     let mut o = String::with_capacity(1024);
     let mut stat = |name: &str, v: &dyn std::fmt::Display| {
         let _ = write!(o, "STAT {name} {v}\r\n");
@@ -212,21 +212,90 @@ pub async fn bind(settings: &Settings) -> Result<Vec<TcpListener>, StartError> {
     crate::server::bind_port(&settings.bind, settings.memcached_port).await
 }
 
-/// Spawns the accept loops of already-bound memcached listeners.
-pub fn spawn(shared: Arc<Shared>, listeners: Vec<TcpListener>) {
-    for l in listeners {
-        let shared = shared.clone();
-        tokio::spawn(async move { accept_loop(shared, l).await });
+/// The threads serving memcached connections, like memcached's `-t`
+/// workers: each runs a single-threaded runtime (its own epoll loop, no work
+/// stealing, no wakeups across threads) and the accept loop deals
+/// connections to them in turn. They run beside the node's main runtime, so
+/// the RESP side keeps its own worker count. Requests to peer nodes are sent
+/// from the main runtime ([`Workers::main`]): nothing but memcached
+/// connections depends on these threads.
+#[derive(Debug)]
+pub struct Workers {
+    loops: Vec<Handle>,
+    next: AtomicUsize,
+    /// The node's main runtime.
+    pub main: Handle,
+}
+
+impl Workers {
+    /// Starts `n` worker threads; they run until the process exits (their
+    /// connections close themselves on shutdown, as RESP ones do).
+    fn start(n: usize) -> Result<Arc<Workers>, StartError> {
+        let threads = |source| StartError::Threads { source };
+        let mut loops = Vec::with_capacity(n);
+        for i in 0..n {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(threads)?;
+            loops.push(rt.handle().clone());
+            std::thread::Builder::new()
+                .name(format!("memcached-{i}"))
+                .spawn(move || rt.block_on(std::future::pending::<()>()))
+                .map_err(threads)?;
+        }
+        Ok(Arc::new(Workers {
+            loops,
+            next: AtomicUsize::new(0),
+            main: Handle::current(),
+        }))
+    }
+
+    /// Moves an accepted connection to the next worker and serves it there.
+    fn deal(self: &Arc<Self>, shared: Arc<Shared>, sock: TcpStream, addr: SocketAddr) {
+        // Deregistered from this runtime's reactor, registered with the worker's.
+        let sock = match sock.into_std() {
+            Ok(s) => s,
+            Err(e) => {
+                debug!("cannot hand over a memcached connection: {e}");
+                return;
+            }
+        };
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.loops.len();
+        let workers = self.clone();
+        self.loops[i].spawn(async move {
+            match TcpStream::from_std(sock) {
+                Ok(sock) => handle(shared, &workers, sock, addr).await,
+                Err(e) => debug!("cannot register a memcached connection: {e}"),
+            }
+        });
     }
 }
 
-async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
-    crate::server::accept_until_shutdown(shared, listener, "memcached", handle).await;
+/// Starts the memcached worker threads and the accept loops of
+/// already-bound memcached listeners (nothing when there are none).
+pub fn spawn(shared: Arc<Shared>, listeners: Vec<TcpListener>) -> Result<(), StartError> {
+    if listeners.is_empty() {
+        return Ok(());
+    }
+    let workers = Workers::start(shared.config.read().memcached_worker_threads())?;
+    for l in listeners {
+        let shared = shared.clone();
+        let workers = workers.clone();
+        tokio::spawn(async move {
+            crate::server::accept_until_shutdown(shared, l, "memcached", move |sh, sock, addr| {
+                let workers = workers.clone();
+                async move { workers.deal(sh, sock, addr) }
+            })
+            .await
+        });
+    }
+    Ok(())
 }
 
 /// Admits one memcached connection as a client of the node, serves it, and
 /// unregisters it.
-async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) {
+async fn handle(shared: Arc<Shared>, workers: &Workers, mut sock: TcpStream, addr: SocketAddr) {
     shared
         .stats
         .connections_received
@@ -249,7 +318,7 @@ async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) {
     let stats = &shared.memcache;
     stats.total_connections.fetch_add(1, Ordering::Relaxed);
     stats.curr_connections.fetch_add(1, Ordering::Relaxed);
-    serve(&shared, &client, sock).await;
+    serve(&shared, workers, &client, sock).await;
     stats.curr_connections.fetch_sub(1, Ordering::Relaxed);
     shared.clients.unregister(client.id);
 }
@@ -272,7 +341,12 @@ async fn idle_timer(secs: u64) {
 }
 
 /// Serves one memcached connection until it closes, is killed or idles out.
-async fn serve(shared: &Arc<Shared>, client: &ClientHandle, mut sock: TcpStream) {
+async fn serve(
+    shared: &Arc<Shared>,
+    workers: &Workers,
+    client: &ClientHandle,
+    mut sock: TcpStream,
+) {
     let _ = sock.set_nodelay(true);
     let mut inbuf = BytesMut::with_capacity(READ_ROOM);
     let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
@@ -283,7 +357,12 @@ async fn serve(shared: &Arc<Shared>, client: &ClientHandle, mut sock: TcpStream)
     let mut stopped = std::pin::pin!(stop.changed());
     let mut woken = std::pin::pin!(client.wake.notified());
     loop {
-        let next = process(shared, &mut inbuf, &mut out, &mut swallow);
+        // One config read per batch: the parser limits and the idle timeout.
+        let (limits, idle) = {
+            let c = shared.config.read();
+            (limits(&c), c.timeout)
+        };
+        let next = process(shared, limits, &mut inbuf, &mut out, &mut swallow);
         if !out.is_empty() {
             shared
                 .memcache
@@ -298,7 +377,7 @@ async fn serve(shared: &Arc<Shared>, client: &ClientHandle, mut sock: TcpStream)
             Next::Flush => continue,
             Next::Close => return,
             Next::Proxy(plan) => {
-                proxy::run(shared, plan, &mut out).await;
+                proxy::run(shared, &workers.main, plan, &mut out).await;
                 continue;
             }
             Next::Read => {}
@@ -313,18 +392,20 @@ async fn serve(shared: &Arc<Shared>, client: &ClientHandle, mut sock: TcpStream)
         if inbuf.capacity() - inbuf.len() < READ_ROOM {
             inbuf.reserve(READ_ROOM);
         }
-        let idle = shared.config.read().timeout;
+        // `biased`: when the socket woke the task, only the read is polled
+        // (the others are polled, and their wakers kept, only while it waits).
         let read = tokio::select! {
+            biased;
             r = sock.read_buf(&mut inbuf) => r,
             _ = &mut woken => {
                 woken.set(client.wake.notified());
                 continue;
             }
+            _ = &mut stopped => return,
             _ = idle_timer(idle) => {
                 debug!(id = client.id, "closing idle memcached client");
                 return;
             }
-            _ = &mut stopped => return,
         };
         match read {
             Ok(0) | Err(_) => return,
@@ -338,9 +419,8 @@ async fn serve(shared: &Arc<Shared>, client: &ClientHandle, mut sock: TcpStream)
     }
 }
 
-/// The parser limits from the current settings.
-fn limits(shared: &Shared) -> Limits {
-    let c = shared.config.read();
+/// The parser limits from the settings.
+fn limits(c: &Settings) -> Limits {
     Limits {
         item_size_max: c.memcached_max_item_size as usize,
         max_line: c.client_query_buffer_limit as usize,
@@ -350,11 +430,11 @@ fn limits(shared: &Shared) -> Limits {
 /// Executes every complete request in `inbuf` (sans-I/O core of `serve`).
 fn process(
     shared: &Arc<Shared>,
+    limits: Limits,
     inbuf: &mut BytesMut,
     out: &mut Vec<u8>,
     swallow: &mut usize,
 ) -> Next {
-    let limits = limits(shared);
     let now = now_ms();
     let cluster = shared.cluster.get();
     let _gate = shared.gate.read();
@@ -412,7 +492,8 @@ fn process(
 /// Executes one raw request forwarded by a peer (`CLUSTER MC`) and returns
 /// its raw reply; the caller holds the gate.
 pub fn execute_forwarded(shared: &Arc<Shared>, raw: &[u8], now_ms: u64) -> Option<Vec<u8>> {
-    let Parsed::Request(req, _) = parse::parse(raw, limits(shared)) else {
+    let limits = limits(&shared.config.read());
+    let Parsed::Request(req, _) = parse::parse(raw, limits) else {
         return None;
     };
     let mut out = Vec::new();

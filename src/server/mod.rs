@@ -218,7 +218,7 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
     let shared = Shared::new(settings.clone());
     let listeners = bind_all(&settings).await?;
     let mc_listeners = crate::memcache::bind(&settings).await?;
-    crate::memcache::spawn(shared.clone(), mc_listeners);
+    crate::memcache::spawn(shared.clone(), mc_listeners)?;
     if let Some(l) = listeners.first() {
         if let Ok(a) = l.local_addr() {
             shared.bound_port.store(a.port() as u64, Ordering::Relaxed);
