@@ -6,10 +6,11 @@
 //! `CLUSTER MC <raw memcached request>` over the cluster's peer pool (whose
 //! connections announce `CLUSTER PROXY-ORIGIN`); the owner executes it with its
 //! own memcached engine ([`cluster_mc`]) and answers the raw memcached reply as
-//! a bulk string. A multi-key `get` is split into one `get` per owner and the
-//! values are joined back in key order, with a single `END`. noreply and quiet
-//! requests stay silent because the owner executes them as sent. Counters
-//! (`stats`) are per node: a proxied request counts on its owner.
+//! a bulk string. A multi-key `get` is split into one `get` per owner, sent to
+//! all of them at once, and the values are joined back in key order, with a
+//! single `END`. noreply and quiet requests stay silent because the owner
+//! executes them as sent. Counters (`stats`) are per node: a proxied request
+//! counts on its owner.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -235,7 +236,7 @@ fn multi_get(
 
 /// Sends one raw request to `addr` from the node's main runtime (`main`),
 /// where the peer links live, and returns the owner's raw reply or the error
-/// line for the client.
+/// line for the client. Requests started this way travel concurrently.
 fn call(
     shared: &Arc<Shared>,
     main: &Handle,
@@ -286,9 +287,17 @@ pub async fn run(shared: &Arc<Shared>, main: &Handle, plan: Plan, out: &mut Vec<
             }
         },
         Plan::MultiGet { keys, mut parts } => {
-            for p in parts.iter_mut() {
-                let Some(addr) = p.addr else { continue };
-                match reply_of(call(shared, main, addr, std::mem::take(&mut p.request))).await {
+            // Every owner is asked at once; the replies are joined in key order.
+            let calls: Vec<_> = parts
+                .iter_mut()
+                .map(|p| {
+                    p.addr
+                        .map(|addr| call(shared, main, addr, std::mem::take(&mut p.request)))
+                })
+                .collect();
+            for (p, c) in parts.iter_mut().zip(calls) {
+                let Some(c) = c else { continue };
+                match reply_of(c).await {
                     Ok(reply) => p.reply = reply,
                     Err(e) => {
                         out.extend_from_slice(e.as_bytes());
