@@ -52,25 +52,84 @@ const TOO_MANY: &[u8] = b"ERROR Too many open connections\r\n";
 
 macro_rules! counters {
     ($($name:ident),* $(,)?) => {
-        /// memcached's counters, named as in `stats` (this node's figures:
-        /// a request proxied to its owner counts on the owner).
+        /// One block of memcached's counters, named as in `stats`.
         #[derive(Debug, Default)]
-        pub struct McStats {
+        pub struct McCounters {
             $(
                 #[doc = concat!("`", stringify!($name), "`")]
                 pub $name: AtomicU64,
             )*
         }
 
-        impl McStats {
+        /// The counters summed over every block.
+        #[derive(Debug, Default)]
+        pub struct McTotals {
+            $(
+                #[doc = concat!("`", stringify!($name), "`")]
+                pub $name: u64,
+            )*
+        }
+
+        impl McCounters {
             /// `stats reset`: zeroes the resettable counters.
-            pub fn reset(&self) {
+            fn reset(&self) {
                 $( if stringify!($name) != "curr_connections" {
                     self.$name.store(0, Ordering::Relaxed);
                 } )*
             }
+
+            /// Adds this block into `t` (a gauge counted up and down in one
+            /// block never goes below zero there, so plain adds are exact).
+            fn add_to(&self, t: &mut McTotals) {
+                $( t.$name = t.$name.wrapping_add(self.$name.load(Ordering::Relaxed)); )*
+            }
         }
     };
+}
+
+/// A counter block on a cache line of its own.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Padded(McCounters);
+
+/// memcached's counters (this node's figures: a request proxied to its
+/// owner counts on the owner), one block per thread that serves memcached
+/// requests like memcached's per-thread stats: the request path never writes
+/// a cache line another thread writes; `stats` sums the blocks.
+#[derive(Debug)]
+pub struct McStats {
+    blocks: Box<[Padded]>,
+}
+
+impl McStats {
+    /// Counters for `threads` memcached worker threads (block `i + 1`) and
+    /// the main runtime (block 0: requests forwarded by peers).
+    pub fn new(threads: usize) -> McStats {
+        McStats {
+            blocks: (0..=threads).map(|_| Padded::default()).collect(),
+        }
+    }
+
+    /// Block `i` (0: the main runtime, `i + 1`: worker `i`).
+    pub fn block(&self, i: usize) -> &McCounters {
+        &self.blocks[i % self.blocks.len()].0
+    }
+
+    /// The sums over every block.
+    pub fn totals(&self) -> McTotals {
+        let mut t = McTotals::default();
+        for b in self.blocks.iter() {
+            b.0.add_to(&mut t);
+        }
+        t
+    }
+
+    /// `stats reset`: zeroes the resettable counters.
+    pub fn reset(&self) {
+        for b in self.blocks.iter() {
+            b.0.reset();
+        }
+    }
 }
 
 counters!(
@@ -121,8 +180,7 @@ pub fn flush(shared: &Arc<Shared>, when: Ttl, now_ms: u64) {
 
 /// The `stats` lines (without END).
 pub fn general_stats(shared: &Shared) -> String {
-    let s = &shared.memcache;
-    let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    let s = shared.memcache.totals();
     let now = now_ms();
     let uptime = shared.started.elapsed().as_secs();
     let (maxmem, maxclients, threads) = {
@@ -139,36 +197,36 @@ pub fn general_stats(shared: &Shared) -> String {
     stat("version", &VERSION);
     stat("pointer_size", &(usize::BITS));
     stat("max_connections", &maxclients);
-    stat("curr_connections", &g(&s.curr_connections));
-    stat("total_connections", &g(&s.total_connections));
-    stat("rejected_connections", &g(&s.rejected_connections));
-    stat("cmd_get", &g(&s.cmd_get));
-    stat("cmd_set", &g(&s.cmd_set));
-    stat("cmd_flush", &g(&s.cmd_flush));
-    stat("cmd_touch", &g(&s.cmd_touch));
-    stat("get_hits", &g(&s.get_hits));
-    stat("get_misses", &g(&s.get_misses));
-    stat("get_expired", &g(&s.get_expired));
+    stat("curr_connections", &s.curr_connections);
+    stat("total_connections", &s.total_connections);
+    stat("rejected_connections", &s.rejected_connections);
+    stat("cmd_get", &s.cmd_get);
+    stat("cmd_set", &s.cmd_set);
+    stat("cmd_flush", &s.cmd_flush);
+    stat("cmd_touch", &s.cmd_touch);
+    stat("get_hits", &s.get_hits);
+    stat("get_misses", &s.get_misses);
+    stat("get_expired", &s.get_expired);
     stat("get_flushed", &0);
-    stat("delete_misses", &g(&s.delete_misses));
-    stat("delete_hits", &g(&s.delete_hits));
-    stat("incr_misses", &g(&s.incr_misses));
-    stat("incr_hits", &g(&s.incr_hits));
-    stat("decr_misses", &g(&s.decr_misses));
-    stat("decr_hits", &g(&s.decr_hits));
-    stat("cas_misses", &g(&s.cas_misses));
-    stat("cas_hits", &g(&s.cas_hits));
-    stat("cas_badval", &g(&s.cas_badval));
-    stat("touch_hits", &g(&s.touch_hits));
-    stat("touch_misses", &g(&s.touch_misses));
-    stat("store_too_large", &g(&s.store_too_large));
-    stat("bytes_read", &g(&s.bytes_read));
-    stat("bytes_written", &g(&s.bytes_written));
+    stat("delete_misses", &s.delete_misses);
+    stat("delete_hits", &s.delete_hits);
+    stat("incr_misses", &s.incr_misses);
+    stat("incr_hits", &s.incr_hits);
+    stat("decr_misses", &s.decr_misses);
+    stat("decr_hits", &s.decr_hits);
+    stat("cas_misses", &s.cas_misses);
+    stat("cas_hits", &s.cas_hits);
+    stat("cas_badval", &s.cas_badval);
+    stat("touch_hits", &s.touch_hits);
+    stat("touch_misses", &s.touch_misses);
+    stat("store_too_large", &s.store_too_large);
+    stat("bytes_read", &s.bytes_read);
+    stat("bytes_written", &s.bytes_written);
     stat("limit_maxbytes", &maxmem);
     stat("threads", &threads);
     stat("bytes", &crate::alloc::used_memory());
     stat("curr_items", &shared.store.dbsize(0));
-    stat("total_items", &g(&s.total_items));
+    stat("total_items", &s.total_items);
     stat(
         "evictions",
         &shared.store.stats.evicted_keys.load(Ordering::Relaxed),
@@ -264,8 +322,9 @@ impl Workers {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.loops.len();
         let workers = self.clone();
         self.loops[i].spawn(async move {
+            let stats = shared.memcache.block(i + 1);
             match TcpStream::from_std(sock) {
-                Ok(sock) => handle(shared, &workers, sock, addr).await,
+                Ok(sock) => handle(&shared, stats, &workers, sock, addr).await,
                 Err(e) => debug!("cannot register a memcached connection: {e}"),
             }
         });
@@ -295,7 +354,13 @@ pub fn spawn(shared: Arc<Shared>, listeners: Vec<TcpListener>) -> Result<(), Sta
 
 /// Admits one memcached connection as a client of the node, serves it, and
 /// unregisters it.
-async fn handle(shared: Arc<Shared>, workers: &Workers, mut sock: TcpStream, addr: SocketAddr) {
+async fn handle(
+    shared: &Arc<Shared>,
+    stats: &McCounters,
+    workers: &Workers,
+    mut sock: TcpStream,
+    addr: SocketAddr,
+) {
     shared
         .stats
         .connections_received
@@ -306,19 +371,15 @@ async fn handle(shared: Arc<Shared>, workers: &Workers, mut sock: TcpStream, add
             .stats
             .rejected_connections
             .fetch_add(1, Ordering::Relaxed);
-        shared
-            .memcache
-            .rejected_connections
-            .fetch_add(1, Ordering::Relaxed);
+        stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
         let _ = sock.write_all(TOO_MANY).await;
         return;
     }
     let laddr = sock.local_addr().unwrap_or(addr);
     let client = shared.clients.register(addr, laddr, now_ms());
-    let stats = &shared.memcache;
     stats.total_connections.fetch_add(1, Ordering::Relaxed);
     stats.curr_connections.fetch_add(1, Ordering::Relaxed);
-    serve(&shared, workers, &client, sock).await;
+    serve(shared, stats, workers, &client, sock).await;
     stats.curr_connections.fetch_sub(1, Ordering::Relaxed);
     shared.clients.unregister(client.id);
 }
@@ -343,6 +404,7 @@ async fn idle_timer(secs: u64) {
 /// Serves one memcached connection until it closes, is killed or idles out.
 async fn serve(
     shared: &Arc<Shared>,
+    stats: &McCounters,
     workers: &Workers,
     client: &ClientHandle,
     mut sock: TcpStream,
@@ -362,10 +424,9 @@ async fn serve(
             let c = shared.config.read();
             (limits(&c), c.timeout)
         };
-        let next = process(shared, limits, &mut inbuf, &mut out, &mut swallow);
+        let next = process(shared, stats, limits, &mut inbuf, &mut out, &mut swallow);
         if !out.is_empty() {
-            shared
-                .memcache
+            stats
                 .bytes_written
                 .fetch_add(out.len() as u64, Ordering::Relaxed);
             if sock.write_all(&out).await.is_err() {
@@ -410,10 +471,7 @@ async fn serve(
         match read {
             Ok(0) | Err(_) => return,
             Ok(n) => {
-                shared
-                    .memcache
-                    .bytes_read
-                    .fetch_add(n as u64, Ordering::Relaxed);
+                stats.bytes_read.fetch_add(n as u64, Ordering::Relaxed);
             }
         }
     }
@@ -430,6 +488,7 @@ fn limits(c: &Settings) -> Limits {
 /// Executes every complete request in `inbuf` (sans-I/O core of `serve`).
 fn process(
     shared: &Arc<Shared>,
+    stats: &McCounters,
     limits: Limits,
     inbuf: &mut BytesMut,
     out: &mut Vec<u8>,
@@ -455,6 +514,7 @@ fn process(
                 let mut ex = Exec {
                     shared,
                     out: &mut *out,
+                    stats,
                     now_ms: now,
                 };
                 if let Some(c) = cluster {
@@ -500,6 +560,7 @@ pub fn execute_forwarded(shared: &Arc<Shared>, raw: &[u8], now_ms: u64) -> Optio
     let mut ex = Exec {
         shared,
         out: &mut out,
+        stats: shared.memcache.block(0),
         now_ms,
     };
     ex.run(req);

@@ -223,6 +223,7 @@ fn multi_get(
             let mut local = Exec {
                 shared: ex.shared,
                 out: &mut p.reply,
+                stats: ex.stats,
                 now_ms: ex.now_ms,
             };
             for (key, _) in order.iter().filter(|k| k.1 == i) {

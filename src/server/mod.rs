@@ -160,6 +160,7 @@ impl Shared {
         let (tx, _) = broadcast::channel(4096);
         let (sd, _) = tokio_watch::channel(false);
         let n_stats = crate::cmd::table::stat_slots();
+        let memcache = crate::memcache::McStats::new(settings.memcached_worker_threads());
         Arc::new(Shared {
             store: Store::new(settings.databases as usize),
             active_expire: AtomicBool::new(settings.active_expire_enabled),
@@ -182,7 +183,7 @@ impl Shared {
             blocking: blocking::Blocking::default(),
             ops_samples: Mutex::new(VecDeque::new()),
             cluster: std::sync::OnceLock::new(),
-            memcache: crate::memcache::McStats::default(),
+            memcache,
         })
     }
 
