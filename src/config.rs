@@ -118,6 +118,8 @@ pub struct Settings {
     pub memcached_port: u16,
     /// Largest memcached item (memcached's `-I`), header and key included.
     pub memcached_max_item_size: u64,
+    /// Threads serving memcached connections (memcached's `-t`; 0: one per core).
+    pub memcached_threads: u64,
     /// Prometheus exporter port (0 disables).
     pub metrics_port: u16,
     /// Script time before BUSY replies, in ms.
@@ -186,6 +188,7 @@ impl Default for Settings {
             lfu_decay_time: 1,
             memcached_port: 11211,
             memcached_max_item_size: 1024 * 1024,
+            memcached_threads: 0,
             metrics_port: 0,
             busy_reply_threshold: 5000,
             loglevel: "notice".into(),
@@ -440,6 +443,7 @@ pub static PARAMS: &[Param] = &[
     ),
     int_param!("memcached-port", memcached_port, 0, 65535, false),
     mem_param!("memcached-max-item-size", memcached_max_item_size),
+    int_param!("memcached-threads", memcached_threads, 0, 128, false),
     int_param!("metrics-port", metrics_port, 0, 65535, false),
     int_param!(
         "busy-reply-threshold",
@@ -611,6 +615,19 @@ impl Settings {
             .map(|n| n.get())
             .unwrap_or(1);
         (cores / 2).max(1)
+    }
+
+    /// Threads serving memcached connections: `memcached-threads`, or one per
+    /// core, each with its own event loop like memcached's `-t` workers (the
+    /// RESP side's worker-count trade-off does not apply: see
+    /// `memcache::Workers`).
+    pub fn memcached_worker_threads(&self) -> usize {
+        if self.memcached_threads > 0 {
+            return self.memcached_threads as usize;
+        }
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
     }
 
     /// Sets one parameter from its text form, as CONFIG SET / files / flags do.

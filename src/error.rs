@@ -65,6 +65,12 @@ pub enum StartError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// A worker thread (or its runtime) could not be started.
+    #[error("cannot start worker threads: {source}")]
+    Threads {
+        /// The OS error.
+        source: std::io::Error,
+    },
     /// The cluster state in the data directory could not be read or written.
     #[error("cluster state: {source}")]
     Cluster {

@@ -5,7 +5,10 @@
 
 mod common;
 
-use common::cluster::start_memcached_cluster;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use common::cluster::{start_memcached_cluster, Node};
 use common::*;
 
 fn bulk(v: &str) -> Vec<u8> {
@@ -90,6 +93,55 @@ fn every_key_from_every_node() {
         let ttl = RawConn::connect(nodes[0].proc.port).cmd(&[b"TTL", k.as_bytes()]);
         assert!(ttl == b":100\r\n" || ttl == b":99\r\n", "{k}: {ttl:?}");
     }
+}
+
+/// Freezes (SIGSTOP) or thaws (SIGCONT) a node this test started.
+fn signal(n: &Node, sig: i32) {
+    let pid = n.proc.child.id() as i32;
+    // SAFETY: kill(2) on the pid of a child this test spawned.
+    assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
+}
+
+#[test]
+fn split_multi_get_asks_every_owner_at_once() {
+    let nodes = start_memcached_cluster(3, &["--cluster-node-timeout", "20000"]);
+    let mut mc = Mc::connect(nodes[0].mc_port);
+    for i in 0..40 {
+        let req = format!("set par:{i} {i} 0 2\r\nv{}\r\n", i % 10);
+        assert_eq!(mc.step(req.as_bytes()), b"STORED\r\n");
+    }
+    let owned = |n: &Node| {
+        redis_cli(n.port(), &["KEYS", "par:*"])
+            .lines()
+            .next()
+            .expect("every node owns some keys")
+            .to_string()
+    };
+    let (slow, fast) = (owned(&nodes[1]), owned(&nodes[2]));
+    let mut fast_owner = Mc::connect(nodes[2].mc_port);
+    let gets = |c: &mut Mc| stat(&c.step(b"stats\r\n"), "cmd_get");
+    let before = gets(&mut fast_owner);
+    // The first key's owner is frozen: its part waits, yet the second key's
+    // owner is asked meanwhile.
+    signal(&nodes[1], libc::SIGSTOP);
+    mc.s.write_all(format!("get {slow} {fast}\r\n").as_bytes())
+        .expect("write");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while gets(&mut fast_owner) == before {
+        if Instant::now() > deadline {
+            signal(&nodes[1], libc::SIGCONT);
+            panic!("the second owner was not asked while the first one stalled");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    signal(&nodes[1], libc::SIGCONT);
+    // Once the frozen owner answers, the values come back in key order.
+    let value_of = |k: &str| {
+        let i: u32 = k["par:".len()..].parse().expect("index");
+        value(k, i, &format!("v{}", i % 10))
+    };
+    let want = format!("{}{}END\r\n", value_of(&slow), value_of(&fast));
+    assert_eq!(String::from_utf8_lossy(&mc.step(b"")), want);
 }
 
 #[test]

@@ -9,8 +9,10 @@ use std::sync::atomic::Ordering;
 
 use super::cas;
 use super::parse::{base64_encode, safe_strtoull, Meta, Request, Store, StoreMode, ITEM_OVERHEAD};
+use super::McCounters;
 use crate::server::Shared;
 use crate::store::evict::{idle_ms, new_stamp, touch_stamp};
+use crate::store::thin::Extras;
 use crate::store::{Entry, Key, Locked, StrValue, Value};
 
 /// memcached's relative/absolute exptime boundary (30 days).
@@ -105,6 +107,8 @@ pub struct Exec<'a> {
     pub shared: &'a std::sync::Arc<Shared>,
     /// Output buffer.
     pub out: &'a mut Vec<u8>,
+    /// The counter block of the thread running the request.
+    pub stats: &'a McCounters,
     /// Time of the batch.
     pub now_ms: u64,
 }
@@ -120,6 +124,17 @@ fn str_of(e: &Entry) -> Option<&StrValue> {
         #[allow(unreachable_patterns)]
         _ => None,
     }
+}
+
+/// A new memcached item: value, expiry, client flags and CAS word built into
+/// the entry at once (one key allocation, no rebuilds).
+fn new_item(key: &[u8], data: &[u8], lru: u32, ttl: Ttl, flags: u32, cas_word: u64) -> Entry {
+    let mc = (cas_word != 0 || flags != 0).then_some((cas_word, flags));
+    let extras = Extras {
+        expire: ttl.at(),
+        mc,
+    };
+    Entry::new_str_with(key, data, lru, extras)
 }
 
 /// Remaining TTL in whole seconds (rounded up), -1 without expiry.
@@ -158,7 +173,7 @@ impl<'a> Exec<'a> {
         let pos = l.table().position(k.hash, k.bytes)?;
         let expired = l.table().at(pos).is_some_and(|e| e.is_expired(self.now_ms));
         if expired {
-            bump(&self.shared.memcache.get_expired);
+            bump(&self.stats.get_expired);
             // Deletes it (and counts `expired_keys`) like any lazy expiry.
             l.get_access(k);
             return None;
@@ -205,7 +220,7 @@ impl<'a> Exec<'a> {
                 noreply,
                 swallow,
             } => {
-                bump(&self.shared.memcache.store_too_large);
+                bump(&self.stats.store_too_large);
                 if delete {
                     let (k, mut l) = self.lock(&key);
                     if l.remove(&k).is_some() {
@@ -246,13 +261,13 @@ impl<'a> Exec<'a> {
                 exptime,
                 noreply,
             } => {
-                bump(&self.shared.memcache.cmd_touch);
+                bump(&self.stats.cmd_touch);
                 let ttl = Ttl::from_exptime(exptime, self.now_ms);
                 let hit = self.touch_key(key, ttl);
                 if hit {
-                    bump(&self.shared.memcache.touch_hits);
+                    bump(&self.stats.touch_hits);
                 } else {
-                    bump(&self.shared.memcache.touch_misses);
+                    bump(&self.stats.touch_misses);
                 }
                 self.maybe(if hit { "TOUCHED" } else { "NOT_FOUND" }, noreply);
             }
@@ -262,14 +277,14 @@ impl<'a> Exec<'a> {
                 drop(l);
                 if hit {
                     self.touched(key);
-                    bump(&self.shared.memcache.delete_hits);
+                    bump(&self.stats.delete_hits);
                 } else {
-                    bump(&self.shared.memcache.delete_misses);
+                    bump(&self.stats.delete_misses);
                 }
                 self.maybe(if hit { "DELETED" } else { "NOT_FOUND" }, noreply);
             }
             Request::FlushAll { delay, noreply } => {
-                bump(&self.shared.memcache.cmd_flush);
+                bump(&self.stats.cmd_flush);
                 super::flush(
                     self.shared,
                     Ttl::from_exptime(delay, self.now_ms),
@@ -296,7 +311,7 @@ impl<'a> Exec<'a> {
 
     /// One key of a get/gets/gat/gats (its `VALUE` block on a hit).
     pub(super) fn get_one(&mut self, key: &[u8], with_cas: bool, touch: Option<i32>) {
-        let stats = &self.shared.memcache;
+        let stats = self.stats;
         let ttl = touch.map(|e| Ttl::from_exptime(e, self.now_ms));
         let (k, mut l) = self.lock(key);
         let now = self.now_ms;
@@ -364,7 +379,7 @@ impl<'a> Exec<'a> {
     }
 
     fn arith_miss(&self, incr: bool) {
-        let s = &self.shared.memcache;
+        let s = self.stats;
         bump(if incr { &s.incr_misses } else { &s.decr_misses });
     }
 
@@ -384,7 +399,7 @@ impl<'a> Exec<'a> {
         if !self.memory_ok() {
             return None;
         }
-        let stats = &self.shared.memcache;
+        let stats = self.stats;
         bump(&stats.cmd_set);
         let (k, mut l) = self.lock(key);
         let lru = new_stamp(self.now_ms);
@@ -447,12 +462,9 @@ impl<'a> Exec<'a> {
             self.touched(key);
             return Some((result, 0));
         }
-        let mut e =
-            Entry::new(key, Value::Str(StrValue::from_bytes(data)), lru).with_expire(ttl.at());
-        e.set_mc_flags(flags);
         let c = explicit.unwrap_or_else(cas::next);
-        e.set_mc_cas(c | stale.map_or(0, |(_, bits)| bits));
-        l.insert_entry(&k, e);
+        let cas_word = c | stale.map_or(0, |(_, bits)| bits);
+        l.insert_entry(&k, new_item(key, data, lru, ttl, flags, cas_word));
         drop(l);
         self.touched(key);
         bump(&stats.total_items);
@@ -483,7 +495,7 @@ impl<'a> Exec<'a> {
         req_cas: Option<u64>,
         explicit: Option<u64>,
     ) -> Delta {
-        let stats = &self.shared.memcache;
+        let stats = self.stats;
         let (k, mut l) = self.lock(key);
         let Some(e) = self.lookup(&mut l, &k) else {
             return Delta::NotFound;
@@ -559,7 +571,7 @@ impl<'a> Exec<'a> {
     }
 
     fn meta_get(&mut self, m: &Meta<'_>) {
-        let stats = &self.shared.memcache;
+        let stats = self.stats;
         let f = m.flags;
         let now = self.now_ms;
         let key: &[u8] = &m.key;
@@ -568,10 +580,8 @@ impl<'a> Exec<'a> {
         if self.lookup(&mut l, &k).is_none() {
             if let Some(n) = f.vivify {
                 let ttl = Ttl::from_exptime(n, now);
-                let mut e = Entry::new(key, Value::Str(StrValue::verbatim(b"")), new_stamp(now))
-                    .with_expire(ttl.at());
-                e.set_mc_cas(f.explicit_cas.unwrap_or_else(cas::next));
-                l.insert_entry(&k, e);
+                let cas_word = f.explicit_cas.unwrap_or_else(cas::next);
+                l.insert_entry(&k, new_item(key, b"", new_stamp(now), ttl, 0, cas_word));
                 created = true;
                 drop(l);
                 self.touched(key);
@@ -718,7 +728,7 @@ impl<'a> Exec<'a> {
 
     fn meta_delete(&mut self, m: &Meta<'_>) {
         let f = m.flags;
-        let stats = &self.shared.memcache;
+        let stats = self.stats;
         let now = self.now_ms;
         let key: &[u8] = &m.key;
         let (k, mut l) = self.lock(key);

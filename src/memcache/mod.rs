@@ -5,7 +5,9 @@
 //! (`Entry::mc_flags`, `Entry::mc_cas`). Eviction and expiry are the Redis
 //! side's. The connection shell here only moves bytes: `parse` is sans-I/O,
 //! `cmd` executes one request synchronously, and `proxy` sends requests for
-//! keys of other cluster nodes to their owner.
+//! keys of other cluster nodes to their owner. Connections are served on
+//! [`Workers`], memcached-style worker threads of their own
+//! (`memcached-threads`).
 //!
 //! memcached connections are registered as clients of the node: they count
 //! against `maxclients` (memcached's `ERROR Too many open connections` when
@@ -19,13 +21,14 @@ pub mod proxy;
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::Handle;
 use tracing::debug;
 
 use crate::config::Settings;
@@ -49,25 +52,84 @@ const TOO_MANY: &[u8] = b"ERROR Too many open connections\r\n";
 
 macro_rules! counters {
     ($($name:ident),* $(,)?) => {
-        /// memcached's counters, named as in `stats` (this node's figures:
-        /// a request proxied to its owner counts on the owner).
+        /// One block of memcached's counters, named as in `stats`.
         #[derive(Debug, Default)]
-        pub struct McStats {
+        pub struct McCounters {
             $(
                 #[doc = concat!("`", stringify!($name), "`")]
                 pub $name: AtomicU64,
             )*
         }
 
-        impl McStats {
+        /// The counters summed over every block.
+        #[derive(Debug, Default)]
+        pub struct McTotals {
+            $(
+                #[doc = concat!("`", stringify!($name), "`")]
+                pub $name: u64,
+            )*
+        }
+
+        impl McCounters {
             /// `stats reset`: zeroes the resettable counters.
-            pub fn reset(&self) {
+            fn reset(&self) {
                 $( if stringify!($name) != "curr_connections" {
                     self.$name.store(0, Ordering::Relaxed);
                 } )*
             }
+
+            /// Adds this block into `t` (a gauge counted up and down in one
+            /// block never goes below zero there, so plain adds are exact).
+            fn add_to(&self, t: &mut McTotals) {
+                $( t.$name = t.$name.wrapping_add(self.$name.load(Ordering::Relaxed)); )*
+            }
         }
     };
+}
+
+/// A counter block on a cache line of its own.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Padded(McCounters);
+
+/// memcached's counters (this node's figures: a request proxied to its
+/// owner counts on the owner), one block per thread that serves memcached
+/// requests like memcached's per-thread stats: the request path never writes
+/// a cache line another thread writes; `stats` sums the blocks.
+#[derive(Debug)]
+pub struct McStats {
+    blocks: Box<[Padded]>,
+}
+
+impl McStats {
+    /// Counters for `threads` memcached worker threads (block `i + 1`) and
+    /// the main runtime (block 0: requests forwarded by peers).
+    pub fn new(threads: usize) -> McStats {
+        McStats {
+            blocks: (0..=threads).map(|_| Padded::default()).collect(),
+        }
+    }
+
+    /// Block `i` (0: the main runtime, `i + 1`: worker `i`).
+    pub fn block(&self, i: usize) -> &McCounters {
+        &self.blocks[i % self.blocks.len()].0
+    }
+
+    /// The sums over every block.
+    pub fn totals(&self) -> McTotals {
+        let mut t = McTotals::default();
+        for b in self.blocks.iter() {
+            b.0.add_to(&mut t);
+        }
+        t
+    }
+
+    /// `stats reset`: zeroes the resettable counters.
+    pub fn reset(&self) {
+        for b in self.blocks.iter() {
+            b.0.reset();
+        }
+    }
 }
 
 counters!(
@@ -118,17 +180,13 @@ pub fn flush(shared: &Arc<Shared>, when: Ttl, now_ms: u64) {
 
 /// The `stats` lines (without END).
 pub fn general_stats(shared: &Shared) -> String {
-    let s = &shared.memcache;
-    let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    let s = shared.memcache.totals();
     let now = now_ms();
     let uptime = shared.started.elapsed().as_secs();
-    let (maxmem, maxclients) = {
+    let (maxmem, maxclients, threads) = {
         let c = shared.config.read();
-        (c.maxmemory, c.maxclients)
+        (c.maxmemory, c.maxclients, c.memcached_worker_threads())
     };
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
     let mut o = String::with_capacity(1024);
     let mut stat = |name: &str, v: &dyn std::fmt::Display| {
         let _ = write!(o, "STAT {name} {v}\r\n");
@@ -139,36 +197,36 @@ pub fn general_stats(shared: &Shared) -> String {
     stat("version", &VERSION);
     stat("pointer_size", &(usize::BITS));
     stat("max_connections", &maxclients);
-    stat("curr_connections", &g(&s.curr_connections));
-    stat("total_connections", &g(&s.total_connections));
-    stat("rejected_connections", &g(&s.rejected_connections));
-    stat("cmd_get", &g(&s.cmd_get));
-    stat("cmd_set", &g(&s.cmd_set));
-    stat("cmd_flush", &g(&s.cmd_flush));
-    stat("cmd_touch", &g(&s.cmd_touch));
-    stat("get_hits", &g(&s.get_hits));
-    stat("get_misses", &g(&s.get_misses));
-    stat("get_expired", &g(&s.get_expired));
+    stat("curr_connections", &s.curr_connections);
+    stat("total_connections", &s.total_connections);
+    stat("rejected_connections", &s.rejected_connections);
+    stat("cmd_get", &s.cmd_get);
+    stat("cmd_set", &s.cmd_set);
+    stat("cmd_flush", &s.cmd_flush);
+    stat("cmd_touch", &s.cmd_touch);
+    stat("get_hits", &s.get_hits);
+    stat("get_misses", &s.get_misses);
+    stat("get_expired", &s.get_expired);
     stat("get_flushed", &0);
-    stat("delete_misses", &g(&s.delete_misses));
-    stat("delete_hits", &g(&s.delete_hits));
-    stat("incr_misses", &g(&s.incr_misses));
-    stat("incr_hits", &g(&s.incr_hits));
-    stat("decr_misses", &g(&s.decr_misses));
-    stat("decr_hits", &g(&s.decr_hits));
-    stat("cas_misses", &g(&s.cas_misses));
-    stat("cas_hits", &g(&s.cas_hits));
-    stat("cas_badval", &g(&s.cas_badval));
-    stat("touch_hits", &g(&s.touch_hits));
-    stat("touch_misses", &g(&s.touch_misses));
-    stat("store_too_large", &g(&s.store_too_large));
-    stat("bytes_read", &g(&s.bytes_read));
-    stat("bytes_written", &g(&s.bytes_written));
+    stat("delete_misses", &s.delete_misses);
+    stat("delete_hits", &s.delete_hits);
+    stat("incr_misses", &s.incr_misses);
+    stat("incr_hits", &s.incr_hits);
+    stat("decr_misses", &s.decr_misses);
+    stat("decr_hits", &s.decr_hits);
+    stat("cas_misses", &s.cas_misses);
+    stat("cas_hits", &s.cas_hits);
+    stat("cas_badval", &s.cas_badval);
+    stat("touch_hits", &s.touch_hits);
+    stat("touch_misses", &s.touch_misses);
+    stat("store_too_large", &s.store_too_large);
+    stat("bytes_read", &s.bytes_read);
+    stat("bytes_written", &s.bytes_written);
     stat("limit_maxbytes", &maxmem);
     stat("threads", &threads);
     stat("bytes", &crate::alloc::used_memory());
     stat("curr_items", &shared.store.dbsize(0));
-    stat("total_items", &g(&s.total_items));
+    stat("total_items", &s.total_items);
     stat(
         "evictions",
         &shared.store.stats.evicted_keys.load(Ordering::Relaxed),
@@ -212,21 +270,97 @@ pub async fn bind(settings: &Settings) -> Result<Vec<TcpListener>, StartError> {
     crate::server::bind_port(&settings.bind, settings.memcached_port).await
 }
 
-/// Spawns the accept loops of already-bound memcached listeners.
-pub fn spawn(shared: Arc<Shared>, listeners: Vec<TcpListener>) {
-    for l in listeners {
-        let shared = shared.clone();
-        tokio::spawn(async move { accept_loop(shared, l).await });
+/// The threads serving memcached connections, like memcached's `-t`
+/// workers: each runs a single-threaded runtime (its own epoll loop, no work
+/// stealing, no wakeups across threads) and the accept loop deals
+/// connections to them in turn. They run beside the node's main runtime, so
+/// the RESP side keeps its own worker count. Requests to peer nodes are sent
+/// from the main runtime ([`Workers::main`]): nothing but memcached
+/// connections depends on these threads.
+#[derive(Debug)]
+pub struct Workers {
+    loops: Vec<Handle>,
+    next: AtomicUsize,
+    /// The node's main runtime.
+    pub main: Handle,
+}
+
+impl Workers {
+    /// Starts `n` worker threads; they run until the process exits (their
+    /// connections close themselves on shutdown, as RESP ones do).
+    fn start(n: usize) -> Result<Arc<Workers>, StartError> {
+        let threads = |source| StartError::Threads { source };
+        let mut loops = Vec::with_capacity(n);
+        for i in 0..n {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(threads)?;
+            loops.push(rt.handle().clone());
+            std::thread::Builder::new()
+                .name(format!("memcached-{i}"))
+                .spawn(move || rt.block_on(std::future::pending::<()>()))
+                .map_err(threads)?;
+        }
+        Ok(Arc::new(Workers {
+            loops,
+            next: AtomicUsize::new(0),
+            main: Handle::current(),
+        }))
+    }
+
+    /// Moves an accepted connection to the next worker and serves it there.
+    fn deal(self: &Arc<Self>, shared: Arc<Shared>, sock: TcpStream, addr: SocketAddr) {
+        // Deregistered from this runtime's reactor, registered with the worker's.
+        let sock = match sock.into_std() {
+            Ok(s) => s,
+            Err(e) => {
+                debug!("cannot hand over a memcached connection: {e}");
+                return;
+            }
+        };
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.loops.len();
+        let workers = self.clone();
+        self.loops[i].spawn(async move {
+            let stats = shared.memcache.block(i + 1);
+            match TcpStream::from_std(sock) {
+                Ok(sock) => handle(&shared, stats, &workers, sock, addr).await,
+                Err(e) => debug!("cannot register a memcached connection: {e}"),
+            }
+        });
     }
 }
 
-async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
-    crate::server::accept_until_shutdown(shared, listener, "memcached", handle).await;
+/// Starts the memcached worker threads and the accept loops of
+/// already-bound memcached listeners (nothing when there are none).
+pub fn spawn(shared: Arc<Shared>, listeners: Vec<TcpListener>) -> Result<(), StartError> {
+    if listeners.is_empty() {
+        return Ok(());
+    }
+    let workers = Workers::start(shared.config.read().memcached_worker_threads())?;
+    for l in listeners {
+        let shared = shared.clone();
+        let workers = workers.clone();
+        tokio::spawn(async move {
+            crate::server::accept_until_shutdown(shared, l, "memcached", move |sh, sock, addr| {
+                let workers = workers.clone();
+                async move { workers.deal(sh, sock, addr) }
+            })
+            .await
+        });
+    }
+    Ok(())
 }
 
 /// Admits one memcached connection as a client of the node, serves it, and
 /// unregisters it.
-async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) {
+async fn handle(
+    shared: &Arc<Shared>,
+    stats: &McCounters,
+    workers: &Workers,
+    mut sock: TcpStream,
+    addr: SocketAddr,
+) {
     shared
         .stats
         .connections_received
@@ -237,19 +371,15 @@ async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) {
             .stats
             .rejected_connections
             .fetch_add(1, Ordering::Relaxed);
-        shared
-            .memcache
-            .rejected_connections
-            .fetch_add(1, Ordering::Relaxed);
+        stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
         let _ = sock.write_all(TOO_MANY).await;
         return;
     }
     let laddr = sock.local_addr().unwrap_or(addr);
     let client = shared.clients.register(addr, laddr, now_ms());
-    let stats = &shared.memcache;
     stats.total_connections.fetch_add(1, Ordering::Relaxed);
     stats.curr_connections.fetch_add(1, Ordering::Relaxed);
-    serve(&shared, &client, sock).await;
+    serve(shared, stats, workers, &client, sock).await;
     stats.curr_connections.fetch_sub(1, Ordering::Relaxed);
     shared.clients.unregister(client.id);
 }
@@ -272,7 +402,13 @@ async fn idle_timer(secs: u64) {
 }
 
 /// Serves one memcached connection until it closes, is killed or idles out.
-async fn serve(shared: &Arc<Shared>, client: &ClientHandle, mut sock: TcpStream) {
+async fn serve(
+    shared: &Arc<Shared>,
+    stats: &McCounters,
+    workers: &Workers,
+    client: &ClientHandle,
+    mut sock: TcpStream,
+) {
     let _ = sock.set_nodelay(true);
     let mut inbuf = BytesMut::with_capacity(READ_ROOM);
     let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
@@ -283,10 +419,14 @@ async fn serve(shared: &Arc<Shared>, client: &ClientHandle, mut sock: TcpStream)
     let mut stopped = std::pin::pin!(stop.changed());
     let mut woken = std::pin::pin!(client.wake.notified());
     loop {
-        let next = process(shared, &mut inbuf, &mut out, &mut swallow);
+        // One config read per batch: the parser limits and the idle timeout.
+        let (limits, idle) = {
+            let c = shared.config.read();
+            (limits(&c), c.timeout)
+        };
+        let next = process(shared, stats, limits, &mut inbuf, &mut out, &mut swallow);
         if !out.is_empty() {
-            shared
-                .memcache
+            stats
                 .bytes_written
                 .fetch_add(out.len() as u64, Ordering::Relaxed);
             if sock.write_all(&out).await.is_err() {
@@ -298,7 +438,7 @@ async fn serve(shared: &Arc<Shared>, client: &ClientHandle, mut sock: TcpStream)
             Next::Flush => continue,
             Next::Close => return,
             Next::Proxy(plan) => {
-                proxy::run(shared, plan, &mut out).await;
+                proxy::run(shared, &workers.main, plan, &mut out).await;
                 continue;
             }
             Next::Read => {}
@@ -313,34 +453,32 @@ async fn serve(shared: &Arc<Shared>, client: &ClientHandle, mut sock: TcpStream)
         if inbuf.capacity() - inbuf.len() < READ_ROOM {
             inbuf.reserve(READ_ROOM);
         }
-        let idle = shared.config.read().timeout;
+        // `biased`: when the socket woke the task, only the read is polled
+        // (the others are polled, and their wakers kept, only while it waits).
         let read = tokio::select! {
+            biased;
             r = sock.read_buf(&mut inbuf) => r,
             _ = &mut woken => {
                 woken.set(client.wake.notified());
                 continue;
             }
+            _ = &mut stopped => return,
             _ = idle_timer(idle) => {
                 debug!(id = client.id, "closing idle memcached client");
                 return;
             }
-            _ = &mut stopped => return,
         };
         match read {
             Ok(0) | Err(_) => return,
             Ok(n) => {
-                shared
-                    .memcache
-                    .bytes_read
-                    .fetch_add(n as u64, Ordering::Relaxed);
+                stats.bytes_read.fetch_add(n as u64, Ordering::Relaxed);
             }
         }
     }
 }
 
-/// The parser limits from the current settings.
-fn limits(shared: &Shared) -> Limits {
-    let c = shared.config.read();
+/// The parser limits from the settings.
+fn limits(c: &Settings) -> Limits {
     Limits {
         item_size_max: c.memcached_max_item_size as usize,
         max_line: c.client_query_buffer_limit as usize,
@@ -350,11 +488,12 @@ fn limits(shared: &Shared) -> Limits {
 /// Executes every complete request in `inbuf` (sans-I/O core of `serve`).
 fn process(
     shared: &Arc<Shared>,
+    stats: &McCounters,
+    limits: Limits,
     inbuf: &mut BytesMut,
     out: &mut Vec<u8>,
     swallow: &mut usize,
 ) -> Next {
-    let limits = limits(shared);
     let now = now_ms();
     let cluster = shared.cluster.get();
     let _gate = shared.gate.read();
@@ -375,6 +514,7 @@ fn process(
                 let mut ex = Exec {
                     shared,
                     out: &mut *out,
+                    stats,
                     now_ms: now,
                 };
                 if let Some(c) = cluster {
@@ -412,13 +552,15 @@ fn process(
 /// Executes one raw request forwarded by a peer (`CLUSTER MC`) and returns
 /// its raw reply; the caller holds the gate.
 pub fn execute_forwarded(shared: &Arc<Shared>, raw: &[u8], now_ms: u64) -> Option<Vec<u8>> {
-    let Parsed::Request(req, _) = parse::parse(raw, limits(shared)) else {
+    let limits = limits(&shared.config.read());
+    let Parsed::Request(req, _) = parse::parse(raw, limits) else {
         return None;
     };
     let mut out = Vec::new();
     let mut ex = Exec {
         shared,
         out: &mut out,
+        stats: shared.memcache.block(0),
         now_ms,
     };
     ex.run(req);

@@ -41,6 +41,36 @@ pub enum Parsed<'a> {
     Request(Request<'a>, usize),
 }
 
+/// The words of `line`, separated by runs of spaces (found with memchr:
+/// keys are often long).
+fn words(line: &[u8]) -> Words<'_> {
+    Words(line)
+}
+
+/// Iterator of [`words`]: the part of the line not yet split.
+struct Words<'a>(&'a [u8]);
+
+impl<'a> Iterator for Words<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        loop {
+            let rest = self.0;
+            if rest.is_empty() {
+                return None;
+            }
+            let (w, after) = match memchr::memchr(b' ', rest) {
+                Some(end) => (&rest[..end], &rest[end + 1..]),
+                None => (rest, &rest[rest.len()..]),
+            };
+            self.0 = after;
+            if !w.is_empty() {
+                return Some(w);
+            }
+        }
+    }
+}
+
 /// The tokens of one line, split on spaces like memcached's tokenizer.
 #[derive(Clone, Copy, Debug)]
 pub struct Tokens<'a> {
@@ -57,20 +87,12 @@ impl<'a> Tokens<'a> {
             n: 0,
             line,
         };
-        let mut start = 0;
-        for i in memchr::memchr_iter(b' ', line) {
-            if i > start {
-                t.toks[t.n] = &line[start..i];
-                t.n += 1;
-                if t.n == MAX_TOKENS - 1 {
-                    return t;
-                }
-            }
-            start = i + 1;
-        }
-        if start < line.len() {
-            t.toks[t.n] = &line[start..];
+        for w in words(line) {
+            t.toks[t.n] = w;
             t.n += 1;
+            if t.n == MAX_TOKENS - 1 {
+                break;
+            }
         }
         t
     }
@@ -193,9 +215,7 @@ pub struct Meta<'a> {
 impl<'a> Meta<'a> {
     /// The flag tokens in request order.
     pub fn flag_tokens(&self) -> impl Iterator<Item = &'a [u8]> {
-        self.flag_line
-            .split(|&b| b == b' ')
-            .filter(|t| !t.is_empty())
+        words(self.flag_line)
     }
 }
 
@@ -305,7 +325,7 @@ pub struct KeyList<'a>(&'a [u8]);
 impl<'a> KeyList<'a> {
     /// The keys in order.
     pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> {
-        self.0.split(|&b| b == b' ').filter(|k| !k.is_empty())
+        words(self.0)
     }
 }
 
@@ -950,6 +970,16 @@ mod tests {
                 assert_eq!(keys.iter().count(), 40);
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn words_split_like_memcached(line in proptest::collection::vec(
+            proptest::sample::select(vec![b' ', b'a', b'b']), 0..64)
+        ) {
+            let want: Vec<&[u8]> = line.split(|&b| b == b' ').filter(|w| !w.is_empty()).collect();
+            prop_assert_eq!(words(&line).collect::<Vec<_>>(), want);
         }
     }
 

@@ -6,16 +6,19 @@
 //! `CLUSTER MC <raw memcached request>` over the cluster's peer pool (whose
 //! connections announce `CLUSTER PROXY-ORIGIN`); the owner executes it with its
 //! own memcached engine ([`cluster_mc`]) and answers the raw memcached reply as
-//! a bulk string. A multi-key `get` is split into one `get` per owner and the
-//! values are joined back in key order, with a single `END`. noreply and quiet
-//! requests stay silent because the owner executes them as sent. Counters
-//! (`stats`) are per node: a proxied request counts on its owner.
+//! a bulk string. A multi-key `get` is split into one `get` per owner, sent to
+//! all of them at once, and the values are joined back in key order, with a
+//! single `END`. noreply and quiet requests stay silent because the owner
+//! executes them as sent. Counters (`stats`) are per node: a proxied request
+//! counts on its owner.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use redis_protocol::resp2::types::OwnedFrame;
+use tokio::runtime::Handle;
+use tokio::task::JoinHandle;
 
 use super::cmd::Exec;
 use super::parse::{base64_encode, KeyList, Request};
@@ -220,6 +223,7 @@ fn multi_get(
             let mut local = Exec {
                 shared: ex.shared,
                 out: &mut p.reply,
+                stats: ex.stats,
                 now_ms: ex.now_ms,
             };
             for (key, _) in order.iter().filter(|k| k.1 == i) {
@@ -231,32 +235,49 @@ fn multi_get(
     Route::Remote(Plan::MultiGet { keys: order, parts })
 }
 
-/// Sends one raw request to `addr` and returns the owner's raw reply.
-async fn call(shared: &Shared, addr: SocketAddr, request: &[u8]) -> Result<Vec<u8>, String> {
-    let Some(cluster) = shared.cluster.get() else {
-        return Err(DOWN.into());
-    };
-    let frame = cluster
-        .pool
-        .request(shared, addr, false, &[b"CLUSTER", b"MC", request])
-        .await
-        .map_err(|e| format!("SERVER_ERROR cannot reach the owner {addr}: {e}"))?;
-    match redis_protocol::resp2::decode::decode(&frame) {
-        Ok(Some((OwnedFrame::BulkString(b), _))) => Ok(b),
-        Ok(Some((OwnedFrame::Error(e), _))) => Err(format!("SERVER_ERROR {e}")),
-        _ => Err(String::from_utf8_lossy(BAD_REPLY.trim_ascii_end()).into_owned()),
-    }
+/// Sends one raw request to `addr` from the node's main runtime (`main`),
+/// where the peer links live, and returns the owner's raw reply or the error
+/// line for the client. Requests started this way travel concurrently.
+fn call(
+    shared: &Arc<Shared>,
+    main: &Handle,
+    addr: SocketAddr,
+    request: Vec<u8>,
+) -> JoinHandle<Result<Vec<u8>, String>> {
+    let shared = shared.clone();
+    main.spawn(async move {
+        let Some(cluster) = shared.cluster.get() else {
+            return Err(DOWN.into());
+        };
+        let frame = cluster
+            .pool
+            .request(&shared, addr, false, &[b"CLUSTER", b"MC", &request])
+            .await
+            .map_err(|e| format!("SERVER_ERROR cannot reach the owner {addr}: {e}"))?;
+        match redis_protocol::resp2::decode::decode(&frame) {
+            Ok(Some((OwnedFrame::BulkString(b), _))) => Ok(b),
+            Ok(Some((OwnedFrame::Error(e), _))) => Err(format!("SERVER_ERROR {e}")),
+            _ => Err(String::from_utf8_lossy(BAD_REPLY.trim_ascii_end()).into_owned()),
+        }
+    })
 }
 
-/// Runs a plan, appending what the client must see to `out`.
-pub async fn run(shared: &Arc<Shared>, plan: Plan, out: &mut Vec<u8>) {
+/// The outcome of a [`call`] (a task that died is an error line too).
+async fn reply_of(call: JoinHandle<Result<Vec<u8>, String>>) -> Result<Vec<u8>, String> {
+    call.await
+        .unwrap_or_else(|e| Err(format!("SERVER_ERROR proxy task failed: {e}")))
+}
+
+/// Runs a plan, appending what the client must see to `out`; `main` is the
+/// node's main runtime.
+pub async fn run(shared: &Arc<Shared>, main: &Handle, plan: Plan, out: &mut Vec<u8>) {
     match plan {
         Plan::Forward {
             addr,
             request,
             relay,
             noreply,
-        } => match call(shared, addr, &request).await {
+        } => match reply_of(call(shared, main, addr, request)).await {
             Ok(reply) if relay => out.extend_from_slice(&reply),
             Ok(_) => {}
             Err(e) => {
@@ -267,9 +288,17 @@ pub async fn run(shared: &Arc<Shared>, plan: Plan, out: &mut Vec<u8>) {
             }
         },
         Plan::MultiGet { keys, mut parts } => {
-            for p in parts.iter_mut() {
-                let Some(addr) = p.addr else { continue };
-                match call(shared, addr, &p.request).await {
+            // Every owner is asked at once; the replies are joined in key order.
+            let calls: Vec<_> = parts
+                .iter_mut()
+                .map(|p| {
+                    p.addr
+                        .map(|addr| call(shared, main, addr, std::mem::take(&mut p.request)))
+                })
+                .collect();
+            for (p, c) in parts.iter_mut().zip(calls) {
+                let Some(c) = c else { continue };
+                match reply_of(c).await {
                     Ok(reply) => p.reply = reply,
                     Err(e) => {
                         out.extend_from_slice(e.as_bytes());

@@ -160,6 +160,7 @@ impl Shared {
         let (tx, _) = broadcast::channel(4096);
         let (sd, _) = tokio_watch::channel(false);
         let n_stats = crate::cmd::table::stat_slots();
+        let memcache = crate::memcache::McStats::new(settings.memcached_worker_threads());
         Arc::new(Shared {
             store: Store::new(settings.databases as usize),
             active_expire: AtomicBool::new(settings.active_expire_enabled),
@@ -182,7 +183,7 @@ impl Shared {
             blocking: blocking::Blocking::default(),
             ops_samples: Mutex::new(VecDeque::new()),
             cluster: std::sync::OnceLock::new(),
-            memcache: crate::memcache::McStats::default(),
+            memcache,
         })
     }
 
@@ -218,7 +219,7 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
     let shared = Shared::new(settings.clone());
     let listeners = bind_all(&settings).await?;
     let mc_listeners = crate::memcache::bind(&settings).await?;
-    crate::memcache::spawn(shared.clone(), mc_listeners);
+    crate::memcache::spawn(shared.clone(), mc_listeners)?;
     if let Some(l) = listeners.first() {
         if let Ok(a) = l.local_addr() {
             shared.bound_port.store(a.port() as u64, Ordering::Relaxed);

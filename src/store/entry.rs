@@ -9,7 +9,7 @@
 //! `StrValue::Inline` view into the blob, `value_mut()` first moves such a
 //! string to its own allocation, and `into_value()` copies it out.
 
-use super::thin::{KeyBlob, ThinBytes};
+use super::thin::{Extras, KeyBlob, ThinBytes};
 use super::value::{StrValue, Value, EMBSTR_MAX};
 
 /// A stored key with its value and metadata.
@@ -24,7 +24,7 @@ impl Entry {
     pub fn new(key: &[u8], value: Value, lru: u32) -> Self {
         match &value {
             Value::Str(StrValue::Emb(b)) if b.len() <= EMBSTR_MAX => {
-                Self::inline(key, b.as_slice(), lru)
+                Self::inline(key, b.as_slice(), lru, Extras::default())
             }
             _ => Entry {
                 kb: KeyBlob::new(key, lru, None),
@@ -36,21 +36,30 @@ impl Entry {
     /// A new string entry without expiry, encoded like `StrValue::from_bytes`
     /// (integers as `int`, short strings inline) without an intermediate copy.
     pub fn new_str(key: &[u8], bytes: &[u8], lru: u32) -> Self {
+        Self::new_str_with(key, bytes, lru, Extras::default())
+    }
+
+    /// Like `new_str`, with expiry and memcached flags/CAS set in the same
+    /// allocation (setting them afterwards would rebuild the key blob).
+    pub fn new_str_with(key: &[u8], bytes: &[u8], lru: u32, extras: Extras) -> Self {
         if bytes.len() <= EMBSTR_MAX {
             match StrValue::int_form(bytes) {
                 Some(n) => Entry {
-                    kb: KeyBlob::new(key, lru, None),
+                    kb: KeyBlob::with_extras(key, lru, extras),
                     value: Value::Str(StrValue::Int(n)),
                 },
-                None => Self::inline(key, bytes, lru),
+                None => Self::inline(key, bytes, lru, extras),
             }
         } else {
-            Self::new(key, Value::Str(StrValue::Emb(ThinBytes::new(bytes))), lru)
+            Entry {
+                kb: KeyBlob::with_extras(key, lru, extras),
+                value: Value::Str(StrValue::Emb(ThinBytes::new(bytes))),
+            }
         }
     }
 
-    fn inline(key: &[u8], bytes: &[u8], lru: u32) -> Self {
-        let kb = KeyBlob::with_inline(key, lru, bytes);
+    fn inline(key: &[u8], bytes: &[u8], lru: u32, extras: Extras) -> Self {
+        let kb = KeyBlob::with_inline(key, lru, extras, bytes);
         let value = match kb.inline_str() {
             Some(v) => Value::Str(StrValue::Inline(v)),
             None => Value::Str(StrValue::Emb(ThinBytes::new(bytes))),
@@ -209,6 +218,28 @@ mod tests {
         );
         e.set_value(Value::Str(StrValue::from_bytes(b"x")));
         assert_eq!(bytes(&e), b"x".to_vec());
+        // Built with its metadata at once: the same entry.
+        let extras = Extras {
+            expire: Some(1000),
+            mc: Some((42, 7)),
+        };
+        let built = Entry::new_str_with(b"k1", b"hello", 1, extras);
+        assert!(matches!(built.value(), Value::Str(StrValue::Inline(_))));
+        assert_eq!(
+            (bytes(&built), built.key(), built.expire_at()),
+            (b"hello".to_vec(), &b"k1"[..], Some(1000))
+        );
+        assert_eq!((built.mc_cas(), built.mc_flags(), built.lru()), (42, 7, 1));
+        let long = Entry::new_str_with(b"k1", &[b'v'; 400], 1, extras);
+        assert_eq!(
+            (
+                bytes(&long).len(),
+                long.expire_at(),
+                long.mc_cas(),
+                long.mc_flags()
+            ),
+            (400, Some(1000), 42, 7)
+        );
         let owned = Entry::new_str(b"k2", b"world", 0).into_value();
         assert!(matches!(&owned, Value::Str(StrValue::Emb(b)) if b.as_slice() == b"world"));
         // Integers and long strings keep their own encodings.

@@ -10,8 +10,8 @@ static CRC16: crc::Crc<u16, crc::Table<16>> =
 /// The part of the key that is hashed: the bytes between the first `{` and the
 /// next `}` when that is non-empty, else the whole key.
 pub fn hash_tag(key: &[u8]) -> &[u8] {
-    if let Some(open) = key.iter().position(|&b| b == b'{') {
-        if let Some(close) = key[open + 1..].iter().position(|&b| b == b'}') {
+    if let Some(open) = memchr::memchr(b'{', key) {
+        if let Some(close) = memchr::memchr(b'}', &key[open + 1..]) {
             if close > 0 {
                 return &key[open + 1..open + 1 + close];
             }

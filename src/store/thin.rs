@@ -136,10 +136,11 @@ const MC_SIZE: usize = 12;
 
 /// Optional parts of a key blob.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Extras {
-    expire: Option<u64>,
+pub struct Extras {
+    /// Expiry (unix ms).
+    pub expire: Option<u64>,
     /// memcached (cas, flags).
-    mc: Option<(u64, u32)>,
+    pub mc: Option<(u64, u32)>,
 }
 
 /// A key with its access bits and optional expiry in one allocation.
@@ -229,13 +230,18 @@ impl KeyBlob {
 
     /// A blob for `key` with LRU bits and optional expiry (unix ms).
     pub fn new(key: &[u8], lru: u32, expire: Option<u64>) -> Self {
-        Self::build(key, lru, Extras { expire, mc: None }, None)
+        Self::with_extras(key, lru, Extras { expire, mc: None })
     }
 
-    /// A blob for `key` that also holds the short string `value` (callers
-    /// keep it under `u32::MAX` bytes).
-    pub fn with_inline(key: &[u8], lru: u32, value: &[u8]) -> Self {
-        Self::build(key, lru, Extras::default(), Some(value))
+    /// A blob for `key` with its optional parts, built at once.
+    pub fn with_extras(key: &[u8], lru: u32, extras: Extras) -> Self {
+        Self::build(key, lru, extras, None)
+    }
+
+    /// A blob for `key` with its optional parts that also holds the short
+    /// string `value` (callers keep it under `u32::MAX` bytes).
+    pub fn with_inline(key: &[u8], lru: u32, extras: Extras, value: &[u8]) -> Self {
+        Self::build(key, lru, extras, Some(value))
     }
 
     /// A view of the inline value, if this blob holds one. The view is valid
@@ -445,7 +451,12 @@ mod tests {
 
     #[test]
     fn key_blob_inline_value_survives_rebuilds() {
-        let mut k = KeyBlob::with_inline(b"key:123", 5, b"0123456789abcdef0123456789abcdef");
+        let mut k = KeyBlob::with_inline(
+            b"key:123",
+            5,
+            Extras::default(),
+            b"0123456789abcdef0123456789abcdef",
+        );
         let v = |k: &KeyBlob| k.inline_str().map(|s| s.as_slice().to_vec());
         assert_eq!(k.key(), b"key:123");
         assert_eq!(
@@ -471,7 +482,7 @@ mod tests {
             (&b"key:123"[..], Some(77), Some((9, 3)))
         );
         assert!(KeyBlob::new(b"k", 0, None).inline_str().is_none());
-        let empty = KeyBlob::with_inline(b"", 0, b"");
+        let empty = KeyBlob::with_inline(b"", 0, Extras::default(), b"");
         assert_eq!(v(&empty).as_deref(), Some(&b""[..]));
     }
 }
