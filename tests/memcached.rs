@@ -608,6 +608,56 @@ fn stats_report_memcached_names() {
 }
 
 #[test]
+fn worker_threads_share_the_keyspace_and_stats_sum_them() {
+    let (_rc, port) = start_rc(&["--memcached-threads", "3"]);
+    // Dealt round-robin: five connections land on all three threads.
+    let mut conns: Vec<Mc> = (0..5).map(|_| Mc::connect(port)).collect();
+    for (i, c) in conns.iter_mut().enumerate() {
+        let req = format!("set w{i} {i} 0 1\r\n{i}\r\n");
+        assert_eq!(c.step(req.as_bytes()), b"STORED\r\n");
+    }
+    for (i, c) in conns.iter_mut().enumerate() {
+        let j = (i + 1) % 5;
+        let want = format!("VALUE w{j} {j} 1\r\n{j}\r\nEND\r\n");
+        assert_eq!(
+            c.step(format!("get w{j} nope\r\n").as_bytes()),
+            want.as_bytes()
+        );
+    }
+    let stats = String::from_utf8(conns[0].step(b"stats\r\n")).expect("utf8");
+    for line in [
+        "STAT threads 3\r\n",
+        "STAT curr_connections 5\r\n",
+        // The start-up probe (`wait_memcached`) counts too.
+        "STAT total_connections 6\r\n",
+        "STAT cmd_set 5\r\n",
+        "STAT cmd_get 10\r\n",
+        "STAT get_hits 5\r\n",
+        "STAT get_misses 5\r\n",
+        "STAT curr_items 5\r\n",
+    ] {
+        assert!(stats.contains(line), "{line} in {stats}");
+    }
+    // stats reset zeroes every thread's counters, not the connection gauge.
+    assert_eq!(conns[1].step(b"stats reset\r\n"), b"RESET\r\n");
+    drop(conns.pop());
+    let stats = String::from_utf8(conns[2].step(b"stats\r\n")).expect("utf8");
+    for line in ["STAT cmd_get 0\r\n", "STAT get_hits 0\r\n"] {
+        assert!(stats.contains(line), "{line} in {stats}");
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !String::from_utf8_lossy(&conns[2].step(b"stats\r\n"))
+        .contains("STAT curr_connections 4\r\n")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a closed connection is uncounted"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+#[test]
 fn redis_and_memcached_share_keys() {
     let (rc, port) = start_rc(&[]);
     let mut r = RawConn::connect(rc.port);
