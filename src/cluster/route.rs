@@ -21,6 +21,7 @@
 //! executes proxied commands locally unless a migration state sends them on
 //! (see [`target`] for how disagreeing views are kept from bouncing a request).
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -121,9 +122,10 @@ pub struct Ask {
 }
 
 /// Where one slot's requests go from this node.
-enum Target {
+enum Target<'v> {
     Local,
-    Remote(String, SocketAddr),
+    /// Another node: its `host:port` (for `-MOVED`) and socket address.
+    Remote(Cow<'v, str>, SocketAddr),
     /// Wait and decide again (slot paused for its flip, or views disagree).
     Hold,
     Down,
@@ -137,20 +139,26 @@ enum Target {
 /// membership the other has not yet): the request is held until this view
 /// changes or for [`PATIENCE`], then forwarded, so no request runs on a node
 /// without the slot's data and two nodes never bounce a request quickly.
-fn target(view: &View, slot: u16, ask: Ask) -> Target {
+fn target(view: &View, slot: u16, ask: Ask) -> Target<'_> {
     let by_map = |hold_if_proxied: bool| match view.owner(slot) {
         Owner::Local => Target::Local,
         Owner::Remote(..) | Owner::Down if hold_if_proxied && ask.proxied && !ask.patient => {
             Target::Hold
         }
-        Owner::Remote(text, addr) => Target::Remote(text, addr),
+        Owner::Remote(text, addr) => Target::Remote(Cow::Borrowed(text), addr),
         Owner::Down => Target::Down,
     };
-    match view.states.get(&slot) {
+    // No migration (the common case): no hashing of the slot.
+    let state = if view.states.is_empty() {
+        None
+    } else {
+        view.states.get(&slot)
+    };
+    match state {
         Some(SlotState::Migrating) => Target::Local,
         Some(SlotState::Paused) => Target::Hold,
         Some(SlotState::Importing(src)) => match view.addr_of(src) {
-            Some((text, addr)) => Target::Remote(text, addr),
+            Some((text, addr)) => Target::Remote(Cow::Owned(text), addr),
             None => Target::Down,
         },
         Some(SlotState::Moved) => by_map(false),
