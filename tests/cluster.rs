@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::cluster::{start_cluster, start_node, tmp, wait_converged, Node};
+use common::cluster::{slots_of, start_cluster, start_node, tmp, wait_converged, Node};
 use common::{free_port, redis_cli, RawConn};
 
 fn info_field(port: u16, field: &str) -> String {
@@ -434,4 +434,127 @@ fn proxy_links_keep_order_under_concurrency_and_fail_fast_on_owner_death() {
     assert!(took < Duration::from_secs(5), "requests hung: {took:?}");
     wait_converged(&nodes, 2);
     assert_eq!(c.cmd(&[b"SET", b"p:after", b"x"]), b"+OK\r\n");
+}
+
+/// Keys served by each of `nodes` (`keys[i]` lives on `nodes[i]`), `per_node`
+/// of each, named `{prefix}<n>`.
+fn keys_by_owner(nodes: &[Node], prefix: &str, per_node: usize) -> Vec<Vec<String>> {
+    let slots: Vec<Vec<u16>> = nodes.iter().map(|n| slots_of(n.port())).collect();
+    let mut c = RawConn::connect(nodes[0].port());
+    let mut keys = vec![Vec::new(); nodes.len()];
+    for i in 0.. {
+        if keys.iter().all(|k| k.len() >= per_node) {
+            break;
+        }
+        let k = format!("{prefix}{i}");
+        let r =
+            String::from_utf8_lossy(&c.cmd(&[b"CLUSTER", b"KEYSLOT", k.as_bytes()])).into_owned();
+        let slot: u16 = r.trim_start_matches(':').trim().parse().expect("slot");
+        let owner = slots.iter().position(|s| s.contains(&slot)).expect("owner");
+        if keys[owner].len() < per_node {
+            keys[owner].push(k);
+        }
+    }
+    keys
+}
+
+/// A plain client pipelining through a non-owner: commands for other nodes
+/// are forwarded together, yet every reply comes back in order, a client's
+/// commands to one owner run in order, a command that runs locally (or is
+/// split) sees the effects of the forwarded ones before it, errors and
+/// CLIENT REPLY OFF/SKIP keep their places, and a request past the hop limit
+/// gets -TRYAGAIN.
+#[test]
+fn pipelined_forwards_keep_reply_order_and_effects() {
+    let nodes = start_cluster(3, &[]);
+    let keys = keys_by_owner(&nodes, "pipe:", 2);
+    let (l, a, b) = (&keys[0][0], &keys[1][0], &keys[2][0]);
+    let (a2, b2) = (&keys[1][1], &keys[2][1]);
+    let mut c = RawConn::connect(nodes[0].port());
+    // Each command with its expected reply (None: the client gets none).
+    type Step<'a> = (Vec<&'a [u8]>, Option<Vec<u8>>);
+    let script: Vec<Step> = vec![
+        (vec![b"SET", a.as_bytes(), b"1"], Some(b"+OK\r\n".to_vec())),
+        (vec![b"SET", b.as_bytes(), b"2"], Some(b"+OK\r\n".to_vec())),
+        (vec![b"INCR", a.as_bytes()], Some(b":2\r\n".to_vec())),
+        (vec![b"GET", l.as_bytes()], Some(b"$-1\r\n".to_vec())),
+        (
+            vec![b"APPEND", b.as_bytes(), b"x"],
+            Some(b":2\r\n".to_vec()),
+        ),
+        (
+            vec![b"NOSUCH", a.as_bytes()],
+            Some(
+                format!("-ERR unknown command 'NOSUCH', with args beginning with: '{a}' \r\n")
+                    .into_bytes(),
+            ),
+        ),
+        (vec![b"GET", a.as_bytes()], Some(bulk("2"))),
+        (vec![b"CLIENT", b"REPLY", b"SKIP"], None),
+        (vec![b"SET", b.as_bytes(), b"skipped"], None),
+        (vec![b"GET", b.as_bytes()], Some(bulk("skipped"))),
+        (vec![b"SET", a2.as_bytes(), b"x"], Some(b"+OK\r\n".to_vec())),
+        (vec![b"SET", b2.as_bytes(), b"y"], Some(b"+OK\r\n".to_vec())),
+        (
+            vec![b"MGET", a2.as_bytes(), l.as_bytes(), b2.as_bytes()],
+            Some(b"*3\r\n$1\r\nx\r\n$-1\r\n$1\r\ny\r\n".to_vec()),
+        ),
+        (vec![b"CLIENT", b"REPLY", b"OFF"], None),
+        (vec![b"DEL", a2.as_bytes()], None),
+        (vec![b"GET", b2.as_bytes()], None),
+        (vec![b"CLIENT", b"REPLY", b"ON"], Some(b"+OK\r\n".to_vec())),
+        (vec![b"EXISTS", a2.as_bytes()], Some(b":0\r\n".to_vec())),
+        (
+            vec![b"SET", l.as_bytes(), b"here"],
+            Some(b"+OK\r\n".to_vec()),
+        ),
+        (vec![b"PING"], Some(b"+PONG\r\n".to_vec())),
+    ];
+    let mut pipeline = Vec::new();
+    for (cmd, _) in &script {
+        pipeline.extend(common::encode(cmd));
+    }
+    // Twice: the second round sees the first round's values.
+    for round in 0..2 {
+        c.send_raw(&pipeline);
+        for (cmd, expected) in &script {
+            let Some(expected) = expected else { continue };
+            let mut expected = expected.clone();
+            if round == 1 && cmd[0] == b"GET" && cmd[1] == l.as_bytes() {
+                expected = bulk("here");
+            }
+            if round == 1 && cmd[0] == b"MGET" {
+                expected = b"*3\r\n$1\r\nx\r\n$4\r\nhere\r\n$1\r\ny\r\n".to_vec();
+            }
+            let got = c.read_reply();
+            assert_eq!(
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(&expected),
+                "round {round}: {:?}",
+                cmd.iter()
+                    .map(|a| String::from_utf8_lossy(a))
+                    .collect::<Vec<_>>()
+            );
+        }
+    }
+    // Many commands to one owner in one write run in order.
+    let mut incrs = Vec::new();
+    for _ in 0..200 {
+        incrs.extend(common::encode(&[b"INCR", a.as_bytes()]));
+    }
+    c.send_raw(&incrs);
+    for i in 0..200 {
+        assert_eq!(c.read_reply(), format!(":{}\r\n", 3 + i).into_bytes());
+    }
+    // A peer link at the last hop level cannot forward again.
+    let mut last_hop = RawConn::connect(nodes[0].port());
+    assert_eq!(
+        last_hop.cmd(&[b"CLUSTER", b"PROXY-ORIGIN", b"4"]),
+        b"+OK\r\n"
+    );
+    assert_eq!(
+        last_hop.cmd(&[b"GET", a.as_bytes()]),
+        b"-TRYAGAIN Slot is being migrated, try again\r\n"
+    );
+    assert_eq!(last_hop.cmd(&[b"GET", l.as_bytes()]), bulk("here"));
 }

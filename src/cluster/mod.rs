@@ -68,8 +68,10 @@ pub struct View {
     pub map: Arc<SlotMap>,
     /// Every known node (members, failed nodes, nodes not yet admitted), by id.
     pub nodes: Vec<NodeInfo>,
-    /// For each map member index, the socket address of its RESP listener.
-    member_addr: Vec<Option<SocketAddr>>,
+    /// For each map member index, its RESP listener as `host:port` text (for
+    /// `-MOVED`) and as a socket address (computed once per view, not per
+    /// request).
+    member_addr: Vec<Option<(String, SocketAddr)>>,
     /// This node's index in `map.members`.
     me: Option<usize>,
     /// Slots this node is importing, migrating or handed over (see `migrate`).
@@ -78,11 +80,11 @@ pub struct View {
 
 /// Where a slot is served.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Owner {
+pub enum Owner<'v> {
     /// Here.
     Local,
     /// By another node at this address (`host:port` text and resolved address).
-    Remote(String, SocketAddr),
+    Remote(&'v str, SocketAddr),
     /// Nobody reachable (no member, or the owner's address is unknown).
     Down,
 }
@@ -121,10 +123,9 @@ impl View {
             .members
             .iter()
             .map(|id| {
-                nodes
-                    .iter()
-                    .find(|n| &n.id == id)
-                    .and_then(|n| n.addr().parse().ok())
+                let text = nodes.iter().find(|n| &n.id == id)?.addr();
+                let addr = text.parse().ok()?;
+                Some((text, addr))
             })
             .collect();
         let me = map.index_of(me_id);
@@ -161,11 +162,11 @@ impl View {
     }
 
     /// Who serves `slot`.
-    pub fn owner(&self, slot: u16) -> Owner {
+    pub fn owner(&self, slot: u16) -> Owner<'_> {
         match self.map.owner(slot) {
             Some(o) if Some(o) == self.me => Owner::Local,
-            Some(o) => match (self.member_addr.get(o).copied().flatten(), self.node_of(o)) {
-                (Some(sa), Some(n)) => Owner::Remote(n.addr(), sa),
+            Some(o) => match self.member_addr.get(o) {
+                Some(Some((text, addr))) => Owner::Remote(text, *addr),
                 _ => Owner::Down,
             },
             None => Owner::Down,

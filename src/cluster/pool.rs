@@ -6,15 +6,24 @@
 //! connections, each driven by one task ([`drive`]) that
 //!
 //! - writes every request queued since its last write in one `write` (requests
-//!   of many clients share a syscall, and the peer parses them as one batch);
+//!   of many clients share a syscall, and the peer parses them as one batch).
+//!   Requesters encode their request straight into the link's queue and wake
+//!   the task only when the queue was empty; the task, once woken, first lets
+//!   every other ready task run (`yield_now`), so the clients whose requests
+//!   arrived in the same poll of the sockets all land in one write, the way
+//!   Redis writes once per event-loop turn;
 //! - reads replies and hands them, in order, to the requesters waiting on
 //!   oneshot channels (RESP replies come back in request order on one
-//!   connection, so matching is FIFO);
+//!   connection, so matching is FIFO; [`FrameScan`] finds where each ends);
 //! - fails every waiting and queued request with an error when the peer closes
 //!   the connection, a read or write fails, a reply is malformed, or the peer
 //!   stops answering for [`PEER_TIMEOUT`]; the next request opens a fresh
 //!   connection (reconnect on demand, never more than one attempt per link at a
 //!   time).
+//!
+//! A requester picks its link by a lane number ([`Pool::submit`]): requests of
+//! one lane to one peer share a connection, so they are executed in the order
+//! they were submitted (a client's pipelined commands keep their order).
 //!
 //! Each connection announces itself with `CLUSTER PROXY-ORIGIN <hop>` (after
 //! `AUTH` when `requirepass` is set, before `HELLO 3` for RESP3 links), so the
@@ -34,13 +43,14 @@ use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use parking_lot::Mutex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{oneshot, Notify};
 use tokio::time::Instant;
 
 use crate::server::Shared;
@@ -57,23 +67,70 @@ pub(crate) const MAX_HOPS: u8 = 4;
 /// Link class of control requests ([`Pool::request_control`]); announced to
 /// the peer as hop 1.
 const CONTROL: u8 = 0;
-/// A link stops taking new requests into its write buffer past this size
+/// A link stops taking queued requests into its write buffer past this size
 /// until the buffer is written (backpressure on huge pipelines).
 const MAX_BATCH: usize = 256 * 1024;
 
-/// One request: its encoded bytes and where its reply goes.
-struct Request {
-    frame: Bytes,
-    reply: oneshot::Sender<io::Result<Bytes>>,
+/// Where one request's reply goes.
+type Waiter = oneshot::Sender<io::Result<Bytes>>;
+
+/// The reply of a submitted request ([`Pool::submit`]).
+#[derive(Debug)]
+pub(crate) struct Pending(oneshot::Receiver<io::Result<Bytes>>);
+
+impl Pending {
+    /// Waits for the raw reply frame (or the error that failed the link).
+    pub(crate) async fn reply(self) -> io::Result<Bytes> {
+        self.0
+            .await
+            .unwrap_or_else(|_| Err(io::Error::other("peer link closed")))
+    }
 }
 
-/// The queue into one link's task.
-type Link = mpsc::UnboundedSender<Request>;
+/// Requests handed to a link's task and not yet taken into its write buffer.
+#[derive(Debug, Default)]
+struct Queue {
+    /// Encoded requests, back to back.
+    out: BytesMut,
+    /// Their requesters, in the same order.
+    waiting: VecDeque<Waiter>,
+    /// The link died (or its pool is gone): it takes no more requests.
+    closed: bool,
+}
 
-/// Links to peers, keyed by address and protocol (see the module docs).
+/// One connection's queue and the wake-up of the task that drives it.
+#[derive(Debug, Default)]
+struct Link {
+    queue: Mutex<Queue>,
+    wake: Notify,
+}
+
+impl Link {
+    /// Fails everything queued and marks the link closed.
+    fn close(&self, failure: Option<&Failure>) {
+        let waiting = {
+            let mut q = self.queue.lock();
+            q.closed = true;
+            q.out = BytesMut::new();
+            std::mem::take(&mut q.waiting)
+        };
+        if let Some(f) = failure {
+            for w in waiting {
+                let _ = w.send(Err(f.error()));
+            }
+        }
+    }
+}
+
+/// A peer's links of one protocol (RESP3 or not) and hop class.
+type LinkKey = (SocketAddr, bool, u8);
+/// Those links, by lane.
+type Lanes = [Option<Arc<Link>>; LINKS_PER_PEER];
+
+/// Links to peers, keyed by address, protocol and hop class (see the module docs).
 #[derive(Debug)]
 pub struct Pool {
-    links: Mutex<HashMap<(SocketAddr, bool, u8), Vec<Link>>>,
+    links: Mutex<HashMap<LinkKey, Lanes, ahash::RandomState>>,
     next: AtomicUsize,
     timeout: Duration,
 }
@@ -84,21 +141,25 @@ impl Default for Pool {
     }
 }
 
-impl std::fmt::Debug for Request {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Request")
-            .field("len", &self.frame.len())
-            .finish()
+impl Drop for Pool {
+    /// Lets every link's task finish what is outstanding and exit.
+    fn drop(&mut self) {
+        for link in self.links.get_mut().values().flatten().flatten() {
+            link.close(None);
+            link.wake.notify_one();
+        }
     }
 }
 
 /// Appends `args` as a RESP array of bulk strings.
-fn encode(out: &mut BytesMut, args: &[&[u8]]) {
+fn encode<A: AsRef<[u8]>>(out: &mut BytesMut, args: &[A]) {
     let mut n = itoa::Buffer::new();
+    out.reserve(16 + args.iter().map(|a| a.as_ref().len() + 16).sum::<usize>());
     out.put_u8(b'*');
     out.put_slice(n.format(args.len()).as_bytes());
     out.put_slice(b"\r\n");
     for a in args {
+        let a = a.as_ref();
         out.put_u8(b'$');
         out.put_slice(n.format(a.len()).as_bytes());
         out.put_slice(b"\r\n");
@@ -107,21 +168,99 @@ fn encode(out: &mut BytesMut, args: &[&[u8]]) {
     }
 }
 
-/// Length of the first complete reply frame in `buf`, if any.
-fn frame_len(buf: &[u8], resp3: bool) -> io::Result<Option<usize>> {
-    let r = if resp3 {
-        redis_protocol::resp3::decode::complete::decode_range(buf).map(|o| o.map(|(_, n)| n))
-    } else {
-        redis_protocol::resp2::decode::decode_range(buf).map(|o| o.map(|(_, n)| n))
-    };
-    r.map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
+fn malformed(what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("malformed reply from the peer: {what}"),
+    )
+}
+
+/// Finds where RESP2/RESP3 reply frames end in a buffer that only grows at
+/// its end, resuming where the last call stopped (a large reply arriving in
+/// many reads is scanned once, not once per read). Streamed RESP3 aggregates
+/// (`*?`) are not accepted: nodes never send them.
+#[derive(Debug, Default)]
+struct FrameScan {
+    /// Offset of the next element header not yet scanned.
+    pos: usize,
+    /// Elements still to scan in the current frame (0: between frames).
+    remaining: usize,
+}
+
+impl FrameScan {
+    /// Length of the first complete frame of `buf`, if it is complete; the
+    /// caller removes that many bytes from the front before the next call.
+    fn next(&mut self, buf: &[u8]) -> io::Result<Option<usize>> {
+        if self.remaining == 0 {
+            self.pos = 0;
+            self.remaining = 1;
+        }
+        while self.remaining > 0 {
+            let Some(&kind) = buf.get(self.pos) else {
+                return Ok(None);
+            };
+            let Some(nl) = memchr::memchr(b'\n', &buf[self.pos..]) else {
+                return Ok(None);
+            };
+            let eol = self.pos + nl;
+            if nl < 2 || buf[eol - 1] != b'\r' {
+                return Err(malformed("line without CRLF"));
+            }
+            let line = &buf[self.pos + 1..eol - 1];
+            let mut next = eol + 1;
+            let mut more = 0usize;
+            match kind {
+                b'+' | b'-' | b':' | b'_' | b',' | b'#' | b'(' => {}
+                b'$' | b'!' | b'=' => {
+                    if let Some(n) = length(line)? {
+                        next += n + 2;
+                        if buf.len() < next {
+                            return Ok(None);
+                        }
+                    }
+                }
+                b'*' | b'~' | b'>' | b'%' | b'|' => {
+                    if let Some(n) = length(line)? {
+                        more = match kind {
+                            b'%' => n.checked_mul(2),
+                            b'|' => n.checked_mul(2).and_then(|m| m.checked_add(1)),
+                            _ => Some(n),
+                        }
+                        .ok_or_else(|| malformed("aggregate too long"))?;
+                    }
+                }
+                _ => return Err(malformed("unknown type byte")),
+            }
+            self.pos = next;
+            self.remaining = (self.remaining - 1)
+                .checked_add(more)
+                .ok_or_else(|| malformed("aggregate too long"))?;
+        }
+        Ok(Some(self.pos))
+    }
+}
+
+/// The length in a bulk or aggregate header: `None` for RESP2 nulls (`-1`).
+fn length(line: &[u8]) -> io::Result<Option<usize>> {
+    if line == b"-1" {
+        return Ok(None);
+    }
+    if line.is_empty() || line.len() > 19 || !line.iter().all(u8::is_ascii_digit) {
+        return Err(malformed("bad length"));
+    }
+    line.iter()
+        .try_fold(0usize, |n, d| {
+            n.checked_mul(10)?.checked_add(usize::from(d - b'0'))
+        })
+        .map(Some)
+        .ok_or_else(|| malformed("bad length"))
 }
 
 impl Pool {
     /// A pool whose links give up after `timeout` of connecting or silence.
     pub(crate) fn with_timeout(timeout: Duration) -> Pool {
         Pool {
-            links: Mutex::new(HashMap::new()),
+            links: Mutex::new(HashMap::default()),
             next: AtomicUsize::new(0),
             timeout,
         }
@@ -153,7 +292,7 @@ impl Pool {
     }
 
     /// Like [`Pool::request`] on a link of hop level `hop` (1..=[`MAX_HOPS`],
-    /// or [`CONTROL`]).
+    /// or [`CONTROL`]), the links of a peer taken in turn.
     pub(crate) async fn request_at(
         &self,
         shared: &Shared,
@@ -162,62 +301,79 @@ impl Pool {
         hop: u8,
         args: &[&[u8]],
     ) -> io::Result<Bytes> {
-        let mut frame =
-            BytesMut::with_capacity(16 + args.iter().map(|a| a.len() + 16).sum::<usize>());
-        encode(&mut frame, args);
-        self.send(addr, resp3, hop, frame.freeze(), || {
-            shared.config.read().requirepass.clone()
-        })
-        .await
+        let lane = self.next.fetch_add(1, Ordering::Relaxed);
+        self.submit(shared, addr, resp3, hop, lane, args)
+            .reply()
+            .await
     }
 
-    /// Queues an encoded request on a link to `addr` and waits for its reply.
-    /// `password` is read only when a new connection must be opened.
-    async fn send(
+    /// Queues a request on link `lane` (modulo [`LINKS_PER_PEER`]) to `addr`
+    /// at hop level `hop` without waiting: requests submitted on one lane are
+    /// executed by the peer in submission order.
+    pub(crate) fn submit<A: AsRef<[u8]>>(
+        &self,
+        shared: &Shared,
+        addr: SocketAddr,
+        resp3: bool,
+        hop: u8,
+        lane: usize,
+        args: &[A],
+    ) -> Pending {
+        self.queue(
+            addr,
+            resp3,
+            hop,
+            lane,
+            |out| encode(out, args),
+            || shared.config.read().requirepass.clone(),
+        )
+    }
+
+    /// Appends a request (written by `write`) to a live link, opening one when
+    /// the lane has none. `password` is read only for a new connection.
+    fn queue(
         &self,
         addr: SocketAddr,
         resp3: bool,
         hop: u8,
-        frame: Bytes,
-        password: impl Fn() -> String,
-    ) -> io::Result<Bytes> {
+        lane: usize,
+        write: impl FnOnce(&mut BytesMut),
+        password: impl FnOnce() -> String,
+    ) -> Pending {
         let (tx, rx) = oneshot::channel();
-        let mut req = Request { frame, reply: tx };
-        // A link may close between picking it and queueing on it: retry once
-        // on the replacement.
-        for _ in 0..2 {
-            let link = self.link(addr, resp3, hop, &password);
-            match link.send(req) {
-                Ok(()) => {
-                    // No timer per request: the link answers every request it
-                    // took, with an error at the latest `timeout` after the
-                    // peer went silent or a connect attempt started.
-                    return rx
-                        .await
-                        .unwrap_or_else(|_| Err(io::Error::other("peer link closed")));
+        let mut links = self.links.lock();
+        let slot = &mut links.entry((addr, resp3, hop)).or_default()[lane % LINKS_PER_PEER];
+        if let Some(link) = slot {
+            let mut q = link.queue.lock();
+            if !q.closed {
+                write(&mut q.out);
+                q.waiting.push_back(tx);
+                // The task takes the whole queue when woken: one wake-up per batch.
+                let first = q.waiting.len() == 1;
+                drop(q);
+                if first {
+                    link.wake.notify_one();
                 }
-                Err(mpsc::error::SendError(back)) => req = back,
+                return Pending(rx);
             }
         }
-        Err(io::Error::other("peer link closed"))
-    }
-
-    /// A live link to `addr`, opening one when the chosen slot has none.
-    fn link(&self, addr: SocketAddr, resp3: bool, hop: u8, password: &impl Fn() -> String) -> Link {
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % LINKS_PER_PEER;
-        let mut links = self.links.lock();
-        let slots = links.entry((addr, resp3, hop)).or_default();
-        if let Some(l) = slots.get(i).filter(|l| !l.is_closed()) {
-            return l.clone();
+        let link = Arc::new(Link::default());
+        {
+            let mut q = link.queue.lock();
+            write(&mut q.out);
+            q.waiting.push_back(tx);
         }
-        let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(drive(addr, resp3, hop, password(), rx, self.timeout));
-        if i < slots.len() {
-            slots[i] = tx.clone();
-        } else {
-            slots.push(tx.clone());
-        }
-        tx
+        tokio::spawn(drive(
+            link.clone(),
+            addr,
+            resp3,
+            hop,
+            password(),
+            self.timeout,
+        ));
+        link.wake.notify_one();
+        *slot = Some(link);
+        Pending(rx)
     }
 }
 
@@ -241,35 +397,33 @@ impl Failure {
     }
 }
 
-/// Runs one link until it fails or every sender is gone; then fails what is
-/// still waiting or queued.
+/// Runs one link until it fails or its pool is gone with nothing
+/// outstanding; then fails what is still waiting or queued.
 async fn drive(
+    link: Arc<Link>,
     addr: SocketAddr,
     resp3: bool,
     hop: u8,
     password: String,
-    mut rx: mpsc::UnboundedReceiver<Request>,
     timeout: Duration,
 ) {
-    let mut pending: VecDeque<oneshot::Sender<io::Result<Bytes>>> = VecDeque::new();
+    let mut pending: VecDeque<Waiter> = VecDeque::new();
     let result = match tokio::time::timeout(timeout, connect(addr, resp3, hop, &password)).await {
         Err(_) => Err(Failure {
             kind: io::ErrorKind::TimedOut,
             text: "connect timed out".into(),
         }),
         Ok(Err(e)) => Err(Failure::from_io(&e)),
-        Ok(Ok((sock, buf))) => serve(sock, buf, resp3, &mut rx, &mut pending, timeout).await,
+        Ok(Ok((sock, buf))) => serve(sock, buf, &link, &mut pending, timeout).await,
     };
-    rx.close();
-    if let Err(f) = result {
+    let failure = result.err();
+    if let Some(f) = &failure {
         tracing::debug!(%addr, "peer link closed: {}", f.text);
         for p in pending.drain(..) {
             let _ = p.send(Err(f.error()));
         }
-        while let Ok(r) = rx.try_recv() {
-            let _ = r.reply.send(Err(f.error()));
-        }
     }
+    link.close(failure.as_ref());
 }
 
 /// Opens a connection and runs the proxy handshake; returns the socket and
@@ -285,11 +439,11 @@ async fn connect(
     let mut hello = BytesMut::new();
     let mut expect = 1;
     if !password.is_empty() {
-        encode(&mut hello, &[b"AUTH", password.as_bytes()]);
+        encode::<&[u8]>(&mut hello, &[b"AUTH", password.as_bytes()]);
         expect += 1;
     }
     let mut level = itoa::Buffer::new();
-    encode(
+    encode::<&[u8]>(
         &mut hello,
         &[
             b"CLUSTER",
@@ -298,15 +452,15 @@ async fn connect(
         ],
     );
     if resp3 {
-        encode(&mut hello, &[b"HELLO", b"3"]);
+        encode::<&[u8]>(&mut hello, &[b"HELLO", b"3"]);
         expect += 1;
     }
     sock.write_all(&hello).await?;
     let mut buf = BytesMut::with_capacity(16 * 1024);
-    for i in 0..expect {
-        // The HELLO reply is the last one and already RESP3.
+    let mut scan = FrameScan::default();
+    for _ in 0..expect {
         let frame = loop {
-            if let Some(n) = frame_len(&buf, resp3 && i + 1 == expect)? {
+            if let Some(n) = scan.next(&buf)? {
                 break buf.split_to(n);
             }
             if sock.read_buf(&mut buf).await? == 0 {
@@ -323,20 +477,20 @@ async fn connect(
     Ok((sock, buf))
 }
 
-/// The link's loop: batch queued requests into one write, match replies to
-/// waiting requesters in order. Returns `Ok` when every sender is gone and
+/// The link's loop: take queued requests into one write, match replies to
+/// waiting requesters in order. Returns `Ok` when the pool is gone and
 /// nothing is outstanding.
 async fn serve(
     sock: TcpStream,
     mut inbuf: BytesMut,
-    resp3: bool,
-    rx: &mut mpsc::UnboundedReceiver<Request>,
-    pending: &mut VecDeque<oneshot::Sender<io::Result<Bytes>>>,
+    link: &Link,
+    pending: &mut VecDeque<Waiter>,
     timeout: Duration,
 ) -> Result<(), Failure> {
     let (mut rd, mut wr) = sock.into_split();
     let mut out = BytesMut::with_capacity(16 * 1024);
-    let mut senders_gone = false;
+    let mut scan = FrameScan::default();
+    let mut pool_gone = false;
     // Last time the peer showed progress while something was outstanding,
     // checked by a coarse ticker (one timer per link, not per request).
     let mut progress = Instant::now();
@@ -347,29 +501,29 @@ async fn serve(
         text: text.into(),
     };
     loop {
-        if senders_gone && pending.is_empty() && out.is_empty() {
+        if pool_gone && pending.is_empty() && out.is_empty() {
             return Ok(());
         }
         if inbuf.capacity() - inbuf.len() < 4096 {
             inbuf.reserve(16 * 1024);
         }
         tokio::select! {
-            req = rx.recv(), if !senders_gone && out.len() < MAX_BATCH => {
-                let Some(req) = req else {
-                    senders_gone = true;
-                    continue;
-                };
-                if pending.is_empty() {
+            _ = link.wake.notified(), if !pool_gone && out.len() < MAX_BATCH => {
+                // Let every other ready task (clients whose requests arrived
+                // in the same poll of the sockets) queue theirs first.
+                tokio::task::yield_now().await;
+                let mut q = link.queue.lock();
+                if pending.is_empty() && !q.waiting.is_empty() {
                     progress = Instant::now();
                 }
-                out.extend_from_slice(&req.frame);
-                pending.push_back(req.reply);
-                // Everything else already queued goes into the same write.
-                while out.len() < MAX_BATCH {
-                    let Ok(req) = rx.try_recv() else { break };
-                    out.extend_from_slice(&req.frame);
-                    pending.push_back(req.reply);
+                if out.is_empty() {
+                    std::mem::swap(&mut out, &mut q.out);
+                } else {
+                    out.extend_from_slice(&q.out);
+                    q.out.clear();
                 }
+                pending.extend(q.waiting.drain(..));
+                pool_gone = q.closed;
             }
             w = wr.write_buf(&mut out), if !out.is_empty() => {
                 match w {
@@ -384,7 +538,7 @@ async fn serve(
                     Ok(_) => progress = Instant::now(),
                     Err(e) => return Err(Failure::from_io(&e)),
                 }
-                while let Some(n) = frame_len(&inbuf, resp3).map_err(|e| Failure::from_io(&e))? {
+                while let Some(n) = scan.next(&inbuf).map_err(|e| Failure::from_io(&e))? {
                     let frame = inbuf.split_to(n).freeze();
                     let Some(waiter) = pending.pop_front() else {
                         return Err(lost("unexpected reply from the peer"));
@@ -412,17 +566,86 @@ mod tests {
     use std::sync::Arc;
     use tokio::net::TcpListener;
 
+    /// Scans `buf` whole, then fed one byte at a time (resuming), and checks
+    /// both find the same frame lengths.
+    fn frames(buf: &[u8]) -> io::Result<Vec<usize>> {
+        let mut whole = Vec::new();
+        let mut scan = FrameScan::default();
+        let mut at = 0;
+        while let Some(n) = scan.next(&buf[at..])? {
+            whole.push(n);
+            at += n;
+        }
+        let mut fed = Vec::new();
+        let mut scan = FrameScan::default();
+        let mut start = 0;
+        for end in 1..=buf.len() {
+            if let Some(n) = scan.next(&buf[start..end])? {
+                fed.push(n);
+                start += n;
+            }
+        }
+        assert_eq!(whole, fed, "{:?}", String::from_utf8_lossy(buf));
+        Ok(whole)
+    }
+
     #[test]
     fn frame_boundaries() {
-        assert_eq!(frame_len(b"+OK\r\n:1\r\n", false).ok().flatten(), Some(5));
-        assert_eq!(frame_len(b"*2\r\n$1\r\na\r\n", false).ok().flatten(), None);
+        let ok = |b: &[u8]| frames(b).expect("well-formed");
+        assert_eq!(ok(b"+OK\r\n:1\r\n"), [5, 4]);
+        assert_eq!(ok(b"*2\r\n$1\r\na\r\n"), Vec::<usize>::new());
+        assert_eq!(ok(b"*2\r\n$1\r\na\r\n$-1\r\n*-1\r\n*0\r\n"), [16, 5, 4]);
+        assert_eq!(ok(b"%1\r\n+a\r\n:1\r\n"), [12]);
+        assert_eq!(ok(b"$3\r\na\r\n\r\n-ERR x\r\n"), [9, 8]);
+        // RESP3: null, double, boolean, big number, blob error, verbatim,
+        // set, push, attribute (its pairs, then the value it annotates).
         assert_eq!(
-            frame_len(b"%1\r\n+a\r\n:1\r\n", true).ok().flatten(),
-            Some(12)
+            ok(b"_\r\n,1.5\r\n#t\r\n(12\r\n!3\r\nERR\r\n=7\r\ntxt:abc\r\n"),
+            [3, 6, 4, 5, 9, 13]
         );
+        assert_eq!(ok(b"~2\r\n:1\r\n:2\r\n>1\r\n+m\r\n"), [12, 8]);
+        assert_eq!(ok(b"|1\r\n+k\r\n+v\r\n:5\r\n"), [16]);
+        assert_eq!(ok(b"*2\r\n%1\r\n+a\r\n*1\r\n:1\r\n~0\r\n"), [24]);
+        for bad in [
+            &b"?\r\n"[..],
+            b"+OK\n",
+            b"$x\r\n",
+            b"*-2\r\n",
+            b"$99999999999999999999\r\n",
+        ] {
+            assert!(frames(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        }
         let mut b = BytesMut::new();
-        encode(&mut b, &[b"GET", b"k"]);
+        encode::<&[u8]>(&mut b, &[b"GET", b"k"]);
         assert_eq!(&b[..], b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
+    }
+
+    proptest::proptest! {
+        /// Any RESP2 value the `redis-protocol` encoder writes is found whole,
+        /// however the bytes arrive.
+        #[test]
+        fn frame_scan_agrees_with_the_resp2_encoder(
+            items in proptest::collection::vec(
+                proptest::option::of(proptest::collection::vec(proptest::num::u8::ANY, 0..20)),
+                0..6,
+            ),
+            nested in proptest::bool::ANY,
+        ) {
+            use redis_protocol::resp2::{encode::extend_encode, types::BytesFrame};
+            let bulk = |v: &Option<Vec<u8>>| match v {
+                Some(b) => BytesFrame::BulkString(Bytes::from(b.clone())),
+                None => BytesFrame::Null,
+            };
+            let mut frame = BytesFrame::Array(items.iter().map(bulk).collect());
+            if nested {
+                frame = BytesFrame::Array(vec![frame, BytesFrame::Integer(-3), BytesFrame::Error("ERR e".into())]);
+            }
+            let mut buf = BytesMut::new();
+            extend_encode(&mut buf, &frame, false).expect("encode");
+            buf.extend_from_slice(b"+next\r\n");
+            let lens = frames(&buf).expect("well-formed");
+            proptest::prop_assert_eq!(lens, vec![buf.len() - 7, 7]);
+        }
     }
 
     /// How the fake peer treats requests after the handshake.
@@ -502,9 +725,17 @@ mod tests {
     }
 
     async fn echo(pool: &Pool, addr: SocketAddr, v: &str) -> io::Result<Bytes> {
-        let mut f = BytesMut::new();
-        encode(&mut f, &[b"ECHO", v.as_bytes()]);
-        pool.send(addr, false, 1, f.freeze(), String::new).await
+        let lane = pool.next.fetch_add(1, Ordering::Relaxed);
+        pool.queue(
+            addr,
+            false,
+            1,
+            lane,
+            |out| encode::<&[u8]>(out, &[b"ECHO", v.as_bytes()]),
+            String::new,
+        )
+        .reply()
+        .await
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

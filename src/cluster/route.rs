@@ -5,22 +5,36 @@
 //!
 //! - every key on this node: run here;
 //! - one slot owned elsewhere: `-MOVED slot host:port` when `cluster-redirect`
-//!   is on (or inside MULTI), else a [`Plan::Forward`] to the owner
+//!   is on (or inside MULTI), else a [`Route::Forward`] to the owner
 //!   (SSUBSCRIBE/SUNSUBSCRIBE always get `-MOVED`: a subscription cannot be proxied);
 //! - keys in several slots: MGET/MSET/DEL/UNLINK/EXISTS/TOUCH become a
-//!   [`Plan::Split`] (one sub-command per owner, replies joined) unless all keys
+//!   [`Route::Split`] (one sub-command per owner, replies joined) unless all keys
 //!   are local; any other command gets `-CROSSSLOT`;
 //! - a slot mid-migration (`migrate::SlotState`): migrating ones run here,
-//!   importing ones go to the source, paused ones wait ([`Plan::Hold`]),
+//!   importing ones go to the source, paused ones wait ([`Route::Hold`]),
 //!   moved ones go to the owner.
 //!
-//! Plans run in the connection's async loop ([`run`]) after the synchronous batch
-//! returned (`After::Route`), so no lock or gate is held while waiting on a peer.
-//! Peer requests go through the multiplexed links of [`super::pool::Pool`];
-//! each link announces itself with `CLUSTER PROXY-ORIGIN`. The receiving node
-//! executes proxied commands locally unless a migration state sends them on
-//! (see [`target`] for how disagreeing views are kept from bouncing a request).
+//! A command to forward is sent at once, inside the batch ([`start`]): its
+//! reply is awaited later ([`settle`]), so the commands a client pipelined to
+//! other nodes travel together (one write per peer link) instead of one round
+//! trip each. Replies keep the client's order: each in-flight reply goes back
+//! at the place of the output where its command stood. Order of effects is
+//! kept too: a command that would run on this node (or any other plan) waits
+//! until every forwarded command before it is answered (`cmd::execute` hands
+//! it back), and a client's forwarded commands to one peer share one link, so
+//! the peer runs them in order. Only consecutive commands forwarded to
+//! different peers run concurrently, as with a cluster client pipelining to
+//! several nodes.
+//!
+//! Other plans run in the connection's async loop ([`run`]) after the
+//! synchronous batch returned (`After::Route`), so no lock or gate is held
+//! while waiting on a peer. Peer requests go through the multiplexed links of
+//! [`super::pool::Pool`]; each link announces itself with
+//! `CLUSTER PROXY-ORIGIN`. The receiving node executes proxied commands
+//! locally unless a migration state sends them on (see [`target`] for how
+//! disagreeing views are kept from bouncing a request).
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +43,7 @@ use bytes::Bytes;
 use redis_protocol::resp2::types::OwnedFrame;
 
 use super::migrate::SlotState;
+use super::pool::Pending;
 use super::{Cluster, Owner, View};
 use crate::cmd::table::Command;
 use crate::error::CmdError;
@@ -46,22 +61,15 @@ pub enum Join {
     Sum,
 }
 
-/// Async work for the connection loop.
+/// How a command that does not run here travels.
 #[derive(Debug)]
-pub enum Plan {
+pub enum Route {
     /// Send the command to the owner and relay its reply unchanged.
-    Forward {
-        /// Owner's RESP address.
-        addr: SocketAddr,
-        /// The full command.
-        args: Vec<Bytes>,
-    },
+    Forward(SocketAddr),
     /// Run one sub-command per owner and join the replies.
     Split {
         /// How to join.
         join: Join,
-        /// The original command (name at 0).
-        args: Vec<Bytes>,
         /// Per owner (`None`: this node): the argument indexes of its keys.
         groups: Vec<(Option<SocketAddr>, Vec<usize>)>,
         /// Arguments per key (2 for MSET's key/value pairs).
@@ -69,10 +77,18 @@ pub enum Plan {
     },
     /// Wait until the slot's route is settled (a slot paused for its
     /// migration flip, or a proxied request while views disagree), then route.
-    Hold {
-        /// The full command.
-        args: Vec<Bytes>,
-    },
+    Hold,
+}
+
+/// A routed command, handed from `cmd::execute` to the connection loop.
+#[derive(Debug)]
+pub struct Plan {
+    /// Where it goes.
+    pub route: Route,
+    /// The full command (name at 0).
+    pub args: Vec<Bytes>,
+    /// Its reply is dropped (CLIENT REPLY OFF or SKIP).
+    pub silent: bool,
 }
 
 /// What `execute` must do with a command.
@@ -83,7 +99,7 @@ pub enum Decision {
     /// Answer this error.
     Reject(CmdError),
     /// Hand it to the connection loop.
-    Route(Plan),
+    Route(Route),
 }
 
 fn moved(slot: u16, addr: &str) -> CmdError {
@@ -121,9 +137,10 @@ pub struct Ask {
 }
 
 /// Where one slot's requests go from this node.
-enum Target {
+enum Target<'v> {
     Local,
-    Remote(String, SocketAddr),
+    /// Another node: its `host:port` (for `-MOVED`) and socket address.
+    Remote(Cow<'v, str>, SocketAddr),
     /// Wait and decide again (slot paused for its flip, or views disagree).
     Hold,
     Down,
@@ -137,20 +154,26 @@ enum Target {
 /// membership the other has not yet): the request is held until this view
 /// changes or for [`PATIENCE`], then forwarded, so no request runs on a node
 /// without the slot's data and two nodes never bounce a request quickly.
-fn target(view: &View, slot: u16, ask: Ask) -> Target {
+fn target(view: &View, slot: u16, ask: Ask) -> Target<'_> {
     let by_map = |hold_if_proxied: bool| match view.owner(slot) {
         Owner::Local => Target::Local,
         Owner::Remote(..) | Owner::Down if hold_if_proxied && ask.proxied && !ask.patient => {
             Target::Hold
         }
-        Owner::Remote(text, addr) => Target::Remote(text, addr),
+        Owner::Remote(text, addr) => Target::Remote(Cow::Borrowed(text), addr),
         Owner::Down => Target::Down,
     };
-    match view.states.get(&slot) {
+    // No migration (the common case): no hashing of the slot.
+    let state = if view.states.is_empty() {
+        None
+    } else {
+        view.states.get(&slot)
+    };
+    match state {
         Some(SlotState::Migrating) => Target::Local,
         Some(SlotState::Paused) => Target::Hold,
         Some(SlotState::Importing(src)) => match view.addr_of(src) {
-            Some((text, addr)) => Target::Remote(text, addr),
+            Some((text, addr)) => Target::Remote(Cow::Owned(text), addr),
             None => Target::Down,
         },
         Some(SlotState::Moved) => by_map(false),
@@ -188,9 +211,7 @@ pub fn decide(cluster: &Cluster, cmd: &Command, args: &[Bytes], ask: Ask) -> Dec
         if ask.in_multi {
             Decision::Reject(tryagain())
         } else {
-            Decision::Route(Plan::Hold {
-                args: args.to_vec(),
-            })
+            Decision::Route(Route::Hold)
         }
     };
     if single {
@@ -200,10 +221,7 @@ pub fn decide(cluster: &Cluster, cmd: &Command, args: &[Bytes], ask: Ask) -> Dec
                 if redirect {
                     Decision::Reject(moved(slot, &text))
                 } else {
-                    Decision::Route(Plan::Forward {
-                        addr,
-                        args: args.to_vec(),
-                    })
+                    Decision::Route(Route::Forward(addr))
                 }
             }
             Target::Hold => hold(),
@@ -236,21 +254,123 @@ pub fn decide(cluster: &Cluster, cmd: &Command, args: &[Bytes], ask: Ask) -> Dec
     if redirect {
         return Decision::Reject(crossslot());
     }
-    Decision::Route(Plan::Split {
-        join,
-        args: args.to_vec(),
-        groups,
-        span,
-    })
+    Decision::Route(Route::Split { join, groups, span })
 }
 
 fn peer_error(addr: SocketAddr, e: &std::io::Error) -> String {
     format!("CLUSTERDOWN cannot reach the owner {addr}: {e}")
 }
 
-/// Executes a plan for `client`, appending the reply to `reply`.
+/// Replies a connection still waits for from commands forwarded by
+/// [`start`], in the order the client sent the commands.
+#[derive(Debug, Default)]
+pub struct InFlight {
+    entries: Vec<InFlightReply>,
+}
+
+#[derive(Debug)]
+struct InFlightReply {
+    /// Where in the reply buffer the command's reply belongs: output written
+    /// after the command was sent (e.g. errors of later commands) follows it.
+    at: usize,
+    /// The peer, for the error when it cannot be reached.
+    addr: SocketAddr,
+    /// CLIENT REPLY OFF/SKIP: dropped.
+    silent: bool,
+    reply: Pending,
+}
+
+impl InFlight {
+    /// True when no forwarded reply is outstanding.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Number of outstanding forwarded replies.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+/// Sends a forwarded command on its way without waiting for its reply (the
+/// connection collects it with [`settle`] before writing its output). Any
+/// other plan is handed back, to be run by [`run`] once nothing is in flight.
+pub fn start(
+    shared: &Arc<Shared>,
+    client: &mut Client,
+    reply: &mut Reply,
+    plan: Box<Plan>,
+) -> Option<Box<Plan>> {
+    let (Route::Forward(addr), Some(cluster)) = (&plan.route, shared.cluster.get()) else {
+        return Some(plan);
+    };
+    let Some(hop) = next_hop(client) else {
+        if !plan.silent {
+            reply.error(&tryagain().to_string());
+        }
+        return None;
+    };
+    let pending = cluster
+        .pool
+        .submit(shared, *addr, reply.resp3(), hop, lane(client), &plan.args);
+    client.in_flight.entries.push(InFlightReply {
+        at: reply.buf.len(),
+        addr: *addr,
+        silent: plan.silent,
+        reply: pending,
+    });
+    None
+}
+
+/// Waits for every reply [`start`] left in flight and puts each at its place
+/// in `reply`.
+pub async fn settle(client: &mut Client, reply: &mut Reply) {
+    let mut entries = std::mem::take(&mut client.in_flight.entries);
+    let Some(base) = entries.first().map(|e| e.at) else {
+        return;
+    };
+    // Output of commands that came after the first forwarded one.
+    let later = if base < reply.buf.len() {
+        let later = reply.buf[base..].to_vec();
+        reply.buf.truncate(base);
+        later
+    } else {
+        Vec::new()
+    };
+    let ends: Vec<usize> = entries
+        .iter()
+        .skip(1)
+        .map(|e| e.at - base)
+        .chain([later.len()])
+        .collect();
+    for (e, end) in entries.drain(..).zip(ends) {
+        let start = e.at - base;
+        match e.reply.reply().await {
+            _ if e.silent => {}
+            Ok(frame) => reply.buf.extend_from_slice(&frame),
+            Err(err) => reply.error(&peer_error(e.addr, &err)),
+        }
+        reply.buf.extend_from_slice(&later[start..end]);
+    }
+    // Keep the allocation for the next batch.
+    client.in_flight.entries = entries;
+}
+
+/// The link lane of `client`'s requests: one lane per client keeps its
+/// forwarded commands to a peer on one link, in order.
+fn lane(client: &Client) -> usize {
+    client.id() as usize
+}
+
+/// Executes a plan for `client`, appending the reply to `reply` (nothing
+/// when the plan is silent). Nothing may be in flight for `client`.
 pub async fn run(shared: &Arc<Shared>, client: &mut Client, reply: &mut Reply, plan: Plan) {
-    Box::pin(run_plan(shared, client, reply, plan)).await
+    let mark = reply.buf.len();
+    let silent = plan.silent;
+    Box::pin(run_plan(shared, client, reply, plan.route, plan.args)).await;
+    if silent {
+        reply.buf.truncate(mark);
+    }
 }
 
 /// Waits for a held command's route to settle, then runs it.
@@ -270,10 +390,12 @@ async fn hold(shared: &Arc<Shared>, client: &mut Client, reply: &mut Reply, args
             patient: start.elapsed() >= PATIENCE,
         };
         match decide(cluster, found.cmd, &args, ask) {
-            Decision::Route(Plan::Hold { .. }) if start.elapsed() < HOLD_LIMIT => continue,
-            Decision::Route(Plan::Hold { .. }) => return reply.error(&tryagain().to_string()),
+            Decision::Route(Route::Hold) if start.elapsed() < HOLD_LIMIT => continue,
+            Decision::Route(Route::Hold) => return reply.error(&tryagain().to_string()),
             Decision::Reject(e) => return reply.error(&e.to_string()),
-            Decision::Route(plan) => return run(shared, client, reply, plan).await,
+            Decision::Route(route) => {
+                return Box::pin(run_plan(shared, client, reply, route, args)).await
+            }
             Decision::Local => break,
         }
     }
@@ -321,34 +443,34 @@ fn next_hop(client: &Client) -> Option<u8> {
     (hop <= super::pool::MAX_HOPS).then_some(hop)
 }
 
-async fn run_plan(shared: &Arc<Shared>, client: &mut Client, reply: &mut Reply, plan: Plan) {
+async fn run_plan(
+    shared: &Arc<Shared>,
+    client: &mut Client,
+    reply: &mut Reply,
+    route: Route,
+    args: Vec<Bytes>,
+) {
     let Some(cluster) = shared.cluster.get() else {
         reply.error("CLUSTERDOWN The cluster is down");
         return;
     };
-    match plan {
-        Plan::Hold { args } => hold(shared, client, reply, args).await,
-        Plan::Forward { addr, args } => {
+    match route {
+        Route::Hold => hold(shared, client, reply, args).await,
+        Route::Forward(addr) => {
             let Some(hop) = next_hop(client) else {
                 reply.error(&tryagain().to_string());
                 return;
             };
-            let refs: Vec<&[u8]> = args.iter().map(|a| a.as_ref()).collect();
-            match cluster
-                .pool
-                .request_at(shared, addr, reply.resp3(), hop, &refs)
-                .await
-            {
+            let pending =
+                cluster
+                    .pool
+                    .submit(shared, addr, reply.resp3(), hop, lane(client), &args);
+            match pending.reply().await {
                 Ok(frame) => reply.buf.extend_from_slice(&frame),
                 Err(e) => reply.error(&peer_error(addr, &e)),
             }
         }
-        Plan::Split {
-            join,
-            args,
-            groups,
-            span,
-        } => {
+        Route::Split { join, groups, span } => {
             let mut parts = Vec::with_capacity(groups.len());
             for (target, positions) in &groups {
                 let mut sub: Vec<Bytes> = vec![args[0].clone()];

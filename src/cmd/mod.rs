@@ -249,9 +249,12 @@ pub fn execute_exclusive(
 
 /// Runs one client command end to end, writing its reply (or error) to `ctx.out`.
 ///
-/// Returns the arguments back, untouched, when the command must run under the
-/// exclusive gate and `ctx.exclusive` is false: the caller then swaps its shared
-/// hold of the gate for an exclusive one and calls again.
+/// Returns the arguments back, untouched, when the command cannot run yet:
+/// it must run under the exclusive gate and `ctx.exclusive` is false (the
+/// caller then swaps its shared hold of the gate for an exclusive one and
+/// calls again), or in cluster mode it would run here while commands this
+/// client forwarded to other nodes are still in flight (the caller collects
+/// their replies, `cluster::route::settle`, and calls again).
 pub fn execute(ctx: &mut Ctx<'_>, args: Vec<Bytes>) -> Option<Vec<Bytes>> {
     if args.is_empty() {
         return None;
@@ -299,7 +302,14 @@ pub fn execute(ctx: &mut Ctx<'_>, args: Vec<Bytes>) -> Option<Vec<Bytes>> {
                 patient: false,
             };
             match crate::cluster::route::decide(c, cmd, &args, ask) {
-                crate::cluster::route::Decision::Local => {}
+                crate::cluster::route::Decision::Local => {
+                    // Its effects must follow those of the commands this
+                    // client forwarded before it: the caller collects their
+                    // replies first, then runs it.
+                    if !ctx.client.in_flight.is_empty() {
+                        return Some(args);
+                    }
+                }
                 crate::cluster::route::Decision::Reject(e) => {
                     if in_multi {
                         ctx.client.multi_error = true;
@@ -308,8 +318,16 @@ pub fn execute(ctx: &mut Ctx<'_>, args: Vec<Bytes>) -> Option<Vec<Bytes>> {
                     finish_reply_mode(ctx, skip_reply, mark);
                     return None;
                 }
-                crate::cluster::route::Decision::Route(plan) => {
-                    ctx.after = Some(After::Route(Box::new(plan)));
+                crate::cluster::route::Decision::Route(route) => {
+                    // The reply comes from elsewhere, later: CLIENT REPLY
+                    // OFF/SKIP drop it then.
+                    let silent = skip_reply != ReplyMode::On;
+                    finish_reply_mode(ctx, skip_reply, mark);
+                    ctx.after = Some(After::Route(Box::new(crate::cluster::route::Plan {
+                        route,
+                        args,
+                        silent,
+                    })));
                     return None;
                 }
             }

@@ -206,6 +206,9 @@ pub struct Client {
     /// Full name of the last command (`cmd=` of CLIENT LIST), set by
     /// `cmd::execute` so the hot path needs no second table lookup.
     pub last_cmd: &'static str,
+    /// Replies of commands forwarded to other cluster nodes and not yet
+    /// collected (see `cluster::route::start`).
+    pub in_flight: crate::cluster::route::InFlight,
 }
 
 impl Client {
@@ -226,6 +229,7 @@ impl Client {
             proxied: false,
             proxy_hop: 0,
             last_cmd: "",
+            in_flight: Default::default(),
         }
     }
 

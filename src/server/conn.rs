@@ -24,6 +24,9 @@ use crate::store::now_ms;
 
 /// Output flushed mid-batch once it grows past this, for backpressure.
 const FLUSH_AT: usize = 64 * 1024;
+/// Replies of forwarded commands (cluster proxy) collected mid-batch once
+/// this many are outstanding, for backpressure.
+const MAX_IN_FLIGHT: usize = 128;
 
 const PROTECTED_MODE_DENIED: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
 
@@ -31,7 +34,7 @@ const PROTECTED_MODE_DENIED: &str = "-DENIED Redis is running in protected mode 
 enum Next {
     /// Read more input.
     Read,
-    /// Flush, then continue parsing what is already buffered.
+    /// Flush, then continue with what is already buffered.
     Continue,
     /// Flush and close.
     Close,
@@ -98,13 +101,25 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
     let mut parser = RequestParser::default();
     let mut stop = shared.shutdown.subscribe();
     let mut monitor: Option<broadcast::Receiver<bytes::Bytes>> = None;
+    // A parsed command waiting until forwarded commands before it are answered.
+    let mut held = None;
     let _ = timeout;
     'conn: loop {
         // Execute what is buffered, flushing between chunks of output.
         loop {
-            let next = process_batch(&shared, &mut client, &mut reply, &mut inbuf, &mut parser);
+            let next = process_batch(
+                &shared,
+                &mut client,
+                &mut reply,
+                (&mut inbuf, &mut parser),
+                &mut held,
+            );
             if let Some(subs) = &client.pubsub {
                 subs.mailbox.drain_into(&mut reply, FLUSH_AT);
+            }
+            // Replies of commands forwarded to other cluster nodes.
+            if !client.in_flight.is_empty() {
+                crate::cluster::route::settle(&mut client, &mut reply).await;
             }
             // DEBUG SLEEP / WAIT answer after the pause, like Redis.
             if let Next::Sleep(d) = next {
@@ -330,14 +345,16 @@ async fn idle_timer(secs: u64, exempt: bool) {
     tokio::time::sleep(Duration::from_secs(secs)).await;
 }
 
-/// Parses and executes buffered requests until input runs out, output grows
-/// past `FLUSH_AT`, or a command asks for async work.
+/// Parses and executes buffered requests (the `held` one first) until input
+/// runs out, output grows past `FLUSH_AT` (or `MAX_IN_FLIGHT` forwarded
+/// replies are outstanding), or a command asks for async work or must wait
+/// for forwarded commands before it (it is left in `held`).
 fn process_batch(
     shared: &Arc<Shared>,
     client: &mut Client,
     reply: &mut Reply,
-    inbuf: &mut BytesMut,
-    parser: &mut RequestParser,
+    (inbuf, parser): (&mut BytesMut, &mut RequestParser),
+    held: &mut Option<Vec<bytes::Bytes>>,
 ) -> Next {
     let limits = {
         let c = shared.config.read();
@@ -354,13 +371,17 @@ fn process_batch(
         if client.close_after_reply {
             break Next::Close;
         }
-        let args = match parser.parse(
-            inbuf,
-            ParseLimits {
-                unauthenticated: !client.authenticated,
-                ..limits
-            },
-        ) {
+        let parsed = match held.take() {
+            Some(args) => Ok(Parsed::Command(args)),
+            None => parser.parse(
+                inbuf,
+                ParseLimits {
+                    unauthenticated: !client.authenticated,
+                    ..limits
+                },
+            ),
+        };
+        let args = match parsed {
             Ok(Parsed::Command(args)) => args,
             Ok(Parsed::Incomplete) => break Next::Read,
             Err(e) => {
@@ -393,6 +414,11 @@ fn process_batch(
             crate::scripting::run_while_busy(&mut ctx, args);
             after = ctx.after.take();
         } else if let Some(args) = execute(&mut ctx, args) {
+            if !client.in_flight.is_empty() {
+                // Runs once the forwarded commands before it are answered.
+                *held = Some(args);
+                break Next::Continue;
+            }
             // Swap the shared hold for an exclusive one for this command only.
             drop(gate.take());
             after = crate::cmd::execute_exclusive(shared, client, reply, now, args);
@@ -404,10 +430,15 @@ fn process_batch(
             Some(After::Sleep(d)) => break Next::Sleep(d),
             Some(After::Monitor) => break Next::Monitor,
             Some(After::Block(spec)) => break Next::Block(spec),
-            Some(After::Route(plan)) => break Next::Route(plan),
+            Some(After::Route(plan)) => {
+                // A forward is sent now and answered at the end of the batch.
+                if let Some(plan) = crate::cluster::route::start(shared, client, reply, plan) {
+                    break Next::Route(plan);
+                }
+            }
             None => {}
         }
-        if reply.buf.len() >= FLUSH_AT {
+        if reply.buf.len() >= FLUSH_AT || client.in_flight.len() >= MAX_IN_FLIGHT {
             break if inbuf.has_remaining() {
                 Next::Continue
             } else {
