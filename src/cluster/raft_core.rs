@@ -502,10 +502,26 @@ impl Core {
             .filter(|id| !self.obs.leaving.contains(*id))
             .map(|id| raft_id(id))
             .collect();
+        // A node that left the membership but is still up (leaving, or
+        // forgotten while alive) stays in the configuration until it has
+        // committed everything applied here, the membership without it
+        // included: once removed it gets no more messages, and a node that
+        // never learns it left keeps its slots (the others import them
+        // from it forever). A silent one is dropped at once.
+        let applied = self.raw.store().applied();
+        let told = |r: u64| {
+            let up = self.obs.alive.keys().any(|id| raft_id(id) == r);
+            !up || self
+                .raw
+                .raft
+                .prs()
+                .get(r)
+                .is_some_and(|p| p.committed_index >= applied)
+        };
         if let Some(&gone) = voters
             .iter()
             .chain(&learners)
-            .find(|r| !members.contains(r) && **r != self.rid)
+            .find(|r| !members.contains(r) && **r != self.rid && told(**r))
         {
             return Some((ConfChangeType::RemoveNode, gone));
         }
@@ -523,7 +539,6 @@ impl Core {
         };
         let dead_voter = voters.iter().copied().find(|r| !alive.contains(r));
         // Promote only a learner that has caught up with the applied state.
-        let applied = self.raw.store().applied();
         let alive_learner = learners.iter().copied().find(|r| {
             alive.contains(r)
                 && self

@@ -77,11 +77,28 @@ pub fn start_ringcache_on(port: u16, extra: &[&str]) -> Proc {
         args.push("0".into());
     }
     args.extend(extra.iter().map(|s| s.to_string()));
+    // RINGCACHE_TEST_LOGS=<dir> appends every node's log to <dir>/<port>.log
+    // (filter RINGCACHE_TEST_RUST_LOG, default `info,ringcache=debug`): for
+    // reading what the nodes of a flaky test did.
+    let (filter, log) = match std::env::var_os("RINGCACHE_TEST_LOGS") {
+        Some(dir) => {
+            let path = std::path::Path::new(&dir).join(format!("{port}.log"));
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .expect("test log file");
+            let filter = std::env::var("RINGCACHE_TEST_RUST_LOG")
+                .unwrap_or_else(|_| "info,ringcache=debug".into());
+            (filter, Stdio::from(file))
+        }
+        None => ("warn".to_string(), Stdio::null()),
+    };
     let mut child = Command::new(ringcache_bin())
         .args(&args)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", filter)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .expect("spawn ringcache");
     wait_ready(port, &mut child);
