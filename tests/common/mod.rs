@@ -168,6 +168,15 @@ impl RawConn {
         }
     }
 
+    /// The same connection with another read timeout, for replies that take
+    /// long to compute in a debug build (hundreds of MB of input).
+    pub fn with_read_timeout(self, timeout: Duration) -> RawConn {
+        self.stream
+            .set_read_timeout(Some(timeout))
+            .expect("timeout");
+        self
+    }
+
     /// Sends raw bytes.
     pub fn send_raw(&mut self, data: &[u8]) {
         self.stream.write_all(data).expect("write");
