@@ -141,7 +141,8 @@ enum Target<'v> {
     Local,
     /// Another node: its `host:port` (for `-MOVED`) and socket address.
     Remote(Cow<'v, str>, SocketAddr),
-    /// Wait and decide again (slot paused for its flip, or views disagree).
+    /// Wait and decide again (slot paused for its flip, views disagree, or
+    /// the node holding the slot is not known here yet).
     Hold,
     Down,
 }
@@ -161,6 +162,8 @@ fn target(view: &View, slot: u16, ask: Ask) -> Target<'_> {
             Target::Hold
         }
         Owner::Remote(text, addr) => Target::Remote(Cow::Borrowed(text), addr),
+        // Not gossiped yet (a node that just joined): wait for its address.
+        Owner::Unknown => Target::Hold,
         Owner::Down => Target::Down,
     };
     // No migration (the common case): no hashing of the slot.
@@ -174,7 +177,8 @@ fn target(view: &View, slot: u16, ask: Ask) -> Target<'_> {
         Some(SlotState::Paused) => Target::Hold,
         Some(SlotState::Importing(src)) => match view.addr_of(src) {
             Some((text, addr)) => Target::Remote(Cow::Owned(text), addr),
-            None => Target::Down,
+            // The holder is not known here yet: never serve without the data.
+            None => Target::Hold,
         },
         Some(SlotState::Moved) => by_map(false),
         None => by_map(true),
@@ -183,7 +187,8 @@ fn target(view: &View, slot: u16, ask: Ask) -> Target<'_> {
 
 /// How long a proxied request is held when views disagree before it is forwarded.
 const PATIENCE: Duration = Duration::from_millis(300);
-/// How long a request waits for a paused slot before `-TRYAGAIN`.
+/// How long a request waits for a paused slot (or a holder whose address is
+/// not known yet) before `-TRYAGAIN`.
 const HOLD_LIMIT: Duration = Duration::from_secs(5);
 
 fn tryagain() -> CmdError {
