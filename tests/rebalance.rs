@@ -1,4 +1,5 @@
-//! Live rebalancing with real processes on loopback: adding a node and a
+//! Live rebalancing with real processes on loopback: adding a node, changes
+//! that overlap a running rebalance (two joins; a newcomer leaving) and a
 //! graceful SHUTDOWN while a writer/reader checker (redis crate, several
 //! tasks, increasing values; each key's previous value is checked before the
 //! next write and the new one read back at once) and redis-benchmark run
@@ -402,4 +403,133 @@ fn cluster_clients_follow_moving_slots() {
             assert_eq!(redis_cli(n.port(), &["-c", "get", &k]).trim(), "x");
         }
     }
+}
+
+/// The checker running through the nodes of a preloaded cluster while its
+/// membership changes.
+struct Load {
+    rt: tokio::runtime::Runtime,
+    stop: Arc<AtomicBool>,
+    checker: tokio::task::JoinHandle<Checked>,
+}
+
+impl Load {
+    fn start(ports: Vec<u16>) -> Load {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        let stop = Arc::new(AtomicBool::new(false));
+        let checker = start_checker(&rt, ports, stop.clone());
+        std::thread::sleep(Duration::from_millis(300));
+        Load { rt, stop, checker }
+    }
+
+    /// Stops the checker; it must have seen no error and made progress.
+    fn finish(self) -> Checked {
+        self.stop.store(true, Ordering::Relaxed);
+        let checked = self.rt.block_on(self.checker).expect("checker");
+        assert!(
+            checked.errors.is_empty(),
+            "checker errors: {:?}",
+            checked.errors
+        );
+        assert!(checked.ops > 300, "checker ops {}", checked.ops);
+        checked
+    }
+}
+
+/// Starts a node joining the cluster of `seed_port`.
+fn join(seed_port: u16) -> common::cluster::Node {
+    let seed = format!("127.0.0.1:{seed_port}");
+    start_node(tmp(), common::free_port(), &["--join", seed.as_str()])
+}
+
+/// Waits until the node on `port` imports slots and has received keys: a
+/// membership change now overlaps its rebalance.
+fn wait_importing(port: u16) {
+    assert!(
+        common::eventually(Duration::from_secs(20), || {
+            let s = redis_cli(port, &["cluster", "rebalance-status"]);
+            field(&s, "rebalance_slots_importing").parse().unwrap_or(0) > 0
+                && field(&s, "rebalance_keys_received").parse().unwrap_or(0) > 0
+        }),
+        "node {port} never imported"
+    );
+}
+
+/// Preloaded keys per overlap test (enough that a rebalance takes a while).
+const OVERLAP_PRE: usize = 40_000;
+
+#[test]
+fn overlapping_joins_under_load_lose_nothing() {
+    let mut nodes = start_cluster(3, &[]);
+    preload(nodes[0].port(), OVERLAP_PRE);
+    let ports: Vec<u16> = nodes.iter().map(|n| n.port()).collect();
+    let load = Load::start(ports);
+    nodes.push(join(nodes[0].port()));
+    wait_importing(nodes[3].port());
+    nodes.push(join(nodes[1].port()));
+    let s = redis_cli(nodes[3].port(), &["cluster", "rebalance-status"]);
+    eprintln!(
+        "fifth node up while the fourth imports {} slots",
+        field(&s, "rebalance_slots_importing")
+    );
+    wait_converged(&nodes, 5);
+    wait_rebalanced(&nodes.iter().collect::<Vec<_>>(), Duration::from_secs(60));
+    std::thread::sleep(Duration::from_millis(300));
+    let checked = load.finish();
+    let all: Vec<u16> = nodes.iter().map(|n| n.port()).collect();
+    verify_all(&all, OVERLAP_PRE, &checked);
+    let served: usize = all.iter().map(|&p| slots_of(p).len()).sum();
+    assert_eq!(served, 16384);
+}
+
+/// A node that joined leaves (`shutdown`) or is forgotten while it still
+/// imports: what it took over is handed on, what it was still importing goes
+/// from the node that holds it to the new owner.
+fn newcomer_leaves_while_importing(shutdown: bool) {
+    let nodes = start_cluster(3, &[]);
+    preload(nodes[0].port(), OVERLAP_PRE);
+    let ports: Vec<u16> = nodes.iter().map(|n| n.port()).collect();
+    let load = Load::start(ports.clone());
+    let mut fourth = join(nodes[0].port());
+    wait_importing(fourth.port());
+    if shutdown {
+        let _ = redis_cli(fourth.port(), &["shutdown"]);
+    } else {
+        let id = redis_cli(fourth.port(), &["cluster", "myid"]);
+        assert_eq!(
+            redis_cli(nodes[0].port(), &["cluster", "forget", id.trim()]).trim(),
+            "OK"
+        );
+    }
+    wait_converged(&nodes, 3);
+    wait_rebalanced(&nodes.iter().collect::<Vec<_>>(), Duration::from_secs(60));
+    if shutdown {
+        assert!(
+            common::eventually(Duration::from_secs(40), || matches!(
+                fourth.proc.child.try_wait(),
+                Ok(Some(_))
+            )),
+            "leaving node did not exit"
+        );
+    } else {
+        // Handed everything on, kept no copy of an import it dropped.
+        assert!(common::eventually(Duration::from_secs(10), || dbsize(
+            fourth.port()
+        ) == 0));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let checked = load.finish();
+    verify_all(&ports, OVERLAP_PRE, &checked);
+    let served: usize = ports.iter().map(|&p| slots_of(p).len()).sum();
+    assert_eq!(served, 16384);
+}
+
+#[test]
+fn forgetting_a_newcomer_while_it_imports_loses_nothing() {
+    newcomer_leaves_while_importing(false);
+}
+
+#[test]
+fn shutting_down_a_newcomer_while_it_imports_loses_nothing() {
+    newcomer_leaves_while_importing(true);
 }
