@@ -569,3 +569,51 @@ fn join_replies(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::cluster::membership::Membership;
+    use crate::cluster::NodeInfo;
+
+    fn node(id: &str, port: u16) -> NodeInfo {
+        NodeInfo {
+            id: id.to_string(),
+            host: "127.0.0.1".into(),
+            port,
+            bus_port: port + 10000,
+            alive: true,
+            weight: 1,
+            last_seen_ms: 0,
+        }
+    }
+
+    /// A slot whose holder's address is not gossiped yet waits (then
+    /// `-TRYAGAIN`), it is never served here nor failed at once.
+    #[test]
+    fn unknown_holder_holds_requests() {
+        let (me, other, third) = ("a".repeat(40), "b".repeat(40), "c".repeat(40));
+        let membership = Membership {
+            epoch: 2,
+            members: [(me.clone(), 1), (other.clone(), 1)].into(),
+            by: me.clone(),
+        };
+        let mut view = View::new(&me, membership, vec![node(&me, 7000)], None);
+        let ask = Ask::default();
+        let slot_of = |mine: bool| {
+            (0..crate::store::SLOTS as u16)
+                .find(|&s| (view.map.owner_id(s) == Some(me.as_str())) == mine)
+                .expect("slot")
+        };
+        let (theirs, mine) = (slot_of(false), slot_of(true));
+        assert!(matches!(target(&view, theirs, ask), Target::Hold));
+        assert!(matches!(target(&view, mine, ask), Target::Local));
+        view.states = Arc::new(HashMap::from([(mine, SlotState::Importing(third.clone()))]));
+        assert!(matches!(target(&view, mine, ask), Target::Hold));
+        // Once gossiped: forwarded.
+        view.nodes.push(node(&third, 7002));
+        assert!(matches!(target(&view, mine, ask), Target::Remote(..)));
+    }
+}
