@@ -53,6 +53,12 @@ pub enum SlotState {
     Paused,
     /// Handed over: even proxied requests are forwarded to the map owner.
     Moved,
+    /// This node was importing the slot from `.0` when a newer map gave it
+    /// to a third node: requests still go to `.0`, which holds the data until
+    /// it hands the slot to the new owner (the new owner may guess this node
+    /// as its source until then; going there instead would bounce). Lasts
+    /// until the next membership change.
+    Dropped(String),
 }
 
 /// Slots per copy group (one write pause and one gate pass per group).
@@ -79,7 +85,8 @@ const MAX_REFUSALS: u32 = 100;
 ///   from a dead node (or nobody) is owned at once, empty.
 /// - `Moved` stays (proxied requests keep following the map); an import whose
 ///   slot went to a third node is dropped (the source migrates it there; a
-///   flip to this node that races the change is refused by [`apply_batch`]).
+///   flip to this node that races the change is refused by [`apply_batch`])
+///   and marked [`SlotState::Dropped`] until the next change.
 /// - `Paused` stays whatever the new owner: the flip in progress decides
 ///   where the slot ends up ([`after_flip`]); serving it here meanwhile could
 ///   lose writes made after the final batch was built.
@@ -99,14 +106,14 @@ pub fn transition<'a>(
         }
         let holds = match st {
             Some(SlotState::Migrating | SlotState::Paused) => true,
-            Some(SlotState::Importing(_) | SlotState::Moved) => false,
+            Some(SlotState::Importing(_) | SlotState::Moved | SlotState::Dropped(_)) => false,
             None => old(s) == Some(me),
         };
         let next = match new(s) {
             Some(owner) if owner == me => {
                 if holds {
                     None
-                } else if let Some(SlotState::Importing(src)) = st {
+                } else if let Some(SlotState::Importing(src) | SlotState::Dropped(src)) = st {
                     alive(src).then(|| SlotState::Importing(src.clone()))
                 } else {
                     old(s)
@@ -115,6 +122,13 @@ pub fn transition<'a>(
                 }
             }
             Some(_) if holds => Some(SlotState::Migrating),
+            Some(_) => match st {
+                Some(SlotState::Importing(src)) if alive(src) => {
+                    Some(SlotState::Dropped(src.clone()))
+                }
+                Some(SlotState::Moved) => Some(SlotState::Moved),
+                _ => None,
+            },
             _ if st == Some(&SlotState::Moved) => Some(SlotState::Moved),
             _ => None,
         };
@@ -467,7 +481,7 @@ pub fn discard(shared: &Shared, c: &Cluster, slots: &[u16]) {
         // Decided under the slot's lock: a new import's `begin` cannot slip in.
         let v = c.view();
         let keep = match v.states.get(&s) {
-            Some(SlotState::Moved) => false,
+            Some(SlotState::Moved | SlotState::Dropped(_)) => false,
             Some(_) => true,
             None => v.map.owner_id(s) == Some(c.id.as_str()),
         };
@@ -987,7 +1001,7 @@ mod tests {
 
     #[test]
     fn overlapping_change_during_a_flip() {
-        use SlotState::{Importing, Migrating, Moved, Paused};
+        use SlotState::{Dropped, Importing, Migrating, Moved, Paused};
         // a is flipping slot 2 to n when a newer map gives slot 2 to b, or
         // back to a: the slot stays paused until the flip ends.
         let mut prior = HashMap::new();
@@ -1013,7 +1027,17 @@ mod tests {
         let (old, new) = (owners(&[A, B, N, N]), owners(&[A, B, B]));
         let mut prior = HashMap::new();
         prior.insert(2u16, Importing(A.into()));
-        assert_eq!(transition(N, &old, &new, &prior, all).get(&2), None);
+        let st = transition(N, &old, &new, &prior, all);
+        assert_eq!(st.get(&2), Some(&Dropped(A.into())));
+        // ...until the next change (or the slot comes back: import from a).
+        assert_eq!(transition(N, &new, &new, &st, all).get(&2), None);
+        let back = transition(N, &new, &old, &st, all);
+        assert_eq!(back.get(&2), Some(&Importing(A.into())));
+        // A dead source: nothing to follow.
+        assert_eq!(
+            transition(N, &old, &new, &prior, |id| id != A).get(&2),
+            None
+        );
         let mut prior = HashMap::new();
         prior.insert(2u16, Migrating);
         assert_eq!(

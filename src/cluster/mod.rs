@@ -308,7 +308,8 @@ impl Cluster {
                 old.states
                     .iter()
                     .filter(|(s, st)| {
-                        matches!(st, SlotState::Importing(_)) && !states.contains_key(s)
+                        matches!(st, SlotState::Importing(_))
+                            && !matches!(states.get(s), Some(SlotState::Importing(_)))
                     })
                     .filter(|(s, _)| new.map.owner_id(**s) != Some(self.id.as_str()))
                     .map(|(s, _)| *s),

@@ -12,7 +12,7 @@
 //!   are local; any other command gets `-CROSSSLOT`;
 //! - a slot mid-migration (`migrate::SlotState`): migrating ones run here,
 //!   importing ones go to the source, paused ones wait ([`Route::Hold`]),
-//!   moved ones go to the owner.
+//!   moved ones go to the owner, dropped imports to their source.
 //!
 //! A command to forward is sent at once, inside the batch ([`start`]): its
 //! reply is awaited later ([`settle`]), so the commands a client pipelined to
@@ -181,6 +181,11 @@ fn target(view: &View, slot: u16, ask: Ask) -> Target<'_> {
             None => Target::Hold,
         },
         Some(SlotState::Moved) => by_map(false),
+        // Follow the data while the source hands it to the new owner.
+        Some(SlotState::Dropped(src)) => match view.addr_of(src).filter(|_| view.is_alive(src)) {
+            Some((text, addr)) => Target::Remote(Cow::Owned(text), addr),
+            None => by_map(false),
+        },
         None => by_map(true),
     }
 }
