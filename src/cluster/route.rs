@@ -164,6 +164,9 @@ fn target(view: &View, slot: u16, ask: Ask) -> Target<'_> {
         Owner::Remote(text, addr) => Target::Remote(Cow::Borrowed(text), addr),
         // Not gossiped yet (a node that just joined): wait for its address.
         Owner::Unknown => Target::Hold,
+        // A peer routed it here but this node has no ring yet (it joined
+        // and has not adopted a membership): wait for it.
+        Owner::Down if ask.proxied => Target::Hold,
         Owner::Down => Target::Down,
     };
     // No migration (the common case): no hashing of the slot.
@@ -614,6 +617,15 @@ mod tests {
         };
         let (theirs, mine) = (slot_of(false), slot_of(true));
         assert!(matches!(target(&view, theirs, ask), Target::Hold));
+        // No ring yet (a newcomer): clients are told at once, peers wait.
+        let empty = View::new(&me, Membership::default(), vec![node(&me, 7000)], None);
+        assert!(matches!(target(&empty, 0, ask), Target::Down));
+        let proxied = Ask {
+            proxied: true,
+            patient: true,
+            ..ask
+        };
+        assert!(matches!(target(&empty, 0, proxied), Target::Hold));
         assert!(matches!(target(&view, mine, ask), Target::Local));
         view.states = Arc::new(HashMap::from([(mine, SlotState::Importing(third.clone()))]));
         assert!(matches!(target(&view, mine, ask), Target::Hold));
