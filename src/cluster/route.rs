@@ -158,7 +158,13 @@ enum Target<'v> {
 fn target(view: &View, slot: u16, ask: Ask) -> Target<'_> {
     let by_map = |hold_if_proxied: bool| match view.owner(slot) {
         Owner::Local => Target::Local,
-        Owner::Remote(..) | Owner::Down if hold_if_proxied && ask.proxied && !ask.patient => {
+        // A peer whose view makes this node a member routed it here, but this
+        // node is no member of its own view yet (a newcomer that lags): it
+        // waits for its view however long (<= 5 s), as forwarding by the
+        // stale view would bounce the request back.
+        Owner::Remote(..) | Owner::Down
+            if hold_if_proxied && ask.proxied && (!ask.patient || view.me.is_none()) =>
+        {
             Target::Hold
         }
         Owner::Remote(text, addr) => Target::Remote(Cow::Borrowed(text), addr),
@@ -626,6 +632,16 @@ mod tests {
             ..ask
         };
         assert!(matches!(target(&empty, 0, proxied), Target::Hold));
+        // A member forwards a patient proxied request by its map; a node
+        // that is no member of its own view (a lagging newcomer) keeps it.
+        let nodes = vec![node(&me, 7000), node(&other, 7001)];
+        let member = View::new(&me, view.membership.clone(), nodes.clone(), None);
+        assert!(matches!(
+            target(&member, theirs, proxied),
+            Target::Remote(..)
+        ));
+        let outsider = View::new(&third, view.membership.clone(), nodes, None);
+        assert!(matches!(target(&outsider, theirs, proxied), Target::Hold));
         assert!(matches!(target(&view, mine, ask), Target::Local));
         view.states = Arc::new(HashMap::from([(mine, SlotState::Importing(third.clone()))]));
         assert!(matches!(target(&view, mine, ask), Target::Hold));
