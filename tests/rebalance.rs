@@ -1,4 +1,5 @@
-//! Live rebalancing with real processes on loopback: adding a node and a
+//! Live rebalancing with real processes on loopback: adding a node, changes
+//! that overlap a running rebalance (two joins; a newcomer leaving) and a
 //! graceful SHUTDOWN while a writer/reader checker (redis crate, several
 //! tasks, increasing values; each key's previous value is checked before the
 //! next write and the new one read back at once) and redis-benchmark run
@@ -145,8 +146,14 @@ fn finish_benchmark(child: std::process::Child) {
     );
 }
 
-/// Loads `n` keys `pre:{i}` = `v{i}` through `port` in pipelines.
-fn preload(port: u16, n: usize) {
+/// The preloaded value of key `pre:{i}`, `pad` bytes longer than `v{i}`
+/// (large values make a rebalance take longer).
+fn preloaded(i: usize, pad: usize) -> String {
+    format!("v{i}{}", ".".repeat(pad))
+}
+
+/// Loads `n` keys `pre:{i}` = [`preloaded`] through `port` in pipelines.
+fn preload(port: u16, n: usize, pad: usize) {
     let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).expect("client");
     let mut con = client.get_connection().expect("connect");
     for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
@@ -154,7 +161,7 @@ fn preload(port: u16, n: usize) {
         for i in chunk {
             p.cmd("SET")
                 .arg(format!("pre:{i}"))
-                .arg(format!("v{i}"))
+                .arg(preloaded(*i, pad))
                 .ignore();
         }
         p.query::<()>(&mut con).expect("preload");
@@ -162,16 +169,16 @@ fn preload(port: u16, n: usize) {
 }
 
 /// Every preloaded key and every checker key has its last value on every node.
-fn verify_all(ports: &[u16], preloaded: usize, checked: &Checked) {
+fn verify_all(ports: &[u16], (n, pad): (usize, usize), checked: &Checked) {
     for &port in ports {
         let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).expect("client");
         let mut con = client.get_connection().expect("connect");
-        let keys: Vec<String> = (0..preloaded).map(|i| format!("pre:{i}")).collect();
+        let keys: Vec<String> = (0..n).map(|i| format!("pre:{i}")).collect();
         for chunk in keys.chunks(500) {
             let vals: Vec<Option<String>> =
                 redis::cmd("MGET").arg(chunk).query(&mut con).expect("mget");
             for (k, v) in chunk.iter().zip(vals) {
-                let want = format!("v{}", &k[4..]);
+                let want = preloaded(k[4..].parse().expect("index"), pad);
                 assert_eq!(v.as_deref(), Some(want.as_str()), "{k} via {port}");
             }
         }
@@ -195,7 +202,7 @@ fn dbsize(port: u16) -> usize {
 fn adding_a_node_under_load_moves_data_without_errors() {
     let nodes = start_cluster(3, &[]);
     const PRE: usize = 20_000;
-    preload(nodes[0].port(), PRE);
+    preload(nodes[0].port(), PRE, 0);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let stop = Arc::new(AtomicBool::new(false));
     let ports: Vec<u16> = nodes.iter().map(|n| n.port()).collect();
@@ -231,7 +238,7 @@ fn adding_a_node_under_load_moves_data_without_errors() {
     );
 
     let all: Vec<u16> = nodes.iter().map(|n| n.port()).collect();
-    verify_all(&all, PRE, &checked);
+    verify_all(&all, (PRE, 0), &checked);
     // The new node serves about a quarter of the slots and holds their keys;
     // nobody kept a copy of a moved slot.
     let new_port = nodes[3].port();
@@ -269,7 +276,7 @@ fn adding_a_node_under_load_moves_data_without_errors() {
 fn shutdown_hands_slots_over_under_load() {
     let mut nodes = start_cluster(3, &[]);
     const PRE: usize = 10_000;
-    preload(nodes[0].port(), PRE);
+    preload(nodes[0].port(), PRE, 0);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let stop = Arc::new(AtomicBool::new(false));
     // The clients use the nodes that stay.
@@ -302,7 +309,7 @@ fn shutdown_hands_slots_over_under_load() {
         "checker errors: {:?}",
         checked.errors
     );
-    verify_all(&ports, PRE, &checked);
+    verify_all(&ports, (PRE, 0), &checked);
     let served: usize = ports.iter().map(|&p| slots_of(p).len()).sum();
     assert_eq!(served, 16384);
     drop(leaving);
@@ -328,7 +335,7 @@ fn migrate_batch_is_refused_outside_peer_connections() {
 fn forgetting_an_alive_node_moves_its_data_first() {
     let nodes = start_cluster(3, &[]);
     const PRE: usize = 5_000;
-    preload(nodes[0].port(), PRE);
+    preload(nodes[0].port(), PRE, 0);
     let id = redis_cli(nodes[2].port(), &["cluster", "myid"])
         .trim()
         .to_string();
@@ -350,7 +357,7 @@ fn forgetting_an_alive_node_moves_its_data_first() {
         ops: 0,
     };
     let ports: Vec<u16> = stay.iter().map(|n| n.port()).collect();
-    verify_all(&ports, PRE, &checked);
+    verify_all(&ports, (PRE, 0), &checked);
     assert_eq!(dbsize(ports[0]) + dbsize(ports[1]), PRE);
     assert!(!redis_cli(ports[0], &["cluster", "nodes"]).contains(&id));
 }
@@ -402,4 +409,151 @@ fn cluster_clients_follow_moving_slots() {
             assert_eq!(redis_cli(n.port(), &["-c", "get", &k]).trim(), "x");
         }
     }
+}
+
+/// The checker running through the nodes of a preloaded cluster while its
+/// membership changes.
+struct Load {
+    rt: tokio::runtime::Runtime,
+    stop: Arc<AtomicBool>,
+    checker: tokio::task::JoinHandle<Checked>,
+}
+
+impl Load {
+    fn start(ports: Vec<u16>) -> Load {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        let stop = Arc::new(AtomicBool::new(false));
+        let checker = start_checker(&rt, ports, stop.clone());
+        std::thread::sleep(Duration::from_millis(300));
+        Load { rt, stop, checker }
+    }
+
+    /// Stops the checker; it must have seen no error and made progress.
+    fn finish(self) -> Checked {
+        self.stop.store(true, Ordering::Relaxed);
+        let checked = self.rt.block_on(self.checker).expect("checker");
+        assert!(
+            checked.errors.is_empty(),
+            "checker errors: {:?}",
+            checked.errors
+        );
+        assert!(checked.ops > 300, "checker ops {}", checked.ops);
+        checked
+    }
+}
+
+/// Starts a node joining the cluster of `seed_port`.
+fn join(seed_port: u16) -> common::cluster::Node {
+    let seed = format!("127.0.0.1:{seed_port}");
+    start_node(tmp(), common::free_port(), &["--join", seed.as_str()])
+}
+
+/// Waits until the node on `port` imports slots and has received keys: a
+/// membership change now overlaps its rebalance.
+fn wait_importing(port: u16) {
+    assert!(
+        common::eventually(Duration::from_secs(20), || {
+            let s = redis_cli(port, &["cluster", "rebalance-status"]);
+            field(&s, "rebalance_slots_importing").parse().unwrap_or(0) > 0
+                && field(&s, "rebalance_keys_received").parse().unwrap_or(0) > 0
+        }),
+        "node {port} never imported"
+    );
+}
+
+/// Preloaded keys per overlap test (enough that a rebalance takes a while).
+const OVERLAP_PRE: usize = 40_000;
+/// Bytes added to each preloaded value in the overlap tests.
+const OVERLAP_PAD: usize = 1_000;
+
+/// Every slot is served once and every key is stored once: no node kept a
+/// copy of a slot it neither serves nor moves (e.g. a dropped import's).
+fn assert_no_stray_copies(ports: &[u16]) {
+    let served: usize = ports.iter().map(|&p| slots_of(p).len()).sum();
+    assert_eq!(served, 16384);
+    let sizes: Vec<usize> = ports.iter().map(|&p| dbsize(p)).collect();
+    assert_eq!(
+        sizes.iter().sum::<usize>(),
+        OVERLAP_PRE + TASKS * KEYS_PER_TASK,
+        "keys per node {sizes:?}"
+    );
+}
+
+#[test]
+fn overlapping_joins_under_load_lose_nothing() {
+    let mut nodes = start_cluster(3, &[]);
+    preload(nodes[0].port(), OVERLAP_PRE, OVERLAP_PAD);
+    let ports: Vec<u16> = nodes.iter().map(|n| n.port()).collect();
+    let load = Load::start(ports);
+    nodes.push(join(nodes[0].port()));
+    // The fifth joins at once: raft admits it right after the fourth, while
+    // slots still move to the fourth.
+    nodes.push(join(nodes[1].port()));
+    assert!(common::eventually(Duration::from_secs(20), || field(
+        &redis_cli(nodes[3].port(), &["cluster", "info"]),
+        "cluster_size"
+    ) == "5"));
+    let s = redis_cli(nodes[3].port(), &["cluster", "rebalance-status"]);
+    eprintln!(
+        "fifth node admitted while the fourth imports {} slots",
+        field(&s, "rebalance_slots_importing")
+    );
+    wait_converged(&nodes, 5);
+    wait_rebalanced(&nodes.iter().collect::<Vec<_>>(), Duration::from_secs(60));
+    std::thread::sleep(Duration::from_millis(300));
+    let checked = load.finish();
+    let all: Vec<u16> = nodes.iter().map(|n| n.port()).collect();
+    verify_all(&all, (OVERLAP_PRE, OVERLAP_PAD), &checked);
+    assert_no_stray_copies(&all);
+}
+
+/// A node that joined leaves (`shutdown`) or is forgotten while it still
+/// imports: what it took over is handed on, what it was still importing goes
+/// from the node that holds it to the new owner.
+fn newcomer_leaves_while_importing(shutdown: bool) {
+    let nodes = start_cluster(3, &[]);
+    preload(nodes[0].port(), OVERLAP_PRE, OVERLAP_PAD);
+    let ports: Vec<u16> = nodes.iter().map(|n| n.port()).collect();
+    let load = Load::start(ports.clone());
+    let mut fourth = join(nodes[0].port());
+    wait_importing(fourth.port());
+    if shutdown {
+        let _ = redis_cli(fourth.port(), &["shutdown"]);
+    } else {
+        let id = redis_cli(fourth.port(), &["cluster", "myid"]);
+        assert_eq!(
+            redis_cli(nodes[0].port(), &["cluster", "forget", id.trim()]).trim(),
+            "OK"
+        );
+    }
+    wait_converged(&nodes, 3);
+    wait_rebalanced(&nodes.iter().collect::<Vec<_>>(), Duration::from_secs(60));
+    if shutdown {
+        assert!(
+            common::eventually(Duration::from_secs(40), || matches!(
+                fourth.proc.child.try_wait(),
+                Ok(Some(_))
+            )),
+            "leaving node did not exit"
+        );
+    } else {
+        // Handed everything on, kept no copy of an import it dropped.
+        assert!(common::eventually(Duration::from_secs(10), || dbsize(
+            fourth.port()
+        ) == 0));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let checked = load.finish();
+    verify_all(&ports, (OVERLAP_PRE, OVERLAP_PAD), &checked);
+    assert_no_stray_copies(&ports);
+}
+
+#[test]
+fn forgetting_a_newcomer_while_it_imports_loses_nothing() {
+    newcomer_leaves_while_importing(false);
+}
+
+#[test]
+fn shutting_down_a_newcomer_while_it_imports_loses_nothing() {
+    newcomer_leaves_while_importing(true);
 }

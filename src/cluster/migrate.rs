@@ -19,7 +19,10 @@
 //!
 //! A target refusing a batch (it has not adopted the membership yet) is
 //! retried; a target or source that dies mid-copy is logged and the survivor
-//! keeps or takes the slot (missing keys are cache misses).
+//! keeps or takes the slot (missing keys are cache misses). A membership
+//! change during a move re-plans from the current states; a flip racing it
+//! is made safe by the target's check after applying a batch and by
+//! [`after_flip`] on the source (docs/CLUSTER.md, "Overlapping changes").
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -32,7 +35,7 @@ use bytes::Bytes;
 use tracing::{info, warn};
 
 use super::dump;
-use super::Cluster;
+use super::{Cluster, View};
 use crate::error::CmdError;
 use crate::server::Shared;
 use crate::store::now_ms;
@@ -50,6 +53,12 @@ pub enum SlotState {
     Paused,
     /// Handed over: even proxied requests are forwarded to the map owner.
     Moved,
+    /// This node was importing the slot from `.0` when a newer map gave it
+    /// to a third node: requests still go to `.0`, which holds the data until
+    /// it hands the slot to the new owner (the new owner may guess this node
+    /// as its source until then; going there instead would bounce). Lasts
+    /// until the next membership change.
+    Dropped(String),
 }
 
 /// Slots per copy group (one write pause and one gate pass per group).
@@ -75,7 +84,12 @@ const MAX_REFUSALS: u32 = 100;
 /// - A slot gained from a live node is imported from that node; one gained
 ///   from a dead node (or nobody) is owned at once, empty.
 /// - `Moved` stays (proxied requests keep following the map); an import whose
-///   slot went to a third node is dropped (its data stays a cache miss).
+///   slot went to a third node is dropped (the source migrates it there; a
+///   flip to this node that races the change is refused by [`apply_batch`])
+///   and marked [`SlotState::Dropped`] until the next change.
+/// - `Paused` stays whatever the new owner: the flip in progress decides
+///   where the slot ends up ([`after_flip`]); serving it here meanwhile could
+///   lose writes made after the final batch was built.
 pub fn transition<'a>(
     me: &str,
     old: impl Fn(u16) -> Option<&'a str>,
@@ -86,16 +100,20 @@ pub fn transition<'a>(
     let mut out = HashMap::new();
     for s in 0..crate::store::SLOTS as u16 {
         let st = prior.get(&s);
+        if st == Some(&SlotState::Paused) {
+            out.insert(s, SlotState::Paused);
+            continue;
+        }
         let holds = match st {
             Some(SlotState::Migrating | SlotState::Paused) => true,
-            Some(SlotState::Importing(_) | SlotState::Moved) => false,
+            Some(SlotState::Importing(_) | SlotState::Moved | SlotState::Dropped(_)) => false,
             None => old(s) == Some(me),
         };
         let next = match new(s) {
             Some(owner) if owner == me => {
                 if holds {
                     None
-                } else if let Some(SlotState::Importing(src)) = st {
+                } else if let Some(SlotState::Importing(src) | SlotState::Dropped(src)) = st {
                     alive(src).then(|| SlotState::Importing(src.clone()))
                 } else {
                     old(s)
@@ -104,6 +122,13 @@ pub fn transition<'a>(
                 }
             }
             Some(_) if holds => Some(SlotState::Migrating),
+            Some(_) => match st {
+                Some(SlotState::Importing(src)) if alive(src) => {
+                    Some(SlotState::Dropped(src.clone()))
+                }
+                Some(SlotState::Moved) => Some(SlotState::Moved),
+                _ => None,
+            },
             _ if st == Some(&SlotState::Moved) => Some(SlotState::Moved),
             _ => None,
         };
@@ -112,6 +137,30 @@ pub fn transition<'a>(
         }
     }
     out
+}
+
+/// The state of a slot whose flip just ended, against the newest map
+/// (`owner`, which may have changed during the flip): when `handed` the
+/// target holds the data now, else this node still does. Pure, like
+/// [`transition`].
+///
+/// - Handed over: if the slot is ours again, import it back from the target
+///   (own it empty if the target is gone); else forward to the map owner.
+/// - Kept: own it if it is ours, else migrate it to the (new) owner.
+pub fn after_flip(
+    me: &str,
+    owner: Option<&str>,
+    target: &str,
+    handed: bool,
+    alive: impl Fn(&str) -> bool,
+) -> Option<SlotState> {
+    let mine = owner == Some(me);
+    match (handed, mine) {
+        (true, true) => alive(target).then(|| SlotState::Importing(target.to_string())),
+        (true, false) => Some(SlotState::Moved),
+        (false, true) => None,
+        (false, false) => Some(SlotState::Migrating),
+    }
 }
 
 /// Steps of moving one group of slots (the source's side), sans I/O.
@@ -332,6 +381,13 @@ pub fn apply_batch(
     for &s in slots {
         match view.states.get(&s) {
             Some(st) if *st == from => {}
+            // Mid-flip here (the slot may come back from the target right
+            // after): the source retries once this node settled the slot.
+            Some(SlotState::Paused) => {
+                return Err(CmdError::Other(format!(
+                    "TRYAGAIN slot {s} is still being handed over by this node"
+                )))
+            }
             // A node that joined together with others guessed the previous
             // owner (`Cluster::install`); the node that holds the data corrects it.
             Some(SlotState::Importing(_)) if phase == Phase::Begin => adopt.push(s),
@@ -346,7 +402,7 @@ pub fn apply_batch(
         }
     }
     if !adopt.is_empty() {
-        c.update_states(|st| {
+        c.update_states(|_, st| {
             for s in &adopt {
                 if matches!(st.get(s), Some(SlotState::Importing(_))) {
                     st.insert(*s, from.clone());
@@ -388,22 +444,61 @@ pub fn apply_batch(
         n += 1;
     }
     c.progress.keys_in.fetch_add(n, Ordering::Relaxed);
-    if phase == Phase::Final {
-        c.update_states(|st| {
+    // A newer membership may have dropped the import while the records were
+    // applied (the slot went to a third node): then this node must not keep
+    // them, and the source must not count the slots as handed over (it
+    // migrates them to their new owner instead). Checked and, for `final`,
+    // taken over atomically with membership changes (`Cluster::install`).
+    let lost = c.update_states(|_, st| {
+        let lost: Vec<u16> = slots
+            .iter()
+            .copied()
+            .filter(|s| st.get(s) != Some(&from))
+            .collect();
+        if lost.is_empty() && phase == Phase::Final {
             for s in slots {
-                if st.get(s) == Some(&from) {
-                    st.remove(s);
-                }
+                st.remove(s);
             }
-        });
+        }
+        lost
+    });
+    if let Some(s) = lost.first() {
+        discard(shared, c, &lost);
+        return Err(CmdError::err(format!(
+            "slot {s} is no longer imported from {src}"
+        )));
     }
     Ok(Vec::new())
+}
+
+/// Deletes this node's keys of those `slots` it neither holds nor imports:
+/// copies of an import that a membership change dropped (they would be
+/// stale if the slot came back).
+pub fn discard(shared: &Shared, c: &Cluster, slots: &[u16]) {
+    let now = now_ms();
+    for &s in slots {
+        let mut l = shared.store.lock_slot(0, s, now);
+        // Decided under the slot's lock: a new import's `begin` cannot slip in.
+        let v = c.view();
+        let keep = match v.states.get(&s) {
+            Some(SlotState::Moved | SlotState::Dropped(_)) => false,
+            Some(_) => true,
+            None => v.map.owner_id(s) == Some(c.id.as_str()),
+        };
+        if !keep {
+            let dropped = l.table().take_all();
+            drop(l);
+            drop(dropped);
+        }
+    }
 }
 
 /// A group of slots moving to one target.
 struct Group<'a> {
     shared: &'a Arc<Shared>,
     c: &'a Arc<Cluster>,
+    /// The target's node id and address.
+    to: &'a str,
     target: SocketAddr,
     epoch: Bytes,
     slots: Vec<u16>,
@@ -498,7 +593,7 @@ impl Group<'_> {
 
     /// Pauses the slots, drains running commands, sends the last changes.
     async fn flip(&self) -> Result<usize, String> {
-        self.c.update_states(|st| {
+        self.c.update_states(|_, st| {
             for s in &self.slots {
                 if st.get(s) == Some(&SlotState::Migrating) {
                     st.insert(*s, SlotState::Paused);
@@ -555,38 +650,51 @@ impl Group<'_> {
     }
 }
 
-/// Moves one group; on success marks it moved and frees the local copy.
+/// Moves one group; on success frees the local copy. Either way the slots'
+/// states are decided against the newest map ([`after_flip`]): a membership
+/// change during the move may have given them to another node or back to
+/// this one.
 async fn move_group(g: &Group<'_>) -> Result<(), String> {
     let result = g.run().await;
+    let settle = |handed: bool| {
+        g.c.update_states(|v, st| {
+            for s in &g.slots {
+                if !handed && st.get(s) != Some(&SlotState::Paused) {
+                    continue;
+                }
+                let me = g.c.id.as_str();
+                match after_flip(me, v.map.owner_id(*s), g.to, handed, |id| v.may_hold(id)) {
+                    Some(n) => st.insert(*s, n),
+                    None => st.remove(s),
+                };
+            }
+        });
+        g.c.wake.notify_one();
+    };
     match &result {
         Ok(()) => {
-            g.c.update_states(|st| {
-                for s in &g.slots {
-                    st.insert(*s, SlotState::Moved);
-                }
-            });
+            // Emptied while still paused: once settled, the slots may be
+            // imported back from the target, and its `begin` must find
+            // nothing left to wipe later. Freed after settling (the slow part).
             let now = now_ms();
-            for &s in &g.slots {
-                let dropped = {
+            let copies: Vec<_> = g
+                .slots
+                .iter()
+                .map(|&s| {
                     let mut l = g.shared.store.lock_slot(0, s, now);
                     l.table().track_dirty(false);
                     l.table().take_all()
-                };
-                drop(dropped);
-            }
+                })
+                .collect();
+            settle(true);
+            drop(copies);
             g.c.progress
                 .slots_done
                 .fetch_add(g.slots.len() as u64, Ordering::Relaxed);
         }
         Err(_) => {
             g.stop_tracking();
-            g.c.update_states(|st| {
-                for s in &g.slots {
-                    if st.get(s) == Some(&SlotState::Paused) {
-                        st.insert(*s, SlotState::Migrating);
-                    }
-                }
-            });
+            settle(false);
         }
     }
     result
@@ -595,7 +703,7 @@ async fn move_group(g: &Group<'_>) -> Result<(), String> {
 /// Stops holding `slots` without handing them over: marks them moved and
 /// drops the local keys (the owner serves them; missing keys are misses).
 fn give_up(shared: &Shared, c: &Cluster, slots: &[u16]) {
-    c.update_states(|st| {
+    c.update_states(|_, st| {
         for s in slots {
             st.insert(*s, SlotState::Moved);
         }
@@ -636,13 +744,17 @@ pub async fn run(shared: Arc<Shared>, c: Arc<Cluster>) {
                 slots = orphaned.len(),
                 "migration source disappeared mid-copy: taking its slots, keys not yet copied are lost (cache misses)"
             );
-            c.update_states(|st| {
+            c.update_states(|_, st| {
                 for (s, src) in &orphaned {
                     if st.get(s) == Some(&SlotState::Importing(src.clone())) {
                         st.remove(s);
                     }
                 }
             });
+        }
+        let dropped = std::mem::take(&mut *c.dropped.lock());
+        if !dropped.is_empty() {
+            discard(&shared, &c, &dropped);
         }
         let mut by_target: BTreeMap<String, Vec<u16>> = BTreeMap::new();
         for (s, st) in view.states.iter() {
@@ -689,6 +801,7 @@ pub async fn run(shared: Arc<Shared>, c: Arc<Cluster>) {
             let group = |chunk: &[u16]| Group {
                 shared: &shared,
                 c: &c,
+                to: &target,
                 target: addr,
                 epoch: Bytes::from(view.membership.epoch.to_string()),
                 slots: chunk.to_vec(),
@@ -766,6 +879,16 @@ pub async fn run(shared: Arc<Shared>, c: Arc<Cluster>) {
     }
 }
 
+/// True when `v` leaves this node nothing to hand over: it is no member and
+/// holds no slot's data.
+fn handed_all(v: &View, me: &str) -> bool {
+    !v.is_member(me)
+        && !v
+            .states
+            .values()
+            .any(|s| matches!(s, SlotState::Migrating | SlotState::Paused))
+}
+
 /// Graceful leave (SHUTDOWN / SIGTERM of a cluster member): announce
 /// `leaving`, wait (at most `limit`) until the other nodes adopted a
 /// membership without this node and every slot was handed over, then stop.
@@ -776,19 +899,24 @@ pub async fn leave(shared: Arc<Shared>, c: Arc<Cluster>, limit: Duration) {
     loop {
         let v = c.view();
         let others = v.membership.members.keys().any(|id| *id != c.id);
-        let holds = v
-            .states
-            .values()
-            .any(|s| matches!(s, SlotState::Migrating | SlotState::Paused));
-        if !v.is_member(&c.id) && !holds {
+        if handed_all(&v, &c.id) {
             // Nodes still on an older view may forward a request here; give
             // them a few gossip rounds to catch up.
             tokio::time::sleep(super::gossip::GOSSIP_INTERVAL * 3).await;
-            info!(
-                secs = start.elapsed().as_secs_f64(),
-                "slots handed over, leaving"
-            );
-            break;
+            // Checked again: a membership change adopted meanwhile (or a
+            // flip that completed just before it) can leave this node
+            // holding slots, or with new migration targets.
+            let now = c.view();
+            if now.membership.epoch == v.membership.epoch && handed_all(&now, &c.id) {
+                info!(
+                    secs = start.elapsed().as_secs_f64(),
+                    "slots handed over, leaving"
+                );
+                break;
+            }
+            if start.elapsed() < limit {
+                continue;
+            }
         }
         if v.is_member(&c.id) && !others {
             info!("last member of the cluster: nothing to hand over");
@@ -869,6 +997,55 @@ mod tests {
             id != A
         });
         assert_eq!(st.get(&2), None);
+    }
+
+    #[test]
+    fn overlapping_change_during_a_flip() {
+        use SlotState::{Dropped, Importing, Migrating, Moved, Paused};
+        // a is flipping slot 2 to n when a newer map gives slot 2 to b, or
+        // back to a: the slot stays paused until the flip ends.
+        let mut prior = HashMap::new();
+        prior.insert(2u16, Paused);
+        for new in [owners(&[B]), owners(&[A])] {
+            let st = transition(A, owners(&[A, B, N, N]), new, &prior, |_| true);
+            assert_eq!(st.get(&2), Some(&Paused));
+        }
+        // The flip ends; the newest map's owner decides.
+        let all = |_: &str| true;
+        assert_eq!(after_flip(A, Some(B), N, true, all), Some(Moved));
+        assert_eq!(
+            after_flip(A, Some(A), N, true, all),
+            Some(Importing(N.into()))
+        );
+        assert_eq!(after_flip(A, Some(A), N, true, |id| id != N), None);
+        assert_eq!(after_flip(A, Some(A), N, false, all), None);
+        assert_eq!(after_flip(A, Some(B), N, false, all), Some(Migrating));
+        assert_eq!(after_flip(A, Some(N), N, false, all), Some(Migrating));
+        // n, importing slot 2 from a, drops the import when slot 2 goes to b
+        // (apply_batch then refuses a's late batches); a keeps migrating it,
+        // now to b, which guesses n as the source until a's `begin`.
+        let (old, new) = (owners(&[A, B, N, N]), owners(&[A, B, B]));
+        let mut prior = HashMap::new();
+        prior.insert(2u16, Importing(A.into()));
+        let st = transition(N, &old, &new, &prior, all);
+        assert_eq!(st.get(&2), Some(&Dropped(A.into())));
+        // ...until the next change (or the slot comes back: import from a).
+        assert_eq!(transition(N, &new, &new, &st, all).get(&2), None);
+        let back = transition(N, &new, &old, &st, all);
+        assert_eq!(back.get(&2), Some(&Importing(A.into())));
+        // A dead source: nothing to follow.
+        assert_eq!(
+            transition(N, &old, &new, &prior, |id| id != A).get(&2),
+            None
+        );
+        let mut prior = HashMap::new();
+        prior.insert(2u16, Migrating);
+        assert_eq!(
+            transition(A, &old, &new, &prior, all).get(&2),
+            Some(&Migrating)
+        );
+        let st = transition(B, &old, &new, &HashMap::new(), all);
+        assert_eq!(st.get(&2), Some(&Importing(N.into())));
     }
 
     #[test]

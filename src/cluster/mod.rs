@@ -85,7 +85,10 @@ pub enum Owner<'v> {
     Local,
     /// By another node at this address (`host:port` text and resolved address).
     Remote(&'v str, SocketAddr),
-    /// Nobody reachable (no member, or the owner's address is unknown).
+    /// Another node whose address is not known yet (not gossiped to this
+    /// node so far): requests wait briefly instead of failing.
+    Unknown,
+    /// Nobody (the map has no member).
     Down,
 }
 
@@ -150,6 +153,12 @@ impl View {
         self.nodes.iter().any(|n| n.id == id && n.alive)
     }
 
+    /// True when node `id` may hold slot data: alive, or a member (not yet
+    /// declared failed). Imports from anyone else are given up.
+    pub fn may_hold(&self, id: &str) -> bool {
+        self.is_alive(id) || self.is_member(id)
+    }
+
     /// Id of the node that serves `slot` as far as this node knows: the map
     /// owner, except for slots this node imports (their source) or still
     /// migrates (itself). CLUSTER SLOTS/NODES/SHARDS report this.
@@ -167,7 +176,7 @@ impl View {
             Some(o) if Some(o) == self.me => Owner::Local,
             Some(o) => match self.member_addr.get(o) {
                 Some(Some((text, addr))) => Owner::Remote(text, *addr),
-                _ => Owner::Down,
+                _ => Owner::Unknown,
             },
             None => Owner::Down,
         }
@@ -214,6 +223,9 @@ pub struct Cluster {
     pub progress: migrate::Progress,
     /// Wakes the migration task when slot states changed.
     pub wake: tokio::sync::Notify,
+    /// Slots whose import a membership change dropped: the migration task
+    /// deletes the keys copied so far (`migrate::discard`).
+    pub dropped: Mutex<Vec<u16>>,
 }
 
 impl Cluster {
@@ -255,6 +267,7 @@ impl Cluster {
             leaving: AtomicBool::new(false),
             progress: migrate::Progress::default(),
             wake: tokio::sync::Notify::new(),
+            dropped: Mutex::new(Vec::new()),
         })
     }
 
@@ -289,7 +302,17 @@ impl Cluster {
                 |s| prev.owner_id(s),
                 |s| new.map.owner_id(s),
                 &old.states,
-                |id| new.is_alive(id) || new.is_member(id),
+                |id| new.may_hold(id),
+            );
+            self.dropped.lock().extend(
+                old.states
+                    .iter()
+                    .filter(|(s, st)| {
+                        matches!(st, SlotState::Importing(_))
+                            && !matches!(states.get(s), Some(SlotState::Importing(_)))
+                    })
+                    .filter(|(s, _)| new.map.owner_id(**s) != Some(self.id.as_str()))
+                    .map(|(s, _)| *s),
             );
             new.states = Arc::new(states);
             self.wake.notify_one();
@@ -310,13 +333,16 @@ impl Cluster {
     }
 
     /// Replaces the slot states of the current view (the migration task).
-    pub fn update_states(&self, f: impl FnOnce(&mut HashMap<u16, SlotState>)) {
+    /// `f` also sees the view, so a decision against its map is atomic with
+    /// respect to membership changes ([`Cluster::install`]).
+    pub fn update_states<R>(&self, f: impl FnOnce(&View, &mut HashMap<u16, SlotState>) -> R) -> R {
         let mut guard = self.view.write();
         let mut v = View::clone(&guard);
         let mut states = HashMap::clone(&v.states);
-        f(&mut states);
+        let r = f(&v, &mut states);
         v.states = Arc::new(states);
         *guard = Arc::new(v);
+        r
     }
 
     /// Total gossip rounds so far.

@@ -12,7 +12,7 @@
 //!   are local; any other command gets `-CROSSSLOT`;
 //! - a slot mid-migration (`migrate::SlotState`): migrating ones run here,
 //!   importing ones go to the source, paused ones wait ([`Route::Hold`]),
-//!   moved ones go to the owner.
+//!   moved ones go to the owner, dropped imports to their source.
 //!
 //! A command to forward is sent at once, inside the batch ([`start`]): its
 //! reply is awaited later ([`settle`]), so the commands a client pipelined to
@@ -141,7 +141,8 @@ enum Target<'v> {
     Local,
     /// Another node: its `host:port` (for `-MOVED`) and socket address.
     Remote(Cow<'v, str>, SocketAddr),
-    /// Wait and decide again (slot paused for its flip, or views disagree).
+    /// Wait and decide again (slot paused for its flip, views disagree, or
+    /// the node holding the slot is not known here yet).
     Hold,
     Down,
 }
@@ -157,10 +158,21 @@ enum Target<'v> {
 fn target(view: &View, slot: u16, ask: Ask) -> Target<'_> {
     let by_map = |hold_if_proxied: bool| match view.owner(slot) {
         Owner::Local => Target::Local,
-        Owner::Remote(..) | Owner::Down if hold_if_proxied && ask.proxied && !ask.patient => {
+        // A peer whose view makes this node a member routed it here, but this
+        // node is no member of its own view yet (a newcomer that lags): it
+        // waits for its view however long (<= 5 s), as forwarding by the
+        // stale view would bounce the request back.
+        Owner::Remote(..) | Owner::Down
+            if hold_if_proxied && ask.proxied && (!ask.patient || view.me.is_none()) =>
+        {
             Target::Hold
         }
         Owner::Remote(text, addr) => Target::Remote(Cow::Borrowed(text), addr),
+        // Not gossiped yet (a node that just joined): wait for its address.
+        Owner::Unknown => Target::Hold,
+        // A peer routed it here but this node has no ring yet (it joined
+        // and has not adopted a membership): wait for it.
+        Owner::Down if ask.proxied => Target::Hold,
         Owner::Down => Target::Down,
     };
     // No migration (the common case): no hashing of the slot.
@@ -174,16 +186,23 @@ fn target(view: &View, slot: u16, ask: Ask) -> Target<'_> {
         Some(SlotState::Paused) => Target::Hold,
         Some(SlotState::Importing(src)) => match view.addr_of(src) {
             Some((text, addr)) => Target::Remote(Cow::Owned(text), addr),
-            None => Target::Down,
+            // The holder is not known here yet: never serve without the data.
+            None => Target::Hold,
         },
         Some(SlotState::Moved) => by_map(false),
+        // Follow the data while the source hands it to the new owner.
+        Some(SlotState::Dropped(src)) => match view.addr_of(src).filter(|_| view.is_alive(src)) {
+            Some((text, addr)) => Target::Remote(Cow::Owned(text), addr),
+            None => by_map(false),
+        },
         None => by_map(true),
     }
 }
 
 /// How long a proxied request is held when views disagree before it is forwarded.
 const PATIENCE: Duration = Duration::from_millis(300);
-/// How long a request waits for a paused slot before `-TRYAGAIN`.
+/// How long a request waits for a paused slot (or a holder whose address is
+/// not known yet) before `-TRYAGAIN`.
 const HOLD_LIMIT: Duration = Duration::from_secs(5);
 
 fn tryagain() -> CmdError {
@@ -562,5 +581,72 @@ fn join_replies(
                 .sum();
             reply.int(total);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::cluster::membership::Membership;
+    use crate::cluster::NodeInfo;
+
+    fn node(id: &str, port: u16) -> NodeInfo {
+        NodeInfo {
+            id: id.to_string(),
+            host: "127.0.0.1".into(),
+            port,
+            bus_port: port + 10000,
+            alive: true,
+            weight: 1,
+            last_seen_ms: 0,
+        }
+    }
+
+    /// A slot whose holder's address is not gossiped yet waits (then
+    /// `-TRYAGAIN`), it is never served here nor failed at once.
+    #[test]
+    fn unknown_holder_holds_requests() {
+        let (me, other, third) = ("a".repeat(40), "b".repeat(40), "c".repeat(40));
+        let membership = Membership {
+            epoch: 2,
+            members: [(me.clone(), 1), (other.clone(), 1)].into(),
+            by: me.clone(),
+        };
+        let mut view = View::new(&me, membership, vec![node(&me, 7000)], None);
+        let ask = Ask::default();
+        let slot_of = |mine: bool| {
+            (0..crate::store::SLOTS as u16)
+                .find(|&s| (view.map.owner_id(s) == Some(me.as_str())) == mine)
+                .expect("slot")
+        };
+        let (theirs, mine) = (slot_of(false), slot_of(true));
+        assert!(matches!(target(&view, theirs, ask), Target::Hold));
+        // No ring yet (a newcomer): clients are told at once, peers wait.
+        let empty = View::new(&me, Membership::default(), vec![node(&me, 7000)], None);
+        assert!(matches!(target(&empty, 0, ask), Target::Down));
+        let proxied = Ask {
+            proxied: true,
+            patient: true,
+            ..ask
+        };
+        assert!(matches!(target(&empty, 0, proxied), Target::Hold));
+        // A member forwards a patient proxied request by its map; a node
+        // that is no member of its own view (a lagging newcomer) keeps it.
+        let nodes = vec![node(&me, 7000), node(&other, 7001)];
+        let member = View::new(&me, view.membership.clone(), nodes.clone(), None);
+        assert!(matches!(
+            target(&member, theirs, proxied),
+            Target::Remote(..)
+        ));
+        let outsider = View::new(&third, view.membership.clone(), nodes, None);
+        assert!(matches!(target(&outsider, theirs, proxied), Target::Hold));
+        assert!(matches!(target(&view, mine, ask), Target::Local));
+        view.states = Arc::new(HashMap::from([(mine, SlotState::Importing(third.clone()))]));
+        assert!(matches!(target(&view, mine, ask), Target::Hold));
+        // Once gossiped: forwarded.
+        view.nodes.push(node(&third, 7002));
+        assert!(matches!(target(&view, mine, ask), Target::Remote(..)));
     }
 }

@@ -85,7 +85,7 @@ fn owner_of(view: &View, key: &[u8]) -> Result<Option<SocketAddr>, ()> {
     match view.owner(key_slot(key)) {
         Owner::Local => Ok(None),
         Owner::Remote(_, addr) => Ok(Some(addr)),
-        Owner::Down => Err(()),
+        Owner::Down | Owner::Unknown => Err(()),
     }
 }
 
