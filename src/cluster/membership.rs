@@ -19,6 +19,11 @@ pub struct Membership {
     pub members: BTreeMap<String, u32>,
     /// The leader that proposed this membership.
     pub by: String,
+    /// The members (id → weight) of the membership this one replaced: a node
+    /// that joins with this membership as its first one computes the slots'
+    /// previous owners from it (it never saw the previous map itself).
+    #[serde(default)]
+    pub previous: BTreeMap<String, u32>,
 }
 
 /// What one node sees of the cluster at one moment (from gossip).

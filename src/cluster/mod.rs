@@ -286,13 +286,13 @@ impl Cluster {
         // from: the migration task may have changed them in between.
         new.states = old.states.clone();
         if !Arc::ptr_eq(&old.map, &new.map) {
-            // A node that had no ring yet (just joined) takes the ring without
-            // itself as the previous owners.
+            // A node that had no ring yet (just joined) takes the ring of the
+            // membership this one replaced as the previous owners (or, when
+            // that is not known, the ring without itself). The nodes holding
+            // the data correct a wrong guess with their `begin`.
             let fallback;
             let prev: &SlotMap = if old.map.members.is_empty() {
-                let mut m = new.membership.clone();
-                m.members.remove(&self.id);
-                fallback = View::new(&self.id, m, Vec::new(), None).map;
+                fallback = previous_map(&self.id, &new.membership);
                 &fallback
             } else {
                 &old.map
@@ -351,11 +351,74 @@ impl Cluster {
     }
 }
 
+/// The slot map a node takes as the previous one when `m` is the first
+/// membership it adopts: the ring of the membership `m` replaced, or, when
+/// that is not known, the ring of `m` without this node.
+fn previous_map(me: &str, m: &Membership) -> Arc<SlotMap> {
+    let mut m = m.clone();
+    if m.previous.is_empty() {
+        m.members.remove(me);
+    } else {
+        m.members = std::mem::take(&mut m.previous);
+    }
+    View::new(me, m, Vec::new(), None).map
+}
+
 /// The bus port: `cluster-port`, or RESP port + 10000.
 pub fn bus_port(settings: &Settings, resp_port: u16) -> u16 {
     if settings.cluster_port != 0 {
         settings.cluster_port
     } else {
         resp_port.wrapping_add(10000)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    /// Two nodes that join in one change import every slot from the node
+    /// that held it, never from each other (a wrong guess costs hops).
+    #[test]
+    fn joiners_import_from_the_previous_owners() {
+        let old: BTreeMap<String, u32> = ["a", "b", "c"].map(|id| (id.to_string(), 1)).into();
+        let mut members = old.clone();
+        members.extend(["d", "e"].map(|id| (id.to_string(), 1)));
+        let m = Membership {
+            epoch: 3,
+            members,
+            by: "a".into(),
+            previous: old.clone(),
+        };
+        let truth = View::new(
+            "a",
+            Membership {
+                members: old,
+                ..m.clone()
+            },
+            Vec::new(),
+            None,
+        )
+        .map;
+        let new = View::new("d", m.clone(), Vec::new(), None).map;
+        for me in ["d", "e"] {
+            let prev = previous_map(me, &m);
+            let states = migrate::transition(
+                me,
+                |s| prev.owner_id(s),
+                |s| new.owner_id(s),
+                &HashMap::new(),
+                |_| true,
+            );
+            assert!(!states.is_empty());
+            for (s, st) in &states {
+                assert_eq!(
+                    st,
+                    &SlotState::Importing(truth.owner_id(*s).unwrap_or("").to_string()),
+                    "slot {s} of {me}"
+                );
+            }
+        }
     }
 }

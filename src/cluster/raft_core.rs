@@ -408,6 +408,7 @@ impl Core {
                 epoch: prior.epoch + 1,
                 members: [(self.me.clone(), self.weight)].into(),
                 by: self.me.clone(),
+                previous: BTreeMap::new(),
             },
         };
         info!(group = %state.group, epoch = state.membership.epoch, "formed a new cluster group");
@@ -684,6 +685,7 @@ impl Core {
                     Ok(p) if p.members != state.membership.members => {
                         state.membership = Membership {
                             epoch: state.membership.epoch + 1,
+                            previous: std::mem::take(&mut state.membership.members),
                             members: p.members,
                             by: p.by,
                         };

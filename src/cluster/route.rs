@@ -240,6 +240,9 @@ pub fn decide(cluster: &Cluster, cmd: &Command, args: &[Bytes], ask: Ask) -> Dec
                 if redirect {
                     Decision::Reject(moved(slot, &text))
                 } else {
+                    if ask.proxied {
+                        tracing::trace!(slot, %addr, epoch = view.membership.epoch, state = ?view.states.get(&slot), patient = ask.patient, "forwarding a proxied request");
+                    }
                     Decision::Route(Route::Forward(addr))
                 }
             }
@@ -324,6 +327,7 @@ pub fn start(
         return Some(plan);
     };
     let Some(hop) = next_hop(client) else {
+        tracing::debug!("request forwarded too many times: TRYAGAIN");
         if !plan.silent {
             reply.error(&tryagain().to_string());
         }
@@ -410,7 +414,14 @@ async fn hold(shared: &Arc<Shared>, client: &mut Client, reply: &mut Reply, args
         };
         match decide(cluster, found.cmd, &args, ask) {
             Decision::Route(Route::Hold) if start.elapsed() < HOLD_LIMIT => continue,
-            Decision::Route(Route::Hold) => return reply.error(&tryagain().to_string()),
+            Decision::Route(Route::Hold) => {
+                tracing::debug!(
+                    cmd = found.cmd.name,
+                    proxied = client.proxied,
+                    "request held too long: TRYAGAIN"
+                );
+                return reply.error(&tryagain().to_string());
+            }
             Decision::Reject(e) => return reply.error(&e.to_string()),
             Decision::Route(route) => {
                 return Box::pin(run_plan(shared, client, reply, route, args)).await
@@ -477,6 +488,7 @@ async fn run_plan(
         Route::Hold => hold(shared, client, reply, args).await,
         Route::Forward(addr) => {
             let Some(hop) = next_hop(client) else {
+                tracing::debug!(%addr, "request forwarded too many times: TRYAGAIN");
                 reply.error(&tryagain().to_string());
                 return;
             };
@@ -613,6 +625,7 @@ mod tests {
             epoch: 2,
             members: [(me.clone(), 1), (other.clone(), 1)].into(),
             by: me.clone(),
+            previous: Default::default(),
         };
         let mut view = View::new(&me, membership, vec![node(&me, 7000)], None);
         let ask = Ask::default();
