@@ -353,14 +353,14 @@ impl Cluster {
 
 /// The slot map a node takes as the previous one when `m` is the first
 /// membership it adopts: the ring of the membership `m` replaced, or, when
-/// that is not known, the ring of `m` without this node.
+/// that is not known, the ring of `m`; without this node either way (it
+/// holds no data yet, even if the membership it skipped had it as a member).
 fn previous_map(me: &str, m: &Membership) -> Arc<SlotMap> {
     let mut m = m.clone();
-    if m.previous.is_empty() {
-        m.members.remove(me);
-    } else {
+    if !m.previous.is_empty() {
         m.members = std::mem::take(&mut m.previous);
     }
+    m.members.remove(me);
     View::new(me, m, Vec::new(), None).map
 }
 
@@ -378,32 +378,48 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
+    fn ids(ids: &[&str]) -> BTreeMap<String, u32> {
+        ids.iter().map(|id| (id.to_string(), 1)).collect()
+    }
+
     /// Two nodes that join in one change import every slot from the node
     /// that held it, never from each other (a wrong guess costs hops).
     #[test]
     fn joiners_import_from_the_previous_owners() {
-        let old: BTreeMap<String, u32> = ["a", "b", "c"].map(|id| (id.to_string(), 1)).into();
-        let mut members = old.clone();
-        members.extend(["d", "e"].map(|id| (id.to_string(), 1)));
         let m = Membership {
             epoch: 3,
-            members,
+            members: ids(&["a", "b", "c", "d", "e"]),
             by: "a".into(),
-            previous: old.clone(),
+            previous: ids(&["a", "b", "c"]),
         };
-        let truth = View::new(
-            "a",
-            Membership {
-                members: old,
-                ..m.clone()
-            },
-            Vec::new(),
-            None,
-        )
-        .map;
-        let new = View::new("d", m.clone(), Vec::new(), None).map;
-        for me in ["d", "e"] {
-            let prev = previous_map(me, &m);
+        joiners_import_from(&["d", "e"], &m, ids(&["a", "b", "c"]));
+    }
+
+    /// A node whose first adopted membership is the one after its own join
+    /// (it skipped the one that added it) imports every slot it owns: it
+    /// never takes itself for the holder of data it did not receive.
+    #[test]
+    fn a_joiner_that_skipped_its_own_join_imports_everything() {
+        let m = Membership {
+            epoch: 4,
+            members: ids(&["a", "b", "c", "d", "e"]),
+            by: "a".into(),
+            previous: ids(&["a", "b", "c", "d"]),
+        };
+        joiners_import_from(&["d"], &m, ids(&["a", "b", "c"]));
+    }
+
+    /// Each of `joiners`, adopting `m` as its first membership, imports each
+    /// slot it owns from that slot's owner in the ring of `holders`.
+    fn joiners_import_from(joiners: &[&str], m: &Membership, holders: BTreeMap<String, u32>) {
+        let held = Membership {
+            members: holders,
+            ..m.clone()
+        };
+        let truth = View::new("a", held, Vec::new(), None).map;
+        let new = View::new("a", m.clone(), Vec::new(), None).map;
+        for &me in joiners {
+            let prev = previous_map(me, m);
             let states = migrate::transition(
                 me,
                 |s| prev.owner_id(s),
@@ -411,7 +427,10 @@ mod tests {
                 &HashMap::new(),
                 |_| true,
             );
-            assert!(!states.is_empty());
+            let owned = (0..crate::store::SLOTS as u16)
+                .filter(|&s| new.owner_id(s) == Some(me))
+                .count();
+            assert_eq!(states.len(), owned, "{me} imports every slot it owns");
             for (s, st) in &states {
                 assert_eq!(
                     st,
