@@ -1,14 +1,20 @@
 //! memcached protocol in cluster mode, with three real nodes on loopback:
 //! every request is served from any node's memcached port (proxied to the
 //! key's owner), multi-gets are split across owners and joined in key order,
-//! noreply / quiet modes stay silent, and `stats` stays per node.
+//! noreply / quiet modes stay silent, `stats` stays per node, and requests
+//! made while a node joins lose nothing.
 
 mod common;
 
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use common::cluster::{start_memcached_cluster, Node};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use common::cluster::{
+    field, start_memcached_cluster, start_node_with, tmp, wait_converged, wait_rebalanced, Node,
+};
 use common::*;
 
 fn bulk(v: &str) -> Vec<u8> {
@@ -261,4 +267,117 @@ fn unreachable_owner_is_a_server_error_and_noreply_stays_silent() {
         format!("VALUE {k1} 0 1\r\nx\r\nEND\r\n").as_bytes()
     );
     assert_alive(nodes[0].proc.port);
+}
+
+/// Keys each memcached checker thread cycles through.
+const MC_KEYS: usize = 30;
+
+/// Sets and reads keys `mck:{t}:{i}` through `port` until `stop`: each read
+/// must see the value last written (a write lost at a slot's move, or a read
+/// served by a node without the data, shows up here). Returns the errors and
+/// the last value written per key.
+fn mc_checker(t: usize, port: u16, stop: Arc<AtomicBool>) -> (Vec<String>, Vec<u64>) {
+    let mut mc = Mc::connect(port);
+    let mut errors = Vec::new();
+    let mut last = vec![0u64; MC_KEYS];
+    let mut v = 0u64;
+    while !stop.load(Ordering::Relaxed) && errors.len() < 20 {
+        v += 1;
+        for (i, l) in last.iter_mut().enumerate() {
+            let key = format!("mck:{t}:{i}");
+            let want = if *l == 0 {
+                String::new()
+            } else {
+                value(&key, 0, &l.to_string())
+            };
+            let got = mc.step(format!("get {key}\r\n").as_bytes());
+            if got != format!("{want}END\r\n").as_bytes() {
+                errors.push(format!(
+                    "get {key} via {port}: {:?}, want previous {l}",
+                    String::from_utf8_lossy(&got)
+                ));
+            }
+            let got =
+                mc.step(format!("set {key} 0 0 {}\r\n{v}\r\n", v.to_string().len()).as_bytes());
+            if got != b"STORED\r\n" {
+                errors.push(format!(
+                    "set {key} via {port}: {:?}",
+                    String::from_utf8_lossy(&got)
+                ));
+                continue;
+            }
+            *l = v;
+        }
+    }
+    (errors, last)
+}
+
+#[test]
+fn memcached_requests_lose_nothing_while_a_node_joins() {
+    let mut nodes = start_memcached_cluster(3, &[]);
+    // Enough data that the join's rebalance takes a while.
+    let pad = ".".repeat(1000);
+    let mut mc = Mc::connect(nodes[0].mc_port);
+    for chunk in (0..20_000).collect::<Vec<usize>>().chunks(500) {
+        let mut req = Vec::new();
+        for i in chunk {
+            req.extend_from_slice(format!("set pre:{i} 0 0 {}\r\n{pad}\r\n", pad.len()).as_bytes());
+        }
+        assert_eq!(mc.step(&req), b"STORED\r\n".repeat(chunk.len()));
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let checkers: Vec<_> = (0..6)
+        .map(|t| {
+            let port = nodes[t % 3].mc_port;
+            let stop = stop.clone();
+            std::thread::spawn(move || mc_checker(t, port, stop))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let seed = format!("127.0.0.1:{}", nodes[0].port());
+    nodes.push(start_node_with(
+        tmp(),
+        free_port(),
+        &["--join", seed.as_str()],
+        true,
+    ));
+    wait_converged(&nodes, 4);
+    let s = redis_cli(nodes[3].port(), &["cluster", "rebalance-status"]);
+    eprintln!("importing {} slots", field(&s, "rebalance_slots_importing"));
+    wait_rebalanced(&nodes.iter().collect::<Vec<_>>(), Duration::from_secs(60));
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    let mut lasts = Vec::new();
+    for c in checkers {
+        let (errors, last) = c.join().expect("checker");
+        assert!(errors.is_empty(), "checker errors: {errors:?}");
+        assert!(
+            last.iter().all(|&v| v > 1),
+            "checker made no progress: {last:?}"
+        );
+        lasts.push(last);
+    }
+    // Every value, from every node (the new one included).
+    for n in &nodes {
+        let mut mc = Mc::connect(n.mc_port);
+        for (t, last) in lasts.iter().enumerate() {
+            for (i, v) in last.iter().enumerate() {
+                let key = format!("mck:{t}:{i}");
+                let want = format!("{}END\r\n", value(&key, 0, &v.to_string()));
+                assert_eq!(
+                    String::from_utf8_lossy(&mc.step(format!("get {key}\r\n").as_bytes())),
+                    want
+                );
+            }
+        }
+        let keys: String = (0..20_000).map(|i| format!(" pre:{i}")).collect();
+        let got = mc.step(format!("get{keys}\r\n").as_bytes());
+        assert_eq!(
+            got.len(),
+            (0..20_000)
+                .map(|i| value(&format!("pre:{i}"), 0, &pad).len())
+                .sum::<usize>()
+                + 5
+        );
+    }
 }

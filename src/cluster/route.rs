@@ -203,7 +203,39 @@ fn target(view: &View, slot: u16, ask: Ask) -> Target<'_> {
 const PATIENCE: Duration = Duration::from_millis(300);
 /// How long a request waits for a paused slot (or a holder whose address is
 /// not known yet) before `-TRYAGAIN`.
-const HOLD_LIMIT: Duration = Duration::from_secs(5);
+pub(crate) const HOLD_LIMIT: Duration = Duration::from_secs(5);
+/// How often a held request decides its route again.
+pub(crate) const HOLD_STEP: Duration = Duration::from_millis(2);
+
+/// Where a memcached request for `slot` runs, by the same migration states
+/// as a RESP command's (the memcached proxy does its own forwarding).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlotRoute {
+    /// On this node.
+    Local,
+    /// On another node: its `host:port` and socket address.
+    Remote(String, SocketAddr),
+    /// Wait and decide again (a flip pause, an unknown holder, a lagging view).
+    Hold,
+    /// Nobody serves the slot.
+    Down,
+}
+
+/// The route of a memcached request for `slot`; `proxied` when a peer sent
+/// it (it then waits rather than bounce while this node's view lags).
+pub fn slot_route(view: &View, slot: u16, proxied: bool) -> SlotRoute {
+    let ask = Ask {
+        proxied,
+        patient: true,
+        ..Ask::default()
+    };
+    match target(view, slot, ask) {
+        Target::Local => SlotRoute::Local,
+        Target::Remote(text, addr) => SlotRoute::Remote(text.into_owned(), addr),
+        Target::Hold => SlotRoute::Hold,
+        Target::Down => SlotRoute::Down,
+    }
+}
 
 fn tryagain() -> CmdError {
     CmdError::Other("TRYAGAIN Slot is being migrated, try again".into())
@@ -405,7 +437,7 @@ async fn hold(shared: &Arc<Shared>, client: &mut Client, reply: &mut Reply, args
     let start = std::time::Instant::now();
     let redirect = shared.config.read().cluster_redirect;
     loop {
-        tokio::time::sleep(Duration::from_millis(2)).await;
+        tokio::time::sleep(HOLD_STEP).await;
         let ask = Ask {
             redirect,
             in_multi: false,

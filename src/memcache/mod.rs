@@ -32,11 +32,11 @@ use tokio::runtime::Handle;
 use tracing::debug;
 
 use crate::config::Settings;
-use crate::error::StartError;
+use crate::error::{CmdError, StartError};
 use crate::server::{ClientHandle, Shared};
 use crate::store::now_ms;
 use cmd::{Exec, Outcome, Ttl};
-use parse::{Limits, Parsed};
+use parse::{Limits, Parsed, Request};
 
 /// The `version` we report: memcached's protocol level plus our own.
 pub const VERSION: &str = concat!("1.6.18 ringcache-", env!("CARGO_PKG_VERSION"));
@@ -549,13 +549,20 @@ fn process(
     }
 }
 
-/// Executes one raw request forwarded by a peer (`CLUSTER MC`) and returns
-/// its raw reply; the caller holds the gate.
-pub fn execute_forwarded(shared: &Arc<Shared>, raw: &[u8], now_ms: u64) -> Option<Vec<u8>> {
+/// Executes one raw request forwarded by a peer (`CLUSTER MC`), or held by
+/// this node's proxy, once `check` accepts it, and returns its raw reply;
+/// the caller holds the gate.
+pub fn execute_forwarded(
+    shared: &Arc<Shared>,
+    raw: &[u8],
+    now_ms: u64,
+    check: impl FnOnce(&Request<'_>) -> Result<(), CmdError>,
+) -> Result<Vec<u8>, CmdError> {
     let limits = limits(&shared.config.read());
     let Parsed::Request(req, _) = parse::parse(raw, limits) else {
-        return None;
+        return Err(CmdError::err("incomplete memcached request"));
     };
+    check(&req)?;
     let mut out = Vec::new();
     let mut ex = Exec {
         shared,
@@ -564,5 +571,5 @@ pub fn execute_forwarded(shared: &Arc<Shared>, raw: &[u8], now_ms: u64) -> Optio
         now_ms,
     };
     ex.run(req);
-    Some(out)
+    Ok(out)
 }

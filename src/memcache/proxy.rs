@@ -11,9 +11,19 @@
 //! single `END`. noreply and quiet requests stay silent because the owner
 //! executes them as sent. Counters (`stats`) are per node: a proxied request
 //! counts on its owner.
+//!
+//! Slots that move follow the same states as RESP commands
+//! ([`route::slot_route`]): a request for a slot this node imports goes to
+//! the node holding the data, one for a paused slot waits. The receiving node
+//! executes a request only if it serves every key itself; otherwise it
+//! answers `-MOVED` (the requester follows it) or `-TRYAGAIN` (the requester
+//! waits and decides again by its own view), for at most
+//! [`route::HOLD_LIMIT`]. Only the requester forwards: a request never
+//! travels further than one peer at a time.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use redis_protocol::resp2::types::OwnedFrame;
@@ -22,7 +32,8 @@ use tokio::task::JoinHandle;
 
 use super::cmd::Exec;
 use super::parse::{base64_encode, KeyList, Request};
-use crate::cluster::{Cluster, Owner, View};
+use crate::cluster::route::{self, SlotRoute};
+use crate::cluster::{Cluster, View};
 use crate::cmd::Ctx;
 use crate::error::{CmdError, CmdResult};
 use crate::server::Shared;
@@ -32,6 +43,10 @@ use crate::store::key_slot;
 const DOWN: &str = "SERVER_ERROR cluster is down: hash slot not served";
 /// Reply when an owner answered something that is not a memcached reply.
 const BAD_REPLY: &[u8] = b"SERVER_ERROR bad reply from the owner node\r\n";
+/// Reply when a slot stayed in motion (or its holder unknown) for too long.
+const MIGRATING: &str = "SERVER_ERROR hash slot is being migrated, try again";
+/// Redirects followed before deciding again by this node's view.
+const MAX_REDIRECTS: u32 = 3;
 
 /// Where a request runs.
 #[derive(Debug)]
@@ -51,8 +66,10 @@ pub enum Route {
 pub enum Plan {
     /// One request to one owner.
     Forward {
-        /// Owner's RESP address.
-        addr: SocketAddr,
+        /// The slot of its key.
+        slot: u16,
+        /// Owner's RESP address (`None`: wait, then decide again).
+        addr: Option<SocketAddr>,
         /// The raw memcached request (data block included).
         request: Vec<u8>,
         /// Append the owner's reply (false: only its side effect matters).
@@ -62,6 +79,8 @@ pub enum Plan {
     },
     /// A multi-key get whose keys live on several nodes.
     MultiGet {
+        /// `get`/`gets`/`gat <t>`/`gats <t>`: the command of every part.
+        head: String,
         /// Each key with the index of its part, in request order.
         keys: Vec<(Vec<u8>, usize)>,
         /// One sub-request per owner.
@@ -69,23 +88,58 @@ pub enum Plan {
     },
 }
 
-/// The keys of a multi-get that one node owns.
+/// The keys of a multi-get that go to one place.
 #[derive(Debug)]
 pub struct Part {
-    /// The owner (`None`: this node, already executed).
-    addr: Option<SocketAddr>,
+    /// Where they are served (`Dest::Here`: already executed).
+    dest: Dest,
     /// `get`/`gets`/`gat`/`gats` line for these keys.
     request: Vec<u8>,
     /// The reply (`VALUE` blocks and `END`).
     reply: Vec<u8>,
 }
 
-/// The owner's address (`Ok(None)`: this node), or `Err` when it is down.
-fn owner_of(view: &View, key: &[u8]) -> Result<Option<SocketAddr>, ()> {
-    match view.owner(key_slot(key)) {
-        Owner::Local => Ok(None),
-        Owner::Remote(_, addr) => Ok(Some(addr)),
-        Owner::Down | Owner::Unknown => Err(()),
+/// Where a key's request goes from this node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dest {
+    /// Served here.
+    Here,
+    /// Sent to that node.
+    Peer(SocketAddr),
+    /// Wait (a paused slot, an unknown holder), then decide again.
+    Wait,
+}
+
+/// Where `key`'s request goes from the requester, or `Err` when its slot
+/// is not served.
+fn dest_of(view: &View, key: &[u8]) -> Result<Dest, ()> {
+    match route::slot_route(view, key_slot(key), false) {
+        SlotRoute::Local => Ok(Dest::Here),
+        SlotRoute::Remote(_, addr) => Ok(Dest::Peer(addr)),
+        SlotRoute::Hold => Ok(Dest::Wait),
+        SlotRoute::Down => Err(()),
+    }
+}
+
+/// `Ok` when this node serves every key of `req` now (checked under the
+/// gate, right before executing it); else the error that sends the
+/// requester on: `-MOVED slot host:port` or `-TRYAGAIN`.
+fn served_here(view: &View, req: &Request<'_>, proxied: bool) -> Result<(), CmdError> {
+    let check = |key: &[u8]| {
+        let slot = key_slot(key);
+        match route::slot_route(view, slot, proxied) {
+            SlotRoute::Local => Ok(()),
+            SlotRoute::Remote(text, _) => Err(CmdError::Other(format!("MOVED {slot} {text}"))),
+            SlotRoute::Hold => Err(CmdError::Other(
+                "TRYAGAIN Slot is being migrated, try again".into(),
+            )),
+            SlotRoute::Down => Err(CmdError::Other("CLUSTERDOWN Hash slot not served".into())),
+        }
+    };
+    match req {
+        Request::Get { keys, .. } => keys.iter().try_for_each(check),
+        Request::TooLarge { key, .. } => check(key),
+        other => single_key(other).map_or(Ok(()), |(key, _)| check(key)),
     }
 }
 
@@ -116,15 +170,16 @@ pub fn route(cluster: &Cluster, req: &mut Request<'_>, raw: &[u8], ex: &mut Exec
             if !*delete {
                 return Route::Local;
             }
-            match owner_of(&view, key) {
-                Ok(None) => Route::Local,
-                Ok(Some(addr)) => {
+            match dest_of(&view, key) {
+                Ok(Dest::Here) => Route::Local,
+                Ok(to) => {
                     *delete = false;
                     let mut request = b"md ".to_vec();
                     base64_encode(key, &mut request);
                     request.extend_from_slice(b" b q\r\n");
                     Route::LocalThen(Plan::Forward {
-                        addr,
+                        slot: key_slot(key),
+                        addr: peer(to),
                         request,
                         relay: false,
                         noreply: true,
@@ -141,10 +196,11 @@ pub fn route(cluster: &Cluster, req: &mut Request<'_>, raw: &[u8], ex: &mut Exec
             let Some((key, noreply)) = single_key(other) else {
                 return Route::Local;
             };
-            match owner_of(&view, key) {
-                Ok(None) => Route::Local,
-                Ok(Some(addr)) => Route::Remote(Plan::Forward {
-                    addr,
+            match dest_of(&view, key) {
+                Ok(Dest::Here) => Route::Local,
+                Ok(to) => Route::Remote(Plan::Forward {
+                    slot: key_slot(key),
+                    addr: peer(to),
                     request: raw.to_vec(),
                     relay: true,
                     noreply,
@@ -155,6 +211,14 @@ pub fn route(cluster: &Cluster, req: &mut Request<'_>, raw: &[u8], ex: &mut Exec
                 }
             }
         }
+    }
+}
+
+/// The node to send to (`None`: wait first).
+fn peer(to: Dest) -> Option<SocketAddr> {
+    match to {
+        Dest::Peer(addr) => Some(addr),
+        Dest::Here | Dest::Wait => None,
     }
 }
 
@@ -170,26 +234,26 @@ fn multi_get(
     let mut first = None;
     let mut single = true;
     for key in keys.iter() {
-        let Ok(target) = owner_of(view, key) else {
+        let Ok(target) = dest_of(view, key) else {
             ex.line(DOWN);
             return Route::Answered;
         };
         match first {
-            None => first = Some(target),
-            Some(f) => single &= f == target,
+            None => first = Some((target, key_slot(key))),
+            Some((f, _)) => single &= f == target,
         }
     }
     match first {
-        Some(Some(addr)) if single => {
+        Some((Dest::Here, _)) | None if single => return Route::Local,
+        Some((Dest::Peer(addr), slot)) if single => {
             return Route::Remote(Plan::Forward {
-                addr,
+                slot,
+                addr: Some(addr),
                 request: raw.to_vec(),
                 relay: true,
                 noreply: false,
             })
         }
-        Some(Some(_)) => {}
-        _ if single => return Route::Local,
         _ => {}
     }
     let head = match (cas, touch) {
@@ -201,12 +265,12 @@ fn multi_get(
     let mut parts: Vec<Part> = Vec::new();
     let mut order = Vec::new();
     for key in keys.iter() {
-        let target = owner_of(view, key).unwrap_or(None);
-        let i = match parts.iter().position(|p| p.addr == target) {
+        let target = dest_of(view, key).unwrap_or(Dest::Wait);
+        let i = match parts.iter().position(|p| p.dest == target) {
             Some(i) => i,
             None => {
                 parts.push(Part {
-                    addr: target,
+                    dest: target,
                     request: head.clone().into_bytes(),
                     reply: Vec::new(),
                 });
@@ -219,7 +283,7 @@ fn multi_get(
     }
     for (i, p) in parts.iter_mut().enumerate() {
         p.request.extend_from_slice(b"\r\n");
-        if p.addr.is_none() {
+        if p.dest == Dest::Here {
             let mut local = Exec {
                 shared: ex.shared,
                 out: &mut p.reply,
@@ -232,18 +296,54 @@ fn multi_get(
             local.line("END");
         }
     }
-    Route::Remote(Plan::MultiGet { keys: order, parts })
+    Route::Remote(Plan::MultiGet {
+        head,
+        keys: order,
+        parts,
+    })
+}
+
+/// What a peer answered to a forwarded request.
+#[derive(Debug)]
+enum Answer {
+    /// The raw memcached reply.
+    Reply(Vec<u8>),
+    /// It does not serve the slot: that node does.
+    Moved(SocketAddr),
+    /// It does not serve the slot now: wait and decide again.
+    TryAgain,
+}
+
+/// Reads a peer's `CLUSTER MC` reply frame.
+fn answer(frame: &[u8]) -> Result<Answer, String> {
+    match redis_protocol::resp2::decode::decode(frame) {
+        Ok(Some((OwnedFrame::BulkString(b), _))) => Ok(Answer::Reply(b)),
+        Ok(Some((OwnedFrame::Error(e), _))) => {
+            if e.starts_with("TRYAGAIN") {
+                return Ok(Answer::TryAgain);
+            }
+            let moved = e
+                .strip_prefix("MOVED ")
+                .and_then(|rest| rest.rsplit(' ').next())
+                .and_then(|a| a.parse().ok());
+            match moved {
+                Some(addr) => Ok(Answer::Moved(addr)),
+                None => Err(format!("SERVER_ERROR {e}")),
+            }
+        }
+        _ => Err(String::from_utf8_lossy(BAD_REPLY.trim_ascii_end()).into_owned()),
+    }
 }
 
 /// Sends one raw request to `addr` from the node's main runtime (`main`),
-/// where the peer links live, and returns the owner's raw reply or the error
+/// where the peer links live, and returns the peer's answer or the error
 /// line for the client. Requests started this way travel concurrently.
 fn call(
     shared: &Arc<Shared>,
     main: &Handle,
     addr: SocketAddr,
-    request: Vec<u8>,
-) -> JoinHandle<Result<Vec<u8>, String>> {
+    request: Bytes,
+) -> JoinHandle<Result<Answer, String>> {
     let shared = shared.clone();
     main.spawn(async move {
         let Some(cluster) = shared.cluster.get() else {
@@ -254,18 +354,95 @@ fn call(
             .request(&shared, addr, false, &[b"CLUSTER", b"MC", &request])
             .await
             .map_err(|e| format!("SERVER_ERROR cannot reach the owner {addr}: {e}"))?;
-        match redis_protocol::resp2::decode::decode(&frame) {
-            Ok(Some((OwnedFrame::BulkString(b), _))) => Ok(b),
-            Ok(Some((OwnedFrame::Error(e), _))) => Err(format!("SERVER_ERROR {e}")),
-            _ => Err(String::from_utf8_lossy(BAD_REPLY.trim_ascii_end()).into_owned()),
-        }
+        answer(&frame)
     })
 }
 
 /// The outcome of a [`call`] (a task that died is an error line too).
-async fn reply_of(call: JoinHandle<Result<Vec<u8>, String>>) -> Result<Vec<u8>, String> {
+async fn answer_of(call: JoinHandle<Result<Answer, String>>) -> Result<Answer, String> {
     call.await
         .unwrap_or_else(|e| Err(format!("SERVER_ERROR proxy task failed: {e}")))
+}
+
+/// Executes `request` here if this node serves its keys now (under the
+/// gate, like a connection's batch); `None` when it does not.
+fn run_here(shared: &Arc<Shared>, cluster: &Cluster, request: &[u8]) -> Option<Vec<u8>> {
+    let _gate = shared.gate.read();
+    let view = cluster.view();
+    super::execute_forwarded(shared, request, crate::store::now_ms(), |req| {
+        served_here(&view, req, false)
+    })
+    .ok()
+}
+
+/// Gets `request` (for keys of `slot`) answered: sends it to `to`, follows
+/// `-MOVED`, and when told to wait (or first told nothing, `to` = `None`)
+/// decides again by this node's view every [`route::HOLD_STEP`], running it
+/// here once this node serves the slot; gives up after [`route::HOLD_LIMIT`].
+async fn forward(
+    shared: &Arc<Shared>,
+    main: &Handle,
+    slot: u16,
+    mut to: Option<SocketAddr>,
+    request: Bytes,
+) -> Result<Vec<u8>, String> {
+    let Some(cluster) = shared.cluster.get() else {
+        return Err(DOWN.into());
+    };
+    let start = Instant::now();
+    let mut redirects = 0;
+    loop {
+        if let Some(addr) = to {
+            match answer_of(call(shared, main, addr, request.clone())).await? {
+                Answer::Reply(reply) => return Ok(reply),
+                Answer::Moved(next) if redirects < MAX_REDIRECTS => {
+                    redirects += 1;
+                    to = Some(next);
+                    continue;
+                }
+                Answer::Moved(_) | Answer::TryAgain => {}
+            }
+        }
+        if start.elapsed() >= route::HOLD_LIMIT {
+            return Err(MIGRATING.into());
+        }
+        tokio::time::sleep(route::HOLD_STEP).await;
+        redirects = 0;
+        to = match route::slot_route(&cluster.view(), slot, false) {
+            SlotRoute::Local => match run_here(shared, cluster, &request) {
+                Some(reply) => return Ok(reply),
+                None => None,
+            },
+            SlotRoute::Remote(_, addr) => Some(addr),
+            SlotRoute::Hold => None,
+            SlotRoute::Down => return Err(DOWN.into()),
+        };
+    }
+}
+
+/// Gets the keys of one multi-get part one by one (a part whose node sent
+/// it elsewhere, or that had to wait): their `VALUE` blocks and one `END`.
+async fn get_each(
+    shared: &Arc<Shared>,
+    main: &Handle,
+    head: &str,
+    keys: impl Iterator<Item = &[u8]>,
+) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    for key in keys {
+        let mut request = head.as_bytes().to_vec();
+        request.push(b' ');
+        request.extend_from_slice(key);
+        request.extend_from_slice(b"\r\n");
+        let reply = forward(shared, main, key_slot(key), None, request.into()).await?;
+        match reply.strip_suffix(b"END\r\n") {
+            Some(values) => out.extend_from_slice(values),
+            // An error line: the whole get answers it.
+            None => return Ok(reply),
+        }
+    }
+    out.extend_from_slice(b"END\r\n");
+    Ok(out)
 }
 
 /// Runs a plan, appending what the client must see to `out`; `main` is the
@@ -273,11 +450,12 @@ async fn reply_of(call: JoinHandle<Result<Vec<u8>, String>>) -> Result<Vec<u8>, 
 pub async fn run(shared: &Arc<Shared>, main: &Handle, plan: Plan, out: &mut Vec<u8>) {
     match plan {
         Plan::Forward {
+            slot,
             addr,
             request,
             relay,
             noreply,
-        } => match reply_of(call(shared, main, addr, request)).await {
+        } => match forward(shared, main, slot, addr, request.into()).await {
             Ok(reply) if relay => out.extend_from_slice(&reply),
             Ok(_) => {}
             Err(e) => {
@@ -287,18 +465,39 @@ pub async fn run(shared: &Arc<Shared>, main: &Handle, plan: Plan, out: &mut Vec<
                 }
             }
         },
-        Plan::MultiGet { keys, mut parts } => {
+        Plan::MultiGet {
+            head,
+            keys,
+            mut parts,
+        } => {
             // Every owner is asked at once; the replies are joined in key order.
             let calls: Vec<_> = parts
                 .iter_mut()
-                .map(|p| {
-                    p.addr
-                        .map(|addr| call(shared, main, addr, std::mem::take(&mut p.request)))
+                .map(|p| match p.dest {
+                    Dest::Peer(addr) => Some(call(
+                        shared,
+                        main,
+                        addr,
+                        std::mem::take(&mut p.request).into(),
+                    )),
+                    Dest::Here | Dest::Wait => None,
                 })
                 .collect();
-            for (p, c) in parts.iter_mut().zip(calls) {
-                let Some(c) = c else { continue };
-                match reply_of(c).await {
+            for (i, (p, c)) in parts.iter_mut().zip(calls).enumerate() {
+                let answered = match c {
+                    Some(c) => answer_of(c).await,
+                    None if p.dest == Dest::Wait => Ok(Answer::TryAgain),
+                    None => continue,
+                };
+                let reply = match answered {
+                    Ok(Answer::Reply(reply)) => Ok(reply),
+                    Ok(Answer::Moved(_) | Answer::TryAgain) => {
+                        let mine = keys.iter().filter(|k| k.1 == i).map(|k| k.0.as_slice());
+                        get_each(shared, main, &head, mine).await
+                    }
+                    Err(e) => Err(e),
+                };
+                match reply {
                     Ok(reply) => p.reply = reply,
                     Err(e) => {
                         out.extend_from_slice(e.as_bytes());
@@ -375,16 +574,18 @@ fn join(out: &mut Vec<u8>, keys: &[(Vec<u8>, usize)], parts: &[Part]) {
 /// (only on `CLUSTER PROXY-ORIGIN` connections) and answers its raw reply as a
 /// bulk string.
 pub fn cluster_mc(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    if ctx.shared.cluster.get().is_none() {
-        return Err(CmdError::err("This instance has cluster support disabled"));
-    }
     if !ctx.client.proxied {
         return Err(CmdError::err(
             "CLUSTER MC is only accepted from peer nodes (CLUSTER PROXY-ORIGIN)",
         ));
     }
-    let reply = super::execute_forwarded(ctx.shared, &args[2], ctx.now_ms)
-        .ok_or_else(|| CmdError::err("incomplete memcached request"))?;
+    let Some(cluster) = ctx.shared.cluster.get() else {
+        return Err(CmdError::err("This instance has cluster support disabled"));
+    };
+    let view = cluster.view();
+    let reply = super::execute_forwarded(ctx.shared, &args[2], ctx.now_ms, |req| {
+        served_here(&view, req, true)
+    })?;
     ctx.out.bulk(&reply);
     Ok(())
 }
@@ -395,7 +596,7 @@ mod tests {
 
     fn part(reply: &[u8]) -> Part {
         Part {
-            addr: None,
+            dest: Dest::Here,
             request: Vec::new(),
             reply: reply.to_vec(),
         }

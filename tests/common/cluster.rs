@@ -33,7 +33,7 @@ pub fn start_node(dir: tempfile::TempDir, port: u16, extra: &[&str]) -> Node {
 
 /// Starts one cluster node; with `memcached`, its memcached listener is on a
 /// free port (`Node::mc_port`, 0 when off).
-fn start_node_with(dir: tempfile::TempDir, port: u16, extra: &[&str], memcached: bool) -> Node {
+pub fn start_node_with(dir: tempfile::TempDir, port: u16, extra: &[&str], memcached: bool) -> Node {
     let d = dir.path().to_string_lossy().into_owned();
     let mc_port = if memcached { free_port() } else { 0 };
     let mc = mc_port.to_string();
