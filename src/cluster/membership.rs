@@ -24,6 +24,36 @@ pub struct Membership {
     /// previous owners from it (it never saw the previous map itself).
     #[serde(default)]
     pub previous: BTreeMap<String, u32>,
+    /// The committed owner of every slot (an index into `members` in key
+    /// order), computed when the change is applied from the previous owners
+    /// (`ring::balance`); empty: the plain ring of `members`.
+    #[serde(default)]
+    pub slots: Vec<u16>,
+    /// `slots` of the membership this one replaced (indexes into `previous`).
+    #[serde(default)]
+    pub previous_slots: Vec<u16>,
+}
+
+impl Membership {
+    /// The membership that replaces this one when the agreed member set
+    /// becomes `members`: next epoch, committed slot owners balanced from
+    /// this one's.
+    pub fn next(&mut self, members: BTreeMap<String, u32>, by: String) -> Membership {
+        let old_ids: Vec<&str> = self.members.keys().map(String::as_str).collect();
+        let prev = |s: u16| {
+            let i = *self.slots.get(s as usize)?;
+            old_ids.get(i as usize).copied()
+        };
+        let slots = super::ring::balance(&super::ring::active(&members), prev);
+        Membership {
+            epoch: self.epoch + 1,
+            previous: std::mem::take(&mut self.members),
+            previous_slots: std::mem::take(&mut self.slots),
+            slots,
+            members,
+            by,
+        }
+    }
 }
 
 /// What one node sees of the cluster at one moment (from gossip).

@@ -793,29 +793,39 @@ pub async fn run(shared: Arc<Shared>, c: Arc<Cluster>) {
             );
         }
         let mut failed = false;
+        let epoch = Bytes::from(view.membership.epoch.to_string());
+        fn group<'a>(
+            shared: &'a Arc<Shared>,
+            c: &'a Arc<Cluster>,
+            epoch: &Bytes,
+            to: &'a str,
+            target: SocketAddr,
+            chunk: &[u16],
+        ) -> Group<'a> {
+            let list: Vec<String> = chunk.iter().map(|s| s.to_string()).collect();
+            Group {
+                shared,
+                c,
+                to,
+                target,
+                epoch: epoch.clone(),
+                slots: chunk.to_vec(),
+                slot_list: Bytes::from(list.join(",")),
+            }
+        }
+        // Claim every pending slot at every target first: each target then
+        // forwards their requests here even if it guessed another previous
+        // owner, before any copy starts (a copy to one target takes a while).
+        let mut claimed = Vec::new();
         for (target, mut slots) in by_target {
             let Some((_, addr)) = view.addr_of(&target).filter(|_| view.is_alive(&target)) else {
                 continue;
             };
             slots.sort_unstable();
-            let group = |chunk: &[u16]| Group {
-                shared: &shared,
-                c: &c,
-                to: &target,
-                target: addr,
-                epoch: Bytes::from(view.membership.epoch.to_string()),
-                slots: chunk.to_vec(),
-                slot_list: Bytes::from(
-                    chunk
-                        .iter()
-                        .map(|s| s.to_string())
-                        .collect::<Vec<_>>()
-                        .join(","),
-                ),
-            };
-            // Claim every pending slot first: the target then forwards their
-            // requests here even if it guessed another previous owner.
-            match group(&slots).send(Phase::Begin, b"").await {
+            match group(&shared, &c, &epoch, &target, addr, &slots)
+                .send(Phase::Begin, b"")
+                .await
+            {
                 Ok(refused) if refused.is_empty() => {}
                 Ok(refused) => {
                     warn!(target = %target, slots = refused.len(), "the target already owns slots this node still held (it took them while this node was thought down): dropping the local copies");
@@ -830,8 +840,11 @@ pub async fn run(shared: Arc<Shared>, c: Arc<Cluster>) {
                     continue;
                 }
             }
+            claimed.push((target, addr, slots));
+        }
+        'targets: for (target, addr, slots) in &claimed {
             for chunk in slots.chunks(GROUP) {
-                let g = group(chunk);
+                let g = group(&shared, &c, &epoch, target, *addr, chunk);
                 if let Err(e) = move_group(&g).await {
                     failed = true;
                     let n = chunk
@@ -860,7 +873,7 @@ pub async fn run(shared: Arc<Shared>, c: Arc<Cluster>) {
                 }
                 // A newer membership may have changed the plan.
                 if !Arc::ptr_eq(&c.view().map, &view.map) {
-                    break;
+                    break 'targets;
                 }
             }
         }

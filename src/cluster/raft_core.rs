@@ -404,12 +404,12 @@ impl Core {
         let prior = self.membership().clone();
         let state = SnapData {
             group: format!("{:016x}-{}", self.now, self.me),
+            // A new group: nothing held before it.
             membership: Membership {
-                epoch: prior.epoch + 1,
-                members: [(self.me.clone(), self.weight)].into(),
-                by: self.me.clone(),
-                previous: BTreeMap::new(),
-            },
+                epoch: prior.epoch,
+                ..Membership::default()
+            }
+            .next([(self.me.clone(), self.weight)].into(), self.me.clone()),
         };
         info!(group = %state.group, epoch = state.membership.epoch, "formed a new cluster group");
         self.rebuild(Store::bootstrap(self.rid, state));
@@ -683,12 +683,7 @@ impl Core {
             match e.get_entry_type() {
                 EntryType::EntryNormal => match serde_json::from_slice::<Proposal>(&e.data) {
                     Ok(p) if p.members != state.membership.members => {
-                        state.membership = Membership {
-                            epoch: state.membership.epoch + 1,
-                            previous: std::mem::take(&mut state.membership.members),
-                            members: p.members,
-                            by: p.by,
-                        };
+                        state.membership = state.membership.next(p.members, p.by);
                     }
                     Ok(_) => {}
                     Err(err) => warn!("raft: undecodable log entry {}: {err}", e.index),

@@ -1,7 +1,9 @@
 //! The virtual-node consistent-hash ring: a pure function from an agreed
 //! membership (ids, weights, states) and its epoch to the owner list of every
-//! one of the 16384 Redis Cluster slots. Every node computes the identical map
-//! from the same input, so the map itself never crosses the wire.
+//! one of the 16384 Redis Cluster slots, and the balancing step that turns
+//! it into the committed owners. Every node computes the identical map from
+//! the same input, so the map itself never crosses the wire (only Raft
+//! snapshots carry it).
 //!
 //! # Hash specification (stable; used for placement on every node)
 //!
@@ -33,10 +35,20 @@
 //! joins moved 1.14× (at 128 tokens the deviation is 8.8% and joins reached
 //! 1.22×). A token ring cannot bound *every* join at 1.1× here: the newcomer's
 //! share spreads like any member's, and more tokens stop helping once arcs get
-//! shorter than a slot (the 16384-slot granularity). A strict bound would need
-//! placement that depends on the join history, not only on the membership
-//! (see docs/CLUSTER.md).
-//! Cost: the map is computed once per membership change (about 1 ms for 3
+//! shorter than a slot (the 16384-slot granularity).
+//!
+//! # Committed map
+//!
+//! Hence the owners a cluster uses are not this ring's alone: [`balance`]
+//! corrects the previous committed owners to every member's exact weighted
+//! share with the fewest moves, preferring the ring's choice. A join then
+//! moves exactly the newcomer's share, all to it; a removal only the
+//! leaver's slots. The result depends on the previous owners, so it is
+//! computed when a membership change is applied (`Membership::next`) and
+//! carried in the membership; backups still follow the ring ([`with_owners`]).
+//! See docs/CLUSTER.md ("Balance").
+//!
+//! Cost: the ring is computed once per membership change (about 1 ms for 3
 //! members, 7 ms for 64, release build); lookups index the computed map.
 //!
 //! Never replace this hash by `ahash` or std's `Hasher`: those are seeded per
@@ -155,6 +167,144 @@ pub fn compute(members: &[RingMember], epoch: u64, vnodes: u32, replicas: usize)
         epoch,
         replicas,
         members: ids,
+        prefs,
+    }
+}
+
+/// The members of an agreed membership (id → weight) as ring members.
+pub fn active(members: &std::collections::BTreeMap<String, u32>) -> Vec<RingMember> {
+    members
+        .iter()
+        .map(|(id, w)| RingMember {
+            id: id.clone(),
+            weight: *w,
+            state: MemberState::Active,
+        })
+        .collect()
+}
+
+/// Each member's exact share of the slots: `SLOTS × weight / total`, the
+/// remainders going to the largest fractions (ties: lower index). Inactive
+/// members get 0.
+fn quotas(map: &SlotMap, members: &[RingMember]) -> Vec<usize> {
+    let weight = |i: usize| -> u64 {
+        members
+            .iter()
+            .find(|m| m.id == map.members[i] && m.state == MemberState::Active)
+            .map_or(0, |m| u64::from(m.weight))
+    };
+    let w: Vec<u64> = (0..map.members.len()).map(weight).collect();
+    let total: u64 = w.iter().sum();
+    if total == 0 {
+        return vec![0; w.len()];
+    }
+    let slots = SLOTS as u64;
+    let mut q: Vec<usize> = w.iter().map(|&x| (slots * x / total) as usize).collect();
+    let mut order: Vec<usize> = (0..w.len()).filter(|&i| w[i] > 0).collect();
+    order.sort_by_key(|&i| (std::cmp::Reverse(slots * w[i] % total), i));
+    let left = SLOTS - q.iter().sum::<usize>();
+    for &i in order.iter().cycle().take(left) {
+        q[i] += 1;
+    }
+    q
+}
+
+/// Deterministic tie-breaking order of slot `s` for member index `m`.
+fn mix(s: u16, m: usize) -> u64 {
+    let mut b = [0u8; 10];
+    b[..2].copy_from_slice(&s.to_le_bytes());
+    b[2..].copy_from_slice(&(m as u64).to_le_bytes());
+    xxh3_64(&b)
+}
+
+/// The committed slot owners after a membership change: the owners before
+/// it (`prev`: slot → id, `None` for a new cluster or a member that left),
+/// corrected to every member's exact weighted share ([`quotas`]) with as
+/// few moves as possible, preferring the ring's choice (module doc,
+/// "Committed map"). Returns the owner of each slot as an index into the
+/// map of `members`. Pure and deterministic: every node applying the same
+/// change to the same previous owners gets the same result.
+pub fn balance<'a>(members: &[RingMember], prev: impl Fn(u16) -> Option<&'a str>) -> Vec<u16> {
+    let ring = compute(members, 0, DEFAULT_VNODES, 1);
+    if ring.is_empty() {
+        return Vec::new();
+    }
+    let quota = quotas(&ring, members);
+    let mut owner: Vec<Option<usize>> = (0..SLOTS as u16)
+        .map(|s| {
+            prev(s)
+                .and_then(|id| ring.index_of(id))
+                .filter(|&m| quota[m] > 0)
+        })
+        .collect();
+    let mut count = vec![0usize; quota.len()];
+    for &m in owner.iter().flatten() {
+        count[m] += 1;
+    }
+    let room: Vec<bool> = (0..quota.len()).map(|m| count[m] < quota[m]).collect();
+    // Members over their share release slots, those the ring gives to a
+    // member with room first (a join then moves exactly the ring's choice
+    // as far as the share allows).
+    for m in 0..quota.len() {
+        let Some(excess) = count[m].checked_sub(quota[m]).filter(|&e| e > 0) else {
+            continue;
+        };
+        let mut mine: Vec<u16> = (0..SLOTS as u16)
+            .filter(|&s| owner[s as usize] == Some(m))
+            .collect();
+        mine.sort_by_key(|&s| (!ring.owner(s).is_some_and(|r| room[r]), mix(s, m)));
+        for &s in mine.iter().take(excess) {
+            owner[s as usize] = None;
+        }
+        count[m] -= excess;
+    }
+    // Free slots go to their ring owner while it has room, then to the
+    // member furthest below its share.
+    for s in 0..SLOTS as u16 {
+        if owner[s as usize].is_none() {
+            if let Some(r) = ring.owner(s).filter(|&r| count[r] < quota[r]) {
+                owner[s as usize] = Some(r);
+                count[r] += 1;
+            }
+        }
+    }
+    for o in owner.iter_mut().filter(|o| o.is_none()) {
+        let m = (0..quota.len())
+            .max_by_key(|&m| (quota[m].saturating_sub(count[m]), std::cmp::Reverse(m)))
+            .unwrap_or(0);
+        *o = Some(m);
+        count[m] += 1;
+    }
+    owner.into_iter().map(|o| o.unwrap_or(0) as u16).collect()
+}
+
+/// The map of `members` whose primaries are `owners` (indexes into the
+/// sorted member ids, one per slot, as [`balance`] returns them) and whose
+/// backups follow the ring. Falls back to the plain ring when `owners` is
+/// not one entry per slot.
+pub fn with_owners(members: &[RingMember], owners: &[u16], epoch: u64, replicas: usize) -> SlotMap {
+    let replicas = replicas.max(1);
+    let ring = compute(members, epoch, DEFAULT_VNODES, replicas + 1);
+    let fits = owners.len() == SLOTS && owners.iter().all(|&m| (m as usize) < ring.members.len());
+    if !fits || ring.is_empty() {
+        return compute(members, epoch, DEFAULT_VNODES, replicas);
+    }
+    let mut prefs = Vec::with_capacity(SLOTS * replicas);
+    for s in 0..SLOTS as u16 {
+        let primary = owners[s as usize];
+        let base = prefs.len();
+        prefs.push(primary);
+        for m in ring.preference(s) {
+            if prefs.len() - base < replicas && m as u16 != primary {
+                prefs.push(m as u16);
+            }
+        }
+        prefs.resize(base + replicas, primary);
+    }
+    SlotMap {
+        epoch,
+        replicas,
+        members: ring.members,
         prefs,
     }
 }
@@ -370,8 +520,140 @@ mod tests {
         assert_eq!(map.members.len(), 4);
     }
 
+    /// Ids of `n` members from `seed`, as the agreed member set.
+    fn set(n: usize, seed: u64) -> Vec<RingMember> {
+        (0..n as u64)
+            .map(|i| RingMember {
+                id: id(seed.wrapping_add(i)),
+                weight: 1,
+                state: MemberState::Active,
+            })
+            .collect()
+    }
+
+    /// The committed owners (ids) of `members` balanced from `prev`.
+    fn balanced(members: &[RingMember], prev: &[Option<String>]) -> Vec<Option<String>> {
+        let owners = balance(members, |s| prev.get(s as usize)?.as_deref());
+        let map = with_owners(members, &owners, 1, 2);
+        (0..SLOTS as u16)
+            .map(|s| map.owner_id(s).map(String::from))
+            .collect()
+    }
+
+    fn count(owners: &[Option<String>], id: &str) -> usize {
+        owners.iter().filter(|o| o.as_deref() == Some(id)).count()
+    }
+
+    /// The ring criteria on the committed map, for every size from 3
+    /// to 64: shares exact (fair ± 1), a join moves the newcomer's share
+    /// (≤ 1.1 × fair, all of it to the newcomer), a removal moves only the
+    /// removed member's slots.
+    #[test]
+    fn committed_map_meets_the_bounds_3_to_64() {
+        for n in 3..=64usize {
+            let seed = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let ms = set(n, seed);
+            let before = balanced(&ms, &[]);
+            let fair = SLOTS / n;
+            for m in &ms {
+                let c = count(&before, &m.id);
+                assert!(c == fair || c == fair + 1, "n={n}: {c} vs {fair}");
+            }
+            let mut grown = ms.clone();
+            grown.extend(set(1, seed.wrapping_add(1_000_000)));
+            let newcomer = grown[n].id.clone();
+            let after = balanced(&grown, &before);
+            let moved: Vec<usize> = (0..SLOTS).filter(|&s| before[s] != after[s]).collect();
+            assert!(moved
+                .iter()
+                .all(|&s| after[s].as_deref() == Some(newcomer.as_str())));
+            assert!(
+                moved.len() as f64 <= 1.1 * SLOTS as f64 / (n + 1) as f64,
+                "n={n}: {}",
+                moved.len()
+            );
+            assert_eq!(moved.len(), count(&after, &newcomer));
+            let gone = ms[n / 2].id.clone();
+            let shrunk: Vec<RingMember> = grown.iter().filter(|m| m.id != gone).cloned().collect();
+            let last = balanced(&shrunk, &after);
+            for s in 0..SLOTS {
+                if last[s] != after[s] {
+                    assert_eq!(after[s].as_deref(), Some(gone.as_str()), "n={n} slot {s}");
+                }
+            }
+            let fair = SLOTS / n;
+            for m in &shrunk {
+                let c = count(&last, &m.id);
+                assert!(
+                    c == fair || c == fair + 1,
+                    "n={n} after removal: {c} vs {fair}"
+                );
+            }
+        }
+    }
+
+    /// The committed map mostly agrees with the ring it corrects (backups
+    /// and guesses follow the ring), and weights count exactly.
+    #[test]
+    fn committed_map_follows_the_ring_and_weights() {
+        let mut ms = set(8, 7);
+        ms[0].weight = 2;
+        let owners = balanced(&ms, &[]);
+        assert_eq!(count(&owners, &ms[0].id), 2 * SLOTS / 9 + 1);
+        let ring = compute(&ms, 1, DEFAULT_VNODES, 1);
+        let same = (0..SLOTS as u16)
+            .filter(|&s| owners[s as usize].as_deref() == ring.owner_id(s))
+            .count();
+        assert!(same as f64 > 0.9 * SLOTS as f64, "{same}");
+        let map = with_owners(&ms, &balance(&ms, |_| None), 1, 2);
+        for s in 0..SLOTS as u16 {
+            let p = map.preference(s);
+            assert_eq!(p.len(), 2);
+            assert_eq!(Some(p[0]), map.owner(s));
+        }
+    }
+
+    /// Indexes that do not fit the members (a corrupt file) fall back to the ring.
+    #[test]
+    fn bad_owner_lists_fall_back_to_the_ring() {
+        let ms = set(3, 1);
+        let ring = compute(&ms, 1, DEFAULT_VNODES, 2);
+        assert_eq!(with_owners(&ms, &[7; SLOTS], 1, 2), ring);
+        assert_eq!(with_owners(&ms, &[0; 5], 1, 2), ring);
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// Joins and removals in any order keep the committed map exact.
+        #[test]
+        fn committed_map_stays_exact_through_changes(ops in prop::collection::vec((any::<bool>(), any::<u64>()), 1..8)) {
+            let mut ms = set(3, 99);
+            let mut owners = balanced(&ms, &[]);
+            for (join, x) in ops {
+                let before = owners.clone();
+                let gone = if join || ms.len() <= 2 {
+                    ms.extend(set(1, x));
+                    None
+                } else {
+                    Some(ms.remove(x as usize % ms.len()).id)
+                };
+                owners = balanced(&ms, &before);
+                let fair = SLOTS / ms.len();
+                for m in &ms {
+                    let c = count(&owners, &m.id);
+                    prop_assert!(c == fair || c == fair + 1, "{} vs {}", c, fair);
+                }
+                for s in 0..SLOTS {
+                    if owners[s] != before[s] {
+                        match &gone {
+                            Some(g) => prop_assert_eq!(before[s].as_deref(), Some(g.as_str())),
+                            None => prop_assert_eq!(owners[s].as_deref(), ms.last().map(|m| m.id.as_str())),
+                        }
+                    }
+                }
+            }
+        }
 
         #[test]
         fn adding_moves_slots_only_to_newcomer(n in 3usize..40, seed in any::<u64>()) {

@@ -657,7 +657,7 @@ mod tests {
             epoch: 2,
             members: [(me.clone(), 1), (other.clone(), 1)].into(),
             by: me.clone(),
-            previous: Default::default(),
+            ..Membership::default()
         };
         let mut view = View::new(&me, membership, vec![node(&me, 7000)], None);
         let ask = Ask::default();
