@@ -93,3 +93,25 @@ pub fn rss_bytes() -> usize {
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     pages * page.max(4096) as usize
 }
+
+/// Keeps glibc malloc from handing the top of its heaps back to the kernel
+/// after every few frees: a workload that overwrites values frees and
+/// allocates at the same rate, and with the default 128 KiB trim threshold
+/// and top pad the worker threads' arenas shrank and grew again (an
+/// `mprotect` about every 50 memcached sets, plus page faults to touch the
+/// pages again; 7% more server CPU per set than with these settings).
+/// Freed memory at a heap's top is returned once 64 MiB of it is free; a
+/// heap grows 16 MiB at a time (address space, not resident memory); blocks
+/// under 4 MiB come from the heaps, not from their own `mmap` (setting the
+/// trim threshold turns off glibc's adaptive mmap threshold). Call once,
+/// before other threads start.
+pub fn tune_malloc() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes malloc parameters; called before any
+    // other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
+        libc::mallopt(libc::M_TOP_PAD, 16 << 20);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
+    }
+}

@@ -7,6 +7,7 @@ use ringcache::config::Settings;
 static GLOBAL: CountingAlloc = CountingAlloc;
 
 fn main() {
+    ringcache::alloc::tune_malloc();
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
         println!("usage: ringcache [/path/to/ringcache.conf] [--port 6379] [--bind 127.0.0.1] [--maxmemory 1gb] [--<config-name> <value> ...]");
