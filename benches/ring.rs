@@ -1,8 +1,9 @@
-//! Ring costs: computing the whole slot map from a membership (done once per
-//! epoch change) and looking up a slot's owner (done per routed request).
+//! Ring costs: computing the whole slot map from a membership and balancing
+//! a join into the committed owners (both done once per membership change),
+//! and looking up a slot's owner (done per routed request).
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
-use ringcache::cluster::ring::{compute, MemberState, RingMember, DEFAULT_VNODES};
+use ringcache::cluster::ring::{balance, compute, MemberState, RingMember, DEFAULT_VNODES};
 
 fn members(n: usize) -> Vec<RingMember> {
     (0..n)
@@ -20,6 +21,21 @@ fn bench(c: &mut Criterion) {
         let ms = members(n);
         g.bench_with_input(BenchmarkId::from_parameter(n), &ms, |b, ms| {
             b.iter(|| compute(black_box(ms), 1, DEFAULT_VNODES, 2))
+        });
+    }
+    g.finish();
+    let mut g = c.benchmark_group("ring_balance_join");
+    for n in [3usize, 16, 64] {
+        let before = members(n);
+        let owners = balance(&before, |_| None);
+        let map = compute(&before, 1, DEFAULT_VNODES, 1);
+        let ids: Vec<&str> = owners
+            .iter()
+            .map(|&m| map.members[m as usize].as_str())
+            .collect();
+        let after = members(n + 1);
+        g.bench_with_input(BenchmarkId::from_parameter(n), &after, |b, after| {
+            b.iter(|| balance(black_box(after), |s| ids.get(s as usize).copied()))
         });
     }
     g.finish();

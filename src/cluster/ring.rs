@@ -8,7 +8,7 @@
 //! # Hash specification (stable; used for placement on every node)
 //!
 //! - Each member with state [`MemberState::Active`] and weight `w >= 1` holds
-//!   `vnodes * w` tokens (default `vnodes` = [`DEFAULT_VNODES`] = 1024; every
+//!   `vnodes * w` tokens (default `vnodes` = [`DEFAULT_VNODES`] = 128; every
 //!   node of a cluster must use the same value, it is part of this spec).
 //! - Token `i` (`0 <= i < vnodes * w`) of member `N` is the 64-bit ring point
 //!   `XXH3_64bits(N.id as ASCII bytes || (i as u32, little endian))`
@@ -21,7 +21,7 @@
 //!   member id, then token index, so ties are deterministic too.
 //! - Members in another state (failed, leaving) hold no tokens.
 //!
-//! # Balance (why 1024 tokens)
+//! # Balance of the plain ring
 //!
 //! Because a member's tokens depend only on its own id, adding a member moves
 //! slots only to it and removing one moves only its slots, exactly. Shares
@@ -29,13 +29,14 @@
 //! about `1/sqrt(tokens)` from the token gaps, plus the granularity of 16384
 //! slots (at 64 members a fair share is 256 slots). Measured over 3..64
 //! equal members: worst share 27% off fair at 128 tokens, 18% at 512, 16% at
-//! 1024 (the bound is 20%). A join moves on average exactly the fair
-//! share `16384/(N+1)` with a 4.4% standard deviation at 1024 tokens: about
-//! 98% of joins stay within the 1.1× bound, the worst of 300 random
-//! joins moved 1.14× (at 128 tokens the deviation is 8.8% and joins reached
-//! 1.22×). A token ring cannot bound *every* join at 1.1× here: the newcomer's
-//! share spreads like any member's, and more tokens stop helping once arcs get
-//! shorter than a slot (the 16384-slot granularity).
+//! 1024. A join moves on average exactly the fair share `16384/(N+1)` with
+//! an 8.8% standard deviation at 128 tokens (4.4% at 1024; the worst of 300
+//! random joins moved 1.22× and 1.14×). A token ring cannot bound *every*
+//! join at 1.1×: the newcomer's share spreads like any member's, and more
+//! tokens stop helping once arcs get shorter than a slot (the 16384-slot
+//! granularity). The default is the 128 tokens: with the committed
+//! map below, tokens only decide which slots move and the backups, not how
+//! many slots a member owns.
 //!
 //! # Committed map
 //!
@@ -59,7 +60,7 @@ use xxhash_rust::xxh3::xxh3_64;
 use crate::store::SLOTS;
 
 /// Tokens per unit of weight.
-pub const DEFAULT_VNODES: u32 = 1024;
+pub const DEFAULT_VNODES: u32 = 128;
 /// Default replication factor (primary + one backup).
 pub const DEFAULT_REPLICAS: usize = 2;
 
@@ -252,7 +253,7 @@ pub fn balance<'a>(members: &[RingMember], prev: impl Fn(u16) -> Option<&'a str>
         let mut mine: Vec<u16> = (0..SLOTS as u16)
             .filter(|&s| owner[s as usize] == Some(m))
             .collect();
-        mine.sort_by_key(|&s| (!ring.owner(s).is_some_and(|r| room[r]), mix(s, m)));
+        mine.sort_by_cached_key(|&s| (!ring.owner(s).is_some_and(|r| room[r]), mix(s, m)));
         for &s in mine.iter().take(excess) {
             owner[s as usize] = None;
         }
@@ -432,11 +433,11 @@ mod tests {
         }
     }
 
-    /// The balance criterion at the default: every member's share
-    /// within ±20% of fair for 3..64 equal members (measured worst: 16.4%;
-    /// 27% with the former 128 tokens).
+    /// The plain ring's shares at the default for 3..64 equal members: the
+    /// worst is 27% off fair (16% at 1024 tokens); the committed map
+    /// ([`balance`]) makes every share exact.
     #[test]
-    fn fair_shares_3_to_64() {
+    fn plain_ring_shares_3_to_64() {
         let mut worst = 0f64;
         for n in 3..=64 {
             let map = compute(&members(n), 1, DEFAULT_VNODES, 2);
@@ -445,7 +446,7 @@ mod tests {
                 worst = worst.max((map.count_of(i) as f64 - fair).abs() / fair);
             }
         }
-        assert!(worst <= 0.20, "{worst}");
+        assert!(worst <= 0.30, "{worst}");
     }
 
     fn moved_on_add(n: usize, seed: u64, vnodes: u32) -> (f64, bool) {
@@ -472,30 +473,25 @@ mod tests {
         (ratio, all_to_new)
     }
 
-    /// Joins at the default: every moved slot goes to the newcomer; the amount
-    /// is the fair share on average, within the 1.1× for all but a few
-    /// percent of joins (see the module doc: a strict bound is not possible for
-    /// this kind of placement).
+    /// Joins on the plain ring at the default: every moved slot goes to the
+    /// newcomer; the amount is the fair share on average but spreads (8.8%
+    /// standard deviation at 128 tokens; see the module doc), which is why
+    /// the committed map is balanced.
     #[test]
-    fn joins_move_about_a_fair_share_all_to_the_newcomer() {
-        let (mut over, mut worst, mut sum) = (0, 0f64, 0f64);
+    fn plain_ring_joins_move_about_a_fair_share_all_to_the_newcomer() {
+        let (mut worst, mut sum) = (0f64, 0f64);
         let joins = 60u64;
         for k in 0..joins {
             let n = 3 + (k as usize * 7) % 62;
             let (ratio, all_to_new) =
                 moved_on_add(n, k.wrapping_mul(0x9E37_79B9_7F4A_7C15), DEFAULT_VNODES);
             assert!(all_to_new, "n={n}");
-            over += usize::from(ratio > 1.1);
             worst = worst.max(ratio);
             sum += ratio;
         }
         let mean = sum / joins as f64;
-        assert!((0.97..=1.03).contains(&mean), "mean {mean}");
-        assert!(
-            over <= 3,
-            "{over} of {joins} joins moved more than 1.1x fair"
-        );
-        assert!(worst <= 1.25, "worst {worst}");
+        assert!((0.96..=1.04).contains(&mean), "mean {mean}");
+        assert!(worst <= 1.3, "worst {worst}");
     }
 
     #[test]
@@ -659,8 +655,8 @@ mod tests {
         fn adding_moves_slots_only_to_newcomer(n in 3usize..40, seed in any::<u64>()) {
             let (ratio, all_to_new) = moved_on_add(n, seed, DEFAULT_VNODES);
             prop_assert!(all_to_new);
-            // 6.8 standard deviations at 1024 tokens: never reached by chance.
-            prop_assert!(ratio <= 1.3, "moved {} x fair", ratio);
+            // 5.7 standard deviations at 128 tokens: never reached by chance.
+            prop_assert!(ratio <= 1.5, "moved {} x fair", ratio);
         }
 
         #[test]
