@@ -202,3 +202,63 @@ fn shard_channels_live_on_the_slot_owner() {
     let r = a.cmd(&[b"SPUBLISH", remote.as_bytes(), b"x"]);
     assert!(r.starts_with(b"-MOVED "), "{r:?}");
 }
+
+/// A node joins and takes slots: the old owners' shard-channel subscribers
+/// get `sunsubscribe` for exactly the channels whose slot moved (with the
+/// count of what they still hold), like Redis Cluster, so they subscribe
+/// again where SPUBLISH now goes; the others keep theirs.
+#[test]
+fn moved_shard_channels_are_unsubscribed() {
+    let mut nodes = common::cluster::start_cluster(3, &[]);
+    let channels: Vec<String> = (0..300).map(|i| format!("shard:{i}")).collect();
+    // One subscriber per node, to every channel that node owns.
+    let mut subs = Vec::new();
+    for n in &nodes {
+        let mut c = RawConn::connect(n.proc.port);
+        let mut owned = Vec::new();
+        for ch in &channels {
+            if c.cmd(&[b"SSUBSCRIBE", ch.as_bytes()]).first() == Some(&b'*') {
+                owned.push(ch.clone());
+            }
+        }
+        subs.push((c, owned));
+    }
+    assert_eq!(
+        subs.iter().map(|s| s.1.len()).sum::<usize>(),
+        channels.len()
+    );
+    let seed = format!("127.0.0.1:{}", nodes[0].proc.port);
+    let tmp = common::cluster::tmp();
+    nodes.push(common::cluster::start_node(
+        tmp,
+        free_port(),
+        &["--join", seed.as_str()],
+    ));
+    common::cluster::wait_converged(&nodes, 4);
+    common::cluster::wait_rebalanced(&nodes.iter().collect::<Vec<_>>(), Duration::from_secs(30));
+    // The channels the newcomer serves now.
+    let mut probe = RawConn::connect(nodes[3].proc.port);
+    let moved: Vec<&String> = channels
+        .iter()
+        .filter(|ch| probe.cmd(&[b"SSUBSCRIBE", ch.as_bytes()]).first() == Some(&b'*'))
+        .collect();
+    assert!(!moved.is_empty(), "the newcomer took no channel's slot");
+    for (c, owned) in &mut subs {
+        let mut want: Vec<&String> = owned.iter().filter(|ch| moved.contains(ch)).collect();
+        let mut left = owned.len();
+        let mut got = Vec::new();
+        for _ in 0..want.len() {
+            let r = String::from_utf8_lossy(&c.read_reply()).into_owned();
+            let parts: Vec<&str> = r.split("\r\n").collect();
+            assert_eq!(parts[2], "sunsubscribe", "{r}");
+            left -= 1;
+            assert_eq!(parts[5], format!(":{left}"), "{r}");
+            got.push(parts[4].to_string());
+        }
+        got.sort();
+        want.sort();
+        assert_eq!(got.iter().collect::<Vec<_>>(), want);
+        // Nothing else queued: the next reply is PING's.
+        assert_eq!(c.cmd(&[b"PING"]), b"*2\r\n$4\r\npong\r\n$0\r\n\r\n");
+    }
+}

@@ -687,6 +687,7 @@ async fn move_group(g: &Group<'_>) -> Result<(), String> {
                 })
                 .collect();
             settle(true);
+            drop_moved_shard_channels(g.shared, g.c);
             drop(copies);
             g.c.progress
                 .slots_done
@@ -698,6 +699,29 @@ async fn move_group(g: &Group<'_>) -> Result<(), String> {
         }
     }
     result
+}
+
+/// Drops the shard-channel subscriptions whose slot this node no longer
+/// serves (Redis Cluster sends their subscribers `sunsubscribe`, so they
+/// subscribe again at the new owner, where SPUBLISH now goes).
+fn drop_moved_shard_channels(shared: &Shared, c: &Cluster) {
+    if shared.pubsub.count(crate::server::pubsub::Kind::Shard) == 0 {
+        return;
+    }
+    let view = c.view();
+    let n = shared.pubsub.drop_shard_channels(shared, |channel| {
+        let slot = crate::store::key_slot(channel);
+        !matches!(
+            super::route::slot_route(&view, slot, false),
+            super::route::SlotRoute::Remote(..)
+        )
+    });
+    if n > 0 {
+        info!(
+            channels = n,
+            "unsubscribed shard channels whose slots moved away"
+        );
+    }
 }
 
 /// Stops holding `slots` without handing them over: marks them moved and
@@ -725,6 +749,7 @@ pub async fn run(shared: Arc<Shared>, c: Arc<Cluster>) {
     let mut active = false;
     let mut refusals: HashMap<u16, u32> = HashMap::new();
     loop {
+        drop_moved_shard_channels(&shared, &c);
         let view = c.view();
         // A source that died mid-copy (not alive, dropped from the membership):
         // take its slots (missing keys are cache misses).

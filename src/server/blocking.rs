@@ -263,13 +263,18 @@ async fn deliver<S: AsyncWrite + Unpin>(
             buf: BytesMut::new(),
             proto,
         };
-        mailbox.drain_into(&mut out, 64 * 1024);
+        // A dropped shard channel waits for the connection loop, which
+        // owns the subscription set.
+        let stopped = mailbox.drain_into(&mut out, 64 * 1024, None);
         shared
             .stats
             .net_output_bytes
             .fetch_add(out.buf.len() as u64, Ordering::Relaxed);
         if sock.write_all(&out.buf).await.is_err() {
             return false;
+        }
+        if stopped {
+            break;
         }
     }
     true

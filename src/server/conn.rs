@@ -114,8 +114,8 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
                 (&mut inbuf, &mut parser),
                 &mut held,
             );
-            if let Some(subs) = &client.pubsub {
-                subs.mailbox.drain_into(&mut reply, FLUSH_AT);
+            if let Some(subs) = &mut client.pubsub {
+                subs.drain_into(&mut reply, FLUSH_AT);
             }
             // Replies of commands forwarded to other cluster nodes.
             if !client.in_flight.is_empty() {

@@ -67,9 +67,34 @@ impl Message {
     }
 }
 
+/// Called with a dropped shard channel while draining: removes the
+/// subscription, returns the client's remaining shard subscriptions (`None`:
+/// it was not subscribed).
+pub type OnShardDropped<'a> = &'a mut dyn FnMut(&[u8]) -> Option<usize>;
+
+/// One queued delivery.
+#[derive(Debug)]
+enum Delivery {
+    Message(Message),
+    /// This node no longer serves the slot of this shard channel (cluster
+    /// rebalancing): the connection drops the subscription and tells the
+    /// client with a `sunsubscribe` message, like Redis Cluster, so it
+    /// subscribes again at the slot's new owner.
+    ShardDropped(Bytes),
+}
+
+impl Delivery {
+    fn cost(&self) -> usize {
+        match self {
+            Delivery::Message(m) => m.cost(),
+            Delivery::ShardDropped(c) => c.len() + 48,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Queue {
-    messages: VecDeque<Message>,
+    messages: VecDeque<Delivery>,
     bytes: usize,
 }
 
@@ -94,8 +119,8 @@ impl Mailbox {
         !self.queue.lock().messages.is_empty()
     }
 
-    /// Queues a message; kills the client when its backlog passes `limit` bytes.
-    fn push(&self, shared: &Shared, msg: Message, limit: u64) {
+    /// Queues a delivery; kills the client when its backlog passes `limit` bytes.
+    fn push(&self, shared: &Shared, msg: Delivery, limit: u64) {
         if self.handle.killed.load(Ordering::Relaxed) {
             return;
         }
@@ -121,12 +146,38 @@ impl Mailbox {
         }
     }
 
-    /// Encodes pending messages into `out` until it holds `max` bytes.
-    pub fn drain_into(&self, out: &mut Reply, max: usize) {
+    /// Encodes pending messages into `out` until it holds `max` bytes. A
+    /// dropped shard channel is passed to `dropped`, which removes the
+    /// subscription and returns the client's remaining shard subscriptions
+    /// (`None`: it was not subscribed); without `dropped` the notice stays
+    /// queued and draining stops there (returns true).
+    pub fn drain_into(
+        &self,
+        out: &mut Reply,
+        max: usize,
+        mut dropped: Option<OnShardDropped<'_>>,
+    ) -> bool {
         let mut q = self.queue.lock();
         while out.buf.len() < max {
-            let Some(m) = q.messages.pop_front() else {
+            let Some(d) = q.messages.pop_front() else {
                 break;
+            };
+            let m = match d {
+                Delivery::Message(m) => m,
+                Delivery::ShardDropped(channel) => {
+                    let Some(dropped) = dropped.as_mut() else {
+                        q.messages.push_front(Delivery::ShardDropped(channel));
+                        return true;
+                    };
+                    q.bytes = q.bytes.saturating_sub(channel.len() + 48);
+                    if let Some(left) = dropped(&channel) {
+                        out.push_len(3);
+                        out.bulk(Kind::Shard.unsubscribe_verb());
+                        out.bulk(&channel);
+                        out.int(left as i64);
+                    }
+                    continue;
+                }
             };
             q.bytes = q.bytes.saturating_sub(m.cost());
             match &m.pattern {
@@ -143,6 +194,7 @@ impl Mailbox {
             out.bulk(&m.channel);
             out.bulk(&m.payload);
         }
+        false
     }
 }
 
@@ -202,12 +254,12 @@ impl Hub {
         let direct = if shard { &t.shard } else { &t.channels };
         if let Some(subs) = direct.get(channel) {
             for mb in subs.values() {
-                let msg = Message {
+                let msg = Delivery::Message(Message {
                     pattern: None,
                     channel: channel.clone(),
                     payload: payload.clone(),
                     shard,
-                };
+                });
                 mb.push(shared, msg, limit);
                 receivers += 1;
             }
@@ -218,12 +270,12 @@ impl Hub {
                     continue;
                 }
                 for mb in subs.values() {
-                    let msg = Message {
+                    let msg = Delivery::Message(Message {
                         pattern: Some(pattern.clone()),
                         channel: channel.clone(),
                         payload: payload.clone(),
                         shard,
-                    };
+                    });
                     mb.push(shared, msg, limit);
                     receivers += 1;
                 }
@@ -254,6 +306,25 @@ impl Hub {
     /// Number of distinct entries of one kind (INFO pubsub_channels/patterns, NUMPAT).
     pub fn count(&self, kind: Kind) -> usize {
         self.tables.lock().of(kind).len()
+    }
+
+    /// Drops every shard channel for which `served` is false (its slot
+    /// moved to another node) and tells its subscribers' connections.
+    /// Returns how many channels were dropped.
+    pub fn drop_shard_channels(&self, shared: &Shared, served: impl Fn(&[u8]) -> bool) -> usize {
+        let mut t = self.tables.lock();
+        let gone: Vec<Bytes> = t.shard.keys().filter(|c| !served(c)).cloned().collect();
+        for channel in &gone {
+            for mb in t
+                .shard
+                .remove(channel)
+                .into_iter()
+                .flat_map(|subs| subs.into_values())
+            {
+                mb.push(shared, Delivery::ShardDropped(channel.clone()), 0);
+            }
+        }
+        gone.len()
     }
 }
 
@@ -300,13 +371,32 @@ impl Subscriptions {
         self.channels.len() + self.patterns.len() + self.shard.len()
     }
 
-    /// Adds a subscription; false when it already existed.
+    /// Adds a subscription; false when it already existed. Registers with
+    /// the hub either way (the hub may have dropped a shard channel whose
+    /// notice this connection has not drained yet).
     pub fn add(&mut self, hub: &Hub, kind: Kind, name: &Bytes) -> bool {
-        if !self.set(kind).insert(name.clone()) {
-            return false;
-        }
+        let new = self.set(kind).insert(name.clone());
         hub.subscribe(kind, name, self.mailbox.handle.id, &self.mailbox);
-        true
+        new
+    }
+
+    /// Encodes pending deliveries into `out` (see [`Mailbox::drain_into`]),
+    /// dropping the shard subscriptions the hub gave up.
+    pub fn drain_into(&mut self, out: &mut Reply, max: usize) {
+        let mailbox = self.mailbox.clone();
+        let shard = &mut self.shard;
+        let mut any = false;
+        mailbox.drain_into(
+            out,
+            max,
+            Some(&mut |channel: &[u8]| {
+                any = true;
+                shard.remove(channel).then_some(shard.len())
+            }),
+        );
+        if any {
+            self.publish_counts();
+        }
     }
 
     /// Removes a subscription; false when it did not exist.
