@@ -49,8 +49,9 @@
 //! carried in the membership; backups still follow the ring ([`with_owners`]).
 //! See docs/CLUSTER.md ("Balance").
 //!
-//! Cost: the ring is computed once per membership change (about 1 ms for 3
-//! members, 7 ms for 64, release build); lookups index the computed map.
+//! Cost, once per membership change (release build, 128 tokens): the ring
+//! 0.3 ms for 3 members, 0.7 ms for 64; balancing a join 1.3 ms and 3.8 ms.
+//! Lookups index the computed map.
 //!
 //! Never replace this hash by `ahash` or std's `Hasher`: those are seeded per
 //! process and would give every node a different ring.
