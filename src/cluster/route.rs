@@ -210,11 +210,12 @@ pub(crate) const HOLD_STEP: Duration = Duration::from_millis(2);
 /// Where a memcached request for `slot` runs, by the same migration states
 /// as a RESP command's (the memcached proxy does its own forwarding).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SlotRoute {
+pub enum SlotRoute<'v> {
     /// On this node.
     Local,
-    /// On another node: its `host:port` and socket address.
-    Remote(String, SocketAddr),
+    /// On another node: its `host:port` (borrowed from the view when it can
+    /// be: no allocation per request) and socket address.
+    Remote(Cow<'v, str>, SocketAddr),
     /// Wait and decide again (a flip pause, an unknown holder, a lagging view).
     Hold,
     /// Nobody serves the slot.
@@ -223,7 +224,7 @@ pub enum SlotRoute {
 
 /// The route of a memcached request for `slot`; `proxied` when a peer sent
 /// it (it then waits rather than bounce while this node's view lags).
-pub fn slot_route(view: &View, slot: u16, proxied: bool) -> SlotRoute {
+pub fn slot_route(view: &View, slot: u16, proxied: bool) -> SlotRoute<'_> {
     let ask = Ask {
         proxied,
         patient: true,
@@ -231,7 +232,7 @@ pub fn slot_route(view: &View, slot: u16, proxied: bool) -> SlotRoute {
     };
     match target(view, slot, ask) {
         Target::Local => SlotRoute::Local,
-        Target::Remote(text, addr) => SlotRoute::Remote(text.into_owned(), addr),
+        Target::Remote(text, addr) => SlotRoute::Remote(text, addr),
         Target::Hold => SlotRoute::Hold,
         Target::Down => SlotRoute::Down,
     }
