@@ -242,6 +242,19 @@ fn tryagain() -> CmdError {
     CmdError::Other("TRYAGAIN Slot is being migrated, try again".into())
 }
 
+/// `Ok` when this node serves `slot` now (a request for it may run here);
+/// else the error that sends the requester on: `-MOVED slot host:port`,
+/// `-TRYAGAIN` (wait and decide again) or `-CLUSTERDOWN`. Used by the
+/// memcached proxy's receiving side, where only the requester forwards.
+pub fn serve_here(view: &View, slot: u16, proxied: bool) -> Result<(), CmdError> {
+    match slot_route(view, slot, proxied) {
+        SlotRoute::Local => Ok(()),
+        SlotRoute::Remote(text, _) => Err(moved(slot, &text)),
+        SlotRoute::Hold => Err(tryagain()),
+        SlotRoute::Down => Err(down()),
+    }
+}
+
 /// Routes one command (see the module documentation).
 pub fn decide(cluster: &Cluster, cmd: &Command, args: &[Bytes], ask: Ask) -> Decision {
     let positions = cmd.key_positions(args);

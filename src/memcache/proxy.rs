@@ -125,17 +125,7 @@ fn dest_of(view: &View, key: &[u8]) -> Result<Dest, ()> {
 /// gate, right before executing it); else the error that sends the
 /// requester on: `-MOVED slot host:port` or `-TRYAGAIN`.
 fn served_here(view: &View, req: &Request<'_>, proxied: bool) -> Result<(), CmdError> {
-    let check = |key: &[u8]| {
-        let slot = key_slot(key);
-        match route::slot_route(view, slot, proxied) {
-            SlotRoute::Local => Ok(()),
-            SlotRoute::Remote(text, _) => Err(CmdError::Other(format!("MOVED {slot} {text}"))),
-            SlotRoute::Hold => Err(CmdError::Other(
-                "TRYAGAIN Slot is being migrated, try again".into(),
-            )),
-            SlotRoute::Down => Err(CmdError::Other("CLUSTERDOWN Hash slot not served".into())),
-        }
-    };
+    let check = |key: &[u8]| route::serve_here(view, key_slot(key), proxied);
     match req {
         Request::Get { keys, .. } => keys.iter().try_for_each(check),
         Request::TooLarge { key, .. } => check(key),
