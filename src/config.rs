@@ -146,6 +146,9 @@ pub struct Settings {
     pub cluster_enabled: bool,
     /// Worker threads serving clients (0: half the cores, at least 1).
     pub io_threads: u64,
+    /// Longest spin of the RESP event loop waiting for the next request
+    /// before it sleeps, in microseconds (0: never spin; see `server::busypoll`).
+    pub busy_poll_us: u64,
     /// Cluster bus (gossip) port; 0 means RESP port + 10000.
     pub cluster_port: u16,
     /// Answer `-MOVED` for keys owned elsewhere instead of proxying.
@@ -202,6 +205,7 @@ impl Default for Settings {
             list_max_listpack_size: -2,
             cluster_enabled: false,
             io_threads: 0,
+            busy_poll_us: 50,
             cluster_port: 0,
             cluster_redirect: false,
             cluster_secret: String::new(),
@@ -364,6 +368,7 @@ pub static PARAMS: &[Param] = &[
     },
     int_param!("maxmemory-samples", maxmemory_samples, 1, 64, true),
     int_param!("io-threads", io_threads, 0, 128, false),
+    int_param!("busy-poll-us", busy_poll_us, 0, 1_000_000, true),
     int_param!("timeout", timeout, 0, i64::from(i32::MAX), true),
     int_param!("databases", databases, 1, i64::from(i32::MAX), false),
     mem_param!("proto-max-bulk-len", proto_max_bulk_len),

@@ -17,9 +17,9 @@ pub mod table;
 pub mod transaction;
 pub mod zset;
 
+use quanta::Instant;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
 
 use bytes::Bytes;
 

@@ -426,6 +426,11 @@ async fn serve(
         };
         let next = process(shared, stats, limits, &mut inbuf, &mut out, &mut swallow);
         if !out.is_empty() {
+            // Other ready connections run first, so replies leave together
+            // (see the same step in `server::conn`).
+            if matches!(next, Next::Read) {
+                tokio::task::yield_now().await;
+            }
             stats
                 .bytes_written
                 .fetch_add(out.len() as u64, Ordering::Relaxed);

