@@ -1212,3 +1212,47 @@ fn watch_invalidation_matches_redis() {
     assert!(want.iter().any(|c| c.2 == "*-1\r\n"));
     assert!(want.iter().any(|c| c.2 == "*1\r\n+PONG\r\n"));
 }
+
+/// CPU time (user + system, clock ticks) a process has used so far.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("proc stat");
+    // Fields after the command name, which is in parentheses: utime and stime
+    // are the 14th and 15th fields of the whole line.
+    let rest = &stat[stat.rfind(')').expect("comm") + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime")
+}
+
+#[test]
+fn busy_polling_serves_requests_and_sleeps_when_idle() {
+    let rc = start_ringcache(&[]);
+    let mut c = RawConn::connect(rc.port);
+    assert_eq!(
+        c.cmd_str("CONFIG GET busy-poll-us"),
+        "*2\r\n$12\r\nbusy-poll-us\r\n$2\r\n50\r\n"
+    );
+    // Back-to-back requests, the load the poller spins for: all answered.
+    for i in 0..2000 {
+        assert_eq!(c.cmd_str(&format!("SET k{i} {i}")), "+OK\r\n");
+    }
+    assert_eq!(c.cmd_str("GET k1999"), "$4\r\n1999\r\n");
+    // Once the requests stop the poller parks: a node spinning on would use
+    // about 100 ticks (a whole core) in this second.
+    std::thread::sleep(Duration::from_millis(200));
+    let before = cpu_ticks(rc.child.id());
+    std::thread::sleep(Duration::from_secs(1));
+    let used = cpu_ticks(rc.child.id()) - before;
+    assert!(used <= 20, "an idle node used {used} ticks in one second");
+    // It can be turned off at runtime, and the node still serves.
+    assert_eq!(c.cmd_str("CONFIG SET busy-poll-us 0"), "+OK\r\n");
+    assert_eq!(
+        c.cmd_str("CONFIG GET busy-poll-us"),
+        "*2\r\n$12\r\nbusy-poll-us\r\n$1\r\n0\r\n"
+    );
+    for _ in 0..100 {
+        assert_eq!(c.cmd_str("PING"), "+PONG\r\n");
+    }
+    assert!(c
+        .cmd_str("CONFIG SET busy-poll-us -1")
+        .starts_with("-ERR CONFIG SET failed (possibly related to argument 'busy-poll-us')"));
+}
