@@ -69,9 +69,20 @@ pub struct RequestParser {
     pos: usize,
     /// (start, len) of the arguments parsed so far.
     spans: Vec<(usize, usize)>,
+    /// An emptied argument vector to fill next (see [`RequestParser::recycle`]).
+    spare: Vec<Bytes>,
 }
 
 impl RequestParser {
+    /// Takes back an executed command's argument vector, emptied, so the next
+    /// command reuses its allocation.
+    pub fn recycle(&mut self, mut args: Vec<Bytes>) {
+        if args.capacity() > self.spare.capacity() && args.capacity() <= 64 {
+            args.clear();
+            self.spare = args;
+        }
+    }
+
     /// Parses one request from the front of `buf`, consuming it when complete.
     pub fn parse(
         &mut self,
@@ -169,7 +180,8 @@ impl RequestParser {
         // Every argument but the last shares the frame (one reference count
         // increment each); the last one is the frame itself, narrowed, which
         // saves an increment and a decrement per command.
-        let mut args = Vec::with_capacity(self.spans.len());
+        let mut args = std::mem::take(&mut self.spare);
+        args.reserve(self.spans.len());
         let last = self.spans.pop();
         args.extend(self.spans.drain(..).map(|(s, l)| frame.slice(s..s + l)));
         if let Some((s, l)) = last {

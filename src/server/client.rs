@@ -209,6 +209,9 @@ pub struct Client {
     /// Replies of commands forwarded to other cluster nodes and not yet
     /// collected (see `cluster::route::start`).
     pub in_flight: crate::cluster::route::InFlight,
+    /// The argument vector of the last command run, emptied, handed back to
+    /// the parser for the next one (no allocation per command).
+    pub spare_args: Vec<Bytes>,
 }
 
 impl Client {
@@ -230,6 +233,7 @@ impl Client {
             proxy_hop: 0,
             last_cmd: "",
             in_flight: Default::default(),
+            spare_args: Vec::new(),
         }
     }
 

@@ -434,6 +434,7 @@ fn process_batch(
         } else {
             after = after.or(ctx.after.take());
         }
+        parser.recycle(std::mem::take(&mut client.spare_args));
         match after {
             Some(After::Close) => break Next::Close,
             Some(After::Sleep(d)) => break Next::Sleep(d),
