@@ -214,15 +214,39 @@ fn parse_inline(buf: &mut BytesMut) -> Result<Parsed, ProtocolError> {
         }
         return Ok(Parsed::Incomplete);
     };
-    let line = buf.split_to(nl + 1);
+    let line = buf.split_to(nl + 1).freeze();
     let mut end = nl;
     if end > 0 && line[end - 1] == b'\r' {
         end -= 1;
+    }
+    // Without quotes the arguments are the runs of non-space bytes, shared
+    // with the read buffer instead of copied one by one (`split_args`).
+    if !line[..end].iter().any(|&b| b == b'"' || b == b'\'') {
+        return Ok(Parsed::Command(plain_words(&line, end)));
     }
     match split_args(&line[..end]) {
         Some(args) => Ok(Parsed::Command(args.into_iter().map(Bytes::from).collect())),
         None => Err(ProtocolError("unbalanced quotes in request".into())),
     }
+}
+
+/// The whitespace-separated words of `line[..end]`, as slices of `line`
+/// (what `split_args` returns for a line without quotes).
+fn plain_words(line: &Bytes, end: usize) -> Vec<Bytes> {
+    let mut words = Vec::new();
+    let mut i = 0;
+    while i < end {
+        if is_space(line[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < end && !is_space(line[i]) {
+            i += 1;
+        }
+        words.push(line.slice(start..i));
+    }
+    words
 }
 
 fn is_space(b: u8) -> bool {
@@ -361,6 +385,24 @@ pub fn string_to_i64(s: &[u8]) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_words_split_like_split_args() {
+        let mut rng = rand::rng();
+        for _ in 0..20_000 {
+            let n = rand::Rng::random_range(&mut rng, 0..24);
+            let line: Vec<u8> = (0..n)
+                .map(|_| {
+                    let pick = [b' ', b'\t', 0x0b, 0x0c, b'\r', b'a', b'Z', 0, 0xff, b'\\'];
+                    pick[rand::Rng::random_range(&mut rng, 0..pick.len())]
+                })
+                .collect();
+            let expected = split_args(&line).expect("no quotes");
+            let words = plain_words(&Bytes::from(line.clone()), line.len());
+            let words: Vec<Vec<u8>> = words.iter().map(|w| w.to_vec()).collect();
+            assert_eq!(words, expected, "line {line:?}");
+        }
+    }
 
     fn parse_all(input: &[u8]) -> (Vec<Vec<Bytes>>, Option<ProtocolError>, usize) {
         let mut buf = BytesMut::from(input);
