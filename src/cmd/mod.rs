@@ -375,9 +375,8 @@ pub fn execute(ctx: &mut Ctx<'_>, args: Vec<Bytes>) -> Option<Vec<Bytes>> {
     // Hand elements pushed by this command (or this EXEC) to blocked clients.
     ctx.shared.blocking.serve_ready(ctx.shared);
     finish_reply_mode(ctx, skip_reply, mark);
-    let mut spare = args;
-    spare.clear();
-    ctx.client.spare_args = spare;
+    // Emptied by the parser when it takes the vector back.
+    ctx.client.spare_args = args;
     None
 }
 

@@ -209,8 +209,9 @@ pub struct Client {
     /// Replies of commands forwarded to other cluster nodes and not yet
     /// collected (see `cluster::route::start`).
     pub in_flight: crate::cluster::route::InFlight,
-    /// The argument vector of the last command run, emptied, handed back to
-    /// the parser for the next one (no allocation per command).
+    /// The argument vector of the last command run, handed back to the
+    /// parser, which empties it and fills it with the next command (no
+    /// allocation per command).
     pub spare_args: Vec<Bytes>,
 }
 
