@@ -4,10 +4,10 @@ use std::hint::black_box;
 
 use bytes::BytesMut;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use ringcache::cmd::{execute, Ctx};
+use ringcache::cmd::client::Client;
+use ringcache::cmd::{Dispatcher, Shared};
 use ringcache::config::Settings;
 use ringcache::resp::{parse_request, ParseLimits, Parsed, Reply};
-use ringcache::server::{Client, Shared};
 
 fn pipeline(n: usize) -> Vec<u8> {
     let mut v = Vec::new();
@@ -56,16 +56,9 @@ fn run_batch(
     input: &[u8],
 ) {
     let mut buf = BytesMut::from(input);
+    let mut dispatcher = Dispatcher::new(shared);
     while let Ok(Parsed::Command(args)) = parse_request(&mut buf, ParseLimits::default()) {
-        let mut ctx = Ctx {
-            shared,
-            client,
-            out: reply,
-            now_ms: 1,
-            after: None,
-            exclusive: false,
-        };
-        let _ = execute(&mut ctx, args);
+        let _ = dispatcher.dispatch(client, reply, 1, args);
     }
     reply.buf.clear();
 }

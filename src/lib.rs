@@ -10,7 +10,7 @@ pub mod cmd;
 pub mod config;
 pub mod error;
 pub mod memcache;
-pub mod metrics;
+pub mod node;
 pub mod resp;
 pub mod scripting;
 pub mod server;

@@ -1,7 +1,5 @@
 //! Small helpers shared by command families: Redis glob matching and number parsing.
 
-use crate::resp::parse::string_to_i64;
-
 /// Redis' `stringmatchlen`: glob with `*`, `?`, `[...]` (ranges, `^` negation) and `\` escapes.
 pub fn glob_match(pattern: &[u8], s: &[u8], nocase: bool) -> bool {
     glob_inner(pattern, s, nocase, 0)
@@ -114,9 +112,41 @@ fn glob_inner(mut p: &[u8], mut s: &[u8], nocase: bool, depth: u32) -> bool {
     false
 }
 
-/// Parses an integer argument; Redis' error on failure.
-pub fn parse_i64(b: &[u8]) -> Option<i64> {
-    string_to_i64(b)
+/// Strict integer parse, like Redis' `string2ll`: optional '-', no '+', no
+/// leading zeros, no spaces, no overflow.
+pub fn parse_i64(s: &[u8]) -> Option<i64> {
+    if s.is_empty() || s.len() > 20 {
+        return None;
+    }
+    if s == b"0" {
+        return Some(0);
+    }
+    let (neg, digits) = if s[0] == b'-' {
+        (true, &s[1..])
+    } else {
+        (false, s)
+    };
+    if digits.is_empty() || digits[0] < b'1' || digits[0] > b'9' {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add((d - b'0') as u64)?;
+    }
+    if neg {
+        if v > i64::MAX as u64 + 1 {
+            None
+        } else {
+            Some((v as i64).wrapping_neg())
+        }
+    } else if v > i64::MAX as u64 {
+        None
+    } else {
+        Some(v as i64)
+    }
 }
 
 /// Parses a float like Redis' `string2ld`/`strtod` checks: no spaces, no NaN.

@@ -13,7 +13,8 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
-use crate::server::Shared;
+use super::Cluster;
+use crate::node::Node;
 
 /// Messages waiting for one peer before new ones are dropped (a peer that
 /// is down or slow must not grow memory without bound).
@@ -26,11 +27,8 @@ pub struct Fanout {
 }
 
 /// Queues `channel`/`message` for every other live member (no-op outside
-/// cluster mode or a tokio runtime).
-pub fn publish(shared: &Arc<Shared>, channel: &Bytes, message: &Bytes) {
-    let Some(cluster) = shared.cluster.get() else {
-        return;
-    };
+/// a tokio runtime).
+pub fn publish(node: &Arc<Node>, cluster: &Arc<Cluster>, channel: &Bytes, message: &Bytes) {
     let view = cluster.view();
     let peers = view
         .nodes
@@ -46,7 +44,12 @@ pub fn publish(shared: &Arc<Shared>, channel: &Bytes, message: &Bytes) {
                     return;
                 };
                 let (tx, rx) = mpsc::channel(QUEUE);
-                rt.spawn(drain(Arc::downgrade(shared), addr, rx));
+                rt.spawn(drain(
+                    Arc::downgrade(node),
+                    Arc::downgrade(cluster),
+                    addr,
+                    rx,
+                ));
                 queues.insert(addr, tx.clone());
                 tx
             }
@@ -59,16 +62,18 @@ pub fn publish(shared: &Arc<Shared>, channel: &Bytes, message: &Bytes) {
 }
 
 /// Sends one peer's queue in order until the node shuts down.
-async fn drain(shared: Weak<Shared>, addr: SocketAddr, mut rx: mpsc::Receiver<(Bytes, Bytes)>) {
+async fn drain(
+    node: Weak<Node>,
+    cluster: Weak<Cluster>,
+    addr: SocketAddr,
+    mut rx: mpsc::Receiver<(Bytes, Bytes)>,
+) {
     while let Some((channel, message)) = rx.recv().await {
-        let Some(shared) = shared.upgrade() else {
-            return;
-        };
-        let Some(cluster) = shared.cluster.get() else {
+        let (Some(node), Some(cluster)) = (node.upgrade(), cluster.upgrade()) else {
             return;
         };
         let args: [&[u8]; 3] = [b"PUBLISH", &channel, &message];
-        if let Err(e) = cluster.pool.request_control(&shared, addr, &args).await {
+        if let Err(e) = cluster.pool.request_control(&node, addr, &args).await {
             tracing::warn!(%addr, error = %e, "cluster PUBLISH to a peer failed");
         }
     }

@@ -33,7 +33,7 @@ use tracing::{info, warn};
 
 use super::membership::{Agreement, Observation};
 use super::{Cluster, NodeInfo, View};
-use crate::server::Shared;
+use crate::node::Node;
 use crate::store::now_ms;
 
 /// Interval between gossip rounds.
@@ -65,7 +65,7 @@ pub fn seed_bus_addr(seed: &str) -> Option<String> {
 }
 
 /// Runs the gossip server and the membership loop until shutdown.
-pub async fn run(shared: Arc<Shared>, cluster: Arc<Cluster>) {
+pub async fn run(shared: Arc<Node>, cluster: Arc<Cluster>) {
     let (seeds, node_timeout, secret, bind) = {
         let c = shared.config.read();
         let seeds: Vec<String> = c

@@ -37,7 +37,7 @@ use tracing::{info, warn};
 use super::dump;
 use super::{Cluster, View};
 use crate::error::CmdError;
-use crate::server::Shared;
+use crate::node::Node;
 use crate::store::now_ms;
 
 /// Migration state of one slot on this node (absent: owned per the map, or not ours).
@@ -299,7 +299,7 @@ pub fn status(c: &Cluster) -> String {
 }
 
 /// Encoding limits of this node's configuration.
-fn limits(shared: &Shared) -> dump::Limits {
+fn limits(shared: &Node) -> dump::Limits {
     let c = shared.config.read();
     dump::Limits {
         hash: crate::store::hash::HashLimits {
@@ -360,7 +360,7 @@ pub fn parse_slots(b: &[u8]) -> Option<Vec<u16>> {
 /// (it took them while the source was thought dead, and may have served
 /// writes since), which the source must give up.
 pub fn apply_batch(
-    shared: &Shared,
+    shared: &Node,
     c: &Cluster,
     src: &str,
     epoch: u64,
@@ -474,7 +474,7 @@ pub fn apply_batch(
 /// Deletes this node's keys of those `slots` it neither holds nor imports:
 /// copies of an import that a membership change dropped (they would be
 /// stale if the slot came back).
-pub fn discard(shared: &Shared, c: &Cluster, slots: &[u16]) {
+pub fn discard(shared: &Node, c: &Cluster, slots: &[u16]) {
     let now = now_ms();
     for &s in slots {
         let mut l = shared.store.lock_slot(0, s, now);
@@ -495,7 +495,7 @@ pub fn discard(shared: &Shared, c: &Cluster, slots: &[u16]) {
 
 /// A group of slots moving to one target.
 struct Group<'a> {
-    shared: &'a Arc<Shared>,
+    shared: &'a Arc<Node>,
     c: &'a Arc<Cluster>,
     /// The target's node id and address.
     to: &'a str,
@@ -604,7 +604,7 @@ impl Group<'_> {
         // without awaiting in between: one exclusive pass means every command
         // routed here before the pause has finished.
         let sh = self.shared.clone();
-        let _ = tokio::task::spawn_blocking(move || drop(sh.gate.write())).await;
+        let _ = tokio::task::spawn_blocking(move || sh.gate.drain()).await;
         let (payload, n) = self.dirty_payload();
         self.send(Phase::Final, &payload).await?;
         Ok(n)
@@ -704,8 +704,8 @@ async fn move_group(g: &Group<'_>) -> Result<(), String> {
 /// Drops the shard-channel subscriptions whose slot this node no longer
 /// serves (Redis Cluster sends their subscribers `sunsubscribe`, so they
 /// subscribe again at the new owner, where SPUBLISH now goes).
-fn drop_moved_shard_channels(shared: &Shared, c: &Cluster) {
-    if shared.pubsub.count(crate::server::pubsub::Kind::Shard) == 0 {
+fn drop_moved_shard_channels(shared: &Node, c: &Cluster) {
+    if shared.pubsub.count(crate::node::pubsub::Kind::Shard) == 0 {
         return;
     }
     let view = c.view();
@@ -726,7 +726,7 @@ fn drop_moved_shard_channels(shared: &Shared, c: &Cluster) {
 
 /// Stops holding `slots` without handing them over: marks them moved and
 /// drops the local keys (the owner serves them; missing keys are misses).
-fn give_up(shared: &Shared, c: &Cluster, slots: &[u16]) {
+fn give_up(shared: &Node, c: &Cluster, slots: &[u16]) {
     c.update_states(|_, st| {
         for s in slots {
             st.insert(*s, SlotState::Moved);
@@ -744,7 +744,7 @@ fn give_up(shared: &Shared, c: &Cluster, slots: &[u16]) {
 
 /// The migration task: copies migrating slots to their owners, drops imports
 /// whose source died, logs the start and end of every rebalance.
-pub async fn run(shared: Arc<Shared>, c: Arc<Cluster>) {
+pub async fn run(shared: Arc<Node>, c: Arc<Cluster>) {
     let mut stop = shared.shutdown.subscribe();
     let mut active = false;
     let mut refusals: HashMap<u16, u32> = HashMap::new();
@@ -820,7 +820,7 @@ pub async fn run(shared: Arc<Shared>, c: Arc<Cluster>) {
         let mut failed = false;
         let epoch = Bytes::from(view.membership.epoch.to_string());
         fn group<'a>(
-            shared: &'a Arc<Shared>,
+            shared: &'a Arc<Node>,
             c: &'a Arc<Cluster>,
             epoch: &Bytes,
             to: &'a str,
@@ -930,7 +930,7 @@ fn handed_all(v: &View, me: &str) -> bool {
 /// Graceful leave (SHUTDOWN / SIGTERM of a cluster member): announce
 /// `leaving`, wait (at most `limit`) until the other nodes adopted a
 /// membership without this node and every slot was handed over, then stop.
-pub async fn leave(shared: Arc<Shared>, c: Arc<Cluster>, limit: Duration) {
+pub async fn leave(shared: Arc<Node>, c: Arc<Cluster>, limit: Duration) {
     c.leaving.store(true, Ordering::Relaxed);
     info!("leaving the cluster: handing slots over before exiting");
     let start = std::time::Instant::now();

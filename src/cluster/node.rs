@@ -93,7 +93,7 @@ pub fn load_or_create(dir: &Path) -> std::io::Result<NodeFile> {
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let f = NodeFile {
-                id: crate::server::random_hex_id(),
+                id: crate::node::random_hex_id(),
                 membership: Membership::default(),
             };
             save(dir, &f)?;

@@ -53,7 +53,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{oneshot, Notify};
 use tokio::time::Instant;
 
-use crate::server::Shared;
+use crate::node::Node;
 
 /// How long a link may take to connect, or stay silent with requests
 /// outstanding, before it is dropped as dead and its requests fail (so no
@@ -76,7 +76,7 @@ type Waiter = oneshot::Sender<io::Result<Bytes>>;
 
 /// The reply of a submitted request ([`Pool::submit`]).
 #[derive(Debug)]
-pub(crate) struct Pending(oneshot::Receiver<io::Result<Bytes>>);
+pub struct Pending(oneshot::Receiver<io::Result<Bytes>>);
 
 impl Pending {
     /// Waits for the raw reply frame (or the error that failed the link).
@@ -270,7 +270,7 @@ impl Pool {
     /// when `resp3`), on a first-hop link.
     pub(crate) async fn request(
         &self,
-        shared: &Shared,
+        shared: &Node,
         addr: SocketAddr,
         resp3: bool,
         args: &[&[u8]],
@@ -284,7 +284,7 @@ impl Pool {
     /// that a peer holds (e.g. until a slot flip that needs this very message).
     pub(crate) async fn request_control(
         &self,
-        shared: &Shared,
+        shared: &Node,
         addr: SocketAddr,
         args: &[&[u8]],
     ) -> io::Result<Bytes> {
@@ -295,7 +295,7 @@ impl Pool {
     /// or [`CONTROL`]), the links of a peer taken in turn.
     pub(crate) async fn request_at(
         &self,
-        shared: &Shared,
+        shared: &Node,
         addr: SocketAddr,
         resp3: bool,
         hop: u8,
@@ -312,7 +312,7 @@ impl Pool {
     /// executed by the peer in submission order.
     pub(crate) fn submit<A: AsRef<[u8]>>(
         &self,
-        shared: &Shared,
+        shared: &Node,
         addr: SocketAddr,
         resp3: bool,
         hop: u8,
@@ -556,6 +556,40 @@ async fn serve(
                 }
             }
         }
+    }
+}
+
+/// Replies a connection still waits for from commands forwarded by
+/// `server::forward::start`, in the order the client sent the commands.
+#[derive(Debug, Default)]
+pub struct InFlight {
+    /// The replies, in the client's order.
+    pub entries: Vec<InFlightReply>,
+}
+
+/// One forwarded command's reply, still on its way.
+#[derive(Debug)]
+pub struct InFlightReply {
+    /// Where in the reply buffer the command's reply belongs: output written
+    /// after the command was sent (e.g. errors of later commands) follows it.
+    pub at: usize,
+    /// The peer, for the error when it cannot be reached.
+    pub addr: SocketAddr,
+    /// CLIENT REPLY OFF/SKIP: dropped.
+    pub silent: bool,
+    /// The reply, once the peer sends it.
+    pub reply: Pending,
+}
+
+impl InFlight {
+    /// True when no forwarded reply is outstanding.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Number of outstanding forwarded replies.
+    pub fn len(&self) -> usize {
+        self.entries.len()
     }
 }
 

@@ -22,7 +22,7 @@ use super::membership::{Agreement, Membership, Observation};
 use super::raft_core::{Core, CoreError, Status, TICK_MS};
 use super::{raft_store, Cluster};
 use crate::config::Settings;
-use crate::server::Shared;
+use crate::node::Node;
 use crate::store::now_ms;
 
 /// Errors starting the agreement.
@@ -126,7 +126,7 @@ impl Agreement for RaftAgreement {
 }
 
 /// Drives the core until shutdown.
-pub async fn run(shared: Arc<Shared>, cluster: Arc<Cluster>) {
+pub async fn run(shared: Arc<Node>, cluster: Arc<Cluster>) {
     let raft = &cluster.raft;
     let mut stop = shared.shutdown.subscribe();
     let mut last_tick = now_ms();
@@ -161,7 +161,7 @@ pub async fn run(shared: Arc<Shared>, cluster: Arc<Cluster>) {
 }
 
 /// Sends messages, one `CLUSTER RAFT` request per destination, in the background.
-fn send(shared: &Arc<Shared>, cluster: &Arc<Cluster>, group: &str, msgs: Vec<(String, Message)>) {
+fn send(shared: &Arc<Node>, cluster: &Arc<Cluster>, group: &str, msgs: Vec<(String, Message)>) {
     if msgs.is_empty() {
         return;
     }

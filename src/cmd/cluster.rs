@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::{arg_i64, Ctx};
+use super::ctx::{arg_i64, Ctx};
 use crate::cluster::{migrate, Cluster, NodeInfo, View};
 use crate::error::{CmdError, CmdResult};
 use crate::store::SLOTS;
@@ -421,5 +421,22 @@ pub fn rebalance_status(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
 pub fn client_mode(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     cluster(ctx)?;
     ctx.out.ok();
+    Ok(())
+}
+
+/// `CLUSTER MC <request>`: executes one memcached request forwarded by a peer
+/// (only on `CLUSTER PROXY-ORIGIN` connections) and answers its raw reply as a
+/// bulk string.
+pub fn mc(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    if !ctx.client.proxied {
+        return Err(CmdError::err(
+            "CLUSTER MC is only accepted from peer nodes (CLUSTER PROXY-ORIGIN)",
+        ));
+    }
+    let Some(exec) = ctx.shared.mc_exec.get() else {
+        return Err(CmdError::err("This instance has cluster support disabled"));
+    };
+    let reply = exec(ctx.shared, &args[2], ctx.now_ms)?;
+    ctx.out.bulk(&reply);
     Ok(())
 }

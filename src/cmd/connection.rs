@@ -2,10 +2,10 @@
 
 use bytes::Bytes;
 
-use super::{arg_i64, is, After, Ctx};
+use super::client::ReplyMode;
+use super::ctx::{arg_i64, is, After, Ctx};
 use crate::error::{CmdError, CmdResult};
 use crate::resp::Proto;
-use crate::server::client::ReplyMode;
 
 /// Version reported to clients (the Redis release whose behaviour is matched).
 pub const REDIS_VERSION: &str = "7.0.15";
@@ -250,7 +250,7 @@ impl ClientClass {
         }
     }
 
-    fn matches(self, c: &crate::server::client::ClientHandle) -> bool {
+    fn matches(self, c: &crate::node::clients::ClientHandle) -> bool {
         let m = c.meta.lock();
         let pubsub = m.sub + m.psub > 0 && m.resp < 3;
         match self {

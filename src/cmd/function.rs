@@ -7,7 +7,8 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
-use super::{is, server::help_reply, Ctx};
+use super::ctx::{is, Ctx};
+use super::server::help_reply;
 use crate::error::{CmdError, CmdResult};
 use crate::scripting::functions::{Registry, FLAG_NAMES};
 use crate::scripting::Scripts;
@@ -53,7 +54,7 @@ fn fcall_generic(ctx: &mut Ctx<'_>, args: &[Bytes], readonly: bool) -> CmdResult
         let split = 3 + numkeys as usize;
         let (keys, argv) = (&args[3..split], &args[split..]);
         *scripts.run.function.lock() = Some((name.clone(), args.to_vec()));
-        let out = crate::scripting::blocking(|| {
+        let out = crate::node::gate::off_worker(|| {
             reg.engine()
                 .run_function(ctx, &scripts.run, &name, &func, keys, argv, readonly)
         });
@@ -88,7 +89,7 @@ pub fn function_load(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     let scripts = &ctx.shared.scripts;
     let name = with_registry(scripts, |reg| {
-        crate::scripting::blocking(|| reg.load(&args[code_at], replace, &scripts.run))
+        crate::node::gate::off_worker(|| reg.load(&args[code_at], replace, &scripts.run))
             .map_err(CmdError::err)
     })?;
     ctx.out.bulk(name.as_bytes());
@@ -240,12 +241,12 @@ pub fn function_restore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let scripts = &ctx.shared.scripts;
     if flush {
         let fresh =
-            crate::scripting::blocking(|| Registry::restored(&args[2], scripts.run.clone()))
+            crate::node::gate::off_worker(|| Registry::restored(&args[2], scripts.run.clone()))
                 .map_err(CmdError::err)?;
         swap_registry(scripts, Some(fresh));
     } else {
         with_registry(scripts, |reg| {
-            crate::scripting::blocking(|| reg.restore(&args[2], replace, &scripts.run))
+            crate::node::gate::off_worker(|| reg.restore(&args[2], replace, &scripts.run))
                 .map_err(CmdError::err)
         })?;
     }

@@ -3,9 +3,9 @@
 use bytes::Bytes;
 use rand::Rng;
 
+use super::ctx::{arg_i64, is, modify_key, read_key, value_for_write, Ctx};
 use super::keys::{parse_cursor, parse_scan_opts, scan_head};
 use super::set::{parse_rand_count, random_picks, RandPicks};
-use super::{arg_i64, is, modify_key, read_key, value_for_write, Ctx};
 use crate::error::{CmdError, CmdResult};
 use crate::resp::Reply;
 use crate::store::hash::{HashLimits, HashValue};

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use rand::Rng;
 
-use super::{arg_i64, is, Ctx};
+use super::ctx::{arg_i64, is, Ctx};
 use crate::error::{CmdError, CmdResult};
 use crate::store::{Entry, Key, StrValue, Value, SLOTS};
 use crate::util::glob_match;

@@ -2,53 +2,19 @@
 //!
 //! Every pop-like operation a blocked client can wait for (`BlockOp`) runs
 //! through `attempt`, both when the command first executes and when the
-//! blocking registry (`server::blocking`) serves a waiter after a push, so the
+//! blocking registry (`node::blocking`) serves a waiter after a push, so the
 //! two paths cannot drift apart.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::{arg_i64, is, After, Ctx};
+use super::ctx::{arg_i64, is, After, Ctx};
 use crate::error::{CmdError, CmdResult};
+use crate::node::blocking::BlockSpec;
+use crate::node::blocking::{BlockOp, Refusal};
 use crate::resp::Reply;
-use crate::server::blocking::BlockSpec;
 use crate::store::{End, Entry, Key, List, Locked, Store, Value};
-
-/// What a blocked client waits to do with the first key that has elements.
-#[derive(Debug, Clone)]
-pub enum BlockOp {
-    /// BLPOP / BRPOP: reply `[key, element]`.
-    Pop(End),
-    /// BLMPOP: reply `[key, [elements]]` with up to `count` elements.
-    MPop(End, usize),
-    /// BZPOPMIN / BZPOPMAX: reply `[key, member, score]`; BZMPOP (`count`
-    /// set): reply `[key, [[member, score], ...]]` (served by `cmd/zset.rs`).
-    ZPop {
-        /// Pop the highest score instead of the lowest.
-        max: bool,
-        /// BZMPOP's COUNT (None for BZPOPMIN/BZPOPMAX).
-        count: Option<usize>,
-    },
-    /// BLMOVE / BRPOPLPUSH: move one element to `dest`, reply the element.
-    Move {
-        /// Destination list.
-        dest: Bytes,
-        /// End popped from the source.
-        from: End,
-        /// End pushed to on the destination.
-        to: End,
-    },
-}
-
-/// Why a list operation refused to run: a key of another type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
-    /// The source key is not a list (a blocked client keeps waiting).
-    Source,
-    /// The destination of a move is not a list (the client gets WRONGTYPE).
-    Dest,
-}
 
 fn as_list_mut(e: &mut Entry) -> Result<&mut List, CmdError> {
     match e.value_mut() {

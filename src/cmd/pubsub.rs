@@ -3,10 +3,11 @@
 
 use bytes::Bytes;
 
-use super::{server::help_reply, Ctx};
+use super::ctx::Ctx;
+use super::server::help_reply;
 use crate::error::{CmdError, CmdResult};
+use crate::node::pubsub::{Kind, Subscriptions};
 use crate::resp::Reply;
-use crate::server::pubsub::{Kind, Subscriptions};
 
 /// One `[verb, name, count]` confirmation (a push frame in RESP3).
 fn confirm(out: &mut Reply, verb: &[u8], name: Option<&[u8]>, count: usize) {
@@ -114,7 +115,9 @@ pub fn publish(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         .publish(ctx.shared, false, &args[1], &args[2]);
     let from_fanout = ctx.client.proxied && !ctx.exclusive;
     if !from_fanout {
-        crate::cluster::fanout::publish(ctx.shared, &args[1], &args[2]);
+        if let Some(c) = ctx.shared.cluster.get() {
+            crate::cluster::fanout::publish(&ctx.shared.node, c, &args[1], &args[2]);
+        }
     }
     ctx.out.int(n);
     Ok(())

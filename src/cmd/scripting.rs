@@ -6,11 +6,12 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
-use super::{arg_i64, is, server::help_reply, Ctx};
+use super::ctx::{arg_i64, is, Ctx};
+use super::server::help_reply;
+use crate::cmd::Shared;
 use crate::error::{CmdError, CmdResult};
 use crate::scripting::engine::Engine;
 use crate::scripting::functions::{ALLOW_OOM, NO_CLUSTER, NO_WRITES};
-use crate::server::Shared;
 
 const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
 
@@ -67,7 +68,7 @@ fn eval_generic(ctx: &mut Ctx<'_>, args: &[Bytes], by_sha: bool, readonly: bool)
         if let Some(Some(flags)) = engine.script_flags(&sha) {
             readonly = check_flags(ctx, flags, readonly)?;
         }
-        crate::scripting::blocking(|| {
+        crate::node::gate::off_worker(|| {
             engine.run(ctx, &shared.scripts.run, &sha, keys, argv, readonly)
         })
     })
@@ -88,7 +89,7 @@ pub(crate) fn check_flags(ctx: &Ctx<'_>, flags: u8, readonly: bool) -> Result<bo
         ));
     }
     if flags & (NO_WRITES | ALLOW_OOM) == 0 {
-        crate::store::evict::ensure_memory(ctx.shared)?;
+        ctx.shared.ensure_memory()?;
     }
     Ok(readonly || no_writes)
 }

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use super::ctx::{arg_i64, is, After, Ctx};
 use super::table::{self, flags, Command};
-use super::{arg_i64, is, After, Ctx};
 use crate::error::{CmdError, CmdResult};
-use crate::server::slowlog::SlowEntry;
+use crate::node::slowlog::SlowEntry;
 
 /// True when the node runs as a ring member (cluster mode).
 pub fn cluster_enabled(ctx: &Ctx<'_>) -> bool {
@@ -213,8 +213,8 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[String]) -> String {
             ks.evicted_keys.load(Ordering::Relaxed),
             ks.keyspace_hits.load(Ordering::Relaxed),
             ks.keyspace_misses.load(Ordering::Relaxed),
-            sh.pubsub.count(crate::server::pubsub::Kind::Channel),
-            sh.pubsub.count(crate::server::pubsub::Kind::Pattern),
+            sh.pubsub.count(crate::node::pubsub::Kind::Channel),
+            sh.pubsub.count(crate::node::pubsub::Kind::Pattern),
             st.client_query_buffer_limit_disconnections.load(Ordering::Relaxed),
             st.client_output_limit_disconnections.load(Ordering::Relaxed),
             st.error_replies.load(Ordering::Relaxed),
@@ -341,12 +341,12 @@ pub fn config_set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     let shrunk = next.maxmemory != 0 && (cfg.maxmemory == 0 || next.maxmemory < cfg.maxmemory);
     *cfg = next;
-    crate::server::apply_hot_settings(&cfg);
+    crate::node::apply_hot_settings(&cfg);
     drop(cfg);
     if shrunk {
         // Like Redis, a lowered limit evicts right away rather than at the
         // next write; under noeviction nothing happens until writes get -OOM.
-        let _ = crate::store::evict::ensure_memory(ctx.shared);
+        let _ = ctx.shared.ensure_memory();
     }
     ctx.out.ok();
     Ok(())
@@ -473,7 +473,7 @@ pub fn lastsave(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
 
 /// Records a command in SLOWLOG when it ran longer than the threshold.
 pub fn maybe_slowlog(ctx: &Ctx<'_>, args: &[Bytes], micros: u64) {
-    if !crate::server::slowlog::is_slow(micros) {
+    if !crate::node::slowlog::is_slow(micros) {
         return;
     }
     let max_len = ctx.shared.config.read().slowlog_max_len;
@@ -680,7 +680,7 @@ pub fn shutdown(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         }
     }
     tracing::info!("User requested shutdown...");
-    crate::server::shutdown_gracefully(ctx.shared);
+    ctx.shared.shutdown_gracefully();
     ctx.after = Some(After::Close);
     Ok(())
 }
@@ -894,7 +894,7 @@ pub fn command_docs(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 /// COMMAND GETKEYS command [arg ...]
 pub fn command_getkeys(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let inner = &args[2..];
-    let found = super::resolve(inner).map_err(|e| match e {
+    let found = super::dispatch::resolve(inner).map_err(|e| match e {
         CmdError::Arity(_) => CmdError::err("Invalid number of arguments specified for command"),
         _ => CmdError::err("Invalid command specified"),
     })?;

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 
-use super::{arg_i64, is, Ctx};
+use super::ctx::{arg_i64, is, Ctx};
 use crate::error::{CmdError, CmdResult};
 use crate::store::{Entry, Key, StrValue, Value};
 

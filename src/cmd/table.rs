@@ -7,9 +7,10 @@ use std::sync::OnceLock;
 
 use bytes::Bytes;
 
+use super::ctx::{Handler, KeysFn};
 use super::{
     cluster, connection, function, hash, keys, list, pubsub, scripting, server, set, string,
-    transaction, zset, Handler, KeysFn,
+    transaction, zset,
 };
 
 /// Command flags (Redis' names in `FLAG_NAMES`).
@@ -1443,14 +1444,7 @@ pub static COMMANDS: &[Command] = &[
                 "cluster",
                 cluster::rebalance_status,
             ),
-            c(
-                "cluster|mc",
-                3,
-                STALE,
-                NK,
-                "cluster",
-                crate::memcache::proxy::cluster_mc,
-            ),
+            c("cluster|mc", 3, STALE, NK, "cluster", cluster::mc),
         ],
     ),
     c(

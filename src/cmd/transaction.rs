@@ -7,7 +7,8 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
-use super::{call, Ctx};
+use super::ctx::Ctx;
+use super::dispatch::call;
 use crate::error::{CmdError, CmdResult};
 
 fn unwatch_all(ctx: &mut Ctx<'_>) {

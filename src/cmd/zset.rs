@@ -10,9 +10,10 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 
-use super::list::{arg_timeout, pop_or_block, BlockOp, Refusal};
-use super::{arg_i64, is, Ctx};
+use super::ctx::{arg_i64, is, Ctx};
+use super::list::{arg_timeout, pop_or_block};
 use crate::error::{CmdError, CmdResult};
+use crate::node::blocking::{BlockOp, Refusal};
 use crate::resp::Reply;
 use crate::store::zset::{cmp_elem, Limits, ZSet};
 use crate::store::{Entry, Key, Store, Value};

@@ -9,8 +9,8 @@ use std::sync::atomic::Ordering;
 
 use super::cas;
 use super::parse::{base64_encode, safe_strtoull, Meta, Request, Store, StoreMode, ITEM_OVERHEAD};
-use super::McCounters;
-use crate::server::Shared;
+use crate::cmd::Shared;
+use crate::node::mc_stats::McCounters;
 use crate::store::evict::{idle_ms, new_stamp, touch_stamp};
 use crate::store::thin::Extras;
 use crate::store::{Entry, Key, Locked, StrValue, Value};
@@ -186,7 +186,7 @@ impl<'a> Exec<'a> {
     }
 
     fn memory_ok(&self) -> bool {
-        crate::store::evict::ensure_memory(self.shared).is_ok()
+        self.shared.ensure_memory().is_ok()
     }
 
     /// Runs one request.

@@ -21,7 +21,7 @@ pub mod proxy;
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,9 +31,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Handle;
 use tracing::debug;
 
+use crate::cmd::{Dispatcher, Shared};
 use crate::config::Settings;
 use crate::error::{CmdError, StartError};
-use crate::server::{ClientHandle, Shared};
+use crate::node::clients::ClientHandle;
+use crate::node::mc_stats::McCounters;
 use crate::store::now_ms;
 use cmd::{Exec, Outcome, Ttl};
 use parse::{Limits, Parsed, Request};
@@ -49,116 +51,6 @@ const READ_ROOM: usize = 16 * 1024;
 
 /// memcached's answer to a connection over the limit (then it closes).
 const TOO_MANY: &[u8] = b"ERROR Too many open connections\r\n";
-
-macro_rules! counters {
-    ($($name:ident),* $(,)?) => {
-        /// One block of memcached's counters, named as in `stats`.
-        #[derive(Debug, Default)]
-        pub struct McCounters {
-            $(
-                #[doc = concat!("`", stringify!($name), "`")]
-                pub $name: AtomicU64,
-            )*
-        }
-
-        /// The counters summed over every block.
-        #[derive(Debug, Default)]
-        pub struct McTotals {
-            $(
-                #[doc = concat!("`", stringify!($name), "`")]
-                pub $name: u64,
-            )*
-        }
-
-        impl McCounters {
-            /// `stats reset`: zeroes the resettable counters.
-            fn reset(&self) {
-                $( if stringify!($name) != "curr_connections" {
-                    self.$name.store(0, Ordering::Relaxed);
-                } )*
-            }
-
-            /// Adds this block into `t` (a gauge counted up and down in one
-            /// block never goes below zero there, so plain adds are exact).
-            fn add_to(&self, t: &mut McTotals) {
-                $( t.$name = t.$name.wrapping_add(self.$name.load(Ordering::Relaxed)); )*
-            }
-        }
-    };
-}
-
-/// A counter block on a cache line of its own.
-#[derive(Debug, Default)]
-#[repr(align(128))]
-struct Padded(McCounters);
-
-/// memcached's counters (this node's figures: a request proxied to its
-/// owner counts on the owner), one block per thread that serves memcached
-/// requests like memcached's per-thread stats: the request path never writes
-/// a cache line another thread writes; `stats` sums the blocks.
-#[derive(Debug)]
-pub struct McStats {
-    blocks: Box<[Padded]>,
-}
-
-impl McStats {
-    /// Counters for `threads` memcached worker threads (block `i + 1`) and
-    /// the main runtime (block 0: requests forwarded by peers).
-    pub fn new(threads: usize) -> McStats {
-        McStats {
-            blocks: (0..=threads).map(|_| Padded::default()).collect(),
-        }
-    }
-
-    /// Block `i` (0: the main runtime, `i + 1`: worker `i`).
-    pub fn block(&self, i: usize) -> &McCounters {
-        &self.blocks[i % self.blocks.len()].0
-    }
-
-    /// The sums over every block.
-    pub fn totals(&self) -> McTotals {
-        let mut t = McTotals::default();
-        for b in self.blocks.iter() {
-            b.0.add_to(&mut t);
-        }
-        t
-    }
-
-    /// `stats reset`: zeroes the resettable counters.
-    pub fn reset(&self) {
-        for b in self.blocks.iter() {
-            b.0.reset();
-        }
-    }
-}
-
-counters!(
-    curr_connections,
-    total_connections,
-    rejected_connections,
-    cmd_get,
-    cmd_set,
-    cmd_flush,
-    cmd_touch,
-    get_hits,
-    get_misses,
-    get_expired,
-    delete_misses,
-    delete_hits,
-    incr_misses,
-    incr_hits,
-    decr_misses,
-    decr_hits,
-    cas_misses,
-    cas_hits,
-    cas_badval,
-    touch_hits,
-    touch_misses,
-    store_too_large,
-    bytes_read,
-    bytes_written,
-    total_items,
-);
 
 /// `flush_all [delay]`: drops database 0 now or when the delay passes.
 pub fn flush(shared: &Arc<Shared>, when: Ttl, now_ms: u64) {
@@ -501,7 +393,10 @@ fn process(
 ) -> Next {
     let now = now_ms();
     let cluster = shared.cluster.get();
-    let _gate = shared.gate.read();
+    // The same gate entry as every RESP command: waits out a transaction or
+    // a short script, answers a busy script's error instead of waiting on it.
+    let mut dispatcher = Dispatcher::new(shared);
+    let entered = dispatcher.enter();
     loop {
         if *swallow > 0 {
             let n = (*swallow).min(inbuf.len());
@@ -515,6 +410,11 @@ fn process(
         let (outcome, consumed) = match parse::parse(inbuf, limits) {
             Parsed::NeedMore => return Next::Read,
             Parsed::Close => return Next::Close,
+            Parsed::Request(_, consumed) if !entered => {
+                inbuf.advance(consumed);
+                busy_reply(shared, out);
+                continue;
+            }
             Parsed::Request(mut req, consumed) => {
                 let mut ex = Exec {
                     shared,
@@ -552,6 +452,13 @@ fn process(
             return Next::Flush;
         }
     }
+}
+
+/// A script is busy: memcached's server error carrying Redis' `-BUSY` text.
+pub fn busy_reply(shared: &Shared, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"SERVER_ERROR ");
+    out.extend_from_slice(shared.script_run.busy_error().as_bytes());
+    out.extend_from_slice(b"\r\n");
 }
 
 /// Executes one raw request forwarded by a peer (`CLUSTER MC`), or held by

@@ -34,9 +34,8 @@ use super::cmd::Exec;
 use super::parse::{base64_encode, KeyList, Request};
 use crate::cluster::route::{self, SlotRoute};
 use crate::cluster::{Cluster, View};
-use crate::cmd::Ctx;
-use crate::error::{CmdError, CmdResult};
-use crate::server::Shared;
+use crate::cmd::{Dispatcher, Shared};
+use crate::error::CmdError;
 use crate::store::key_slot;
 
 /// Reply when a key's slot has no reachable owner.
@@ -357,7 +356,12 @@ async fn answer_of(call: JoinHandle<Result<Answer, String>>) -> Result<Answer, S
 /// Executes `request` here if this node serves its keys now (under the
 /// gate, like a connection's batch); `None` when it does not.
 fn run_here(shared: &Arc<Shared>, cluster: &Cluster, request: &[u8]) -> Option<Vec<u8>> {
-    let _gate = shared.gate.read();
+    let mut dispatcher = Dispatcher::new(shared);
+    if !dispatcher.enter() {
+        let mut out = Vec::new();
+        super::busy_reply(shared, &mut out);
+        return Some(out);
+    }
     let view = cluster.view();
     super::execute_forwarded(shared, request, crate::store::now_ms(), |req| {
         served_here(&view, req, false)
@@ -560,24 +564,18 @@ fn join(out: &mut Vec<u8>, keys: &[(Vec<u8>, usize)], parts: &[Part]) {
     out.extend_from_slice(b"END\r\n");
 }
 
-/// `CLUSTER MC <request>`: executes one memcached request forwarded by a peer
-/// (only on `CLUSTER PROXY-ORIGIN` connections) and answers its raw reply as a
-/// bulk string.
-pub fn cluster_mc(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    if !ctx.client.proxied {
-        return Err(CmdError::err(
-            "CLUSTER MC is only accepted from peer nodes (CLUSTER PROXY-ORIGIN)",
-        ));
-    }
-    let Some(cluster) = ctx.shared.cluster.get() else {
+/// Executes one memcached request forwarded by a peer (`CLUSTER MC`; see
+/// `cmd::shared::McExec`) when this node serves its keys now.
+pub fn execute_for_peer(
+    shared: &Arc<Shared>,
+    request: &[u8],
+    now_ms: u64,
+) -> Result<Vec<u8>, CmdError> {
+    let Some(cluster) = shared.cluster.get() else {
         return Err(CmdError::err("This instance has cluster support disabled"));
     };
     let view = cluster.view();
-    let reply = super::execute_forwarded(ctx.shared, &args[2], ctx.now_ms, |req| {
-        served_here(&view, req, true)
-    })?;
-    ctx.out.bulk(&reply);
-    Ok(())
+    super::execute_forwarded(shared, request, now_ms, |req| served_here(&view, req, true))
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 //! tests) while requests go through this purpose-built parser. Arguments are
 //! zero-copy `Bytes` slices of the read buffer.
 
+use crate::util::parse_i64;
 use bytes::{Buf, Bytes, BytesMut};
 
 /// Longest inline command or count line Redis accepts before giving up.
@@ -123,7 +124,7 @@ impl RequestParser {
             if cr + 1 >= buf.len() {
                 return Ok(Parsed::Incomplete);
             }
-            let count = match string_to_i64(&buf[1..cr]) {
+            let count = match parse_i64(&buf[1..cr]) {
                 Some(n) if n <= MULTIBULK_MAX => n,
                 _ => return Err(ProtocolError("invalid multibulk length".into())),
             };
@@ -158,7 +159,7 @@ impl RequestParser {
                     buf[pos] as char
                 )));
             }
-            let len = match string_to_i64(&buf[pos + 1..cr]) {
+            let len = match parse_i64(&buf[pos + 1..cr]) {
                 Some(n) if n >= 0 && n <= limits.max_bulk_len => n as usize,
                 _ => return Err(ProtocolError("invalid bulk length".into())),
             };
@@ -345,43 +346,6 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
     }
 }
 
-/// Strict integer parse, like Redis' `string2ll`: optional '-', no '+', no
-/// leading zeros, no spaces, no overflow.
-pub fn string_to_i64(s: &[u8]) -> Option<i64> {
-    if s.is_empty() || s.len() > 20 {
-        return None;
-    }
-    if s == b"0" {
-        return Some(0);
-    }
-    let (neg, digits) = if s[0] == b'-' {
-        (true, &s[1..])
-    } else {
-        (false, s)
-    };
-    if digits.is_empty() || digits[0] < b'1' || digits[0] > b'9' {
-        return None;
-    }
-    let mut v: u64 = 0;
-    for &d in digits {
-        if !d.is_ascii_digit() {
-            return None;
-        }
-        v = v.checked_mul(10)?.checked_add((d - b'0') as u64)?;
-    }
-    if neg {
-        if v > i64::MAX as u64 + 1 {
-            None
-        } else {
-            Some((v as i64).wrapping_neg())
-        }
-    } else if v > i64::MAX as u64 {
-        None
-    } else {
-        Some(v as i64)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -473,11 +437,11 @@ mod tests {
 
     #[test]
     fn integers_are_strict() {
-        assert_eq!(string_to_i64(b"-9223372036854775808"), Some(i64::MIN));
-        assert_eq!(string_to_i64(b"9223372036854775808"), None);
-        assert_eq!(string_to_i64(b"+1"), None);
-        assert_eq!(string_to_i64(b"01"), None);
-        assert_eq!(string_to_i64(b"-0"), None);
-        assert_eq!(string_to_i64(b" 1"), None);
+        assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
+        assert_eq!(parse_i64(b"9223372036854775808"), None);
+        assert_eq!(parse_i64(b"+1"), None);
+        assert_eq!(parse_i64(b"01"), None);
+        assert_eq!(parse_i64(b"-0"), None);
+        assert_eq!(parse_i64(b" 1"), None);
     }
 }

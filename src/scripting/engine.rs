@@ -11,10 +11,10 @@ use bytes::Bytes;
 use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
 use redis_protocol::resp2::types::OwnedFrame;
 
-use super::RunState;
+use crate::cmd::ctx::Ctx;
 use crate::cmd::table::flags;
-use crate::cmd::Ctx;
 use crate::error::{CmdError, CmdResult};
+use crate::node::gate::ScriptRun;
 use crate::resp::reply::format_double;
 use crate::resp::Reply;
 
@@ -187,7 +187,7 @@ fn number_to_i64(n: f64) -> i64 {
 
 impl Engine {
     /// A fresh VM with the `redis` library, checking `run.kill` from a hook.
-    pub fn new(run: Arc<RunState>) -> mlua::Result<Engine> {
+    pub fn new(run: Arc<ScriptRun>) -> mlua::Result<Engine> {
         let lua = Lua::new_with(
             StdLib::TABLE | StdLib::STRING | StdLib::MATH,
             LuaOptions::default(),
@@ -336,7 +336,7 @@ impl Engine {
     pub fn run(
         &mut self,
         ctx: &mut Ctx<'_>,
-        run: &RunState,
+        run: &ScriptRun,
         sha: &str,
         keys: &[Bytes],
         argv: &[Bytes],
@@ -364,7 +364,7 @@ impl Engine {
     pub fn run_function(
         &mut self,
         ctx: &mut Ctx<'_>,
-        run: &RunState,
+        run: &ScriptRun,
         name: &str,
         func: &Function,
         keys: &[Bytes],
@@ -388,7 +388,7 @@ impl Engine {
     fn execute(
         &mut self,
         ctx: &mut Ctx<'_>,
-        run: &RunState,
+        run: &ScriptRun,
         label: &str,
         func: Function,
         readonly: bool,
@@ -516,7 +516,7 @@ pub fn sha1_hex(body: &[u8]) -> String {
 struct Bridge<'c, 'a> {
     ctx: RefCell<&'c mut Ctx<'a>>,
     scratch: RefCell<Reply>,
-    run: &'c RunState,
+    run: &'c ScriptRun,
     readonly: bool,
 }
 
@@ -545,7 +545,7 @@ impl Bridge<'_, '_> {
                 }
             }
         }
-        let found = match crate::cmd::resolve(&argv) {
+        let found = match crate::cmd::dispatch::resolve(&argv) {
             Ok(f) => f,
             Err(CmdError::Arity(_)) => {
                 return fail(error_text(
@@ -567,7 +567,7 @@ impl Bridge<'_, '_> {
         let mut guard = self.ctx.borrow_mut();
         let ctx: &mut Ctx<'_> = &mut guard;
         if cmd.has(flags::DENYOOM) {
-            if let Err(e) = crate::store::evict::ensure_memory(ctx.shared) {
+            if let Err(e) = ctx.shared.ensure_memory() {
                 return fail(e.to_string());
             }
         }
@@ -585,7 +585,7 @@ impl Bridge<'_, '_> {
                 after: None,
                 exclusive: true,
             };
-            crate::cmd::call(&mut sub, found, &argv);
+            crate::cmd::dispatch::call(&mut sub, found, &argv);
         }
         let frame = match redis_protocol::resp2::decode::decode(&scratch.buf) {
             Ok(Some((f, _))) => f,

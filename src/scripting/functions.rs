@@ -21,7 +21,7 @@ use mlua::{Function, Lua, MultiValue, Table, Value};
 use parking_lot::Mutex;
 
 use super::engine::{raise, Engine};
-use super::RunState;
+use crate::node::gate::ScriptRun;
 
 /// A library's chunk may run this long before FUNCTION LOAD gives up (Redis' LOAD_TIMEOUT_MS).
 const LOAD_TIMEOUT_MS: u64 = 500;
@@ -303,7 +303,7 @@ fn read_registration(args: MultiValue) -> mlua::Result<FunctionDef> {
 
 impl Registry {
     /// A registry with no libraries and a fresh VM.
-    pub fn new(run: Arc<RunState>) -> mlua::Result<Registry> {
+    pub fn new(run: Arc<ScriptRun>) -> mlua::Result<Registry> {
         let engine = Engine::new(run)?;
         let pending: Pending = Arc::new(Mutex::new(None));
         let sink = pending.clone();
@@ -372,7 +372,7 @@ impl Registry {
     }
 
     /// FUNCTION LOAD [REPLACE]: compiles and links a library, returning its name.
-    pub fn load(&mut self, code: &Bytes, replace: bool, run: &RunState) -> Result<String, String> {
+    pub fn load(&mut self, code: &Bytes, replace: bool, run: &ScriptRun) -> Result<String, String> {
         let (name, _) = parse_metadata(code)?;
         if !replace && self.libraries.contains_key(&name) {
             return Err(format!("Library '{name}' already exists"));
@@ -384,7 +384,7 @@ impl Registry {
 
     /// Runs a library's chunk in an environment of its own and collects the
     /// functions it registers.
-    fn compile(&mut self, code: &Bytes, run: &RunState) -> Result<Library, String> {
+    fn compile(&mut self, code: &Bytes, run: &ScriptRun) -> Result<Library, String> {
         let (name, body_at) = parse_metadata(code)?;
         let lua: &Lua = self.engine.lua();
         let chunk = lua
@@ -492,7 +492,7 @@ impl Registry {
         &mut self,
         payload: &[u8],
         replace: bool,
-        run: &Arc<RunState>,
+        run: &Arc<ScriptRun>,
     ) -> Result<(), String> {
         let codes = read_payload(payload)?;
         // Validate the payload on its own first (duplicates inside it), as Redis
@@ -514,7 +514,7 @@ impl Registry {
     }
 
     /// FUNCTION RESTORE ... FLUSH: a registry holding only the payload's libraries.
-    pub fn restored(payload: &[u8], run: Arc<RunState>) -> Result<Registry, String> {
+    pub fn restored(payload: &[u8], run: Arc<ScriptRun>) -> Result<Registry, String> {
         let codes = read_payload(payload)?;
         let mut fresh = Registry::new(run.clone()).map_err(|e| e.to_string())?;
         for code in &codes {

@@ -13,34 +13,11 @@
 //! next spin after each miss, so light or bursty loads pay at most a few
 //! microseconds per request, and an idle node sleeps.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Notify;
-
-use super::Shared;
-
-/// Activity signal between the connection tasks and the poller.
-#[derive(Debug, Default)]
-pub struct BusyPoll {
-    /// Reads with data, counted by the connection tasks.
-    activity: AtomicU64,
-    /// The poller sleeps; the next activity must wake it.
-    parked: AtomicBool,
-    wake: Notify,
-}
-
-impl BusyPoll {
-    /// Called by a connection task when a read brought data.
-    #[inline]
-    pub fn note_activity(&self) {
-        self.activity.fetch_add(1, Ordering::Relaxed);
-        if self.parked.load(Ordering::Relaxed) && self.parked.swap(false, Ordering::AcqRel) {
-            self.wake.notify_one();
-        }
-    }
-}
+use crate::cmd::Shared;
 
 /// How long the next spin may last, learned from whether spins pay off
 /// (sans-I/O, so the policy is unit-tested without a clock).
@@ -180,25 +157,5 @@ mod tests {
         let mut w = Window::new(100);
         w.after(true, 100);
         assert_eq!(w.current(10), 10);
-    }
-
-    #[tokio::test(flavor = "current_thread")]
-    async fn activity_wakes_a_parked_poller_once() {
-        let p = BusyPoll::default();
-        p.parked.store(true, Ordering::Release);
-        p.note_activity();
-        p.note_activity();
-        assert!(!p.parked.load(Ordering::Acquire));
-        assert_eq!(p.activity.load(Ordering::Relaxed), 2);
-        // Exactly one permit was stored for the sleeping poller.
-        tokio::time::timeout(Duration::from_millis(100), p.wake.notified())
-            .await
-            .expect("the poller is woken");
-        assert!(
-            tokio::time::timeout(Duration::from_millis(20), p.wake.notified())
-                .await
-                .is_err(),
-            "no second permit"
-        );
     }
 }

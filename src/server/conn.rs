@@ -16,9 +16,10 @@ use tokio::net::TcpStream;
 use tokio::sync::broadcast;
 use tracing::debug;
 
-use super::client::{Client, ClientHandle};
-use super::Shared;
-use crate::cmd::{execute, After, Ctx};
+use crate::cmd::client::Client;
+use crate::cmd::Shared;
+use crate::cmd::{After, Dispatched, Dispatcher};
+use crate::node::clients::ClientHandle;
 use crate::resp::{ParseLimits, Parsed, Reply, RequestParser};
 use crate::store::now_ms;
 
@@ -43,7 +44,7 @@ enum Next {
     /// Flush, enter MONITOR mode, continue.
     Monitor,
     /// Flush, wait as a blocked client, queue its reply, continue.
-    Block(super::blocking::BlockSpec),
+    Block(crate::node::blocking::BlockSpec),
     /// Run a cluster routing plan (proxy), continue.
     Route(Box<crate::cluster::route::Plan>),
 }
@@ -120,7 +121,7 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
             }
             // Replies of commands forwarded to other cluster nodes.
             if !client.in_flight.is_empty() {
-                crate::cluster::route::settle(&mut client, &mut reply).await;
+                super::forward::settle(&mut client, &mut reply).await;
             }
             // DEBUG SLEEP / WAIT answer after the pause, like Redis.
             if let Next::Sleep(d) = next {
@@ -167,7 +168,7 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
                 Next::Sleep(_) => {}
                 Next::Block(spec) => {
                     let mailbox = client.pubsub.as_ref().map(|s| s.mailbox.clone());
-                    let waited = super::blocking::wait(
+                    let waited = super::blocked::wait(
                         &shared,
                         &handle,
                         spec,
@@ -182,7 +183,7 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
                     }
                 }
                 Next::Route(plan) => {
-                    crate::cluster::route::run(&shared, &mut client, &mut reply, *plan).await;
+                    super::forward::run(&shared, &mut client, &mut reply, *plan).await;
                 }
                 Next::Monitor => {
                     if monitor.is_none() {
@@ -373,8 +374,8 @@ fn process_batch(
         }
     };
     let now = now_ms();
-    // Taken lazily per command so a busy script is noticed (see `scripting`).
-    let mut gate = None;
+    // Takes the gate at the first command and keeps it for the batch.
+    let mut dispatcher = Dispatcher::new(shared);
     let mut ran = false;
     let next = loop {
         if client.close_after_reply {
@@ -405,35 +406,14 @@ fn process_batch(
             continue;
         }
         ran = true;
-        if gate.is_none() {
-            gate = crate::scripting::enter_shared(shared);
-        }
-        let mut ctx = Ctx {
-            shared,
-            client,
-            out: reply,
-            now_ms: now,
-            after: None,
-            exclusive: false,
-        };
-        let mut after = None;
-        if gate.is_none() {
-            ctx.client.last_cmd =
-                crate::cmd::command_name(&args[0], args.get(1).map(|a| &a[..])).unwrap_or("");
-            crate::scripting::run_while_busy(&mut ctx, args);
-            after = ctx.after.take();
-        } else if let Some(args) = execute(&mut ctx, args) {
-            if !client.in_flight.is_empty() {
+        let after = match dispatcher.dispatch(client, reply, now, args) {
+            Dispatched::Done(after) => after,
+            Dispatched::AfterInFlight(args) => {
                 // Runs once the forwarded commands before it are answered.
                 *held = Some(args);
                 break Next::Continue;
             }
-            // Swap the shared hold for an exclusive one for this command only.
-            drop(gate.take());
-            after = crate::cmd::execute_exclusive(shared, client, reply, now, args);
-        } else {
-            after = after.or(ctx.after.take());
-        }
+        };
         parser.recycle(std::mem::take(&mut client.spare_args));
         match after {
             Some(After::Close) => break Next::Close,
@@ -442,7 +422,7 @@ fn process_batch(
             Some(After::Block(spec)) => break Next::Block(spec),
             Some(After::Route(plan)) => {
                 // A forward is sent now and answered at the end of the batch.
-                if let Some(plan) = crate::cluster::route::start(shared, client, reply, plan) {
+                if let Some(plan) = super::forward::start(shared, client, reply, plan) {
                     break Next::Route(plan);
                 }
             }
@@ -456,7 +436,7 @@ fn process_batch(
             };
         }
     };
-    drop(gate);
+    drop(dispatcher);
     if ran {
         let full = client.last_cmd;
         let mut m = client.handle.meta.lock();

@@ -1,222 +1,23 @@
-//! The node: shared state, listeners, background tasks and shutdown.
+//! The server: listeners, connection shells, start-up, background tasks and
+//! shutdown (the top layer: it holds the sockets and drives everything below).
 
-pub mod blocking;
+pub mod blocked;
 pub mod busypoll;
-pub mod client;
 pub mod conn;
-pub mod pubsub;
-pub mod slowlog;
-pub mod watch;
+pub mod forward;
+pub mod metrics;
 
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bytes::Bytes;
-use parking_lot::{Mutex, RwLock};
 use tokio::net::TcpListener;
-use tokio::sync::{broadcast, watch as tokio_watch};
 use tracing::{info, warn};
 
+use crate::cmd::Shared;
 use crate::config::Settings;
 use crate::error::StartError;
-use crate::store::{now_ms, Store};
-
-pub use client::{Client, ClientHandle, ClientRegistry};
-
-/// Per-command counters (INFO commandstats).
-#[derive(Debug, Default)]
-pub struct CmdStat {
-    /// Executions.
-    pub calls: AtomicU64,
-    /// Total microseconds.
-    pub usec: AtomicU64,
-    /// Rejected before execution (arity, OOM, auth...).
-    pub rejected: AtomicU64,
-    /// Executed but answered an error.
-    pub failed: AtomicU64,
-}
-
-/// Server-wide counters (INFO stats).
-#[derive(Debug, Default)]
-pub struct ServerStats {
-    /// Accepted connections.
-    pub connections_received: AtomicU64,
-    /// Commands executed.
-    pub commands_processed: AtomicU64,
-    /// Connections refused (maxclients, protected mode).
-    pub rejected_connections: AtomicU64,
-    /// Bytes read from clients.
-    pub net_input_bytes: AtomicU64,
-    /// Bytes written to clients.
-    pub net_output_bytes: AtomicU64,
-    /// Error replies sent.
-    pub error_replies: AtomicU64,
-    /// Clients closed for output buffer overrun.
-    pub client_output_limit_disconnections: AtomicU64,
-    /// Clients closed for query buffer overrun.
-    pub client_query_buffer_limit_disconnections: AtomicU64,
-    /// Error replies by code (`ERR`, `WRONGTYPE`, ...) for INFO errorstats.
-    pub error_codes: parking_lot::Mutex<std::collections::BTreeMap<String, u64>>,
-}
-
-impl ServerStats {
-    /// Counts one error reply under its code, the text's first word (Redis'
-    /// `afterErrorReply`; at most 128 distinct codes are tracked).
-    pub fn count_error(&self, text: &[u8]) {
-        self.error_replies.fetch_add(1, Ordering::Relaxed);
-        let head = &text[..text.len().min(32)];
-        let code = match head.iter().position(|&b| b == b' ') {
-            Some(n) => &head[..n],
-            None => b"ERR".as_slice(),
-        };
-        let code = String::from_utf8_lossy(code);
-        let mut m = self.error_codes.lock();
-        if let Some(n) = m.get_mut(code.as_ref()) {
-            *n += 1;
-        } else if m.len() < 128 {
-            m.insert(code.into_owned(), 1);
-        }
-    }
-}
-
-/// State shared by all connections of the node.
-pub struct Shared {
-    /// The keyspace.
-    pub store: Store,
-    /// Current settings (CONFIG SET changes them).
-    pub config: RwLock<Settings>,
-    /// Connected clients.
-    pub clients: ClientRegistry,
-    /// Counters.
-    pub stats: ServerStats,
-    /// Per-command counters, parallel to `COMMANDS` (subcommands after them).
-    pub cmd_stats: Box<[CmdStat]>,
-    /// Exclusive gate: ordinary commands hold it shared, MULTI/EXEC, scripts and
-    /// SWAPDB hold it exclusively so nothing interleaves with them.
-    pub gate: RwLock<()>,
-    /// Slow commands.
-    pub slowlog: Mutex<slowlog::SlowLog>,
-    /// MONITOR feed.
-    pub monitor: broadcast::Sender<Bytes>,
-    /// Number of MONITOR clients (skip formatting when zero).
-    pub monitors: AtomicUsize,
-    /// WATCHed keys.
-    pub watches: watch::Watches,
-    /// Pub/Sub subscriptions and delivery.
-    pub pubsub: pubsub::Hub,
-    /// Lua VM, script cache and running-script state.
-    pub scripts: crate::scripting::Scripts,
-    /// Process start.
-    pub started: Instant,
-    /// Random 40-hex run id.
-    pub run_id: String,
-    /// Port actually bound (for INFO when 0 was asked).
-    pub bound_port: AtomicU64,
-    /// Set to stop the node.
-    pub shutdown: tokio_watch::Sender<bool>,
-    /// Active expiry switch (DEBUG SET-ACTIVE-EXPIRE).
-    pub active_expire: AtomicBool,
-    /// Clients blocked in BLPOP-style commands.
-    pub blocked_clients: AtomicUsize,
-    /// Blocked clients' queues by key, and the hand-off of pushed elements.
-    pub blocking: blocking::Blocking,
-    /// Recent per-second command counts for INFO instantaneous_ops_per_sec.
-    pub ops_samples: Mutex<VecDeque<(u64, u64)>>,
-    /// Cluster state (set once at start in cluster mode).
-    pub cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
-    /// memcached protocol counters (`stats`).
-    pub memcache: crate::memcache::McStats,
-    /// Connection activity for the adaptive busy poller (`busy-poll-us`).
-    pub busy_poll: busypoll::BusyPoll,
-}
-
-impl std::fmt::Debug for Shared {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared")
-            .field("run_id", &self.run_id)
-            .finish()
-    }
-}
-
-/// A random 40-character hex id (run ids, node ids).
-pub fn random_hex_id() -> String {
-    use rand::Rng;
-    let mut r = rand::rng();
-    (0..40)
-        .map(|_| format!("{:x}", r.random_range(0..16u8)))
-        .collect()
-}
-
-/// Publishes the settings read on every command to lock-free globals
-/// (eviction/LFU parameters, slowlog threshold); called at start-up and by CONFIG SET.
-pub fn apply_hot_settings(s: &Settings) {
-    crate::store::evict::apply_settings(s);
-    slowlog::apply_settings(s);
-}
-
-impl Shared {
-    /// Shared state for the given settings.
-    pub fn new(settings: Settings) -> Arc<Self> {
-        apply_hot_settings(&settings);
-        let (tx, _) = broadcast::channel(4096);
-        let (sd, _) = tokio_watch::channel(false);
-        let n_stats = crate::cmd::table::stat_slots();
-        let memcache = crate::memcache::McStats::new(settings.memcached_worker_threads());
-        Arc::new(Shared {
-            store: Store::new(settings.databases as usize),
-            active_expire: AtomicBool::new(settings.active_expire_enabled),
-            config: RwLock::new(settings),
-            clients: ClientRegistry::default(),
-            stats: ServerStats::default(),
-            cmd_stats: (0..n_stats).map(|_| CmdStat::default()).collect(),
-            gate: RwLock::new(()),
-            slowlog: Mutex::new(slowlog::SlowLog::default()),
-            busy_poll: busypoll::BusyPoll::default(),
-            monitor: tx,
-            monitors: AtomicUsize::new(0),
-            watches: watch::Watches::default(),
-            pubsub: pubsub::Hub::default(),
-            scripts: crate::scripting::Scripts::default(),
-            started: Instant::now(),
-            run_id: random_hex_id(),
-            bound_port: AtomicU64::new(0),
-            shutdown: sd,
-            blocked_clients: AtomicUsize::new(0),
-            blocking: blocking::Blocking::default(),
-            ops_samples: Mutex::new(VecDeque::new()),
-            cluster: std::sync::OnceLock::new(),
-            memcache,
-        })
-    }
-
-    /// Asks every task of the node to stop.
-    pub fn request_shutdown(&self) {
-        // A running script (SHUTDOWN NOSAVE while busy) is aborted by its hook.
-        self.scripts.run.kill.store(true, Ordering::Release);
-        let _ = self.shutdown.send(true);
-    }
-}
-
-/// How long a leaving cluster member waits for its slots to be handed over.
-const LEAVE_LIMIT: Duration = Duration::from_secs(30);
-
-/// SHUTDOWN / SIGTERM: a cluster member first leaves the cluster gracefully
-/// (hands its slots over, bounded by `LEAVE_LIMIT`); a second request, or a
-/// standalone node, stops at once.
-pub fn shutdown_gracefully(shared: &Arc<Shared>) {
-    match shared.cluster.get() {
-        Some(c) if !c.leaving.load(Ordering::Relaxed) => {
-            tokio::spawn(crate::cluster::migrate::leave(
-                shared.clone(),
-                c.clone(),
-                LEAVE_LIMIT,
-            ));
-        }
-        _ => shared.request_shutdown(),
-    }
-}
+use crate::store::now_ms;
 
 /// Binds the listeners and serves until shutdown. Returns when stopped.
 pub async fn run(settings: Settings) -> Result<(), StartError> {
@@ -236,7 +37,7 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
             .first()
             .map(|s| s.trim_start_matches('-'))
             .unwrap_or("127.0.0.1");
-        if let Err(e) = crate::metrics::start(&shared, host, settings.metrics_port) {
+        if let Err(e) = metrics::start(&shared, host, settings.metrics_port) {
             warn!("metrics exporter not started: {e}");
         }
     }
@@ -247,7 +48,7 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
         info!(id = %cluster.id, "cluster mode");
         let cluster = Arc::new(cluster);
         let _ = shared.cluster.set(cluster.clone());
-        tokio::spawn(crate::cluster::gossip::run(shared.clone(), cluster));
+        tokio::spawn(crate::cluster::gossip::run(shared.node.clone(), cluster));
     }
     info!(
         port = settings.port,
@@ -305,7 +106,7 @@ pub async fn serve(shared: Arc<Shared>, listeners: Vec<TcpListener>) {
                     _ = int.recv() => info!("received SIGINT, shutting down"),
                     _ = term.recv() => info!("received SIGTERM, shutting down"),
                 }
-                shutdown_gracefully(&sh);
+                sh.shutdown_gracefully();
             });
         }
         (Err(e), _) | (_, Err(e)) => warn!("cannot install signal handlers: {e}"),

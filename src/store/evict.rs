@@ -12,7 +12,6 @@ use rand::Rng;
 use super::{Store, SLOTS};
 use crate::config::{EvictionPolicy, Settings};
 use crate::error::CmdError;
-use crate::server::Shared;
 
 const LRU_MASK: u32 = (1 << 24) - 1;
 const LFU_INIT: u32 = 5;
@@ -154,14 +153,17 @@ fn evict_one(
 }
 
 /// Evicts until under maxmemory; `-OOM` when that is impossible.
-pub fn ensure_memory(shared: &Shared) -> Result<(), CmdError> {
+pub fn ensure_memory(
+    store: &super::Store,
+    config: &parking_lot::RwLock<Settings>,
+) -> Result<(), CmdError> {
     // Fast path without touching the config lock: no limit, or under it.
     let limit = MAXMEMORY.load(Ordering::Relaxed);
     if limit == 0 || (crate::alloc::used_memory() as u64) <= limit {
         return Ok(());
     }
     let (max, policy, samples, decay) = {
-        let c = shared.config.read();
+        let c = config.read();
         (
             c.maxmemory,
             c.maxmemory_policy,
@@ -180,7 +182,7 @@ pub fn ensure_memory(shared: &Shared) -> Result<(), CmdError> {
         if (crate::alloc::used_memory() as u64) <= max {
             return Ok(());
         }
-        if !evict_one(&shared.store, policy, samples, decay, now) {
+        if !evict_one(store, policy, samples, decay, now) {
             break;
         }
     }

@@ -4,7 +4,7 @@
 //! (Redis 7.0 has no listpack encoding for sets; it arrived in 7.2.)
 
 use super::dense::Dense;
-use crate::resp::parse::string_to_i64;
+use crate::util::parse_i64;
 
 /// A member borrowed from a set (or a command argument).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,7 +38,7 @@ fn as_int(b: &[u8]) -> Option<i64> {
     if b.len() > 20 {
         return None;
     }
-    string_to_i64(b)
+    parse_i64(b)
 }
 
 /// A set value.

@@ -7,7 +7,7 @@ use super::hash::HashValue;
 use super::list::List;
 use super::set::SetValue;
 use super::thin::{InlineStr, ThinBytes};
-use crate::resp::parse::string_to_i64;
+use crate::util::parse_i64;
 
 /// Longest string Redis stores as `embstr`.
 pub const EMBSTR_MAX: usize = 44;
@@ -50,7 +50,7 @@ impl StrValue {
     /// The integer `b` is stored as under the `int` encoding, if any.
     pub fn int_form(b: &[u8]) -> Option<i64> {
         if b.len() <= 20 {
-            string_to_i64(b)
+            parse_i64(b)
         } else {
             None
         }

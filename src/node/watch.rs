@@ -8,7 +8,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use parking_lot::Mutex;
 
-use super::client::ClientHandle;
+use super::clients::ClientHandle;
 
 /// Clients watching one key.
 type Watchers = Vec<Arc<ClientHandle>>;

@@ -1,4 +1,6 @@
-//! Clients blocked in BLPOP-style commands.
+//! Clients blocked in BLPOP-style commands: the queues of waiters by key and
+//! the hand-off of pushed elements (node state; the connection shell waits in
+//! `server::blocked`, the pops themselves are the list commands' `attempt`).
 //!
 //! Each blocked client is a `Waiter` queued (FIFO) under every `(db, key)` it
 //! waits on. A write command that may have pushed to a waited-on key marks the
@@ -20,16 +22,53 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{watch, Notify};
+use tokio::sync::Notify;
 
-use super::pubsub::Mailbox;
-use super::{ClientHandle, Shared};
-use crate::cmd::list::{attempt, BlockOp, Refusal};
+use super::Node;
 use crate::error::CmdError;
 use crate::resp::reply::Proto;
 use crate::resp::Reply;
-use crate::store::now_ms;
+use crate::store::{now_ms, End, Store};
+
+/// What a blocked client waits to do with the first key that has elements.
+#[derive(Debug, Clone)]
+pub enum BlockOp {
+    /// BLPOP / BRPOP: reply `[key, element]`.
+    Pop(End),
+    /// BLMPOP: reply `[key, [elements]]` with up to `count` elements.
+    MPop(End, usize),
+    /// BZPOPMIN / BZPOPMAX: reply `[key, member, score]`; BZMPOP (`count`
+    /// set): reply `[key, [[member, score], ...]]`.
+    ZPop {
+        /// Pop the highest score instead of the lowest.
+        max: bool,
+        /// BZMPOP's COUNT (None for BZPOPMIN/BZPOPMAX).
+        count: Option<usize>,
+    },
+    /// BLMOVE / BRPOPLPUSH: move one element to `dest`, reply the element.
+    Move {
+        /// Destination list.
+        dest: Bytes,
+        /// End popped from the source.
+        from: End,
+        /// End pushed to on the destination.
+        to: End,
+    },
+}
+
+/// Why a pop refused to run: a key of another type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The source key is not a list (a blocked client keeps waiting).
+    Source,
+    /// The destination of a move is not a list (the client gets WRONGTYPE).
+    Dest,
+}
+
+/// Runs a [`BlockOp`] on a key if it holds elements, writing the reply:
+/// Ok(true) when served, Ok(false) when the key is missing (the command
+/// layer's `cmd::list::attempt`, handed in so both paths run the same pop).
+pub type Attempt = fn(&Store, usize, u64, &[u8], &BlockOp, &mut Reply) -> Result<bool, Refusal>;
 
 /// What a command asks the connection loop to block for.
 #[derive(Debug)]
@@ -70,7 +109,7 @@ struct Waiter {
 
 type Queues = HashMap<(usize, Bytes), VecDeque<Arc<Waiter>>>;
 
-/// The registry of blocked clients (one per node, in `Shared`).
+/// The registry of blocked clients (one per node).
 #[derive(Debug, Default)]
 pub struct Blocking {
     queues: Mutex<Queues>,
@@ -127,7 +166,7 @@ impl Blocking {
     }
 
     /// Serves the waiters of every signalled key (no-op when none was).
-    pub fn serve_ready(&self, shared: &Shared) {
+    pub fn serve_ready(&self, node: &Node, attempt: Attempt) {
         if !self.has_ready.load(Ordering::Acquire) {
             return;
         }
@@ -142,13 +181,13 @@ impl Blocking {
                 std::mem::take(&mut *r)
             };
             for (db, key) in batch {
-                self.serve_key(shared, db, &key);
+                self.serve_key(node, attempt, db, &key);
             }
         }
     }
 
     /// Hands elements of `key` to its waiters, oldest first, while it has some.
-    fn serve_key(&self, shared: &Shared, db: usize, key: &Bytes) {
+    fn serve_key(&self, node: &Node, attempt: Attempt, db: usize, key: &Bytes) {
         loop {
             let head = self
                 .queues
@@ -166,11 +205,11 @@ impl Blocking {
                 buf: BytesMut::new(),
                 proto: w.proto,
             };
-            match attempt(&shared.store, db, now_ms(), key, &w.op, &mut out) {
+            match attempt(&node.store, db, now_ms(), key, &w.op, &mut out) {
                 Ok(true) => {
-                    shared.watches.touch(db, key);
+                    node.watches.touch(db, key);
                     if let BlockOp::Move { dest, .. } = &w.op {
-                        shared.watches.touch(db, dest);
+                        node.watches.touch(db, dest);
                         self.signal(db, dest);
                     }
                 }
@@ -250,120 +289,61 @@ fn unblocked_reply(proto: Proto, error: bool) -> BytesMut {
     r.buf
 }
 
-/// Writes a blocked subscriber's pending push messages; false when the
-/// connection failed.
-async fn deliver<S: AsyncWrite + Unpin>(
-    shared: &Shared,
-    mailbox: &Mailbox,
-    proto: Proto,
-    sock: &mut S,
-) -> bool {
-    while mailbox.has_pending() {
-        let mut out = Reply {
-            buf: BytesMut::new(),
-            proto,
-        };
-        // A dropped shard channel waits for the connection loop, which
-        // owns the subscription set.
-        let stopped = mailbox.drain_into(&mut out, 64 * 1024, None);
-        shared
-            .stats
-            .net_output_bytes
-            .fetch_add(out.buf.len() as u64, Ordering::Relaxed);
-        if sock.write_all(&out.buf).await.is_err() {
-            return false;
-        }
-        if stopped {
-            break;
-        }
-    }
-    true
+/// One blocked client's registration, from [`Blocking::enter`] to
+/// [`Blocking::leave`].
+#[derive(Debug)]
+pub struct BlockedWait {
+    waiter: Arc<Waiter>,
 }
 
-async fn deadline(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(t) => tokio::time::sleep_until(t).await,
-        None => std::future::pending().await,
+impl BlockedWait {
+    /// Resolves once the wait was served (an element, a WRONGTYPE error) or
+    /// ended by CLIENT UNBLOCK.
+    pub async fn served(&self) {
+        self.waiter.notify.notified().await
     }
 }
 
-/// Blocks the connection for `spec`: returns the reply to send (the served
-/// element, a WRONGTYPE error or the timeout's null array), or None when the
-/// connection must close (peer gone, CLIENT KILL, shutdown). Input arriving
-/// meanwhile is buffered in `inbuf` for after the wait.
-#[allow(clippy::too_many_arguments)]
-pub async fn wait<S: AsyncRead + AsyncWrite + Unpin>(
-    shared: &Arc<Shared>,
-    handle: &ClientHandle,
-    spec: BlockSpec,
-    sock: &mut S,
-    inbuf: &mut BytesMut,
-    stop: &mut watch::Receiver<bool>,
-    mailbox: Option<&Mailbox>,
-) -> Option<BytesMut> {
-    let until = spec.timeout.map(|t| tokio::time::Instant::now() + t);
-    let mut keys = spec.keys;
-    let mut seen = std::collections::HashSet::new();
-    keys.retain(|k| seen.insert(k.clone()));
-    let w = Arc::new(Waiter {
-        client: handle.id,
-        db: spec.db,
-        keys,
-        op: spec.op,
-        proto: spec.proto,
-        state: Mutex::new(State::Waiting),
-        notify: Notify::new(),
-    });
-    let b = &shared.blocking;
-    shared.blocked_clients.fetch_add(1, Ordering::Relaxed);
-    let flags = std::mem::replace(&mut handle.meta.lock().flags, "b".to_string());
-    {
-        // Serving pops keys: never in the middle of an EXEC or script.
-        let _gate = shared.gate.read();
-        b.register(&w);
-        // Elements may have arrived between the command's own attempt and now.
+impl Blocking {
+    /// Registers client `client` as waiting for `spec` (duplicate keys
+    /// folded) and serves it at once when an element arrived between the
+    /// command's own attempt and now. The caller holds the gate shared.
+    pub fn enter(
+        &self,
+        node: &Node,
+        attempt: Attempt,
+        client: u64,
+        spec: BlockSpec,
+    ) -> BlockedWait {
+        let mut keys = spec.keys;
+        let mut seen = std::collections::HashSet::new();
+        keys.retain(|k| seen.insert(k.clone()));
+        let w = Arc::new(Waiter {
+            client,
+            db: spec.db,
+            keys,
+            op: spec.op,
+            proto: spec.proto,
+            state: Mutex::new(State::Waiting),
+            notify: Notify::new(),
+        });
+        self.register(&w);
         for k in &w.keys {
-            b.mark_ready(w.db, k.clone());
+            self.mark_ready(w.db, k.clone());
         }
-        b.serve_ready(shared);
+        self.serve_ready(node, attempt);
+        BlockedWait { waiter: w }
     }
-    let open = loop {
-        tokio::select! {
-            _ = w.notify.notified() => break true,
-            _ = deadline(until) => break true,
-            r = sock.read_buf(inbuf) => match r {
-                Ok(0) | Err(_) => break false,
-                Ok(n) => {
-                    shared.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
-                    let limit = shared.config.read().client_query_buffer_limit as usize;
-                    if inbuf.len() > limit {
-                        break false;
-                    }
-                }
-            },
-            _ = handle.wake.notified() => {
-                if handle.killed.load(Ordering::Acquire) {
-                    break false;
-                }
-                // A RESP3 subscriber gets its messages while blocked, as in Redis.
-                if let Some(mb) = mailbox {
-                    if !deliver(shared, mb, spec.proto, sock).await {
-                        break false;
-                    }
-                }
-            }
-            _ = stop.changed() => break false,
+
+    /// Ends a wait: the reply to send (the served element, a WRONGTYPE
+    /// error, CLIENT UNBLOCK's reply, or the timeout's null array).
+    pub fn leave(&self, wait: BlockedWait) -> BytesMut {
+        let w = wait.waiter;
+        let outcome = std::mem::replace(&mut *w.state.lock(), State::Gone);
+        self.unregister(&w);
+        match outcome {
+            State::Served(reply) => reply,
+            State::Waiting | State::Gone => unblocked_reply(w.proto, false),
         }
-    };
-    let outcome = std::mem::replace(&mut *w.state.lock(), State::Gone);
-    b.unregister(&w);
-    handle.meta.lock().flags = flags;
-    shared.blocked_clients.fetch_sub(1, Ordering::Relaxed);
-    if !open {
-        return None;
     }
-    Some(match outcome {
-        State::Served(reply) => reply,
-        State::Waiting | State::Gone => unblocked_reply(w.proto, false),
-    })
 }

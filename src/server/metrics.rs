@@ -5,28 +5,15 @@
 //! counters into the `metrics` registry, which `metrics-exporter-prometheus`
 //! serves as Prometheus text on `--metrics-port`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
-use metrics::{counter, gauge, histogram, Histogram};
+use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::PrometheusBuilder;
 
 use crate::cmd::table;
-use crate::server::Shared;
-
-static ENABLED: AtomicBool = AtomicBool::new(false);
-static LATENCY: OnceLock<Histogram> = OnceLock::new();
-
-/// Records one command's latency when export is enabled.
-#[inline]
-pub fn observe_command(micros: u64) {
-    if ENABLED.load(Ordering::Relaxed) {
-        if let Some(h) = LATENCY.get() {
-            h.record(micros as f64 / 1e6);
-        }
-    }
-}
+use crate::cmd::Shared;
 
 /// Starts the HTTP exporter on `addr:port` and the publishing task.
 pub fn start(shared: &Arc<Shared>, host: &str, port: u16) -> Result<(), String> {
@@ -41,8 +28,7 @@ pub fn start(shared: &Arc<Shared>, host: &str, port: u16) -> Result<(), String> 
         .map_err(|e| e.to_string())?
         .install()
         .map_err(|e| e.to_string())?;
-    let _ = LATENCY.set(histogram!("ringcache_command_duration_seconds"));
-    ENABLED.store(true, Ordering::Relaxed);
+    crate::node::stats::export_latency(histogram!("ringcache_command_duration_seconds"));
     let sh = shared.clone();
     tokio::spawn(async move {
         let mut stop = sh.shutdown.subscribe();

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use parking_lot::Mutex;
 
-use super::client::ClientHandle;
-use super::Shared;
+use super::clients::ClientHandle;
+use super::Node;
 use crate::resp::Reply;
 
 /// Which family a subscription belongs to.
@@ -120,7 +120,7 @@ impl Mailbox {
     }
 
     /// Queues a delivery; kills the client when its backlog passes `limit` bytes.
-    fn push(&self, shared: &Shared, msg: Delivery, limit: u64) {
+    fn push(&self, node: &Node, msg: Delivery, limit: u64) {
         if self.handle.killed.load(Ordering::Relaxed) {
             return;
         }
@@ -132,8 +132,7 @@ impl Mailbox {
         };
         if over {
             self.queue.lock().messages.clear();
-            shared
-                .stats
+            node.stats
                 .client_output_limit_disconnections
                 .fetch_add(1, Ordering::Relaxed);
             tracing::warn!(
@@ -247,8 +246,8 @@ impl Hub {
     }
 
     /// Delivers a message and returns how many receivers got it.
-    pub fn publish(&self, shared: &Shared, shard: bool, channel: &Bytes, payload: &Bytes) -> i64 {
-        let limit = shared.config.read().client_output_buffer_limit_pubsub;
+    pub fn publish(&self, node: &Node, shard: bool, channel: &Bytes, payload: &Bytes) -> i64 {
+        let limit = node.config.read().client_output_buffer_limit_pubsub;
         let t = self.tables.lock();
         let mut receivers = 0;
         let direct = if shard { &t.shard } else { &t.channels };
@@ -260,7 +259,7 @@ impl Hub {
                     payload: payload.clone(),
                     shard,
                 });
-                mb.push(shared, msg, limit);
+                mb.push(node, msg, limit);
                 receivers += 1;
             }
         }
@@ -276,7 +275,7 @@ impl Hub {
                         payload: payload.clone(),
                         shard,
                     });
-                    mb.push(shared, msg, limit);
+                    mb.push(node, msg, limit);
                     receivers += 1;
                 }
             }
@@ -311,7 +310,7 @@ impl Hub {
     /// Drops every shard channel for which `served` is false (its slot
     /// moved to another node) and tells its subscribers' connections.
     /// Returns how many channels were dropped.
-    pub fn drop_shard_channels(&self, shared: &Shared, served: impl Fn(&[u8]) -> bool) -> usize {
+    pub fn drop_shard_channels(&self, node: &Node, served: impl Fn(&[u8]) -> bool) -> usize {
         let mut t = self.tables.lock();
         let gone: Vec<Bytes> = t.shard.keys().filter(|c| !served(c)).cloned().collect();
         for channel in &gone {
@@ -321,7 +320,7 @@ impl Hub {
                 .into_iter()
                 .flat_map(|subs| subs.into_values())
             {
-                mb.push(shared, Delivery::ShardDropped(channel.clone()), 0);
+                mb.push(node, Delivery::ShardDropped(channel.clone()), 0);
             }
         }
         gone.len()

@@ -1,0 +1,108 @@
+//! A connection's command state: what a command reads and changes of the
+//! client that sent it (database, auth, MULTI queue, reply mode, WATCHes,
+//! subscriptions, forwarded replies in flight).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::node::clients::ClientHandle;
+
+/// Reply suppression set by CLIENT REPLY.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyMode {
+    /// Normal.
+    On,
+    /// No replies until ON.
+    Off,
+    /// Skip the next command's reply.
+    SkipNext,
+    /// Skipping the current command's reply.
+    Skipping,
+}
+
+/// One queued MULTI command.
+#[derive(Debug)]
+pub struct QueuedCommand {
+    /// Index into the command table.
+    pub cmd: &'static super::table::Command,
+    /// Its arguments.
+    pub args: Vec<Bytes>,
+}
+
+/// Connection-local state that commands read and change.
+#[derive(Debug)]
+pub struct Client {
+    /// Shared handle.
+    pub handle: Arc<ClientHandle>,
+    /// Selected database.
+    pub db: usize,
+    /// True once AUTH succeeded (or no password is set).
+    pub authenticated: bool,
+    /// CLIENT REPLY state.
+    pub reply_mode: ReplyMode,
+    /// Queued commands while in MULTI.
+    pub multi: Option<Vec<QueuedCommand>>,
+    /// A queueing error happened (EXEC will answer EXECABORT).
+    pub multi_error: bool,
+    /// WATCHed keys.
+    pub watching: Vec<(usize, Bytes)>,
+    /// Earliest expiry of a key that was alive with a TTL when WATCHed: once
+    /// it passes, EXEC aborts (Redis 7 treats an expired watched key as changed).
+    pub watch_deadline: Option<u64>,
+    /// Connection will close after the pending replies are written.
+    pub close_after_reply: bool,
+    /// CLIENT NO-EVICT flag.
+    pub no_evict: bool,
+    /// Pub/Sub subscriptions (created by the first SUBSCRIBE).
+    pub pubsub: Option<crate::node::pubsub::Subscriptions>,
+    /// A peer node proxying requests (CLUSTER PROXY-ORIGIN): never re-routed.
+    pub proxied: bool,
+    /// Hop level announced by a peer link (`CLUSTER PROXY-ORIGIN <hop>`);
+    /// 0 for ordinary clients.
+    pub proxy_hop: u8,
+    /// Full name of the last command (`cmd=` of CLIENT LIST), set by
+    /// `cmd::execute` so the hot path needs no second table lookup.
+    pub last_cmd: &'static str,
+    /// Replies of commands forwarded to other cluster nodes and not yet
+    /// collected (see `server::forward::start`).
+    pub in_flight: crate::cluster::pool::InFlight,
+    /// The argument vector of the last command run, handed back to the
+    /// parser, which empties it and fills it with the next command (no
+    /// allocation per command).
+    pub spare_args: Vec<Bytes>,
+}
+
+impl Client {
+    /// A fresh connection state.
+    pub fn new(handle: Arc<ClientHandle>, authenticated: bool) -> Self {
+        Client {
+            handle,
+            db: 0,
+            authenticated,
+            reply_mode: ReplyMode::On,
+            multi: None,
+            multi_error: false,
+            watching: Vec::new(),
+            watch_deadline: None,
+            close_after_reply: false,
+            no_evict: false,
+            pubsub: None,
+            proxied: false,
+            proxy_hop: 0,
+            last_cmd: "",
+            in_flight: Default::default(),
+            spare_args: Vec::new(),
+        }
+    }
+
+    /// Client id.
+    pub fn id(&self) -> u64 {
+        self.handle.id
+    }
+
+    /// Number of subscriptions of every kind (RESP2 subscribed mode when > 0).
+    pub fn subscriptions(&self) -> usize {
+        self.pubsub.as_ref().map_or(0, |p| p.total())
+    }
+}

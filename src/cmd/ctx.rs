@@ -1,0 +1,163 @@
+//! What a command handler runs with: the context ([`Ctx`]), the follow-up it
+//! may ask of its connection ([`After`]), argument parsing and the key access
+//! helpers shared by the command families.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::client::Client;
+use super::shared::Shared;
+use crate::error::{CmdError, CmdResult};
+use crate::resp::Reply;
+use crate::store::{Key, Locked, Store};
+
+/// A command handler: reads `args` (name included) and writes its reply to `ctx.out`.
+pub type Handler = fn(&mut Ctx<'_>, &[Bytes]) -> CmdResult;
+/// Finds key argument positions of commands whose keys move (numkeys forms).
+pub type KeysFn = fn(&[Bytes]) -> Vec<usize>;
+
+/// Work the connection loop must do after a command returns.
+#[derive(Debug)]
+pub enum After {
+    /// Write pending replies, then close.
+    Close,
+    /// Enter MONITOR mode.
+    Monitor,
+    /// Pause this connection (DEBUG SLEEP, WAIT without replicas).
+    Sleep(std::time::Duration),
+    /// Block until a key has elements (BLPOP and friends).
+    Block(crate::node::blocking::BlockSpec),
+    /// Run a cluster routing plan (proxy to the owner) and append its reply.
+    Route(Box<crate::cluster::route::Plan>),
+}
+
+/// Everything a handler may touch.
+pub struct Ctx<'a> {
+    /// Node state.
+    pub shared: &'a Arc<Shared>,
+    /// This connection.
+    pub client: &'a mut Client,
+    /// Reply buffer.
+    pub out: &'a mut Reply,
+    /// Time of the batch in unix ms (consistent within one command).
+    pub now_ms: u64,
+    /// Follow-up for the connection loop.
+    pub after: Option<After>,
+    /// True while this command runs under the exclusive gate.
+    pub exclusive: bool,
+}
+
+impl<'a> Ctx<'a> {
+    /// The keyspace.
+    pub fn store(&self) -> &'a Store {
+        &self.shared.store
+    }
+
+    /// Slot and hash of a key.
+    pub fn key<'k>(&self, bytes: &'k [u8]) -> Key<'k> {
+        self.shared.store.key(bytes)
+    }
+
+    /// Locks the slot of `key` in the client's database.
+    pub fn lock(&self, key: &Key<'_>) -> Locked<'a> {
+        self.shared.store.lock(self.client.db, key, self.now_ms)
+    }
+
+    /// The LRU/LFU stamp for a newly written or accessed key.
+    pub fn lru_stamp(&self) -> u32 {
+        crate::store::evict::new_stamp(self.now_ms)
+    }
+
+    /// Records a hit or miss of a read lookup.
+    pub fn hit(&self, found: bool) {
+        let s = &self.shared.store.stats;
+        if found {
+            s.keyspace_hits.fetch_add(1, Ordering::Relaxed);
+        } else {
+            s.keyspace_misses.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Parses an integer argument (`ERR value is not an integer or out of range`).
+pub fn arg_i64(b: &[u8]) -> Result<i64, CmdError> {
+    crate::util::parse_i64(b).ok_or(CmdError::NotInt)
+}
+
+/// Parses a float argument (`ERR value is not a valid float`).
+pub fn arg_f64(b: &[u8]) -> Result<f64, CmdError> {
+    crate::util::parse_f64(b).ok_or(CmdError::NotFloat)
+}
+
+/// Case-insensitive comparison of an argument with an option name.
+pub fn is(arg: &[u8], opt: &str) -> bool {
+    arg.eq_ignore_ascii_case(opt.as_bytes())
+}
+
+/// Looks up `key` for a read-only command: counts the keyspace hit or miss,
+/// refreshes the key's LRU/LFU stamp and hands the value (None when the key is
+/// missing) to `f` together with the reply buffer.
+pub fn read_key<T>(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    f: impl FnOnce(Option<&crate::store::Value>, &mut Reply) -> Result<T, CmdError>,
+) -> Result<T, CmdError> {
+    let key = ctx.key(key);
+    let mut slot = ctx.lock(&key);
+    let now = ctx.now_ms;
+    let entry = slot.get_access(&key);
+    ctx.hit(entry.is_some());
+    let value = entry.map(|e| {
+        e.set_lru(crate::store::evict::touch_stamp(e.lru(), now));
+        e.value()
+    });
+    f(value, ctx.out)
+}
+
+/// The value at `key` for a write command, created with `make` when missing;
+/// `pick` selects the expected type (WRONGTYPE when it returns None). Only a
+/// creation counts as a modification (WATCH); a caller that changes an
+/// existing value calls `signal_modified` (Redis skips it for no-op writes).
+pub fn value_for_write<'s, T>(
+    slot: &'s mut crate::store::Locked<'_>,
+    key: &Key<'_>,
+    lru: u32,
+    make: impl FnOnce() -> crate::store::Value,
+    pick: fn(&mut crate::store::Value) -> Option<&mut T>,
+) -> Result<&'s mut T, CmdError> {
+    if slot.get(key).is_none() {
+        slot.set(key, make(), false, lru);
+    }
+    slot.get_mut_quiet(key)
+        .and_then(|e| pick(e.value_mut()))
+        .ok_or(CmdError::WrongType)
+}
+
+/// Runs `f` on the existing aggregate at `key` (None when the key is missing;
+/// WRONGTYPE when `pick` rejects the value) and deletes the key when `f`
+/// leaves the aggregate empty, as Redis does. The key counts as modified
+/// (WATCH) only when `changed` says so of `f`'s result.
+pub fn modify_key<T, R>(
+    slot: &mut crate::store::Locked<'_>,
+    key: &Key<'_>,
+    pick: fn(&mut crate::store::Value) -> Option<&mut T>,
+    is_empty: fn(&T) -> bool,
+    changed: fn(&R) -> bool,
+    f: impl FnOnce(&mut T) -> R,
+) -> Result<Option<R>, CmdError> {
+    let Some(e) = slot.get_mut_quiet(key) else {
+        return Ok(None);
+    };
+    let agg = pick(e.value_mut()).ok_or(CmdError::WrongType)?;
+    let r = f(agg);
+    let empty = is_empty(agg);
+    if changed(&r) {
+        slot.signal_modified(key);
+    }
+    if empty {
+        slot.remove(key);
+    }
+    Ok(Some(r))
+}
