@@ -625,7 +625,7 @@ impl Settings {
     /// Threads serving memcached connections: `memcached-threads`, or one per
     /// core, each with its own event loop like memcached's `-t` workers (the
     /// RESP side's worker-count trade-off does not apply: see
-    /// `memcache::Workers`).
+    /// `server::mc_conn::Workers`).
     pub fn memcached_worker_threads(&self) -> usize {
         if self.memcached_threads > 0 {
             return self.memcached_threads as usize;

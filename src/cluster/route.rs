@@ -27,7 +27,6 @@ use bytes::Bytes;
 
 use super::migrate::SlotState;
 use super::{Cluster, Owner, View};
-use crate::cmd::table::Command;
 use crate::error::CmdError;
 
 /// How the replies of a split command are joined.
@@ -94,13 +93,16 @@ fn down() -> CmdError {
     CmdError::Other("CLUSTERDOWN Hash slot not served".into())
 }
 
-fn split_join(name: &str) -> Option<(Join, usize)> {
-    match name {
-        "mget" => Some((Join::Values, 1)),
-        "mset" => Some((Join::Ok, 2)),
-        "del" | "unlink" | "exists" | "touch" => Some((Join::Sum, 1)),
-        _ => None,
-    }
+/// What the routing core needs to know of a command besides its keys (read
+/// from its table row by the dispatcher).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Shape {
+    /// Keys spread over several owners are split per owner and the replies
+    /// joined this way; the `usize` is the arguments per key (2 for MSET).
+    pub split: Option<(Join, usize)>,
+    /// Bound to the client's connection (a subscription): answered `-MOVED`
+    /// for another node's slot, never proxied.
+    pub redirect_only: bool,
 }
 
 /// The routing context of one command.
@@ -237,8 +239,13 @@ pub fn serve_here(view: &View, slot: u16, proxied: bool) -> Result<(), CmdError>
 }
 
 /// Routes one command (see the module documentation).
-pub fn decide(cluster: &Cluster, cmd: &Command, args: &[Bytes], ask: Ask) -> Decision {
-    let positions = cmd.key_positions(args);
+pub fn decide(
+    cluster: &Cluster,
+    shape: Shape,
+    positions: &[usize],
+    args: &[Bytes],
+    ask: Ask,
+) -> Decision {
     let Some(&first) = positions.first() else {
         return Decision::Local;
     };
@@ -251,8 +258,7 @@ pub fn decide(cluster: &Cluster, cmd: &Command, args: &[Bytes], ask: Ask) -> Dec
         .all(|&p| crate::store::key_slot(&args[p]) == slot);
     let view = cluster.view();
     // A subscription lives on the client's own connection: always redirect.
-    let redirect = (!ask.proxied && (ask.redirect || ask.in_multi))
-        || matches!(cmd.name, "ssubscribe" | "sunsubscribe");
+    let redirect = (!ask.proxied && (ask.redirect || ask.in_multi)) || shape.redirect_only;
     let hold = || {
         if ask.in_multi {
             Decision::Reject(tryagain())
@@ -277,7 +283,7 @@ pub fn decide(cluster: &Cluster, cmd: &Command, args: &[Bytes], ask: Ask) -> Dec
             Target::Down => Decision::Reject(down()),
         };
     }
-    let Some((join, span)) = split_join(cmd.name) else {
+    let Some((join, span)) = shape.split else {
         return Decision::Reject(crossslot());
     };
     if !(args.len() - 1).is_multiple_of(span) {
@@ -285,7 +291,7 @@ pub fn decide(cluster: &Cluster, cmd: &Command, args: &[Bytes], ask: Ask) -> Dec
         return Decision::Local;
     }
     let mut groups: Vec<(Option<SocketAddr>, Vec<usize>)> = Vec::new();
-    for &p in &positions {
+    for &p in positions {
         let to = match target(&view, crate::store::key_slot(&args[p]), ask) {
             Target::Local => None,
             Target::Remote(_, addr) => Some(addr),

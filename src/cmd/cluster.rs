@@ -59,7 +59,7 @@ fn ranges_of(all: &[(u16, u16, String)], id: &str) -> Vec<(u16, u16)> {
 /// CLUSTER HELP
 pub fn help(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     cluster(ctx)?;
-    super::server::help_reply(
+    super::ctx::help_reply(
         ctx,
         "CLUSTER",
         &[

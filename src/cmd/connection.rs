@@ -441,7 +441,7 @@ pub fn client_setinfo(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 /// CLIENT HELP
 pub fn client_help(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
-    super::server::help_reply(
+    super::ctx::help_reply(
         ctx,
         "CLIENT",
         &[

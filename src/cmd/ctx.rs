@@ -81,6 +81,19 @@ impl<'a> Ctx<'a> {
     }
 }
 
+/// Writes Redis' HELP reply: a header line, the given lines, and the HELP line.
+pub fn help_reply(ctx: &mut Ctx<'_>, name: &str, lines: &[&str]) {
+    ctx.out.array_len(lines.len() + 3);
+    ctx.out.simple(&format!(
+        "{name} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
+    ));
+    for l in lines {
+        ctx.out.simple(l);
+    }
+    ctx.out.simple("HELP");
+    ctx.out.simple("    Prints this help.");
+}
+
 /// Parses an integer argument (`ERR value is not an integer or out of range`).
 pub fn arg_i64(b: &[u8]) -> Result<i64, CmdError> {
     crate::util::parse_i64(b).ok_or(CmdError::NotInt)

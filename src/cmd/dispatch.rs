@@ -314,7 +314,13 @@ pub fn execute(ctx: &mut Ctx<'_>, args: Vec<Bytes>) -> Option<Vec<Bytes>> {
                 proxied: ctx.client.proxied,
                 patient: false,
             };
-            match crate::cluster::route::decide(c, cmd, &args, ask) {
+            match crate::cluster::route::decide(
+                c,
+                cmd.route_shape(),
+                &cmd.key_positions(&args),
+                &args,
+                ask,
+            ) {
                 crate::cluster::route::Decision::Local => {
                     // Its effects must follow those of the commands this
                     // client forwarded before it: the caller collects their
@@ -346,7 +352,7 @@ pub fn execute(ctx: &mut Ctx<'_>, args: Vec<Bytes>) -> Option<Vec<Bytes>> {
             }
         }
     }
-    if ctx.client.subscriptions() > 0 && !ctx.out.resp3() && !allowed_when_subscribed(cmd) {
+    if ctx.client.subscriptions() > 0 && !ctx.out.resp3() && !cmd.has(flags::SUBSCRIBED_OK) {
         reject(
             ctx,
             Some(found.stat),
@@ -355,12 +361,7 @@ pub fn execute(ctx: &mut Ctx<'_>, args: Vec<Bytes>) -> Option<Vec<Bytes>> {
         finish_reply_mode(ctx, skip_reply, mark);
         return None;
     }
-    if ctx.client.multi.is_some()
-        && !matches!(
-            cmd.name,
-            "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
-        )
-    {
+    if ctx.client.multi.is_some() && !cmd.has(flags::NOT_QUEUED) {
         if cmd.has(flags::NO_MULTI) {
             ctx.client.multi_error = true;
             reject(
@@ -395,22 +396,6 @@ pub fn execute(ctx: &mut Ctx<'_>, args: Vec<Bytes>) -> Option<Vec<Bytes>> {
     None
 }
 
-/// Commands a RESP2 client may send while subscribed.
-fn allowed_when_subscribed(cmd: &Command) -> bool {
-    matches!(
-        cmd.name,
-        "ping"
-            | "subscribe"
-            | "ssubscribe"
-            | "unsubscribe"
-            | "sunsubscribe"
-            | "psubscribe"
-            | "punsubscribe"
-            | "quit"
-            | "reset"
-    )
-}
-
 /// Executes a resolved command: handler, WATCH invalidation, stats, slowlog, MONITOR.
 pub fn call(ctx: &mut Ctx<'_>, found: Found, args: &[Bytes]) {
     let cmd = found.cmd;
@@ -419,7 +404,7 @@ pub fn call(ctx: &mut Ctx<'_>, found: Found, args: &[Bytes]) {
         && !cmd.has(flags::SKIP_MONITOR)
         && !cmd.has(flags::ADMIN)
     {
-        super::server::feed_monitor(ctx, args);
+        super::observe::feed_monitor(ctx, args);
     }
     // Keys longer than the store can hold (only a key of exactly 512 MB fits
     // the protocol but not the store) are refused, never truncated.
@@ -486,7 +471,7 @@ pub fn call(ctx: &mut Ctx<'_>, found: Found, args: &[Bytes]) {
         }
     }
     if !cmd.has(flags::SKIP_SLOWLOG) {
-        super::server::maybe_slowlog(ctx, args, micros);
+        super::observe::maybe_slowlog(ctx, args, micros);
     }
 }
 

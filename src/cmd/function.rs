@@ -7,8 +7,8 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
+use super::ctx::help_reply;
 use super::ctx::{is, Ctx};
-use super::server::help_reply;
 use crate::error::{CmdError, CmdResult};
 use crate::scripting::functions::{Registry, FLAG_NAMES};
 use crate::scripting::Scripts;

@@ -542,7 +542,7 @@ pub fn object_refcount(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 /// OBJECT HELP
 pub fn object_help(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
-    super::server::help_reply(
+    super::ctx::help_reply(
         ctx,
         "OBJECT",
         &[

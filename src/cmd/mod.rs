@@ -15,6 +15,7 @@ pub mod function;
 pub mod hash;
 pub mod keys;
 pub mod list;
+pub mod observe;
 pub mod pubsub;
 pub mod scripting;
 pub mod server;

@@ -3,8 +3,8 @@
 
 use bytes::Bytes;
 
+use super::ctx::help_reply;
 use super::ctx::Ctx;
-use super::server::help_reply;
 use crate::error::{CmdError, CmdResult};
 use crate::node::pubsub::{Kind, Subscriptions};
 use crate::resp::Reply;

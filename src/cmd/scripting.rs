@@ -6,8 +6,8 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
+use super::ctx::help_reply;
 use super::ctx::{arg_i64, is, Ctx};
-use super::server::help_reply;
 use crate::cmd::Shared;
 use crate::error::{CmdError, CmdResult};
 use crate::scripting::engine::Engine;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::ctx::{arg_i64, is, After, Ctx};
+use super::ctx::{arg_i64, help_reply, is, After, Ctx};
 use super::table::{self, flags, Command};
 use crate::error::{CmdError, CmdResult};
 use crate::node::slowlog::SlowEntry;
@@ -15,19 +15,6 @@ use crate::node::slowlog::SlowEntry;
 /// True when the node runs as a ring member (cluster mode).
 pub fn cluster_enabled(ctx: &Ctx<'_>) -> bool {
     ctx.shared.config.read().cluster_enabled
-}
-
-/// Writes Redis' HELP reply: a header line, the given lines, and the HELP line.
-pub fn help_reply(ctx: &mut Ctx<'_>, name: &str, lines: &[&str]) {
-    ctx.out.array_len(lines.len() + 3);
-    ctx.out.simple(&format!(
-        "{name} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
-    ));
-    for l in lines {
-        ctx.out.simple(l);
-    }
-    ctx.out.simple("HELP");
-    ctx.out.simple("    Prints this help.");
 }
 
 /// Highest `used_memory` seen (process-wide, like the allocator counter).
@@ -471,33 +458,6 @@ pub fn lastsave(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-/// Records a command in SLOWLOG when it ran longer than the threshold.
-pub fn maybe_slowlog(ctx: &Ctx<'_>, args: &[Bytes], micros: u64) {
-    if !crate::node::slowlog::is_slow(micros) {
-        return;
-    }
-    let max_len = ctx.shared.config.read().slowlog_max_len;
-    let entry = SlowEntry {
-        id: 0,
-        time: ctx.now_ms / 1000,
-        micros,
-        args: args
-            .iter()
-            .enumerate()
-            .map(|(i, a)| {
-                if is_secret_arg(args, i) {
-                    Bytes::from_static(b"(redacted)")
-                } else {
-                    a.clone()
-                }
-            })
-            .collect(),
-        addr: ctx.client.handle.addr.to_string(),
-        name: ctx.client.handle.meta.lock().name.clone(),
-    };
-    ctx.shared.slowlog.lock().push(entry, max_len as usize);
-}
-
 /// SLOWLOG GET [count]
 pub fn slowlog_get(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let count = match args.get(2) {
@@ -568,67 +528,6 @@ pub fn slowlog_help(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
         ],
     );
     Ok(())
-}
-
-/// Sends one command to MONITOR clients, in Redis' line format.
-/// True for arguments Redis redacts from MONITOR: every AUTH argument and
-/// the username/password after HELLO's AUTH option.
-fn is_secret_arg(args: &[Bytes], i: usize) -> bool {
-    if is(&args[0], "auth") {
-        return i >= 1;
-    }
-    if is(&args[0], "hello") {
-        let mut j = 2;
-        while j < args.len() {
-            if is(&args[j], "auth") && j + 2 < args.len() {
-                if i == j + 1 || i == j + 2 {
-                    return true;
-                }
-                j += 3;
-            } else {
-                j += 2;
-            }
-        }
-    }
-    false
-}
-
-pub fn feed_monitor(ctx: &Ctx<'_>, args: &[Bytes]) {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let mut line = format!(
-        "+{}.{:06} [{} {}]",
-        now.as_secs(),
-        now.subsec_micros(),
-        ctx.client.db,
-        ctx.client.handle.addr
-    );
-    for (i, a) in args.iter().enumerate() {
-        if is_secret_arg(args, i) {
-            line.push_str(" \"(redacted)\"");
-            continue;
-        }
-        line.push_str(" \"");
-        for &b in a.iter() {
-            match b {
-                b'\\' => line.push_str("\\\\"),
-                b'"' => line.push_str("\\\""),
-                b'\n' => line.push_str("\\n"),
-                b'\r' => line.push_str("\\r"),
-                b'\t' => line.push_str("\\t"),
-                7 => line.push_str("\\a"),
-                8 => line.push_str("\\b"),
-                0x20..=0x7e => line.push(b as char),
-                _ => {
-                    let _ = write!(line, "\\x{b:02x}");
-                }
-            }
-        }
-        line.push('"');
-    }
-    line.push_str("\r\n");
-    let _ = ctx.shared.monitor.send(Bytes::from(line));
 }
 
 /// MONITOR

@@ -7,6 +7,8 @@ use std::sync::OnceLock;
 
 use bytes::Bytes;
 
+use crate::cluster::route::{Join, Shape};
+
 use super::ctx::{Handler, KeysFn};
 use super::{
     cluster, connection, function, hash, keys, list, pubsub, scripting, server, set, string,
@@ -51,6 +53,19 @@ pub mod flags {
     pub const ALLOW_BUSY: u32 = 1 << 16;
     /// Runs under the exclusive gate (atomic against every other client).
     pub const EXCLUSIVE: u32 = 1 << 24;
+    /// Split per owner in a cluster, replies joined as MGET's values.
+    pub const SPLIT_VALUES: u32 = 1 << 25;
+    /// Split per owner in a cluster (key/value pairs), `+OK` when every part is.
+    pub const SPLIT_OK: u32 = 1 << 26;
+    /// Split per owner in a cluster, integer replies summed.
+    pub const SPLIT_SUM: u32 = 1 << 27;
+    /// Bound to the client's own connection (a subscription): a cluster node
+    /// answers `-MOVED` for another node's slot, it never proxies it.
+    pub const REDIRECT_ONLY: u32 = 1 << 28;
+    /// Allowed to a RESP2 client in subscribed mode.
+    pub const SUBSCRIBED_OK: u32 = 1 << 29;
+    /// Runs at once inside MULTI instead of being queued.
+    pub const NOT_QUEUED: u32 = 1 << 30;
 
     /// Redis' names for the public flags, in COMMAND INFO order.
     pub const FLAG_NAMES: &[(u32, &str)] = &[
@@ -107,6 +122,23 @@ impl Command {
     /// True when the command has flag `f`.
     pub fn has(&self, f: u32) -> bool {
         self.flags & f != 0
+    }
+
+    /// What cluster routing needs of this command besides its keys.
+    pub fn route_shape(&self) -> Shape {
+        let split = if self.has(SPLIT_VALUES) {
+            Some((Join::Values, 1))
+        } else if self.has(SPLIT_OK) {
+            Some((Join::Ok, 2))
+        } else if self.has(SPLIT_SUM) {
+            Some((Join::Sum, 1))
+        } else {
+            None
+        };
+        Shape {
+            split,
+            redirect_only: self.has(REDIRECT_ONLY),
+        }
     }
 
     /// True when `argc` arguments (name included) satisfy the arity.
@@ -248,11 +280,18 @@ pub static COMMANDS: &[Command] = &[
     ),
     c("getdel", 2, WRITE | FAST, K1, "string", string::getdel),
     c("getex", -2, WRITE | FAST, K1, "string", string::getex),
-    c("mget", -2, READONLY | FAST, KALL, "string", string::mget),
+    c(
+        "mget",
+        -2,
+        SPLIT_VALUES | READONLY | FAST,
+        KALL,
+        "string",
+        string::mget,
+    ),
     c(
         "mset",
         -3,
-        WRITE | DENYOOM,
+        SPLIT_OK | WRITE | DENYOOM,
         (1, -1, 2),
         "string",
         string::mset,
@@ -326,9 +365,23 @@ pub static COMMANDS: &[Command] = &[
     ),
     c("lcs", -3, READONLY, K12, "string", string::lcs),
     // keyspace
-    c("del", -2, WRITE, KALL, "generic", keys::del),
-    c("unlink", -2, WRITE | FAST, KALL, "generic", keys::del),
-    c("exists", -2, READONLY | FAST, KALL, "generic", keys::exists),
+    c("del", -2, SPLIT_SUM | WRITE, KALL, "generic", keys::del),
+    c(
+        "unlink",
+        -2,
+        SPLIT_SUM | WRITE | FAST,
+        KALL,
+        "generic",
+        keys::del,
+    ),
+    c(
+        "exists",
+        -2,
+        SPLIT_SUM | READONLY | FAST,
+        KALL,
+        "generic",
+        keys::exists,
+    ),
     c("type", 2, READONLY | FAST, K1, "generic", keys::type_cmd),
     c("expire", -3, WRITE | FAST, K1, "generic", keys::expire),
     c("pexpire", -3, WRITE | FAST, K1, "generic", keys::pexpire),
@@ -367,7 +420,14 @@ pub static COMMANDS: &[Command] = &[
     c("renamenx", 3, WRITE | FAST, K12, "generic", keys::renamenx),
     c("copy", -3, WRITE | DENYOOM, K12, "generic", keys::copy),
     c("move", 3, WRITE | FAST, K1, "generic", keys::move_cmd),
-    c("touch", -2, READONLY | FAST, KALL, "generic", keys::touch),
+    c(
+        "touch",
+        -2,
+        SPLIT_SUM | READONLY | FAST,
+        KALL,
+        "generic",
+        keys::touch,
+    ),
     c("dbsize", 1, READONLY | FAST, NK, "server", keys::dbsize),
     container(
         "object",
@@ -417,12 +477,19 @@ pub static COMMANDS: &[Command] = &[
         ],
     ),
     // connection
-    c("ping", -1, FAST, NK, "connection", connection::ping),
+    c(
+        "ping",
+        -1,
+        SUBSCRIBED_OK | FAST,
+        NK,
+        "connection",
+        connection::ping,
+    ),
     c("echo", 2, FAST, NK, "connection", connection::echo),
     c(
         "quit",
         -1,
-        ALLOW_BUSY | FAST | NOSCRIPT | LOADING | STALE | NO_AUTH,
+        SUBSCRIBED_OK | NOT_QUEUED | ALLOW_BUSY | FAST | NOSCRIPT | LOADING | STALE | NO_AUTH,
         NK,
         "connection",
         connection::quit,
@@ -430,7 +497,7 @@ pub static COMMANDS: &[Command] = &[
     c(
         "reset",
         1,
-        NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY,
+        SUBSCRIBED_OK | NOT_QUEUED | NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY,
         NK,
         "connection",
         connection::reset,
@@ -1015,7 +1082,7 @@ pub static COMMANDS: &[Command] = &[
     c(
         "subscribe",
         -2,
-        PUBSUB | NOSCRIPT | LOADING | STALE,
+        SUBSCRIBED_OK | PUBSUB | NOSCRIPT | LOADING | STALE,
         NK,
         "pubsub",
         pubsub::subscribe,
@@ -1023,7 +1090,7 @@ pub static COMMANDS: &[Command] = &[
     c(
         "unsubscribe",
         -1,
-        PUBSUB | NOSCRIPT | LOADING | STALE,
+        SUBSCRIBED_OK | PUBSUB | NOSCRIPT | LOADING | STALE,
         NK,
         "pubsub",
         pubsub::unsubscribe,
@@ -1031,7 +1098,7 @@ pub static COMMANDS: &[Command] = &[
     c(
         "psubscribe",
         -2,
-        PUBSUB | NOSCRIPT | LOADING | STALE,
+        SUBSCRIBED_OK | PUBSUB | NOSCRIPT | LOADING | STALE,
         NK,
         "pubsub",
         pubsub::psubscribe,
@@ -1039,7 +1106,7 @@ pub static COMMANDS: &[Command] = &[
     c(
         "punsubscribe",
         -1,
-        PUBSUB | NOSCRIPT | LOADING | STALE,
+        SUBSCRIBED_OK | PUBSUB | NOSCRIPT | LOADING | STALE,
         NK,
         "pubsub",
         pubsub::punsubscribe,
@@ -1047,7 +1114,7 @@ pub static COMMANDS: &[Command] = &[
     c(
         "ssubscribe",
         -2,
-        PUBSUB | NOSCRIPT | LOADING | STALE,
+        SUBSCRIBED_OK | REDIRECT_ONLY | PUBSUB | NOSCRIPT | LOADING | STALE,
         KALL,
         "pubsub",
         pubsub::ssubscribe,
@@ -1055,7 +1122,7 @@ pub static COMMANDS: &[Command] = &[
     c(
         "sunsubscribe",
         -1,
-        PUBSUB | NOSCRIPT | LOADING | STALE,
+        SUBSCRIBED_OK | REDIRECT_ONLY | PUBSUB | NOSCRIPT | LOADING | STALE,
         KALL,
         "pubsub",
         pubsub::sunsubscribe,
@@ -1468,7 +1535,7 @@ pub static COMMANDS: &[Command] = &[
     c(
         "multi",
         1,
-        NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
+        NOT_QUEUED | NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
         NK,
         "transactions",
         transaction::multi,
@@ -1476,7 +1543,7 @@ pub static COMMANDS: &[Command] = &[
     c(
         "exec",
         1,
-        NOSCRIPT | LOADING | STALE | SKIP_SLOWLOG | EXCLUSIVE,
+        NOT_QUEUED | NOSCRIPT | LOADING | STALE | SKIP_SLOWLOG | EXCLUSIVE,
         NK,
         "transactions",
         transaction::exec,
@@ -1484,7 +1551,7 @@ pub static COMMANDS: &[Command] = &[
     c(
         "discard",
         1,
-        NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
+        NOT_QUEUED | NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
         NK,
         "transactions",
         transaction::discard,
@@ -1492,7 +1559,7 @@ pub static COMMANDS: &[Command] = &[
     c(
         "watch",
         -2,
-        NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
+        NOT_QUEUED | NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY,
         KALL,
         "transactions",
         transaction::watch,

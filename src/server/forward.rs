@@ -132,6 +132,7 @@ async fn hold(shared: &Arc<Shared>, client: &mut Client, reply: &mut Reply, args
     };
     let start = std::time::Instant::now();
     let redirect = shared.config.read().cluster_redirect;
+    let keys = found.cmd.key_positions(&args);
     loop {
         tokio::time::sleep(HOLD_STEP).await;
         let ask = Ask {
@@ -140,7 +141,7 @@ async fn hold(shared: &Arc<Shared>, client: &mut Client, reply: &mut Reply, args
             proxied: client.proxied,
             patient: start.elapsed() >= PATIENCE,
         };
-        match decide(cluster, found.cmd, &args, ask) {
+        match decide(cluster, found.cmd.route_shape(), &keys, &args, ask) {
             Decision::Route(Route::Hold) if start.elapsed() < HOLD_LIMIT => continue,
             Decision::Route(Route::Hold) => {
                 tracing::debug!(

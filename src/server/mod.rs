@@ -5,6 +5,7 @@ pub mod blocked;
 pub mod busypoll;
 pub mod conn;
 pub mod forward;
+pub mod mc_conn;
 pub mod metrics;
 
 use std::sync::atomic::Ordering;
@@ -23,8 +24,9 @@ use crate::store::now_ms;
 pub async fn run(settings: Settings) -> Result<(), StartError> {
     let shared = Shared::new(settings.clone());
     let listeners = bind_all(&settings).await?;
-    let mc_listeners = crate::memcache::bind(&settings).await?;
-    crate::memcache::spawn(shared.clone(), mc_listeners)?;
+    let mc_listeners = mc_conn::bind(&settings).await?;
+    let _ = shared.mc_exec.set(crate::memcache::proxy::execute_for_peer);
+    mc_conn::spawn(shared.clone(), mc_listeners)?;
     tokio::spawn(busypoll::run(shared.clone()));
     if let Some(l) = listeners.first() {
         if let Ok(a) = l.local_addr() {

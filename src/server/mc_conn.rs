@@ -1,0 +1,240 @@
+//! The memcached listener's connection shell: binds the memcached port,
+//! runs memcached-style worker threads (`memcached-threads`), admits each
+//! connection as a client of the node and moves its bytes; requests are
+//! executed by `memcache::process` (sans-I/O) through the dispatcher's gate.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::Handle;
+use tracing::debug;
+
+use crate::cmd::Shared;
+use crate::config::Settings;
+use crate::error::StartError;
+use crate::memcache::{limits, process, proxy, Next};
+use crate::node::clients::ClientHandle;
+use crate::node::mc_stats::McCounters;
+use crate::store::now_ms;
+
+/// Spare input capacity kept before each read.
+const READ_ROOM: usize = 16 * 1024;
+
+/// memcached's answer to a connection over the limit (then it closes).
+const TOO_MANY: &[u8] = b"ERROR Too many open connections\r\n";
+
+/// Binds the memcached listeners (none when `memcached-port` is 0).
+pub async fn bind(settings: &Settings) -> Result<Vec<TcpListener>, StartError> {
+    if settings.memcached_port == 0 {
+        return Ok(Vec::new());
+    }
+    super::bind_port(&settings.bind, settings.memcached_port).await
+}
+
+/// The threads serving memcached connections, like memcached's `-t`
+/// workers: each runs a single-threaded runtime (its own epoll loop, no work
+/// stealing, no wakeups across threads) and the accept loop deals
+/// connections to them in turn. They run beside the node's main runtime, so
+/// the RESP side keeps its own worker count. Requests to peer nodes are sent
+/// from the main runtime ([`Workers::main`]): nothing but memcached
+/// connections depends on these threads.
+#[derive(Debug)]
+pub struct Workers {
+    loops: Vec<Handle>,
+    next: AtomicUsize,
+    /// The node's main runtime.
+    pub main: Handle,
+}
+
+impl Workers {
+    /// Starts `n` worker threads; they run until the process exits (their
+    /// connections close themselves on shutdown, as RESP ones do).
+    fn start(n: usize) -> Result<Arc<Workers>, StartError> {
+        let threads = |source| StartError::Threads { source };
+        let mut loops = Vec::with_capacity(n);
+        for i in 0..n {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(threads)?;
+            loops.push(rt.handle().clone());
+            std::thread::Builder::new()
+                .name(format!("memcached-{i}"))
+                .spawn(move || rt.block_on(std::future::pending::<()>()))
+                .map_err(threads)?;
+        }
+        Ok(Arc::new(Workers {
+            loops,
+            next: AtomicUsize::new(0),
+            main: Handle::current(),
+        }))
+    }
+
+    /// Moves an accepted connection to the next worker and serves it there.
+    fn deal(self: &Arc<Self>, shared: Arc<Shared>, sock: TcpStream, addr: SocketAddr) {
+        // Deregistered from this runtime's reactor, registered with the worker's.
+        let sock = match sock.into_std() {
+            Ok(s) => s,
+            Err(e) => {
+                debug!("cannot hand over a memcached connection: {e}");
+                return;
+            }
+        };
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.loops.len();
+        let workers = self.clone();
+        self.loops[i].spawn(async move {
+            let stats = shared.memcache.block(i + 1);
+            match TcpStream::from_std(sock) {
+                Ok(sock) => handle(&shared, stats, &workers, sock, addr).await,
+                Err(e) => debug!("cannot register a memcached connection: {e}"),
+            }
+        });
+    }
+}
+
+/// Starts the memcached worker threads and the accept loops of
+/// already-bound memcached listeners (nothing when there are none).
+pub fn spawn(shared: Arc<Shared>, listeners: Vec<TcpListener>) -> Result<(), StartError> {
+    if listeners.is_empty() {
+        return Ok(());
+    }
+    let workers = Workers::start(shared.config.read().memcached_worker_threads())?;
+    for l in listeners {
+        let shared = shared.clone();
+        let workers = workers.clone();
+        tokio::spawn(async move {
+            super::accept_until_shutdown(shared, l, "memcached", move |sh, sock, addr| {
+                let workers = workers.clone();
+                async move { workers.deal(sh, sock, addr) }
+            })
+            .await
+        });
+    }
+    Ok(())
+}
+
+/// Admits one memcached connection as a client of the node, serves it, and
+/// unregisters it.
+async fn handle(
+    shared: &Arc<Shared>,
+    stats: &McCounters,
+    workers: &Workers,
+    mut sock: TcpStream,
+    addr: SocketAddr,
+) {
+    shared
+        .stats
+        .connections_received
+        .fetch_add(1, Ordering::Relaxed);
+    let maxclients = shared.config.read().maxclients;
+    if shared.clients.len() as u64 >= maxclients {
+        shared
+            .stats
+            .rejected_connections
+            .fetch_add(1, Ordering::Relaxed);
+        stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
+        let _ = sock.write_all(TOO_MANY).await;
+        return;
+    }
+    let laddr = sock.local_addr().unwrap_or(addr);
+    let client = shared.clients.register(addr, laddr, now_ms());
+    stats.total_connections.fetch_add(1, Ordering::Relaxed);
+    stats.curr_connections.fetch_add(1, Ordering::Relaxed);
+    serve(shared, stats, workers, &client, sock).await;
+    stats.curr_connections.fetch_sub(1, Ordering::Relaxed);
+    shared.clients.unregister(client.id);
+}
+
+/// Sleeps `secs` (never when 0): the idle `timeout`.
+async fn idle_timer(secs: u64) {
+    if secs == 0 {
+        std::future::pending::<()>().await;
+    }
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+}
+
+/// Serves one memcached connection until it closes, is killed or idles out.
+async fn serve(
+    shared: &Arc<Shared>,
+    stats: &McCounters,
+    workers: &Workers,
+    client: &ClientHandle,
+    mut sock: TcpStream,
+) {
+    let _ = sock.set_nodelay(true);
+    let mut inbuf = BytesMut::with_capacity(READ_ROOM);
+    let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
+    let mut swallow = 0usize;
+    let mut stop = shared.shutdown.subscribe();
+    // Created once and kept registered: re-creating them per read costs a
+    // waiter-list lock and unlock each time.
+    let mut stopped = std::pin::pin!(stop.changed());
+    let mut woken = std::pin::pin!(client.wake.notified());
+    loop {
+        // One config read per batch: the parser limits and the idle timeout.
+        let (limits, idle) = {
+            let c = shared.config.read();
+            (limits(&c), c.timeout)
+        };
+        let next = process(shared, stats, limits, &mut inbuf, &mut out, &mut swallow);
+        if !out.is_empty() {
+            // Other ready connections run first, so replies leave together
+            // (see the same step in `server::conn`).
+            if matches!(next, Next::Read) {
+                tokio::task::yield_now().await;
+            }
+            stats
+                .bytes_written
+                .fetch_add(out.len() as u64, Ordering::Relaxed);
+            if sock.write_all(&out).await.is_err() {
+                return;
+            }
+            out.clear();
+        }
+        match next {
+            Next::Flush => continue,
+            Next::Close => return,
+            Next::Proxy(plan) => {
+                proxy::run(shared, &workers.main, plan, &mut out).await;
+                continue;
+            }
+            Next::Read => {}
+        }
+        if client.killed.load(Ordering::Acquire) {
+            return;
+        }
+        // Room for a whole request: `read_buf` reads at most the spare
+        // capacity, which shrinks as parsed bytes are advanced past, and a
+        // request split over two reads costs a syscall and a parse retry.
+        // Reserving in an empty buffer just rewinds it (no allocation).
+        if inbuf.capacity() - inbuf.len() < READ_ROOM {
+            inbuf.reserve(READ_ROOM);
+        }
+        // `biased`: when the socket woke the task, only the read is polled
+        // (the others are polled, and their wakers kept, only while it waits).
+        let read = tokio::select! {
+            biased;
+            r = sock.read_buf(&mut inbuf) => r,
+            _ = &mut woken => {
+                woken.set(client.wake.notified());
+                continue;
+            }
+            _ = &mut stopped => return,
+            _ = idle_timer(idle) => {
+                debug!(id = client.id, "closing idle memcached client");
+                return;
+            }
+        };
+        match read {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                stats.bytes_read.fetch_add(n as u64, Ordering::Relaxed);
+            }
+        }
+    }
+}
