@@ -50,6 +50,25 @@ pub struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
+    /// The context of one command for `client` at `now_ms`; `exclusive`
+    /// when it runs under the exclusive side of the gate.
+    pub fn new(
+        shared: &'a Arc<Shared>,
+        client: &'a mut Client,
+        out: &'a mut Reply,
+        now_ms: u64,
+        exclusive: bool,
+    ) -> Ctx<'a> {
+        Ctx {
+            shared,
+            client,
+            out,
+            now_ms,
+            after: None,
+            exclusive,
+        }
+    }
+
     /// The keyspace.
     pub fn store(&self) -> &'a Store {
         &self.shared.store

@@ -169,14 +169,7 @@ impl<'s> Dispatcher<'s> {
     ) -> Dispatched {
         let shared = self.shared;
         let entered = self.enter();
-        let mut ctx = Ctx {
-            shared,
-            client,
-            out,
-            now_ms,
-            after: None,
-            exclusive: false,
-        };
+        let mut ctx = Ctx::new(shared, client, out, now_ms, false);
         if !entered {
             run_while_busy(&mut ctx, args);
             return Dispatched::Done(ctx.after.take());
@@ -206,14 +199,7 @@ fn execute_exclusive(
     args: Vec<Bytes>,
 ) -> Option<After> {
     let exclusive = shared.enter_exclusive();
-    let mut ctx = Ctx {
-        shared,
-        client,
-        out,
-        now_ms,
-        after: None,
-        exclusive: true,
-    };
+    let mut ctx = Ctx::new(shared, client, out, now_ms, true);
     if exclusive.is_some() {
         execute(&mut ctx, args);
     } else {

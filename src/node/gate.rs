@@ -79,37 +79,41 @@ pub fn off_worker<R>(f: impl FnOnce() -> R) -> R {
     }
 }
 
+/// Takes a guard with `now` or, failing that, waits for it in steps of
+/// [`GATE_POLL`] off the tokio worker until `busy` says to give up.
+fn wait_unless_busy<G>(
+    now: impl FnOnce() -> Option<G>,
+    wait: impl Fn(Duration) -> Option<G>,
+    busy: impl Fn() -> bool,
+) -> Option<G> {
+    if let Some(g) = now() {
+        return Some(g);
+    }
+    off_worker(|| loop {
+        if let Some(g) = wait(GATE_POLL) {
+            return Some(g);
+        }
+        if busy() {
+            return None;
+        }
+    })
+}
+
 impl Gate {
     /// Takes the gate shared for ordinary commands; None once `busy` says a
     /// script holding it is busy.
     pub fn enter_shared(&self, busy: impl Fn() -> bool) -> Option<RwLockReadGuard<'_, ()>> {
-        if let Some(g) = self.lock.try_read() {
-            return Some(g);
-        }
-        off_worker(|| loop {
-            if let Some(g) = self.lock.try_read_for(GATE_POLL) {
-                return Some(g);
-            }
-            if busy() {
-                return None;
-            }
-        })
+        wait_unless_busy(|| self.lock.try_read(), |t| self.lock.try_read_for(t), busy)
     }
 
     /// Takes the gate exclusively (MULTI/EXEC, scripts); None once `busy`
     /// says a script holding it is busy.
     pub fn enter_exclusive(&self, busy: impl Fn() -> bool) -> Option<RwLockWriteGuard<'_, ()>> {
-        if let Some(g) = self.lock.try_write() {
-            return Some(g);
-        }
-        off_worker(|| loop {
-            if let Some(g) = self.lock.try_write_for(GATE_POLL) {
-                return Some(g);
-            }
-            if busy() {
-                return None;
-            }
-        })
+        wait_unless_busy(
+            || self.lock.try_write(),
+            |t| self.lock.try_write_for(t),
+            busy,
+        )
     }
 
     /// Takes the gate shared, waiting however long (background work that
