@@ -699,6 +699,56 @@ fn redis_and_memcached_share_keys() {
     assert_eq!(r.cmd_str("DBSIZE"), ":0\r\n");
 }
 
+/// Every memcached write to a WATCHed key aborts the RESP client's EXEC, as
+/// a Redis write would (the store's one mutation observer sees both
+/// protocols); memcached reads, misses and no-op requests do not.
+#[test]
+fn memcached_writes_invalidate_watch() {
+    let (rc, port) = start_rc(&[]);
+    let mut r = RawConn::connect(rc.port);
+    let mut c = Mc::connect(port);
+    // (request, does it modify the key `k`, holding "10" with flags 3?)
+    let cases: &[(&str, bool)] = &[
+        ("set k 0 0 1\r\nx\r\n", true),
+        ("add k 0 0 1\r\nx\r\n", false),
+        ("replace k 0 0 1\r\nx\r\n", true),
+        ("append k 0 0 1\r\nx\r\n", true),
+        ("prepend k 0 0 1\r\nx\r\n", true),
+        ("cas k 0 0 1 {cas}\r\nx\r\n", true),
+        ("cas k 0 0 1 1\r\nx\r\n", false),
+        ("incr k 1\r\n", true),
+        ("decr k 1\r\n", true),
+        ("delete k\r\n", true),
+        ("delete other\r\n", false),
+        ("touch k 100\r\n", true),
+        ("gat 100 k\r\n", true),
+        ("get k\r\n", false),
+        ("gets k\r\n", false),
+        ("mg k v f t\r\n", false),
+        ("ms k 1\r\nx\r\n", true),
+        ("ma k\r\n", true),
+        ("md k\r\n", true),
+        ("md k I\r\n", true),
+        ("mn\r\n", false),
+        ("set other 0 0 1\r\nx\r\n", false),
+    ];
+    for (req, modifies) in cases {
+        assert_eq!(c.step(b"set k 3 0 2\r\n10\r\n"), b"STORED\r\n");
+        assert_eq!(r.cmd_str("WATCH k"), "+OK\r\n");
+        c.step(b"gets k\r\n"); // the CAS unique for `{cas}`
+        c.step(req.as_bytes());
+        assert_eq!(r.cmd_str("MULTI"), "+OK\r\n");
+        assert_eq!(r.cmd_str("PING"), "+QUEUED\r\n");
+        let exec = r.cmd_str("EXEC");
+        let want = if *modifies {
+            "*-1\r\n"
+        } else {
+            "*1\r\n+PONG\r\n"
+        };
+        assert_eq!(exec, want, "after memcached {req:?}");
+    }
+}
+
 #[test]
 fn pymemcache_client_works() {
     let (_rc, port) = start_rc(&[]);

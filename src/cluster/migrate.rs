@@ -413,7 +413,7 @@ pub fn apply_batch(
     let now = now_ms();
     if phase == Phase::Begin {
         for &s in slots.iter().filter(|s| !refused.contains(s)) {
-            drop(shared.store.lock_slot(0, s, now).table().take_all());
+            drop(shared.store.lock_slot(0, s, now).drop_all());
         }
         return Ok(refused);
     }
@@ -486,7 +486,7 @@ pub fn discard(shared: &Node, c: &Cluster, slots: &[u16]) {
             None => v.map.owner_id(s) == Some(c.id.as_str()),
         };
         if !keep {
-            let dropped = l.table().take_all();
+            let dropped = l.drop_all();
             drop(l);
             drop(dropped);
         }
@@ -683,7 +683,7 @@ async fn move_group(g: &Group<'_>) -> Result<(), String> {
                 .map(|&s| {
                     let mut l = g.shared.store.lock_slot(0, s, now);
                     l.table().track_dirty(false);
-                    l.table().take_all()
+                    l.drop_all()
                 })
                 .collect();
             settle(true);
@@ -736,7 +736,7 @@ fn give_up(shared: &Node, c: &Cluster, slots: &[u16]) {
     for &s in slots {
         let mut l = shared.store.lock_slot(0, s, now);
         l.table().track_dirty(false);
-        let dropped = l.table().take_all();
+        let dropped = l.drop_all();
         drop(l);
         drop(dropped);
     }
@@ -1151,7 +1151,7 @@ mod tests {
         store.lock(0, &k2, 10).remove(&k2);
         store.lock(0, &k, 10).set(&k, val(), false, 0);
         assert_eq!(dirty(&store), vec![b"a".to_vec(), b"{a}b".to_vec()]);
-        drop(store.lock_slot(0, slot, 10).table().take_all());
+        drop(store.lock_slot(0, slot, 10).drop_all());
         assert_eq!(dirty(&store), vec![b"a".to_vec()]);
         store.lock_slot(0, slot, 10).table().track_dirty(false);
         store.lock(0, &k, 10).set(&k, val(), false, 0);

@@ -142,7 +142,7 @@ pub fn read_key<T>(
     let entry = slot.get_access(&key);
     ctx.hit(entry.is_some());
     let value = entry.map(|e| {
-        e.set_lru(crate::store::evict::touch_stamp(e.lru(), now));
+        e.touch_access(now);
         e.value()
     });
     f(value, ctx.out)

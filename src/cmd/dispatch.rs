@@ -424,13 +424,7 @@ pub fn call(ctx: &mut Ctx<'_>, found: Found, args: &[Bytes]) {
     let result = if !watching {
         run()
     } else {
-        let (result, modified) = crate::store::modified::recording(&mut run);
-        if result.is_ok() {
-            for (db, key) in modified {
-                shared.watches.touch(db, &key);
-            }
-        }
-        result
+        shared.watches.signal_modified_by(run, Result::is_ok)
     };
     let micros = start.elapsed().as_micros() as u64;
     crate::node::stats::observe_command(micros);

@@ -37,10 +37,11 @@ fn hash_for_write<'s>(
     key: &Key<'_>,
     lru: u32,
 ) -> Result<&'s mut HashValue, CmdError> {
-    let db = slot.db();
-    let h = value_for_write(slot, key, lru, || Value::Hash(Box::default()), hash_mut)?;
-    crate::store::modified::note(db, key.bytes);
-    Ok(h)
+    // Signalled first: the hash borrows the slot until the caller is done.
+    // A WRONGTYPE failure drops the signal (the dispatcher keeps WATCH
+    // notes of successful commands only).
+    slot.signal_modified(key);
+    value_for_write(slot, key, lru, || Value::Hash(Box::default()), hash_mut)
 }
 
 fn hash_mut(v: &mut Value) -> Option<&mut HashValue> {

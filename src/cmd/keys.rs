@@ -41,7 +41,7 @@ pub fn touch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     for k in &args[1..] {
         let key = ctx.key(k);
         if let Some(e) = ctx.lock(&key).get_access(&key) {
-            e.set_lru(crate::store::evict::touch_stamp(e.lru(), now));
+            e.touch_access(now);
             n += 1;
         }
     }

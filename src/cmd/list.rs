@@ -28,7 +28,7 @@ fn list_at<'l>(slot: &'l mut Locked<'_>, key: &Key<'_>) -> Result<Option<&'l mut
     let now = slot.now_ms();
     match slot.get_mut(key) {
         Some(e) => {
-            e.set_lru(crate::store::evict::touch_stamp(e.lru(), now));
+            e.touch_access(now);
             as_list_mut(e).map(Some)
         }
         None => Ok(None),

@@ -34,7 +34,7 @@ pub fn get(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         Some(e) => {
             let mut b = itoa::Buffer::new();
             ctx.out.bulk(as_str(e)?.as_bytes(&mut b));
-            e.set_lru(crate::store::evict::touch_stamp(e.lru(), ctx.now_ms));
+            e.touch_access(ctx.now_ms);
             true
         }
         None => {

@@ -8,10 +8,12 @@ use std::io::Write;
 use std::sync::atomic::Ordering;
 
 use super::cas;
-use super::parse::{base64_encode, safe_strtoull, Meta, Request, Store, StoreMode, ITEM_OVERHEAD};
+use super::parse::{
+    base64_encode, safe_strtoull, Meta, Request, StorageRequest, StoreMode, ITEM_OVERHEAD,
+};
 use crate::cmd::Shared;
 use crate::node::mc_stats::McCounters;
-use crate::store::evict::{idle_ms, new_stamp, touch_stamp};
+use crate::store::evict::{idle_ms, new_stamp};
 use crate::store::thin::Extras;
 use crate::store::{Entry, Key, Locked, StrValue, Value};
 
@@ -178,11 +180,7 @@ impl<'a> Exec<'a> {
             l.get_access(k);
             return None;
         }
-        l.table().at_mut(pos).filter(|e| str_of(e).is_some())
-    }
-
-    fn touched(&self, key: &[u8]) {
-        self.shared.watches.touch(0, key);
+        l.access_at(pos).filter(|e| str_of(e).is_some())
     }
 
     fn memory_ok(&self) -> bool {
@@ -223,10 +221,7 @@ impl<'a> Exec<'a> {
                 bump(&self.stats.store_too_large);
                 if delete {
                     let (k, mut l) = self.lock(&key);
-                    if l.remove(&k).is_some() {
-                        drop(l);
-                        self.touched(&key);
-                    }
+                    l.remove(&k);
                 }
                 self.maybe("SERVER_ERROR object too large for cache", noreply);
                 return Outcome::Swallow(swallow);
@@ -276,7 +271,6 @@ impl<'a> Exec<'a> {
                 let hit = self.lookup(&mut l, &k).is_some() && l.remove(&k).is_some();
                 drop(l);
                 if hit {
-                    self.touched(key);
                     bump(&self.stats.delete_hits);
                 } else {
                     bump(&self.stats.delete_misses);
@@ -320,7 +314,7 @@ impl<'a> Exec<'a> {
                 let flags = e.mc_flags();
                 let unique = if with_cas { cas::unique(e) } else { 0 };
                 e.set_mc_cas(e.mc_cas() | cas::FETCHED);
-                e.set_lru(touch_stamp(e.lru(), now));
+                e.touch_access(now);
                 let mut b = itoa::Buffer::new();
                 let Some(s) = str_of(e) else { return };
                 let data = s.as_bytes(&mut b);
@@ -370,7 +364,7 @@ impl<'a> Exec<'a> {
         let now = self.now_ms;
         match self.lookup(&mut l, &k) {
             Some(e) => {
-                e.set_lru(touch_stamp(e.lru(), now));
+                e.touch_access(now);
                 apply_ttl(&mut l, &k, ttl);
                 true
             }
@@ -409,7 +403,7 @@ impl<'a> Exec<'a> {
         let old = self.lookup(&mut l, &k);
         let result = match (mode, old) {
             (StoreMode::Add, Some(e)) => {
-                e.set_lru(touch_stamp(e.lru(), self.now_ms));
+                e.touch_access(self.now_ms);
                 return Some((Stored::NotStored, 0));
             }
             (StoreMode::Replace | StoreMode::Append | StoreMode::Prepend, None) => {
@@ -446,8 +440,8 @@ impl<'a> Exec<'a> {
                 }
                 let c = cas::renew(e, explicit);
                 e.set_mc_cas(e.mc_cas() & !cas::FETCHED);
+                l.signal_modified(&k);
                 drop(l);
-                self.touched(key);
                 bump(&stats.total_items);
                 return Some((Stored::Stored, c));
             }
@@ -458,20 +452,17 @@ impl<'a> Exec<'a> {
         }
         if ttl == Ttl::Expired {
             l.remove(&k);
-            drop(l);
-            self.touched(key);
             return Some((result, 0));
         }
         let c = explicit.unwrap_or_else(cas::next);
         let cas_word = c | stale.map_or(0, |(_, bits)| bits);
         l.insert_entry(&k, new_item(key, data, lru, ttl, flags, cas_word));
         drop(l);
-        self.touched(key);
         bump(&stats.total_items);
         Some((result, c))
     }
 
-    fn store_cmd(&mut self, s: &Store<'_>) -> Option<Stored> {
+    fn store_cmd(&mut self, s: &StorageRequest<'_>) -> Option<Stored> {
         let ttl = Ttl::from_exptime(s.exptime, self.now_ms);
         self.store_item(StoreReq {
             key: s.key,
@@ -534,8 +525,8 @@ impl<'a> Exec<'a> {
         }
         e.set_value(Value::Str(StrValue::from_bytes(&stored)));
         cas::renew(e, explicit);
+        l.signal_modified(&k);
         drop(l);
-        self.touched(key);
         Delta::Ok(res)
     }
 
@@ -583,9 +574,6 @@ impl<'a> Exec<'a> {
                 let cas_word = f.explicit_cas.unwrap_or_else(cas::next);
                 l.insert_entry(&k, new_item(key, b"", new_stamp(now), ttl, 0, cas_word));
                 created = true;
-                drop(l);
-                self.touched(key);
-                l = self.shared.store.lock(0, &k, now);
             }
         }
         let mut ttl_set = false;
@@ -665,7 +653,7 @@ impl<'a> Exec<'a> {
             out.extend_from_slice(b"\r\n");
         }
         if !f.no_update {
-            e.set_lru(touch_stamp(e.lru(), now));
+            e.touch_access(now);
             e.set_mc_cas(e.mc_cas() | cas::FETCHED);
         }
         if let Some(t) = new_ttl {
@@ -744,6 +732,7 @@ impl<'a> Exec<'a> {
                 } else if f.invalidate {
                     cas::renew(e, f.explicit_cas);
                     e.set_mc_cas((e.mc_cas() | cas::STALE) & !cas::TOKEN_SENT);
+                    l.signal_modified(&k);
                     if let Some(t) = f.ttl {
                         apply_ttl(&mut l, &k, Ttl::from_exptime(t, now));
                     }
@@ -757,7 +746,6 @@ impl<'a> Exec<'a> {
         };
         drop(l);
         if code == b"HD" {
-            self.touched(key);
             if f.quiet {
                 return;
             }

@@ -32,7 +32,7 @@ use crate::error::CmdError;
 use crate::node::mc_stats::McCounters;
 use crate::store::now_ms;
 use cmd::{Exec, Outcome, Ttl};
-use parse::{Limits, Parsed, Request};
+use parse::{McParsed, Request, RequestLimits};
 
 /// The `version` we report: memcached's protocol level plus our own.
 pub const VERSION: &str = concat!("1.6.18 ringcache-", env!("CARGO_PKG_VERSION"));
@@ -156,8 +156,8 @@ pub enum Next {
 }
 
 /// The parser limits from the settings.
-pub fn limits(c: &Settings) -> Limits {
-    Limits {
+pub fn limits(c: &Settings) -> RequestLimits {
+    RequestLimits {
         item_size_max: c.memcached_max_item_size as usize,
         max_line: c.client_query_buffer_limit as usize,
     }
@@ -168,7 +168,7 @@ pub fn limits(c: &Settings) -> Limits {
 pub fn process(
     shared: &Arc<Shared>,
     stats: &McCounters,
-    limits: Limits,
+    limits: RequestLimits,
     inbuf: &mut BytesMut,
     out: &mut Vec<u8>,
     swallow: &mut usize,
@@ -190,14 +190,14 @@ pub fn process(
         }
         let mut after = None;
         let (outcome, consumed) = match parse::parse(inbuf, limits) {
-            Parsed::NeedMore => return Next::Read,
-            Parsed::Close => return Next::Close,
-            Parsed::Request(_, consumed) if !entered => {
+            McParsed::NeedMore => return Next::Read,
+            McParsed::Close => return Next::Close,
+            McParsed::Request(_, consumed) if !entered => {
                 inbuf.advance(consumed);
                 busy_reply(shared, out);
                 continue;
             }
-            Parsed::Request(mut req, consumed) => {
+            McParsed::Request(mut req, consumed) => {
                 let mut ex = Exec {
                     shared,
                     out: &mut *out,
@@ -218,7 +218,9 @@ pub fn process(
                         proxy::Route::LocalThen(plan) => after = Some(plan),
                     }
                 }
-                (ex.run(req), consumed)
+                // WATCH sees memcached writes as it sees RESP ones.
+                let outcome = shared.watches.signal_modified_by(|| ex.run(req), |_| true);
+                (outcome, consumed)
             }
         };
         inbuf.advance(consumed);
@@ -253,7 +255,7 @@ pub fn execute_forwarded(
     check: impl FnOnce(&Request<'_>) -> Result<(), CmdError>,
 ) -> Result<Vec<u8>, CmdError> {
     let limits = limits(&shared.config.read());
-    let Parsed::Request(req, _) = parse::parse(raw, limits) else {
+    let McParsed::Request(req, _) = parse::parse(raw, limits) else {
         return Err(CmdError::err("incomplete memcached request"));
     };
     check(&req)?;

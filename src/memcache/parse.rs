@@ -21,9 +21,9 @@ pub const ITEM_OVERHEAD: usize = 48 + 8 + 1;
 /// is a multi-get), as in memcached.
 const MAX_PARTIAL_LINE: usize = 2048;
 
-/// Limits the parser enforces.
+/// Limits the memcached request parser enforces.
 #[derive(Clone, Copy, Debug)]
-pub struct Limits {
+pub struct RequestLimits {
     /// Largest item (`-I`), header included.
     pub item_size_max: usize,
     /// Longest request line kept waiting for its newline (multi-gets).
@@ -32,7 +32,7 @@ pub struct Limits {
 
 /// Result of one parse step.
 #[derive(Debug)]
-pub enum Parsed<'a> {
+pub enum McParsed<'a> {
     /// No complete request buffered yet.
     NeedMore,
     /// Junk without newline: memcached closes such connections.
@@ -151,7 +151,7 @@ pub enum StoreMode {
 
 /// A storage request with its data block.
 #[derive(Debug)]
-pub struct Store<'a> {
+pub struct StorageRequest<'a> {
     /// Mode.
     pub mode: StoreMode,
     /// Key.
@@ -206,7 +206,7 @@ pub struct MetaFlags {
 pub struct Meta<'a> {
     /// The key (base64-decoded with `b`).
     pub key: std::borrow::Cow<'a, [u8]>,
-    /// Parsed flags.
+    /// McParsed flags.
     pub flags: MetaFlags,
     /// The line from the first flag on (re-split on demand: keeps requests small).
     flag_line: &'a [u8],
@@ -239,7 +239,7 @@ pub enum Request<'a> {
         touch: Option<i32>,
     },
     /// set/add/replace/append/prepend/cas.
-    Store(Store<'a>),
+    Store(StorageRequest<'a>),
     /// A storage request over the item size limit: reply, maybe delete the
     /// key, and swallow `swallow` bytes of data.
     TooLarge {
@@ -337,17 +337,17 @@ const ERROR: &str = "ERROR";
 const BAD_FORMAT: &str = "CLIENT_ERROR bad command line format";
 
 /// Parses one request from `buf`.
-pub fn parse<'a>(buf: &'a [u8], limits: Limits) -> Parsed<'a> {
+pub fn parse<'a>(buf: &'a [u8], limits: RequestLimits) -> McParsed<'a> {
     let Some(nl) = memchr::memchr(b'\n', buf) else {
         if buf.len() > MAX_PARTIAL_LINE {
             let spaces = buf.iter().take_while(|&&b| b == b' ').count();
             let rest = &buf[spaces..];
             let multiget = rest.starts_with(b"get ") || rest.starts_with(b"gets ");
             if spaces > 100 || !multiget || buf.len() > limits.max_line {
-                return Parsed::Close;
+                return McParsed::Close;
             }
         }
-        return Parsed::NeedMore;
+        return McParsed::NeedMore;
     };
     let mut line = &buf[..nl];
     if line.len() > 1 && line[line.len() - 1] == b'\r' {
@@ -359,9 +359,9 @@ pub fn parse<'a>(buf: &'a [u8], limits: Limits) -> Parsed<'a> {
     let consumed = nl + 1;
     let t = Tokens::split(line);
     match command(&t, &buf[consumed..], limits) {
-        Step::Done(r) => Parsed::Request(r, consumed),
-        Step::Data(r, n) => Parsed::Request(r, consumed + n),
-        Step::NeedMore => Parsed::NeedMore,
+        Step::Done(r) => McParsed::Request(r, consumed),
+        Step::Data(r, n) => McParsed::Request(r, consumed + n),
+        Step::NeedMore => McParsed::NeedMore,
     }
 }
 
@@ -375,7 +375,7 @@ fn done(r: Request<'_>) -> Step<'_> {
     Step::Done(r)
 }
 
-fn command<'a>(t: &Tokens<'a>, after: &'a [u8], limits: Limits) -> Step<'a> {
+fn command<'a>(t: &Tokens<'a>, after: &'a [u8], limits: RequestLimits) -> Step<'a> {
     let nt = t.ntokens();
     let cmd = t.get(0);
     if nt < 2 || cmd.len() < 2 {
@@ -455,7 +455,7 @@ fn get<'a>(t: &Tokens<'a>, cmd: &[u8]) -> Request<'a> {
     }
 }
 
-fn update<'a>(t: &Tokens<'a>, mode: StoreMode, after: &'a [u8], limits: Limits) -> Step<'a> {
+fn update<'a>(t: &Tokens<'a>, mode: StoreMode, after: &'a [u8], limits: RequestLimits) -> Step<'a> {
     let noreply = t.noreply();
     let Some(key) = key_arg(t) else {
         return done(reply(BAD_FORMAT, noreply));
@@ -493,7 +493,7 @@ fn update<'a>(t: &Tokens<'a>, mode: StoreMode, after: &'a [u8], limits: Limits) 
         return Step::Data(reply("CLIENT_ERROR bad data chunk", noreply), total);
     }
     Step::Data(
-        Request::Store(Store {
+        Request::Store(StorageRequest {
             mode,
             key,
             flags,
@@ -507,7 +507,7 @@ fn update<'a>(t: &Tokens<'a>, mode: StoreMode, after: &'a [u8], limits: Limits) 
 }
 
 /// memcached's `item_size_ok` for an item of `total` data bytes (`\r\n` included).
-fn item_size_ok(nkey: usize, flags: u32, total: usize, limits: Limits) -> bool {
+fn item_size_ok(nkey: usize, flags: u32, total: usize, limits: RequestLimits) -> bool {
     let size = ITEM_OVERHEAD + nkey + total + if flags != 0 { 4 } else { 0 };
     size <= limits.item_size_max
 }
@@ -721,7 +721,7 @@ fn meta_simple<'a>(t: &Tokens<'a>, make: fn(Meta<'a>) -> Request<'a>) -> Request
     }
 }
 
-fn meta_set<'a>(t: &Tokens<'a>, after: &'a [u8], limits: Limits) -> Step<'a> {
+fn meta_set<'a>(t: &Tokens<'a>, after: &'a [u8], limits: RequestLimits) -> Step<'a> {
     let nt = t.ntokens();
     if nt < 3 {
         return done(reply(ERROR, false));
@@ -909,7 +909,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const LIMITS: Limits = Limits {
+    const LIMITS: RequestLimits = RequestLimits {
         item_size_max: 1024 * 1024,
         max_line: 1 << 20,
     };
@@ -918,8 +918,8 @@ mod tests {
     fn drain(mut buf: &[u8]) {
         for _ in 0..10_000 {
             match parse(buf, LIMITS) {
-                Parsed::NeedMore | Parsed::Close => return,
-                Parsed::Request(req, n) => {
+                McParsed::NeedMore | McParsed::Close => return,
+                McParsed::Request(req, n) => {
                     assert!(n > 0 && n <= buf.len());
                     let skip = match req {
                         Request::TooLarge { swallow, .. }
@@ -965,7 +965,7 @@ mod tests {
         }
         line.extend_from_slice(b"\r\n");
         match parse(&line, LIMITS) {
-            Parsed::Request(Request::Get { keys, .. }, n) => {
+            McParsed::Request(Request::Get { keys, .. }, n) => {
                 assert_eq!(n, line.len());
                 assert_eq!(keys.iter().count(), 40);
             }
@@ -1035,10 +1035,10 @@ mod tests {
             buf.extend_from_slice(b"\r\n");
             // Every strict prefix asks for more input.
             for cut in [0, 1, buf.len() / 2, buf.len() - 1] {
-                prop_assert!(matches!(parse(&buf[..cut], LIMITS), Parsed::NeedMore));
+                prop_assert!(matches!(parse(&buf[..cut], LIMITS), McParsed::NeedMore));
             }
             match parse(&buf, LIMITS) {
-                Parsed::Request(Request::Store(s), n) => {
+                McParsed::Request(Request::Store(s), n) => {
                     prop_assert_eq!(n, buf.len());
                     prop_assert_eq!(s.key, &k[..]);
                     prop_assert_eq!(s.flags, flags);
@@ -1055,7 +1055,7 @@ mod tests {
         fn valid_meta_get_roundtrips(k in key(), opaque in 0u32..1_000_000) {
             let line = [b"mg ".to_vec(), k.clone(), format!(" v c O{opaque} k\r\n").into_bytes()].concat();
             match parse(&line, LIMITS) {
-                Parsed::Request(Request::MetaGet(m), n) => {
+                McParsed::Request(Request::MetaGet(m), n) => {
                     prop_assert_eq!(n, line.len());
                     prop_assert_eq!(&m.key[..], &k[..]);
                     prop_assert!(m.flags.value);

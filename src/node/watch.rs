@@ -51,6 +51,23 @@ impl Watches {
         }
     }
 
+    /// Runs `f` (a command, a memcached request) and, when `succeeded` says
+    /// so of its result, marks the watchers of every key it modified dirty:
+    /// Redis' `signalModifiedKey`, fed by the store's mutation observer. The
+    /// keys are recorded only while somebody watches.
+    pub fn signal_modified_by<R>(&self, f: impl FnOnce() -> R, succeeded: fn(&R) -> bool) -> R {
+        if self.is_empty() {
+            return f();
+        }
+        let (r, modified) = crate::store::mutation::recording(f);
+        if succeeded(&r) {
+            for (db, key) in modified {
+                self.touch(db, &key);
+            }
+        }
+        r
+    }
+
     /// Marks watchers of `key` dirty.
     pub fn touch(&self, db: usize, key: &[u8]) {
         if self.is_empty() {

@@ -142,9 +142,16 @@ impl Entry {
         self.kb.lru()
     }
 
-    /// Records an access (see `evict::touch_stamp`).
+    /// Sets the LRU/LFU bits (a new entry's stamp, a restored one).
     pub fn set_lru(&mut self, lru: u32) {
         self.kb.set_lru(lru);
+    }
+
+    /// Records an access at `now_ms` in the LRU/LFU bits (see
+    /// `evict::touch_stamp`): what every read and write of the key does.
+    pub fn touch_access(&mut self, now_ms: u64) {
+        self.kb
+            .set_lru(super::evict::touch_stamp(self.kb.lru(), now_ms));
     }
 
     /// memcached client flags (0 for values written by Redis commands).

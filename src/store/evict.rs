@@ -145,11 +145,7 @@ fn evict_one(
     };
     let k = store.key(&key);
     let _ = slot;
-    let removed = store.lock(db, &k, now_ms).remove(&k).is_some();
-    if removed {
-        store.stats.evicted_keys.fetch_add(1, Ordering::Relaxed);
-    }
-    removed
+    store.lock(db, &k, now_ms).evict(&k)
 }
 
 /// Evicts until under maxmemory; `-OOM` when that is impossible.

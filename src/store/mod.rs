@@ -4,9 +4,10 @@
 //!
 //! Locking rules: a slot lock is held for O(1) work (or O(n) of that one key's
 //! value) and never across an `.await`. Multi-slot commands lock their slots in
-//! ascending slot order (`Db::lock_many`). Work that must be atomic against
+//! ascending slot order (`Store::lock_many`). Work that must be atomic against
 //! everything (MULTI/EXEC, scripts, SWAPDB) takes the server's exclusive gate
-//! (see `server::Shared::gate`) on top.
+//! (see `node::gate`) on top. Every change of a key passes one observer,
+//! `mutation::observe`, from the methods of `Locked`.
 
 pub mod dense;
 pub mod entry;
@@ -14,7 +15,7 @@ pub mod evict;
 pub mod expire;
 pub mod hash;
 pub mod list;
-pub mod modified;
+pub mod mutation;
 pub mod set;
 pub mod slot;
 pub mod table;
@@ -26,6 +27,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use parking_lot::{Mutex, MutexGuard};
+
+use mutation::{Change, Mutation};
 
 pub use entry::Entry;
 pub use list::{End, List};
@@ -219,12 +222,12 @@ impl Store {
 
     /// Removes every key of database `db`; returns how many were removed.
     pub fn flush_db(&self, db: usize) -> usize {
-        let Some(d) = self.db_if_used(db) else {
+        if self.db_if_used(db).is_none() {
             return 0;
-        };
+        }
         let mut n = 0;
-        for s in d.slots.iter() {
-            let dropped = s.lock().take_all();
+        for slot in 0..SLOTS as u16 {
+            let dropped = self.lock_slot(db, slot, 0).drop_all();
             n += dropped.len();
             drop(dropped);
         }
@@ -277,7 +280,7 @@ pub struct Locked<'s> {
     home: &'s Db,
     slot: u16,
     store: &'s Store,
-    /// The database, for `modified::note`.
+    /// The database, for the mutation observer.
     db: usize,
     now_ms: u64,
 }
@@ -299,6 +302,19 @@ impl<'s> Locked<'s> {
         }
     }
 
+    /// Hands one change of `key` to the mutation observer: every change of
+    /// the keyspace passes here.
+    #[inline]
+    fn observe(&mut self, key: &[u8], change: Change) {
+        let m = Mutation {
+            db: self.db,
+            slot: self.slot,
+            key,
+            change,
+        };
+        mutation::observe(m, self.table.observer());
+    }
+
     fn hasher(&self) -> impl Fn(&[u8]) -> u64 + 's {
         let st = self.store;
         move |k| st.hash(k)
@@ -313,6 +329,7 @@ impl<'s> Locked<'s> {
         }
         let h = self.hasher();
         self.table.remove_at(pos, key.hash, h);
+        self.observe(key.bytes, Change::Expired);
         self.store
             .stats
             .expired_keys
@@ -335,19 +352,24 @@ impl<'s> Locked<'s> {
     /// memcached CAS unique is invalidated (one store), so a memcached `cas`
     /// against a value changed by any command fails as it must.
     pub fn get_mut(&mut self, key: &Key<'_>) -> Option<&mut Entry> {
-        let db = self.db;
-        let e = self.get_mut_quiet(key)?;
-        modified::note(db, key.bytes);
-        Some(e)
+        let pos = self.live(key)?;
+        self.observe(key.bytes, Change::Written);
+        self.opened_at(pos)
     }
 
     /// `get_mut` for an in-place change that may turn out a no-op (SADD of a
     /// present member): the key is not noted as modified; the caller calls
     /// `signal_modified` when it did change something.
     pub fn get_mut_quiet(&mut self, key: &Key<'_>) -> Option<&mut Entry> {
-        self.expire_if_needed(key);
-        self.table.note_write(key.bytes);
-        let e = self.table.get_mut(key.hash, key.bytes)?;
+        let pos = self.live(key)?;
+        self.observe(key.bytes, Change::Opened);
+        self.opened_at(pos)
+    }
+
+    /// The entry at `pos` opened for a write: its memcached CAS unique is
+    /// invalidated.
+    fn opened_at(&mut self, pos: usize) -> Option<&mut Entry> {
+        let e = self.table.at_mut(pos)?;
         e.set_mc_cas(0);
         Some(e)
     }
@@ -357,15 +379,24 @@ impl<'s> Locked<'s> {
         self.db
     }
 
-    /// Notes `key` as modified (WATCH invalidation) after a `get_mut_quiet`.
-    pub fn signal_modified(&self, key: &Key<'_>) {
-        modified::note(self.db, key.bytes);
+    /// Notes `key` as written (WATCH invalidation, every other observer)
+    /// after a `get_mut_quiet` that did change it, or an in-place change of
+    /// an entry reached by position.
+    pub fn signal_modified(&mut self, key: &Key<'_>) {
+        self.observe(key.bytes, Change::Written);
     }
 
     /// The live entry of `key`, mutably, for a read that only updates access
     /// metadata (LRU/LFU bits, memcached fetched bit): keeps the CAS unique.
     pub fn get_access(&mut self, key: &Key<'_>) -> Option<&mut Entry> {
         let pos = self.live(key)?;
+        self.table.at_mut(pos)
+    }
+
+    /// The entry at dense position `pos` (from `table().position`), mutably,
+    /// for access metadata like `get_access`; a caller that changes the
+    /// value calls `signal_modified` afterwards.
+    pub fn access_at(&mut self, pos: usize) -> Option<&mut Entry> {
         self.table.at_mut(pos)
     }
 
@@ -395,7 +426,7 @@ impl<'s> Locked<'s> {
     /// Stores a new entry with one index lookup; an expired old entry counts
     /// as expired and is not returned.
     fn put(&mut self, key: &Key<'_>, entry: Entry, keep_ttl: bool) -> Option<Entry> {
-        modified::note(self.db, key.bytes);
+        self.observe(key.bytes, Change::Written);
         let h = self.hasher();
         let (pos, old) = self.table.upsert(key.hash, entry, h);
         let old = old?;
@@ -414,7 +445,7 @@ impl<'s> Locked<'s> {
 
     /// Inserts a complete entry (with its expiry), replacing any old one.
     pub fn insert_entry(&mut self, key: &Key<'_>, entry: Entry) -> Option<Entry> {
-        modified::note(self.db, key.bytes);
+        self.observe(key.bytes, Change::Written);
         let h = self.hasher();
         self.table.insert(key.hash, entry, h)
     }
@@ -422,7 +453,7 @@ impl<'s> Locked<'s> {
     /// Deletes `key`; returns its entry if it was live.
     pub fn remove(&mut self, key: &Key<'_>) -> Option<Entry> {
         let pos = self.live(key)?;
-        modified::note(self.db, key.bytes);
+        self.observe(key.bytes, Change::Deleted);
         let h = self.hasher();
         Some(self.table.remove_at(pos, key.hash, h))
     }
@@ -431,7 +462,7 @@ impl<'s> Locked<'s> {
     pub fn set_expire(&mut self, key: &Key<'_>, at: Option<u64>) -> bool {
         match self.live(key) {
             Some(p) => {
-                modified::note(self.db, key.bytes);
+                self.observe(key.bytes, Change::Written);
                 self.table.set_expire_at(p, at);
                 true
             }
@@ -449,7 +480,8 @@ impl<'s> Locked<'s> {
         }
         let hash = self.store.hash(e.key());
         let h = self.hasher();
-        self.table.remove_at(pos, hash, h);
+        let gone = self.table.remove_at(pos, hash, h);
+        self.observe(gone.key(), Change::Expired);
         self.store
             .stats
             .expired_keys
@@ -457,13 +489,32 @@ impl<'s> Locked<'s> {
         true
     }
 
-    /// Removes the entry at dense position `pos` unconditionally (eviction).
-    pub fn remove_at(&mut self, pos: usize) -> Option<Entry> {
-        let e = self.table.at(pos)?;
-        modified::note(self.db, e.key());
-        let hash = self.store.hash(e.key());
+    /// Evicts `key` (maxmemory) and counts it; true when it was live.
+    pub fn evict(&mut self, key: &Key<'_>) -> bool {
+        let Some(pos) = self.live(key) else {
+            return false;
+        };
+        self.observe(key.bytes, Change::Evicted);
         let h = self.hasher();
-        Some(self.table.remove_at(pos, hash, h))
+        drop(self.table.remove_at(pos, key.hash, h));
+        self.store
+            .stats
+            .evicted_keys
+            .fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
+    /// Empties the slot table (FLUSH, a slot handed over or discarded) and
+    /// returns its entries, for the caller to drop where it costs nobody.
+    pub fn drop_all(&mut self) -> Vec<Entry> {
+        let dropped = self.table.take_all();
+        if self.table.observer().is_some() {
+            for e in &dropped {
+                self.observe(e.key(), Change::Dropped);
+            }
+        }
+        self.home.clear_volatile(self.slot);
+        dropped
     }
 
     /// The underlying table (for scans and sampling).

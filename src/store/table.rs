@@ -7,6 +7,7 @@
 use hashbrown::HashTable;
 
 use super::entry::Entry;
+use super::mutation::SlotObserver;
 
 /// Positions of entries in the dense vector, hashed by key.
 #[derive(Debug)]
@@ -56,9 +57,9 @@ pub struct SlotTable {
     entries: Vec<Entry>,
     /// Number of entries with an expiry set.
     volatile: usize,
-    /// Keys changed since live migration started copying this slot (see
-    /// `cluster::migrate`); `None`, one pointer, when the slot is not moving.
-    dirty: Option<Box<hashbrown::HashSet<Box<[u8]>>>>,
+    /// The slot's mutation observers (see `store::mutation`); `None`, one
+    /// pointer, while none is on.
+    observer: Option<Box<SlotObserver>>,
 }
 
 impl SlotTable {
@@ -77,26 +78,28 @@ impl SlotTable {
         self.volatile
     }
 
-    /// Records `key` as changed when the slot is being migrated (every
-    /// mutation path of the table calls this; a no-op otherwise).
+    /// The slot's mutation observer when one is on (for `store::mutation::observe`).
     #[inline]
-    pub fn note_write(&mut self, key: &[u8]) {
-        if let Some(d) = &mut self.dirty {
-            note_cold(d, key);
-        }
+    pub(super) fn observer(&mut self) -> Option<&mut SlotObserver> {
+        self.observer.as_deref_mut()
     }
 
-    /// Starts (with an empty set) or stops exact dirty-key tracking.
+    /// Starts (with an empty set) or stops exact dirty-key tracking (live
+    /// migration of this slot).
     pub fn track_dirty(&mut self, on: bool) {
-        self.dirty = on.then(Box::default);
+        let o = self.observer.get_or_insert_with(Box::default);
+        o.track_dirty(on);
+        if o.is_idle() {
+            self.observer = None;
+        }
     }
 
     /// The keys changed since tracking started or since the last call.
     pub fn take_dirty(&mut self) -> Vec<Box<[u8]>> {
-        match &mut self.dirty {
-            Some(d) => d.drain().collect(),
-            None => Vec::new(),
-        }
+        self.observer
+            .as_deref_mut()
+            .map(SlotObserver::take_dirty)
+            .unwrap_or_default()
     }
 
     fn find(&self, hash: u64, key: &[u8]) -> Option<usize> {
@@ -112,11 +115,6 @@ impl SlotTable {
         self.find(hash, key).map(|i| &self.entries[i])
     }
 
-    /// The entry for `key`, mutably, expired or not.
-    pub fn get_mut(&mut self, hash: u64, key: &[u8]) -> Option<&mut Entry> {
-        self.find(hash, key).map(move |i| &mut self.entries[i])
-    }
-
     /// Position of `key` in the dense vector.
     pub fn position(&self, hash: u64, key: &[u8]) -> Option<usize> {
         self.find(hash, key)
@@ -127,17 +125,13 @@ impl SlotTable {
         self.entries.get(pos)
     }
 
-    /// The entry at a dense position, mutably.
-    pub fn at_mut(&mut self, pos: usize) -> Option<&mut Entry> {
-        let e = self.entries.get_mut(pos)?;
-        if let Some(d) = &mut self.dirty {
-            note_cold(d, e.key());
-        }
-        Some(e)
+    /// The entry at a dense position, mutably (the caller observes the change).
+    pub(super) fn at_mut(&mut self, pos: usize) -> Option<&mut Entry> {
+        self.entries.get_mut(pos)
     }
 
     /// Inserts or replaces; returns the replaced entry.
-    pub fn insert(
+    pub(super) fn insert(
         &mut self,
         hash: u64,
         entry: Entry,
@@ -148,13 +142,12 @@ impl SlotTable {
 
     /// Inserts or replaces with one lookup; returns the entry's position and
     /// the replaced entry.
-    pub fn upsert(
+    pub(super) fn upsert(
         &mut self,
         hash: u64,
         entry: Entry,
         hasher: impl Fn(&[u8]) -> u64,
     ) -> (usize, Option<Entry>) {
-        self.note_write(entry.key());
         if let Some(i) = self.find(hash, entry.key()) {
             let old = std::mem::replace(&mut self.entries[i], entry);
             self.volatile = self.volatile + self.entries[i].expire_at().is_some() as usize
@@ -187,19 +180,13 @@ impl SlotTable {
         (pos, None)
     }
 
-    /// Removes `key`; returns its entry.
-    pub fn remove(
-        &mut self,
-        hash: u64,
-        key: &[u8],
-        hasher: impl Fn(&[u8]) -> u64,
-    ) -> Option<Entry> {
-        let pos = self.find(hash, key)?;
-        Some(self.remove_at(pos, hash, hasher))
-    }
-
     /// Removes the entry at a dense position whose key hashes to `hash`.
-    pub fn remove_at(&mut self, pos: usize, hash: u64, hasher: impl Fn(&[u8]) -> u64) -> Entry {
+    pub(super) fn remove_at(
+        &mut self,
+        pos: usize,
+        hash: u64,
+        hasher: impl Fn(&[u8]) -> u64,
+    ) -> Entry {
         let last = self.entries.len() - 1;
         let last_hash = (pos != last).then(|| hasher(self.entries[last].key()));
         with_index!(&mut self.index, t, narrow, {
@@ -213,7 +200,6 @@ impl SlotTable {
             }
         });
         let e = self.entries.swap_remove(pos);
-        self.note_write(e.key());
         self.volatile -= e.expire_at().is_some() as usize;
         if self.entries.is_empty() {
             // An emptied slot gives all its memory back (eviction relies on it).
@@ -230,11 +216,8 @@ impl SlotTable {
     }
 
     /// Sets or clears the expiry of the entry at `pos`, keeping the volatile count.
-    pub fn set_expire_at(&mut self, pos: usize, at: Option<u64>) {
+    pub(super) fn set_expire_at(&mut self, pos: usize, at: Option<u64>) {
         let e = &mut self.entries[pos];
-        if let Some(d) = &mut self.dirty {
-            note_cold(d, e.key());
-        }
         let before = e.expire_at().is_some();
         e.set_expire_raw(at);
         self.volatile = self.volatile + e.expire_at().is_some() as usize - before as usize;
@@ -246,22 +229,10 @@ impl SlotTable {
     }
 
     /// Drops everything, returning the entries.
-    pub fn take_all(&mut self) -> Vec<Entry> {
-        if let Some(d) = &mut self.dirty {
-            for e in &self.entries {
-                note_cold(d, e.key());
-            }
-        }
+    pub(super) fn take_all(&mut self) -> Vec<Entry> {
         self.index = Index::default();
         self.volatile = 0;
         std::mem::take(&mut self.entries)
-    }
-}
-
-#[cold]
-fn note_cold(d: &mut hashbrown::HashSet<Box<[u8]>>, key: &[u8]) {
-    if !d.contains(key) {
-        d.insert(key.into());
     }
 }
 
@@ -291,7 +262,8 @@ mod tests {
         assert!(matches!(t.index, Index::Large(_)));
         for i in (0..n).step_by(3) {
             let k = format!("{{t}}{i}");
-            assert!(t.remove(h(k.as_bytes()), k.as_bytes(), h).is_some());
+            let pos = t.position(h(k.as_bytes()), k.as_bytes()).expect("present");
+            t.remove_at(pos, h(k.as_bytes()), h);
         }
         for i in 0..n {
             let k = format!("{{t}}{i}");
