@@ -745,10 +745,8 @@ impl<'a> Exec<'a> {
             }
         };
         drop(l);
-        if code == b"HD" {
-            if f.quiet {
-                return;
-            }
+        if code == b"HD" && f.quiet {
+            return;
         }
         self.out.extend_from_slice(code);
         self.echo_ok(m);
