@@ -749,6 +749,54 @@ fn memcached_writes_invalidate_watch() {
     }
 }
 
+/// memcached requests run through the one dispatcher: they show in INFO
+/// commandstats, SLOWLOG and MONITOR under their memcached names (`mc_`
+/// prefix), like RESP commands do.
+#[test]
+fn memcached_requests_show_in_commandstats_slowlog_and_monitor() {
+    let (rc, port) = start_rc(&[]);
+    let mut r = RawConn::connect(rc.port);
+    let mut m = RawConn::connect(rc.port);
+    assert_eq!(m.cmd_str("MONITOR"), "+OK\r\n");
+    assert_eq!(r.cmd_str("CONFIG SET slowlog-log-slower-than 0"), "+OK\r\n");
+    assert_eq!(r.cmd_str("SLOWLOG RESET"), "+OK\r\n");
+    let mut c = Mc::connect(port);
+    assert_eq!(c.step(b"set mk 5 0 2\r\nhi\r\n"), b"STORED\r\n");
+    assert_eq!(
+        c.step(b"get mk nokey\r\n"),
+        b"VALUE mk 5 2\r\nhi\r\nEND\r\n"
+    );
+    c.step(b"bogus\r\n");
+    // MONITOR: `[0 mc:<addr>] "mc_set" "mk" "5" "0" "2" "hi"`.
+    let set = String::from_utf8_lossy(&m.read_reply()).into_owned();
+    assert!(
+        set.contains("[0 mc:127.0.0.1:")
+            && set.ends_with("] \"mc_set\" \"mk\" \"5\" \"0\" \"2\" \"hi\"\r\n"),
+        "{set}"
+    );
+    // `Mc::step` appends `mn` to every step.
+    let mn = String::from_utf8_lossy(&m.read_reply()).into_owned();
+    assert!(mn.ends_with("] \"mc_mn\"\r\n"), "{mn}");
+    let get = String::from_utf8_lossy(&m.read_reply()).into_owned();
+    assert!(get.ends_with("] \"mc_get\" \"mk\" \"nokey\"\r\n"), "{get}");
+    let info = r.cmd_str("INFO commandstats");
+    for want in [
+        "cmdstat_mc_set:calls=1,",
+        "cmdstat_mc_get:calls=1,",
+        "cmdstat_mc_mn:calls=3,",
+    ] {
+        assert!(info.contains(want), "{want} in {info}");
+    }
+    assert!(!info.contains("bogus"), "{info}");
+    let raw = String::from_utf8_lossy(&r.cmd(&[b"SLOWLOG", b"GET", b"100"])).into_owned();
+    assert!(raw.contains("$6\r\nmc_set\r\n$2\r\nmk\r\n"), "{raw}");
+    assert!(
+        raw.contains("$6\r\nmc_get\r\n$2\r\nmk\r\n$5\r\nnokey\r\n"),
+        "{raw}"
+    );
+    assert!(raw.contains("mc:127.0.0.1:"), "{raw}");
+}
+
 #[test]
 fn pymemcache_client_works() {
     let (_rc, port) = start_rc(&[]);

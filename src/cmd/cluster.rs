@@ -436,7 +436,12 @@ pub fn mc(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let Some(exec) = ctx.shared.mc_exec.get() else {
         return Err(CmdError::err("This instance has cluster support disabled"));
     };
-    let reply = exec(ctx.shared, &args[2], ctx.now_ms)?;
+    let addr = ctx.client.handle.addr.to_string();
+    let origin = super::McOrigin {
+        addr: &addr,
+        now_ms: ctx.now_ms,
+    };
+    let reply = exec(ctx.shared, &args[2], origin)?;
     ctx.out.bulk(&reply);
     Ok(())
 }

@@ -149,6 +149,11 @@ impl<'s> Dispatcher<'s> {
         Dispatcher { shared, gate: None }
     }
 
+    /// The node this dispatcher runs requests on.
+    pub(super) fn shared(&self) -> &'s Arc<Shared> {
+        self.shared
+    }
+
     /// Takes the gate shared unless already held; false while a script is
     /// busy (the caller answers with the busy error). For requests that run
     /// outside the command table (memcached's).
@@ -240,9 +245,10 @@ fn run_while_busy(ctx: &mut Ctx<'_>, args: Vec<Bytes>) {
 
 impl Shared {
     /// Shared state for the given settings, with a counter slot per command
-    /// of the table.
+    /// of the table and per memcached verb.
     pub fn new(settings: crate::config::Settings) -> Arc<Shared> {
-        Shared::with_node(crate::node::Node::new(settings, table::stat_slots()))
+        let slots = super::dispatch_mc::stat_slots_with_mc();
+        Shared::with_node(crate::node::Node::new(settings, slots))
     }
 }
 

@@ -1,7 +1,7 @@
 //! Commands: the table (one row per command), the one dispatcher every
 //! request runs through, the context handlers run with, and one file per
 //! command family. memcached requests and forwarded requests reach the store
-//! through the same dispatcher (`dispatch`).
+//! through the same dispatcher (`dispatch`, `dispatch_mc`).
 //!
 //! Inside this layer files import `ctx`, `dispatch`, `table` and each other
 //! directly; the re-exports below are for the layers above.
@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod connection;
 pub mod ctx;
 pub mod dispatch;
+pub mod dispatch_mc;
 pub mod function;
 pub mod hash;
 pub mod keys;
@@ -28,4 +29,4 @@ pub mod zset;
 
 pub use ctx::{After, Ctx};
 pub use dispatch::{Dispatched, Dispatcher};
-pub use shared::Shared;
+pub use shared::{McOrigin, Shared};

@@ -1,5 +1,6 @@
-//! What the dispatcher records of the commands it runs: the MONITOR feed
-//! and SLOWLOG entries (secrets redacted in both, as Redis does).
+//! What the dispatcher records of the requests it runs (RESP commands and
+//! memcached requests alike): the MONITOR feed and SLOWLOG entries (secrets
+//! redacted in both, as Redis does).
 
 use std::fmt::Write as _;
 
@@ -7,16 +8,39 @@ use bytes::Bytes;
 
 use super::ctx::{is, Ctx};
 use crate::node::slowlog::SlowEntry;
+use crate::node::Node;
 
 /// Records a command in SLOWLOG when it ran longer than the threshold.
 pub fn maybe_slowlog(ctx: &Ctx<'_>, args: &[Bytes], micros: u64) {
     if !crate::node::slowlog::is_slow(micros) {
         return;
     }
-    let max_len = ctx.shared.config.read().slowlog_max_len;
+    let h = &ctx.client.handle;
+    let name = h.meta.lock().name.clone();
+    push_slowlog(
+        &ctx.shared.node,
+        ctx.now_ms,
+        args,
+        h.addr.to_string(),
+        name,
+        micros,
+    );
+}
+
+/// Adds a SLOWLOG entry for a request that ran `micros` (secrets redacted),
+/// from the client at `addr` named `name`.
+pub fn push_slowlog(
+    node: &Node,
+    now_ms: u64,
+    args: &[Bytes],
+    addr: String,
+    name: String,
+    micros: u64,
+) {
+    let max_len = node.config.read().slowlog_max_len;
     let entry = SlowEntry {
         id: 0,
-        time: ctx.now_ms / 1000,
+        time: now_ms / 1000,
         micros,
         args: args
             .iter()
@@ -29,10 +53,10 @@ pub fn maybe_slowlog(ctx: &Ctx<'_>, args: &[Bytes], micros: u64) {
                 }
             })
             .collect(),
-        addr: ctx.client.handle.addr.to_string(),
-        name: ctx.client.handle.meta.lock().name.clone(),
+        addr,
+        name,
     };
-    ctx.shared.slowlog.lock().push(entry, max_len as usize);
+    node.slowlog.lock().push(entry, max_len as usize);
 }
 
 /// True for arguments Redis redacts from MONITOR: every AUTH argument and
@@ -59,6 +83,13 @@ fn is_secret_arg(args: &[Bytes], i: usize) -> bool {
 
 /// Sends a command to the MONITOR clients, formatted as Redis does.
 pub fn feed_monitor(ctx: &Ctx<'_>, args: &[Bytes]) {
+    let origin = ctx.client.handle.addr.to_string();
+    monitor_line(&ctx.shared.node, ctx.client.db, &origin, args);
+}
+
+/// Sends one MONITOR line (`+<time> [<db> <origin>] "arg" ...`, arguments
+/// escaped and secrets redacted as Redis does) to the MONITOR clients.
+pub fn monitor_line(node: &Node, db: usize, origin: &str, args: &[Bytes]) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
@@ -66,8 +97,8 @@ pub fn feed_monitor(ctx: &Ctx<'_>, args: &[Bytes]) {
         "+{}.{:06} [{} {}]",
         now.as_secs(),
         now.subsec_micros(),
-        ctx.client.db,
-        ctx.client.handle.addr
+        db,
+        origin
     );
     for (i, a) in args.iter().enumerate() {
         if is_secret_arg(args, i) {
@@ -93,5 +124,5 @@ pub fn feed_monitor(ctx: &Ctx<'_>, args: &[Bytes]) {
         line.push('"');
     }
     line.push_str("\r\n");
-    let _ = ctx.shared.monitor.send(Bytes::from(line));
+    let _ = node.monitor.send(Bytes::from(line));
 }

@@ -221,8 +221,12 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[String]) -> String {
     }
     if all || sections.iter().any(|s| s == "commandstats") {
         section(&mut out, "Commandstats");
-        for (i, c) in table::all_commands().iter().enumerate() {
-            let s = &sh.cmd_stats[i];
+        let table_stats = table::all_commands()
+            .iter()
+            .zip(sh.cmd_stats.iter())
+            .map(|(c, s)| (c.name, s));
+        let mc_stats = super::dispatch_mc::mc_command_stats(&sh.node);
+        for (name, s) in table_stats.chain(mc_stats) {
             let calls = s.calls.load(Ordering::Relaxed);
             let (rej, fail) = (
                 s.rejected.load(Ordering::Relaxed),
@@ -240,7 +244,7 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[String]) -> String {
             let _ = write!(
                 out,
                 "cmdstat_{}:calls={calls},usec={usec},usec_per_call={per:.2},rejected_calls={rej},failed_calls={fail}\r\n",
-                c.name
+                name
             );
         }
     }

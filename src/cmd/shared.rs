@@ -12,12 +12,21 @@ use crate::cluster::Cluster;
 use crate::node::Node;
 use crate::scripting::Scripts;
 
-/// Runs one memcached request (the raw request line and data block, at
-/// `now_ms`) on this node for a peer's `CLUSTER MC` and returns the raw
-/// memcached reply; an error (`-MOVED`, `-TRYAGAIN`, ...) when this node does
-/// not serve the request's keys now. Installed by the memcached layer, which
-/// sits above the command table.
-pub type McExec = fn(&Arc<Shared>, &[u8], u64) -> Result<Vec<u8>, crate::error::CmdError>;
+/// Where a memcached request came from, for SLOWLOG and MONITOR.
+#[derive(Clone, Copy, Debug)]
+pub struct McOrigin<'a> {
+    /// The client's address (`ip:port`).
+    pub addr: &'a str,
+    /// Time the request is executed at.
+    pub now_ms: u64,
+}
+
+/// Runs one memcached request (the raw request line and data block) on this
+/// node for a peer's `CLUSTER MC` and returns the raw memcached reply; an
+/// error (`-MOVED`, `-TRYAGAIN`, ...) when this node does not serve the
+/// request's keys now. Installed by the memcached layer, which sits above
+/// the command table.
+pub type McExec = fn(&Arc<Shared>, &[u8], McOrigin<'_>) -> Result<Vec<u8>, crate::error::CmdError>;
 
 /// The node as the command layer sees it (see the module documentation).
 pub struct Shared {

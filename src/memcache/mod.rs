@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 
-use crate::cmd::{Dispatcher, Shared};
+use crate::cmd::{Dispatcher, McOrigin, Shared};
 use crate::config::Settings;
 use crate::error::CmdError;
 use crate::node::mc_stats::McCounters;
@@ -164,16 +164,18 @@ pub fn limits(c: &Settings) -> RequestLimits {
 }
 
 /// Executes every complete request in `inbuf` (the sans-I/O core of the
-/// connection shell, `server::mc_conn`).
+/// connection shell, `server::mc_conn`) for the client at `addr`.
 pub fn process(
     shared: &Arc<Shared>,
     stats: &McCounters,
     limits: RequestLimits,
+    addr: &str,
     inbuf: &mut BytesMut,
     out: &mut Vec<u8>,
     swallow: &mut usize,
 ) -> Next {
     let now = now_ms();
+    let origin = McOrigin { addr, now_ms: now };
     let cluster = shared.cluster.get();
     // The same gate entry as every RESP command: waits out a transaction or
     // a short script, answers a busy script's error instead of waiting on it.
@@ -218,9 +220,11 @@ pub fn process(
                         proxy::Route::LocalThen(plan) => after = Some(plan),
                     }
                 }
-                // WATCH sees memcached writes as it sees RESP ones.
-                let outcome = shared.watches.signal_modified_by(|| ex.run(req), |_| true);
-                (outcome, consumed)
+                let raw = &inbuf[..consumed];
+                (
+                    dispatcher.run_memcached(raw, origin, || ex.run(req)),
+                    consumed,
+                )
             }
         };
         inbuf.advance(consumed);
@@ -251,7 +255,7 @@ pub fn busy_reply(shared: &Shared, out: &mut Vec<u8>) {
 pub fn execute_forwarded(
     shared: &Arc<Shared>,
     raw: &[u8],
-    now_ms: u64,
+    origin: McOrigin<'_>,
     check: impl FnOnce(&Request<'_>) -> Result<(), CmdError>,
 ) -> Result<Vec<u8>, CmdError> {
     let limits = limits(&shared.config.read());
@@ -264,8 +268,8 @@ pub fn execute_forwarded(
         shared,
         out: &mut out,
         stats: shared.memcache.block(0),
-        now_ms,
+        now_ms: origin.now_ms,
     };
-    ex.run(req);
+    Dispatcher::new(shared).run_memcached(raw, origin, || ex.run(req));
     Ok(out)
 }

@@ -34,7 +34,7 @@ use super::cmd::Exec;
 use super::parse::{base64_encode, KeyList, Request};
 use crate::cluster::route::{self, SlotRoute};
 use crate::cluster::{Cluster, View};
-use crate::cmd::{Dispatcher, Shared};
+use crate::cmd::{Dispatcher, McOrigin, Shared};
 use crate::error::CmdError;
 use crate::store::key_slot;
 
@@ -363,7 +363,11 @@ fn run_here(shared: &Arc<Shared>, cluster: &Cluster, request: &[u8]) -> Option<V
         return Some(out);
     }
     let view = cluster.view();
-    super::execute_forwarded(shared, request, crate::store::now_ms(), |req| {
+    let origin = McOrigin {
+        addr: "proxy",
+        now_ms: crate::store::now_ms(),
+    };
+    super::execute_forwarded(shared, request, origin, |req| {
         served_here(&view, req, false)
     })
     .ok()
@@ -569,13 +573,13 @@ fn join(out: &mut Vec<u8>, keys: &[(Vec<u8>, usize)], parts: &[Part]) {
 pub fn execute_for_peer(
     shared: &Arc<Shared>,
     request: &[u8],
-    now_ms: u64,
+    origin: McOrigin<'_>,
 ) -> Result<Vec<u8>, CmdError> {
     let Some(cluster) = shared.cluster.get() else {
         return Err(CmdError::err("This instance has cluster support disabled"));
     };
     let view = cluster.view();
-    super::execute_forwarded(shared, request, now_ms, |req| served_here(&view, req, true))
+    super::execute_forwarded(shared, request, origin, |req| served_here(&view, req, true))
 }
 
 #[cfg(test)]

@@ -170,6 +170,7 @@ async fn serve(
     let mut inbuf = BytesMut::with_capacity(READ_ROOM);
     let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
     let mut swallow = 0usize;
+    let addr = client.addr.to_string();
     let mut stop = shared.shutdown.subscribe();
     // Created once and kept registered: re-creating them per read costs a
     // waiter-list lock and unlock each time.
@@ -181,7 +182,15 @@ async fn serve(
             let c = shared.config.read();
             (limits(&c), c.timeout)
         };
-        let next = process(shared, stats, limits, &mut inbuf, &mut out, &mut swallow);
+        let next = process(
+            shared,
+            stats,
+            limits,
+            &addr,
+            &mut inbuf,
+            &mut out,
+            &mut swallow,
+        );
         if !out.is_empty() {
             // Other ready connections run first, so replies leave together
             // (see the same step in `server::conn`).

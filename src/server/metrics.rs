@@ -12,6 +12,7 @@ use std::time::Duration;
 use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::PrometheusBuilder;
 
+use crate::cmd::dispatch_mc::mc_command_stats;
 use crate::cmd::table;
 use crate::cmd::Shared;
 
@@ -45,12 +46,15 @@ pub fn start(shared: &Arc<Shared>, host: &str, port: u16) -> Result<(), String> 
 
 /// Copies the node's counters into the metrics registry.
 pub fn publish(sh: &Shared) {
-    for (i, c) in table::all_commands().iter().enumerate() {
-        let s = &sh.cmd_stats[i];
+    let table_stats = table::all_commands()
+        .iter()
+        .zip(sh.cmd_stats.iter())
+        .map(|(c, s)| (c.name, s));
+    for (name, s) in table_stats.chain(mc_command_stats(&sh.node)) {
         let calls = s.calls.load(Ordering::Relaxed);
         if calls > 0 {
-            counter!("ringcache_commands_total", "cmd" => c.name).absolute(calls);
-            counter!("ringcache_command_errors_total", "cmd" => c.name)
+            counter!("ringcache_commands_total", "cmd" => name).absolute(calls);
+            counter!("ringcache_command_errors_total", "cmd" => name)
                 .absolute(s.failed.load(Ordering::Relaxed) + s.rejected.load(Ordering::Relaxed));
         }
     }
