@@ -8,6 +8,8 @@ pub mod encode;
 pub mod frame;
 pub mod parse;
 pub mod reply;
+#[cfg(test)]
+mod roundtrip;
 
 pub use decode::{decode_reply, ReplyDecodeError, ReplyValue};
 pub use encode::encode_command;
