@@ -46,7 +46,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -54,6 +54,7 @@ use tokio::sync::{oneshot, Notify};
 use tokio::time::Instant;
 
 use crate::node::Node;
+use crate::resp::{encode_command, FrameScan};
 
 /// How long a link may take to connect, or stay silent with requests
 /// outstanding, before it is dropped as dead and its requests fail (so no
@@ -151,111 +152,6 @@ impl Drop for Pool {
     }
 }
 
-/// Appends `args` as a RESP array of bulk strings.
-fn encode<A: AsRef<[u8]>>(out: &mut BytesMut, args: &[A]) {
-    let mut n = itoa::Buffer::new();
-    out.reserve(16 + args.iter().map(|a| a.as_ref().len() + 16).sum::<usize>());
-    out.put_u8(b'*');
-    out.put_slice(n.format(args.len()).as_bytes());
-    out.put_slice(b"\r\n");
-    for a in args {
-        let a = a.as_ref();
-        out.put_u8(b'$');
-        out.put_slice(n.format(a.len()).as_bytes());
-        out.put_slice(b"\r\n");
-        out.put_slice(a);
-        out.put_slice(b"\r\n");
-    }
-}
-
-fn malformed(what: &str) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidData,
-        format!("malformed reply from the peer: {what}"),
-    )
-}
-
-/// Finds where RESP2/RESP3 reply frames end in a buffer that only grows at
-/// its end, resuming where the last call stopped (a large reply arriving in
-/// many reads is scanned once, not once per read). Streamed RESP3 aggregates
-/// (`*?`) are not accepted: nodes never send them.
-#[derive(Debug, Default)]
-struct FrameScan {
-    /// Offset of the next element header not yet scanned.
-    pos: usize,
-    /// Elements still to scan in the current frame (0: between frames).
-    remaining: usize,
-}
-
-impl FrameScan {
-    /// Length of the first complete frame of `buf`, if it is complete; the
-    /// caller removes that many bytes from the front before the next call.
-    fn next(&mut self, buf: &[u8]) -> io::Result<Option<usize>> {
-        if self.remaining == 0 {
-            self.pos = 0;
-            self.remaining = 1;
-        }
-        while self.remaining > 0 {
-            let Some(&kind) = buf.get(self.pos) else {
-                return Ok(None);
-            };
-            let Some(nl) = memchr::memchr(b'\n', &buf[self.pos..]) else {
-                return Ok(None);
-            };
-            let eol = self.pos + nl;
-            if nl < 2 || buf[eol - 1] != b'\r' {
-                return Err(malformed("line without CRLF"));
-            }
-            let line = &buf[self.pos + 1..eol - 1];
-            let mut next = eol + 1;
-            let mut more = 0usize;
-            match kind {
-                b'+' | b'-' | b':' | b'_' | b',' | b'#' | b'(' => {}
-                b'$' | b'!' | b'=' => {
-                    if let Some(n) = length(line)? {
-                        next += n + 2;
-                        if buf.len() < next {
-                            return Ok(None);
-                        }
-                    }
-                }
-                b'*' | b'~' | b'>' | b'%' | b'|' => {
-                    if let Some(n) = length(line)? {
-                        more = match kind {
-                            b'%' => n.checked_mul(2),
-                            b'|' => n.checked_mul(2).and_then(|m| m.checked_add(1)),
-                            _ => Some(n),
-                        }
-                        .ok_or_else(|| malformed("aggregate too long"))?;
-                    }
-                }
-                _ => return Err(malformed("unknown type byte")),
-            }
-            self.pos = next;
-            self.remaining = (self.remaining - 1)
-                .checked_add(more)
-                .ok_or_else(|| malformed("aggregate too long"))?;
-        }
-        Ok(Some(self.pos))
-    }
-}
-
-/// The length in a bulk or aggregate header: `None` for RESP2 nulls (`-1`).
-fn length(line: &[u8]) -> io::Result<Option<usize>> {
-    if line == b"-1" {
-        return Ok(None);
-    }
-    if line.is_empty() || line.len() > 19 || !line.iter().all(u8::is_ascii_digit) {
-        return Err(malformed("bad length"));
-    }
-    line.iter()
-        .try_fold(0usize, |n, d| {
-            n.checked_mul(10)?.checked_add(usize::from(d - b'0'))
-        })
-        .map(Some)
-        .ok_or_else(|| malformed("bad length"))
-}
-
 impl Pool {
     /// A pool whose links give up after `timeout` of connecting or silence.
     pub(crate) fn with_timeout(timeout: Duration) -> Pool {
@@ -324,7 +220,7 @@ impl Pool {
             resp3,
             hop,
             lane,
-            |out| encode(out, args),
+            |out| encode_command(out, args),
             || shared.config.read().requirepass.clone(),
         )
     }
@@ -439,11 +335,11 @@ async fn connect(
     let mut hello = BytesMut::new();
     let mut expect = 1;
     if !password.is_empty() {
-        encode::<&[u8]>(&mut hello, &[b"AUTH", password.as_bytes()]);
+        encode_command::<&[u8]>(&mut hello, &[b"AUTH", password.as_bytes()]);
         expect += 1;
     }
     let mut level = itoa::Buffer::new();
-    encode::<&[u8]>(
+    encode_command::<&[u8]>(
         &mut hello,
         &[
             b"CLUSTER",
@@ -452,7 +348,7 @@ async fn connect(
         ],
     );
     if resp3 {
-        encode::<&[u8]>(&mut hello, &[b"HELLO", b"3"]);
+        encode_command::<&[u8]>(&mut hello, &[b"HELLO", b"3"]);
         expect += 1;
     }
     sock.write_all(&hello).await?;
@@ -538,7 +434,7 @@ async fn serve(
                     Ok(_) => progress = Instant::now(),
                     Err(e) => return Err(Failure::from_io(&e)),
                 }
-                while let Some(n) = scan.next(&inbuf).map_err(|e| Failure::from_io(&e))? {
+                while let Some(n) = scan.next(&inbuf).map_err(|e| Failure::from_io(&e.into()))? {
                     let frame = inbuf.split_to(n).freeze();
                     let Some(waiter) = pending.pop_front() else {
                         return Err(lost("unexpected reply from the peer"));
@@ -600,88 +496,6 @@ mod tests {
     use std::sync::Arc;
     use tokio::net::TcpListener;
 
-    /// Scans `buf` whole, then fed one byte at a time (resuming), and checks
-    /// both find the same frame lengths.
-    fn frames(buf: &[u8]) -> io::Result<Vec<usize>> {
-        let mut whole = Vec::new();
-        let mut scan = FrameScan::default();
-        let mut at = 0;
-        while let Some(n) = scan.next(&buf[at..])? {
-            whole.push(n);
-            at += n;
-        }
-        let mut fed = Vec::new();
-        let mut scan = FrameScan::default();
-        let mut start = 0;
-        for end in 1..=buf.len() {
-            if let Some(n) = scan.next(&buf[start..end])? {
-                fed.push(n);
-                start += n;
-            }
-        }
-        assert_eq!(whole, fed, "{:?}", String::from_utf8_lossy(buf));
-        Ok(whole)
-    }
-
-    #[test]
-    fn frame_boundaries() {
-        let ok = |b: &[u8]| frames(b).expect("well-formed");
-        assert_eq!(ok(b"+OK\r\n:1\r\n"), [5, 4]);
-        assert_eq!(ok(b"*2\r\n$1\r\na\r\n"), Vec::<usize>::new());
-        assert_eq!(ok(b"*2\r\n$1\r\na\r\n$-1\r\n*-1\r\n*0\r\n"), [16, 5, 4]);
-        assert_eq!(ok(b"%1\r\n+a\r\n:1\r\n"), [12]);
-        assert_eq!(ok(b"$3\r\na\r\n\r\n-ERR x\r\n"), [9, 8]);
-        // RESP3: null, double, boolean, big number, blob error, verbatim,
-        // set, push, attribute (its pairs, then the value it annotates).
-        assert_eq!(
-            ok(b"_\r\n,1.5\r\n#t\r\n(12\r\n!3\r\nERR\r\n=7\r\ntxt:abc\r\n"),
-            [3, 6, 4, 5, 9, 13]
-        );
-        assert_eq!(ok(b"~2\r\n:1\r\n:2\r\n>1\r\n+m\r\n"), [12, 8]);
-        assert_eq!(ok(b"|1\r\n+k\r\n+v\r\n:5\r\n"), [16]);
-        assert_eq!(ok(b"*2\r\n%1\r\n+a\r\n*1\r\n:1\r\n~0\r\n"), [24]);
-        for bad in [
-            &b"?\r\n"[..],
-            b"+OK\n",
-            b"$x\r\n",
-            b"*-2\r\n",
-            b"$99999999999999999999\r\n",
-        ] {
-            assert!(frames(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
-        }
-        let mut b = BytesMut::new();
-        encode::<&[u8]>(&mut b, &[b"GET", b"k"]);
-        assert_eq!(&b[..], b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
-    }
-
-    proptest::proptest! {
-        /// Any RESP2 value the `redis-protocol` encoder writes is found whole,
-        /// however the bytes arrive.
-        #[test]
-        fn frame_scan_agrees_with_the_resp2_encoder(
-            items in proptest::collection::vec(
-                proptest::option::of(proptest::collection::vec(proptest::num::u8::ANY, 0..20)),
-                0..6,
-            ),
-            nested in proptest::bool::ANY,
-        ) {
-            use redis_protocol::resp2::{encode::extend_encode, types::BytesFrame};
-            let bulk = |v: &Option<Vec<u8>>| match v {
-                Some(b) => BytesFrame::BulkString(Bytes::from(b.clone())),
-                None => BytesFrame::Null,
-            };
-            let mut frame = BytesFrame::Array(items.iter().map(bulk).collect());
-            if nested {
-                frame = BytesFrame::Array(vec![frame, BytesFrame::Integer(-3), BytesFrame::Error("ERR e".into())]);
-            }
-            let mut buf = BytesMut::new();
-            extend_encode(&mut buf, &frame, false).expect("encode");
-            buf.extend_from_slice(b"+next\r\n");
-            let lens = frames(&buf).expect("well-formed");
-            proptest::prop_assert_eq!(lens, vec![buf.len() - 7, 7]);
-        }
-    }
-
     /// How the fake peer treats requests after the handshake.
     #[derive(Clone, Copy)]
     enum Mode {
@@ -712,21 +526,13 @@ mod tests {
     }
 
     async fn peer_conn(mut sock: TcpStream, mode: Mode) {
-        use redis_protocol::resp2::{decode::decode, types::OwnedFrame};
+        use crate::resp::{parse_request, ParseLimits, Parsed};
         let mut buf = BytesMut::new();
         let mut seen = 0usize;
         let mut handshake_done = false;
         loop {
             let mut out = BytesMut::new();
-            while let Ok(Some((frame, n))) = decode(&buf) {
-                let _ = buf.split_to(n);
-                let OwnedFrame::Array(items) = frame else {
-                    return;
-                };
-                let arg = |i: usize| match items.get(i) {
-                    Some(OwnedFrame::BulkString(b)) => b.clone(),
-                    _ => Vec::new(),
-                };
+            while let Ok(Parsed::Command(items)) = parse_request(&mut buf, ParseLimits::default()) {
                 if !handshake_done {
                     if matches!(mode, Mode::Refuse) {
                         out.extend_from_slice(b"-NOAUTH Authentication required.\r\n");
@@ -739,10 +545,10 @@ mod tests {
                 seen += 1;
                 match mode {
                     Mode::Echo => {
-                        let v = arg(1);
-                        out.extend_from_slice(format!("${}\r\n", v.len()).as_bytes());
-                        out.extend_from_slice(&v);
-                        out.extend_from_slice(b"\r\n");
+                        crate::resp::encode::put_bulk(
+                            &mut out,
+                            items.get(1).map_or(&[][..], |v| v),
+                        );
                     }
                     Mode::DieAfter(n) if seen >= n => return,
                     _ => {}
@@ -765,7 +571,7 @@ mod tests {
             false,
             1,
             lane,
-            |out| encode::<&[u8]>(out, &[b"ECHO", v.as_bytes()]),
+            |out| encode_command::<&[u8]>(out, &[b"ECHO", v.as_bytes()]),
             String::new,
         )
         .reply()

@@ -26,7 +26,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use redis_protocol::resp2::types::OwnedFrame;
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
@@ -36,6 +35,7 @@ use crate::cluster::route::{self, SlotRoute};
 use crate::cluster::{Cluster, View};
 use crate::cmd::{Dispatcher, McOrigin, Shared};
 use crate::error::CmdError;
+use crate::resp::{decode_reply, ReplyValue};
 use crate::store::key_slot;
 
 /// Reply when a key's slot has no reachable owner.
@@ -305,9 +305,9 @@ enum Answer {
 
 /// Reads a peer's `CLUSTER MC` reply frame.
 fn answer(frame: &[u8]) -> Result<Answer, String> {
-    match redis_protocol::resp2::decode::decode(frame) {
-        Ok(Some((OwnedFrame::BulkString(b), _))) => Ok(Answer::Reply(b)),
-        Ok(Some((OwnedFrame::Error(e), _))) => {
+    match decode_reply(frame) {
+        Ok(ReplyValue::BulkString(b)) => Ok(Answer::Reply(b)),
+        Ok(ReplyValue::Error(e)) => {
             if e.starts_with("TRYAGAIN") {
                 return Ok(Answer::TryAgain);
             }

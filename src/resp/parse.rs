@@ -3,10 +3,10 @@
 //! A sans-I/O state machine over the connection's read buffer. It follows Redis'
 //! `processMultibulkBuffer` / `processInlineBuffer` exactly (limits, error strings,
 //! lenient trailing CRLF after a bulk) because clients and test suites depend on
-//! those details. The generic `redis-protocol` crate decodes *any* RESP frame and
-//! reports its own error texts, so it is used for replies from peers (proxy,
-//! tests) while requests go through this purpose-built parser. Arguments are
-//! zero-copy `Bytes` slices of the read buffer.
+//! those details. A general decoder (`redis-protocol`, behind [`super::decode`])
+//! reports its own error texts and builds owned trees, so requests go through
+//! this purpose-built parser instead. Arguments are zero-copy `Bytes` slices of
+//! the read buffer.
 
 use crate::util::parse_i64;
 use bytes::{Buf, Bytes, BytesMut};

@@ -3,9 +3,13 @@
 //! Handlers call typed methods (`bulk`, `int`, `map_len`, ...) and the builder
 //! picks the wire form for the client's protocol version, so no handler needs
 //! to know whether it talks RESP2 or RESP3. Writing straight into the buffer
-//! avoids building intermediate frame trees on the hot path.
+//! avoids building intermediate frame trees on the hot path; the header and
+//! bulk string layouts come from [`super::encode`], shared with the commands
+//! peer links send.
 
 use bytes::{BufMut, BytesMut};
+
+use super::encode::{put_bulk, put_header};
 
 /// Client protocol version, switched by `HELLO`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,13 +43,6 @@ impl Reply {
         self.proto == Proto::Resp3
     }
 
-    fn header(&mut self, tag: u8, n: i64) {
-        self.buf.put_u8(tag);
-        let mut b = itoa::Buffer::new();
-        self.buf.put_slice(b.format(n).as_bytes());
-        self.buf.put_slice(b"\r\n");
-    }
-
     /// `+OK`.
     pub fn ok(&mut self) {
         self.buf.put_slice(b"+OK\r\n");
@@ -76,14 +73,12 @@ impl Reply {
 
     /// An integer reply.
     pub fn int(&mut self, n: i64) {
-        self.header(b':', n);
+        put_header(&mut self.buf, b':', n);
     }
 
     /// A bulk string.
     pub fn bulk(&mut self, data: &[u8]) {
-        self.header(b'$', data.len() as i64);
-        self.buf.put_slice(data);
-        self.buf.put_slice(b"\r\n");
+        put_bulk(&mut self.buf, data);
     }
 
     /// A bulk string holding the decimal form of `n`.
@@ -112,33 +107,33 @@ impl Reply {
 
     /// An array header of `n` elements.
     pub fn array_len(&mut self, n: usize) {
-        self.header(b'*', n as i64);
+        put_header(&mut self.buf, b'*', n as i64);
     }
 
     /// A map header of `n` pairs (RESP2: array of 2n).
     pub fn map_len(&mut self, n: usize) {
         if self.resp3() {
-            self.header(b'%', n as i64);
+            put_header(&mut self.buf, b'%', n as i64);
         } else {
-            self.header(b'*', 2 * n as i64);
+            put_header(&mut self.buf, b'*', 2 * n as i64);
         }
     }
 
     /// A set header of `n` elements (RESP2: array).
     pub fn set_len(&mut self, n: usize) {
         if self.resp3() {
-            self.header(b'~', n as i64);
+            put_header(&mut self.buf, b'~', n as i64);
         } else {
-            self.header(b'*', n as i64);
+            put_header(&mut self.buf, b'*', n as i64);
         }
     }
 
     /// A push header of `n` elements (RESP2: array), for pub/sub messages.
     pub fn push_len(&mut self, n: usize) {
         if self.resp3() {
-            self.header(b'>', n as i64);
+            put_header(&mut self.buf, b'>', n as i64);
         } else {
-            self.header(b'*', n as i64);
+            put_header(&mut self.buf, b'*', n as i64);
         }
     }
 
@@ -169,7 +164,7 @@ impl Reply {
     /// A verbatim text (RESP3 `=` with `txt:`), RESP2 bulk string.
     pub fn verbatim(&mut self, text: &[u8]) {
         if self.resp3() {
-            self.header(b'=', text.len() as i64 + 4);
+            put_header(&mut self.buf, b'=', text.len() as i64 + 4);
             self.buf.put_slice(b"txt:");
             self.buf.put_slice(text);
             self.buf.put_slice(b"\r\n");

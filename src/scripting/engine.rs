@@ -9,14 +9,13 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
-use redis_protocol::resp2::types::OwnedFrame;
 
 use crate::cmd::ctx::Ctx;
 use crate::cmd::table::flags;
 use crate::error::{CmdError, CmdResult};
 use crate::node::gate::ScriptRun;
 use crate::resp::reply::format_double;
-use crate::resp::Reply;
+use crate::resp::{decode_reply, Reply, ReplyValue};
 
 /// Instructions between two checks of the SCRIPT KILL flag (Redis uses the same).
 const HOOK_EVERY: u32 = 100_000;
@@ -587,28 +586,25 @@ impl Bridge<'_, '_> {
             };
             crate::cmd::dispatch::call(&mut sub, found, &argv);
         }
-        let frame = match redis_protocol::resp2::decode::decode(&scratch.buf) {
-            Ok(Some((f, _))) => f,
-            _ => OwnedFrame::Null,
-        };
-        let failed = matches!(frame, OwnedFrame::Error(_));
+        let frame = decode_reply(&scratch.buf).unwrap_or(ReplyValue::Null);
+        let failed = matches!(frame, ReplyValue::Error(_));
         Ok((frame_to_lua(lua, frame)?, failed))
     }
 }
 
 /// Redis reply -> Lua value (RESP2 rules).
-fn frame_to_lua(lua: &Lua, frame: OwnedFrame) -> mlua::Result<Value> {
+fn frame_to_lua(lua: &Lua, frame: ReplyValue) -> mlua::Result<Value> {
     Ok(match frame {
-        OwnedFrame::Integer(i) => Value::Number(i as f64),
-        OwnedFrame::BulkString(b) => Value::String(lua.create_string(b)?),
-        OwnedFrame::Null => Value::Boolean(false),
-        OwnedFrame::SimpleString(s) => {
+        ReplyValue::Integer(i) => Value::Number(i as f64),
+        ReplyValue::BulkString(b) => Value::String(lua.create_string(b)?),
+        ReplyValue::Null => Value::Boolean(false),
+        ReplyValue::SimpleString(s) => {
             let t = lua.create_table()?;
             t.raw_set("ok", lua.create_string(s)?)?;
             Value::Table(t)
         }
-        OwnedFrame::Error(e) => Value::Table(err_table(lua, &e)?),
-        OwnedFrame::Array(items) => {
+        ReplyValue::Error(e) => Value::Table(err_table(lua, &e)?),
+        ReplyValue::Array(items) => {
             let t = lua.create_table_with_capacity(items.len(), 0)?;
             for (i, it) in items.into_iter().enumerate() {
                 t.raw_set(i + 1, frame_to_lua(lua, it)?)?;

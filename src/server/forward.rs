@@ -25,7 +25,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use redis_protocol::resp2::types::OwnedFrame;
 
 use crate::cluster::pool::InFlightReply;
 use crate::cluster::route::{
@@ -33,7 +32,7 @@ use crate::cluster::route::{
 };
 use crate::cmd::client::Client;
 use crate::cmd::{After, Dispatched, Dispatcher, Shared};
-use crate::resp::Reply;
+use crate::resp::{decode_reply, Reply, ReplyValue};
 
 fn peer_error(addr: SocketAddr, e: &std::io::Error) -> String {
     format!("CLUSTERDOWN cannot reach the owner {addr}: {e}")
@@ -251,11 +250,7 @@ async fn run_plan(
                     },
                 };
                 parts.push(frame.and_then(|f| {
-                    redis_protocol::resp2::decode::decode(&f)
-                        .ok()
-                        .flatten()
-                        .map(|(fr, _)| fr)
-                        .ok_or_else(|| "ERR bad reply from a peer".to_string())
+                    decode_reply(&f).map_err(|_| "ERR bad reply from a peer".to_string())
                 }));
             }
             join_replies(reply, join, &args, &groups, parts);
@@ -268,12 +263,12 @@ fn join_replies(
     join: Join,
     args: &[Bytes],
     groups: &[(Option<SocketAddr>, Vec<usize>)],
-    parts: Vec<Result<OwnedFrame, String>>,
+    parts: Vec<Result<ReplyValue, String>>,
 ) {
     let mut frames = Vec::with_capacity(parts.len());
     for p in parts {
         match p {
-            Ok(OwnedFrame::Error(e)) => return reply.error(&e),
+            Ok(ReplyValue::Error(e)) => return reply.error(&e),
             Ok(f) => frames.push(f),
             Err(e) => return reply.error(&e),
         }
@@ -282,11 +277,11 @@ fn join_replies(
         Join::Values => {
             let mut values: Vec<Option<Vec<u8>>> = vec![None; args.len()];
             for ((_, positions), frame) in groups.iter().zip(frames) {
-                let OwnedFrame::Array(items) = frame else {
+                let ReplyValue::Array(items) = frame else {
                     return reply.error("ERR bad reply from a peer");
                 };
                 for (&p, item) in positions.iter().zip(items) {
-                    if let OwnedFrame::BulkString(b) = item {
+                    if let ReplyValue::BulkString(b) = item {
                         values[p] = Some(b);
                     }
                 }
@@ -305,7 +300,7 @@ fn join_replies(
             let total: i64 = frames
                 .iter()
                 .map(|f| match f {
-                    OwnedFrame::Integer(n) => *n,
+                    ReplyValue::Integer(n) => *n,
                     _ => 0,
                 })
                 .sum();
