@@ -140,7 +140,7 @@ pub async fn run(shared: Arc<Node>, cluster: Arc<Cluster>) {
     let mut published_forget = String::new();
     let mut duplicates = BTreeSet::new();
     let mut published_leaving = false;
-    tokio::spawn(super::migrate::run(shared.clone(), cluster.clone()));
+    tokio::spawn(super::migrate::source::run(shared.clone(), cluster.clone()));
     let mut stop = shared.shutdown.subscribe();
     loop {
         tokio::select! {

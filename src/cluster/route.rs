@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::migrate::SlotState;
+use super::migrate::plan::SlotState;
 use super::{Cluster, Owner, View};
 use crate::error::CmdError;
 
