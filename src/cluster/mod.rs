@@ -12,8 +12,8 @@ pub mod membership;
 pub mod migrate;
 pub mod node;
 pub mod pool;
+pub mod raft_agreement;
 pub mod raft_core;
-pub mod raft_net;
 #[cfg(test)]
 mod raft_sim;
 pub mod raft_store;
@@ -203,8 +203,8 @@ pub struct Cluster {
     pub fanout: fanout::Fanout,
     /// Gossip rounds run (CLUSTER INFO).
     pub rounds: AtomicU64,
-    /// Raft agreement on the membership (`raft_net.rs`).
-    pub raft: raft_net::RaftAgreement,
+    /// Raft agreement on the membership (`raft_agreement.rs`).
+    pub raft: raft_agreement::RaftAgreement,
     /// Set by SHUTDOWN/SIGTERM: the node announces it is leaving and hands
     /// its slots over before exiting.
     pub leaving: AtomicBool,
@@ -242,7 +242,7 @@ impl Cluster {
         };
         let view = View::new(&file.id, file.membership.clone(), vec![me.clone()], None);
         Ok(Cluster {
-            raft: raft_net::RaftAgreement::new(settings, &file.id, &file.membership)
+            raft: raft_agreement::RaftAgreement::new(settings, &file.id, &file.membership)
                 .map_err(std::io::Error::other)?,
             id: file.id,
             me,

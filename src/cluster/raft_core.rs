@@ -2,8 +2,8 @@
 //! [`RawNode`]. The caller feeds time ([`Core::tick`]), peer messages
 //! ([`Core::step`]) and gossip observations ([`Core::observe`]), then takes the
 //! output ([`Core::take_output`]): state to persist first, messages to send
-//! after. The async shell is `raft_net.rs`; the simulation tests drive the same
-//! core over a seeded in-memory network.
+//! after. The shell is `raft_agreement.rs` (driven by `server/raft_task.rs`);
+//! the simulation tests drive the same core over a seeded in-memory network.
 //!
 //! Replicated state: one [`Membership`]. Every committed [`Proposal`] that
 //! changes the member set or a weight bumps the epoch by one, so an epoch names

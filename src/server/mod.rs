@@ -5,8 +5,11 @@ pub mod blocked;
 pub mod busypoll;
 pub mod conn;
 pub mod forward;
+pub mod gossip_task;
 pub mod mc_conn;
 pub mod metrics;
+pub mod migrate_task;
+pub mod raft_task;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -15,9 +18,11 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
+use crate::cluster::Cluster;
 use crate::cmd::Shared;
 use crate::config::Settings;
 use crate::error::StartError;
+use crate::node::Node;
 use crate::store::now_ms;
 
 /// Binds the listeners and serves until shutdown. Returns when stopped.
@@ -45,12 +50,12 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
     }
     if settings.cluster_enabled {
         let port = shared.bound_port.load(Ordering::Relaxed) as u16;
-        let cluster = crate::cluster::Cluster::new(&settings, port)
-            .map_err(|source| StartError::Cluster { source })?;
+        let cluster =
+            Cluster::new(&settings, port).map_err(|source| StartError::Cluster { source })?;
         info!(id = %cluster.id, "cluster mode");
         let cluster = Arc::new(cluster);
         let _ = shared.cluster.set(cluster.clone());
-        tokio::spawn(crate::cluster::gossip::run(shared.node.clone(), cluster));
+        tokio::spawn(run_cluster(shared.node.clone(), cluster));
     }
     info!(
         port = settings.port,
@@ -58,6 +63,17 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
     );
     serve(shared, listeners).await;
     Ok(())
+}
+
+/// Cluster mode's tasks: the gossip bus first; once it listens, the raft
+/// agreement and the migration task, then the gossip rounds until shutdown.
+async fn run_cluster(node: Arc<Node>, cluster: Arc<Cluster>) {
+    let Some(bus) = gossip_task::start_bus(&node, &cluster).await else {
+        return;
+    };
+    tokio::spawn(raft_task::run_raft(node.clone(), cluster.clone()));
+    tokio::spawn(migrate_task::run_migration(node.clone(), cluster.clone()));
+    gossip_task::run_gossip(node, cluster, bus).await;
 }
 
 async fn bind_all(settings: &Settings) -> Result<Vec<TcpListener>, StartError> {

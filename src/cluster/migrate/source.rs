@@ -1,105 +1,69 @@
-//! The source's side of a migration: the task that copies every migrating
-//! slot to its new owner ([`run`]: snapshot, dirty rounds, flip, see
-//! [`Mover`]), gives up slots it cannot hand over, and the graceful leave
-//! of a node that stops ([`leave`]).
+//! The source's side of a migration, without network I/O: what the migration task
+//! (`server/migrate_task.rs`) does to the store and the slot states while it
+//! copies groups of slots to their new owners ([`OutgoingSlots`]: snapshot
+//! and dirty-key payloads, the flip's pause, settling the slots after a move
+//! with [`after_flip`]), the slots it gives up or takes over, and the
+//! graceful leave of a stopping node ([`leave`]).
 
-use std::collections::{BTreeMap, HashMap};
-use std::net::SocketAddr;
+use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use tracing::{info, warn};
 
-use super::plan::{after_flip, Mover, SlotState, Step};
-use super::progress::slot_counts;
-use super::target::{discard, parse_slots, Phase};
+use super::plan::{after_flip, SlotState};
 use crate::cluster::{dump, gossip, route, Cluster, View};
 use crate::node::Node;
 use crate::store::now_ms;
 
-/// Slots per copy group (one write pause and one gate pass per group).
-const GROUP: usize = 256;
-/// Payload bytes per `MIGRATE-BATCH` request.
-const BATCH_BYTES: usize = 1 << 20;
 /// A leaving node still in the membership after this long exits: nobody is
 /// left to take its slots (the coordinator acts within a gossip round or two).
 const NO_TAKER: Duration = Duration::from_secs(5);
-/// Refusals of a live target before the source gives the slots up.
-const MAX_REFUSALS: u32 = 100;
 
-/// A group of slots moving to one target.
-struct Group<'a> {
-    shared: &'a Arc<Node>,
-    c: &'a Arc<Cluster>,
-    /// The target's node id and address.
+/// A group of slots this node copies to one target.
+#[derive(Debug)]
+pub struct OutgoingSlots<'a> {
+    shared: &'a Node,
+    c: &'a Cluster,
+    /// The target's node id.
     to: &'a str,
-    target: SocketAddr,
-    epoch: Bytes,
     slots: Vec<u16>,
-    slot_list: Bytes,
 }
 
-impl Group<'_> {
-    /// Sends one batch; returns the slots the target refused (`begin` only).
-    async fn send(&self, phase: Phase, payload: &[u8]) -> Result<Vec<u16>, String> {
-        let args: [&[u8]; 7] = [
-            b"CLUSTER",
-            b"MIGRATE-BATCH",
-            self.c.id.as_bytes(),
-            &self.epoch,
-            phase.name(),
-            &self.slot_list,
-            payload,
-        ];
-        match self
-            .c
-            .pool
-            .request_control(self.shared, self.target, &args)
-            .await
-        {
-            Ok(r) if r.starts_with(b"+OK") => {
-                self.c.progress.sent(0, payload.len());
-                Ok(Vec::new())
-            }
-            Ok(r) if r.starts_with(b"+REFUSED ") => {
-                Ok(parse_slots(r[9..].trim_ascii_end()).unwrap_or_default())
-            }
-            Ok(r) => Err(String::from_utf8_lossy(&r).trim_end().to_string()),
-            Err(e) => Err(e.to_string()),
+impl<'a> OutgoingSlots<'a> {
+    /// The group of `slots` going to node `to`.
+    pub fn new(shared: &'a Node, c: &'a Cluster, to: &'a str, slots: &[u16]) -> Self {
+        OutgoingSlots {
+            shared,
+            c,
+            to,
+            slots: slots.to_vec(),
         }
     }
 
-    /// Sends every key of the slots (tracking changes from now on).
-    async fn snapshot(&self) -> Result<usize, String> {
+    /// The slots of the group.
+    pub fn slots(&self) -> &[u16] {
+        &self.slots
+    }
+
+    /// Turns on dirty-key tracking for slot `s` and appends every live key
+    /// of it to `payload`; returns the number of keys.
+    pub fn snapshot_slot(&self, s: u16, payload: &mut Vec<u8>) -> usize {
         let now = now_ms();
-        let mut payload = Vec::new();
+        let mut l = self.shared.store.lock_slot(0, s, now);
+        let t = l.table();
+        t.track_dirty(true);
         let mut n = 0;
-        for &s in &self.slots {
-            {
-                let mut l = self.shared.store.lock_slot(0, s, now);
-                let t = l.table();
-                t.track_dirty(true);
-                for e in t.iter().filter(|e| !e.is_expired(now)) {
-                    dump::encode_entry(&mut payload, e);
-                    n += 1;
-                }
-            }
-            if payload.len() >= BATCH_BYTES {
-                self.send(Phase::Copy, &payload).await?;
-                payload.clear();
-            }
+        for e in t.iter().filter(|e| !e.is_expired(now)) {
+            dump::encode_entry(payload, e);
+            n += 1;
         }
-        if !payload.is_empty() {
-            self.send(Phase::Copy, &payload).await?;
-        }
-        self.c.progress.sent(n, 0);
-        Ok(n)
+        n
     }
 
     /// Encodes the keys changed since the last call (value or tombstone).
-    fn dirty_payload(&self) -> (Vec<u8>, usize) {
+    pub fn dirty_payload(&self) -> (Vec<u8>, usize) {
         let now = now_ms();
         let mut payload = Vec::new();
         let mut n = 0;
@@ -119,16 +83,9 @@ impl Group<'_> {
         (payload, n)
     }
 
-    async fn dirty_round(&self) -> Result<usize, String> {
-        let (payload, n) = self.dirty_payload();
-        if n > 0 {
-            self.send(Phase::Copy, &payload).await?;
-        }
-        Ok(n)
-    }
-
-    /// Pauses the slots, drains running commands, sends the last changes.
-    async fn flip(&self) -> Result<usize, String> {
+    /// The flip's first step: marks the migrating slots paused (their
+    /// requests wait until the slots are settled).
+    pub fn pause(&self) {
         self.c.update_states(|_, st| {
             for s in &self.slots {
                 if st.get(s) == Some(&SlotState::Migrating) {
@@ -136,17 +93,33 @@ impl Group<'_> {
                 }
             }
         });
-        // Commands decide their route and run under a shared hold of the gate
-        // without awaiting in between: one exclusive pass means every command
-        // routed here before the pause has finished.
-        let sh = self.shared.clone();
-        let _ = tokio::task::spawn_blocking(move || sh.gate.drain()).await;
-        let (payload, n) = self.dirty_payload();
-        self.send(Phase::Final, &payload).await?;
-        Ok(n)
     }
 
-    fn stop_tracking(&self) {
+    /// The target took the slots: frees the local copies and settles the
+    /// slots against the newest map.
+    pub fn handed_over(&self) {
+        // Emptied while still paused: once settled, the slots may be
+        // imported back from the target, and its `begin` must find
+        // nothing left to wipe later. Freed after settling (the slow part).
+        let now = now_ms();
+        let copies: Vec<_> = self
+            .slots
+            .iter()
+            .map(|&s| {
+                let mut l = self.shared.store.lock_slot(0, s, now);
+                l.table().track_dirty(false);
+                l.table().take_all()
+            })
+            .collect();
+        self.settle(true);
+        drop_moved_shard_channels(self.shared, self.c);
+        drop(copies);
+        self.c.progress.handed(self.slots.len());
+    }
+
+    /// The move failed: stops tracking changes and settles the slots a
+    /// flip had paused (the others stay migrating, retried later).
+    pub fn kept(&self) {
         let now = now_ms();
         for &s in &self.slots {
             self.shared
@@ -155,90 +128,75 @@ impl Group<'_> {
                 .table()
                 .track_dirty(false);
         }
+        self.settle(false);
     }
 
-    /// Runs the state machine until the slots are handed over or a step fails.
-    async fn run(&self) -> Result<(), String> {
-        let mut m = Mover::default();
-        loop {
-            let r = match m.step() {
-                Step::Begin => match self.send(Phase::Begin, b"").await {
-                    Ok(refused) if refused.is_empty() => Ok(0),
-                    Ok(_) => Err("target refused slots".to_string()),
-                    Err(e) => Err(e),
-                },
-                Step::Snapshot => self.snapshot().await,
-                Step::Dirty => self.dirty_round().await,
-                Step::Flip => self.flip().await,
-                Step::Done => return Ok(()),
-                Step::Abort => return Err("migration aborted".into()),
-            };
-            match r {
-                Ok(n) => {
-                    m.on(Ok(n));
-                }
-                Err(e) => {
-                    m.on(Err(()));
-                    return Err(e);
-                }
-            }
-        }
-    }
-}
-
-/// Moves one group; on success frees the local copy. Either way the slots'
-/// states are decided against the newest map ([`after_flip`]): a membership
-/// change during the move may have given them to another node or back to
-/// this one.
-async fn move_group(g: &Group<'_>) -> Result<(), String> {
-    let result = g.run().await;
-    let settle = |handed: bool| {
-        g.c.update_states(|v, st| {
-            for s in &g.slots {
+    /// Decides the slots' states against the newest map ([`after_flip`]): a
+    /// membership change during the move may have given them to another
+    /// node or back to this one.
+    fn settle(&self, handed: bool) {
+        self.c.update_states(|v, st| {
+            for s in &self.slots {
                 if !handed && st.get(s) != Some(&SlotState::Paused) {
                     continue;
                 }
-                let me = g.c.id.as_str();
-                match after_flip(me, v.map.owner_id(*s), g.to, handed, |id| v.may_hold(id)) {
+                let me = self.c.id.as_str();
+                match after_flip(me, v.map.owner_id(*s), self.to, handed, |id| v.may_hold(id)) {
                     Some(n) => st.insert(*s, n),
                     None => st.remove(s),
                 };
             }
         });
-        g.c.wake.notify_one();
-    };
-    match &result {
-        Ok(()) => {
-            // Emptied while still paused: once settled, the slots may be
-            // imported back from the target, and its `begin` must find
-            // nothing left to wipe later. Freed after settling (the slow part).
-            let now = now_ms();
-            let copies: Vec<_> = g
-                .slots
-                .iter()
-                .map(|&s| {
-                    let mut l = g.shared.store.lock_slot(0, s, now);
-                    l.table().track_dirty(false);
-                    l.table().take_all()
-                })
-                .collect();
-            settle(true);
-            drop_moved_shard_channels(g.shared, g.c);
-            drop(copies);
-            g.c.progress.handed(g.slots.len());
-        }
-        Err(_) => {
-            g.stop_tracking();
-            settle(false);
+        self.c.wake.notify_one();
+    }
+}
+
+/// Imports whose source died mid-copy (not alive, dropped from the
+/// membership): takes their slots (missing keys are cache misses).
+pub fn take_orphaned_imports(c: &Cluster, view: &View) {
+    let orphaned: Vec<(u16, String)> = view
+        .states
+        .iter()
+        .filter_map(|(s, st)| match st {
+            SlotState::Importing(src) if !view.is_alive(src) && !view.is_member(src) => {
+                Some((*s, src.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    if !orphaned.is_empty() {
+        warn!(
+            source = %orphaned[0].1,
+            slots = orphaned.len(),
+            "migration source disappeared mid-copy: taking its slots, keys not yet copied are lost (cache misses)"
+        );
+        c.update_states(|_, st| {
+            for (s, src) in &orphaned {
+                if st.get(s) == Some(&SlotState::Importing(src.clone())) {
+                    st.remove(s);
+                }
+            }
+        });
+    }
+}
+
+/// The slots this node migrates, by target node id.
+pub fn migrating_by_target(view: &View) -> BTreeMap<String, Vec<u16>> {
+    let mut by_target: BTreeMap<String, Vec<u16>> = BTreeMap::new();
+    for (s, st) in view.states.iter() {
+        if *st == SlotState::Migrating {
+            if let Some(owner) = view.map.owner_id(*s) {
+                by_target.entry(owner.to_string()).or_default().push(*s);
+            }
         }
     }
-    result
+    by_target
 }
 
 /// Drops the shard-channel subscriptions whose slot this node no longer
 /// serves (Redis Cluster sends their subscribers `sunsubscribe`, so they
 /// subscribe again at the new owner, where SPUBLISH now goes).
-fn drop_moved_shard_channels(shared: &Node, c: &Cluster) {
+pub fn drop_moved_shard_channels(shared: &Node, c: &Cluster) {
     if shared.pubsub.count(crate::node::pubsub::Kind::Shard) == 0 {
         return;
     }
@@ -260,7 +218,7 @@ fn drop_moved_shard_channels(shared: &Node, c: &Cluster) {
 
 /// Stops holding `slots` without handing them over: marks them moved and
 /// drops the local keys (the owner serves them; missing keys are misses).
-fn give_up(shared: &Node, c: &Cluster, slots: &[u16]) {
+pub fn give_up(shared: &Node, c: &Cluster, slots: &[u16]) {
     c.update_states(|_, st| {
         for s in slots {
             st.insert(*s, SlotState::Moved);
@@ -273,161 +231,6 @@ fn give_up(shared: &Node, c: &Cluster, slots: &[u16]) {
         let dropped = l.table().take_all();
         drop(l);
         drop(dropped);
-    }
-}
-
-/// The migration task: copies migrating slots to their owners, drops imports
-/// whose source died, logs the start and end of every rebalance.
-pub async fn run(shared: Arc<Node>, c: Arc<Cluster>) {
-    let mut stop = shared.shutdown.subscribe();
-    let mut active = false;
-    let mut refusals: HashMap<u16, u32> = HashMap::new();
-    loop {
-        drop_moved_shard_channels(&shared, &c);
-        let view = c.view();
-        // A source that died mid-copy (not alive, dropped from the membership):
-        // take its slots (missing keys are cache misses).
-        let orphaned: Vec<(u16, String)> = view
-            .states
-            .iter()
-            .filter_map(|(s, st)| match st {
-                SlotState::Importing(src) if !view.is_alive(src) && !view.is_member(src) => {
-                    Some((*s, src.clone()))
-                }
-                _ => None,
-            })
-            .collect();
-        if !orphaned.is_empty() {
-            warn!(
-                source = %orphaned[0].1,
-                slots = orphaned.len(),
-                "migration source disappeared mid-copy: taking its slots, keys not yet copied are lost (cache misses)"
-            );
-            c.update_states(|_, st| {
-                for (s, src) in &orphaned {
-                    if st.get(s) == Some(&SlotState::Importing(src.clone())) {
-                        st.remove(s);
-                    }
-                }
-            });
-        }
-        let dropped = std::mem::take(&mut *c.dropped.lock());
-        if !dropped.is_empty() {
-            discard(&shared, &c, &dropped);
-        }
-        let mut by_target: BTreeMap<String, Vec<u16>> = BTreeMap::new();
-        for (s, st) in view.states.iter() {
-            if *st == SlotState::Migrating {
-                if let Some(owner) = view.map.owner_id(*s) {
-                    by_target.entry(owner.to_string()).or_default().push(*s);
-                }
-            }
-        }
-        let (pending, importing) = slot_counts(&c);
-        if pending + importing > 0 && !active {
-            active = true;
-            c.progress.start(view.membership.epoch, pending, importing);
-        } else if pending + importing == 0 && active {
-            active = false;
-            c.progress.finish();
-        }
-        let mut failed = false;
-        let epoch = Bytes::from(view.membership.epoch.to_string());
-        fn group<'a>(
-            shared: &'a Arc<Node>,
-            c: &'a Arc<Cluster>,
-            epoch: &Bytes,
-            to: &'a str,
-            target: SocketAddr,
-            chunk: &[u16],
-        ) -> Group<'a> {
-            let list: Vec<String> = chunk.iter().map(|s| s.to_string()).collect();
-            Group {
-                shared,
-                c,
-                to,
-                target,
-                epoch: epoch.clone(),
-                slots: chunk.to_vec(),
-                slot_list: Bytes::from(list.join(",")),
-            }
-        }
-        // Claim every pending slot at every target first: each target then
-        // forwards their requests here even if it guessed another previous
-        // owner, before any copy starts (a copy to one target takes a while).
-        let mut claimed = Vec::new();
-        for (target, mut slots) in by_target {
-            let Some((_, addr)) = view.addr_of(&target).filter(|_| view.is_alive(&target)) else {
-                continue;
-            };
-            slots.sort_unstable();
-            match group(&shared, &c, &epoch, &target, addr, &slots)
-                .send(Phase::Begin, b"")
-                .await
-            {
-                Ok(refused) if refused.is_empty() => {}
-                Ok(refused) => {
-                    warn!(target = %target, slots = refused.len(), "the target already owns slots this node still held (it took them while this node was thought down): dropping the local copies");
-                    give_up(&shared, &c, &refused);
-                    slots.retain(|s| !refused.contains(s));
-                }
-                Err(e) => {
-                    failed = true;
-                    if !e.starts_with("-TRYAGAIN") {
-                        warn!(target = %target, slots = slots.len(), "migration target refused the slots (will retry): {e}");
-                    }
-                    continue;
-                }
-            }
-            claimed.push((target, addr, slots));
-        }
-        'targets: for (target, addr, slots) in &claimed {
-            for chunk in slots.chunks(GROUP) {
-                let g = group(&shared, &c, &epoch, target, *addr, chunk);
-                if let Err(e) = move_group(&g).await {
-                    failed = true;
-                    let n = chunk
-                        .iter()
-                        .map(|s| {
-                            let r = refusals.entry(*s).or_default();
-                            *r += 1;
-                            *r
-                        })
-                        .max()
-                        .unwrap_or(0);
-                    if n == 1 || n % 20 == 0 {
-                        warn!(target = %target, slots = chunk.len(), "slot migration attempt failed (will retry): {e}");
-                    }
-                    if n >= MAX_REFUSALS {
-                        warn!(target = %target, slots = chunk.len(), "giving slots up after {n} failed attempts: their keys are dropped");
-                        give_up(&shared, &c, chunk);
-                        for s in chunk {
-                            refusals.remove(s);
-                        }
-                    }
-                    break;
-                }
-                for s in chunk {
-                    refusals.remove(s);
-                }
-                // A newer membership may have changed the plan.
-                if !Arc::ptr_eq(&c.view().map, &view.map) {
-                    break 'targets;
-                }
-            }
-        }
-        let pause = if failed {
-            Duration::from_millis(100)
-        } else if active {
-            Duration::from_millis(20)
-        } else {
-            Duration::from_millis(500)
-        };
-        tokio::select! {
-            _ = tokio::time::sleep(pause) => {}
-            _ = c.wake.notified() => {}
-            _ = stop.changed() => break,
-        }
     }
 }
 
