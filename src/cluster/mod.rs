@@ -1,9 +1,12 @@
 //! Cluster mode: the consistent-hash ring, node identity, gossip membership,
 //! request routing (proxy or `-MOVED`) and the data behind the CLUSTER commands.
+//! This is the core: state machines, pure planning and data formats; the
+//! tasks that drive gossip, raft and migration are in `server/` (`*_task.rs`).
 //!
-//! The gossip task (`gossip.rs`) builds an immutable [`View`] (membership,
-//! slot map, known nodes) and swaps it in; request paths read the current view
-//! through one short read lock and an `Arc` clone, never across an `.await`.
+//! Each gossip round (`gossip::adopt`) builds an immutable [`View`]
+//! (membership, slot map, known nodes) and swaps it in; request paths read the
+//! current view through one short read lock and an `Arc` clone, never across
+//! an `.await`.
 
 pub mod dump;
 pub mod fanout;
@@ -213,7 +216,7 @@ pub struct Cluster {
     /// Wakes the migration task when slot states changed.
     pub wake: tokio::sync::Notify,
     /// Slots whose import a membership change dropped: the migration task
-    /// deletes the keys copied so far (`migrate::discard`).
+    /// deletes the keys copied so far (`migrate::target::discard`).
     pub dropped: Mutex<Vec<u16>>,
 }
 

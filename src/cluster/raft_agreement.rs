@@ -27,7 +27,7 @@ use crate::store::now_ms;
 
 /// Errors starting the agreement.
 #[derive(Debug, thiserror::Error)]
-pub enum StartError {
+pub enum RaftStartError {
     /// `raft.json` could not be read.
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -55,9 +55,9 @@ impl RaftAgreement {
         settings: &Settings,
         id: &str,
         last: &Membership,
-    ) -> Result<RaftAgreement, StartError> {
+    ) -> Result<RaftAgreement, RaftStartError> {
         let stored = raft_store::load(&settings.dir)?.unwrap_or_else(|| {
-            raft_store::Store::blank(raft_store::SnapData {
+            raft_store::RaftStorage::blank(raft_store::SnapData {
                 group: String::new(),
                 membership: last.clone(),
             })

@@ -7,7 +7,8 @@
 //! 1. [`transition`] (pure) turns a slot-map change into per-slot states: the
 //!    source marks a slot [`SlotState::Migrating`] (serves it locally), the
 //!    target [`SlotState::Importing`] (forwards its requests to the source).
-//! 2. The source's migration task ([`source::run`]) copies groups of slots: turns on
+//! 2. The source's migration task (`server/migrate_task.rs`, with
+//!    [`source::OutgoingSlots`]) copies groups of slots: turns on
 //!    exact dirty-key tracking in the slot tables, sends every key
 //!    (`CLUSTER MIGRATE-BATCH ... copy`), then re-sends changed keys in rounds
 //!    ([`plan::Mover`] decides when to flip).

@@ -9,9 +9,9 @@ use crate::node::Node;
 use crate::store::now_ms;
 
 /// Encoding limits of this node's configuration.
-fn limits(shared: &Node) -> dump::Limits {
+fn limits(shared: &Node) -> dump::DumpLimits {
     let c = shared.config.read();
-    dump::Limits {
+    dump::DumpLimits {
         hash: crate::store::hash::HashLimits {
             entries: c.hash_max_listpack_entries as usize,
             value: c.hash_max_listpack_value as usize,
