@@ -104,11 +104,6 @@ pub async fn bind_port(hosts: &[String], port: u16) -> Result<Vec<TcpListener>, 
 
 /// Serves already-bound listeners (tests bind port 0 and call this).
 pub async fn serve(shared: Arc<Shared>, listeners: Vec<TcpListener>) {
-    for l in listeners {
-        let sh = shared.clone();
-        tokio::spawn(async move { accept_loop(sh, l).await });
-    }
-    tokio::spawn(background(shared.clone()));
     let mut rx = shared.shutdown.subscribe();
     // Registered before any client can be served, so a signal that arrives
     // right after start-up still shuts down gracefully.
@@ -129,6 +124,11 @@ pub async fn serve(shared: Arc<Shared>, listeners: Vec<TcpListener>) {
         }
         (Err(e), _) | (_, Err(e)) => warn!("cannot install signal handlers: {e}"),
     }
+    for l in listeners {
+        let sh = shared.clone();
+        tokio::spawn(async move { accept_loop(sh, l).await });
+    }
+    tokio::spawn(background(shared.clone()));
     while !*rx.borrow_and_update() {
         if rx.changed().await.is_err() {
             break;
