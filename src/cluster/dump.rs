@@ -39,7 +39,7 @@ pub enum DecodeError {
 
 /// Encoding limits the receiver applies when rebuilding aggregates.
 #[derive(Debug, Clone, Copy)]
-pub struct Limits {
+pub struct DumpLimits {
     /// `hash-max-listpack-*`.
     pub hash: HashLimits,
     /// `zset-max-listpack-*`.
@@ -139,7 +139,7 @@ fn get_count(buf: &mut &[u8], min: usize) -> Result<usize, DecodeError> {
     Ok(n)
 }
 
-fn decode_value(buf: &mut &[u8], ty: u8, lim: &Limits) -> Result<Value, DecodeError> {
+fn decode_value(buf: &mut &[u8], ty: u8, lim: &DumpLimits) -> Result<Value, DecodeError> {
     Ok(match ty {
         1 => Value::Str(StrValue::from_bytes(get_bytes(buf)?)),
         2 => {
@@ -185,7 +185,7 @@ fn decode_value(buf: &mut &[u8], ty: u8, lim: &Limits) -> Result<Value, DecodeEr
 }
 
 /// Decodes the next record from `buf`, advancing it; `None` at the end.
-pub fn decode(buf: &mut &[u8], lim: &Limits) -> Result<Option<Record>, DecodeError> {
+pub fn decode(buf: &mut &[u8], lim: &DumpLimits) -> Result<Option<Record>, DecodeError> {
     if buf.is_empty() {
         return Ok(None);
     }
@@ -208,8 +208,8 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn limits() -> Limits {
-        Limits {
+    fn limits() -> DumpLimits {
+        DumpLimits {
             hash: HashLimits {
                 entries: 128,
                 value: 64,

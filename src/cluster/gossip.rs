@@ -8,10 +8,12 @@
 //! - `forget`: ids removed with CLUSTER FORGET (comma separated),
 //! - `leaving`: `1` once the node is leaving gracefully (SHUTDOWN/SIGTERM).
 //!
-//! A loop turns every gossip round's view into an [`Observation`] for the raft
-//! agreement (`raft_net.rs`, which it starts) and installs a new [`View`] with
-//! the membership the group committed; slot ownership changes are carried out
-//! by the migration task (`migrate.rs`), started here.
+//! Every gossip round's view becomes an [`Observation`] for the raft
+//! agreement (`raft_agreement.rs`, [`GossipState::round`]) and a new [`View`]
+//! with the membership the group committed is installed ([`adopt`]); slot
+//! ownership changes are carried out by the migration task. This file holds
+//! the configuration and the per-round logic; the gossip task that owns the
+//! chitchat server and runs the rounds is `server/gossip_task.rs`.
 //!
 //! Admission: the chitchat cluster id is derived from `cluster-secret`, and
 //! chitchat answers SYNs carrying another cluster id with `BadCluster`, so a
@@ -24,12 +26,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use chitchat::transport::UdpTransport;
-use chitchat::{spawn_chitchat, ChitchatConfig, ChitchatId, FailureDetectorConfig};
-use tracing::{info, warn};
+use chitchat::{ChitchatConfig, ChitchatId, FailureDetectorConfig};
+use tracing::warn;
 
 use super::membership::{Agreement, Observation};
 use super::{Cluster, NodeInfo, View};
@@ -64,8 +64,23 @@ pub fn seed_bus_addr(seed: &str) -> Option<String> {
     Some(format!("{host}:{bus}"))
 }
 
-/// Runs the gossip server and the membership loop until shutdown.
-pub async fn run(shared: Arc<Node>, cluster: Arc<Cluster>) {
+/// This node's gossip configuration: the chitchat settings (`--join` seeds,
+/// failure detector from `cluster-node-timeout`, cluster id from
+/// `cluster-secret`) and the keys it publishes from the start.
+pub struct BusConfig {
+    /// For `chitchat::spawn_chitchat`.
+    pub chitchat: ChitchatConfig,
+    /// Initial key-values (`resp`, `weight`).
+    pub keys: Vec<(String, String)>,
+    /// The UDP address the bus listens on.
+    pub listen: SocketAddr,
+    /// The bus address announced to peers.
+    pub advertise: SocketAddr,
+}
+
+/// Builds this node's gossip configuration; `None` (logged) when the bind
+/// address cannot be used.
+pub fn bus_config(shared: &Node, cluster: &Cluster) -> Option<BusConfig> {
     let (seeds, node_timeout, secret, bind) = {
         let c = shared.config.read();
         let seeds: Vec<String> = c
@@ -98,14 +113,14 @@ pub async fn run(shared: Arc<Node>, cluster: Arc<Cluster>) {
         Ok(a) => a,
         Err(e) => {
             warn!("cluster bus: bad bind address {bind}: {e}");
-            return;
+            return None;
         }
     };
     let advertise: SocketAddr = format!("{}:{}", cluster.me.host, cluster.me.bus_port)
         .parse()
         .unwrap_or(listen);
     let threshold = (node_timeout as f64 / GOSSIP_INTERVAL.as_millis() as f64).max(2.0);
-    let config = ChitchatConfig {
+    let chitchat = ChitchatConfig {
         chitchat_id: ChitchatId::new(cluster.id.clone(), now_ms(), advertise),
         cluster_id: cluster_id(&secret),
         gossip_interval: GOSSIP_INTERVAL,
@@ -123,46 +138,56 @@ pub async fn run(shared: Arc<Node>, cluster: Arc<Cluster>) {
         extra_liveness_predicate: None,
         protocol_version: chitchat::ProtocolVersion::V0,
     };
-    let kvs = vec![
+    let keys = vec![
         (K_RESP.to_string(), cluster.me.addr()),
         (K_WEIGHT.to_string(), cluster.me.weight.to_string()),
     ];
-    let handle = match spawn_chitchat(config, kvs, &UdpTransport).await {
-        Ok(h) => h,
-        Err(e) => {
-            warn!("cluster bus: cannot listen on {listen}: {e:#}");
-            return;
+    Some(BusConfig {
+        chitchat,
+        keys,
+        listen,
+        advertise,
+    })
+}
+
+/// What the gossip loop remembers between rounds: this node's bus address,
+/// the duplicates already reported, and what it last published of its own
+/// keys (set again only when they change).
+#[derive(Debug)]
+pub struct GossipState {
+    advertise: SocketAddr,
+    duplicates: BTreeSet<SocketAddr>,
+    group: Option<String>,
+    forget: String,
+    leaving: bool,
+}
+
+impl GossipState {
+    /// Fresh state for a bus announced at `advertise`.
+    pub fn new(advertise: SocketAddr) -> GossipState {
+        GossipState {
+            advertise,
+            duplicates: BTreeSet::new(),
+            group: None,
+            forget: String::new(),
+            leaving: false,
         }
-    };
-    info!(id = %cluster.id, bus = %listen, "cluster bus listening");
-    tokio::spawn(super::raft_net::run(shared.clone(), cluster.clone()));
-    let mut published_group = None;
-    let mut published_forget = String::new();
-    let mut duplicates = BTreeSet::new();
-    let mut published_leaving = false;
-    tokio::spawn(super::migrate::run(shared.clone(), cluster.clone()));
-    let mut stop = shared.shutdown.subscribe();
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(GOSSIP_INTERVAL) => {}
-            _ = stop.changed() => break,
-        }
-        cluster
-            .rounds
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        for addr in std::mem::take(&mut *cluster.meet.lock()) {
-            if let Err(e) = handle.gossip(addr) {
-                warn!("cluster meet {addr}: {e}");
-            }
-        }
-        let chitchat = handle.chitchat();
-        let mut cc = chitchat.lock().await;
-        let (obs, nodes, forgotten) = observe(&cc, &cluster, advertise, &mut duplicates);
+    }
+
+    /// One round: reads the chitchat state into an observation for the raft
+    /// agreement and the known-node list, records the forgotten ids, and
+    /// publishes changes of this node's group, forgotten ids and leaving flag.
+    pub fn round(
+        &mut self,
+        cc: &mut chitchat::Chitchat,
+        cluster: &Cluster,
+    ) -> (Observation, Vec<NodeInfo>) {
+        let (obs, nodes, forgotten) = observe(cc, cluster, self.advertise, &mut self.duplicates);
         *cluster.forgotten.lock() = forgotten;
         let group = cluster.raft.group();
-        if published_group.as_ref() != Some(&group) {
+        if self.group.as_ref() != Some(&group) {
             cc.self_node_state().set(K_GROUP, &group);
-            published_group = Some(group);
+            self.group = Some(group);
         }
         let forget = cluster
             .forgotten
@@ -171,22 +196,26 @@ pub async fn run(shared: Arc<Node>, cluster: Arc<Cluster>) {
             .cloned()
             .collect::<Vec<_>>()
             .join(",");
-        if forget != published_forget {
+        if forget != self.forget {
             cc.self_node_state().set(K_FORGET, &forget);
-            published_forget = forget;
+            self.forget = forget;
         }
         let leaving = cluster.leaving.load(std::sync::atomic::Ordering::Relaxed);
-        if leaving && !published_leaving {
+        if leaving && !self.leaving {
             cc.self_node_state().set(K_LEAVING, "1");
-            published_leaving = true;
+            self.leaving = true;
         }
-        drop(cc);
-        cluster.raft.observe(obs);
-        let m = cluster.raft.current();
-        let prior = cluster.view();
-        cluster.install(View::new(&cluster.id, m, nodes, Some(&prior)));
+        (obs, nodes)
     }
-    let _ = handle.shutdown().await;
+}
+
+/// Feeds a round's observation to the raft agreement and installs the view
+/// of the membership it has committed.
+pub fn adopt(cluster: &Cluster, obs: Observation, nodes: Vec<NodeInfo>) {
+    cluster.raft.observe(obs);
+    let m = cluster.raft.current();
+    let prior = cluster.view();
+    cluster.install(View::new(&cluster.id, m, nodes, Some(&prior)));
 }
 
 /// Reads the chitchat state into an observation and the known-node list.

@@ -3,7 +3,7 @@
 //! [`Membership`] is the agreed state, [`Observation`] what gossip tells a node
 //! about its peers, and [`Agreement`] the seam between the gossip loop and the
 //! consensus that turns observations into committed memberships: a Raft group
-//! (`raft_core.rs`, driven by `raft_net.rs`), where every committed change
+//! (`raft_core.rs`, held by `raft_agreement.rs`), where every committed change
 //! bumps the epoch, so an epoch names one membership on every node.
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -1,9 +1,12 @@
 //! Cluster mode: the consistent-hash ring, node identity, gossip membership,
 //! request routing (proxy or `-MOVED`) and the data behind the CLUSTER commands.
+//! This is the core: state machines, pure planning and data formats; the
+//! tasks that drive gossip, raft and migration are in `server/` (`*_task.rs`).
 //!
-//! The gossip task (`gossip.rs`) builds an immutable [`View`] (membership,
-//! slot map, known nodes) and swaps it in; request paths read the current view
-//! through one short read lock and an `Arc` clone, never across an `.await`.
+//! Each gossip round (`gossip::adopt`) builds an immutable [`View`]
+//! (membership, slot map, known nodes) and swaps it in; request paths read the
+//! current view through one short read lock and an `Arc` clone, never across
+//! an `.await`.
 
 pub mod dump;
 pub mod fanout;
@@ -12,8 +15,8 @@ pub mod membership;
 pub mod migrate;
 pub mod node;
 pub mod pool;
+pub mod raft_agreement;
 pub mod raft_core;
-pub mod raft_net;
 #[cfg(test)]
 mod raft_sim;
 pub mod raft_store;
@@ -203,8 +206,8 @@ pub struct Cluster {
     pub fanout: fanout::Fanout,
     /// Gossip rounds run (CLUSTER INFO).
     pub rounds: AtomicU64,
-    /// Raft agreement on the membership (`raft_net.rs`).
-    pub raft: raft_net::RaftAgreement,
+    /// Raft agreement on the membership (`raft_agreement.rs`).
+    pub raft: raft_agreement::RaftAgreement,
     /// Set by SHUTDOWN/SIGTERM: the node announces it is leaving and hands
     /// its slots over before exiting.
     pub leaving: AtomicBool,
@@ -213,7 +216,7 @@ pub struct Cluster {
     /// Wakes the migration task when slot states changed.
     pub wake: tokio::sync::Notify,
     /// Slots whose import a membership change dropped: the migration task
-    /// deletes the keys copied so far (`migrate::discard`).
+    /// deletes the keys copied so far (`migrate::target::discard`).
     pub dropped: Mutex<Vec<u16>>,
 }
 
@@ -242,7 +245,7 @@ impl Cluster {
         };
         let view = View::new(&file.id, file.membership.clone(), vec![me.clone()], None);
         Ok(Cluster {
-            raft: raft_net::RaftAgreement::new(settings, &file.id, &file.membership)
+            raft: raft_agreement::RaftAgreement::new(settings, &file.id, &file.membership)
                 .map_err(std::io::Error::other)?,
             id: file.id,
             me,

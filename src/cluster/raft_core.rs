@@ -2,8 +2,8 @@
 //! [`RawNode`]. The caller feeds time ([`Core::tick`]), peer messages
 //! ([`Core::step`]) and gossip observations ([`Core::observe`]), then takes the
 //! output ([`Core::take_output`]): state to persist first, messages to send
-//! after. The async shell is `raft_net.rs`; the simulation tests drive the same
-//! core over a seeded in-memory network.
+//! after. The shell is `raft_agreement.rs` (driven by `server/raft_task.rs`);
+//! the simulation tests drive the same core over a seeded in-memory network.
 //!
 //! Replicated state: one [`Membership`]. Every committed [`Proposal`] that
 //! changes the member set or a weight bumps the epoch by one, so an epoch names
@@ -41,7 +41,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 use super::membership::{Membership, Observation};
-use super::raft_store::{FileState, SnapData, Store};
+use super::raft_store::{FileState, RaftStorage, SnapData};
 
 /// Interval between raft ticks.
 pub const TICK_MS: u64 = 100;
@@ -163,7 +163,7 @@ pub struct Core {
     me: String,
     rid: u64,
     weight: u32,
-    raw: RawNode<Store>,
+    raw: RawNode<RaftStorage>,
     node_timeout: u64,
     now: u64,
     last_leader: u64,
@@ -203,7 +203,7 @@ impl Core {
     pub fn new(
         me: &str,
         weight: u32,
-        store: Store,
+        store: RaftStorage,
         seeds: bool,
         node_timeout: u64,
         now: u64,
@@ -376,7 +376,7 @@ impl Core {
         }
     }
 
-    fn rebuild(&mut self, store: Store) {
+    fn rebuild(&mut self, store: RaftStorage) {
         let applied = store.applied();
         match RawNode::new(&config(self.rid, applied), store, &logger()) {
             Ok(raw) => {
@@ -393,7 +393,7 @@ impl Core {
         // Keep serving the last membership until the new group's arrives.
         let mut state = self.raw.store().state().clone();
         state.group.clear();
-        self.rebuild(Store::blank(state));
+        self.rebuild(RaftStorage::blank(state));
         self.bootstrap_at = self.now + JOIN_GRACE_MS;
     }
 
@@ -412,7 +412,7 @@ impl Core {
             .next([(self.me.clone(), self.weight)].into(), self.me.clone()),
         };
         info!(group = %state.group, epoch = state.membership.epoch, "formed a new cluster group");
-        self.rebuild(Store::bootstrap(self.rid, state));
+        self.rebuild(RaftStorage::bootstrap(self.rid, state));
         if let Err(e) = self.raw.campaign() {
             warn!("raft: campaign: {e}");
         }

@@ -15,7 +15,7 @@ use rand::{Rng, SeedableRng};
 
 use super::membership::{Membership, Observation};
 use super::raft_core::{Core, Role, TICK_MS};
-use super::raft_store::{FileState, Store};
+use super::raft_store::{FileState, RaftStorage};
 
 const STEP_MS: u64 = 10;
 const TIMEOUT_MS: u64 = 2000;
@@ -77,7 +77,7 @@ impl Sim {
     }
 
     fn start(&mut self, i: usize) {
-        let store = self.nodes[i].disk.clone().map(Store::from_file);
+        let store = self.nodes[i].disk.clone().map(RaftStorage::from_file);
         let core = Core::new(
             &self.nodes[i].id,
             1,

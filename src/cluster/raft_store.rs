@@ -37,7 +37,7 @@ struct FileEntry {
     data: Vec<u8>,
 }
 
-/// The on-disk form of a [`Store`].
+/// The on-disk form of a [`RaftStorage`].
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct FileState {
     term: u64,
@@ -53,7 +53,7 @@ pub struct FileState {
 
 /// In-memory Raft storage (see the module documentation).
 #[derive(Clone, Debug, Default)]
-pub struct Store {
+pub struct RaftStorage {
     hard: HardState,
     snap_index: u64,
     snap_term: u64,
@@ -63,16 +63,16 @@ pub struct Store {
     entries: Vec<Entry>,
 }
 
-impl Store {
+impl RaftStorage {
     /// A store for a group of one voter (`me`) holding `state`, as if index 1
     /// (term 1) had been applied.
-    pub fn bootstrap(me: u64, state: SnapData) -> Store {
+    pub fn bootstrap(me: u64, state: SnapData) -> RaftStorage {
         let hard = HardState {
             term: 1,
             commit: 1,
             ..HardState::default()
         };
-        Store {
+        RaftStorage {
             hard,
             snap_index: 1,
             snap_term: 1,
@@ -84,10 +84,10 @@ impl Store {
 
     /// A store in no group that still reports `state` (the membership to
     /// serve until a group's leader sends its snapshot).
-    pub fn blank(state: SnapData) -> Store {
-        Store {
+    pub fn blank(state: SnapData) -> RaftStorage {
+        RaftStorage {
             state,
-            ..Store::default()
+            ..RaftStorage::default()
         }
     }
 
@@ -197,7 +197,7 @@ impl Store {
     }
 
     /// Rebuilds a store from its on-disk form.
-    pub fn from_file(f: FileState) -> Store {
+    pub fn from_file(f: FileState) -> RaftStorage {
         let hard = HardState {
             term: f.term,
             vote: f.vote,
@@ -222,7 +222,7 @@ impl Store {
                 e
             })
             .collect();
-        Store {
+        RaftStorage {
             hard,
             snap_index: f.snap_index,
             snap_term: f.snap_term,
@@ -233,7 +233,7 @@ impl Store {
     }
 }
 
-impl raft::Storage for Store {
+impl raft::Storage for RaftStorage {
     fn initial_state(&self) -> raft::Result<RaftState> {
         Ok(RaftState::new(self.hard.clone(), self.conf.clone()))
     }
@@ -311,11 +311,11 @@ fn path_in(dir: &Path) -> PathBuf {
 }
 
 /// Loads the persisted store; `Ok(None)` when there is none yet.
-pub fn load(dir: &Path) -> std::io::Result<Option<Store>> {
+pub fn load(dir: &Path) -> std::io::Result<Option<RaftStorage>> {
     let path = path_in(dir);
     match std::fs::read(&path) {
         Ok(bytes) => serde_json::from_slice::<FileState>(&bytes)
-            .map(|f| Some(Store::from_file(f)))
+            .map(|f| Some(RaftStorage::from_file(f)))
             .map_err(|e| {
                 std::io::Error::new(
                     std::io::ErrorKind::InvalidData,
@@ -352,7 +352,7 @@ mod tests {
 
     #[test]
     fn append_compact_and_file_round_trip() {
-        let mut s = Store::bootstrap(7, SnapData::default());
+        let mut s = RaftStorage::bootstrap(7, SnapData::default());
         assert_eq!(s.first_index().ok(), Some(2));
         s.append(&[entry(2, 1), entry(3, 1), entry(4, 1)]);
         assert_eq!(s.last_index().ok(), Some(4));
@@ -366,7 +366,7 @@ mod tests {
             .entries(2, 4, None, GetEntriesContext::empty(false))
             .is_err());
         assert_eq!(s.term(2).ok(), Some(1));
-        let back = Store::from_file(s.to_file());
+        let back = RaftStorage::from_file(s.to_file());
         assert_eq!(back.last_index().ok(), Some(3));
         assert_eq!(back.term(3).ok(), Some(2));
         assert_eq!(back.conf().voters, vec![7]);
@@ -379,7 +379,7 @@ mod tests {
     fn persisted_and_reloaded() {
         let dir = tempfile::tempdir().expect("tempdir");
         assert!(load(dir.path()).expect("load").is_none());
-        let s = Store::bootstrap(1, SnapData::default());
+        let s = RaftStorage::bootstrap(1, SnapData::default());
         save(dir.path(), &s.to_file()).expect("save");
         let back = load(dir.path()).expect("load").expect("some");
         assert_eq!(back.applied(), 1);

@@ -5,13 +5,13 @@
 //!
 //! - every key on this node: run here;
 //! - one slot owned elsewhere: `-MOVED slot host:port` when `cluster-redirect`
-//!   is on (or inside MULTI), else a [`Route::Forward`] to the owner
+//!   is on (or inside MULTI), else a [`Forwarding::Forward`] to the owner
 //!   (SSUBSCRIBE/SUNSUBSCRIBE always get `-MOVED`: a subscription cannot be proxied);
 //! - keys in several slots: MGET/MSET/DEL/UNLINK/EXISTS/TOUCH become a
-//!   [`Route::Split`] (one sub-command per owner, replies joined) unless all keys
+//!   [`Forwarding::Split`] (one sub-command per owner, replies joined) unless all keys
 //!   are local; any other command gets `-CROSSSLOT`;
 //! - a slot mid-migration (`migrate::SlotState`): migrating ones run here,
-//!   importing ones go to the source, paused ones wait ([`Route::Hold`]),
+//!   importing ones go to the source, paused ones wait ([`Forwarding::Hold`]),
 //!   moved ones go to the owner, dropped imports to their source.
 //!
 //! The decision is pure (the view, the slot states, the quorum check); the
@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::migrate::SlotState;
+use super::migrate::plan::SlotState;
 use super::{Cluster, Owner, View};
 use crate::error::CmdError;
 
@@ -42,7 +42,7 @@ pub enum Join {
 
 /// How a command that does not run here travels.
 #[derive(Debug)]
-pub enum Route {
+pub enum Forwarding {
     /// Send the command to the owner and relay its reply unchanged.
     Forward(SocketAddr),
     /// Run one sub-command per owner and join the replies.
@@ -61,9 +61,9 @@ pub enum Route {
 
 /// A routed command, handed from `cmd::execute` to the connection loop.
 #[derive(Debug)]
-pub struct Plan {
+pub struct RoutedCommand {
     /// Where it goes.
-    pub route: Route,
+    pub route: Forwarding,
     /// The full command (name at 0).
     pub args: Vec<Bytes>,
     /// Its reply is dropped (CLIENT REPLY OFF or SKIP).
@@ -78,7 +78,7 @@ pub enum Decision {
     /// Answer this error.
     Reject(CmdError),
     /// Hand it to the connection loop.
-    Route(Route),
+    Route(Forwarding),
 }
 
 fn moved(slot: u16, addr: &str) -> CmdError {
@@ -107,7 +107,7 @@ pub struct Shape {
 
 /// The routing context of one command.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Ask {
+pub struct RouteContext {
     /// `cluster-redirect yes`: answer `-MOVED` instead of forwarding.
     pub redirect: bool,
     /// Queued inside MULTI (transactions run on one node).
@@ -137,7 +137,7 @@ enum Target<'v> {
 /// membership the other has not yet): the request is held until this view
 /// changes or for [`PATIENCE`], then forwarded, so no request runs on a node
 /// without the slot's data and two nodes never bounce a request quickly.
-fn target(view: &View, slot: u16, ask: Ask) -> Target<'_> {
+fn target(view: &View, slot: u16, context: RouteContext) -> Target<'_> {
     let by_map = |hold_if_proxied: bool| match view.owner(slot) {
         Owner::Local => Target::Local,
         // A peer whose view makes this node a member routed it here, but this
@@ -145,7 +145,7 @@ fn target(view: &View, slot: u16, ask: Ask) -> Target<'_> {
         // waits for its view however long (<= 5 s), as forwarding by the
         // stale view would bounce the request back.
         Owner::Remote(..) | Owner::Down
-            if hold_if_proxied && ask.proxied && (!ask.patient || view.me.is_none()) =>
+            if hold_if_proxied && context.proxied && (!context.patient || view.me.is_none()) =>
         {
             Target::Hold
         }
@@ -154,7 +154,7 @@ fn target(view: &View, slot: u16, ask: Ask) -> Target<'_> {
         Owner::Unknown => Target::Hold,
         // A peer routed it here but this node has no ring yet (it joined
         // and has not adopted a membership): wait for it.
-        Owner::Down if ask.proxied => Target::Hold,
+        Owner::Down if context.proxied => Target::Hold,
         Owner::Down => Target::Down,
     };
     // No migration (the common case): no hashing of the slot.
@@ -207,12 +207,12 @@ pub enum SlotRoute<'v> {
 /// The route of a memcached request for `slot`; `proxied` when a peer sent
 /// it (it then waits rather than bounce while this node's view lags).
 pub fn slot_route(view: &View, slot: u16, proxied: bool) -> SlotRoute<'_> {
-    let ask = Ask {
+    let context = RouteContext {
         proxied,
         patient: true,
-        ..Ask::default()
+        ..RouteContext::default()
     };
-    match target(view, slot, ask) {
+    match target(view, slot, context) {
         Target::Local => SlotRoute::Local,
         Target::Remote(text, addr) => SlotRoute::Remote(text, addr),
         Target::Hold => SlotRoute::Hold,
@@ -244,12 +244,12 @@ pub fn decide(
     shape: Shape,
     positions: &[usize],
     args: &[Bytes],
-    ask: Ask,
+    context: RouteContext,
 ) -> Decision {
     let Some(&first) = positions.first() else {
         return Decision::Local;
     };
-    if !ask.proxied && !super::membership::Agreement::has_quorum(&cluster.raft) {
+    if !context.proxied && !super::membership::Agreement::has_quorum(&cluster.raft) {
         return Decision::Reject(CmdError::Other("CLUSTERDOWN The cluster is down".into()));
     }
     let slot = crate::store::key_slot(&args[first]);
@@ -258,25 +258,26 @@ pub fn decide(
         .all(|&p| crate::store::key_slot(&args[p]) == slot);
     let view = cluster.view();
     // A subscription lives on the client's own connection: always redirect.
-    let redirect = (!ask.proxied && (ask.redirect || ask.in_multi)) || shape.redirect_only;
+    let redirect =
+        (!context.proxied && (context.redirect || context.in_multi)) || shape.redirect_only;
     let hold = || {
-        if ask.in_multi {
+        if context.in_multi {
             Decision::Reject(tryagain())
         } else {
-            Decision::Route(Route::Hold)
+            Decision::Route(Forwarding::Hold)
         }
     };
     if single {
-        return match target(&view, slot, ask) {
+        return match target(&view, slot, context) {
             Target::Local => Decision::Local,
             Target::Remote(text, addr) => {
                 if redirect {
                     Decision::Reject(moved(slot, &text))
                 } else {
-                    if ask.proxied {
-                        tracing::trace!(slot, %addr, epoch = view.membership.epoch, state = ?view.states.get(&slot), patient = ask.patient, "forwarding a proxied request");
+                    if context.proxied {
+                        tracing::trace!(slot, %addr, epoch = view.membership.epoch, state = ?view.states.get(&slot), patient = context.patient, "forwarding a proxied request");
                     }
-                    Decision::Route(Route::Forward(addr))
+                    Decision::Route(Forwarding::Forward(addr))
                 }
             }
             Target::Hold => hold(),
@@ -292,7 +293,7 @@ pub fn decide(
     }
     let mut groups: Vec<(Option<SocketAddr>, Vec<usize>)> = Vec::new();
     for &p in positions {
-        let to = match target(&view, crate::store::key_slot(&args[p]), ask) {
+        let to = match target(&view, crate::store::key_slot(&args[p]), context) {
             Target::Local => None,
             Target::Remote(_, addr) => Some(addr),
             Target::Hold => return hold(),
@@ -309,7 +310,7 @@ pub fn decide(
     if redirect {
         return Decision::Reject(crossslot());
     }
-    Decision::Route(Route::Split { join, groups, span })
+    Decision::Route(Forwarding::Split { join, groups, span })
 }
 
 #[cfg(test)]
@@ -345,21 +346,21 @@ mod tests {
             ..Membership::default()
         };
         let mut view = View::new(&me, membership, vec![node(&me, 7000)], None);
-        let ask = Ask::default();
+        let context = RouteContext::default();
         let slot_of = |mine: bool| {
             (0..crate::store::SLOTS as u16)
                 .find(|&s| (view.map.owner_id(s) == Some(me.as_str())) == mine)
                 .expect("slot")
         };
         let (theirs, mine) = (slot_of(false), slot_of(true));
-        assert!(matches!(target(&view, theirs, ask), Target::Hold));
+        assert!(matches!(target(&view, theirs, context), Target::Hold));
         // No ring yet (a newcomer): clients are told at once, peers wait.
         let empty = View::new(&me, Membership::default(), vec![node(&me, 7000)], None);
-        assert!(matches!(target(&empty, 0, ask), Target::Down));
-        let proxied = Ask {
+        assert!(matches!(target(&empty, 0, context), Target::Down));
+        let proxied = RouteContext {
             proxied: true,
             patient: true,
-            ..ask
+            ..context
         };
         assert!(matches!(target(&empty, 0, proxied), Target::Hold));
         // A member forwards a patient proxied request by its map; a node
@@ -372,11 +373,11 @@ mod tests {
         ));
         let outsider = View::new(&third, view.membership.clone(), nodes, None);
         assert!(matches!(target(&outsider, theirs, proxied), Target::Hold));
-        assert!(matches!(target(&view, mine, ask), Target::Local));
+        assert!(matches!(target(&view, mine, context), Target::Local));
         view.states = Arc::new(HashMap::from([(mine, SlotState::Importing(third.clone()))]));
-        assert!(matches!(target(&view, mine, ask), Target::Hold));
+        assert!(matches!(target(&view, mine, context), Target::Hold));
         // Once gossiped: forwarded.
         view.nodes.push(node(&third, 7002));
-        assert!(matches!(target(&view, mine, ask), Target::Remote(..)));
+        assert!(matches!(target(&view, mine, context), Target::Remote(..)));
     }
 }

@@ -30,7 +30,7 @@ pub enum After {
     /// Block until a key has elements (BLPOP and friends).
     Block(crate::node::blocking::BlockSpec),
     /// Run a cluster routing plan (proxy to the owner) and append its reply.
-    Route(Box<crate::cluster::route::Plan>),
+    Route(Box<crate::cluster::route::RoutedCommand>),
 }
 
 /// Everything a handler may touch.

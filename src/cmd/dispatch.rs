@@ -300,7 +300,7 @@ pub fn execute(ctx: &mut Ctx<'_>, args: Vec<Bytes>) -> Option<Vec<Bytes>> {
     if let Some(c) = ctx.shared.cluster.get() {
         {
             let in_multi = ctx.client.multi.is_some();
-            let ask = crate::cluster::route::Ask {
+            let context = crate::cluster::route::RouteContext {
                 redirect: ctx.shared.config.read().cluster_redirect,
                 in_multi,
                 proxied: ctx.client.proxied,
@@ -311,7 +311,7 @@ pub fn execute(ctx: &mut Ctx<'_>, args: Vec<Bytes>) -> Option<Vec<Bytes>> {
                 cmd.route_shape(),
                 &cmd.key_positions(&args),
                 &args,
-                ask,
+                context,
             ) {
                 crate::cluster::route::Decision::Local => {
                     // Its effects must follow those of the commands this
@@ -334,11 +334,13 @@ pub fn execute(ctx: &mut Ctx<'_>, args: Vec<Bytes>) -> Option<Vec<Bytes>> {
                     // OFF/SKIP drop it then.
                     let silent = skip_reply != ReplyMode::On;
                     finish_reply_mode(ctx, skip_reply, mark);
-                    ctx.after = Some(After::Route(Box::new(crate::cluster::route::Plan {
-                        route,
-                        args,
-                        silent,
-                    })));
+                    ctx.after = Some(After::Route(Box::new(
+                        crate::cluster::route::RoutedCommand {
+                            route,
+                            args,
+                            silent,
+                        },
+                    )));
                     return None;
                 }
             }

@@ -46,7 +46,7 @@ enum Next {
     /// Flush, wait as a blocked client, queue its reply, continue.
     Block(crate::node::blocking::BlockSpec),
     /// Run a cluster routing plan (proxy), continue.
-    Route(Box<crate::cluster::route::Plan>),
+    Route(Box<crate::cluster::route::RoutedCommand>),
 }
 
 /// Why a new connection is refused, as the error line Redis sends before

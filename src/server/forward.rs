@@ -28,7 +28,8 @@ use bytes::Bytes;
 
 use crate::cluster::pool::InFlightReply;
 use crate::cluster::route::{
-    decide, tryagain, Ask, Decision, Join, Plan, Route, HOLD_LIMIT, HOLD_STEP, PATIENCE,
+    decide, tryagain, Decision, Forwarding, Join, RouteContext, RoutedCommand, HOLD_LIMIT,
+    HOLD_STEP, PATIENCE,
 };
 use crate::cmd::client::Client;
 use crate::cmd::{After, Dispatched, Dispatcher, Shared};
@@ -45,9 +46,9 @@ pub fn start(
     shared: &Arc<Shared>,
     client: &mut Client,
     reply: &mut Reply,
-    plan: Box<Plan>,
-) -> Option<Box<Plan>> {
-    let (Route::Forward(addr), Some(cluster)) = (&plan.route, shared.cluster.get()) else {
+    plan: Box<RoutedCommand>,
+) -> Option<Box<RoutedCommand>> {
+    let (Forwarding::Forward(addr), Some(cluster)) = (&plan.route, shared.cluster.get()) else {
         return Some(plan);
     };
     let Some(hop) = next_hop(client) else {
@@ -111,7 +112,12 @@ fn lane(client: &Client) -> usize {
 
 /// Executes a plan for `client`, appending the reply to `reply` (nothing
 /// when the plan is silent). Nothing may be in flight for `client`.
-pub async fn run(shared: &Arc<Shared>, client: &mut Client, reply: &mut Reply, plan: Plan) {
+pub async fn run(
+    shared: &Arc<Shared>,
+    client: &mut Client,
+    reply: &mut Reply,
+    plan: RoutedCommand,
+) {
     let mark = reply.buf.len();
     let silent = plan.silent;
     Box::pin(run_plan(shared, client, reply, plan.route, plan.args)).await;
@@ -134,15 +140,15 @@ async fn hold(shared: &Arc<Shared>, client: &mut Client, reply: &mut Reply, args
     let keys = found.cmd.key_positions(&args);
     loop {
         tokio::time::sleep(HOLD_STEP).await;
-        let ask = Ask {
+        let context = RouteContext {
             redirect,
             in_multi: false,
             proxied: client.proxied,
             patient: start.elapsed() >= PATIENCE,
         };
-        match decide(cluster, found.cmd.route_shape(), &keys, &args, ask) {
-            Decision::Route(Route::Hold) if start.elapsed() < HOLD_LIMIT => continue,
-            Decision::Route(Route::Hold) => {
+        match decide(cluster, found.cmd.route_shape(), &keys, &args, context) {
+            Decision::Route(Forwarding::Hold) if start.elapsed() < HOLD_LIMIT => continue,
+            Decision::Route(Forwarding::Hold) => {
                 tracing::debug!(
                     cmd = found.cmd.name,
                     proxied = client.proxied,
@@ -194,7 +200,7 @@ async fn run_plan(
     shared: &Arc<Shared>,
     client: &mut Client,
     reply: &mut Reply,
-    route: Route,
+    route: Forwarding,
     args: Vec<Bytes>,
 ) {
     let Some(cluster) = shared.cluster.get() else {
@@ -202,8 +208,8 @@ async fn run_plan(
         return;
     };
     match route {
-        Route::Hold => hold(shared, client, reply, args).await,
-        Route::Forward(addr) => {
+        Forwarding::Hold => hold(shared, client, reply, args).await,
+        Forwarding::Forward(addr) => {
             let Some(hop) = next_hop(client) else {
                 tracing::debug!(%addr, "request forwarded too many times: TRYAGAIN");
                 reply.error(&tryagain().to_string());
@@ -218,7 +224,7 @@ async fn run_plan(
                 Err(e) => reply.error(&peer_error(addr, &e)),
             }
         }
-        Route::Split { join, groups, span } => {
+        Forwarding::Split { join, groups, span } => {
             let mut parts = Vec::with_capacity(groups.len());
             for (target, positions) in &groups {
                 let mut sub: Vec<Bytes> = vec![args[0].clone()];

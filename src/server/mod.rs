@@ -5,8 +5,11 @@ pub mod blocked;
 pub mod busypoll;
 pub mod conn;
 pub mod forward;
+pub mod gossip_task;
 pub mod mc_conn;
 pub mod metrics;
+pub mod migrate_task;
+pub mod raft_task;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -15,9 +18,11 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
+use crate::cluster::Cluster;
 use crate::cmd::Shared;
 use crate::config::Settings;
 use crate::error::StartError;
+use crate::node::Node;
 use crate::store::now_ms;
 
 /// Binds the listeners and serves until shutdown. Returns when stopped.
@@ -45,12 +50,12 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
     }
     if settings.cluster_enabled {
         let port = shared.bound_port.load(Ordering::Relaxed) as u16;
-        let cluster = crate::cluster::Cluster::new(&settings, port)
-            .map_err(|source| StartError::Cluster { source })?;
+        let cluster =
+            Cluster::new(&settings, port).map_err(|source| StartError::Cluster { source })?;
         info!(id = %cluster.id, "cluster mode");
         let cluster = Arc::new(cluster);
         let _ = shared.cluster.set(cluster.clone());
-        tokio::spawn(crate::cluster::gossip::run(shared.node.clone(), cluster));
+        tokio::spawn(run_cluster(shared.node.clone(), cluster));
     }
     info!(
         port = settings.port,
@@ -58,6 +63,17 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
     );
     serve(shared, listeners).await;
     Ok(())
+}
+
+/// Cluster mode's tasks: the gossip bus first; once it listens, the raft
+/// agreement and the migration task, then the gossip rounds until shutdown.
+async fn run_cluster(node: Arc<Node>, cluster: Arc<Cluster>) {
+    let Some(bus) = gossip_task::start_bus(&node, &cluster).await else {
+        return;
+    };
+    tokio::spawn(raft_task::run_raft(node.clone(), cluster.clone()));
+    tokio::spawn(migrate_task::run_migration(node.clone(), cluster.clone()));
+    gossip_task::run_gossip(node, cluster, bus).await;
 }
 
 async fn bind_all(settings: &Settings) -> Result<Vec<TcpListener>, StartError> {
@@ -88,11 +104,6 @@ pub async fn bind_port(hosts: &[String], port: u16) -> Result<Vec<TcpListener>, 
 
 /// Serves already-bound listeners (tests bind port 0 and call this).
 pub async fn serve(shared: Arc<Shared>, listeners: Vec<TcpListener>) {
-    for l in listeners {
-        let sh = shared.clone();
-        tokio::spawn(async move { accept_loop(sh, l).await });
-    }
-    tokio::spawn(background(shared.clone()));
     let mut rx = shared.shutdown.subscribe();
     // Registered before any client can be served, so a signal that arrives
     // right after start-up still shuts down gracefully.
@@ -113,6 +124,11 @@ pub async fn serve(shared: Arc<Shared>, listeners: Vec<TcpListener>) {
         }
         (Err(e), _) | (_, Err(e)) => warn!("cannot install signal handlers: {e}"),
     }
+    for l in listeners {
+        let sh = shared.clone();
+        tokio::spawn(async move { accept_loop(sh, l).await });
+    }
+    tokio::spawn(background(shared.clone()));
     while !*rx.borrow_and_update() {
         if rx.changed().await.is_err() {
             break;

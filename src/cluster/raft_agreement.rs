@@ -1,0 +1,161 @@
+//! This node's Raft agreement on the membership: the raft core
+//! (`raft_core.rs`) behind a lock, the inbox of messages peers sent with
+//! `CLUSTER RAFT`, and the quorum flag request paths read without locking.
+//! [`RaftAgreement::advance`] steps and ticks the core and persists its state
+//! in `<dir>/raft.json`; the raft task (`server/raft_task.rs`) calls it and
+//! sends the resulting messages over the peer connection pool.
+//!
+//! Wire form: `CLUSTER RAFT <bus-tag> <group> <message>...`, each message a
+//! protobuf-encoded raft `Message`. It is accepted only on a connection that
+//! sent `CLUSTER PROXY-ORIGIN` and only with the bus tag derived from this
+//! node's `cluster-secret` (see `gossip::cluster_id`). A message that fails to
+//! decode is logged and dropped.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use raft::prelude::Message;
+use tracing::warn;
+
+use super::membership::{Agreement, Membership, Observation};
+use super::raft_core::{Core, CoreError, Output, Status};
+use super::raft_store;
+use crate::config::Settings;
+use crate::store::now_ms;
+
+/// Errors starting the agreement.
+#[derive(Debug, thiserror::Error)]
+pub enum RaftStartError {
+    /// `raft.json` could not be read.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// raft refused the stored state.
+    #[error("{0}")]
+    Core(#[from] CoreError),
+}
+
+/// This node's Raft agreement: the core behind a lock, the inbox of peer
+/// messages and the flags request paths read without locking.
+#[derive(Debug)]
+pub struct RaftAgreement {
+    core: Mutex<Core>,
+    inbox: Mutex<Vec<(String, Message)>>,
+    wake: tokio::sync::Notify,
+    quorum: AtomicBool,
+    dir: PathBuf,
+    tag: String,
+}
+
+impl RaftAgreement {
+    /// Loads `raft.json` from the data directory, or starts blank, serving
+    /// `last` (the membership `nodes.json` remembers) until a group adds it.
+    pub fn new(
+        settings: &Settings,
+        id: &str,
+        last: &Membership,
+    ) -> Result<RaftAgreement, RaftStartError> {
+        let stored = raft_store::load(&settings.dir)?.unwrap_or_else(|| {
+            raft_store::RaftStorage::blank(raft_store::SnapData {
+                group: String::new(),
+                membership: last.clone(),
+            })
+        });
+        let core = Core::new(
+            id,
+            settings.cluster_weight as u32,
+            stored,
+            !settings.cluster_join.is_empty(),
+            settings.cluster_node_timeout,
+            now_ms(),
+        )?;
+        Ok(RaftAgreement {
+            quorum: AtomicBool::new(core.has_quorum()),
+            core: Mutex::new(core),
+            inbox: Mutex::new(Vec::new()),
+            wake: tokio::sync::Notify::new(),
+            dir: settings.dir.clone(),
+            tag: super::gossip::cluster_id(&settings.cluster_secret),
+        })
+    }
+
+    /// Role, term, leader, configuration size and group.
+    pub fn status(&self) -> Status {
+        self.core.lock().status()
+    }
+
+    /// The group name this node announces by gossip.
+    pub fn group(&self) -> String {
+        self.core.lock().group().to_string()
+    }
+
+    /// Queues the messages of one `CLUSTER RAFT` command. Returns false when
+    /// the bus tag is wrong. Undecodable messages are logged and dropped.
+    pub fn deliver(&self, tag: &[u8], group: &[u8], msgs: &[Bytes]) -> bool {
+        if tag != self.tag.as_bytes() {
+            return false;
+        }
+        let group = String::from_utf8_lossy(group).into_owned();
+        let mut inbox = self.inbox.lock();
+        for m in msgs {
+            match <Message as protobuf::Message>::parse_from_bytes(m) {
+                Ok(msg) => inbox.push((group.clone(), msg)),
+                Err(e) => warn!("cluster raft: dropped an undecodable message: {e}"),
+            }
+        }
+        drop(inbox);
+        self.wake.notify_one();
+        true
+    }
+
+    /// The bus tag peers' `CLUSTER RAFT` messages must carry (and this
+    /// node's carry).
+    pub fn tag(&self) -> &str {
+        &self.tag
+    }
+
+    /// Waits until a peer message or a new observation arrived.
+    pub async fn woken(&self) {
+        self.wake.notified().await
+    }
+
+    /// Feeds the core the queued peer messages and `ticks` clock ticks
+    /// (`now` in Unix ms), then persists its new state. Returns the
+    /// messages to send, or `None` when the state could not be persisted:
+    /// without durable state this node must not vote or acknowledge.
+    pub fn advance(&self, now: u64, ticks: u32) -> Option<Output> {
+        let inbox = std::mem::take(&mut *self.inbox.lock());
+        let out = {
+            let mut core = self.core.lock();
+            for (group, m) in inbox {
+                core.step(&group, m);
+            }
+            core.tick(now, ticks);
+            self.quorum.store(core.has_quorum(), Ordering::Relaxed);
+            core.take_output()
+        };
+        if let Some(f) = &out.persist {
+            if let Err(e) = raft_store::save(&self.dir, f) {
+                warn!("cannot persist raft state in {}: {e}", self.dir.display());
+                return None;
+            }
+        }
+        Some(out)
+    }
+}
+
+impl Agreement for RaftAgreement {
+    fn current(&self) -> Membership {
+        self.core.lock().membership().clone()
+    }
+
+    fn observe(&self, obs: Observation) {
+        self.core.lock().observe(obs, now_ms());
+        self.wake.notify_one();
+    }
+
+    fn has_quorum(&self) -> bool {
+        self.quorum.load(Ordering::Relaxed)
+    }
+}
