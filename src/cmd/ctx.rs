@@ -69,6 +69,11 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// True when the node runs as a ring member (cluster mode).
+    pub fn cluster_enabled(&self) -> bool {
+        self.shared.config.read().cluster_enabled
+    }
+
     /// The keyspace.
     pub fn store(&self) -> &'a Store {
         &self.shared.store

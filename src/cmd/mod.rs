@@ -1,13 +1,17 @@
-//! Commands: the table (one row per command), the one dispatcher every
-//! request runs through, the context handlers run with, and one file per
-//! command family. memcached requests and forwarded requests reach the store
-//! through the same dispatcher (`dispatch`).
+//! Commands: the command type and registry (`command`), the table (one row
+//! per command, `table`), the one dispatcher every request runs through, the
+//! context handlers run with, and one file per command family. memcached
+//! requests and forwarded requests reach the store through the same
+//! dispatcher (`dispatch`).
 //!
-//! Inside this layer files import `ctx`, `dispatch`, `table` and each other
-//! directly; the re-exports below are for the layers above.
+//! Inside this layer files import `command`, `ctx`, `dispatch` and each other
+//! directly; only `Shared::new` (in `table`) reads the table, which imports
+//! every family, so no handler depends on it. The re-exports below are for
+//! the layers above.
 
 pub mod client;
 pub mod cluster;
+pub mod command;
 pub mod connection;
 pub mod ctx;
 pub mod dispatch;

@@ -11,7 +11,7 @@ use super::ctx::{arg_i64, is, Ctx};
 use crate::cmd::Shared;
 use crate::error::{CmdError, CmdResult};
 use crate::scripting::engine::Engine;
-use crate::scripting::functions::{ALLOW_OOM, NO_CLUSTER, NO_WRITES};
+use crate::scripting::engine::{ALLOW_OOM, NO_CLUSTER, NO_WRITES};
 
 const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
 

@@ -7,15 +7,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use super::command::{self, flags, Command};
 use super::ctx::{arg_i64, help_reply, is, After, Ctx};
-use super::table::{self, flags, Command};
 use crate::error::{CmdError, CmdResult};
 use crate::node::slowlog::SlowEntry;
-
-/// True when the node runs as a ring member (cluster mode).
-pub fn cluster_enabled(ctx: &Ctx<'_>) -> bool {
-    ctx.shared.config.read().cluster_enabled
-}
 
 /// Highest `used_memory` seen (process-wide, like the allocator counter).
 static PEAK_MEMORY: AtomicU64 = AtomicU64::new(0);
@@ -221,7 +216,7 @@ pub fn info_text(ctx: &Ctx<'_>, sections: &[String]) -> String {
     }
     if all || sections.iter().any(|s| s == "commandstats") {
         section(&mut out, "Commandstats");
-        for (i, c) in table::all_commands().iter().enumerate() {
+        for (i, c) in command::all_commands().iter().enumerate() {
             let s = &sh.cmd_stats[i];
             let calls = s.calls.load(Ordering::Relaxed);
             let (rej, fail) = (
@@ -421,7 +416,7 @@ pub fn flushdb(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 /// SWAPDB index1 index2
 pub fn swapdb(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    if cluster_enabled(ctx) {
+    if ctx.cluster_enabled() {
         return Err(CmdError::err("SWAPDB is not allowed in cluster mode"));
     }
     let a =
@@ -721,8 +716,8 @@ fn write_command_info(ctx: &mut Ctx<'_>, c: &Command) {
 
 /// COMMAND (no subcommand): info of every command.
 fn command_all(ctx: &mut Ctx<'_>) -> CmdResult {
-    ctx.out.array_len(table::COMMANDS.len());
-    for c in table::COMMANDS {
+    ctx.out.array_len(command::top_level().len());
+    for c in command::top_level() {
         write_command_info(ctx, c);
     }
     Ok(())
@@ -730,13 +725,13 @@ fn command_all(ctx: &mut Ctx<'_>) -> CmdResult {
 
 /// COMMAND COUNT
 pub fn command_count(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
-    ctx.out.int(table::COMMANDS.len() as i64);
+    ctx.out.int(command::top_level().len() as i64);
     Ok(())
 }
 
 fn find_any(name: &[u8]) -> Option<&'static Command> {
     let lower = String::from_utf8_lossy(name).to_ascii_lowercase();
-    table::all_commands()
+    command::all_commands()
         .iter()
         .copied()
         .find(|c| c.name == lower)
@@ -761,8 +756,9 @@ fn write_docs(ctx: &mut Ctx<'_>, c: &Command) {
     ctx.out.bulk(c.name.as_bytes());
     let has_subs = !c.subcommands.is_empty();
     ctx.out.map_len(3 + has_subs as usize);
+    // Redis' one-line summary: the table carries none, so it is empty.
     ctx.out.bulk(b"summary");
-    ctx.out.bulk(c.summary.as_bytes());
+    ctx.out.bulk(b"");
     ctx.out.bulk(b"since");
     ctx.out.bulk(b"1.0.0");
     ctx.out.bulk(b"group");
@@ -779,7 +775,7 @@ fn write_docs(ctx: &mut Ctx<'_>, c: &Command) {
 /// COMMAND DOCS [name ...]
 pub fn command_docs(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let cmds: Vec<&'static Command> = if args.len() == 2 {
-        table::COMMANDS.iter().collect()
+        command::top_level().iter().collect()
     } else {
         args[2..].iter().filter_map(|a| find_any(a)).collect()
     };
@@ -810,7 +806,7 @@ pub fn command_getkeys(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 /// COMMAND LIST [FILTERBY MODULE m | ACLCAT c | PATTERN p]
 pub fn command_list(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let mut names: Vec<&str> = table::all_commands().iter().map(|c| c.name).collect();
+    let mut names: Vec<&str> = command::all_commands().iter().map(|c| c.name).collect();
     if args.len() > 2 {
         if args.len() != 5 || !is(&args[2], "filterby") {
             return Err(CmdError::Syntax);
@@ -820,7 +816,7 @@ pub fn command_list(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             names.retain(|n| crate::util::glob_match(v, n.as_bytes(), true));
         } else if is(&args[3], "aclcat") {
             let want = format!("@{}", String::from_utf8_lossy(v).to_ascii_lowercase());
-            names = table::all_commands()
+            names = command::all_commands()
                 .iter()
                 .filter(|c| acl_categories(c).contains(&want))
                 .map(|c| c.name)

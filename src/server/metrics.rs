@@ -12,7 +12,7 @@ use std::time::Duration;
 use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::PrometheusBuilder;
 
-use crate::cmd::table;
+use crate::cmd::command;
 use crate::cmd::Shared;
 
 /// Starts the HTTP exporter on `addr:port` and the publishing task.
@@ -45,7 +45,7 @@ pub fn start(shared: &Arc<Shared>, host: &str, port: u16) -> Result<(), String> 
 
 /// Copies the node's counters into the metrics registry.
 pub fn publish(sh: &Shared) {
-    for (i, c) in table::all_commands().iter().enumerate() {
+    for (i, c) in command::all_commands().iter().enumerate() {
         let s = &sh.cmd_stats[i];
         let calls = s.calls.load(Ordering::Relaxed);
         if calls > 0 {
