@@ -12,11 +12,14 @@
 pub mod client;
 pub mod cluster;
 pub mod command;
+pub mod config_cmd;
 pub mod connection;
 pub mod ctx;
 pub mod dispatch;
 pub mod function;
 pub mod hash;
+pub mod info;
+pub mod introspect;
 pub mod keys;
 pub mod list;
 pub mod observe;

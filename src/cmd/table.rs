@@ -12,8 +12,8 @@ use super::command::{self, flags::*, Command};
 use super::ctx::{Handler, KeysFn};
 use super::shared::Shared;
 use super::{
-    cluster, connection, function, hash, keys, list, pubsub, scripting, server, set, string,
-    transaction, zset,
+    cluster, config_cmd, connection, function, hash, info, introspect, keys, list, pubsub,
+    scripting, server, set, string, transaction, zset,
 };
 use crate::config::Settings;
 use crate::node::Node;
@@ -192,12 +192,12 @@ static COMMANDS: &[Command] = &[
         c("client|help", 2, LOADING | STALE, NO_KEYS, "connection", connection::client_help),
     ]),
     // server
-    c("info", -1, LOADING | STALE, NO_KEYS, "server", server::info),
+    c("info", -1, LOADING | STALE, NO_KEYS, "server", info::info),
     container("config", -2, "server", &[
-        c("config|get", -3, ADMIN_CMD, NO_KEYS, "server", server::config_get),
-        c("config|set", -4, ADMIN_CMD, NO_KEYS, "server", server::config_set),
-        c("config|resetstat", 2, ADMIN_CMD, NO_KEYS, "server", server::config_resetstat),
-        c("config|help", 2, LOADING | STALE, NO_KEYS, "server", server::config_help),
+        c("config|get", -3, ADMIN_CMD, NO_KEYS, "server", config_cmd::config_get),
+        c("config|set", -4, ADMIN_CMD, NO_KEYS, "server", config_cmd::config_set),
+        c("config|resetstat", 2, ADMIN_CMD, NO_KEYS, "server", config_cmd::config_resetstat),
+        c("config|help", 2, LOADING | STALE, NO_KEYS, "server", config_cmd::config_help),
     ]),
     c("flushall", -1, WRITE, NO_KEYS, "server", server::flushall),
     c("flushdb", -1, WRITE, NO_KEYS, "server", server::flushdb),
@@ -220,13 +220,13 @@ static COMMANDS: &[Command] = &[
     container("memory", -2, "server", &[
         c("memory|usage", -3, READONLY, SUBCOMMAND_KEY, "server", server::memory_usage),
     ]),
-    container_with("command", -1, "server", server::command, &[
-        c("command|count", 2, LOADING | STALE, NO_KEYS, "server", server::command_count),
-        c("command|info", -2, LOADING | STALE, NO_KEYS, "server", server::command_info),
-        c("command|docs", -2, LOADING | STALE, NO_KEYS, "server", server::command_docs),
-        c("command|getkeys", -4, LOADING | STALE, NO_KEYS, "server", server::command_getkeys),
-        c("command|list", -2, LOADING | STALE, NO_KEYS, "server", server::command_list),
-        c("command|help", 2, LOADING | STALE, NO_KEYS, "server", server::command_help),
+    container_with("command", -1, "server", introspect::command, &[
+        c("command|count", 2, LOADING | STALE, NO_KEYS, "server", introspect::command_count),
+        c("command|info", -2, LOADING | STALE, NO_KEYS, "server", introspect::command_info),
+        c("command|docs", -2, LOADING | STALE, NO_KEYS, "server", introspect::command_docs),
+        c("command|getkeys", -4, LOADING | STALE, NO_KEYS, "server", introspect::command_getkeys),
+        c("command|list", -2, LOADING | STALE, NO_KEYS, "server", introspect::command_list),
+        c("command|help", 2, LOADING | STALE, NO_KEYS, "server", introspect::command_help),
     ]),
     // hashes (cmd/hash.rs)
     c("hset", -4, WRITE | DENYOOM | FAST, FIRST_KEY, "hash", hash::hset),
