@@ -69,7 +69,7 @@ fn eval_generic(ctx: &mut Ctx<'_>, args: &[Bytes], by_sha: bool, readonly: bool)
             readonly = check_flags(ctx, flags, readonly)?;
         }
         crate::node::gate::off_worker(|| {
-            engine.run(ctx, &shared.scripts.run, &sha, keys, argv, readonly)
+            engine.run_script(ctx, &shared.scripts.run, &sha, keys, argv, readonly)
         })
     })
 }

@@ -349,7 +349,7 @@ impl Engine {
     }
 
     /// Runs a cached script and writes its reply to `ctx.out`.
-    pub fn run(
+    pub fn run_script(
         &mut self,
         ctx: &mut Ctx<'_>,
         run: &ScriptRun,
@@ -371,7 +371,7 @@ impl Engine {
         globals
             .raw_set("ARGV", self.strings(argv).map_err(lua_err)?)
             .map_err(lua_err)?;
-        self.execute(ctx, run, sha, func, readonly)
+        self.run_bridged(ctx, run, sha, func, readonly)
     }
 
     /// Runs a library function (FCALL): `func(keys, args)` with the same
@@ -396,12 +396,12 @@ impl Engine {
                 self.strings(argv).map_err(lua_err)?,
             ))
             .map_err(lua_err)?;
-        self.execute(ctx, run, name, bound, readonly)
+        self.run_bridged(ctx, run, name, bound, readonly)
     }
 
     /// Runs `func` (no arguments) with `redis.call`/`pcall` bound to `ctx`,
     /// tracking it in `run`; `label` names it in error replies.
-    fn execute(
+    fn run_bridged(
         &mut self,
         ctx: &mut Ctx<'_>,
         run: &ScriptRun,
