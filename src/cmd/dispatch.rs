@@ -370,7 +370,7 @@ pub fn execute(ctx: &mut Ctx<'_>, args: Vec<Bytes>) -> Option<Vec<Bytes>> {
     // Hand elements pushed by this command (or this EXEC) to blocked clients.
     ctx.shared
         .blocking
-        .serve_ready(&ctx.shared.node, super::list::attempt);
+        .serve_ready(&ctx.shared.node, super::blocking_pop::attempt);
     finish_reply_mode(ctx, skip_reply, mark);
     // Emptied by the parser when it takes the vector back.
     ctx.client.spare_args = args;

@@ -9,6 +9,7 @@
 //! every family, so no handler depends on it. The re-exports below are for
 //! the layers above.
 
+pub mod blocking_pop;
 pub mod client;
 pub mod cluster;
 pub mod command;

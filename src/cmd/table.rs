@@ -12,8 +12,8 @@ use super::command::{self, flags::*, Command};
 use super::ctx::{Handler, KeysFn};
 use super::shared::Shared;
 use super::{
-    cluster, config_cmd, connection, function, hash, info, introspect, keys, list, pubsub,
-    scripting, server, set, string, transaction, zset,
+    blocking_pop, cluster, config_cmd, connection, function, hash, info, introspect, keys, list,
+    pubsub, scripting, server, set, string, transaction, zset,
 };
 use crate::config::Settings;
 use crate::node::Node;
@@ -280,12 +280,12 @@ static COMMANDS: &[Command] = &[
     c("lpos", -3, READONLY, FIRST_KEY, "list", list::lpos),
     c("lmove", 5, WRITE | DENYOOM, FIRST_TWO_KEYS, "list", list::lmove),
     c("rpoplpush", 3, WRITE | DENYOOM, FIRST_TWO_KEYS, "list", list::rpoplpush),
-    c("blpop", -3, WRITE | NOSCRIPT | BLOCKING, KEYS_BEFORE_TIMEOUT, "list", list::blpop),
-    c("brpop", -3, WRITE | NOSCRIPT | BLOCKING, KEYS_BEFORE_TIMEOUT, "list", list::brpop),
-    c("blmove", 6, WRITE | DENYOOM | NOSCRIPT | BLOCKING, FIRST_TWO_KEYS, "list", list::blmove),
-    c("brpoplpush", 4, WRITE | DENYOOM | NOSCRIPT | BLOCKING, FIRST_TWO_KEYS, "list", list::brpoplpush),
+    c("blpop", -3, WRITE | NOSCRIPT | BLOCKING, KEYS_BEFORE_TIMEOUT, "list", blocking_pop::blpop),
+    c("brpop", -3, WRITE | NOSCRIPT | BLOCKING, KEYS_BEFORE_TIMEOUT, "list", blocking_pop::brpop),
+    c("blmove", 6, WRITE | DENYOOM | NOSCRIPT | BLOCKING, FIRST_TWO_KEYS, "list", blocking_pop::blmove),
+    c("brpoplpush", 4, WRITE | DENYOOM | NOSCRIPT | BLOCKING, FIRST_TWO_KEYS, "list", blocking_pop::brpoplpush),
     movable(c("lmpop", -4, WRITE, NO_KEYS, "list", list::lmpop), list::lmpop_keys),
-    movable(c("blmpop", -5, WRITE | BLOCKING, NO_KEYS, "list", list::blmpop), list::blmpop_keys),
+    movable(c("blmpop", -5, WRITE | BLOCKING, NO_KEYS, "list", blocking_pop::blmpop), list::blmpop_keys),
     // sorted sets (cmd/zset.rs)
     c("zadd", -4, WRITE | DENYOOM | FAST, FIRST_KEY, "sorted_set", zset::zadd),
     c("zincrby", 4, WRITE | DENYOOM | FAST, FIRST_KEY, "sorted_set", zset::zincrby),
@@ -309,10 +309,10 @@ static COMMANDS: &[Command] = &[
     c("zremrangebylex", 4, WRITE, FIRST_KEY, "sorted_set", zset::zremrangebylex),
     c("zpopmin", -2, WRITE | FAST, FIRST_KEY, "sorted_set", zset::zpopmin),
     c("zpopmax", -2, WRITE | FAST, FIRST_KEY, "sorted_set", zset::zpopmax),
-    c("bzpopmin", -3, WRITE | NOSCRIPT | BLOCKING | FAST, KEYS_BEFORE_TIMEOUT, "sorted_set", zset::bzpopmin),
-    c("bzpopmax", -3, WRITE | NOSCRIPT | BLOCKING | FAST, KEYS_BEFORE_TIMEOUT, "sorted_set", zset::bzpopmax),
+    c("bzpopmin", -3, WRITE | NOSCRIPT | BLOCKING | FAST, KEYS_BEFORE_TIMEOUT, "sorted_set", blocking_pop::bzpopmin),
+    c("bzpopmax", -3, WRITE | NOSCRIPT | BLOCKING | FAST, KEYS_BEFORE_TIMEOUT, "sorted_set", blocking_pop::bzpopmax),
     movable(c("zmpop", -4, WRITE, NO_KEYS, "sorted_set", zset::zmpop), zset::keys_numkeys),
-    movable(c("bzmpop", -5, WRITE | BLOCKING, NO_KEYS, "sorted_set", zset::bzmpop), zset::keys_bzmpop),
+    movable(c("bzmpop", -5, WRITE | BLOCKING, NO_KEYS, "sorted_set", blocking_pop::bzmpop), zset::keys_bzmpop),
     movable(c("zunion", -3, READONLY, NO_KEYS, "sorted_set", zset::zunion), zset::keys_numkeys),
     movable(c("zinter", -3, READONLY, NO_KEYS, "sorted_set", zset::zinter), zset::keys_numkeys),
     movable(c("zdiff", -3, READONLY, NO_KEYS, "sorted_set", zset::zdiff), zset::keys_numkeys),
