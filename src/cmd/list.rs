@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use super::ctx::{arg_i64, is, Ctx};
+use super::ctx::{arg_i64, is, numkeys_positions, Ctx};
 use crate::error::{CmdError, CmdResult};
 use crate::node::blocking::Refusal;
 use crate::resp::Reply;
@@ -570,17 +570,6 @@ pub fn lmpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     ctx.out.null_array();
     Ok(())
-}
-
-/// Key positions of `numkeys key [key ...]` starting at `numkeys_at` (for the table).
-fn numkeys_positions(args: &[Bytes], numkeys_at: usize) -> Vec<usize> {
-    let n = args
-        .get(numkeys_at)
-        .and_then(|a| crate::util::parse_i64(a))
-        .unwrap_or(0)
-        .max(0) as usize;
-    let first = numkeys_at + 1;
-    (first..first.saturating_add(n).min(args.len())).collect()
 }
 
 /// Keys of LMPOP.

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 
-use super::ctx::{arg_i64, is, Ctx};
+use super::ctx::{arg_i64, is, numkeys_positions, Ctx};
 use crate::error::{CmdError, CmdResult};
 use crate::node::blocking::Refusal;
 use crate::resp::Reply;
@@ -1103,18 +1103,6 @@ fn input_score(e: &Entry, member: &[u8]) -> Option<f64> {
         Value::Set(set) => set.contains_bytes(member).then_some(1.0),
         _ => None,
     }
-}
-
-/// Key positions of `numkeys key ...` forms whose numkeys is at `at`.
-fn numkeys_positions(args: &[Bytes], at: usize) -> Vec<usize> {
-    let n = args
-        .get(at)
-        .and_then(|a| crate::util::parse_i64(a))
-        .unwrap_or(0);
-    if n <= 0 {
-        return Vec::new();
-    }
-    (at + 1..args.len()).take(n as usize).collect()
 }
 
 /// Keys of ZUNION, ZINTER, ZDIFF, ZINTERCARD and ZMPOP (numkeys at 1).
