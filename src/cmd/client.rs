@@ -24,8 +24,9 @@ pub enum ReplyMode {
 /// One queued MULTI command.
 #[derive(Debug)]
 pub struct QueuedCommand {
-    /// Index into the command table.
-    pub cmd: &'static super::table::Command,
+    /// The command's statistics slot, which also finds it in the registry
+    /// (`command::by_stat`).
+    pub stat: usize,
     /// Its arguments.
     pub args: Vec<Bytes>,
 }

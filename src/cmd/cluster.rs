@@ -57,7 +57,7 @@ fn ranges_of(all: &[(u16, u16, String)], id: &str) -> Vec<(u16, u16)> {
 }
 
 /// CLUSTER HELP
-pub fn help(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
+pub fn cluster_help(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     cluster(ctx)?;
     super::ctx::help_reply(
         ctx,
@@ -101,7 +101,7 @@ pub fn help(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
 }
 
 /// CLUSTER INFO
-pub fn info(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
+pub fn cluster_info(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     let c = cluster(ctx)?;
     let view = c.view();
     let mut ok = 0usize;
@@ -139,7 +139,7 @@ pub fn info(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
 }
 
 /// CLUSTER MYID
-pub fn myid(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
+pub fn cluster_myid(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     let c = cluster(ctx)?;
     ctx.out.bulk(c.id.as_bytes());
     Ok(())
@@ -184,7 +184,7 @@ fn node_line(
 }
 
 /// CLUSTER NODES
-pub fn nodes(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
+pub fn cluster_nodes(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     let c = cluster(ctx)?;
     let view = c.view();
     let all = effective_ranges(&view, &c.id);
@@ -197,7 +197,7 @@ pub fn nodes(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
 }
 
 /// CLUSTER SLOTS
-pub fn slots(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
+pub fn cluster_slots(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     let c = cluster(ctx)?;
     let view = c.view();
     let ranges: Vec<(u16, u16, &NodeInfo)> = effective_ranges(&view, &c.id)
@@ -219,7 +219,7 @@ pub fn slots(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
 }
 
 /// CLUSTER SHARDS
-pub fn shards(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
+pub fn cluster_shards(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     let c = cluster(ctx)?;
     let view = c.view();
     let all = effective_ranges(&view, &c.id);
@@ -258,7 +258,7 @@ pub fn shards(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
 }
 
 /// CLUSTER KEYSLOT key
-pub fn keyslot(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+pub fn cluster_keyslot(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     cluster(ctx)?;
     ctx.out.int(i64::from(crate::store::key_slot(&args[2])));
     Ok(())
@@ -270,7 +270,7 @@ fn slot_arg(b: &[u8]) -> Result<Option<u16>, CmdError> {
 }
 
 /// CLUSTER COUNTKEYSINSLOT slot
-pub fn countkeysinslot(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+pub fn cluster_countkeysinslot(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     cluster(ctx)?;
     let slot = slot_arg(&args[2])?.ok_or_else(|| CmdError::err("Invalid slot"))?;
     let n = ctx.store().lock_slot(0, slot, ctx.now_ms).table().len();
@@ -279,7 +279,7 @@ pub fn countkeysinslot(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// CLUSTER GETKEYSINSLOT slot count
-pub fn getkeysinslot(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+pub fn cluster_getkeysinslot(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     cluster(ctx)?;
     let slot = slot_arg(&args[2])?;
     let count = arg_i64(&args[3])?;
@@ -299,7 +299,7 @@ pub fn getkeysinslot(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// CLUSTER MEET ip port [bus-port]
-pub fn meet(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+pub fn cluster_meet(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let c = cluster(ctx)?;
     if args.len() > 5 {
         return Err(CmdError::Syntax);
@@ -331,7 +331,7 @@ pub fn meet(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// CLUSTER FORGET node-id
-pub fn forget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+pub fn cluster_forget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let c = cluster(ctx)?;
     let id = String::from_utf8_lossy(&args[2]).into_owned();
     if id == c.id {
@@ -350,7 +350,7 @@ pub fn forget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 /// CLUSTER PROXY-ORIGIN [hop]: marks the connection as a peer's proxy link of
 /// hop level `hop` (default 1; see `cluster::pool`).
-pub fn proxy_origin(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+pub fn cluster_proxy_origin(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     cluster(ctx)?;
     let hop = match args.get(2) {
         None => 1,
@@ -371,7 +371,7 @@ pub fn proxy_origin(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 /// CLUSTER RAFT bus-tag group message...: raft messages from a peer node.
 /// Accepted only on a peer connection (`CLUSTER PROXY-ORIGIN`) carrying the
 /// tag of this node's cluster secret.
-pub fn raft(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+pub fn cluster_raft(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let c = cluster(ctx)?;
     if !ctx.client.proxied || !c.raft.deliver(&args[2], &args[3], &args[4..]) {
         return Err(CmdError::Other(
@@ -385,7 +385,7 @@ pub fn raft(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 /// CLUSTER MIGRATE-BATCH source-id epoch phase slots payload: the receiving
 /// side of live slot migration (`cluster::migrate`). Accepted only on a peer's
 /// proxy connection (`CLUSTER PROXY-ORIGIN`).
-pub fn migrate_batch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+pub fn cluster_migrate_batch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let c = cluster(ctx)?;
     if !ctx.client.proxied {
         return Err(CmdError::err(
@@ -410,7 +410,7 @@ pub fn migrate_batch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 /// CLUSTER REBALANCE-STATUS: live-migration progress of this node as
 /// `name:value` lines (the same fields as INFO cluster).
-pub fn rebalance_status(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
+pub fn cluster_rebalance_status(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     let c = cluster(ctx)?;
     ctx.out.verbatim(migrate::status(&c).as_bytes());
     Ok(())
@@ -427,7 +427,7 @@ pub fn client_mode(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
 /// `CLUSTER MC <request>`: executes one memcached request forwarded by a peer
 /// (only on `CLUSTER PROXY-ORIGIN` connections) and answers its raw reply as a
 /// bulk string.
-pub fn mc(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+pub fn cluster_mc(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     if !ctx.client.proxied {
         return Err(CmdError::err(
             "CLUSTER MC is only accepted from peer nodes (CLUSTER PROXY-ORIGIN)",

@@ -140,7 +140,7 @@ pub fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         ctx.out.proto = if v == 3 { Proto::Resp3 } else { Proto::Resp2 };
         ctx.client.handle.meta.lock().resp = v as u8;
     }
-    let cluster = crate::cmd::server::cluster_enabled(ctx);
+    let cluster = ctx.cluster_enabled();
     ctx.out.map_len(7);
     ctx.out.bulk(b"server");
     ctx.out.bulk(b"redis");
@@ -163,7 +163,7 @@ pub fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 /// SELECT index
 pub fn select(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let n = arg_i64(&args[1])?;
-    if crate::cmd::server::cluster_enabled(ctx) && n != 0 {
+    if ctx.cluster_enabled() && n != 0 {
         return Err(CmdError::err("SELECT is not allowed in cluster mode"));
     }
     if n < 0 || n as usize >= ctx.store().db_count() {

@@ -69,6 +69,11 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// True when the node runs as a ring member (cluster mode).
+    pub fn cluster_enabled(&self) -> bool {
+        self.shared.config.read().cluster_enabled
+    }
+
     /// The keyspace.
     pub fn store(&self) -> &'a Store {
         &self.shared.store
@@ -121,6 +126,19 @@ pub fn arg_i64(b: &[u8]) -> Result<i64, CmdError> {
 /// Parses a float argument (`ERR value is not a valid float`).
 pub fn arg_f64(b: &[u8]) -> Result<f64, CmdError> {
     crate::util::parse_f64(b).ok_or(CmdError::NotFloat)
+}
+
+/// Key positions of the `numkeys key [key ...]` forms (LMPOP, ZUNION, ...)
+/// whose numkeys argument is at `numkeys_at`: none when it is not a positive
+/// number, never past the last argument.
+pub fn numkeys_positions(args: &[Bytes], numkeys_at: usize) -> Vec<usize> {
+    let n = args
+        .get(numkeys_at)
+        .and_then(|a| crate::util::parse_i64(a))
+        .unwrap_or(0)
+        .max(0) as usize;
+    let first = numkeys_at + 1;
+    (first..first.saturating_add(n).min(args.len())).collect()
 }
 
 /// Case-insensitive comparison of an argument with an option name.

@@ -12,9 +12,9 @@ use bytes::Bytes;
 use parking_lot::RwLockReadGuard;
 
 use super::client::{Client, QueuedCommand, ReplyMode};
+use super::command::{self, flags, Command, Found};
 use super::ctx::{After, Ctx};
 use super::shared::Shared;
-use super::table::{self, flags, Command, Found};
 use crate::error::CmdError;
 use crate::resp::Reply;
 
@@ -78,11 +78,11 @@ fn unknown_subcommand(container: &Command, sub: &[u8]) -> Rejection {
 /// Full table name (`get`, `client|info`) of the command a request invokes,
 /// for CLIENT LIST's `cmd=` field; None for unknown commands.
 pub fn command_name(name: &[u8], sub: Option<&[u8]>) -> Option<&'static str> {
-    let found = table::lookup(name)?;
+    let found = command::lookup(name)?;
     if found.cmd.subcommands.is_empty() {
         return Some(found.cmd.name);
     }
-    let sub = sub.and_then(|s| table::lookup_sub(found.cmd, s));
+    let sub = sub.and_then(|s| command::lookup_sub(found.cmd, s));
     Some(sub.map_or(found.cmd.name, |f| f.cmd.name))
 }
 
@@ -94,7 +94,7 @@ pub fn resolve(args: &[Bytes]) -> Result<Found, CmdError> {
 
 /// `resolve` keeping unknown names as raw bytes for the wire.
 pub fn resolve_raw(args: &[Bytes]) -> Result<Found, Rejection> {
-    let found = table::lookup(&args[0]).ok_or_else(|| unknown_command(args))?;
+    let found = command::lookup(&args[0]).ok_or_else(|| unknown_command(args))?;
     let found = if found.cmd.subcommands.is_empty() {
         found
     } else if args.len() < 2 {
@@ -105,14 +105,14 @@ pub fn resolve_raw(args: &[Bytes]) -> Result<Found, Rejection> {
         }
         found
     } else {
-        match table::lookup_sub(found.cmd, &args[1]) {
+        match command::lookup_sub(found.cmd, &args[1]) {
             Some(sub) => sub,
             None => return Err(unknown_subcommand(found.cmd, &args[1])),
         }
     };
     if !found.cmd.arity_ok(args.len()) {
         if let (Some(container), true) = (
-            table::lookup(&args[0]).filter(|c| c.cmd.name == "debug"),
+            command::lookup(&args[0]).filter(|c| c.cmd.name == "debug"),
             args.len() > 1,
         ) {
             return Err(unknown_subcommand(container.cmd, &args[1]));
@@ -243,15 +243,6 @@ fn run_while_busy(ctx: &mut Ctx<'_>, args: Vec<Bytes>) {
     ctx.out.error(ctx.shared.script_run.busy_error());
 }
 
-impl Shared {
-    /// Shared state for the given settings, with a counter slot per command
-    /// of the table and per memcached verb.
-    pub fn new(settings: crate::config::Settings) -> Arc<Shared> {
-        let slots = super::dispatch_mc::stat_slots_with_mc();
-        Shared::with_node(crate::node::Node::new(settings, slots))
-    }
-}
-
 /// Runs one client command end to end, writing its reply (or error) to `ctx.out`.
 ///
 /// Returns the arguments back, untouched, when the command cannot run yet:
@@ -365,7 +356,10 @@ pub fn execute(ctx: &mut Ctx<'_>, args: Vec<Bytes>) -> Option<Vec<Bytes>> {
             );
         } else {
             if let Some(q) = ctx.client.multi.as_mut() {
-                q.push(QueuedCommand { cmd, args });
+                q.push(QueuedCommand {
+                    stat: found.stat,
+                    args,
+                });
             }
             ctx.out.simple("QUEUED");
         }
@@ -383,7 +377,7 @@ pub fn execute(ctx: &mut Ctx<'_>, args: Vec<Bytes>) -> Option<Vec<Bytes>> {
     // Hand elements pushed by this command (or this EXEC) to blocked clients.
     ctx.shared
         .blocking
-        .serve_ready(&ctx.shared.node, super::list::attempt);
+        .serve_ready(&ctx.shared.node, super::blocking_pop::attempt);
     finish_reply_mode(ctx, skip_reply, mark);
     // Emptied by the parser when it takes the vector back.
     ctx.client.spare_args = args;

@@ -82,13 +82,13 @@ fn mc_args(verb: usize, raw: &[u8]) -> Vec<Bytes> {
 
 /// The commandstats slot of memcached verb `verb` (after the table's).
 fn stat_slot(verb: usize) -> usize {
-    super::table::stat_slots() + verb
+    super::command::stat_slots() + verb
 }
 
 /// Number of counter slots the node keeps: one per table command and one
 /// per memcached verb.
 pub fn stat_slots_with_mc() -> usize {
-    super::table::stat_slots() + MC_VERBS.len()
+    super::command::stat_slots() + MC_VERBS.len()
 }
 
 impl Dispatcher<'_> {

@@ -10,7 +10,8 @@ use bytes::Bytes;
 use super::ctx::help_reply;
 use super::ctx::{is, Ctx};
 use crate::error::{CmdError, CmdResult};
-use crate::scripting::functions::{Registry, FLAG_NAMES};
+use crate::scripting::engine::SCRIPT_FLAG_NAMES;
+use crate::scripting::functions::Registry;
 use crate::scripting::Scripts;
 
 /// Runs `f` on the node's function registry, creating it on first use, and
@@ -142,7 +143,7 @@ pub fn function_list(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
                     None => out.null(),
                 }
                 out.bulk(b"flags");
-                let names: Vec<&str> = FLAG_NAMES
+                let names: Vec<&str> = SCRIPT_FLAG_NAMES
                     .iter()
                     .filter(|(bit, _)| f.flags & bit != 0)
                     .map(|(_, n)| *n)

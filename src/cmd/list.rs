@@ -1,18 +1,12 @@
-//! List commands, including the blocking pops and moves.
-//!
-//! Every pop-like operation a blocked client can wait for (`BlockOp`) runs
-//! through `attempt`, both when the command first executes and when the
-//! blocking registry (`node::blocking`) serves a waiter after a push, so the
-//! two paths cannot drift apart.
-
-use std::time::Duration;
+//! List commands. The blocking ones (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH,
+//! BLMPOP) are `cmd/blocking_pop.rs`; they and LMPOP serve keys through
+//! `attempt_list_pop` and `move_elem` here.
 
 use bytes::Bytes;
 
-use super::ctx::{arg_i64, is, After, Ctx};
+use super::ctx::{arg_i64, is, numkeys_positions, Ctx};
 use crate::error::{CmdError, CmdResult};
-use crate::node::blocking::BlockSpec;
-use crate::node::blocking::{BlockOp, Refusal};
+use crate::node::blocking::Refusal;
 use crate::resp::Reply;
 use crate::store::{End, Entry, Key, List, Locked, Store, Value};
 
@@ -51,37 +45,9 @@ fn arg_range(b: &[u8], min: i64, max: i64, msg: &str) -> Result<i64, CmdError> {
     }
 }
 
-fn arg_end(b: &[u8]) -> Result<End, CmdError> {
+/// Parses LEFT|RIGHT.
+pub(crate) fn arg_end(b: &[u8]) -> Result<End, CmdError> {
     End::parse(b).ok_or(CmdError::Syntax)
-}
-
-/// Parses a blocking timeout in (float) seconds like Redis 7.0: truncated to
-/// milliseconds, 0 meaning forever.
-pub(crate) fn arg_timeout(b: &[u8]) -> Result<Option<Duration>, CmdError> {
-    let secs = crate::util::parse_f64(b)
-        .or_else(|| parse_hex_int(b))
-        .ok_or_else(|| CmdError::err("timeout is not a float or out of range"))?;
-    let ms = secs * 1000.0;
-    // C's (long long) cast of an out-of-range value yields LLONG_MIN.
-    if ms.is_nan() || ms >= i64::MAX as f64 || ms <= -1.0 {
-        return Err(CmdError::err("timeout is negative"));
-    }
-    let ms = ms as i64;
-    Ok((ms > 0).then(|| Duration::from_millis(ms as u64)))
-}
-
-/// `strtold` also reads hexadecimal integers (`0x10`).
-fn parse_hex_int(b: &[u8]) -> Option<f64> {
-    let s = std::str::from_utf8(b).ok()?;
-    let (neg, rest) = match s.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, s.strip_prefix('+').unwrap_or(s)),
-    };
-    let hex = rest
-        .strip_prefix("0x")
-        .or_else(|| rest.strip_prefix("0X"))?;
-    let v = u64::from_str_radix(hex, 16).ok()? as f64;
-    Some(if neg { -v } else { v })
 }
 
 /// Pops up to `count` elements from the list at `key` (deleting it when it
@@ -109,7 +75,7 @@ fn reply_items(out: &mut Reply, items: &[Box<[u8]>]) {
 }
 
 /// Moves one element from `src` to `dst`. None when the source is missing.
-fn move_elem(
+pub fn move_elem(
     store: &Store,
     db: usize,
     now: u64,
@@ -167,85 +133,33 @@ fn push_all<'i>(
     Ok(n)
 }
 
-/// Runs `op` on `key` if it holds elements, writing the reply to `out`.
-/// Returns true when served, false when the key is missing.
-pub fn attempt(
+/// Serves a pop of a blocked or LMPOP client from `key`: one element
+/// (`[key, element]`) or, `count` set, up to `count` (`[key, [elements]]`);
+/// false when the key is missing, `Refusal::Source` when it holds another type.
+pub fn attempt_list_pop(
     store: &Store,
     db: usize,
     now: u64,
     key: &[u8],
-    op: &BlockOp,
+    end: End,
+    count: Option<usize>,
     out: &mut Reply,
 ) -> Result<bool, Refusal> {
-    match op {
-        BlockOp::Pop(end) | BlockOp::MPop(end, _) => {
-            let count = match op {
-                BlockOp::MPop(_, n) => *n,
-                _ => 1,
-            };
-            let k = store.key(key);
-            let mut slot = store.lock(db, &k, now);
-            let items = match pop_n(&mut slot, &k, *end, count) {
-                Ok(Some(items)) if !items.is_empty() => items,
-                Ok(_) => return Ok(false),
-                Err(_) => return Err(Refusal::Source),
-            };
-            drop(slot);
-            out.array_len(2);
-            out.bulk(key);
-            match op {
-                BlockOp::MPop(..) => reply_items(out, &items),
-                _ => out.bulk(&items[0]),
-            }
-            Ok(true)
-        }
-        BlockOp::ZPop { max, count } => {
-            super::zset::attempt_pop(store, db, now, key, *max, *count, out)
-        }
-        BlockOp::Move { dest, from, to } => match move_elem(store, db, now, key, dest, *from, *to)?
-        {
-            Some(item) => {
-                out.bulk(&item);
-                Ok(true)
-            }
-            None => Ok(false),
-        },
+    let k = store.key(key);
+    let mut slot = store.lock(db, &k, now);
+    let items = match pop_n(&mut slot, &k, end, count.unwrap_or(1)) {
+        Ok(Some(items)) if !items.is_empty() => items,
+        Ok(_) => return Ok(false),
+        Err(_) => return Err(Refusal::Source),
+    };
+    drop(slot);
+    out.array_len(2);
+    out.bulk(key);
+    match count {
+        Some(_) => reply_items(out, &items),
+        None => out.bulk(&items[0]),
     }
-}
-
-/// Serves a blocking command at once from the first of `keys` with elements,
-/// answers a null inside MULTI/EXEC (which must not block), or asks the
-/// connection loop to block.
-pub(crate) fn pop_or_block(
-    ctx: &mut Ctx<'_>,
-    keys: &[Bytes],
-    op: BlockOp,
-    timeout: Option<Duration>,
-) -> CmdResult {
-    let (store, db) = (ctx.store(), ctx.client.db);
-    for k in keys {
-        match attempt(store, db, ctx.now_ms, k, &op, ctx.out) {
-            Ok(true) => return Ok(()),
-            Ok(false) => {}
-            Err(_) => return Err(CmdError::WrongType),
-        }
-    }
-    // Commands under the exclusive gate (EXEC, scripts) cannot wait.
-    if ctx.exclusive {
-        match op {
-            BlockOp::Move { .. } => ctx.out.null(),
-            _ => ctx.out.null_array(),
-        }
-        return Ok(());
-    }
-    ctx.after = Some(After::Block(BlockSpec {
-        db,
-        keys: keys.iter().map(|k| Bytes::copy_from_slice(k)).collect(),
-        op,
-        timeout,
-        proto: ctx.out.proto,
-    }));
-    Ok(())
+    Ok(true)
 }
 
 fn push(ctx: &mut Ctx<'_>, args: &[Bytes], end: End, create: bool) -> CmdResult {
@@ -602,13 +516,17 @@ pub fn rpoplpush(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 /// Parsed `numkeys key [key ...] LEFT|RIGHT [COUNT count]` of LMPOP/BLMPOP.
-struct MPopArgs {
-    keys: std::ops::Range<usize>,
-    end: End,
-    count: usize,
+pub(crate) struct MPopArgs {
+    /// Where the keys are in the arguments.
+    pub keys: std::ops::Range<usize>,
+    /// The end popped from.
+    pub end: End,
+    /// How many elements at most.
+    pub count: usize,
 }
 
-fn parse_mpop(args: &[Bytes], numkeys_at: usize) -> Result<MPopArgs, CmdError> {
+/// Parses LMPOP's (`numkeys_at` 1) or BLMPOP's (2) arguments.
+pub(crate) fn parse_mpop(args: &[Bytes], numkeys_at: usize) -> Result<MPopArgs, CmdError> {
     let numkeys = arg_range(
         &args[numkeys_at],
         1,
@@ -642,10 +560,9 @@ fn parse_mpop(args: &[Bytes], numkeys_at: usize) -> Result<MPopArgs, CmdError> {
 /// LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]
 pub fn lmpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let p = parse_mpop(args, 1)?;
-    let op = BlockOp::MPop(p.end, p.count);
     let (store, db) = (ctx.store(), ctx.client.db);
     for k in &args[p.keys] {
-        match attempt(store, db, ctx.now_ms, k, &op, ctx.out) {
+        match attempt_list_pop(store, db, ctx.now_ms, k, p.end, Some(p.count), ctx.out) {
             Ok(true) => return Ok(()),
             Ok(false) => {}
             Err(_) => return Err(CmdError::WrongType),
@@ -653,17 +570,6 @@ pub fn lmpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     ctx.out.null_array();
     Ok(())
-}
-
-/// Key positions of `numkeys key [key ...]` starting at `numkeys_at` (for the table).
-fn numkeys_positions(args: &[Bytes], numkeys_at: usize) -> Vec<usize> {
-    let n = args
-        .get(numkeys_at)
-        .and_then(|a| crate::util::parse_i64(a))
-        .unwrap_or(0)
-        .max(0) as usize;
-    let first = numkeys_at + 1;
-    (first..first.saturating_add(n).min(args.len())).collect()
 }
 
 /// Keys of LMPOP.
@@ -676,73 +582,9 @@ pub fn blmpop_keys(args: &[Bytes]) -> Vec<usize> {
     numkeys_positions(args, 2)
 }
 
-fn bpop(ctx: &mut Ctx<'_>, args: &[Bytes], end: End) -> CmdResult {
-    let last = args.len() - 1;
-    let timeout = arg_timeout(&args[last])?;
-    pop_or_block(ctx, &args[1..last], BlockOp::Pop(end), timeout)
-}
-
-/// BLPOP key [key ...] timeout
-pub fn blpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    bpop(ctx, args, End::Left)
-}
-
-/// BRPOP key [key ...] timeout
-pub fn brpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    bpop(ctx, args, End::Right)
-}
-
-fn bmove(ctx: &mut Ctx<'_>, args: &[Bytes], from: End, to: End, timeout: &[u8]) -> CmdResult {
-    let timeout = arg_timeout(timeout)?;
-    let op = BlockOp::Move {
-        dest: Bytes::copy_from_slice(&args[2]),
-        from,
-        to,
-    };
-    pop_or_block(ctx, &args[1..2], op, timeout)
-}
-
-/// BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout
-pub fn blmove(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let (from, to) = (arg_end(&args[3])?, arg_end(&args[4])?);
-    bmove(ctx, args, from, to, &args[5])
-}
-
-/// BRPOPLPUSH source destination timeout
-pub fn brpoplpush(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    bmove(ctx, args, End::Right, End::Left, &args[3])
-}
-
-/// BLMPOP timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]
-pub fn blmpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let p = parse_mpop(args, 2)?;
-    let timeout = arg_timeout(&args[1])?;
-    pop_or_block(ctx, &args[p.keys], BlockOp::MPop(p.end, p.count), timeout)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn timeouts_parse_like_redis() {
-        assert_eq!(arg_timeout(b"0"), Ok(None));
-        assert_eq!(arg_timeout(b"0.0001"), Ok(None));
-        assert_eq!(arg_timeout(b"1.5"), Ok(Some(Duration::from_millis(1500))));
-        assert_eq!(arg_timeout(b"0x10"), Ok(Some(Duration::from_secs(16))));
-        assert_eq!(
-            arg_timeout(b"-1"),
-            Err(CmdError::err("timeout is negative"))
-        );
-        assert_eq!(
-            arg_timeout(b"inf"),
-            Err(CmdError::err("timeout is negative"))
-        );
-        assert_eq!(
-            arg_timeout(b"abc"),
-            Err(CmdError::err("timeout is not a float or out of range"))
-        );
-    }
 
     #[test]
     fn numkeys_positions_never_overrun() {

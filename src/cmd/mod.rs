@@ -1,19 +1,27 @@
-//! Commands: the table (one row per command), the one dispatcher every
-//! request runs through, the context handlers run with, and one file per
-//! command family. memcached requests and forwarded requests reach the store
-//! through the same dispatcher (`dispatch`, `dispatch_mc`).
+//! Commands: the command type and registry (`command`), the table (one row
+//! per command, `table`), the one dispatcher every request runs through, the
+//! context handlers run with, and one file per command family. memcached
+//! requests and forwarded requests reach the store through the same
+//! dispatcher (`dispatch`, `dispatch_mc`).
 //!
-//! Inside this layer files import `ctx`, `dispatch`, `table` and each other
-//! directly; the re-exports below are for the layers above.
+//! Inside this layer files import `command`, `ctx`, `dispatch` and each other
+//! directly; only `Shared::new` (in `table`) reads the table, which imports
+//! every family, so no handler depends on it. The re-exports below are for
+//! the layers above.
 
+pub mod blocking_pop;
 pub mod client;
 pub mod cluster;
+pub mod command;
+pub mod config_cmd;
 pub mod connection;
 pub mod ctx;
 pub mod dispatch;
 pub mod dispatch_mc;
 pub mod function;
 pub mod hash;
+pub mod info;
+pub mod introspect;
 pub mod keys;
 pub mod list;
 pub mod observe;

@@ -11,7 +11,7 @@ use super::ctx::{arg_i64, is, Ctx};
 use crate::cmd::Shared;
 use crate::error::{CmdError, CmdResult};
 use crate::scripting::engine::Engine;
-use crate::scripting::functions::{ALLOW_OOM, NO_CLUSTER, NO_WRITES};
+use crate::scripting::engine::{ALLOW_OOM, NO_CLUSTER, NO_WRITES};
 
 const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
 
@@ -69,7 +69,7 @@ fn eval_generic(ctx: &mut Ctx<'_>, args: &[Bytes], by_sha: bool, readonly: bool)
             readonly = check_flags(ctx, flags, readonly)?;
         }
         crate::node::gate::off_worker(|| {
-            engine.run(ctx, &shared.scripts.run, &sha, keys, argv, readonly)
+            engine.run_script(ctx, &shared.scripts.run, &sha, keys, argv, readonly)
         })
     })
 }

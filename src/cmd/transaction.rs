@@ -60,10 +60,10 @@ pub fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     end_multi(ctx);
     ctx.out.array_len(queued.len());
     for q in queued {
-        let Some(stat) = super::table::stat_of(q.cmd) else {
+        let Some(found) = super::command::by_stat(q.stat) else {
             continue;
         };
-        call(ctx, super::table::Found { cmd: q.cmd, stat }, &q.args);
+        call(ctx, found, &q.args);
     }
     Ok(())
 }

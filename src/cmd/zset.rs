@@ -3,17 +3,16 @@
 //! and ZSCAN. Replies match Redis byte for byte in RESP2 and RESP3 (where
 //! WITHSCORES replies are arrays of `[member, score]` pairs).
 //!
-//! Blocking pops (BZPOPMIN/BZPOPMAX/BZMPOP) are not here: they need the
-//! blocking infrastructure that is built separately.
+//! The blocking pops (BZPOPMIN/BZPOPMAX/BZMPOP) are `cmd/blocking_pop.rs`;
+//! they and ZMPOP serve keys through `attempt_zset_pop` here.
 
 use std::collections::HashMap;
 
 use bytes::Bytes;
 
-use super::ctx::{arg_i64, is, Ctx};
-use super::list::{arg_timeout, pop_or_block};
+use super::ctx::{arg_i64, is, numkeys_positions, Ctx};
 use crate::error::{CmdError, CmdResult};
-use crate::node::blocking::{BlockOp, Refusal};
+use crate::node::blocking::Refusal;
 use crate::resp::Reply;
 use crate::store::zset::{cmp_elem, Limits, ZSet};
 use crate::store::{Entry, Key, Store, Value};
@@ -901,7 +900,7 @@ pub fn zpopmax(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 /// `[key, member, score]`) or a BZMPOP (`count` set: pops up to `count`,
 /// writes `[key, [[member, score], ...]]`); false when the key is missing,
 /// `Refusal::Source` when it holds another type.
-pub fn attempt_pop(
+pub fn attempt_zset_pop(
     store: &Store,
     db: usize,
     now: u64,
@@ -948,32 +947,19 @@ pub fn attempt_pop(
     Ok(true)
 }
 
-fn bzpop(ctx: &mut Ctx<'_>, args: &[Bytes], max: bool) -> CmdResult {
-    let last = args.len() - 1;
-    let timeout = arg_timeout(&args[last])?;
-    let op = BlockOp::ZPop { max, count: None };
-    pop_or_block(ctx, &args[1..last], op, timeout)
-}
-
-/// BZPOPMIN key [key ...] timeout
-pub fn bzpopmin(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    bzpop(ctx, args, false)
-}
-
-/// BZPOPMAX key [key ...] timeout
-pub fn bzpopmax(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    bzpop(ctx, args, true)
-}
-
 /// Parsed `numkeys key [key ...] MIN|MAX [COUNT count]` of ZMPOP/BZMPOP
 /// (Redis' `zmpopGenericCommand` checks, in its order).
-struct ZMPopArgs {
-    keys: std::ops::Range<usize>,
-    max: bool,
-    count: usize,
+pub(crate) struct ZMPopArgs {
+    /// Where the keys are in the arguments.
+    pub keys: std::ops::Range<usize>,
+    /// MAX (true) or MIN.
+    pub max: bool,
+    /// How many elements at most.
+    pub count: usize,
 }
 
-fn parse_zmpop(args: &[Bytes], numkeys_at: usize) -> Result<ZMPopArgs, CmdError> {
+/// Parses ZMPOP's (`numkeys_at` 1) or BZMPOP's (2) arguments.
+pub(crate) fn parse_zmpop(args: &[Bytes], numkeys_at: usize) -> Result<ZMPopArgs, CmdError> {
     let numkeys = arg_i64(&args[numkeys_at])
         .ok()
         .filter(|&n| n > 0)
@@ -1013,13 +999,9 @@ fn parse_zmpop(args: &[Bytes], numkeys_at: usize) -> Result<ZMPopArgs, CmdError>
 /// ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]
 pub fn zmpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let p = parse_zmpop(args, 1)?;
-    let op = BlockOp::ZPop {
-        max: p.max,
-        count: Some(p.count),
-    };
     let (store, db) = (ctx.store(), ctx.client.db);
     for k in &args[p.keys] {
-        match super::list::attempt(store, db, ctx.now_ms, k, &op, ctx.out) {
+        match attempt_zset_pop(store, db, ctx.now_ms, k, p.max, Some(p.count), ctx.out) {
             Ok(true) => return Ok(()),
             Ok(false) => {}
             Err(_) => return Err(CmdError::WrongType),
@@ -1027,17 +1009,6 @@ pub fn zmpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     ctx.out.null_array();
     Ok(())
-}
-
-/// BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count]
-pub fn bzmpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let p = parse_zmpop(args, 2)?;
-    let timeout = arg_timeout(&args[1])?;
-    let op = BlockOp::ZPop {
-        max: p.max,
-        count: Some(p.count),
-    };
-    pop_or_block(ctx, &args[p.keys], op, timeout)
 }
 
 /// Keys of BZMPOP.
@@ -1132,18 +1103,6 @@ fn input_score(e: &Entry, member: &[u8]) -> Option<f64> {
         Value::Set(set) => set.contains_bytes(member).then_some(1.0),
         _ => None,
     }
-}
-
-/// Key positions of `numkeys key ...` forms whose numkeys is at `at`.
-fn numkeys_positions(args: &[Bytes], at: usize) -> Vec<usize> {
-    let n = args
-        .get(at)
-        .and_then(|a| crate::util::parse_i64(a))
-        .unwrap_or(0);
-    if n <= 0 {
-        return Vec::new();
-    }
-    (at + 1..args.len()).take(n as usize).collect()
 }
 
 /// Keys of ZUNION, ZINTER, ZDIFF, ZINTERCARD and ZMPOP (numkeys at 1).

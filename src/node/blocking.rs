@@ -67,7 +67,7 @@ pub enum Refusal {
 
 /// Runs a [`BlockOp`] on a key if it holds elements, writing the reply:
 /// Ok(true) when served, Ok(false) when the key is missing (the command
-/// layer's `cmd::list::attempt`, handed in so both paths run the same pop).
+/// layer's `cmd::blocking_pop::attempt`, handed in so both paths run the same pop).
 pub type Attempt = fn(&Store, usize, u64, &[u8], &BlockOp, &mut Reply) -> Result<bool, Refusal>;
 
 /// What a command asks the connection loop to block for.

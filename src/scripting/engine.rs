@@ -10,12 +10,28 @@ use std::sync::Arc;
 use bytes::Bytes;
 use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
 
+use crate::cmd::command::flags;
 use crate::cmd::ctx::Ctx;
-use crate::cmd::table::flags;
 use crate::error::{CmdError, CmdResult};
 use crate::node::gate::ScriptRun;
 use crate::resp::reply::format_double;
 use crate::resp::{decode_reply, Reply, ReplyValue};
+
+/// Script/function flag: never writes (FCALL_RO / EVAL_RO may run it).
+pub const NO_WRITES: u8 = 1;
+/// Script/function flag: runs even over `maxmemory`.
+pub const ALLOW_OOM: u8 = 1 << 1;
+/// Script/function flag: refused in cluster mode.
+pub const NO_CLUSTER: u8 = 1 << 3;
+/// Script/function flag names in Redis' order (shebang `flags=`,
+/// `register_function`; FUNCTION LIST shows them in this order).
+pub const SCRIPT_FLAG_NAMES: [(u8, &str); 5] = [
+    (NO_WRITES, "no-writes"),
+    (ALLOW_OOM, "allow-oom"),
+    (1 << 2, "allow-stale"),
+    (NO_CLUSTER, "no-cluster"),
+    (1 << 4, "allow-cross-slot-keys"),
+];
 
 /// Instructions between two checks of the SCRIPT KILL flag (Redis uses the same).
 const HOOK_EVERY: u32 = 100_000;
@@ -332,7 +348,7 @@ impl Engine {
     }
 
     /// Runs a cached script and writes its reply to `ctx.out`.
-    pub fn run(
+    pub fn run_script(
         &mut self,
         ctx: &mut Ctx<'_>,
         run: &ScriptRun,
@@ -354,7 +370,7 @@ impl Engine {
         globals
             .raw_set("ARGV", self.strings(argv).map_err(lua_err)?)
             .map_err(lua_err)?;
-        self.execute(ctx, run, sha, func, readonly)
+        self.run_bridged(ctx, run, sha, func, readonly)
     }
 
     /// Runs a library function (FCALL): `func(keys, args)` with the same
@@ -379,12 +395,12 @@ impl Engine {
                 self.strings(argv).map_err(lua_err)?,
             ))
             .map_err(lua_err)?;
-        self.execute(ctx, run, name, bound, readonly)
+        self.run_bridged(ctx, run, name, bound, readonly)
     }
 
     /// Runs `func` (no arguments) with `redis.call`/`pcall` bound to `ctx`,
     /// tracking it in `run`; `label` names it in error replies.
-    fn execute(
+    fn run_bridged(
         &mut self,
         ctx: &mut Ctx<'_>,
         run: &ScriptRun,
@@ -494,10 +510,7 @@ pub fn eval_shebang(body: &[u8]) -> Result<(Option<u8>, usize), String> {
         };
         // Like sdssplitlen: an empty list has no element at all.
         for name in list.split(',').filter(|_| !list.is_empty()) {
-            let Some((bit, _)) = super::functions::FLAG_NAMES
-                .iter()
-                .find(|(_, n)| *n == name)
-            else {
+            let Some((bit, _)) = SCRIPT_FLAG_NAMES.iter().find(|(_, n)| *n == name) else {
                 return Err(format!("Unexpected flag in script shebang: {name}"));
             };
             flags |= bit;
@@ -551,7 +564,9 @@ impl Bridge<'_, '_> {
                     "Wrong number of args calling Redis command from script",
                 ))
             }
-            Err(e) if crate::cmd::table::lookup(&argv[0]).is_some() => return fail(e.to_string()),
+            Err(e) if crate::cmd::command::lookup(&argv[0]).is_some() => {
+                return fail(e.to_string())
+            }
             Err(_) => return fail(error_text("Unknown Redis command called from script")),
         };
         let cmd = found.cmd;

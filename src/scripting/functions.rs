@@ -20,7 +20,7 @@ use bytes::Bytes;
 use mlua::{Function, Lua, MultiValue, Table, Value};
 use parking_lot::Mutex;
 
-use super::engine::{raise, Engine};
+use super::engine::{raise, Engine, SCRIPT_FLAG_NAMES};
 use crate::node::gate::ScriptRun;
 
 /// A library's chunk may run this long before FUNCTION LOAD gives up (Redis' LOAD_TIMEOUT_MS).
@@ -32,21 +32,6 @@ const OPCODE_FUNCTION2: u8 = 245;
 const OPCODE_FUNCTION_PRE_GA: u8 = 246;
 /// RDB version written to (and the newest accepted in) dump payloads: Redis 7.0's.
 const RDB_VERSION: u16 = 10;
-
-/// Script/function flag: never writes (FCALL_RO / EVAL_RO may run it).
-pub const NO_WRITES: u8 = 1;
-/// Script/function flag: runs even over `maxmemory`.
-pub const ALLOW_OOM: u8 = 1 << 1;
-/// Script/function flag: refused in cluster mode.
-pub const NO_CLUSTER: u8 = 1 << 3;
-/// Flag names in Redis' order (FUNCTION LIST shows them in this order).
-pub const FLAG_NAMES: [(u8, &str); 5] = [
-    (NO_WRITES, "no-writes"),
-    (ALLOW_OOM, "allow-oom"),
-    (1 << 2, "allow-stale"),
-    (NO_CLUSTER, "no-cluster"),
-    (1 << 4, "allow-cross-slot-keys"),
-];
 
 /// The error for a bad library or function name (Redis 7.0 uses the library
 /// wording for both).
@@ -69,7 +54,7 @@ pub struct FunctionDef {
     pub name: String,
     /// Optional description.
     pub description: Option<Bytes>,
-    /// Bit set of `FLAG_NAMES`.
+    /// Bit set of `SCRIPT_FLAG_NAMES`.
     pub flags: u8,
     /// The Lua callback.
     pub func: Function,
@@ -212,7 +197,7 @@ fn parse_flags(v: &Value) -> mlua::Result<u8> {
     let mut flags = 0;
     for item in t.clone().sequence_values::<Value>() {
         let name = lua_text(&item?).unwrap_or_default();
-        let Some((bit, _)) = FLAG_NAMES.iter().find(|(_, n)| *n == name) else {
+        let Some((bit, _)) = SCRIPT_FLAG_NAMES.iter().find(|(_, n)| *n == name) else {
             return Err(reg_err("unknown flag given"));
         };
         flags |= bit;

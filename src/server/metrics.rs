@@ -12,8 +12,8 @@ use std::time::Duration;
 use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::PrometheusBuilder;
 
+use crate::cmd::command;
 use crate::cmd::dispatch_mc::mc_command_stats;
-use crate::cmd::table;
 use crate::cmd::Shared;
 
 /// Starts the HTTP exporter on `addr:port` and the publishing task.
@@ -46,7 +46,7 @@ pub fn start(shared: &Arc<Shared>, host: &str, port: u16) -> Result<(), String> 
 
 /// Copies the node's counters into the metrics registry.
 pub fn publish(sh: &Shared) {
-    let table_stats = table::all_commands()
+    let table_stats = command::all_commands()
         .iter()
         .zip(sh.cmd_stats.iter())
         .map(|(c, s)| (c.name, s));

@@ -191,7 +191,7 @@ async fn background(shared: Arc<Shared>) {
         if shared.active_expire.load(Ordering::Relaxed) {
             expiry.cycle(&shared.store, Duration::from_micros(25_000 / hz * 10 / 10));
         }
-        crate::cmd::server::sample_memory_peak();
+        crate::cmd::info::sample_memory_peak();
         let now = now_ms();
         let ops = shared.stats.commands_processed.load(Ordering::Relaxed);
         let mut s = shared.ops_samples.lock();
