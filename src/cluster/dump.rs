@@ -43,7 +43,7 @@ pub struct DumpLimits {
     /// `hash-max-listpack-*`.
     pub hash: HashLimits,
     /// `zset-max-listpack-*`.
-    pub zset: zset::Limits,
+    pub zset: zset::ZsetLimits,
     /// `set-max-intset-entries`.
     pub max_intset: usize,
 }
@@ -214,7 +214,7 @@ mod tests {
                 entries: 128,
                 value: 64,
             },
-            zset: zset::Limits {
+            zset: zset::ZsetLimits {
                 entries: 128,
                 value: 64,
             },

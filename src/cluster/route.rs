@@ -1,6 +1,6 @@
 //! Request routing in cluster mode.
 //!
-//! [`decide`] runs inside `cmd::execute` (synchronously, no lock held) and
+//! [`decide`] runs inside `cmd::dispatch::execute` (synchronously, no lock held) and
 //! uses the command table's key positions to find the slots a command touches:
 //!
 //! - every key on this node: run here;
@@ -59,7 +59,7 @@ pub enum Forwarding {
     Hold,
 }
 
-/// A routed command, handed from `cmd::execute` to the connection loop.
+/// A routed command, handed from `cmd::dispatch::execute` to the connection loop.
 #[derive(Debug)]
 pub struct RoutedCommand {
     /// Where it goes.

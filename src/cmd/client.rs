@@ -63,7 +63,7 @@ pub struct Client {
     /// 0 for ordinary clients.
     pub proxy_hop: u8,
     /// Full name of the last command (`cmd=` of CLIENT LIST), set by
-    /// `cmd::execute` so the hot path needs no second table lookup.
+    /// `cmd::dispatch::execute` so the hot path needs no second table lookup.
     pub last_cmd: &'static str,
     /// Replies of commands forwarded to other cluster nodes and not yet
     /// collected (see `server::forward::start`).

@@ -14,7 +14,7 @@ use super::ctx::{arg_i64, is, numkeys_positions, Ctx};
 use crate::error::{CmdError, CmdResult};
 use crate::node::blocking::Refusal;
 use crate::resp::Reply;
-use crate::store::zset::{cmp_elem, Limits, ZSet};
+use crate::store::zset::{cmp_elem, ZSet, ZsetLimits};
 use crate::store::{Entry, Key, Store, Value};
 
 fn err_min_max_float() -> CmdError {
@@ -26,9 +26,9 @@ fn err_min_max_lex() -> CmdError {
 }
 
 /// The compact-encoding limits from the configuration.
-fn limits(ctx: &Ctx<'_>) -> Limits {
+fn limits(ctx: &Ctx<'_>) -> ZsetLimits {
     let c = ctx.shared.config.read();
-    Limits {
+    ZsetLimits {
         entries: c.zset_max_listpack_entries as usize,
         value: c.zset_max_listpack_value as usize,
     }
@@ -383,7 +383,7 @@ fn zadd_apply(
     z: &mut ZSet,
     f: AddFlags,
     pairs: &[(f64, &[u8])],
-    lim: Limits,
+    lim: ZsetLimits,
 ) -> Result<AddOutcome, CmdError> {
     let mut o = AddOutcome::default();
     for &(score, member) in pairs {

@@ -23,9 +23,9 @@ pub fn cmp_elem(a_score: f64, a_member: &[u8], b_score: f64, b_member: &[u8]) ->
     }
 }
 
-/// Limits of the compact encoding (`zset-max-listpack-entries` / `-value`).
+/// Limits of the compact sorted-set encoding (`zset-max-listpack-entries` / `-value`).
 #[derive(Clone, Copy, Debug)]
-pub struct Limits {
+pub struct ZsetLimits {
     /// Most elements a compact set may hold.
     pub entries: usize,
     /// Longest member (bytes) a compact set may hold.
@@ -372,7 +372,7 @@ fn compact_score(score: f64) -> f64 {
 
 impl ZSet {
     /// An empty set whose first member is `first_len` bytes long, encoded as Redis would.
-    pub fn new(limits: Limits, first_len: usize) -> Self {
+    pub fn new(limits: ZsetLimits, first_len: usize) -> Self {
         if limits.entries == 0 || first_len > limits.value {
             ZSet::Big(Box::new(SkipList::new()))
         } else {
@@ -382,7 +382,7 @@ impl ZSet {
 
     /// A set from elements already sorted by (score, member) with distinct members;
     /// compact when it fits the limits (as Redis converts store results).
-    pub fn from_sorted(elems: Vec<(Box<[u8]>, f64)>, limits: Limits) -> Self {
+    pub fn from_sorted(elems: Vec<(Box<[u8]>, f64)>, limits: ZsetLimits) -> Self {
         let fits =
             elems.len() <= limits.entries && elems.iter().all(|(m, _)| m.len() <= limits.value);
         if fits {
@@ -454,7 +454,7 @@ impl ZSet {
 
     /// Sets the score of `member`, adding it when missing; converts to the
     /// skiplist encoding when the compact limits are exceeded.
-    pub fn set(&mut self, member: &[u8], score: f64, limits: Limits) {
+    pub fn set(&mut self, member: &[u8], score: f64, limits: ZsetLimits) {
         match self {
             ZSet::Small(v) => {
                 if let Some(i) = Self::small_pos(v, member) {
@@ -608,7 +608,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const BIG: Limits = Limits {
+    const BIG: ZsetLimits = ZsetLimits {
         entries: 0,
         value: 0,
     };
@@ -655,7 +655,7 @@ mod tests {
             ops in proptest::collection::vec((0u8..3, 0u8..40, -5i32..5), 1..300),
             small in any::<bool>(),
         ) {
-            let limits = if small { Limits { entries: 16, value: 64 } } else { BIG };
+            let limits = if small { ZsetLimits { entries: 16, value: 64 } } else { BIG };
             let mut z = ZSet::new(limits, 1);
             let mut model = std::collections::HashMap::new();
             for (op, m, s) in ops {
@@ -677,7 +677,7 @@ mod tests {
 
     #[test]
     fn converts_one_way_and_keeps_order() {
-        let limits = Limits {
+        let limits = ZsetLimits {
             entries: 4,
             value: 8,
         };
@@ -698,7 +698,7 @@ mod tests {
     #[test]
     fn negative_zero_only_normalised_in_compact_form() {
         let mut small = ZSet::new(
-            Limits {
+            ZsetLimits {
                 entries: 8,
                 value: 8,
             },
@@ -707,7 +707,7 @@ mod tests {
         small.set(
             b"a",
             -0.0,
-            Limits {
+            ZsetLimits {
                 entries: 8,
                 value: 8,
             },

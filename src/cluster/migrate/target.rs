@@ -16,7 +16,7 @@ fn limits(shared: &Node) -> dump::DumpLimits {
             entries: c.hash_max_listpack_entries as usize,
             value: c.hash_max_listpack_value as usize,
         },
-        zset: crate::store::zset::Limits {
+        zset: crate::store::zset::ZsetLimits {
             entries: c.zset_max_listpack_entries as usize,
             value: c.zset_max_listpack_value as usize,
         },
