@@ -1,8 +1,8 @@
 //! memcached protocol in cluster mode, with three real nodes on loopback:
 //! every request is served from any node's memcached port (proxied to the
 //! key's owner), multi-gets are split across owners and joined in key order,
-//! noreply / quiet modes stay silent, `stats` stays per node, and requests
-//! made while a node joins lose nothing.
+//! noreply / quiet modes stay silent, `stats` stays per node, a node without
+//! quorum serves no key, and requests made while a node joins lose nothing.
 
 mod common;
 

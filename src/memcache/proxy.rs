@@ -360,7 +360,7 @@ pub fn classify(frame: &[u8]) -> Result<McAnswer, String> {
                 .and_then(|a| a.parse().ok());
             match moved {
                 Some(addr) => Ok(McAnswer::Moved(addr)),
-                None => Err(format!("SERVER_ERROR {e}")),
+                None => Err(format!("{ERROR_PREFIX}{e}")),
             }
         }
         _ => Err(String::from_utf8_lossy(BAD_REPLY.trim_ascii_end()).into_owned()),
@@ -371,8 +371,10 @@ pub fn classify(frame: &[u8]) -> Result<McAnswer, String> {
 /// same core as the first decision (the minority fence included), or the
 /// error line for the client.
 pub fn reroute(cluster: &Cluster, slot: u16) -> Result<McDest, &'static str> {
-    route::quorum_fence(cluster, false).map_err(|_| NO_QUORUM)?;
-    dest_of_slot(&cluster.view(), slot)
+    match fenced(cluster) {
+        Some(line) => Err(line),
+        None => dest_of_slot(&cluster.view(), slot),
+    }
 }
 
 /// Executes `request` here if this node serves its keys now (under the
