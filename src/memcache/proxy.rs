@@ -90,13 +90,13 @@ pub enum McPlan {
         /// Each key with the index of its part, in request order.
         keys: Vec<(Vec<u8>, usize)>,
         /// One sub-request per owner.
-        parts: Vec<Part>,
+        parts: Vec<MultiGetPart>,
     },
 }
 
 /// The keys of a multi-get that go to one place.
 #[derive(Debug)]
-pub struct Part {
+pub struct MultiGetPart {
     /// Where they are served (`McDest::Here`: already executed).
     pub dest: McDest,
     /// `get`/`gets`/`gat`/`gats` line for these keys.
@@ -287,14 +287,14 @@ fn multi_get(
         (false, Some(t)) => format!("gat {t}"),
         (true, Some(t)) => format!("gats {t}"),
     };
-    let mut parts: Vec<Part> = Vec::new();
+    let mut parts: Vec<MultiGetPart> = Vec::new();
     let mut order = Vec::new();
     for key in keys.iter() {
         let target = dest_of(view, key).unwrap_or(McDest::Wait);
         let i = match parts.iter().position(|p| p.dest == target) {
             Some(i) => i,
             None => {
-                parts.push(Part {
+                parts.push(MultiGetPart {
                     dest: target,
                     request: head.clone().into_bytes(),
                     reply: Vec::new(),
@@ -454,7 +454,7 @@ fn blocks(reply: &[u8]) -> Result<Vec<Block<'_>>, &[u8]> {
 }
 
 /// Joins the parts of a multi-get: values in request key order, one `END`.
-pub fn join(out: &mut Vec<u8>, keys: &[(Vec<u8>, usize)], parts: &[Part]) {
+pub fn join(out: &mut Vec<u8>, keys: &[(Vec<u8>, usize)], parts: &[MultiGetPart]) {
     let mut found = Vec::with_capacity(parts.len());
     for p in parts {
         match blocks(&p.reply) {
@@ -496,8 +496,8 @@ pub fn execute_for_peer(
 mod tests {
     use super::*;
 
-    fn part(reply: &[u8]) -> Part {
-        Part {
+    fn part(reply: &[u8]) -> MultiGetPart {
+        MultiGetPart {
             dest: McDest::Here,
             request: Vec::new(),
             reply: reply.to_vec(),
