@@ -1,8 +1,8 @@
 //! memcached protocol in cluster mode, with three real nodes on loopback:
 //! every request is served from any node's memcached port (proxied to the
 //! key's owner), multi-gets are split across owners and joined in key order,
-//! noreply / quiet modes stay silent, `stats` stays per node, and requests
-//! made while a node joins lose nothing.
+//! noreply / quiet modes stay silent, `stats` stays per node, a node without
+//! quorum serves no key, and requests made while a node joins lose nothing.
 
 mod common;
 
@@ -267,6 +267,57 @@ fn unreachable_owner_is_a_server_error_and_noreply_stays_silent() {
         format!("VALUE {k1} 0 1\r\nx\r\nEND\r\n").as_bytes()
     );
     assert_alive(nodes[0].proc.port);
+}
+
+/// A node cut off from its quorum serves no memcached request with a key,
+/// not even for a slot it holds (`SERVER_ERROR cluster is down`, the form
+/// of RESP's `-CLUSTERDOWN The cluster is down`); keyless requests still
+/// answer, and it serves again once the partition heals.
+#[test]
+fn minority_is_cluster_down_until_the_partition_heals() {
+    let nodes = start_memcached_cluster(3, &["--cluster-node-timeout", "2000"]);
+    let lone = &nodes[0];
+    let mine = common::cluster::slots_of(lone.port());
+    let key = (0..10_000)
+        .map(|i| format!("mq:{i}"))
+        .find(|k| {
+            let slot: u16 = redis_cli(lone.port(), &["cluster", "keyslot", k])
+                .trim()
+                .parse()
+                .expect("slot");
+            mine.contains(&slot)
+        })
+        .expect("a key of the lone node");
+    let mut mc = Mc::connect(lone.mc_port);
+    let set = |v: &str| format!("set {key} 0 0 1\r\n{v}\r\n").into_bytes();
+    assert_eq!(mc.step(&set("x")), b"STORED\r\n");
+    // Cut two of three off: the remaining node has no quorum.
+    signal(&nodes[1], libc::SIGSTOP);
+    signal(&nodes[2], libc::SIGSTOP);
+    let down = b"SERVER_ERROR cluster is down\r\n";
+    let get = format!("get {key}\r\n").into_bytes();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let r = mc.step(&get);
+        if r == down {
+            break;
+        }
+        let text = String::from_utf8_lossy(&r).into_owned();
+        assert!(Instant::now() < deadline, "still serving: {text}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(mc.step(&set("y")), down);
+    assert_eq!(mc.step(format!("mg {key} v\r\n").as_bytes()), down);
+    assert_eq!(mc.step(format!("delete {key} noreply\r\n").as_bytes()), b"");
+    // Keyless requests still answer.
+    assert!(mc.step(b"version\r\n").starts_with(b"VERSION "));
+    signal(&nodes[1], libc::SIGCONT);
+    signal(&nodes[2], libc::SIGCONT);
+    wait_converged(&nodes, 3);
+    // Nothing the minority refused was applied.
+    let want = format!("{}END\r\n", value(&key, 0, "x"));
+    let healed = eventually(Duration::from_secs(15), || mc.step(&get) == want.as_bytes());
+    assert!(healed, "{:?}", String::from_utf8_lossy(&mc.step(&get)));
 }
 
 /// Keys each memcached checker thread cycles through.

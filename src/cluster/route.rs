@@ -190,7 +190,7 @@ pub(crate) const HOLD_LIMIT: Duration = Duration::from_secs(5);
 pub(crate) const HOLD_STEP: Duration = Duration::from_millis(2);
 
 /// Where a memcached request for `slot` runs, by the same migration states
-/// as a RESP command's (the memcached proxy does its own forwarding).
+/// as a RESP command's (after `quorum_fence`; `server::forward` carries it out).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SlotRoute<'v> {
     /// On this node.
@@ -238,6 +238,18 @@ pub fn serve_here(view: &View, slot: u16, proxied: bool) -> Result<(), CmdError>
     }
 }
 
+/// The minority fence of every client request with keys, both protocols
+/// ([`decide`] and the memcached proxy): a node that cannot reach a quorum
+/// serves none of them (`-CLUSTERDOWN The cluster is down`). A peer's proxied
+/// request passed its sender's fence.
+pub fn quorum_fence(cluster: &Cluster, proxied: bool) -> Result<(), CmdError> {
+    if proxied || super::membership::Agreement::has_quorum(&cluster.raft) {
+        Ok(())
+    } else {
+        Err(CmdError::Other("CLUSTERDOWN The cluster is down".into()))
+    }
+}
+
 /// Routes one command (see the module documentation).
 pub fn decide(
     cluster: &Cluster,
@@ -249,8 +261,8 @@ pub fn decide(
     let Some(&first) = positions.first() else {
         return Decision::Local;
     };
-    if !context.proxied && !super::membership::Agreement::has_quorum(&cluster.raft) {
-        return Decision::Reject(CmdError::Other("CLUSTERDOWN The cluster is down".into()));
+    if let Err(e) = quorum_fence(cluster, context.proxied) {
+        return Decision::Reject(e);
     }
     let slot = crate::store::key_slot(&args[first]);
     let single = positions

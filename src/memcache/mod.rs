@@ -4,8 +4,9 @@
 //! stored as a Redis string; client flags and the CAS unique live in the entry
 //! (`Entry::mc_flags`, `Entry::mc_cas`). Eviction and expiry are the Redis
 //! side's. The connection shell here only moves bytes: `parse` is sans-I/O,
-//! `cmd` executes one request synchronously, and `proxy` sends requests for
-//! keys of other cluster nodes to their owner. Connections are served on
+//! `cmd` executes one request synchronously, and `proxy` routes requests for
+//! keys of other cluster nodes to their owner (carried out by the server's
+//! forwarding shell, `server::forward`). Connections are served on
 //! [`Workers`], memcached-style worker threads of their own
 //! (`memcached-threads`).
 //!
@@ -152,7 +153,7 @@ pub enum Next {
     /// Write the output and close.
     Close,
     /// Send a request to its owner node, then go on.
-    Proxy(proxy::Plan),
+    Proxy(proxy::McPlan),
 }
 
 /// The parser limits from the settings.
@@ -208,16 +209,16 @@ pub fn process(
                 };
                 if let Some(c) = cluster {
                     match proxy::route(c, &mut req, &inbuf[..consumed], &mut ex) {
-                        proxy::Route::Local => {}
-                        proxy::Route::Answered => {
+                        proxy::McRoute::Local => {}
+                        proxy::McRoute::Answered => {
                             inbuf.advance(consumed);
                             continue;
                         }
-                        proxy::Route::Remote(plan) => {
+                        proxy::McRoute::Remote(plan) => {
                             inbuf.advance(consumed);
                             return Next::Proxy(plan);
                         }
-                        proxy::Route::LocalThen(plan) => after = Some(plan),
+                        proxy::McRoute::LocalThen(plan) => after = Some(plan),
                     }
                 }
                 let raw = &inbuf[..consumed];

@@ -1,33 +1,35 @@
-//! Cluster mode for the memcached protocol: a request for a key owned by
-//! another node is sent to that node and its reply relayed unchanged.
+//! Cluster mode for the memcached protocol, its protocol-specific half: a
+//! request for a key owned by another node is sent to that node and its
+//! reply relayed unchanged. The async forwarding shell that carries the
+//! plans out (send, follow, hold, join) is `server::forward`, shared with
+//! RESP commands (one policy); this module decides and provides what differs
+//! for memcached: the request wrapping, the reading of a peer's reply, the
+//! multi-get join and the `SERVER_ERROR` texts.
 //!
-//! [`route`] decides synchronously, inside the batch, from the key's slot.
+//! [`route`] decides synchronously, inside the batch, from the key's slot,
+//! with the routing core of RESP commands (`cluster::route`: its minority
+//! fence [`route::quorum_fence`], then [`route::slot_route`]). A node without
+//! quorum answers `SERVER_ERROR cluster is down` to every request with a key.
 //! A remote request travels as the internal RESP command
-//! `CLUSTER MC <raw memcached request>` over the cluster's peer pool (whose
-//! connections announce `CLUSTER PROXY-ORIGIN`); the owner executes it with its
-//! own memcached engine ([`cluster_mc`]) and answers the raw memcached reply as
-//! a bulk string. A multi-key `get` is split into one `get` per owner, sent to
-//! all of them at once, and the values are joined back in key order, with a
-//! single `END`. noreply and quiet requests stay silent because the owner
-//! executes them as sent. Counters (`stats`) are per node: a proxied request
-//! counts on its owner.
+//! `CLUSTER MC <raw memcached request>` ([`peer_command`]) over the cluster's
+//! peer pool (whose connections announce `CLUSTER PROXY-ORIGIN`); the owner
+//! executes it with its own memcached engine ([`execute_for_peer`]) and
+//! answers the raw memcached reply as a bulk string. A multi-key `get` is
+//! split into one `get` per owner, sent to all of them at once, and the
+//! values are joined back in key order, with a single `END` ([`join`]).
+//! noreply and quiet requests stay silent because the owner executes them
+//! as sent. Counters (`stats`) are per node: a proxied request counts on its
+//! owner.
 //!
-//! Slots that move follow the same states as RESP commands
-//! ([`route::slot_route`]): a request for a slot this node imports goes to
-//! the node holding the data, one for a paused slot waits. The receiving node
-//! executes a request only if it serves every key itself; otherwise it
-//! answers `-MOVED` (the requester follows it) or `-TRYAGAIN` (the requester
-//! waits and decides again by its own view), for at most
-//! [`route::HOLD_LIMIT`]. Only the requester forwards: a request never
-//! travels further than one peer at a time.
+//! Slots that move follow the same states as RESP commands: a request for a
+//! slot this node imports goes to the node holding the data, one for a
+//! paused slot waits. The receiving node executes a request only if it
+//! serves every key itself; otherwise it answers `-MOVED` (the requester
+//! follows it) or `-TRYAGAIN` (the requester waits and decides again by its
+//! own view, [`reroute`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
-
-use bytes::Bytes;
-use tokio::runtime::Handle;
-use tokio::task::JoinHandle;
 
 use super::cmd::Exec;
 use super::parse::{base64_encode, KeyList, Request};
@@ -39,30 +41,35 @@ use crate::resp::{decode_reply, ReplyValue};
 use crate::store::key_slot;
 
 /// Reply when a key's slot has no reachable owner.
-const DOWN: &str = "SERVER_ERROR cluster is down: hash slot not served";
+pub const DOWN: &str = "SERVER_ERROR cluster is down: hash slot not served";
+/// Reply when this node lost its quorum: memcached's form of
+/// `-CLUSTERDOWN The cluster is down`.
+pub const NO_QUORUM: &str = "SERVER_ERROR cluster is down";
 /// Reply when an owner answered something that is not a memcached reply.
 const BAD_REPLY: &[u8] = b"SERVER_ERROR bad reply from the owner node\r\n";
 /// Reply when a slot stayed in motion (or its holder unknown) for too long.
-const MIGRATING: &str = "SERVER_ERROR hash slot is being migrated, try again";
-/// Redirects followed before deciding again by this node's view.
-const MAX_REDIRECTS: u32 = 3;
+pub const MIGRATING: &str = "SERVER_ERROR hash slot is being migrated, try again";
+/// Prefix of every error line the forwarding shell writes for memcached.
+pub const ERROR_PREFIX: &str = "SERVER_ERROR ";
+/// The line ending a get reply.
+pub const END_LINE: &[u8] = b"END\r\n";
 
-/// Where a request runs.
+/// Where a memcached request runs.
 #[derive(Debug)]
-pub enum Route {
+pub enum McRoute {
     /// On this node, as parsed.
     Local,
-    /// Already answered here (the owner is down).
+    /// Already answered here (the owner is down, or no quorum).
     Answered,
     /// On other nodes: the shell runs the plan and relays the reply.
-    Remote(Plan),
+    Remote(McPlan),
     /// Here (reply and data handling), then the plan for its side effect.
-    LocalThen(Plan),
+    LocalThen(McPlan),
 }
 
-/// Requests to send to owner nodes.
+/// Memcached requests to send to owner nodes.
 #[derive(Debug)]
-pub enum Plan {
+pub enum McPlan {
     /// One request to one owner.
     Forward {
         /// The slot of its key.
@@ -83,24 +90,24 @@ pub enum Plan {
         /// Each key with the index of its part, in request order.
         keys: Vec<(Vec<u8>, usize)>,
         /// One sub-request per owner.
-        parts: Vec<Part>,
+        parts: Vec<MultiGetPart>,
     },
 }
 
 /// The keys of a multi-get that go to one place.
 #[derive(Debug)]
-pub struct Part {
-    /// Where they are served (`Dest::Here`: already executed).
-    dest: Dest,
+pub struct MultiGetPart {
+    /// Where they are served (`McDest::Here`: already executed).
+    pub dest: McDest,
     /// `get`/`gets`/`gat`/`gats` line for these keys.
-    request: Vec<u8>,
+    pub request: Vec<u8>,
     /// The reply (`VALUE` blocks and `END`).
-    reply: Vec<u8>,
+    pub reply: Vec<u8>,
 }
 
 /// Where a key's request goes from this node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Dest {
+pub enum McDest {
     /// Served here.
     Here,
     /// Sent to that node.
@@ -109,15 +116,27 @@ enum Dest {
     Wait,
 }
 
-/// Where `key`'s request goes from the requester, or `Err` when its slot
-/// is not served.
-fn dest_of(view: &View, key: &[u8]) -> Result<Dest, ()> {
-    match route::slot_route(view, key_slot(key), false) {
-        SlotRoute::Local => Ok(Dest::Here),
-        SlotRoute::Remote(_, addr) => Ok(Dest::Peer(addr)),
-        SlotRoute::Hold => Ok(Dest::Wait),
-        SlotRoute::Down => Err(()),
+/// Where a request for `slot` goes from the requester (by the routing
+/// core's `route::slot_route`), or the error line when nobody serves it.
+fn dest_of_slot(view: &View, slot: u16) -> Result<McDest, &'static str> {
+    match route::slot_route(view, slot, false) {
+        SlotRoute::Local => Ok(McDest::Here),
+        SlotRoute::Remote(_, addr) => Ok(McDest::Peer(addr)),
+        SlotRoute::Hold => Ok(McDest::Wait),
+        SlotRoute::Down => Err(DOWN),
     }
+}
+
+/// [`dest_of_slot`] of `key`'s slot.
+fn dest_of(view: &View, key: &[u8]) -> Result<McDest, &'static str> {
+    dest_of_slot(view, key_slot(key))
+}
+
+/// The memcached form of the routing core's minority fence
+/// (`route::quorum_fence`): `Some(reply)` when this node lost its quorum and
+/// must serve no request with a key.
+fn fenced(cluster: &Cluster) -> Option<&'static str> {
+    route::quorum_fence(cluster, false).err().map(|_| NO_QUORUM)
 }
 
 /// `Ok` when this node serves every key of `req` now (checked under the
@@ -150,23 +169,33 @@ fn single_key<'r>(req: &'r Request<'_>) -> Option<(&'r [u8], bool)> {
 
 /// Decides where `req` (whose raw bytes are `raw`) runs. May adjust `req`
 /// (a too-large `set` deletes the old item on its owner, not here) and
-/// answers through `ex` when the owner is down.
-pub fn route(cluster: &Cluster, req: &mut Request<'_>, raw: &[u8], ex: &mut Exec<'_>) -> Route {
-    let view = cluster.view();
+/// answers through `ex` when the owner is down or this node lost its quorum.
+pub fn route(cluster: &Cluster, req: &mut Request<'_>, raw: &[u8], ex: &mut Exec<'_>) -> McRoute {
     match req {
-        Request::Get { keys, cas, touch } => multi_get(&view, *keys, *cas, *touch, raw, ex),
+        Request::Get { keys, cas, touch } => {
+            if let Some(line) = fenced(cluster) {
+                ex.line(line);
+                return McRoute::Answered;
+            }
+            multi_get(&cluster.view(), *keys, *cas, *touch, raw, ex)
+        }
         Request::TooLarge { key, delete, .. } => {
             if !*delete {
-                return Route::Local;
+                return McRoute::Local;
             }
-            match dest_of(&view, key) {
-                Ok(Dest::Here) => Route::Local,
+            // A minority changes no data: the request is refused here.
+            if fenced(cluster).is_some() {
+                *delete = false;
+                return McRoute::Local;
+            }
+            match dest_of(&cluster.view(), key) {
+                Ok(McDest::Here) => McRoute::Local,
                 Ok(to) => {
                     *delete = false;
                     let mut request = b"md ".to_vec();
                     base64_encode(key, &mut request);
                     request.extend_from_slice(b" b q\r\n");
-                    Route::LocalThen(Plan::Forward {
+                    McRoute::LocalThen(McPlan::Forward {
                         slot: key_slot(key),
                         addr: peer(to),
                         request,
@@ -175,28 +204,32 @@ pub fn route(cluster: &Cluster, req: &mut Request<'_>, raw: &[u8], ex: &mut Exec
                     })
                 }
                 // Nothing to delete that anyone could read.
-                Err(()) => {
+                Err(_) => {
                     *delete = false;
-                    Route::Local
+                    McRoute::Local
                 }
             }
         }
         other => {
             let Some((key, noreply)) = single_key(other) else {
-                return Route::Local;
+                return McRoute::Local;
             };
-            match dest_of(&view, key) {
-                Ok(Dest::Here) => Route::Local,
-                Ok(to) => Route::Remote(Plan::Forward {
+            let dest = match fenced(cluster) {
+                Some(line) => Err(line),
+                None => dest_of(&cluster.view(), key),
+            };
+            match dest {
+                Ok(McDest::Here) => McRoute::Local,
+                Ok(to) => McRoute::Remote(McPlan::Forward {
                     slot: key_slot(key),
                     addr: peer(to),
                     request: raw.to_vec(),
                     relay: true,
                     noreply,
                 }),
-                Err(()) => {
-                    ex.maybe(DOWN, noreply);
-                    Route::Answered
+                Err(line) => {
+                    ex.maybe(line, noreply);
+                    McRoute::Answered
                 }
             }
         }
@@ -204,10 +237,10 @@ pub fn route(cluster: &Cluster, req: &mut Request<'_>, raw: &[u8], ex: &mut Exec
 }
 
 /// The node to send to (`None`: wait first).
-fn peer(to: Dest) -> Option<SocketAddr> {
+fn peer(to: McDest) -> Option<SocketAddr> {
     match to {
-        Dest::Peer(addr) => Some(addr),
-        Dest::Here | Dest::Wait => None,
+        McDest::Peer(addr) => Some(addr),
+        McDest::Here | McDest::Wait => None,
     }
 }
 
@@ -219,13 +252,16 @@ fn multi_get(
     touch: Option<i32>,
     raw: &[u8],
     ex: &mut Exec<'_>,
-) -> Route {
+) -> McRoute {
     let mut first = None;
     let mut single = true;
     for key in keys.iter() {
-        let Ok(target) = dest_of(view, key) else {
-            ex.line(DOWN);
-            return Route::Answered;
+        let target = match dest_of(view, key) {
+            Ok(target) => target,
+            Err(line) => {
+                ex.line(line);
+                return McRoute::Answered;
+            }
         };
         match first {
             None => first = Some((target, key_slot(key))),
@@ -233,9 +269,9 @@ fn multi_get(
         }
     }
     match first {
-        Some((Dest::Here, _)) | None if single => return Route::Local,
-        Some((Dest::Peer(addr), slot)) if single => {
-            return Route::Remote(Plan::Forward {
+        Some((McDest::Here, _)) | None if single => return McRoute::Local,
+        Some((McDest::Peer(addr), slot)) if single => {
+            return McRoute::Remote(McPlan::Forward {
                 slot,
                 addr: Some(addr),
                 request: raw.to_vec(),
@@ -251,14 +287,14 @@ fn multi_get(
         (false, Some(t)) => format!("gat {t}"),
         (true, Some(t)) => format!("gats {t}"),
     };
-    let mut parts: Vec<Part> = Vec::new();
+    let mut parts: Vec<MultiGetPart> = Vec::new();
     let mut order = Vec::new();
     for key in keys.iter() {
-        let target = dest_of(view, key).unwrap_or(Dest::Wait);
+        let target = dest_of(view, key).unwrap_or(McDest::Wait);
         let i = match parts.iter().position(|p| p.dest == target) {
             Some(i) => i,
             None => {
-                parts.push(Part {
+                parts.push(MultiGetPart {
                     dest: target,
                     request: head.clone().into_bytes(),
                     reply: Vec::new(),
@@ -272,7 +308,7 @@ fn multi_get(
     }
     for (i, p) in parts.iter_mut().enumerate() {
         p.request.extend_from_slice(b"\r\n");
-        if p.dest == Dest::Here {
+        if p.dest == McDest::Here {
             let mut local = Exec {
                 shared: ex.shared,
                 out: &mut p.reply,
@@ -285,7 +321,7 @@ fn multi_get(
             local.line("END");
         }
     }
-    Route::Remote(Plan::MultiGet {
+    McRoute::Remote(McPlan::MultiGet {
         head,
         keys: order,
         parts,
@@ -294,7 +330,7 @@ fn multi_get(
 
 /// What a peer answered to a forwarded request.
 #[derive(Debug)]
-enum Answer {
+pub enum McAnswer {
     /// The raw memcached reply.
     Reply(Vec<u8>),
     /// It does not serve the slot: that node does.
@@ -303,59 +339,47 @@ enum Answer {
     TryAgain,
 }
 
-/// Reads a peer's `CLUSTER MC` reply frame.
-fn answer(frame: &[u8]) -> Result<Answer, String> {
+/// The internal RESP command carrying `request` to its owner:
+/// `CLUSTER MC <raw memcached request>`.
+pub fn peer_command(request: &[u8]) -> [&[u8]; 3] {
+    [b"CLUSTER", b"MC", request]
+}
+
+/// Reads a peer's `CLUSTER MC` reply frame; `Err` is the error line for
+/// the client.
+pub fn classify(frame: &[u8]) -> Result<McAnswer, String> {
     match decode_reply(frame) {
-        Ok(ReplyValue::BulkString(b)) => Ok(Answer::Reply(b)),
+        Ok(ReplyValue::BulkString(b)) => Ok(McAnswer::Reply(b)),
         Ok(ReplyValue::Error(e)) => {
             if e.starts_with("TRYAGAIN") {
-                return Ok(Answer::TryAgain);
+                return Ok(McAnswer::TryAgain);
             }
             let moved = e
                 .strip_prefix("MOVED ")
                 .and_then(|rest| rest.rsplit(' ').next())
                 .and_then(|a| a.parse().ok());
             match moved {
-                Some(addr) => Ok(Answer::Moved(addr)),
-                None => Err(format!("SERVER_ERROR {e}")),
+                Some(addr) => Ok(McAnswer::Moved(addr)),
+                None => Err(format!("{ERROR_PREFIX}{e}")),
             }
         }
         _ => Err(String::from_utf8_lossy(BAD_REPLY.trim_ascii_end()).into_owned()),
     }
 }
 
-/// Sends one raw request to `addr` from the node's main runtime (`main`),
-/// where the peer links live, and returns the peer's answer or the error
-/// line for the client. Requests started this way travel concurrently.
-fn call(
-    shared: &Arc<Shared>,
-    main: &Handle,
-    addr: SocketAddr,
-    request: Bytes,
-) -> JoinHandle<Result<Answer, String>> {
-    let shared = shared.clone();
-    main.spawn(async move {
-        let Some(cluster) = shared.cluster.get() else {
-            return Err(DOWN.into());
-        };
-        let frame = cluster
-            .pool
-            .request(&shared, addr, false, &[b"CLUSTER", b"MC", &request])
-            .await
-            .map_err(|e| format!("SERVER_ERROR cannot reach the owner {addr}: {e}"))?;
-        answer(&frame)
-    })
-}
-
-/// The outcome of a [`call`] (a task that died is an error line too).
-async fn answer_of(call: JoinHandle<Result<Answer, String>>) -> Result<Answer, String> {
-    call.await
-        .unwrap_or_else(|e| Err(format!("SERVER_ERROR proxy task failed: {e}")))
+/// Where a held request for `slot` goes now, by this node's view and the
+/// same core as the first decision (the minority fence included), or the
+/// error line for the client.
+pub fn reroute(cluster: &Cluster, slot: u16) -> Result<McDest, &'static str> {
+    match fenced(cluster) {
+        Some(line) => Err(line),
+        None => dest_of_slot(&cluster.view(), slot),
+    }
 }
 
 /// Executes `request` here if this node serves its keys now (under the
 /// gate, like a connection's batch); `None` when it does not.
-fn run_here(shared: &Arc<Shared>, cluster: &Cluster, request: &[u8]) -> Option<Vec<u8>> {
+pub fn run_here(shared: &Arc<Shared>, cluster: &Cluster, request: &[u8]) -> Option<Vec<u8>> {
     let mut dispatcher = Dispatcher::new(shared);
     if !dispatcher.enter() {
         let mut out = Vec::new();
@@ -373,139 +397,25 @@ fn run_here(shared: &Arc<Shared>, cluster: &Cluster, request: &[u8]) -> Option<V
     .ok()
 }
 
-/// Gets `request` (for keys of `slot`) answered: sends it to `to`, follows
-/// `-MOVED`, and when told to wait (or first told nothing, `to` = `None`)
-/// decides again by this node's view every [`route::HOLD_STEP`], running it
-/// here once this node serves the slot; gives up after [`route::HOLD_LIMIT`].
-async fn forward(
-    shared: &Arc<Shared>,
-    main: &Handle,
-    slot: u16,
-    mut to: Option<SocketAddr>,
-    request: Bytes,
-) -> Result<Vec<u8>, String> {
-    let Some(cluster) = shared.cluster.get() else {
-        return Err(DOWN.into());
-    };
-    let start = Instant::now();
-    let mut redirects = 0;
-    loop {
-        if let Some(addr) = to {
-            match answer_of(call(shared, main, addr, request.clone())).await? {
-                Answer::Reply(reply) => return Ok(reply),
-                Answer::Moved(next) if redirects < MAX_REDIRECTS => {
-                    redirects += 1;
-                    to = Some(next);
-                    continue;
-                }
-                Answer::Moved(_) | Answer::TryAgain => {}
-            }
-        }
-        if start.elapsed() >= route::HOLD_LIMIT {
-            return Err(MIGRATING.into());
-        }
-        tokio::time::sleep(route::HOLD_STEP).await;
-        redirects = 0;
-        to = match route::slot_route(&cluster.view(), slot, false) {
-            SlotRoute::Local => match run_here(shared, cluster, &request) {
-                Some(reply) => return Ok(reply),
-                None => None,
-            },
-            SlotRoute::Remote(_, addr) => Some(addr),
-            SlotRoute::Hold => None,
-            SlotRoute::Down => return Err(DOWN.into()),
-        };
-    }
+/// The single-key `get` (of the multi-get command `head`) that asks for
+/// `key` alone: a part whose node sent it elsewhere is asked key by key.
+pub fn get_line(head: &str, key: &[u8]) -> Vec<u8> {
+    let mut request = head.as_bytes().to_vec();
+    request.push(b' ');
+    request.extend_from_slice(key);
+    request.extend_from_slice(b"\r\n");
+    request
 }
 
-/// Gets the keys of one multi-get part one by one (a part whose node sent
-/// it elsewhere, or that had to wait): their `VALUE` blocks and one `END`.
-async fn get_each(
-    shared: &Arc<Shared>,
-    main: &Handle,
-    head: &str,
-    keys: impl Iterator<Item = &[u8]>,
-) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    for key in keys {
-        let mut request = head.as_bytes().to_vec();
-        request.push(b' ');
-        request.extend_from_slice(key);
-        request.extend_from_slice(b"\r\n");
-        let reply = forward(shared, main, key_slot(key), None, request.into()).await?;
-        match reply.strip_suffix(b"END\r\n") {
-            Some(values) => out.extend_from_slice(values),
-            // An error line: the whole get answers it.
-            None => return Ok(reply),
+/// Appends the `VALUE` blocks of a single-key get reply to `out`, or hands
+/// back the error line it is instead (the whole get then answers it).
+pub fn add_values(out: &mut Vec<u8>, reply: Vec<u8>) -> Result<(), Vec<u8>> {
+    match reply.strip_suffix(END_LINE) {
+        Some(values) => {
+            out.extend_from_slice(values);
+            Ok(())
         }
-    }
-    out.extend_from_slice(b"END\r\n");
-    Ok(out)
-}
-
-/// Runs a plan, appending what the client must see to `out`; `main` is the
-/// node's main runtime.
-pub async fn run(shared: &Arc<Shared>, main: &Handle, plan: Plan, out: &mut Vec<u8>) {
-    match plan {
-        Plan::Forward {
-            slot,
-            addr,
-            request,
-            relay,
-            noreply,
-        } => match forward(shared, main, slot, addr, request.into()).await {
-            Ok(reply) if relay => out.extend_from_slice(&reply),
-            Ok(_) => {}
-            Err(e) => {
-                if relay && !noreply {
-                    out.extend_from_slice(e.as_bytes());
-                    out.extend_from_slice(b"\r\n");
-                }
-            }
-        },
-        Plan::MultiGet {
-            head,
-            keys,
-            mut parts,
-        } => {
-            // Every owner is asked at once; the replies are joined in key order.
-            let calls: Vec<_> = parts
-                .iter_mut()
-                .map(|p| match p.dest {
-                    Dest::Peer(addr) => Some(call(
-                        shared,
-                        main,
-                        addr,
-                        std::mem::take(&mut p.request).into(),
-                    )),
-                    Dest::Here | Dest::Wait => None,
-                })
-                .collect();
-            for (i, (p, c)) in parts.iter_mut().zip(calls).enumerate() {
-                let answered = match c {
-                    Some(c) => answer_of(c).await,
-                    None if p.dest == Dest::Wait => Ok(Answer::TryAgain),
-                    None => continue,
-                };
-                let reply = match answered {
-                    Ok(Answer::Reply(reply)) => Ok(reply),
-                    Ok(Answer::Moved(_) | Answer::TryAgain) => {
-                        let mine = keys.iter().filter(|k| k.1 == i).map(|k| k.0.as_slice());
-                        get_each(shared, main, &head, mine).await
-                    }
-                    Err(e) => Err(e),
-                };
-                match reply {
-                    Ok(reply) => p.reply = reply,
-                    Err(e) => {
-                        out.extend_from_slice(e.as_bytes());
-                        out.extend_from_slice(b"\r\n");
-                        return;
-                    }
-                }
-            }
-            join(out, &keys, &parts);
-        }
+        None => Err(reply),
     }
 }
 
@@ -544,7 +454,7 @@ fn blocks(reply: &[u8]) -> Result<Vec<Block<'_>>, &[u8]> {
 }
 
 /// Joins the parts of a multi-get: values in request key order, one `END`.
-fn join(out: &mut Vec<u8>, keys: &[(Vec<u8>, usize)], parts: &[Part]) {
+pub fn join(out: &mut Vec<u8>, keys: &[(Vec<u8>, usize)], parts: &[MultiGetPart]) {
     let mut found = Vec::with_capacity(parts.len());
     for p in parts {
         match blocks(&p.reply) {
@@ -565,7 +475,7 @@ fn join(out: &mut Vec<u8>, keys: &[(Vec<u8>, usize)], parts: &[Part]) {
             }
         }
     }
-    out.extend_from_slice(b"END\r\n");
+    out.extend_from_slice(END_LINE);
 }
 
 /// Executes one memcached request forwarded by a peer (`CLUSTER MC`; see
@@ -586,9 +496,9 @@ pub fn execute_for_peer(
 mod tests {
     use super::*;
 
-    fn part(reply: &[u8]) -> Part {
-        Part {
-            dest: Dest::Here,
+    fn part(reply: &[u8]) -> MultiGetPart {
+        MultiGetPart {
+            dest: McDest::Here,
             request: Vec::new(),
             reply: reply.to_vec(),
         }

@@ -20,23 +20,75 @@
 //! serves its slot. Peer requests go through the multiplexed links of
 //! `cluster::pool::Pool`; each link announces itself with
 //! `CLUSTER PROXY-ORIGIN`.
+//!
+//! memcached requests ([`run_memcached`]) follow the same policy with
+//! memcached's pieces from `memcache::proxy` (the `CLUSTER MC` wrapping, the
+//! reading of a peer's reply, the multi-get join, the `SERVER_ERROR` texts):
+//! a held request decides again through the same routing core (minority
+//! fence included) every `HOLD_STEP` for at most `HOLD_LIMIT` ([`HoldClock`]),
+//! an unreachable peer fails the request at once ([`unreachable`]), and a
+//! request is sent at most `MAX_HOPS` times per decision ([`MC_SENDS`]). One
+//! difference remains: a memcached receiver that does not serve the slot
+//! answers `-MOVED`/`-TRYAGAIN` and the requester follows it, where a RESP
+//! receiver forwards the command itself.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
+use tokio::runtime::Handle;
+use tokio::task::JoinHandle;
 
-use crate::cluster::pool::InFlightReply;
+use crate::cluster::pool::{InFlightReply, MAX_HOPS};
 use crate::cluster::route::{
     decide, tryagain, Decision, Forwarding, Join, RouteContext, RoutedCommand, HOLD_LIMIT,
     HOLD_STEP, PATIENCE,
 };
 use crate::cmd::client::Client;
 use crate::cmd::{After, Dispatched, Dispatcher, Shared};
+use crate::memcache::proxy::{self, McAnswer, McDest, McPlan};
 use crate::resp::{decode_reply, Reply, ReplyValue};
+use crate::store::key_slot;
+
+/// What a peer that cannot be reached fails a request with (both
+/// protocols; no retry: its failure is detected by gossip, not here).
+fn unreachable(addr: SocketAddr, e: &std::io::Error) -> String {
+    format!("cannot reach the owner {addr}: {e}")
+}
 
 fn peer_error(addr: SocketAddr, e: &std::io::Error) -> String {
-    format!("CLUSTERDOWN cannot reach the owner {addr}: {e}")
+    format!("CLUSTERDOWN {}", unreachable(addr, e))
+}
+
+/// The hold policy of both protocols: a held request decides its route
+/// again every [`HOLD_STEP`], is forwarded by this node's view once
+/// [`PATIENCE`] passed, and gives up (`TRYAGAIN`) after [`HOLD_LIMIT`].
+struct HoldClock {
+    start: Instant,
+}
+
+impl HoldClock {
+    fn start() -> HoldClock {
+        HoldClock {
+            start: Instant::now(),
+        }
+    }
+
+    /// Waits one step before deciding again.
+    async fn step(&self) {
+        tokio::time::sleep(HOLD_STEP).await;
+    }
+
+    /// Held long enough to be forwarded by this node's view.
+    fn patient(&self) -> bool {
+        self.start.elapsed() >= PATIENCE
+    }
+
+    /// Held too long: give up.
+    fn expired(&self) -> bool {
+        self.start.elapsed() >= HOLD_LIMIT
+    }
 }
 
 /// Sends a forwarded command on its way without waiting for its reply (the
@@ -135,19 +187,19 @@ async fn hold(shared: &Arc<Shared>, client: &mut Client, reply: &mut Reply, args
         reply.error("CLUSTERDOWN The cluster is down");
         return;
     };
-    let start = std::time::Instant::now();
+    let clock = HoldClock::start();
     let redirect = shared.config.read().cluster_redirect;
     let keys = found.cmd.key_positions(&args);
     loop {
-        tokio::time::sleep(HOLD_STEP).await;
+        clock.step().await;
         let context = RouteContext {
             redirect,
             in_multi: false,
             proxied: client.proxied,
-            patient: start.elapsed() >= PATIENCE,
+            patient: clock.patient(),
         };
         match decide(cluster, found.cmd.route_shape(), &keys, &args, context) {
-            Decision::Route(Forwarding::Hold) if start.elapsed() < HOLD_LIMIT => continue,
+            Decision::Route(Forwarding::Hold) if !clock.expired() => continue,
             Decision::Route(Forwarding::Hold) => {
                 tracing::debug!(
                     cmd = found.cmd.name,
@@ -193,7 +245,7 @@ fn execute_here(
 /// `None` when it already travelled the most hops (see `cluster::pool`).
 fn next_hop(client: &Client) -> Option<u8> {
     let hop = client.proxy_hop.saturating_add(1);
-    (hop <= crate::cluster::pool::MAX_HOPS).then_some(hop)
+    (hop <= MAX_HOPS).then_some(hop)
 }
 
 async fn run_plan(
@@ -311,6 +363,171 @@ fn join_replies(
                 })
                 .sum();
             reply.int(total);
+        }
+    }
+}
+
+/// Sends per routing decision of a memcached request: the first one and the
+/// `-MOVED` it follows, as many as the hops of a RESP command.
+const MC_SENDS: u32 = MAX_HOPS as u32;
+
+/// Sends one raw memcached request to `addr` from the node's main runtime
+/// (`main`), where the peer links live, and returns the peer's answer or the
+/// error line for the client. Requests started this way travel concurrently.
+fn mc_call(
+    shared: &Arc<Shared>,
+    main: &Handle,
+    addr: SocketAddr,
+    request: Bytes,
+) -> JoinHandle<Result<McAnswer, String>> {
+    let shared = shared.clone();
+    main.spawn(async move {
+        let Some(cluster) = shared.cluster.get() else {
+            return Err(proxy::DOWN.into());
+        };
+        let frame = cluster
+            .pool
+            .request(&shared, addr, false, &proxy::peer_command(&request))
+            .await
+            .map_err(|e| format!("{}{}", proxy::ERROR_PREFIX, unreachable(addr, &e)))?;
+        proxy::classify(&frame)
+    })
+}
+
+/// The outcome of an [`mc_call`] (a task that died is an error line too).
+async fn mc_answer_of(call: JoinHandle<Result<McAnswer, String>>) -> Result<McAnswer, String> {
+    call.await
+        .unwrap_or_else(|e| Err(format!("{}proxy task failed: {e}", proxy::ERROR_PREFIX)))
+}
+
+/// Gets a memcached `request` (for keys of `slot`) answered: sends it to
+/// `to`, follows `-MOVED`, and when told to wait (or first told nothing,
+/// `to` = `None`) holds it ([`HoldClock`]), deciding again by this node's
+/// view and running it here once this node serves the slot.
+async fn mc_forward(
+    shared: &Arc<Shared>,
+    main: &Handle,
+    slot: u16,
+    mut to: Option<SocketAddr>,
+    request: Bytes,
+) -> Result<Vec<u8>, String> {
+    let Some(cluster) = shared.cluster.get() else {
+        return Err(proxy::DOWN.into());
+    };
+    let clock = HoldClock::start();
+    let mut sends = 0;
+    loop {
+        if let Some(addr) = to {
+            sends += 1;
+            match mc_answer_of(mc_call(shared, main, addr, request.clone())).await? {
+                McAnswer::Reply(reply) => return Ok(reply),
+                McAnswer::Moved(next) if sends < MC_SENDS => {
+                    to = Some(next);
+                    continue;
+                }
+                McAnswer::Moved(_) | McAnswer::TryAgain => {}
+            }
+        }
+        if clock.expired() {
+            return Err(proxy::MIGRATING.into());
+        }
+        clock.step().await;
+        sends = 0;
+        to = match proxy::reroute(cluster, slot)? {
+            McDest::Here => match proxy::run_here(shared, cluster, &request) {
+                Some(reply) => return Ok(reply),
+                None => None,
+            },
+            McDest::Peer(addr) => Some(addr),
+            McDest::Wait => None,
+        };
+    }
+}
+
+/// Gets the keys of one multi-get part one by one (a part whose node sent
+/// it elsewhere, or that had to wait): their `VALUE` blocks and one `END`.
+async fn mc_get_each(
+    shared: &Arc<Shared>,
+    main: &Handle,
+    head: &str,
+    keys: impl Iterator<Item = &[u8]>,
+) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    for key in keys {
+        let request = proxy::get_line(head, key).into();
+        let reply = mc_forward(shared, main, key_slot(key), None, request).await?;
+        // An error line: the whole get answers it.
+        if let Err(line) = proxy::add_values(&mut out, reply) {
+            return Ok(line);
+        }
+    }
+    out.extend_from_slice(proxy::END_LINE);
+    Ok(out)
+}
+
+/// Appends an error line for a memcached client.
+fn mc_error(out: &mut Vec<u8>, line: &str) {
+    out.extend_from_slice(line.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Runs a memcached plan (`memcache::proxy::route`), appending what the
+/// client must see to `out`; `main` is the node's main runtime.
+pub async fn run_memcached(shared: &Arc<Shared>, main: &Handle, plan: McPlan, out: &mut Vec<u8>) {
+    match plan {
+        McPlan::Forward {
+            slot,
+            addr,
+            request,
+            relay,
+            noreply,
+        } => match mc_forward(shared, main, slot, addr, request.into()).await {
+            Ok(reply) if relay => out.extend_from_slice(&reply),
+            Ok(_) => {}
+            Err(e) => {
+                if relay && !noreply {
+                    mc_error(out, &e);
+                }
+            }
+        },
+        McPlan::MultiGet {
+            head,
+            keys,
+            mut parts,
+        } => {
+            // Every owner is asked at once; the replies are joined in key order.
+            let calls: Vec<_> = parts
+                .iter_mut()
+                .map(|p| match p.dest {
+                    McDest::Peer(addr) => Some(mc_call(
+                        shared,
+                        main,
+                        addr,
+                        std::mem::take(&mut p.request).into(),
+                    )),
+                    McDest::Here | McDest::Wait => None,
+                })
+                .collect();
+            for (i, (p, c)) in parts.iter_mut().zip(calls).enumerate() {
+                let answered = match c {
+                    Some(c) => mc_answer_of(c).await,
+                    None if p.dest == McDest::Wait => Ok(McAnswer::TryAgain),
+                    None => continue,
+                };
+                let reply = match answered {
+                    Ok(McAnswer::Reply(reply)) => Ok(reply),
+                    Ok(McAnswer::Moved(_) | McAnswer::TryAgain) => {
+                        let mine = keys.iter().filter(|k| k.1 == i).map(|k| k.0.as_slice());
+                        mc_get_each(shared, main, &head, mine).await
+                    }
+                    Err(e) => Err(e),
+                };
+                match reply {
+                    Ok(reply) => p.reply = reply,
+                    Err(e) => return mc_error(out, &e),
+                }
+            }
+            proxy::join(out, &keys, &parts);
         }
     }
 }

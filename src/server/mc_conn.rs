@@ -17,7 +17,7 @@ use tracing::debug;
 use crate::cmd::Shared;
 use crate::config::Settings;
 use crate::error::StartError;
-use crate::memcache::{limits, process, proxy, Next};
+use crate::memcache::{limits, process, Next};
 use crate::node::clients::ClientHandle;
 use crate::node::mc_stats::McCounters;
 use crate::store::now_ms;
@@ -209,7 +209,7 @@ async fn serve(
             Next::Flush => continue,
             Next::Close => return,
             Next::Proxy(plan) => {
-                proxy::run(shared, &workers.main, plan, &mut out).await;
+                super::forward::run_memcached(shared, &workers.main, plan, &mut out).await;
                 continue;
             }
             Next::Read => {}
