@@ -141,12 +141,19 @@ pub enum Dispatched {
 pub struct Dispatcher<'s> {
     shared: &'s Arc<Shared>,
     gate: Option<RwLockReadGuard<'s, ()>>,
+    /// When the previous memcached request of this run ended: the next one's
+    /// start (one clock read per request; see `dispatch_mc`).
+    pub(super) mc_clock: Option<Instant>,
 }
 
 impl<'s> Dispatcher<'s> {
     /// A dispatcher that takes the gate at its first command.
     pub fn new(shared: &'s Arc<Shared>) -> Dispatcher<'s> {
-        Dispatcher { shared, gate: None }
+        Dispatcher {
+            shared,
+            gate: None,
+            mc_clock: None,
+        }
     }
 
     /// The node this dispatcher runs requests on.

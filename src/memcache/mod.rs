@@ -271,6 +271,7 @@ pub fn execute_forwarded(
         stats: shared.memcache.block(0),
         now_ms: origin.now_ms,
     };
-    Dispatcher::new(shared).run_memcached(raw, origin, || ex.run(req));
+    let mut dispatcher = Dispatcher::new(shared);
+    dispatcher.run_memcached(raw, origin, || ex.run(req));
     Ok(out)
 }

@@ -55,6 +55,7 @@ impl Watches {
     /// so of its result, marks the watchers of every key it modified dirty:
     /// Redis' `signalModifiedKey`, fed by the store's mutation observer. The
     /// keys are recorded only while somebody watches.
+    #[inline]
     pub fn signal_modified_by<R>(&self, f: impl FnOnce() -> R, succeeded: fn(&R) -> bool) -> R {
         if self.is_empty() {
             return f();
