@@ -1113,15 +1113,6 @@ fn requirepass_guards_the_memcached_port_like_memcached_auth_file() {
     );
 }
 
-/// This host's address on a non-loopback interface, if it has one.
-fn non_loopback_ip() -> Option<std::net::IpAddr> {
-    let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
-    // Connecting a UDP socket sends nothing: it only picks the route.
-    s.connect("203.0.113.1:9").ok()?;
-    let ip = s.local_addr().ok()?.ip();
-    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
-}
-
 #[test]
 fn protected_mode_refuses_non_loopback_memcached_clients() {
     let Some(ip) = non_loopback_ip() else {
@@ -1130,15 +1121,8 @@ fn protected_mode_refuses_non_loopback_memcached_clients() {
     };
     let host = ip.to_string();
     let (rc, port) = start_rc(&["--bind", "127.0.0.1", &host]);
-    let from_outside = |p: u16, data: &[u8]| {
-        let mut s = TcpStream::connect((ip, p)).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(5)))
-            .expect("timeout");
-        let _ = s.write_all(data);
-        let mut out = Vec::new();
-        let _ = s.read_to_end(&mut out);
-        String::from_utf8_lossy(&out).into_owned()
-    };
+    let from_outside =
+        |p: u16, data: &[u8]| String::from_utf8_lossy(&exchange_at(ip, p, data)).into_owned();
     // The connection is refused before any request runs, then closed.
     let denied = from_outside(port, b"set k 0 0 1\r\nv\r\nflush_all\r\n");
     assert!(
