@@ -67,7 +67,12 @@ fn check(block: &[u8], password: &[u8]) -> Result<(), &'static [u8]> {
 
 /// Runs the exchange over the requests buffered in `inbuf`, answering each
 /// into `out`, until the client authenticates with `default <password>`.
+/// An empty password (`requirepass` cleared since the connection opened)
+/// opens the gate at once, as Redis' default user then needs no password.
 pub fn authenticate(password: &[u8], inbuf: &mut BytesMut, out: &mut Vec<u8>) -> Gate {
+    if password.is_empty() {
+        return Gate::Open;
+    }
     loop {
         let Some(nl) = memchr::memchr(b'\n', inbuf) else {
             return if inbuf.len() > MAX_LINE {
@@ -137,6 +142,14 @@ mod tests {
             "CLIENT_ERROR authentication failure\r\n".to_string()
                 + &"CLIENT_ERROR unauthenticated\r\n".repeat(3)
         );
+    }
+
+    #[test]
+    fn a_cleared_password_opens_the_gate() {
+        let mut inbuf = BytesMut::from(&b"get k\r\n"[..]);
+        let mut out = Vec::new();
+        assert_eq!(authenticate(b"", &mut inbuf, &mut out), Gate::Open);
+        assert_eq!((inbuf.len(), out.len()), (7, 0));
     }
 
     #[test]
