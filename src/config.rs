@@ -69,6 +69,69 @@ impl EvictionPolicy {
     }
 }
 
+/// Redis' three-way switch for a dangerous feature
+/// (`enable-debug-command`, `enable-protected-configs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Enablement {
+    /// Refused to every client.
+    No,
+    /// Allowed to every client.
+    Yes,
+    /// Allowed to clients on the loopback interface only.
+    Local,
+}
+
+const ENABLEMENTS: [(&str, Enablement); 3] = [
+    ("no", Enablement::No),
+    ("yes", Enablement::Yes),
+    ("local", Enablement::Local),
+];
+
+impl Enablement {
+    /// The redis.conf name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Enablement::No => "no",
+            Enablement::Yes => "yes",
+            Enablement::Local => "local",
+        }
+    }
+
+    fn parse(v: &str) -> Result<Enablement, String> {
+        let l = v.to_ascii_lowercase();
+        ENABLEMENTS
+            .iter()
+            .find(|(n, _)| *n == l)
+            .map(|(_, e)| *e)
+            .ok_or_else(|| "argument(s) must be one of the following: no, yes, local".into())
+    }
+
+    /// True when a client (`local`: on the loopback interface) may use the
+    /// feature.
+    pub fn allows(self, local: bool) -> bool {
+        self == Enablement::Yes || (self == Enablement::Local && local)
+    }
+}
+
+/// Who sets a parameter: the rules differ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetBy {
+    /// The config file or the command line: every parameter.
+    Startup,
+    /// CONFIG SET from a client (`local`: on the loopback interface): not
+    /// the immutable parameters, and the protected ones only when
+    /// `enable-protected-configs` allows it.
+    Client {
+        /// The client is on the loopback interface.
+        local: bool,
+    },
+}
+
+/// The parameters Redis 7 marks `PROTECTED_CONFIG` (its `dir` and
+/// `dbfilename`; ringcache has no `dbfilename`): a client changing them can
+/// make the node write where it should not.
+const PROTECTED: [&str; 1] = ["dir"];
+
 /// All settings of a node.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -163,6 +226,10 @@ pub struct Settings {
     pub cluster_weight: u64,
     /// Milliseconds without gossip before a peer is reported failed.
     pub cluster_node_timeout: u64,
+    /// Who may run DEBUG (set at start-up only).
+    pub enable_debug_command: Enablement,
+    /// Who may CONFIG SET the protected parameters (set at start-up only).
+    pub enable_protected_configs: Enablement,
 }
 
 impl Default for Settings {
@@ -213,6 +280,8 @@ impl Default for Settings {
             cluster_announce_ip: String::new(),
             cluster_weight: 1,
             cluster_node_timeout: 3000,
+            enable_debug_command: Enablement::No,
+            enable_protected_configs: Enablement::No,
         }
     }
 }
@@ -582,6 +651,24 @@ pub static PARAMS: &[Param] = &[
         false
     ),
     Param {
+        name: "enable-debug-command",
+        mutable: false,
+        get: |s| s.enable_debug_command.name().into(),
+        set: |s, v| {
+            s.enable_debug_command = Enablement::parse(v)?;
+            Ok(())
+        },
+    },
+    Param {
+        name: "enable-protected-configs",
+        mutable: false,
+        get: |s| s.enable_protected_configs.name().into(),
+        set: |s, v| {
+            s.enable_protected_configs = Enablement::parse(v)?;
+            Ok(())
+        },
+    },
+    Param {
         name: "appendonly",
         mutable: false,
         get: |_| "no".into(),
@@ -636,13 +723,22 @@ impl Settings {
     }
 
     /// Sets one parameter from its text form, as CONFIG SET / files / flags do.
-    pub fn set(&mut self, name: &str, value: &str, at_startup: bool) -> Result<(), ConfigError> {
+    pub fn set(&mut self, name: &str, value: &str, by: SetBy) -> Result<(), ConfigError> {
         let p = find_param(name).ok_or_else(|| ConfigError::Unknown(name.to_string()))?;
-        if !p.mutable && !at_startup {
-            return Err(ConfigError::Invalid {
-                name: p.name.into(),
-                reason: "can't set immutable config".into(),
-            });
+        if let SetBy::Client { local } = by {
+            let refusal = if !p.mutable {
+                Some("can't set immutable config")
+            } else if PROTECTED.contains(&p.name) && !self.enable_protected_configs.allows(local) {
+                Some("can't set protected config")
+            } else {
+                None
+            };
+            if let Some(reason) = refusal {
+                return Err(ConfigError::Invalid {
+                    name: p.name.into(),
+                    reason: reason.into(),
+                });
+            }
         }
         (p.set)(self, value).map_err(|reason| ConfigError::Invalid {
             name: p.name.into(),
@@ -676,7 +772,7 @@ impl Settings {
                 .map(|a| String::from_utf8_lossy(&a).into_owned())
                 .collect();
             if let Some((name, rest)) = args.split_first() {
-                self.set(name, &rest.join(" "), true)
+                self.set(name, &rest.join(" "), SetBy::Startup)
                     .map_err(|e| ConfigError::File(format!("{path}:{}: {e}", no + 1)))?;
             }
         }
@@ -707,7 +803,7 @@ impl Settings {
                 values.push(args[i].clone());
                 i += 1;
             }
-            s.set(name, &values.join(" "), true)?;
+            s.set(name, &values.join(" "), SetBy::Startup)?;
         }
         Ok(s)
     }
@@ -736,7 +832,9 @@ mod tests {
         assert_eq!(s.maxmemory, 1 << 20);
         assert_eq!(s.bind, vec!["127.0.0.1".to_string(), "::1".to_string()]);
         let mut s = Settings::default();
-        let e = s.set("maxmemory", "abc", false).expect_err("bad value");
+        let e = s
+            .set("maxmemory", "abc", SetBy::Client { local: true })
+            .expect_err("bad value");
         assert_eq!(
             e.to_string(),
             "CONFIG SET failed (possibly related to argument 'maxmemory') - argument must be a memory value"
@@ -745,5 +843,43 @@ mod tests {
             s.get_matching(b"maxmemory-p*"),
             vec![("maxmemory-policy", "noeviction".to_string())]
         );
+    }
+
+    #[test]
+    fn protected_and_immutable_parameters_only_at_startup_unless_enabled() {
+        let remote = SetBy::Client { local: false };
+        let local = SetBy::Client { local: true };
+        let mut s = Settings::default();
+        for by in [remote, local] {
+            let e = s.set("dir", "/nonexistent", by).expect_err("protected");
+            assert_eq!(
+                e.to_string(),
+                "CONFIG SET failed (possibly related to argument 'dir') - can't set protected config"
+            );
+        }
+        let e = s
+            .set("enable-protected-configs", "yes", local)
+            .expect_err("immutable");
+        assert!(e.to_string().ends_with("- can't set immutable config"));
+        s.set("enable-protected-configs", "local", SetBy::Startup)
+            .expect("startup");
+        assert!(s.set("dir", "/tmp", remote).is_err());
+        s.set("dir", "/tmp", local).expect("local client allowed");
+        s.set("enable-protected-configs", "YES", SetBy::Startup)
+            .expect("startup");
+        s.set("dir", "/var/tmp", remote).expect("allowed");
+        assert_eq!(
+            s.get_matching(b"enable-*"),
+            vec![
+                ("enable-debug-command", "no".to_string()),
+                ("enable-protected-configs", "yes".to_string())
+            ]
+        );
+        let e = s
+            .set("enable-debug-command", "maybe", SetBy::Startup)
+            .expect_err("bad value");
+        assert!(e
+            .to_string()
+            .ends_with("argument(s) must be one of the following: no, yes, local"));
     }
 }

@@ -13,9 +13,15 @@ use common::*;
 
 /// Starts a real memcached on a free port.
 fn start_memcached() -> Proc {
+    start_memcached_with(&[])
+}
+
+/// Starts a real memcached on a free port with extra arguments.
+fn start_memcached_with(extra: &[&str]) -> Proc {
     let port = free_port();
     let mut cmd = Command::new("memcached");
     cmd.args(["-p", &port.to_string(), "-U", "0", "-l", "127.0.0.1"]);
+    cmd.args(extra);
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
         cmd.args(["-u", "root"]);
@@ -1000,4 +1006,139 @@ fn idle_connections_honour_timeout() {
     // The idle one was closed after about a second; the busy one lives on.
     assert!(idle.closes_after(b""));
     assert!(busy.step(b"version\r\n").starts_with(b"VERSION "));
+}
+
+/// The replies to `data` sent on a fresh connection, and whether it closed.
+fn quiet_exchange(port: u16, data: &[u8]) -> (String, bool) {
+    let (out, closed) = exchange(port, data, Duration::from_millis(300));
+    (String::from_utf8_lossy(&out).into_owned(), closed)
+}
+
+/// Sends each piece on one fresh connection, reading the replies to each
+/// until the server stays quiet, and returns them.
+fn session(port: u16, pieces: &[&[u8]]) -> Vec<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_millis(150)))
+        .expect("timeout");
+    let mut replies = Vec::new();
+    for piece in pieces {
+        s.write_all(piece).expect("write");
+        let mut out = Vec::new();
+        let mut tmp = [0u8; 4096];
+        while let Ok(n @ 1..) = s.read(&mut tmp) {
+            out.extend_from_slice(&tmp[..n]);
+        }
+        replies.push(String::from_utf8_lossy(&out).into_owned());
+    }
+    replies
+}
+
+#[test]
+fn requirepass_guards_the_memcached_port_like_memcached_auth_file() {
+    // memcached 1.6 with an auth file holding Redis' default user: the
+    // reference for every reply below.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("auth");
+    std::fs::write(&file, "default:secret\n").expect("auth file");
+    let reference = start_memcached_with(&["-Y", file.to_str().expect("path")]);
+    let (rc, port) = start_rc(&["--requirepass", "secret"]);
+    let login = b"set any 0 0 14\r\ndefault secret\r\n";
+    let mut transcripts = Vec::new();
+    for p in [reference.port, port] {
+        let mut t = Vec::new();
+        let mut seed = login.to_vec();
+        seed.extend_from_slice(b"set k 0 0 4\r\norig\r\n");
+        t.push(session(p, &[&seed]));
+        for attack in [
+            &[&b"get k\r\n"[..]][..],
+            &[b"gets k\r\n", b"mg k v\r\n"],
+            &[b"set k 0 0 6\r\nhacked\r\n"],
+            &[b"set k 0 0 13\r\nhacked hacked\r\n", b"get k\r\n"],
+            &[
+                b"delete k\r\n",
+                b"flush_all\r\n",
+                b"incr k 1\r\n",
+                b"stats\r\n",
+                b"version\r\n",
+            ],
+            &[b"set a 0 0 12\r\ndefault nope\r\n", b"get k\r\n"],
+            &[b"set a 0 0 5\r\nabcdefg", b"bogus\r\n", b"quit\r\n"],
+            &[b"set a 0 0 14 noreply\r\ndefault secret\r\n", b"get k\r\n"],
+        ] {
+            t.push(session(p, attack));
+        }
+        let mut check = login.to_vec();
+        check.extend_from_slice(b"get k\r\n");
+        t.push(session(p, &[&check]));
+        transcripts.push(t);
+    }
+    assert_eq!(transcripts[1], transcripts[0]);
+    // The value survived every unauthenticated write and flush.
+    assert_eq!(
+        transcripts[1].last().map(|r| r.concat()),
+        Some("STORED\r\nVALUE k 0 4\r\norig\r\nEND\r\n".to_string())
+    );
+    assert_eq!(
+        transcripts[1][1],
+        ["CLIENT_ERROR unauthenticated\r\n"],
+        "an unauthenticated get is refused"
+    );
+    // Pipelined, every request is answered (memcached 1.6.18 answers only
+    // the first of a read before authentication, the rest waiting for more
+    // input: not copied).
+    assert_eq!(
+        quiet_exchange(port, b"get k\r\nflush_all\r\n").0,
+        "CLIENT_ERROR unauthenticated\r\n".repeat(2)
+    );
+    // An oversized token cannot make the node buffer it.
+    assert_eq!(
+        quiet_exchange(port, b"set a 0 0 100000\r\n"),
+        ("CLIENT_ERROR auth token too long\r\n".to_string(), true)
+    );
+    // The RESP port is unchanged: NOAUTH before AUTH, the value after it.
+    let (resp, _) = quiet_exchange(rc.port, &encode(&[b"GET", b"k"]));
+    assert_eq!(resp, "-NOAUTH Authentication required.\r\n");
+    let mut both = encode(&[b"AUTH", b"secret"]);
+    both.extend_from_slice(&encode(&[b"GET", b"k"]));
+    assert_eq!(quiet_exchange(rc.port, &both).0, "+OK\r\n$4\r\norig\r\n");
+    // A real client authenticates with the same exchange.
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/python/pymemcache_auth.py"
+    );
+    let out = Command::new("python3")
+        .args([script, &port.to_string(), "secret"])
+        .output()
+        .expect("python3");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("pymemcache auth ok"),
+        "pymemcache auth script failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn protected_mode_refuses_non_loopback_memcached_clients() {
+    let Some(ip) = non_loopback_ip() else {
+        eprintln!("skipped: this host has no non-loopback address");
+        return;
+    };
+    let host = ip.to_string();
+    let (rc, port) = start_rc(&["--bind", "127.0.0.1", &host]);
+    let from_outside =
+        |p: u16, data: &[u8]| String::from_utf8_lossy(&exchange_at(ip, p, data)).into_owned();
+    // The connection is refused before any request runs, then closed.
+    let denied = from_outside(port, b"set k 0 0 1\r\nv\r\nflush_all\r\n");
+    assert!(
+        denied.starts_with("SERVER_ERROR DENIED Redis is running in protected mode"),
+        "{denied:?}"
+    );
+    assert!(denied.ends_with("accepting connections from the outside.\r\n"));
+    assert_eq!(denied.matches("\r\n").count(), 1, "{denied:?}");
+    // The RESP port answers the same text, its own way.
+    let resp = from_outside(rc.port, &encode(&[b"PING"]));
+    assert_eq!(resp, format!("-{}", &denied["SERVER_ERROR ".len()..]));
+    // Loopback clients are served, and nothing was stored from outside.
+    assert_eq!(quiet_exchange(port, b"get k\r\n").0, "END\r\n");
 }

@@ -1256,3 +1256,84 @@ fn busy_polling_serves_requests_and_sleeps_when_idle() {
         .cmd_str("CONFIG SET busy-poll-us -1")
         .starts_with("-ERR CONFIG SET failed (possibly related to argument 'busy-poll-us')"));
 }
+
+/// DEBUG and the protected configs are refused by default with Redis 7's
+/// errors, before AUTH and inside MULTI too, and the options that allow
+/// them are settable at start-up only.
+#[test]
+fn debug_and_protected_configs_are_refused_by_default_like_redis() {
+    let redis = require_redis(&[]);
+    let rc = start_ringcache(&["--enable-debug-command", "no"]);
+    let s = script(
+        r#"
+        DEBUG SLEEP 0
+        DEBUG SET-ACTIVE-EXPIRE 0
+        DEBUG NOSUCHSUB
+        DEBUG SLEEP
+        DEBUG
+        MULTI
+        DEBUG SLEEP 0
+        EXEC
+        CONFIG SET dir /nonexistent
+        CONFIG SET dir /tmp
+        CONFIG SET maxmemory 12345 dir /tmp
+        CONFIG GET maxmemory
+        CONFIG SET enable-debug-command yes
+        CONFIG SET enable-protected-configs yes
+        CONFIG GET enable-debug-command
+        CONFIG GET enable-protected-configs
+        "#,
+    );
+    let before = redis_cli(rc.port, &["CONFIG", "GET", "dir"]);
+    assert_same_replies(redis.port, rc.port, &s);
+    assert_eq!(redis_cli(rc.port, &["CONFIG", "GET", "dir"]), before);
+    // Before AUTH too: the protected check comes first, as in Redis.
+    let redis = require_redis(&["--requirepass", "pw"]);
+    let rc = start_ringcache(&["--requirepass", "pw", "--enable-debug-command", "no"]);
+    assert_same_replies(redis.port, rc.port, &script("DEBUG SLEEP 0\nGET k"));
+}
+
+/// `yes` allows every client, `local` only loopback ones.
+#[test]
+fn enable_debug_command_and_protected_configs_allow_as_configured() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().to_str().expect("path");
+    let rc = start_ringcache(&["--enable-protected-configs", "yes"]);
+    assert_eq!(redis_cli(rc.port, &["CONFIG", "SET", "dir", path]), "OK\n");
+    assert_eq!(
+        redis_cli(rc.port, &["CONFIG", "GET", "dir"]),
+        format!("dir\n{path}\n")
+    );
+    assert_eq!(redis_cli(rc.port, &["DEBUG", "SLEEP", "0"]), "OK\n");
+    let Some(ip) = non_loopback_ip() else {
+        eprintln!("skipped `local`: this host has no non-loopback address");
+        return;
+    };
+    let host = ip.to_string();
+    let rc = start_ringcache(&[
+        "--bind",
+        "127.0.0.1",
+        &host,
+        "--protected-mode",
+        "no",
+        "--enable-debug-command",
+        "local",
+        "--enable-protected-configs",
+        "local",
+    ]);
+    assert_eq!(redis_cli(rc.port, &["DEBUG", "SLEEP", "0"]), "OK\n");
+    assert_eq!(redis_cli(rc.port, &["CONFIG", "SET", "dir", path]), "OK\n");
+    let mut outside = encode(&[b"DEBUG", b"SLEEP", b"0"]);
+    outside.extend_from_slice(&encode(&[b"CONFIG", b"SET", b"dir", b"/"]));
+    outside.extend_from_slice(&encode(&[b"PING"]));
+    assert_eq!(
+        String::from_utf8_lossy(&exchange_at(ip, rc.port, &outside)),
+        "-ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.\r\n\
+         -ERR CONFIG SET failed (possibly related to argument 'dir') - can't set protected config\r\n\
+         +PONG\r\n"
+    );
+    assert_eq!(
+        redis_cli(rc.port, &["CONFIG", "GET", "dir"]),
+        format!("dir\n{path}\n")
+    );
+}

@@ -75,6 +75,12 @@ pub struct Client {
 }
 
 impl Client {
+    /// True when the client is on the loopback interface (what Redis'
+    /// `local` options allow).
+    pub fn is_local(&self) -> bool {
+        self.handle.addr.ip().to_canonical().is_loopback()
+    }
+
     /// A fresh connection state.
     pub fn new(handle: Arc<ClientHandle>, authenticated: bool) -> Self {
         Client {

@@ -52,6 +52,9 @@ pub mod flags {
     pub const MOVABLEKEYS: u32 = 1 << 15;
     /// Allowed while a script is busy.
     pub const ALLOW_BUSY: u32 = 1 << 16;
+    /// Refused unless `enable-debug-command` allows the client (Redis'
+    /// `CMD_PROTECTED`: DEBUG), whatever its subcommand.
+    pub const PROTECTED: u32 = 1 << 17;
     /// Runs under the exclusive gate (atomic against every other client).
     pub const EXCLUSIVE: u32 = 1 << 24;
     /// Split per owner in a cluster, replies joined as MGET's values.

@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 
 use super::ctx::{help_reply, Ctx};
+use crate::config::SetBy;
 use crate::error::{CmdError, CmdResult};
 
 /// CONFIG GET parameter [parameter ...]
@@ -32,6 +33,9 @@ pub fn config_set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     if !args.len().is_multiple_of(2) {
         return Err(CmdError::Arity("config|set".into()));
     }
+    let by = SetBy::Client {
+        local: ctx.client.is_local(),
+    };
     let mut cfg = ctx.shared.config.write();
     let mut next = cfg.clone();
     for (i, pair) in args[2..].chunks(2).enumerate() {
@@ -46,7 +50,7 @@ pub fn config_set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
                 "CONFIG SET failed (possibly related to argument '{name}') - duplicate parameter"
             )));
         }
-        next.set(&name, &value, false)
+        next.set(&name, &value, by)
             .map_err(|e| CmdError::err(e.to_string()))?;
     }
     let shrunk = next.maxmemory != 0 && (cfg.maxmemory == 0 || next.maxmemory < cfg.maxmemory);

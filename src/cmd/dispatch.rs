@@ -250,6 +250,33 @@ fn run_while_busy(ctx: &mut Ctx<'_>, args: Vec<Bytes>) {
     ctx.out.error(ctx.shared.script_run.busy_error());
 }
 
+/// Redis' refusal of DEBUG when `enable-debug-command` does not allow it.
+const DEBUG_NOT_ALLOWED: &str = "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
+
+/// The refusal of a protected command (DEBUG, with any subcommand, known or
+/// not, like Redis where DEBUG is one command) that `enable-debug-command`
+/// does not allow this client; checked after the arity, before AUTH, as
+/// Redis does.
+fn protected_refusal(
+    ctx: &Ctx<'_>,
+    args: &[Bytes],
+    resolved: &Result<Found, Rejection>,
+) -> Option<CmdError> {
+    let protected = args.len() >= 2
+        && match resolved {
+            Ok(f) => f.cmd.has(flags::PROTECTED),
+            Err(_) => command::lookup(&args[0]).is_some_and(|f| f.cmd.has(flags::PROTECTED)),
+        };
+    let allowed = || {
+        ctx.shared
+            .config
+            .read()
+            .enable_debug_command
+            .allows(ctx.client.is_local())
+    };
+    (protected && !allowed()).then(|| CmdError::Other(DEBUG_NOT_ALLOWED.into()))
+}
+
 /// Runs one client command end to end, writing its reply (or error) to `ctx.out`.
 ///
 /// Returns the arguments back, untouched, when the command cannot run yet:
@@ -275,6 +302,14 @@ pub fn execute(ctx: &mut Ctx<'_>, args: Vec<Bytes>) -> Option<Vec<Bytes>> {
     }
     let skip_reply = begin_reply_mode(ctx.client);
     let mark = ctx.out.buf.len();
+    if let Some(e) = protected_refusal(ctx, &args, &resolved) {
+        if ctx.client.multi.is_some() {
+            ctx.client.multi_error = true;
+        }
+        reject(ctx, resolved.as_ref().ok().map(|f| f.stat), e);
+        finish_reply_mode(ctx, skip_reply, mark);
+        return None;
+    }
     let found = match resolved {
         Ok(f) => f,
         Err(r) => {

@@ -96,6 +96,13 @@ const fn container(
     }
 }
 
+/// A container refused as a whole unless `enable-debug-command` allows it
+/// (DEBUG), even with a subcommand it does not know.
+const fn protected(mut cmd: Command) -> Command {
+    cmd.flags |= PROTECTED;
+    cmd
+}
+
 /// A container that also runs without a subcommand (COMMAND).
 const fn container_with(
     name: &'static str,
@@ -215,10 +222,10 @@ static COMMANDS: &[Command] = &[
         c("slowlog|help", 2, LOADING | STALE, NO_KEYS, "server", server::slowlog_help),
     ]),
     c("monitor", 1, ADMIN_CMD, NO_KEYS, "server", server::monitor),
-    container("debug", -2, "server", &[
-        c("debug|sleep", 3, ADMIN_CMD, NO_KEYS, "server", server::debug_sleep),
-        c("debug|set-active-expire", 3, ADMIN_CMD, NO_KEYS, "server", server::debug_set_active_expire),
-    ]),
+    protected(container("debug", -2, "server", &[
+        c("debug|sleep", 3, ADMIN_CMD | PROTECTED, NO_KEYS, "server", server::debug_sleep),
+        c("debug|set-active-expire", 3, ADMIN_CMD | PROTECTED, NO_KEYS, "server", server::debug_set_active_expire),
+    ])),
     c("shutdown", -1, ADMIN_CMD | NO_MULTI | ALLOW_BUSY, NO_KEYS, "server", server::shutdown),
     c("wait", 3, NOSCRIPT, NO_KEYS, "generic", server::wait),
     container("memory", -2, "server", &[

@@ -14,7 +14,12 @@
 //! against `maxclients` (memcached's `ERROR Too many open connections` when
 //! full), show in `INFO clients` / `CLIENT LIST`, obey `CLIENT KILL` and the
 //! idle `timeout`.
+//!
+//! The listener obeys the RESP side's access rules: protected mode refuses
+//! non-loopback peers (`server::access`), and with `requirepass` set a
+//! connection must authenticate first ([`auth`]).
 
+pub mod auth;
 pub mod cas;
 pub mod cmd;
 pub mod parse;

@@ -16,6 +16,7 @@ use tokio::net::TcpStream;
 use tokio::sync::broadcast;
 use tracing::debug;
 
+use super::access::{Access, PROTECTED_MODE_RESP};
 use crate::cmd::client::Client;
 use crate::cmd::Shared;
 use crate::cmd::{After, Dispatched, Dispatcher};
@@ -28,8 +29,6 @@ const FLUSH_AT: usize = 64 * 1024;
 /// Replies of forwarded commands (cluster proxy) collected mid-batch once
 /// this many are outstanding, for backpressure.
 const MAX_IN_FLIGHT: usize = 128;
-
-const PROTECTED_MODE_DENIED: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
 
 /// What the batch asks the async shell to do next.
 enum Next {
@@ -55,15 +54,14 @@ enum Next {
 fn admission_refusal(
     clients: usize,
     maxclients: u64,
-    protected: bool,
-    needs_auth: bool,
+    access: Access,
     peer: std::net::IpAddr,
 ) -> Option<&'static [u8]> {
     if clients as u64 >= maxclients {
         return Some(b"-ERR max number of clients reached\r\n");
     }
-    if protected && !needs_auth && !peer.to_canonical().is_loopback() {
-        return Some(PROTECTED_MODE_DENIED.as_bytes());
+    if access.refuses(peer) {
+        return Some(PROTECTED_MODE_RESP.as_bytes());
     }
     None
 }
@@ -71,22 +69,11 @@ fn admission_refusal(
 /// Serves one client connection until it closes.
 pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) {
     let _ = sock.set_nodelay(true);
-    let (maxclients, protected, needs_auth, timeout) = {
+    let (maxclients, access, timeout) = {
         let c = shared.config.read();
-        (
-            c.maxclients,
-            c.protected_mode,
-            !c.requirepass.is_empty(),
-            c.timeout,
-        )
+        (c.maxclients, Access::of(&c), c.timeout)
     };
-    if let Some(refusal) = admission_refusal(
-        shared.clients.len(),
-        maxclients,
-        protected,
-        needs_auth,
-        addr.ip(),
-    ) {
+    if let Some(refusal) = admission_refusal(shared.clients.len(), maxclients, access, addr.ip()) {
         shared
             .stats
             .rejected_connections
@@ -96,7 +83,7 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
     }
     let laddr = sock.local_addr().unwrap_or(addr);
     let handle = shared.clients.register(addr, laddr, now_ms());
-    let mut client = Client::new(handle.clone(), !needs_auth);
+    let mut client = Client::new(handle.clone(), !access.needs_auth);
     let mut reply = Reply::new();
     let mut inbuf = BytesMut::with_capacity(16 * 1024);
     let mut parser = RequestParser::default();
@@ -451,26 +438,39 @@ fn process_batch(
 #[cfg(test)]
 mod tests {
     use super::admission_refusal;
+    use crate::server::access::Access;
+
+    const fn access(protected: bool, needs_auth: bool) -> Access {
+        Access {
+            protected,
+            needs_auth,
+        }
+    }
 
     #[test]
     fn protected_mode_refuses_only_non_loopback_peers_without_password() {
         let ip = |s: &str| s.parse::<std::net::IpAddr>().expect("ip");
         for lo in ["127.0.0.1", "127.1.2.3", "::1", "::ffff:127.0.0.1"] {
-            assert_eq!(admission_refusal(0, 10, true, false, ip(lo)), None, "{lo}");
+            assert_eq!(
+                admission_refusal(0, 10, access(true, false), ip(lo)),
+                None,
+                "{lo}"
+            );
         }
-        let denied = admission_refusal(0, 10, true, false, ip("203.0.113.7")).expect("refused");
+        let denied =
+            admission_refusal(0, 10, access(true, false), ip("203.0.113.7")).expect("refused");
         assert!(denied.starts_with(b"-DENIED Redis is running in protected mode"));
         assert!(denied.ends_with(b"accepting connections from the outside.\r\n"));
         assert_eq!(
-            admission_refusal(0, 10, true, true, ip("203.0.113.7")),
+            admission_refusal(0, 10, access(true, true), ip("203.0.113.7")),
             None
         );
         assert_eq!(
-            admission_refusal(0, 10, false, false, ip("203.0.113.7")),
+            admission_refusal(0, 10, access(false, false), ip("203.0.113.7")),
             None
         );
         assert_eq!(
-            admission_refusal(10, 10, false, false, ip("127.0.0.1")),
+            admission_refusal(10, 10, access(false, false), ip("127.0.0.1")),
             Some(&b"-ERR max number of clients reached\r\n"[..])
         );
     }

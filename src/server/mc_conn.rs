@@ -14,9 +14,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Handle;
 use tracing::debug;
 
+use super::access::{Access, PROTECTED_MODE_MEMCACHED};
 use crate::cmd::Shared;
 use crate::config::Settings;
 use crate::error::StartError;
+use crate::memcache::auth::{authenticate, Gate};
 use crate::memcache::{limits, process, Next};
 use crate::node::clients::ClientHandle;
 use crate::node::mc_stats::McCounters;
@@ -131,21 +133,31 @@ async fn handle(
         .stats
         .connections_received
         .fetch_add(1, Ordering::Relaxed);
-    let maxclients = shared.config.read().maxclients;
-    if shared.clients.len() as u64 >= maxclients {
+    let (maxclients, access) = {
+        let c = shared.config.read();
+        (c.maxclients, Access::of(&c))
+    };
+    let refusal = if shared.clients.len() as u64 >= maxclients {
+        Some(TOO_MANY)
+    } else if access.refuses(addr.ip()) {
+        Some(PROTECTED_MODE_MEMCACHED.as_bytes())
+    } else {
+        None
+    };
+    if let Some(refusal) = refusal {
         shared
             .stats
             .rejected_connections
             .fetch_add(1, Ordering::Relaxed);
         stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
-        let _ = sock.write_all(TOO_MANY).await;
+        let _ = sock.write_all(refusal).await;
         return;
     }
     let laddr = sock.local_addr().unwrap_or(addr);
     let client = shared.clients.register(addr, laddr, now_ms());
     stats.total_connections.fetch_add(1, Ordering::Relaxed);
     stats.curr_connections.fetch_add(1, Ordering::Relaxed);
-    serve(shared, stats, workers, &client, sock).await;
+    serve(shared, stats, workers, &client, sock, access.needs_auth).await;
     stats.curr_connections.fetch_sub(1, Ordering::Relaxed);
     shared.clients.unregister(client.id);
 }
@@ -158,14 +170,18 @@ async fn idle_timer(secs: u64) {
     tokio::time::sleep(Duration::from_secs(secs)).await;
 }
 
-/// Serves one memcached connection until it closes, is killed or idles out.
+/// Serves one memcached connection until it closes, is killed or idles out;
+/// with `needs_auth`, its requests are served only once it authenticates
+/// (`memcache::auth`).
 async fn serve(
     shared: &Arc<Shared>,
     stats: &McCounters,
     workers: &Workers,
     client: &ClientHandle,
     mut sock: TcpStream,
+    needs_auth: bool,
 ) {
+    let mut authenticated = !needs_auth;
     let _ = sock.set_nodelay(true);
     let mut inbuf = BytesMut::with_capacity(READ_ROOM);
     let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
@@ -177,20 +193,28 @@ async fn serve(
     let mut stopped = std::pin::pin!(stop.changed());
     let mut woken = std::pin::pin!(client.wake.notified());
     loop {
-        // One config read per batch: the parser limits and the idle timeout.
-        let (limits, idle) = {
+        // One config read per batch: the parser limits, the idle timeout and
+        // (until authenticated) the password.
+        let (limits, idle, gate) = {
             let c = shared.config.read();
-            (limits(&c), c.timeout)
+            let gate = (!authenticated)
+                .then(|| authenticate(c.requirepass.as_bytes(), &mut inbuf, &mut out));
+            (limits(&c), c.timeout, gate)
         };
-        let next = process(
-            shared,
-            stats,
-            limits,
-            &addr,
-            &mut inbuf,
-            &mut out,
-            &mut swallow,
-        );
+        authenticated |= gate == Some(Gate::Open);
+        let next = match gate {
+            Some(Gate::Read) => Next::Read,
+            Some(Gate::Close) => Next::Close,
+            None | Some(Gate::Open) => process(
+                shared,
+                stats,
+                limits,
+                &addr,
+                &mut inbuf,
+                &mut out,
+                &mut swallow,
+            ),
+        };
         if !out.is_empty() {
             // Other ready connections run first, so replies leave together
             // (see the same step in `server::conn`).

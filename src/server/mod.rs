@@ -1,6 +1,7 @@
 //! The server: listeners, connection shells, start-up, background tasks and
 //! shutdown (the top layer: it holds the sockets and drives everything below).
 
+pub mod access;
 pub mod blocked;
 pub mod busypoll;
 pub mod conn;

@@ -69,12 +69,16 @@ pub fn start_ringcache(extra: &[&str]) -> Proc {
     start_ringcache_on(port, extra)
 }
 
-/// Starts ringcache on `port` (memcached off unless `extra` turns it on).
+/// Starts ringcache on `port` (memcached off unless `extra` turns it on;
+/// DEBUG allowed, like Redis' own test servers, unless `extra` says
+/// otherwise).
 pub fn start_ringcache_on(port: u16, extra: &[&str]) -> Proc {
     let mut args: Vec<String> = vec!["--port".into(), port.to_string()];
-    if !extra.contains(&"--memcached-port") {
-        args.push("--memcached-port".into());
-        args.push("0".into());
+    for (flag, default) in [("--memcached-port", "0"), ("--enable-debug-command", "yes")] {
+        if !extra.contains(&flag) {
+            args.push(flag.into());
+            args.push(default.into());
+        }
     }
     args.extend(extra.iter().map(|s| s.to_string()));
     // RINGCACHE_TEST_LOGS=<dir> appends every node's log to <dir>/<port>.log
@@ -342,6 +346,27 @@ pub fn exchange(port: u16, data: &[u8], quiet: Duration) -> (Vec<u8>, bool) {
             Err(_) => return (out, false),
         }
     }
+}
+
+/// This host's address on a non-loopback interface, if it has one.
+pub fn non_loopback_ip() -> Option<std::net::IpAddr> {
+    let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    // Connecting a UDP socket sends nothing: it only picks the route.
+    s.connect("203.0.113.1:9").ok()?;
+    let ip = s.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+/// Sends `data` from `ip` (e.g. [`non_loopback_ip`]) to `port` and returns
+/// everything the server writes until it closes or stays quiet for a second.
+pub fn exchange_at(ip: std::net::IpAddr, port: u16, data: &[u8]) -> Vec<u8> {
+    let mut s = TcpStream::connect((ip, port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(1)))
+        .expect("timeout");
+    let _ = s.write_all(data);
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    out
 }
 
 /// Asserts the node on `port` still answers PING on a fresh connection
