@@ -547,14 +547,64 @@ fn pipelined_forwards_keep_reply_order_and_effects() {
         assert_eq!(c.read_reply(), format!(":{}\r\n", 3 + i).into_bytes());
     }
     // A peer link at the last hop level cannot forward again.
-    let mut last_hop = RawConn::connect(nodes[0].port());
-    assert_eq!(
-        last_hop.cmd(&[b"CLUSTER", b"PROXY-ORIGIN", b"4"]),
-        b"+OK\r\n"
-    );
+    let mut last_hop = common::cluster::peer_link(nodes[0].port(), 4, "");
     assert_eq!(
         last_hop.cmd(&[b"GET", a.as_bytes()]),
         b"-TRYAGAIN Slot is being migrated, try again\r\n"
     );
     assert_eq!(last_hop.cmd(&[b"GET", l.as_bytes()]), bulk("here"));
+}
+
+/// The internal CLUSTER subcommands need a connection that proved the cluster
+/// secret (challenge-response); the old free `CLUSTER PROXY-ORIGIN` is
+/// refused, a proof made with another secret too, and a sniffed proof is
+/// worth nothing on another connection.
+#[test]
+fn internal_commands_need_an_authenticated_peer_link() {
+    const CONNECT: ringcache::cluster::peer_auth::Direction =
+        ringcache::cluster::peer_auth::Direction::Connect;
+    let n = start_node(tmp(), free_port(), &["--cluster-secret", "s3cret"]);
+    let refused = "-NOPERM this command is accepted only on an authenticated cluster peer link\r\n";
+    let failed = "-NOPERM cluster peer authentication failed\r\n";
+    let mut c = RawConn::connect(n.port());
+    assert_eq!(c.cmd_str("CLUSTER PROXY-ORIGIN 1"), failed);
+    for internal in [
+        &[&b"CLUSTER"[..], b"MC", b"get x\r\n"][..],
+        &[
+            b"CLUSTER",
+            b"MIGRATE-BATCH",
+            b"x",
+            b"1",
+            b"begin",
+            b"0",
+            b"",
+        ],
+        &[b"CLUSTER", b"RAFT", b"group", b"msg"],
+    ] {
+        assert_eq!(String::from_utf8_lossy(&c.cmd(internal)), refused);
+    }
+    // A proof made with another secret, then a replayed valid proof.
+    let (id, nonce) = common::cluster::challenge(&mut c);
+    let wrong = ringcache::cluster::peer_auth::proof("guess", &nonce, "x", &id, CONNECT);
+    let answer = |c: &mut RawConn, proof: &str| {
+        let r = c.cmd(&[b"CLUSTER", b"PROXY-ORIGIN", b"1", b"x", proof.as_bytes()]);
+        String::from_utf8_lossy(&r).into_owned()
+    };
+    assert_eq!(answer(&mut c, &wrong), failed);
+    let mut d = RawConn::connect(n.port());
+    let (_, nonce) = common::cluster::challenge(&mut d);
+    let good = ringcache::cluster::peer_auth::proof("s3cret", &nonce, "x", &id, CONNECT);
+    assert_eq!(answer(&mut d, &good), "+OK\r\n");
+    let _ = common::cluster::challenge(&mut c);
+    assert_eq!(answer(&mut c, &good), failed);
+    // The challenge is used up: even the right answer cannot be sent twice.
+    let mut e = RawConn::connect(n.port());
+    let (_, nonce) = common::cluster::challenge(&mut e);
+    let good = ringcache::cluster::peer_auth::proof("s3cret", &nonce, "x", &id, CONNECT);
+    assert_eq!(answer(&mut e, &wrong), failed);
+    assert_eq!(answer(&mut e, &good), failed);
+    assert_eq!(c.cmd_str("CLUSTER RAFT group msg"), refused);
+    // The authenticated link is a peer link.
+    assert_eq!(d.cmd_str("CLUSTER RAFT group not-protobuf"), "+OK\r\n");
+    assert_eq!(d.cmd_str("PING"), "+PONG\r\n");
 }
