@@ -608,3 +608,33 @@ fn internal_commands_need_an_authenticated_peer_link() {
     assert_eq!(d.cmd_str("CLUSTER RAFT group not-protobuf"), "+OK\r\n");
     assert_eq!(d.cmd_str("PING"), "+PONG\r\n");
 }
+
+/// MONITOR shows the commands a node executes, never the internal traffic of
+/// its peer links (raft messages, handshakes, memcached transport).
+#[test]
+fn monitor_shows_no_internal_cluster_traffic() {
+    use std::io::{Read, Write};
+    let nodes = start_cluster(2, &[]);
+    let theirs = slots_of(nodes[1].port());
+    let key = (0..100_000)
+        .map(|i| format!("k{i}"))
+        .find(|k| theirs.contains(&ringcache::store::key_slot(k.as_bytes())))
+        .expect("a key of node 1");
+    let mut mon = std::net::TcpStream::connect(("127.0.0.1", nodes[1].port())).expect("connect");
+    mon.write_all(b"MONITOR\r\n").expect("monitor");
+    mon.set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    let mut c = RawConn::connect(nodes[0].port());
+    let mut seen = Vec::new();
+    let until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < until {
+        assert_eq!(c.cmd(&[b"SET", key.as_bytes(), b"v"]), b"+OK\r\n");
+        let mut buf = [0u8; 4096];
+        if let Ok(n) = mon.read(&mut buf) {
+            seen.extend_from_slice(&buf[..n]);
+        }
+    }
+    let seen = String::from_utf8_lossy(&seen);
+    assert!(seen.contains(&format!("\"SET\" \"{key}\" \"v\"")), "{seen}");
+    assert!(!seen.to_ascii_uppercase().contains("CLUSTER"), "{seen}");
+}
