@@ -638,3 +638,43 @@ fn monitor_shows_no_internal_cluster_traffic() {
     assert!(seen.contains(&format!("\"SET\" \"{key}\" \"v\"")), "{seen}");
     assert!(!seen.to_ascii_uppercase().contains("CLUSTER"), "{seen}");
 }
+
+/// Junk datagrams on the bus port are logged rate limited (not one line
+/// each), and a cluster started without a secret says what that risks.
+#[test]
+fn bus_junk_is_logged_rate_limited_and_no_secret_is_warned() {
+    use std::process::Stdio;
+    let dir = tmp();
+    let log_path = dir.path().join("node.log");
+    let log = std::fs::File::create(&log_path).expect("log");
+    let (port, bus) = (free_port(), free_port());
+    let mut child = Command::new(common::ringcache_bin())
+        .args(["--port", &port.to_string(), "--cluster-enabled", "yes"])
+        .args(["--cluster-port", &bus.to_string(), "--memcached-port", "0"])
+        .args(["--dir", &dir.path().to_string_lossy()])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("spawn");
+    let ready = common::eventually(Duration::from_secs(10), || {
+        redis_cli(port, &["ping"]).trim() == "PONG"
+    });
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    for i in 0..5000u32 {
+        let _ = udp.send_to(&i.to_be_bytes(), ("127.0.0.1", bus));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let alive = redis_cli(port, &["ping"]).trim() == "PONG";
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(ready && alive);
+    let text = std::fs::read_to_string(&log_path).expect("read log");
+    assert!(text.contains("without a cluster-secret"), "{text}");
+    let warnings = text.lines().filter(|l| l.contains("WARN")).count();
+    assert!(
+        warnings <= 3,
+        "{warnings} warning lines:\n{}",
+        &text[..text.len().min(2000)]
+    );
+}

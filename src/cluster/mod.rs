@@ -8,6 +8,7 @@
 //! current view through one short read lock and an `Arc` clone, never across
 //! an `.await`.
 
+pub mod bus_junk;
 pub mod dump;
 pub mod fanout;
 pub mod gossip;
