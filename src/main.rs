@@ -2,6 +2,7 @@
 
 use ringcache::alloc::CountingAlloc;
 use ringcache::config::Settings;
+use tracing_subscriber::prelude::*;
 
 #[global_allocator]
 static GLOBAL: CountingAlloc = CountingAlloc;
@@ -33,12 +34,20 @@ fn main() {
         "nothing" => "off",
         _ => "info",
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| filter.into()),
+    let env =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| filter.into());
+    // Per-datagram warnings of the cluster bus are rate limited (`bus_junk`).
+    let bus_junk = tracing_subscriber::filter::dynamic_filter_fn(|meta, _| {
+        ringcache::cluster::bus_junk::filter(meta)
+    });
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .with_filter(env)
+                .with_filter(bus_junk),
         )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(settings.worker_threads())

@@ -547,14 +547,134 @@ fn pipelined_forwards_keep_reply_order_and_effects() {
         assert_eq!(c.read_reply(), format!(":{}\r\n", 3 + i).into_bytes());
     }
     // A peer link at the last hop level cannot forward again.
-    let mut last_hop = RawConn::connect(nodes[0].port());
-    assert_eq!(
-        last_hop.cmd(&[b"CLUSTER", b"PROXY-ORIGIN", b"4"]),
-        b"+OK\r\n"
-    );
+    let mut last_hop = common::cluster::peer_link(nodes[0].port(), 4, "");
     assert_eq!(
         last_hop.cmd(&[b"GET", a.as_bytes()]),
         b"-TRYAGAIN Slot is being migrated, try again\r\n"
     );
     assert_eq!(last_hop.cmd(&[b"GET", l.as_bytes()]), bulk("here"));
+}
+
+/// The internal CLUSTER subcommands need a connection that proved the cluster
+/// secret (challenge-response); the old free `CLUSTER PROXY-ORIGIN` is
+/// refused, a proof made with another secret too, and a sniffed proof is
+/// worth nothing on another connection.
+#[test]
+fn internal_commands_need_an_authenticated_peer_link() {
+    const CONNECT: ringcache::cluster::peer_auth::Direction =
+        ringcache::cluster::peer_auth::Direction::Connect;
+    let n = start_node(tmp(), free_port(), &["--cluster-secret", "s3cret"]);
+    let refused = "-NOPERM this command is accepted only on an authenticated cluster peer link\r\n";
+    let failed = "-NOPERM cluster peer authentication failed\r\n";
+    let mut c = RawConn::connect(n.port());
+    assert_eq!(c.cmd_str("CLUSTER PROXY-ORIGIN 1"), failed);
+    for internal in [
+        &[&b"CLUSTER"[..], b"MC", b"get x\r\n"][..],
+        &[
+            b"CLUSTER",
+            b"MIGRATE-BATCH",
+            b"x",
+            b"1",
+            b"begin",
+            b"0",
+            b"",
+        ],
+        &[b"CLUSTER", b"RAFT", b"group", b"msg"],
+    ] {
+        assert_eq!(String::from_utf8_lossy(&c.cmd(internal)), refused);
+    }
+    // A proof made with another secret, then a replayed valid proof.
+    let (id, nonce) = common::cluster::challenge(&mut c);
+    let wrong = ringcache::cluster::peer_auth::proof("guess", &nonce, "x", &id, CONNECT);
+    let answer = |c: &mut RawConn, proof: &str| {
+        let r = c.cmd(&[b"CLUSTER", b"PROXY-ORIGIN", b"1", b"x", proof.as_bytes()]);
+        String::from_utf8_lossy(&r).into_owned()
+    };
+    assert_eq!(answer(&mut c, &wrong), failed);
+    let mut d = RawConn::connect(n.port());
+    let (_, nonce) = common::cluster::challenge(&mut d);
+    let good = ringcache::cluster::peer_auth::proof("s3cret", &nonce, "x", &id, CONNECT);
+    assert_eq!(answer(&mut d, &good), "+OK\r\n");
+    let _ = common::cluster::challenge(&mut c);
+    assert_eq!(answer(&mut c, &good), failed);
+    // The challenge is used up: even the right answer cannot be sent twice.
+    let mut e = RawConn::connect(n.port());
+    let (_, nonce) = common::cluster::challenge(&mut e);
+    let good = ringcache::cluster::peer_auth::proof("s3cret", &nonce, "x", &id, CONNECT);
+    assert_eq!(answer(&mut e, &wrong), failed);
+    assert_eq!(answer(&mut e, &good), failed);
+    assert_eq!(c.cmd_str("CLUSTER RAFT group msg"), refused);
+    // The authenticated link is a peer link.
+    assert_eq!(d.cmd_str("CLUSTER RAFT group not-protobuf"), "+OK\r\n");
+    assert_eq!(d.cmd_str("PING"), "+PONG\r\n");
+}
+
+/// MONITOR shows the commands a node executes, never the internal traffic of
+/// its peer links (raft messages, handshakes, memcached transport).
+#[test]
+fn monitor_shows_no_internal_cluster_traffic() {
+    use std::io::{Read, Write};
+    let nodes = start_cluster(2, &[]);
+    let theirs = slots_of(nodes[1].port());
+    let key = (0..100_000)
+        .map(|i| format!("k{i}"))
+        .find(|k| theirs.contains(&ringcache::store::key_slot(k.as_bytes())))
+        .expect("a key of node 1");
+    let mut mon = std::net::TcpStream::connect(("127.0.0.1", nodes[1].port())).expect("connect");
+    mon.write_all(b"MONITOR\r\n").expect("monitor");
+    mon.set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    let mut c = RawConn::connect(nodes[0].port());
+    let mut seen = Vec::new();
+    let until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < until {
+        assert_eq!(c.cmd(&[b"SET", key.as_bytes(), b"v"]), b"+OK\r\n");
+        let mut buf = [0u8; 4096];
+        if let Ok(n) = mon.read(&mut buf) {
+            seen.extend_from_slice(&buf[..n]);
+        }
+    }
+    let seen = String::from_utf8_lossy(&seen);
+    assert!(seen.contains(&format!("\"SET\" \"{key}\" \"v\"")), "{seen}");
+    assert!(!seen.to_ascii_uppercase().contains("CLUSTER"), "{seen}");
+}
+
+/// Junk datagrams on the bus port are logged rate limited (not one line
+/// each), and a cluster started without a secret says what that risks.
+#[test]
+fn bus_junk_is_logged_rate_limited_and_no_secret_is_warned() {
+    use std::process::Stdio;
+    let dir = tmp();
+    let log_path = dir.path().join("node.log");
+    let log = std::fs::File::create(&log_path).expect("log");
+    let (port, bus) = (free_port(), free_port());
+    let mut child = Command::new(common::ringcache_bin())
+        .args(["--port", &port.to_string(), "--cluster-enabled", "yes"])
+        .args(["--cluster-port", &bus.to_string(), "--memcached-port", "0"])
+        .args(["--dir", &dir.path().to_string_lossy()])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("spawn");
+    let ready = common::eventually(Duration::from_secs(10), || {
+        redis_cli(port, &["ping"]).trim() == "PONG"
+    });
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    for i in 0..5000u32 {
+        let _ = udp.send_to(&i.to_be_bytes(), ("127.0.0.1", bus));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let alive = redis_cli(port, &["ping"]).trim() == "PONG";
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(ready && alive);
+    let text = std::fs::read_to_string(&log_path).expect("read log");
+    assert!(text.contains("without a cluster-secret"), "{text}");
+    let warnings = text.lines().filter(|l| l.contains("WARN")).count();
+    assert!(
+        warnings <= 3,
+        "{warnings} warning lines:\n{}",
+        &text[..text.len().min(2000)]
+    );
 }

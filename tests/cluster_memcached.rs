@@ -205,7 +205,7 @@ fn commands_noreply_and_meta_through_any_node() {
     let reply = r.cmd(&[b"CLUSTER", b"MC", b"get foobar\r\n"]);
     assert_eq!(
         reply,
-        b"-ERR CLUSTER MC is only accepted from peer nodes (CLUSTER PROXY-ORIGIN)\r\n"
+        b"-NOPERM this command is accepted only on an authenticated cluster peer link\r\n"
     );
 }
 

@@ -287,21 +287,16 @@ fn second_process_with_the_same_id_is_refused() {
 fn raft_messages_only_from_peers() {
     let n = start_node(tmp(), free_port(), None);
     let mut c = RawConn::connect(n.port());
-    let refused = "-NOPERM raft messages are accepted only from peer nodes of this cluster\r\n";
-    assert_eq!(c.cmd_str("CLUSTER RAFT tag group msg"), refused);
-    assert_eq!(c.cmd_str("CLUSTER PROXY-ORIGIN"), "+OK\r\n");
-    assert_eq!(c.cmd_str("CLUSTER RAFT wrong-tag group msg"), refused);
-    // The right tag (from the empty secret) with a message that does not
-    // decode: logged and dropped, the node carries on.
-    let tag = ringcache::cluster::gossip::cluster_id("");
+    let refused = "-NOPERM this command is accepted only on an authenticated cluster peer link\r\n";
+    assert_eq!(c.cmd_str("CLUSTER RAFT group msg"), refused);
+    // A peer link (the handshake proved the empty default secret) with a
+    // message that does not decode: logged and dropped, the node carries on.
+    let mut p = common::cluster::peer_link(n.port(), 1, "");
+    assert_eq!(p.cmd_str("CLUSTER RAFT group not-protobuf"), "+OK\r\n");
     assert_eq!(
-        c.cmd_str(&format!("CLUSTER RAFT {tag} group not-protobuf")),
-        "+OK\r\n"
-    );
-    assert_eq!(
-        c.cmd_str("CLUSTER RAFT tag group"),
+        p.cmd_str("CLUSTER RAFT group"),
         "-ERR wrong number of arguments for 'cluster|raft' command\r\n"
     );
-    assert_eq!(c.cmd_str("PING"), "+PONG\r\n");
+    assert_eq!(p.cmd_str("PING"), "+PONG\r\n");
     assert_eq!(field(n.port(), "cluster_raft_role"), "leader");
 }

@@ -324,7 +324,7 @@ fn migrate_batch_is_refused_outside_peer_connections() {
     );
     assert_eq!(
         out.trim(),
-        "ERR MIGRATE-BATCH is only accepted from cluster peers"
+        "NOPERM this command is accepted only on an authenticated cluster peer link"
     );
     let status = redis_cli(nodes[0].port(), &["cluster", "rebalance-status"]);
     assert_eq!(field(&status, "rebalance_in_progress"), "0", "{status}");

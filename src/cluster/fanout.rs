@@ -1,7 +1,7 @@
 //! Cluster-wide PUBLISH. A message published on one node is delivered to
 //! its local subscribers at once and queued for every other live member;
 //! one task per peer sends the queue in order as a plain PUBLISH over the
-//! pool's proxied connections (`CLUSTER PROXY-ORIGIN`), where it is
+//! pool's authenticated peer links (`CLUSTER PROXY-ORIGIN`), where it is
 //! delivered locally and never fanned out again. As in Redis Cluster,
 //! PUBLISH's reply counts the receivers on the publishing node only.
 

@@ -17,8 +17,12 @@
 //!
 //! Admission: the chitchat cluster id is derived from `cluster-secret`, and
 //! chitchat answers SYNs carrying another cluster id with `BadCluster`, so a
-//! process without the secret is never admitted to the membership. This is an
-//! admission token, not encryption: gossip packets are not authenticated.
+//! process without the secret is not admitted by accident. This is a weak
+//! token, not authentication: gossip datagrams travel in clear (the id with
+//! them) and carry no MAC — chitchat 0.13 keeps its message encoding private,
+//! so a transport cannot seal them. What matters is guarded elsewhere: peer
+//! links prove the secret itself (`peer_auth`), and raft decides membership.
+//! Undecodable datagrams are logged rate-limited (`bus_junk`).
 //!
 //! Duplicate ids: a live gossip peer announcing this node's id from another
 //! bus address is refused (logged, never admitted); two processes on one data
@@ -76,6 +80,8 @@ pub struct BusConfig {
     pub listen: SocketAddr,
     /// The bus address announced to peers.
     pub advertise: SocketAddr,
+    /// Whether `cluster-secret` is empty (warned about at startup).
+    pub no_secret: bool,
 }
 
 /// Builds this node's gossip configuration; `None` (logged) when the bind
@@ -147,6 +153,7 @@ pub fn bus_config(shared: &Node, cluster: &Cluster) -> Option<BusConfig> {
         keys,
         listen,
         advertise,
+        no_secret: secret.is_empty(),
     })
 }
 

@@ -8,12 +8,14 @@
 //! current view through one short read lock and an `Arc` clone, never across
 //! an `.await`.
 
+pub mod bus_junk;
 pub mod dump;
 pub mod fanout;
 pub mod gossip;
 pub mod membership;
 pub mod migrate;
 pub mod node;
+pub mod peer_auth;
 pub mod pool;
 pub mod raft_agreement;
 pub mod raft_core;
@@ -244,6 +246,7 @@ impl Cluster {
             last_seen_ms: crate::store::now_ms(),
         };
         let view = View::new(&file.id, file.membership.clone(), vec![me.clone()], None);
+        let pool = pool::Pool::new(&file.id, &settings.cluster_secret);
         Ok(Cluster {
             raft: raft_agreement::RaftAgreement::new(settings, &file.id, &file.membership)
                 .map_err(std::io::Error::other)?,
@@ -253,7 +256,7 @@ impl Cluster {
             view: RwLock::new(Arc::new(view)),
             forgotten: Mutex::new(BTreeSet::new()),
             meet: Mutex::new(Vec::new()),
-            pool: pool::Pool::default(),
+            pool,
             fanout: fanout::Fanout::default(),
             rounds: AtomicU64::new(0),
             leaving: AtomicBool::new(false),

@@ -25,9 +25,14 @@
 //! one lane to one peer share a connection, so they are executed in the order
 //! they were submitted (a client's pipelined commands keep their order).
 //!
-//! Each connection announces itself with `CLUSTER PROXY-ORIGIN <hop>` (after
-//! `AUTH` when `requirepass` is set, before `HELLO 3` for RESP3 links), so the
-//! receiving node knows the request was proxied and how many hops it took.
+//! Each connection runs the mutual peer handshake before it carries anything
+//! (after `AUTH` when `requirepass` is set, before `HELLO 3` for RESP3
+//! links): it sends a challenge (`CLUSTER PROXY-ORIGIN NONCE <id> <nonce>`),
+//! checks the receiving node's proof and challenge in the reply, and answers
+//! with `CLUSTER PROXY-ORIGIN <hop> <id> <proof>`, proofs made with the
+//! cluster secret (`peer_auth`). The receiving node then treats the
+//! connection as a peer link: it knows the request was proxied and how many
+//! hops it took, and accepts the internal CLUSTER subcommands on it.
 //!
 //! **Hop levels.** A migration can make a proxied request travel on (importing
 //! → source → new owner). Links are FIFO, so a request that came back over the
@@ -53,8 +58,9 @@ use tokio::net::TcpStream;
 use tokio::sync::{oneshot, Notify};
 use tokio::time::Instant;
 
+use super::peer_auth::{self, Direction};
 use crate::node::Node;
-use crate::resp::{encode_command, FrameScan};
+use crate::resp::{decode_reply, encode_command, FrameScan, ReplyValue};
 
 /// How long a link may take to connect, or stay silent with requests
 /// outstanding, before it is dropped as dead and its requests fail (so no
@@ -134,12 +140,16 @@ pub struct Pool {
     links: Mutex<HashMap<LinkKey, Lanes, ahash::RandomState>>,
     next: AtomicUsize,
     timeout: Duration,
+    identity: Arc<Identity>,
 }
 
-impl Default for Pool {
-    fn default() -> Self {
-        Pool::with_timeout(PEER_TIMEOUT)
-    }
+/// What a link proves itself with (see `peer_auth`).
+#[derive(Debug)]
+struct Identity {
+    /// This node's id.
+    id: String,
+    /// The cluster secret (`cluster-secret`, fixed at startup).
+    secret: String,
 }
 
 impl Drop for Pool {
@@ -153,12 +163,22 @@ impl Drop for Pool {
 }
 
 impl Pool {
-    /// A pool whose links give up after `timeout` of connecting or silence.
-    pub(crate) fn with_timeout(timeout: Duration) -> Pool {
+    /// The pool of node `id`, whose links prove themselves with `secret`.
+    pub(crate) fn new(id: &str, secret: &str) -> Pool {
+        Pool::with_timeout(id, secret, PEER_TIMEOUT)
+    }
+
+    /// Like [`Pool::new`], with links that give up after `timeout` of
+    /// connecting or silence.
+    pub(crate) fn with_timeout(id: &str, secret: &str, timeout: Duration) -> Pool {
         Pool {
             links: Mutex::new(HashMap::default()),
             next: AtomicUsize::new(0),
             timeout,
+            identity: Arc::new(Identity {
+                id: id.to_string(),
+                secret: secret.to_string(),
+            }),
         }
     }
 
@@ -265,6 +285,7 @@ impl Pool {
             resp3,
             hop,
             password(),
+            self.identity.clone(),
             self.timeout,
         ));
         link.wake.notify_one();
@@ -301,10 +322,12 @@ async fn drive(
     resp3: bool,
     hop: u8,
     password: String,
+    identity: Arc<Identity>,
     timeout: Duration,
 ) {
     let mut pending: VecDeque<Waiter> = VecDeque::new();
-    let result = match tokio::time::timeout(timeout, connect(addr, resp3, hop, &password)).await {
+    let handshake = connect(addr, resp3, hop, &password, &identity);
+    let result = match tokio::time::timeout(timeout, handshake).await {
         Err(_) => Err(Failure {
             kind: io::ErrorKind::TimedOut,
             text: "connect timed out".into(),
@@ -322,55 +345,99 @@ async fn drive(
     link.close(failure.as_ref());
 }
 
-/// Opens a connection and runs the proxy handshake; returns the socket and
-/// any bytes read past the handshake replies.
+/// Opens a connection and runs the peer handshake (see the module docs);
+/// returns the socket and any bytes read past the handshake replies.
 async fn connect(
     addr: SocketAddr,
     resp3: bool,
     hop: u8,
     password: &str,
+    identity: &Identity,
 ) -> io::Result<(TcpStream, BytesMut)> {
     let mut sock = TcpStream::connect(addr).await?;
     let _ = sock.set_nodelay(true);
+    let mut buf = BytesMut::with_capacity(16 * 1024);
+    let mut scan = FrameScan::default();
     let mut hello = BytesMut::new();
-    let mut expect = 1;
     if !password.is_empty() {
         encode_command::<&[u8]>(&mut hello, &[b"AUTH", password.as_bytes()]);
-        expect += 1;
     }
+    let mine = peer_auth::nonce();
+    encode_command::<&[u8]>(
+        &mut hello,
+        &[
+            b"CLUSTER",
+            b"PROXY-ORIGIN",
+            b"NONCE",
+            identity.id.as_bytes(),
+            mine.as_bytes(),
+        ],
+    );
+    sock.write_all(&hello).await?;
+    if !password.is_empty() {
+        handshake_reply(&mut sock, &mut buf, &mut scan).await?;
+    }
+    let challenge = handshake_reply(&mut sock, &mut buf, &mut scan).await?;
+    let malformed = || io::Error::other("malformed peer challenge");
+    let Ok(ReplyValue::Array(parts)) = decode_reply(&challenge) else {
+        return Err(malformed());
+    };
+    let [ReplyValue::BulkString(peer_id), ReplyValue::BulkString(nonce), ReplyValue::BulkString(their_proof)] =
+        &parts[..]
+    else {
+        return Err(malformed());
+    };
+    let peer_id = String::from_utf8_lossy(peer_id);
+    let nonce = String::from_utf8_lossy(nonce);
+    let (secret, me) = (&identity.secret, &identity.id);
+    if !peer_auth::verify(secret, &mine, &peer_id, me, Direction::Accept, their_proof) {
+        return Err(io::Error::other("peer failed to prove the cluster secret"));
+    }
+    let proof = peer_auth::proof(secret, &nonce, me, &peer_id, Direction::Connect);
     let mut level = itoa::Buffer::new();
+    hello.clear();
     encode_command::<&[u8]>(
         &mut hello,
         &[
             b"CLUSTER",
             b"PROXY-ORIGIN",
             level.format(hop.max(1)).as_bytes(),
+            identity.id.as_bytes(),
+            proof.as_bytes(),
         ],
     );
     if resp3 {
         encode_command::<&[u8]>(&mut hello, &[b"HELLO", b"3"]);
-        expect += 1;
     }
     sock.write_all(&hello).await?;
-    let mut buf = BytesMut::with_capacity(16 * 1024);
-    let mut scan = FrameScan::default();
-    for _ in 0..expect {
-        let frame = loop {
-            if let Some(n) = scan.next(&buf)? {
-                break buf.split_to(n);
-            }
-            if sock.read_buf(&mut buf).await? == 0 {
-                return Err(io::ErrorKind::UnexpectedEof.into());
-            }
-        };
-        if frame.first() == Some(&b'-') {
-            return Err(io::Error::other(format!(
-                "peer refused the proxy handshake: {}",
-                String::from_utf8_lossy(&frame).trim_end()
-            )));
-        }
+    handshake_reply(&mut sock, &mut buf, &mut scan).await?;
+    if resp3 {
+        handshake_reply(&mut sock, &mut buf, &mut scan).await?;
     }
     Ok((sock, buf))
+}
+
+/// Reads one reply of the handshake; an error reply fails the link.
+async fn handshake_reply(
+    sock: &mut TcpStream,
+    buf: &mut BytesMut,
+    scan: &mut FrameScan,
+) -> io::Result<BytesMut> {
+    let frame = loop {
+        if let Some(n) = scan.next(buf)? {
+            break buf.split_to(n);
+        }
+        if sock.read_buf(buf).await? == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+    };
+    if frame.first() == Some(&b'-') {
+        return Err(io::Error::other(format!(
+            "peer refused the proxy handshake: {}",
+            String::from_utf8_lossy(&frame).trim_end()
+        )));
+    }
+    Ok(frame)
 }
 
 /// The link's loop: take queued requests into one write, match replies to
@@ -509,8 +576,9 @@ mod tests {
         Refuse,
     }
 
-    /// A minimal RESP peer on 127.0.0.1: answers the proxy handshake with
-    /// `+OK`, then behaves as `mode` says. Counts accepted connections.
+    /// A minimal RESP peer on 127.0.0.1: runs the peer handshake (checking
+    /// the proof of [`SECRET`]), then behaves as `mode` says. Counts accepted
+    /// connections.
     async fn fake_peer(mode: Mode) -> (SocketAddr, Arc<AtomicUsize>) {
         let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = l.local_addr().expect("addr");
@@ -525,21 +593,42 @@ mod tests {
         (addr, conns)
     }
 
+    /// The secret of the pools and fake peers of these tests.
+    const SECRET: &str = "test-secret";
+
     async fn peer_conn(mut sock: TcpStream, mode: Mode) {
         use crate::resp::{parse_request, ParseLimits, Parsed};
         let mut buf = BytesMut::new();
         let mut seen = 0usize;
-        let mut handshake_done = false;
+        let nonce = peer_auth::nonce();
+        let mut handshake = 0;
+        let accept = Direction::Accept;
         loop {
             let mut out = BytesMut::new();
             while let Ok(Parsed::Command(items)) = parse_request(&mut buf, ParseLimits::default()) {
-                if !handshake_done {
-                    if matches!(mode, Mode::Refuse) {
-                        out.extend_from_slice(b"-NOAUTH Authentication required.\r\n");
+                if handshake == 0 {
+                    let theirs = String::from_utf8_lossy(&items[4]);
+                    let p = peer_auth::proof(SECRET, &theirs, "peer", "me", accept);
+                    encode_command(&mut out, &[b"peer", nonce.as_bytes(), p.as_bytes()]);
+                    handshake = 1;
+                    continue;
+                }
+                if handshake == 1 {
+                    let ok = items.len() == 5
+                        && peer_auth::verify(
+                            SECRET,
+                            &nonce,
+                            "me",
+                            "peer",
+                            Direction::Connect,
+                            &items[4],
+                        );
+                    if matches!(mode, Mode::Refuse) || !ok {
+                        out.extend_from_slice(b"-NOPERM not a peer\r\n");
                     } else {
                         out.extend_from_slice(b"+OK\r\n");
                     }
-                    handshake_done = true;
+                    handshake = 2;
                     continue;
                 }
                 seen += 1;
@@ -581,7 +670,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn many_concurrent_requests_get_their_own_replies_in_order() {
         let (addr, conns) = fake_peer(Mode::Echo).await;
-        let pool = Arc::new(Pool::default());
+        let pool = Arc::new(Pool::new("me", SECRET));
         let mut tasks = Vec::new();
         for t in 0..64 {
             let pool = pool.clone();
@@ -605,7 +694,7 @@ mod tests {
     #[tokio::test]
     async fn peer_death_mid_request_fails_every_waiter_then_reconnects() {
         let (addr, conns) = fake_peer(Mode::DieAfter(1)).await;
-        let pool = Arc::new(Pool::default());
+        let pool = Arc::new(Pool::new("me", SECRET));
         let start = std::time::Instant::now();
         let mut tasks = Vec::new();
         for i in 0..5 {
@@ -636,7 +725,7 @@ mod tests {
     #[tokio::test]
     async fn silent_peer_times_out_and_the_link_is_dropped() {
         let (addr, conns) = fake_peer(Mode::Silent).await;
-        let pool = Pool::with_timeout(Duration::from_millis(300));
+        let pool = Pool::with_timeout("me", SECRET, Duration::from_millis(300));
         let e = echo(&pool, addr, "x").await.expect_err("no reply");
         assert_eq!(e.kind(), io::ErrorKind::TimedOut);
         // The link gives up on its own too; a later request reconnects.
@@ -651,9 +740,16 @@ mod tests {
     #[tokio::test]
     async fn refused_handshake_and_unreachable_peer_are_errors() {
         let (addr, _) = fake_peer(Mode::Refuse).await;
-        let pool = Pool::default();
+        let pool = Pool::new("me", SECRET);
         let e = echo(&pool, addr, "x").await.expect_err("refused");
         assert!(e.to_string().contains("refused the proxy handshake"), "{e}");
+        // Secrets that differ: the peer's proof does not hold, and the link
+        // sends nothing to it.
+        let (good, _) = fake_peer(Mode::Echo).await;
+        let other = Pool::new("me", "other-secret");
+        let e = echo(&other, good, "x").await.expect_err("wrong secret");
+        assert!(e.to_string().contains("failed to prove"), "{e}");
+        assert!(echo(&pool, good, "x").await.is_ok());
         // A port nobody listens on (bound, then released).
         let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let dead = l.local_addr().expect("addr");

@@ -5,11 +5,10 @@
 //! in `<dir>/raft.json`; the raft task (`server/raft_task.rs`) calls it and
 //! sends the resulting messages over the peer connection pool.
 //!
-//! Wire form: `CLUSTER RAFT <bus-tag> <group> <message>...`, each message a
-//! protobuf-encoded raft `Message`. It is accepted only on a connection that
-//! sent `CLUSTER PROXY-ORIGIN` and only with the bus tag derived from this
-//! node's `cluster-secret` (see `gossip::cluster_id`). A message that fails to
-//! decode is logged and dropped.
+//! Wire form: `CLUSTER RAFT <group> <message>...`, each message a
+//! protobuf-encoded raft `Message`. It is accepted only on an authenticated
+//! peer link (the `CLUSTER PROXY-ORIGIN` handshake proved the cluster secret,
+//! see `peer_auth`). A message that fails to decode is logged and dropped.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -45,7 +44,6 @@ pub struct RaftAgreement {
     wake: tokio::sync::Notify,
     quorum: AtomicBool,
     dir: PathBuf,
-    tag: String,
 }
 
 impl RaftAgreement {
@@ -76,7 +74,6 @@ impl RaftAgreement {
             inbox: Mutex::new(Vec::new()),
             wake: tokio::sync::Notify::new(),
             dir: settings.dir.clone(),
-            tag: super::gossip::cluster_id(&settings.cluster_secret),
         })
     }
 
@@ -90,12 +87,9 @@ impl RaftAgreement {
         self.core.lock().group().to_string()
     }
 
-    /// Queues the messages of one `CLUSTER RAFT` command. Returns false when
-    /// the bus tag is wrong. Undecodable messages are logged and dropped.
-    pub fn deliver(&self, tag: &[u8], group: &[u8], msgs: &[Bytes]) -> bool {
-        if tag != self.tag.as_bytes() {
-            return false;
-        }
+    /// Queues the messages of one `CLUSTER RAFT` command. Undecodable
+    /// messages are logged and dropped.
+    pub fn deliver(&self, group: &[u8], msgs: &[Bytes]) {
         let group = String::from_utf8_lossy(group).into_owned();
         let mut inbox = self.inbox.lock();
         for m in msgs {
@@ -106,13 +100,6 @@ impl RaftAgreement {
         }
         drop(inbox);
         self.wake.notify_one();
-        true
-    }
-
-    /// The bus tag peers' `CLUSTER RAFT` messages must carry (and this
-    /// node's carry).
-    pub fn tag(&self) -> &str {
-        &self.tag
     }
 
     /// Waits until a peer message or a new observation arrived.

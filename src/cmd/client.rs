@@ -57,8 +57,13 @@ pub struct Client {
     pub no_evict: bool,
     /// Pub/Sub subscriptions (created by the first SUBSCRIBE).
     pub pubsub: Option<crate::node::pubsub::Subscriptions>,
-    /// A peer node proxying requests (CLUSTER PROXY-ORIGIN): never re-routed.
+    /// An authenticated peer link (the CLUSTER PROXY-ORIGIN handshake
+    /// passed): its requests are never re-routed, and only it may send the
+    /// internal CLUSTER subcommands.
     pub proxied: bool,
+    /// The challenge of a peer-link handshake in progress
+    /// (`CLUSTER PROXY-ORIGIN NONCE`), used up by the answer.
+    pub peer_nonce: Option<String>,
     /// Hop level announced by a peer link (`CLUSTER PROXY-ORIGIN <hop>`);
     /// 0 for ordinary clients.
     pub proxy_hop: u8,
@@ -96,6 +101,7 @@ impl Client {
             no_evict: false,
             pubsub: None,
             proxied: false,
+            peer_nonce: None,
             proxy_hop: 0,
             last_cmd: "",
             in_flight: Default::default(),

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::ctx::{arg_i64, Ctx};
+use crate::cluster::peer_auth::{self, Direction};
 use crate::cluster::{migrate, Cluster, NodeInfo, View};
 use crate::error::{CmdError, CmdResult};
 use crate::store::SLOTS;
@@ -74,7 +75,7 @@ pub fn cluster_help(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
             "KEYSLOT <key>",
             "    Return the hash slot for <key>.",
             "MC <request>",
-            "    Execute a memcached request forwarded by a peer node (proxy connections only).",
+            "    Internal: a memcached request forwarded by a peer node (peer links only).",
             "MEET <ip> <port> [<bus-port>]",
             "    Connect nodes into a working cluster.",
             "MYID",
@@ -83,11 +84,11 @@ pub fn cluster_help(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
             "    Return cluster configuration seen by node. Output format:",
             "    <id> <ip:port@bus-port> <flags> <master> <pings> <pongs> <epoch> <link> <slot> ...",
             "MIGRATE-BATCH <source-id> <epoch> <phase> <slots> <payload>",
-            "    Internal: keys of slots migrating to this node (peer connections only).",
-            "PROXY-ORIGIN [<hop>]",
-            "    Mark this connection as a peer node proxying requests (hop level, default 1).",
-            "RAFT <bus-tag> <group> <message> [<message> ...]",
-            "    Internal: raft messages between nodes (peer connections only).",
+            "    Internal: keys of slots migrating to this node (peer links only).",
+            "PROXY-ORIGIN NONCE <node-id> <nonce> | <hop> <node-id> <proof>",
+            "    Internal: a peer node proves it knows the cluster secret (challenge-response).",
+            "RAFT <group> <message> [<message> ...]",
+            "    Internal: raft messages between nodes (peer links only).",
             "REBALANCE-STATUS",
             "    Return live-migration progress: slots pending/done, keys, bytes, rate, ETA.",
             "SHARDS",
@@ -348,19 +349,61 @@ pub fn cluster_forget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-/// CLUSTER PROXY-ORIGIN [hop]: marks the connection as a peer's proxy link of
-/// hop level `hop` (default 1; see `cluster::pool`).
+/// The refusal of every peer-link handshake that fails, whatever the reason
+/// (no challenge asked, wrong proof, old form): one answer tells nothing.
+fn peer_auth_failed() -> CmdError {
+    CmdError::Other("NOPERM cluster peer authentication failed".into())
+}
+
+/// Refuses internal CLUSTER subcommands on any connection that did not pass
+/// the peer-link handshake (`CLUSTER PROXY-ORIGIN`, see `cluster::peer_auth`).
+fn peer_link(ctx: &Ctx<'_>) -> Result<(), CmdError> {
+    if ctx.client.proxied {
+        Ok(())
+    } else {
+        Err(CmdError::Other(
+            "NOPERM this command is accepted only on an authenticated cluster peer link".into(),
+        ))
+    }
+}
+
+/// CLUSTER PROXY-ORIGIN NONCE <node-id> <nonce> | <hop> <node-id> <proof>:
+/// the mutual peer-link handshake (`cluster::peer_auth`). `NONCE` answers this
+/// node's id, a fresh challenge kept for this connection and this node's
+/// proof over the caller's nonce; the second form answers the challenge with
+/// the caller's proof and, when it holds, marks the connection as a peer's
+/// link of hop level `hop` (1..=`MAX_HOPS`, see `cluster::pool`). The
+/// challenge is used up either way.
 pub fn cluster_proxy_origin(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    cluster(ctx)?;
-    let hop = match args.get(2) {
-        None => 1,
-        Some(a) => crate::util::parse_i64(a)
-            .and_then(|h| u8::try_from(h).ok())
-            .filter(|h| (1..=crate::cluster::pool::MAX_HOPS).contains(h))
-            .ok_or(CmdError::Syntax)?,
+    let c = cluster(ctx)?;
+    let secret = ctx.shared.config.read().cluster_secret.clone();
+    if let [_, _, word, from, theirs] = args {
+        if word.eq_ignore_ascii_case(b"NONCE") {
+            let nonce = peer_auth::nonce();
+            let from = String::from_utf8_lossy(from);
+            let theirs = String::from_utf8_lossy(theirs);
+            let proof = peer_auth::proof(&secret, &theirs, &c.id, &from, Direction::Accept);
+            ctx.out.array_len(3);
+            ctx.out.bulk(c.id.as_bytes());
+            ctx.out.bulk(nonce.as_bytes());
+            ctx.out.bulk(proof.as_bytes());
+            ctx.client.peer_nonce = Some(nonce);
+            return Ok(());
+        }
+    }
+    let nonce = ctx.client.peer_nonce.take();
+    let [_, _, hop, from, proof] = args else {
+        return Err(peer_auth_failed());
     };
-    if args.len() > 3 {
-        return Err(CmdError::Syntax);
+    let hop = crate::util::parse_i64(hop)
+        .and_then(|h| u8::try_from(h).ok())
+        .filter(|h| (1..=crate::cluster::pool::MAX_HOPS).contains(h))
+        .ok_or(CmdError::Syntax)?;
+    let from = String::from_utf8_lossy(from);
+    let proven = nonce
+        .is_some_and(|n| peer_auth::verify(&secret, &n, &from, &c.id, Direction::Connect, proof));
+    if !proven {
+        return Err(peer_auth_failed());
     }
     ctx.client.proxied = true;
     ctx.client.proxy_hop = hop;
@@ -368,30 +411,22 @@ pub fn cluster_proxy_origin(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-/// CLUSTER RAFT bus-tag group message...: raft messages from a peer node.
-/// Accepted only on a peer connection (`CLUSTER PROXY-ORIGIN`) carrying the
-/// tag of this node's cluster secret.
+/// CLUSTER RAFT group message...: raft messages from a peer node, accepted
+/// only on an authenticated peer link.
 pub fn cluster_raft(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let c = cluster(ctx)?;
-    if !ctx.client.proxied || !c.raft.deliver(&args[2], &args[3], &args[4..]) {
-        return Err(CmdError::Other(
-            "NOPERM raft messages are accepted only from peer nodes of this cluster".into(),
-        ));
-    }
+    peer_link(ctx)?;
+    c.raft.deliver(&args[2], &args[3..]);
     ctx.out.ok();
     Ok(())
 }
 
 /// CLUSTER MIGRATE-BATCH source-id epoch phase slots payload: the receiving
-/// side of live slot migration (`cluster::migrate`). Accepted only on a peer's
-/// proxy connection (`CLUSTER PROXY-ORIGIN`).
+/// side of live slot migration (`cluster::migrate`). Accepted only on an
+/// authenticated peer link.
 pub fn cluster_migrate_batch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let c = cluster(ctx)?;
-    if !ctx.client.proxied {
-        return Err(CmdError::err(
-            "MIGRATE-BATCH is only accepted from cluster peers",
-        ));
-    }
+    peer_link(ctx)?;
     let src = String::from_utf8_lossy(&args[2]).into_owned();
     let epoch = crate::util::parse_i64(&args[3])
         .and_then(|e| u64::try_from(e).ok())
@@ -425,14 +460,10 @@ pub fn client_mode(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
 }
 
 /// `CLUSTER MC <request>`: executes one memcached request forwarded by a peer
-/// (only on `CLUSTER PROXY-ORIGIN` connections) and answers its raw reply as a
-/// bulk string.
+/// (only on an authenticated peer link) and answers its raw reply as a bulk
+/// string.
 pub fn cluster_mc(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    if !ctx.client.proxied {
-        return Err(CmdError::err(
-            "CLUSTER MC is only accepted from peer nodes (CLUSTER PROXY-ORIGIN)",
-        ));
-    }
+    peer_link(ctx)?;
     let Some(exec) = ctx.shared.mc_exec.get() else {
         return Err(CmdError::err("This instance has cluster support disabled"));
     };

@@ -18,8 +18,8 @@
 //! while waiting on a peer: a held request decides its route again every
 //! `route::HOLD_STEP` and runs here, through the dispatcher, once this node
 //! serves its slot. Peer requests go through the multiplexed links of
-//! `cluster::pool::Pool`; each link announces itself with
-//! `CLUSTER PROXY-ORIGIN`.
+//! `cluster::pool::Pool`; each link authenticates itself with the
+//! `CLUSTER PROXY-ORIGIN` handshake (`cluster::peer_auth`).
 //!
 //! memcached requests ([`run_memcached`]) follow the same policy with
 //! memcached's pieces from `memcache::proxy` (the `CLUSTER MC` wrapping, the

@@ -11,9 +11,14 @@ use chitchat::transport::UdpTransport;
 use chitchat::{spawn_chitchat, ChitchatHandle};
 use tracing::{info, warn};
 
+use crate::cluster::bus_junk;
 use crate::cluster::gossip::{self, GossipState, GOSSIP_INTERVAL};
 use crate::cluster::Cluster;
 use crate::node::Node;
+
+/// Gossip rounds between two reports of the bus warnings `bus_junk` held back.
+const JUNK_REPORT_ROUNDS: u64 =
+    bus_junk::REPORT_INTERVAL.as_millis() as u64 / GOSSIP_INTERVAL.as_millis() as u64;
 
 /// The running chitchat server of this node.
 pub struct Bus {
@@ -24,6 +29,14 @@ pub struct Bus {
 /// Starts the chitchat server; `None` (logged) when the bus cannot listen.
 pub async fn start_bus(shared: &Node, cluster: &Cluster) -> Option<Bus> {
     let config = gossip::bus_config(shared, cluster)?;
+    if config.no_secret {
+        warn!(
+            "cluster started without a cluster-secret: anyone who can reach the bus port \
+             {} (UDP) or the client port can join this cluster, forge gossip and open \
+             peer links (raft, migration, proxied commands); set cluster-secret on every node",
+            config.listen
+        );
+    }
     let handle = match spawn_chitchat(config.chitchat, config.keys, &UdpTransport).await {
         Ok(h) => h,
         Err(e) => {
@@ -47,7 +60,17 @@ pub async fn run_gossip(shared: Arc<Node>, cluster: Arc<Cluster>, bus: Bus) {
             _ = tokio::time::sleep(GOSSIP_INTERVAL) => {}
             _ = stop.changed() => break,
         }
-        cluster.rounds.fetch_add(1, Ordering::Relaxed);
+        let round = cluster.rounds.fetch_add(1, Ordering::Relaxed);
+        if round.is_multiple_of(JUNK_REPORT_ROUNDS) {
+            let n = bus_junk::take_suppressed();
+            if n > 0 {
+                warn!(
+                    "cluster bus: {n} more undecodable datagram(s) dropped in the last {}s \
+                     (not ringcache gossip)",
+                    bus_junk::REPORT_INTERVAL.as_secs()
+                );
+            }
+        }
         for addr in std::mem::take(&mut *cluster.meet.lock()) {
             if let Err(e) = bus.handle.gossip(addr) {
                 warn!("cluster meet {addr}: {e}");

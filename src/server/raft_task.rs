@@ -2,8 +2,9 @@
 //! (`cluster/raft_agreement.rs`), feeds it the messages peers sent, and
 //! sends its messages to the peers over the connection pool.
 //!
-//! Wire form: `CLUSTER RAFT <bus-tag> <group> <message>...`, each message a
-//! protobuf-encoded raft `Message`, one request per destination.
+//! Wire form: `CLUSTER RAFT <group> <message>...`, each message a
+//! protobuf-encoded raft `Message`, one request per destination, on the
+//! pool's authenticated peer links.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -71,12 +72,7 @@ fn send(shared: &Arc<Node>, cluster: &Arc<Cluster>, group: &str, msgs: Vec<(Stri
         let cluster = cluster.clone();
         let group = group.to_string();
         tokio::spawn(async move {
-            let mut args: Vec<&[u8]> = vec![
-                b"CLUSTER",
-                b"RAFT",
-                cluster.raft.tag().as_bytes(),
-                group.as_bytes(),
-            ];
+            let mut args: Vec<&[u8]> = vec![b"CLUSTER", b"RAFT", group.as_bytes()];
             args.extend(batch.iter().map(|b| b.as_slice()));
             match cluster.pool.request_control(&shared, addr, &args).await {
                 Ok(reply) if reply.first() == Some(&b'-') => {

@@ -150,3 +150,37 @@ pub fn slots_of(port: u16) -> Vec<u16> {
         })
         .collect()
 }
+
+/// A connection to `port` that passed the peer-link handshake with `secret`
+/// (what a peer node's link does first), at hop level `hop`; panics when the
+/// node refuses it.
+pub fn peer_link(port: u16, hop: u8, secret: &str) -> super::RawConn {
+    let mut c = super::RawConn::connect(port);
+    let (id, nonce) = challenge(&mut c);
+    let proof = ringcache::cluster::peer_auth::proof(
+        secret,
+        &nonce,
+        "test-peer",
+        &id,
+        ringcache::cluster::peer_auth::Direction::Connect,
+    );
+    let reply = c.cmd(&[
+        b"CLUSTER",
+        b"PROXY-ORIGIN",
+        hop.to_string().as_bytes(),
+        b"test-peer",
+        proof.as_bytes(),
+    ]);
+    assert_eq!(reply, b"+OK\r\n", "{}", String::from_utf8_lossy(&reply));
+    c
+}
+
+/// Sends `CLUSTER PROXY-ORIGIN NONCE` on `c` as peer `test-peer`; returns
+/// the node's id and challenge.
+pub fn challenge(c: &mut super::RawConn) -> (String, String) {
+    let reply = c.cmd(&[b"CLUSTER", b"PROXY-ORIGIN", b"NONCE", b"test-peer", b"n0"]);
+    let text = String::from_utf8_lossy(&reply);
+    let lines: Vec<&str> = text.split("\r\n").collect();
+    assert!(lines.len() >= 7 && lines[0] == "*3", "{text}");
+    (lines[2].to_string(), lines[4].to_string())
+}
