@@ -71,7 +71,7 @@ const MAX_STAR_NESTING: u32 = 1000;
 fn match_one(pattern: &[u8], mut p: usize, c: u8, nocase: bool) -> (usize, bool) {
     let eq = |a: u8, b: u8| {
         if nocase {
-            a.to_ascii_lowercase() == b.to_ascii_lowercase()
+            a.eq_ignore_ascii_case(&b)
         } else {
             a == b
         }
