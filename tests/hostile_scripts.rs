@@ -52,3 +52,77 @@ fn explosive_patterns_answer_fast_everywhere() {
         format!("*1\r\n$60\r\n{key}\r\n").into_bytes()
     );
 }
+
+/// Each trick a script could use to poison the shared Lua state gets Redis
+/// 7.0's `Attempt to modify a readonly table` (same text, same position
+/// prefix), and the next script still sees the untouched library.
+#[test]
+fn eval_cannot_modify_globals_or_libraries() {
+    let redis = require_redis(&[]);
+    let rc = start_ringcache(&[]);
+    let s = script(
+        r#"
+        EVAL "rawset(_G, 'x', 1)" 0
+        EVAL "return rawget(_G, 'x')" 0
+        EVAL "setmetatable(_G, nil)" 0
+        EVAL "return type(getmetatable(_G))" 0
+        EVAL "string.len = nil" 0
+        EVAL "return string.len('abc')" 0
+        EVAL "rawset(string, 'len', nil)" 0
+        EVAL "return ('abc'):len()" 0
+        EVAL "redis.sha1hex = nil" 0
+        EVAL "rawset(redis, 'sha1hex', nil)" 0
+        EVAL "return redis.sha1hex('')" 0
+        EVAL "getmetatable('').__index = {upper = function() return 'pwned' end}" 0
+        EVAL "rawset(getmetatable(''), '__index', {})" 0
+        EVAL "setmetatable(getmetatable(''), {})" 0
+        EVAL "return ('abc'):upper()" 0
+        EVAL "tonumber = function() return 42 end" 0
+        EVAL "return tonumber('7')" 0
+        EVAL "math.floor = nil" 0
+        EVAL "table.insert(_G, 1)" 0
+        EVAL "table.insert(string, 1)" 0
+        EVAL "setmetatable(string, {})" 0
+        EVAL "x = 1" 0
+        EVAL "KEYS = 1" 0
+        EVAL "getmetatable(_G).__index = nil" 0
+        EVAL "return y" 0
+        EVAL "return type(getfenv)" 0
+        EVAL "return type(setfenv)" 0
+        EVAL "return type(newproxy)" 0
+        EVAL "loadstring('tonumber = 1')()" 0
+        EVAL "local n = 0 for k in pairs(string) do n = n + 1 end return n" 0
+        EVAL "local t = {} table.insert(t, 'a') table.insert(t, 1, 'b') rawset(t, 'c', 1) return {t[1], t[2], rawget(t, 'c'), next(t) ~= nil}" 0
+        EVAL "return getmetatable(setmetatable({}, {__metatable = 'x'}))" 0
+        EVAL "for k in pairs(nil) do end" 0
+        EVAL "rawset({})" 0
+        EVAL "local x = getmetatable()" 0
+        EVAL "setmetatable({}, 1)" 0
+        EVAL "table.insert(nil, 1)" 0
+        EVAL "table.insert({}, 'x', 1)" 0
+        EVAL "rawset({}, nil, 1)" 0
+        "#,
+    );
+    assert_same_replies(redis.port, rc.port, &s);
+}
+
+/// In the FUNCTION VM one library cannot poison another's view of the
+/// shared libraries.
+#[test]
+fn functions_cannot_poison_each_other() {
+    let redis = require_redis(&[]);
+    let rc = start_ringcache(&[]);
+    let s = script(
+        r##"
+        FUNCTION LOAD "#!lua name=evil\nredis.register_function('p1', function() string.upper = function() return 'pwned' end end)\nredis.register_function('p2', function() rawset(string, 'upper', function() return 'pwned' end) end)\nredis.register_function('p3', function() setmetatable(_G, nil) end)\nredis.register_function('p4', function() getmetatable('').__index = {} end)\nredis.register_function('p5', function() tonumber = nil end)"
+        FUNCTION LOAD "#!lua name=good\nredis.register_function('up', function() return {string.upper('a'), ('b'):upper(), tonumber('3')} end)"
+        FCALL p1 0
+        FCALL p2 0
+        FCALL p3 0
+        FCALL p4 0
+        FCALL p5 0
+        FCALL up 0
+        "##,
+    );
+    assert_same_replies(redis.port, rc.port, &s);
+}

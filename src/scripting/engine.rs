@@ -43,7 +43,7 @@ const MAX_DEPTH: usize = 64;
 const KILLED: &str = "ERR Script killed by user with SCRIPT KILL...";
 
 /// Lua side of the `redis` library (`call`/`pcall` are Rust functions bound
-/// per run); ends by making the global table read-only.
+/// per run).
 const SETUP: &str = r#"
 local hidden = ...
 redis = {}
@@ -72,16 +72,124 @@ redis.LOG_DEBUG = 0
 redis.LOG_VERBOSE = 1
 redis.LOG_NOTICE = 2
 redis.LOG_WARNING = 3
-dofile = nil
-loadfile = nil
-setmetatable(_G, {
-  __index = function(_, name)
-    error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
-  end,
-  __newindex = function()
-    error('Attempt to modify a readonly table', 2)
-  end,
-})
+"#;
+
+/// Makes the globals, every library table reachable from them and the
+/// string metatable read-only, as Redis 7.0's `lua_enablereadonlytable`
+/// does, and drops `getfenv`/`setfenv`/`newproxy`/`dofile`/`loadfile`.
+///
+/// Lua 5.1 has no read-only tables, so each protected table is emptied into
+/// a hidden backing table it reads through (`__index`), and refuses writes
+/// (`__newindex`); the raw functions that would bypass that (`rawset`,
+/// `setmetatable`, `table.insert`) refuse too, and the raw readers
+/// (`rawget`, `next`, `pairs`, `getmetatable`) read the backing table (or a
+/// read-only view of a metatable). Returns the backing tables of `_G` and
+/// `redis`, where the engine writes `KEYS`/`ARGV` and `redis.call`.
+const PROTECT: &str = r#"
+getfenv, setfenv, newproxy, dofile, loadfile = nil, nil, nil, nil, nil
+local READONLY = 'Attempt to modify a readonly table'
+local rawget, rawset, next, getmetatable, setmetatable, insert = rawget, rawset, next, getmetatable, setmetatable, table.insert
+local error, tostring, tonumber, type, select, pcall = error, tostring, tonumber, type, select, pcall
+local backing = {} -- protected table -> its contents
+local shown = {}   -- protected table -> the metatable getmetatable shows
+local views = {}   -- real metatable -> its read-only view
+local function refuse() error(READONLY, 2) end
+local function missing(_, name)
+  error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
+end
+local function protect(t, show)
+  if backing[t] then return backing[t] end
+  local b = {}
+  for k, v in next, t do b[k] = v end
+  for k in next, b do rawset(t, k, nil) end
+  backing[t], shown[t] = b, show
+  for _, v in next, b do
+    if type(v) == 'table' then protect(v) end
+  end
+  setmetatable(t, { __index = b, __newindex = refuse })
+  return b
+end
+-- The wrappers check their arguments as the C functions do, so errors read
+-- the same (with the script's position, not this chunk's).
+local function argerror(level, i, name, msg)
+  error('bad argument #' .. i .. " to '" .. name .. "' (" .. msg .. ')', level + 1)
+end
+local function want_table(name, n, t)
+  if type(t) ~= 'table' then
+    argerror(3, 1, name, 'table expected, got ' .. (n == 0 and 'no value' or type(t)))
+  end
+end
+local function want_value(name, i, n)
+  if n < i then argerror(3, i, name, 'value expected') end
+end
+local function wrapped_next(...)
+  local t, k = ...
+  want_table('next', select('#', ...), t)
+  local key, value = next(backing[t] or t, k)
+  return key, value
+end
+_G.next = wrapped_next
+function _G.rawset(...)
+  local t, k, v = ...
+  local n = select('#', ...)
+  want_table('rawset', n, t)
+  want_value('rawset', 2, n)
+  want_value('rawset', 3, n)
+  if backing[t] then error(READONLY, 0) end
+  return (rawset(t, k, v))
+end
+function _G.rawget(...)
+  local t, k = ...
+  local n = select('#', ...)
+  want_table('rawget', n, t)
+  want_value('rawget', 2, n)
+  return (rawget(backing[t] or t, k))
+end
+function _G.pairs(...)
+  local t = ...
+  want_table('pairs', select('#', ...), t)
+  if backing[t] then return wrapped_next, t, nil end
+  return next, t, nil
+end
+function _G.getmetatable(...)
+  want_value('getmetatable', 1, select('#', ...))
+  local x = ...
+  if backing[x] then return shown[x] end
+  local m = getmetatable(x)
+  return views[m] or m
+end
+function _G.setmetatable(...)
+  local t, m = ...
+  local n = select('#', ...)
+  want_table('setmetatable', n, t)
+  if n < 2 or (m ~= nil and type(m) ~= 'table') then
+    argerror(2, 2, 'setmetatable', 'nil or table expected')
+  end
+  if backing[t] then error(READONLY, 0) end
+  local ok, err = pcall(setmetatable, t, m)
+  if not ok then error(err, 2) end
+  return t
+end
+function table.insert(...)
+  local t, pos = ...
+  local n = select('#', ...)
+  want_table('insert', n, t)
+  if n ~= 2 and n ~= 3 then error("wrong number of arguments to 'insert'", 2) end
+  if n == 3 and tonumber(pos) == nil then
+    argerror(2, 2, 'insert', 'number expected, got ' .. type(pos))
+  end
+  if backing[t] then error(READONLY, 0) end
+  insert(...)
+end
+local string_mt = getmetatable('')
+local string_view = {}
+backing[string_view], views[string_mt] = string_mt, string_view
+setmetatable(string_view, { __index = string_mt, __newindex = refuse })
+local globals_mt = { __index = missing }
+protect(globals_mt)
+local globals = protect(_G, globals_mt)
+setmetatable(globals, { __index = missing })
+return globals, backing[redis]
 "#;
 
 /// The node's Lua VM and script cache.
@@ -89,6 +197,10 @@ pub struct Engine {
     lua: Lua,
     /// Message handler turning any error into `{err=, source=, line=}`.
     handler: Function,
+    /// What `_G` reads through (`PROTECT`): where `KEYS`/`ARGV` go.
+    globals: Table,
+    /// What the read-only `redis` table reads through: where `redis.call` goes.
+    redis: Table,
     /// `binder(f, keys, args)`: a no-argument closure calling `f(keys, args)`
     /// (Lua 5.1's `xpcall` cannot pass arguments; functions take two).
     binder: Function,
@@ -240,7 +352,7 @@ impl Engine {
                     None => err_table(lua, &format!("ERR {}", root_message(&e)))?,
                 },
                 other => {
-                    let s = lua.globals().raw_get::<Function>("tostring")?;
+                    let s = lua.globals().get::<Function>("tostring")?;
                     let s: String = s.call(other)?;
                     err_table(lua, &format!("ERR {s}"))?
                 }
@@ -258,6 +370,7 @@ impl Engine {
         let version = crate::cmd::connection::REDIS_VERSION;
         redis.raw_set("REDIS_VERSION", version)?;
         redis.raw_set("REDIS_VERSION_NUM", version_num(version))?;
+        let (globals, redis): (Table, Table) = lua.load(PROTECT).set_name("=protect").call(())?;
         let binder = lua
             .load("local f, keys, args = ... return function() return f(keys, args) end")
             .set_name("=binder")
@@ -278,6 +391,8 @@ impl Engine {
         );
         Ok(Engine {
             lua,
+            globals,
+            redis,
             handler,
             binder,
             cache: HashMap::new(),
@@ -293,8 +408,7 @@ impl Engine {
     /// returns the `err` text of the raised error (`ERR user_function:2: ...`).
     pub fn protected_call(&self, func: &Function) -> Result<(), String> {
         let xpcall: Function = self
-            .lua
-            .globals()
+            .globals
             .raw_get("xpcall")
             .map_err(|e| format!("ERR {}", root_message(&e)))?;
         let out: MultiValue = xpcall
@@ -363,7 +477,7 @@ impl Engine {
             ));
         };
         let lua_err = |e: mlua::Error| CmdError::err(root_message(&e));
-        let globals = self.lua.globals();
+        let globals = &self.globals;
         globals
             .raw_set("KEYS", self.strings(keys).map_err(lua_err)?)
             .map_err(lua_err)?;
@@ -409,7 +523,7 @@ impl Engine {
         readonly: bool,
     ) -> CmdResult {
         let lua_err = |e: mlua::Error| CmdError::err(root_message(&e));
-        let globals = self.lua.globals();
+        let globals = &self.globals;
         let saved_db = ctx.client.db;
         run.kill.store(false, Ordering::Release);
         run.wrote.store(false, Ordering::Release);
@@ -422,7 +536,7 @@ impl Engine {
                 run,
                 readonly,
             };
-            let redis: Table = globals.raw_get("redis").map_err(lua_err)?;
+            let redis = &self.redis;
             let handler = &self.handler;
             self.lua.scope(|scope| {
                 let call = scope.create_function(|lua, args: MultiValue| {
