@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -125,4 +126,117 @@ fn functions_cannot_poison_each_other() {
         "##,
     );
     assert_same_replies(redis.port, rc.port, &s);
+}
+
+/// A script whose endless loop runs inside `pcall`, so a plain kill error
+/// would be caught and the loop would go on.
+const PCALL_LOOP: &[u8] = b"while 1 do pcall(function() while 1 do redis.call('ping') end end) end";
+
+/// Starts `body` on a fresh connection of `port` and waits until the node
+/// answers `-BUSY` (threshold lowered to 100 ms).
+fn start_busy(port: u16, cmd: &[&[u8]]) -> RawConn {
+    let mut admin = RawConn::connect(port);
+    admin.cmd(&[b"CONFIG", b"SET", b"busy-reply-threshold", b"100"]);
+    let mut runner = RawConn::connect(port).with_read_timeout(Duration::from_secs(10));
+    runner.send_raw(&encode(cmd));
+    assert!(
+        eventually(Duration::from_secs(5), || admin
+            .cmd(&[b"PING"])
+            .starts_with(b"-BUSY")),
+        "the script never got busy"
+    );
+    runner
+}
+
+#[test]
+fn script_kill_is_not_caught_by_pcall() {
+    let rc = start_ringcache(&[]);
+    let mut runner = start_busy(rc.port, &[b"EVAL", PCALL_LOOP, b"0"]);
+    let mut admin = RawConn::connect(rc.port);
+    assert_eq!(admin.cmd(&[b"SCRIPT", b"KILL"]), b"+OK\r\n");
+    let r = runner.read_reply();
+    assert!(
+        r.starts_with(b"-ERR Script killed by user with SCRIPT KILL..."),
+        "{}",
+        String::from_utf8_lossy(&r)
+    );
+    assert_eq!(admin.cmd(&[b"PING"]), b"+PONG\r\n");
+    // The VM is back to normal: a pcall'd error is caught again.
+    assert_eq!(
+        runner.cmd(&[b"EVAL", b"return tostring(pcall(error, 'x'))", b"0"]),
+        b"$5\r\nfalse\r\n"
+    );
+}
+
+#[test]
+fn function_kill_is_not_caught_by_pcall() {
+    let rc = start_ringcache(&[]);
+    let mut admin = RawConn::connect(rc.port);
+    let lib = [
+        &b"#!lua name=spin\nredis.register_function{function_name='spin', callback=function() "[..],
+        PCALL_LOOP,
+        b" end, flags={'no-writes'}}",
+    ]
+    .concat();
+    assert_eq!(admin.cmd(&[b"FUNCTION", b"LOAD", &lib]), b"$4\r\nspin\r\n");
+    let mut runner = start_busy(rc.port, &[b"FCALL", b"spin", b"0"]);
+    assert_eq!(admin.cmd(&[b"FUNCTION", b"KILL"]), b"+OK\r\n");
+    let r = runner.read_reply();
+    assert!(
+        r.starts_with(b"-ERR Script killed"),
+        "{}",
+        String::from_utf8_lossy(&r)
+    );
+    assert_eq!(admin.cmd(&[b"PING"]), b"+PONG\r\n");
+}
+
+/// Waits up to `within` for the process to exit.
+fn exits_within(proc: &mut Proc, within: Duration) -> bool {
+    eventually(within, || proc.child.try_wait().is_ok_and(|s| s.is_some()))
+}
+
+#[test]
+fn shutdown_nosave_stops_a_busy_script() {
+    let mut rc = start_ringcache(&[]);
+    let _runner = start_busy(rc.port, &[b"EVAL", PCALL_LOOP, b"0"]);
+    let mut admin = RawConn::connect(rc.port);
+    admin.send_raw(&encode(&[b"SHUTDOWN", b"NOSAVE"]));
+    assert!(
+        exits_within(&mut rc, Duration::from_secs(5)),
+        "still running"
+    );
+}
+
+#[test]
+fn sigterm_stops_a_busy_script() {
+    let mut rc = start_ringcache(&[]);
+    let _runner = start_busy(rc.port, &[b"EVAL", PCALL_LOOP, b"0"]);
+    let pid = rc.child.id().to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    assert!(
+        exits_within(&mut rc, Duration::from_secs(5)),
+        "still running"
+    );
+}
+
+#[test]
+fn memcached_clients_get_the_busy_error() {
+    let mc_port = free_port();
+    let rc = start_ringcache(&["--memcached-port", &mc_port.to_string()]);
+    wait_memcached(mc_port);
+    let mut runner = start_busy(rc.port, &[b"EVAL", PCALL_LOOP, b"0"]);
+    // Every request, the `mn` sentinel of `Mc::step` too, gets the error.
+    let mut mc = Mc::connect(mc_port);
+    let busy = "SERVER_ERROR BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n";
+    mc.s.write_all(b"get k\r\n").expect("write");
+    let mut got = vec![0u8; busy.len()];
+    mc.s.read_exact(&mut got).expect("read");
+    assert_eq!(String::from_utf8_lossy(&got), busy);
+    RawConn::connect(rc.port).cmd(&[b"SCRIPT", b"KILL"]);
+    assert!(runner.read_reply().starts_with(b"-ERR Script killed"));
+    assert_eq!(mc.step(b"get k\r\n"), b"END\r\n");
 }

@@ -4,7 +4,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -197,6 +197,8 @@ pub struct Engine {
     lua: Lua,
     /// Message handler turning any error into `{err=, source=, line=}`.
     handler: Function,
+    /// The instruction hook that stops killed scripts and slow loads.
+    stop_hook: StopHook,
     /// What `_G` reads through (`PROTECT`): where `KEYS`/`ARGV` go.
     globals: Table,
     /// What the read-only `redis` table reads through: where `redis.call` goes.
@@ -375,22 +377,14 @@ impl Engine {
             .load("local f, keys, args = ... return function() return f(keys, args) end")
             .set_name("=binder")
             .into_function()?;
-        let hook_run = run;
-        lua.set_hook(
-            HookTriggers::new().every_nth_instruction(HOOK_EVERY),
-            move |_, _| {
-                if hook_run.kill.load(Ordering::Acquire) {
-                    return Err(mlua::Error::runtime("killed"));
-                }
-                let deadline = hook_run.load_deadline_ms.load(Ordering::Acquire);
-                if deadline != 0 && crate::store::now_ms() > deadline {
-                    return Err(mlua::Error::runtime("FUNCTION LOAD timeout"));
-                }
-                Ok(VmState::Continue)
-            },
-        );
+        let stop_hook = StopHook {
+            run,
+            hot: Arc::new(AtomicBool::new(false)),
+        };
+        stop_hook.install(&lua, HOOK_EVERY);
         Ok(Engine {
             lua,
+            stop_hook,
             globals,
             redis,
             handler,
@@ -411,9 +405,9 @@ impl Engine {
             .globals
             .raw_get("xpcall")
             .map_err(|e| format!("ERR {}", root_message(&e)))?;
-        let out: MultiValue = xpcall
-            .call((func.clone(), self.handler.clone()))
-            .map_err(|e| format!("ERR {}", root_message(&e)))?;
+        let out = xpcall.call::<MultiValue>((func.clone(), self.handler.clone()));
+        self.stop_hook.cool(&self.lua);
+        let out = out.map_err(|e| format!("ERR {}", root_message(&e)))?;
         let mut out = out.into_iter();
         if matches!(out.next(), Some(Value::Boolean(true))) {
             return Ok(());
@@ -560,6 +554,7 @@ impl Engine {
                 Ok(out)
             })
         };
+        self.stop_hook.cool(&self.lua);
         run.started_ms.store(0, Ordering::Release);
         run.kill.store(false, Ordering::Release);
         ctx.client.db = saved_db;
@@ -579,6 +574,57 @@ impl Engine {
             t.raw_set(i + 1, self.lua.create_string(it)?)?;
         }
         Ok(t)
+    }
+}
+
+/// The VM's instruction-count hook: aborts the script once SCRIPT KILL (or
+/// SHUTDOWN) set `run.kill`, or a FUNCTION LOAD passed its deadline.
+///
+/// A `pcall` in the script catches the error, so once it fires the hook
+/// turns "hot": it then runs before every instruction and raises again
+/// each time, so the instruction right after any `pcall`/`xpcall`/
+/// `coroutine.resume` that caught it raises once more, one protected level
+/// at a time, until the error leaves the script. [`StopHook::cool`] puts the
+/// normal rate back once the script is over.
+#[derive(Clone)]
+struct StopHook {
+    run: Arc<ScriptRun>,
+    /// True while the hook runs before every instruction.
+    hot: Arc<AtomicBool>,
+}
+
+impl StopHook {
+    /// Sets this hook on `lua`, run every `every` instructions.
+    fn install(&self, lua: &Lua, every: u32) {
+        let hook = self.clone();
+        lua.set_hook(
+            HookTriggers::new().every_nth_instruction(every),
+            move |lua, _| hook.check(lua),
+        );
+    }
+
+    /// The hook itself.
+    fn check(&self, lua: &Lua) -> mlua::Result<VmState> {
+        let why = if self.run.kill.load(Ordering::Acquire) {
+            "killed"
+        } else {
+            let deadline = self.run.load_deadline_ms.load(Ordering::Acquire);
+            if deadline == 0 || crate::store::now_ms() <= deadline {
+                return Ok(VmState::Continue);
+            }
+            "FUNCTION LOAD timeout"
+        };
+        if !self.hot.swap(true, Ordering::AcqRel) {
+            self.install(lua, 1);
+        }
+        Err(mlua::Error::runtime(why))
+    }
+
+    /// Back to the normal rate after a script the hook stopped.
+    fn cool(&self, lua: &Lua) {
+        if self.hot.swap(false, Ordering::AcqRel) {
+            self.install(lua, HOOK_EVERY);
+        }
     }
 }
 
