@@ -153,8 +153,10 @@ fn script_kill_is_not_caught_by_pcall() {
     let rc = start_ringcache(&[]);
     let mut runner = start_busy(rc.port, &[b"EVAL", PCALL_LOOP, b"0"]);
     let mut admin = RawConn::connect(rc.port);
+    let t = Instant::now();
     assert_eq!(admin.cmd(&[b"SCRIPT", b"KILL"]), b"+OK\r\n");
     let r = runner.read_reply();
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
     assert!(
         r.starts_with(b"-ERR Script killed by user with SCRIPT KILL..."),
         "{}",
@@ -239,4 +241,38 @@ fn memcached_clients_get_the_busy_error() {
     RawConn::connect(rc.port).cmd(&[b"SCRIPT", b"KILL"]);
     assert!(runner.read_reply().starts_with(b"-ERR Script killed"));
     assert_eq!(mc.step(b"get k\r\n"), b"END\r\n");
+}
+
+/// Loops inside coroutines (where mlua's hook does not follow on its own)
+/// are killed too, even behind `pcall` or a resume loop.
+#[test]
+fn script_kill_reaches_into_coroutines() {
+    let rc = start_ringcache(&[]);
+    let loops: [&[u8]; 3] = [
+        b"local co = coroutine.wrap(function() while 1 do end end) co()",
+        b"while 1 do pcall(coroutine.wrap(function() while 1 do pcall(function() while 1 do end end) end end)) end",
+        b"local co = coroutine.create(function() while 1 do coroutine.yield() end end) while 1 do pcall(coroutine.resume, co) end",
+    ];
+    for body in loops {
+        let mut runner = start_busy(rc.port, &[b"EVAL", body, b"0"]);
+        let mut admin = RawConn::connect(rc.port);
+        let t = Instant::now();
+        assert_eq!(admin.cmd(&[b"SCRIPT", b"KILL"]), b"+OK\r\n");
+        let r = runner.read_reply();
+        assert!(
+            r.starts_with(b"-ERR Script killed"),
+            "{}",
+            String::from_utf8_lossy(&r)
+        );
+        assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+        assert_eq!(admin.cmd(&[b"PING"]), b"+PONG\r\n");
+    }
+    // Coroutines still behave as in Redis.
+    let mut c = RawConn::connect(rc.port);
+    let r = c.cmd(&[
+        b"EVAL",
+        b"local co = coroutine.create(function(a) local b = coroutine.yield(a + 1) return b * 2 end) local _, x = coroutine.resume(co, 1) local _, y = coroutine.resume(co, 5) return {x, y, coroutine.status(co)}",
+        b"0",
+    ]);
+    assert_eq!(r, b"*3\r\n:2\r\n:10\r\n$4\r\ndead\r\n");
 }

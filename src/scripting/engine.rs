@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
+use mlua::{
+    Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Thread, Value, VmState,
+};
 
 use crate::cmd::command::flags;
 use crate::cmd::ctx::Ctx;
@@ -86,10 +88,12 @@ redis.LOG_WARNING = 3
 /// read-only view of a metatable). Returns the backing tables of `_G` and
 /// `redis`, where the engine writes `KEYS`/`ARGV` and `redis.call`.
 const PROTECT: &str = r#"
+local follow = ...
 getfenv, setfenv, newproxy, dofile, loadfile = nil, nil, nil, nil, nil
 local READONLY = 'Attempt to modify a readonly table'
 local rawget, rawset, next, getmetatable, setmetatable, insert = rawget, rawset, next, getmetatable, setmetatable, table.insert
-local error, tostring, tonumber, type, select, pcall = error, tostring, tonumber, type, select, pcall
+local error, tostring, tonumber, type, select, pcall, unpack =
+  error, tostring, tonumber, type, select, pcall, unpack
 local backing = {} -- protected table -> its contents
 local shown = {}   -- protected table -> the metatable getmetatable shows
 local views = {}   -- real metatable -> its read-only view
@@ -181,6 +185,32 @@ function table.insert(...)
   if backing[t] then error(READONLY, 0) end
   insert(...)
 end
+-- mlua runs the kill hook in one thread only: resuming a coroutine moves it
+-- there (`follow`) and back to the resumer afterwards.
+local create, resume, running = coroutine.create, coroutine.resume, coroutine.running
+local function pack(...) return { n = select('#', ...), ... } end
+local function resumed(ok, ...)
+  follow(running())
+  return ok, ...
+end
+local function wrapped_resume(...)
+  local co = ...
+  if type(co) ~= 'thread' then argerror(2, 1, 'resume', 'coroutine expected') end
+  follow(co)
+  return resumed(resume(...))
+end
+coroutine.resume = wrapped_resume
+function coroutine.wrap(f)
+  local made, co = pcall(create, f)
+  if not made then argerror(2, 1, 'wrap', 'Lua function expected') end
+  return function(...)
+    local r = pack(wrapped_resume(co, ...))
+    if r[1] then return unpack(r, 2, r.n) end
+    local e = r[2]
+    if type(e) == 'string' or type(e) == 'number' then error(e, 2) end
+    error(e, 0)
+  end
+end
 local string_mt = getmetatable('')
 local string_view = {}
 backing[string_view], views[string_mt] = string_mt, string_view
@@ -199,6 +229,8 @@ pub struct Engine {
     handler: Function,
     /// The instruction hook that stops killed scripts and slow loads.
     stop_hook: StopHook,
+    /// The VM's main thread, where scripts start (and the hook with them).
+    main: Thread,
     /// What `_G` reads through (`PROTECT`): where `KEYS`/`ARGV` go.
     globals: Table,
     /// What the read-only `redis` table reads through: where `redis.call` goes.
@@ -372,7 +404,6 @@ impl Engine {
         let version = crate::cmd::connection::REDIS_VERSION;
         redis.raw_set("REDIS_VERSION", version)?;
         redis.raw_set("REDIS_VERSION_NUM", version_num(version))?;
-        let (globals, redis): (Table, Table) = lua.load(PROTECT).set_name("=protect").call(())?;
         let binder = lua
             .load("local f, keys, args = ... return function() return f(keys, args) end")
             .set_name("=binder")
@@ -381,10 +412,18 @@ impl Engine {
             run,
             hot: Arc::new(AtomicBool::new(false)),
         };
-        stop_hook.install(&lua, HOOK_EVERY);
+        let main = lua.current_thread();
+        stop_hook.reset(&main);
+        let hook = stop_hook.clone();
+        let follow = lua.create_function(move |lua, co: Option<Thread>| {
+            hook.follow(lua, &co.unwrap_or_else(|| lua.current_thread()))
+        })?;
+        let (globals, redis): (Table, Table) =
+            lua.load(PROTECT).set_name("=protect").call(follow)?;
         Ok(Engine {
             lua,
             stop_hook,
+            main,
             globals,
             redis,
             handler,
@@ -405,8 +444,9 @@ impl Engine {
             .globals
             .raw_get("xpcall")
             .map_err(|e| format!("ERR {}", root_message(&e)))?;
+        self.stop_hook.reset(&self.main);
         let out = xpcall.call::<MultiValue>((func.clone(), self.handler.clone()));
-        self.stop_hook.cool(&self.lua);
+        self.stop_hook.reset(&self.main);
         let out = out.map_err(|e| format!("ERR {}", root_message(&e)))?;
         let mut out = out.into_iter();
         if matches!(out.next(), Some(Value::Boolean(true))) {
@@ -521,6 +561,7 @@ impl Engine {
         let saved_db = ctx.client.db;
         run.kill.store(false, Ordering::Release);
         run.wrote.store(false, Ordering::Release);
+        self.stop_hook.reset(&self.main);
         run.started_ms
             .store(crate::store::now_ms().max(1), Ordering::Release);
         let outcome = {
@@ -554,7 +595,7 @@ impl Engine {
                 Ok(out)
             })
         };
-        self.stop_hook.cool(&self.lua);
+        self.stop_hook.reset(&self.main);
         run.started_ms.store(0, Ordering::Release);
         run.kill.store(false, Ordering::Release);
         ctx.client.db = saved_db;
@@ -584,7 +625,7 @@ impl Engine {
 /// turns "hot": it then runs before every instruction and raises again
 /// each time, so the instruction right after any `pcall`/`xpcall`/
 /// `coroutine.resume` that caught it raises once more, one protected level
-/// at a time, until the error leaves the script. [`StopHook::cool`] puts the
+/// at a time, until the error leaves the script. [`StopHook::reset`] puts the
 /// normal rate back once the script is over.
 #[derive(Clone)]
 struct StopHook {
@@ -594,13 +635,29 @@ struct StopHook {
 }
 
 impl StopHook {
-    /// Sets this hook on `lua`, run every `every` instructions.
-    fn install(&self, lua: &Lua, every: u32) {
+    /// Sets this hook on `thread` (mlua hooks one thread at a time), run
+    /// every `every` instructions.
+    fn install(&self, thread: &Thread, every: u32) {
         let hook = self.clone();
-        lua.set_hook(
+        thread.set_hook(
             HookTriggers::new().every_nth_instruction(every),
             move |lua, _| hook.check(lua),
         );
+    }
+
+    /// Moves the hook to `thread` at the current rate (`coroutine.resume`
+    /// calls it before resuming a coroutine and after it returns). Moving
+    /// restarts the instruction count, so it checks first: a loop resuming
+    /// a coroutine is stopped here.
+    fn follow(&self, lua: &Lua, thread: &Thread) -> mlua::Result<()> {
+        self.check(lua)?;
+        let every = if self.hot.load(Ordering::Acquire) {
+            1
+        } else {
+            HOOK_EVERY
+        };
+        self.install(thread, every);
+        Ok(())
     }
 
     /// The hook itself.
@@ -614,17 +671,18 @@ impl StopHook {
             }
             "FUNCTION LOAD timeout"
         };
-        if !self.hot.swap(true, Ordering::AcqRel) {
-            self.install(lua, 1);
-        }
+        // (Re)installed each time: the raising thread may be one the hook
+        // had left for a coroutine.
+        self.hot.store(true, Ordering::Release);
+        self.install(&lua.current_thread(), 1);
         Err(mlua::Error::runtime(why))
     }
 
-    /// Back to the normal rate after a script the hook stopped.
-    fn cool(&self, lua: &Lua) {
-        if self.hot.swap(false, Ordering::AcqRel) {
-            self.install(lua, HOOK_EVERY);
-        }
+    /// Back on the main thread at the normal rate: before and after every
+    /// script, whatever thread the hook was left on.
+    fn reset(&self, main: &Thread) {
+        self.hot.store(false, Ordering::Release);
+        self.install(main, HOOK_EVERY);
     }
 }
 
