@@ -1,115 +1,138 @@
 //! Small helpers shared by command families: Redis glob matching and number parsing.
 
 /// Redis' `stringmatchlen`: glob with `*`, `?`, `[...]` (ranges, `^` negation) and `\` escapes.
+///
+/// Gives the same answer as Redis 7.0's recursive matcher for every input
+/// (including its quirks: a pattern never matches an empty subject unless it
+/// is empty itself, ranges compare bytes as C `char`, and a pattern with more
+/// than 1000 non-final `*` runs never matches), but runs in
+/// O(pattern × subject) time: a failed attempt only ever backtracks to the
+/// latest `*`, which is what Redis' `skipLongerMatches` proves sufficient.
 pub fn glob_match(pattern: &[u8], s: &[u8], nocase: bool) -> bool {
-    glob_inner(pattern, s, nocase, 0)
-}
-
-fn lower(b: u8, nocase: bool) -> u8 {
-    if nocase {
-        b.to_ascii_lowercase()
-    } else {
-        b
+    // Redis' main loop needs both a pattern and a subject byte to start.
+    if s.is_empty() {
+        return pattern.is_empty();
     }
-}
-
-fn glob_inner(mut p: &[u8], mut s: &[u8], nocase: bool, depth: u32) -> bool {
-    // Bound recursion like Redis does against pathological patterns.
-    if depth > 1000 {
-        return false;
-    }
-    while !p.is_empty() && !s.is_empty() {
-        match p[0] {
-            b'*' => {
-                while p.len() > 1 && p[1] == b'*' {
-                    p = &p[1..];
+    let (mut p, mut i) = (0, 0);
+    // Where to resume after a failure: the pattern just past the latest `*`
+    // run and the subject position that run currently stops at.
+    let mut retry: Option<(usize, usize)> = None;
+    let mut stars = 0u32;
+    loop {
+        if p < pattern.len() {
+            if pattern[p] == b'*' {
+                while pattern.get(p + 1) == Some(&b'*') {
+                    p += 1;
                 }
-                if p.len() == 1 {
+                if p + 1 == pattern.len() {
                     return true;
                 }
-                for i in 0..s.len() {
-                    if glob_inner(&p[1..], &s[i..], nocase, depth + 1) {
-                        return true;
-                    }
+                stars += 1;
+                if stars > MAX_STAR_NESTING {
+                    return false; // Redis' recursion guard answers "no match"
                 }
-                return false;
+                p += 1;
+                retry = Some((p, i));
+                continue;
             }
-            b'?' => s = &s[1..],
-            b'[' => {
-                p = &p[1..];
-                let not = p.first() == Some(&b'^');
-                if not {
-                    p = &p[1..];
-                }
-                let mut matched = false;
-                loop {
-                    if p.is_empty() {
-                        break;
-                    }
-                    if p[0] == b'\\' && p.len() >= 2 {
-                        p = &p[1..];
-                        if p[0] == s[0] {
-                            matched = true;
-                        }
-                    } else if p[0] == b']' {
-                        break;
-                    } else if p.len() >= 3 && p[1] == b'-' {
-                        let (mut start, mut end) = (lower(p[0], nocase), lower(p[2], nocase));
-                        if start > end {
-                            std::mem::swap(&mut start, &mut end);
-                        }
-                        let c = lower(s[0], nocase);
-                        if c >= start && c <= end {
-                            matched = true;
-                        }
-                        p = &p[2..];
-                    } else if lower(p[0], nocase) == lower(s[0], nocase) {
-                        matched = true;
-                    }
-                    p = &p[1..];
-                }
-                if p.is_empty() {
-                    // Unterminated class: Redis treats the end as the class end.
-                    if not {
-                        matched = !matched;
-                    }
-                    if !matched {
-                        return false;
-                    }
-                    s = &s[1..];
+            let (next, matched) = match_one(pattern, p, s[i], nocase);
+            if matched {
+                p = next;
+                i += 1;
+                if i < s.len() {
                     continue;
                 }
-                if not {
-                    matched = !matched;
+                while pattern.get(p) == Some(&b'*') {
+                    p += 1;
                 }
-                if !matched {
-                    return false;
+                if p == pattern.len() {
+                    return true;
                 }
-                s = &s[1..];
-            }
-            b'\\' if p.len() >= 2 => {
-                p = &p[1..];
-                if lower(p[0], nocase) != lower(s[0], nocase) {
-                    return false;
-                }
-                s = &s[1..];
-            }
-            c => {
-                if lower(c, nocase) != lower(s[0], nocase) {
-                    return false;
-                }
-                s = &s[1..];
             }
         }
-        p = &p[1..];
-    }
-    if s.is_empty() {
-        while !p.is_empty() && p[0] == b'*' {
-            p = &p[1..];
+        // This attempt failed: let the latest `*` swallow one more byte.
+        match retry {
+            Some((rp, ri)) if ri + 1 < s.len() => {
+                retry = Some((rp, ri + 1));
+                p = rp;
+                i = ri + 1;
+            }
+            _ => return false,
         }
-        return p.is_empty();
     }
-    false
+}
+
+/// Redis stops recursing (and answers "no match") past this many nested `*`.
+const MAX_STAR_NESTING: u32 = 1000;
+
+/// Matches the single-byte pattern element at `pattern[p]` (a literal, `?`,
+/// `\x` or a `[...]` class) against `c`: the index after the element, and
+/// whether it matched.
+fn match_one(pattern: &[u8], mut p: usize, c: u8, nocase: bool) -> (usize, bool) {
+    let eq = |a: u8, b: u8| {
+        if nocase {
+            a.eq_ignore_ascii_case(&b)
+        } else {
+            a == b
+        }
+    };
+    match pattern[p] {
+        b'?' => (p + 1, true),
+        b'[' => {
+            p += 1;
+            let not = pattern.get(p) == Some(&b'^');
+            if not {
+                p += 1;
+            }
+            let mut matched = false;
+            loop {
+                let rest = pattern.len() - p;
+                if rest >= 2 && pattern[p] == b'\\' {
+                    p += 1;
+                    matched |= pattern[p] == c;
+                } else if rest == 0 {
+                    break; // unterminated: the pattern's end closes the class
+                } else if pattern[p] == b']' {
+                    p += 1;
+                    break;
+                } else if rest >= 3 && pattern[p + 1] == b'-' {
+                    // C `char` is signed here, and Redis swaps before lowering.
+                    let (mut lo, mut hi) = (as_c_char(pattern[p]), as_c_char(pattern[p + 2]));
+                    if lo > hi {
+                        std::mem::swap(&mut lo, &mut hi);
+                    }
+                    let mut ch = as_c_char(c);
+                    if nocase {
+                        (lo, hi, ch) = (c_tolower(lo), c_tolower(hi), c_tolower(ch));
+                    }
+                    matched |= ch >= lo && ch <= hi;
+                    p += 2;
+                } else {
+                    matched |= eq(pattern[p], c);
+                }
+                if rest != 0 {
+                    p += 1;
+                }
+            }
+            (p, matched != not)
+        }
+        b'\\' if pattern.len() - p >= 2 => (p + 2, eq(pattern[p + 1], c)),
+        lit => (p + 1, eq(lit, c)),
+    }
+}
+
+/// A byte as the (signed) C `char` Redis' matcher compares ranges with.
+fn as_c_char(b: u8) -> i32 {
+    i32::from(b as i8)
+}
+
+/// C `tolower` in the C locale, on a signed `char` value.
+fn c_tolower(c: i32) -> i32 {
+    if (i32::from(b'A')..=i32::from(b'Z')).contains(&c) {
+        c + 32
+    } else {
+        c
+    }
 }
 
 /// Strict integer parse, like Redis' `string2ll`: optional '-', no '+', no
@@ -207,10 +230,190 @@ mod tests {
         assert!(glob_match(b"h[ae]llo", b"hallo", false));
         assert!(!glob_match(b"h[^e]llo", b"hello", false));
         assert!(glob_match(b"h[a-b]llo", b"hbllo", false));
-        assert!(glob_match(b"*", b"", false));
+        assert!(
+            !glob_match(b"*", b"", false),
+            "Redis never matches an empty subject"
+        );
+        assert!(glob_match(b"", b"", false));
         assert!(glob_match(b"a\\*b", b"a*b", false));
         assert!(!glob_match(b"a\\*b", b"axb", false));
         assert!(glob_match(b"MAXMEM*", b"maxmemory", true));
+    }
+
+    /// Redis 7.0.15's recursive `stringmatchlen_impl`, transcribed line by
+    /// line (`skipLongerMatches`, the nesting guard, C's NUL-terminated reads
+    /// past the end and signed `char` ranges): the reference `glob_match`
+    /// must agree with.
+    fn reference(p: &[u8], s: &[u8], nocase: bool, skip: &mut bool, nesting: u32) -> bool {
+        if nesting > 1000 {
+            return false;
+        }
+        let at = |v: &[u8], i: usize| v.get(i).copied().unwrap_or(0);
+        let low = |c: i32| c_tolower(c);
+        let (mut p, mut s) = (p, s);
+        while !p.is_empty() && !s.is_empty() {
+            match p[0] {
+                b'*' => {
+                    while !p.is_empty() && at(p, 1) == b'*' {
+                        p = &p[1..];
+                    }
+                    if p.len() == 1 {
+                        return true;
+                    }
+                    while !s.is_empty() {
+                        if reference(&p[1..], s, nocase, skip, nesting + 1) {
+                            return true;
+                        }
+                        if *skip {
+                            return false;
+                        }
+                        s = &s[1..];
+                    }
+                    *skip = true;
+                    return false;
+                }
+                b'?' => s = &s[1..],
+                b'[' => {
+                    p = &p[1..];
+                    let not = at(p, 0) == b'^';
+                    if not {
+                        p = &p[1..];
+                    }
+                    let mut m = false;
+                    let mut unterminated = false;
+                    loop {
+                        if at(p, 0) == b'\\' && p.len() >= 2 {
+                            p = &p[1..];
+                            m |= p[0] == s[0];
+                        } else if at(p, 0) == b']' {
+                            break;
+                        } else if p.is_empty() {
+                            unterminated = true;
+                            break;
+                        } else if p.len() >= 3 && p[1] == b'-' {
+                            let (mut a, mut b) = (as_c_char(p[0]), as_c_char(p[2]));
+                            let mut c = as_c_char(s[0]);
+                            if a > b {
+                                std::mem::swap(&mut a, &mut b);
+                            }
+                            if nocase {
+                                (a, b, c) = (low(a), low(b), low(c));
+                            }
+                            p = &p[2..];
+                            m |= c >= a && c <= b;
+                        } else if nocase {
+                            m |= low(as_c_char(p[0])) == low(as_c_char(s[0]));
+                        } else {
+                            m |= p[0] == s[0];
+                        }
+                        p = &p[1..];
+                    }
+                    if not {
+                        m = !m;
+                    }
+                    if !m {
+                        return false;
+                    }
+                    s = &s[1..];
+                    if unterminated {
+                        // C steps back one byte here and forward again below.
+                        if s.is_empty() {
+                            return true;
+                        }
+                        continue;
+                    }
+                }
+                c => {
+                    let c = if c == b'\\' && p.len() >= 2 {
+                        p = &p[1..];
+                        p[0]
+                    } else {
+                        c
+                    };
+                    let eq = if nocase {
+                        low(as_c_char(c)) == low(as_c_char(s[0]))
+                    } else {
+                        c == s[0]
+                    };
+                    if !eq {
+                        return false;
+                    }
+                    s = &s[1..];
+                }
+            }
+            p = &p[1..];
+            if s.is_empty() {
+                while at(p, 0) == b'*' {
+                    p = &p[1..];
+                }
+                break;
+            }
+        }
+        p.is_empty() && s.is_empty()
+    }
+
+    fn redis_match(p: &[u8], s: &[u8], nocase: bool) -> bool {
+        reference(p, s, nocase, &mut false, 0)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(20_000))]
+        #[test]
+        fn glob_agrees_with_redis(
+            p in proptest::collection::vec(proptest::sample::select(
+                b"ab*?[]^-\\Az\xe9\xff".to_vec()), 0..10),
+            s in proptest::collection::vec(proptest::sample::select(
+                b"abAz*-]\\\xe9\xff".to_vec()), 0..8),
+            nocase: bool,
+        ) {
+            proptest::prop_assert_eq!(glob_match(&p, &s, nocase), redis_match(&p, &s, nocase));
+        }
+    }
+
+    #[test]
+    fn glob_edge_cases_agree_with_redis() {
+        let cases: &[(&[u8], &[u8])] = &[
+            (b"[a-", b"a"),
+            (b"[a-", b"-"),
+            (b"[", b"x"),
+            (b"[^", b"x"),
+            (b"[\\", b"\\"),
+            (b"a[", b"ab"),
+            (b"\\", b"\\"),
+            (b"[]a]", b"a"),
+            (b"[^]", b"q"),
+            (b"[a-\xff]", b"\xfe"),
+            (b"[a-\xff]", b"b"),
+            (b"[Z-a]", b"q"),
+            (b"*[", b"ab"),
+            (b"a*", b"a"),
+            (b"a**", b"a"),
+            (b"*a*", b""),
+        ];
+        for &(p, s) in cases {
+            for nocase in [false, true] {
+                assert_eq!(
+                    glob_match(p, s, nocase),
+                    redis_match(p, s, nocase),
+                    "{p:?} {s:?}"
+                );
+            }
+        }
+        // More than 1000 nested stars: Redis' guard answers "no match".
+        let many = b"*a".repeat(1001);
+        let subject = vec![b'a'; 1001];
+        assert!(!glob_match(&many, &subject, false));
+        assert!(glob_match(&b"*a".repeat(1000), &subject, false));
+    }
+
+    #[test]
+    fn glob_is_not_exponential() {
+        let subject = vec![b'a'; 60];
+        let started = std::time::Instant::now();
+        assert!(!glob_match(b"*a*a*a*a*a*a*a*ab", &subject, false));
+        let many = b"*a".repeat(2000);
+        assert!(!glob_match(&many, &vec![b'a'; 5000], false));
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
     }
 
     #[test]

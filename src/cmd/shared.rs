@@ -71,8 +71,11 @@ impl Shared {
 
     /// SHUTDOWN / SIGTERM: a cluster member first leaves the cluster
     /// gracefully (hands its slots over, bounded by `LEAVE_LIMIT`); a second
-    /// request, or a standalone node, stops at once.
+    /// request, or a standalone node, stops at once. Either way a running
+    /// script is stopped first (its hook sees the kill flag), so a busy
+    /// script cannot hold the shutdown up.
     pub fn shutdown_gracefully(&self) {
+        self.node.script_run.kill.store(true, Ordering::Release);
         match self.cluster.get() {
             Some(c) if !c.leaving.load(Ordering::Relaxed) => {
                 tokio::spawn(crate::cluster::migrate::leave(

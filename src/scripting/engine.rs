@@ -4,11 +4,13 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
+use mlua::{
+    Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Thread, Value, VmState,
+};
 
 use crate::cmd::command::flags;
 use crate::cmd::ctx::Ctx;
@@ -43,7 +45,7 @@ const MAX_DEPTH: usize = 64;
 const KILLED: &str = "ERR Script killed by user with SCRIPT KILL...";
 
 /// Lua side of the `redis` library (`call`/`pcall` are Rust functions bound
-/// per run); ends by making the global table read-only.
+/// per run).
 const SETUP: &str = r#"
 local hidden = ...
 redis = {}
@@ -72,16 +74,152 @@ redis.LOG_DEBUG = 0
 redis.LOG_VERBOSE = 1
 redis.LOG_NOTICE = 2
 redis.LOG_WARNING = 3
-dofile = nil
-loadfile = nil
-setmetatable(_G, {
-  __index = function(_, name)
-    error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
-  end,
-  __newindex = function()
-    error('Attempt to modify a readonly table', 2)
-  end,
-})
+"#;
+
+/// Makes the globals, every library table reachable from them and the
+/// string metatable read-only, as Redis 7.0's `lua_enablereadonlytable`
+/// does, and drops `getfenv`/`setfenv`/`newproxy`/`dofile`/`loadfile`.
+///
+/// Lua 5.1 has no read-only tables, so each protected table is emptied into
+/// a hidden backing table it reads through (`__index`), and refuses writes
+/// (`__newindex`); the raw functions that would bypass that (`rawset`,
+/// `setmetatable`, `table.insert`) refuse too, and the raw readers
+/// (`rawget`, `next`, `pairs`, `getmetatable`) read the backing table (or a
+/// read-only view of a metatable). Returns the backing tables of `_G` and
+/// `redis`, where the engine writes `KEYS`/`ARGV` and `redis.call`.
+const PROTECT: &str = r#"
+local follow = ...
+getfenv, setfenv, newproxy, dofile, loadfile = nil, nil, nil, nil, nil
+local READONLY = 'Attempt to modify a readonly table'
+local rawget, rawset, next, getmetatable, setmetatable, insert = rawget, rawset, next, getmetatable, setmetatable, table.insert
+local error, tostring, tonumber, type, select, pcall, unpack =
+  error, tostring, tonumber, type, select, pcall, unpack
+local backing = {} -- protected table -> its contents
+local shown = {}   -- protected table -> the metatable getmetatable shows
+local views = {}   -- real metatable -> its read-only view
+local function refuse() error(READONLY, 2) end
+local function missing(_, name)
+  error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
+end
+local function protect(t, show)
+  if backing[t] then return backing[t] end
+  local b = {}
+  for k, v in next, t do b[k] = v end
+  for k in next, b do rawset(t, k, nil) end
+  backing[t], shown[t] = b, show
+  for _, v in next, b do
+    if type(v) == 'table' then protect(v) end
+  end
+  setmetatable(t, { __index = b, __newindex = refuse })
+  return b
+end
+-- The wrappers check their arguments as the C functions do, so errors read
+-- the same (with the script's position, not this chunk's).
+local function argerror(level, i, name, msg)
+  error('bad argument #' .. i .. " to '" .. name .. "' (" .. msg .. ')', level + 1)
+end
+local function want_table(name, n, t)
+  if type(t) ~= 'table' then
+    argerror(3, 1, name, 'table expected, got ' .. (n == 0 and 'no value' or type(t)))
+  end
+end
+local function want_value(name, i, n)
+  if n < i then argerror(3, i, name, 'value expected') end
+end
+local function wrapped_next(...)
+  local t, k = ...
+  want_table('next', select('#', ...), t)
+  local key, value = next(backing[t] or t, k)
+  return key, value
+end
+_G.next = wrapped_next
+function _G.rawset(...)
+  local t, k, v = ...
+  local n = select('#', ...)
+  want_table('rawset', n, t)
+  want_value('rawset', 2, n)
+  want_value('rawset', 3, n)
+  if backing[t] then error(READONLY, 0) end
+  return (rawset(t, k, v))
+end
+function _G.rawget(...)
+  local t, k = ...
+  local n = select('#', ...)
+  want_table('rawget', n, t)
+  want_value('rawget', 2, n)
+  return (rawget(backing[t] or t, k))
+end
+function _G.pairs(...)
+  local t = ...
+  want_table('pairs', select('#', ...), t)
+  if backing[t] then return wrapped_next, t, nil end
+  return next, t, nil
+end
+function _G.getmetatable(...)
+  want_value('getmetatable', 1, select('#', ...))
+  local x = ...
+  if backing[x] then return shown[x] end
+  local m = getmetatable(x)
+  return views[m] or m
+end
+function _G.setmetatable(...)
+  local t, m = ...
+  local n = select('#', ...)
+  want_table('setmetatable', n, t)
+  if n < 2 or (m ~= nil and type(m) ~= 'table') then
+    argerror(2, 2, 'setmetatable', 'nil or table expected')
+  end
+  if backing[t] then error(READONLY, 0) end
+  local ok, err = pcall(setmetatable, t, m)
+  if not ok then error(err, 2) end
+  return t
+end
+function table.insert(...)
+  local t, pos = ...
+  local n = select('#', ...)
+  want_table('insert', n, t)
+  if n ~= 2 and n ~= 3 then error("wrong number of arguments to 'insert'", 2) end
+  if n == 3 and tonumber(pos) == nil then
+    argerror(2, 2, 'insert', 'number expected, got ' .. type(pos))
+  end
+  if backing[t] then error(READONLY, 0) end
+  insert(...)
+end
+-- mlua runs the kill hook in one thread only: resuming a coroutine moves it
+-- there (`follow`) and back to the resumer afterwards.
+local create, resume, running = coroutine.create, coroutine.resume, coroutine.running
+local function pack(...) return { n = select('#', ...), ... } end
+local function resumed(ok, ...)
+  follow(running())
+  return ok, ...
+end
+local function wrapped_resume(...)
+  local co = ...
+  if type(co) ~= 'thread' then argerror(2, 1, 'resume', 'coroutine expected') end
+  follow(co)
+  return resumed(resume(...))
+end
+coroutine.resume = wrapped_resume
+function coroutine.wrap(f)
+  local made, co = pcall(create, f)
+  if not made then argerror(2, 1, 'wrap', 'Lua function expected') end
+  return function(...)
+    local r = pack(wrapped_resume(co, ...))
+    if r[1] then return unpack(r, 2, r.n) end
+    local e = r[2]
+    if type(e) == 'string' or type(e) == 'number' then error(e, 2) end
+    error(e, 0)
+  end
+end
+local string_mt = getmetatable('')
+local string_view = {}
+backing[string_view], views[string_mt] = string_mt, string_view
+setmetatable(string_view, { __index = string_mt, __newindex = refuse })
+local globals_mt = { __index = missing }
+protect(globals_mt)
+local globals = protect(_G, globals_mt)
+setmetatable(globals, { __index = missing })
+return globals, backing[redis]
 "#;
 
 /// The node's Lua VM and script cache.
@@ -89,6 +227,14 @@ pub struct Engine {
     lua: Lua,
     /// Message handler turning any error into `{err=, source=, line=}`.
     handler: Function,
+    /// The instruction hook that stops killed scripts and slow loads.
+    stop_hook: StopHook,
+    /// The VM's main thread, where scripts start (and the hook with them).
+    main: Thread,
+    /// What `_G` reads through (`PROTECT`): where `KEYS`/`ARGV` go.
+    globals: Table,
+    /// What the read-only `redis` table reads through: where `redis.call` goes.
+    redis: Table,
     /// `binder(f, keys, args)`: a no-argument closure calling `f(keys, args)`
     /// (Lua 5.1's `xpcall` cannot pass arguments; functions take two).
     binder: Function,
@@ -240,7 +386,7 @@ impl Engine {
                     None => err_table(lua, &format!("ERR {}", root_message(&e)))?,
                 },
                 other => {
-                    let s = lua.globals().raw_get::<Function>("tostring")?;
+                    let s = lua.globals().get::<Function>("tostring")?;
                     let s: String = s.call(other)?;
                     err_table(lua, &format!("ERR {s}"))?
                 }
@@ -262,22 +408,24 @@ impl Engine {
             .load("local f, keys, args = ... return function() return f(keys, args) end")
             .set_name("=binder")
             .into_function()?;
-        let hook_run = run;
-        lua.set_hook(
-            HookTriggers::new().every_nth_instruction(HOOK_EVERY),
-            move |_, _| {
-                if hook_run.kill.load(Ordering::Acquire) {
-                    return Err(mlua::Error::runtime("killed"));
-                }
-                let deadline = hook_run.load_deadline_ms.load(Ordering::Acquire);
-                if deadline != 0 && crate::store::now_ms() > deadline {
-                    return Err(mlua::Error::runtime("FUNCTION LOAD timeout"));
-                }
-                Ok(VmState::Continue)
-            },
-        );
+        let stop_hook = StopHook {
+            run,
+            hot: Arc::new(AtomicBool::new(false)),
+        };
+        let main = lua.current_thread();
+        stop_hook.reset(&main);
+        let hook = stop_hook.clone();
+        let follow = lua.create_function(move |lua, co: Option<Thread>| {
+            hook.follow(lua, &co.unwrap_or_else(|| lua.current_thread()))
+        })?;
+        let (globals, redis): (Table, Table) =
+            lua.load(PROTECT).set_name("=protect").call(follow)?;
         Ok(Engine {
             lua,
+            stop_hook,
+            main,
+            globals,
+            redis,
             handler,
             binder,
             cache: HashMap::new(),
@@ -293,13 +441,13 @@ impl Engine {
     /// returns the `err` text of the raised error (`ERR user_function:2: ...`).
     pub fn protected_call(&self, func: &Function) -> Result<(), String> {
         let xpcall: Function = self
-            .lua
-            .globals()
+            .globals
             .raw_get("xpcall")
             .map_err(|e| format!("ERR {}", root_message(&e)))?;
-        let out: MultiValue = xpcall
-            .call((func.clone(), self.handler.clone()))
-            .map_err(|e| format!("ERR {}", root_message(&e)))?;
+        self.stop_hook.reset(&self.main);
+        let out = xpcall.call::<MultiValue>((func.clone(), self.handler.clone()));
+        self.stop_hook.reset(&self.main);
+        let out = out.map_err(|e| format!("ERR {}", root_message(&e)))?;
         let mut out = out.into_iter();
         if matches!(out.next(), Some(Value::Boolean(true))) {
             return Ok(());
@@ -363,7 +511,7 @@ impl Engine {
             ));
         };
         let lua_err = |e: mlua::Error| CmdError::err(root_message(&e));
-        let globals = self.lua.globals();
+        let globals = &self.globals;
         globals
             .raw_set("KEYS", self.strings(keys).map_err(lua_err)?)
             .map_err(lua_err)?;
@@ -409,10 +557,11 @@ impl Engine {
         readonly: bool,
     ) -> CmdResult {
         let lua_err = |e: mlua::Error| CmdError::err(root_message(&e));
-        let globals = self.lua.globals();
+        let globals = &self.globals;
         let saved_db = ctx.client.db;
         run.kill.store(false, Ordering::Release);
         run.wrote.store(false, Ordering::Release);
+        self.stop_hook.reset(&self.main);
         run.started_ms
             .store(crate::store::now_ms().max(1), Ordering::Release);
         let outcome = {
@@ -422,7 +571,7 @@ impl Engine {
                 run,
                 readonly,
             };
-            let redis: Table = globals.raw_get("redis").map_err(lua_err)?;
+            let redis = &self.redis;
             let handler = &self.handler;
             self.lua.scope(|scope| {
                 let call = scope.create_function(|lua, args: MultiValue| {
@@ -446,6 +595,7 @@ impl Engine {
                 Ok(out)
             })
         };
+        self.stop_hook.reset(&self.main);
         run.started_ms.store(0, Ordering::Release);
         run.kill.store(false, Ordering::Release);
         ctx.client.db = saved_db;
@@ -465,6 +615,74 @@ impl Engine {
             t.raw_set(i + 1, self.lua.create_string(it)?)?;
         }
         Ok(t)
+    }
+}
+
+/// The VM's instruction-count hook: aborts the script once SCRIPT KILL (or
+/// SHUTDOWN) set `run.kill`, or a FUNCTION LOAD passed its deadline.
+///
+/// A `pcall` in the script catches the error, so once it fires the hook
+/// turns "hot": it then runs before every instruction and raises again
+/// each time, so the instruction right after any `pcall`/`xpcall`/
+/// `coroutine.resume` that caught it raises once more, one protected level
+/// at a time, until the error leaves the script. [`StopHook::reset`] puts the
+/// normal rate back once the script is over.
+#[derive(Clone)]
+struct StopHook {
+    run: Arc<ScriptRun>,
+    /// True while the hook runs before every instruction.
+    hot: Arc<AtomicBool>,
+}
+
+impl StopHook {
+    /// Sets this hook on `thread` (mlua hooks one thread at a time), run
+    /// every `every` instructions.
+    fn install(&self, thread: &Thread, every: u32) {
+        let hook = self.clone();
+        thread.set_hook(
+            HookTriggers::new().every_nth_instruction(every),
+            move |lua, _| hook.check(lua),
+        );
+    }
+
+    /// Moves the hook to `thread` at the current rate (`coroutine.resume`
+    /// calls it before resuming a coroutine and after it returns). Moving
+    /// restarts the instruction count, so it checks first: a loop resuming
+    /// a coroutine is stopped here.
+    fn follow(&self, lua: &Lua, thread: &Thread) -> mlua::Result<()> {
+        self.check(lua)?;
+        let every = if self.hot.load(Ordering::Acquire) {
+            1
+        } else {
+            HOOK_EVERY
+        };
+        self.install(thread, every);
+        Ok(())
+    }
+
+    /// The hook itself.
+    fn check(&self, lua: &Lua) -> mlua::Result<VmState> {
+        let why = if self.run.kill.load(Ordering::Acquire) {
+            "killed"
+        } else {
+            let deadline = self.run.load_deadline_ms.load(Ordering::Acquire);
+            if deadline == 0 || crate::store::now_ms() <= deadline {
+                return Ok(VmState::Continue);
+            }
+            "FUNCTION LOAD timeout"
+        };
+        // (Re)installed each time: the raising thread may be one the hook
+        // had left for a coroutine.
+        self.hot.store(true, Ordering::Release);
+        self.install(&lua.current_thread(), 1);
+        Err(mlua::Error::runtime(why))
+    }
+
+    /// Back on the main thread at the normal rate: before and after every
+    /// script, whatever thread the hook was left on.
+    fn reset(&self, main: &Thread) {
+        self.hot.store(false, Ordering::Release);
+        self.install(main, HOOK_EVERY);
     }
 }
 
