@@ -1,6 +1,7 @@
-//! Property tests: random and mutated frames never panic the request parser,
-//! never make it consume more than it was given, valid commands round-trip,
-//! and a running node survives the same inputs.
+//! Property tests with a fixed budget (bounded time in CI): random and
+//! mutated frames never panic the RESP request parser or the memcached
+//! parser, never make either consume more than it was given, valid commands
+//! round-trip, and a running node survives the same inputs.
 
 mod common;
 
@@ -283,4 +284,92 @@ fn node_survives_random_and_mutated_input() {
     runner
         .run(&mutated_frames(), check)
         .expect("mutated frames");
+}
+
+/// memcached requests used as seeds for mutation (text and meta protocol).
+const MC_SEEDS: &[&[u8]] = &[
+    b"set k 1 0 3\r\nabc\r\n",
+    b"add k 0 100 1 noreply\r\nx\r\n",
+    b"cas k 0 0 2 17\r\nxy\r\n",
+    b"append k 0 0 1\r\nz\r\n",
+    b"get a b c\r\n",
+    b"gats 100 a b\r\n",
+    b"incr n 5\r\n",
+    b"decr n 18446744073709551615\r\n",
+    b"touch k 10\r\n",
+    b"delete k noreply\r\n",
+    b"flush_all 0\r\n",
+    b"stats settings\r\n",
+    b"mg k v f t c s k O123 q\r\n",
+    b"ms k 3 T100 F5 I MS\r\nabc\r\n",
+    b"md k q I T30\r\n",
+    b"ma k N100 J13 D5 MD v\r\n",
+    b"me k\r\n",
+    b"mn\r\n",
+];
+
+/// A memcached seed with random byte edits (replace, insert, delete).
+fn mutated_mc_requests() -> impl Strategy<Value = Vec<u8>> {
+    (
+        prop::sample::select(MC_SEEDS),
+        prop::collection::vec((any::<usize>(), any::<u8>(), 0u8..3), 0..6),
+    )
+        .prop_map(|(seed, edits)| {
+            let mut req = seed.to_vec();
+            for (at, byte, kind) in edits {
+                let i = at % (req.len() + 1);
+                match kind {
+                    0 if i < req.len() => req[i] = byte,
+                    1 => req.insert(i, byte),
+                    _ if i < req.len() => {
+                        req.remove(i);
+                    }
+                    _ => {}
+                }
+            }
+            req
+        })
+}
+
+/// Parses `input` as a memcached connection would: request after request
+/// until more input is needed or the connection is closed. Every step must
+/// consume something and never more than it was given.
+fn mc_parse_all(input: &[u8], max_line: usize) {
+    use ringcache::memcache::parse::{parse, McParsed, RequestLimits};
+    let limits = RequestLimits {
+        item_size_max: 1024,
+        max_line,
+    };
+    let mut rest = input;
+    while let McParsed::Request(_, used) = parse(rest, limits) {
+        assert!(
+            used > 0 && used <= rest.len(),
+            "consumed {used} of {}",
+            rest.len()
+        );
+        rest = &rest[used..];
+    }
+}
+
+proptest! {
+    // A fixed budget, so CI runs it in bounded time (~1 s).
+    #![proptest_config(ProptestConfig { cases: 5000, ..ProptestConfig::default() })]
+
+    /// The memcached parser survives random bytes.
+    #[test]
+    fn memcached_parser_survives_random_bytes(
+        input in prop::collection::vec(any::<u8>(), 0..300),
+        max_line in 0usize..4096,
+    ) {
+        mc_parse_all(&input, max_line);
+    }
+
+    /// The memcached parser survives mutated and pipelined real requests.
+    #[test]
+    fn memcached_parser_survives_mutated_requests(
+        reqs in prop::collection::vec(mutated_mc_requests(), 1..8),
+        max_line in 0usize..4096,
+    ) {
+        mc_parse_all(&reqs.concat(), max_line);
+    }
 }
