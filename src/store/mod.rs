@@ -374,11 +374,6 @@ impl<'s> Locked<'s> {
         Some(e)
     }
 
-    /// The database this lock is in.
-    pub fn db(&self) -> usize {
-        self.db
-    }
-
     /// Notes `key` as written (WATCH invalidation, every other observer)
     /// after a `get_mut_quiet` that did change it, or an in-place change of
     /// an entry reached by position.
