@@ -217,6 +217,7 @@ class Run:
         self.windows = []  # dict(nodes=set, start, heal_start, heal_end, allow_loss)
         self.probes = []  # (start, end, ok)
         self.workers = []
+        self.views = None  # what each side of a cut saw (partition, split)
 
     def window(self, cut, allow_loss):
         w = dict(nodes={n.name for n in cut}, start=None, heal_start=None, heal_end=None, allow_loss=allow_loss)
@@ -375,6 +376,21 @@ def cut_networks(run, cut, rest):
     return done
 
 
+def alive_peers(node):
+    """How many nodes (itself included) `node` lists as connected in
+    CLUSTER NODES; "?" when it does not answer."""
+    try:
+        c = client(node, timeout=3.0)
+        try:
+            raw = c.execute_command("CLUSTER", "NODES")
+        finally:
+            c.close()
+    except (redis.RedisError, OSError):
+        return "?"
+    text = raw.decode() if isinstance(raw, bytes) else str(raw)
+    return sum(1 for line in text.splitlines() if " connected" in line)
+
+
 def reconnect(done):
     for n, net in done:
         docker("network", "connect", "--ip", n.ip_on(net), net[0], n.container)
@@ -410,7 +426,10 @@ def scenario_isolate(run, nodes, cut):
     done = cut_networks(run, cut, rest)
     w["start"] = now()
     try:
-        time.sleep(4 * run.t)
+        time.sleep(2 * run.t)
+        # What each side sees mid-cut: the nodes it lists as connected.
+        run.views = " ".join(f"{n.name}:{alive_peers(n)}" for n in [rest[0], *cut])
+        time.sleep(max(0.0, w["start"] + 4 * run.t - now()))
     finally:
         w["heal_start"] = now()
         reconnect(done)
@@ -686,6 +705,7 @@ def main():
         f"faulted_node_longest={faulted:.2f}s read_errors={read_errors} divergent={divergent} "
         f"formed={formed:.0f}s settled={'yes' if problem is None else 'NO'} "
         f"settle={settle_s:.1f}s bound={bound:.1f}s"
+        + (f" views=[{run.views}]" if run.views else "")
         + (f" errors=[{top}]" if top else "")
         + (f" problem=[{problem}]" if problem else ""),
         flush=True,
