@@ -22,8 +22,9 @@ prints ONE line:
   cut off at the time (requests to a frozen node wait for it by nature; that
   one is shown as faulted_node_longest);
 - recovery: from the start of a fault until the end of the last failed probe
-  round (GET of one key in every 16th slot, pipelined, through a node that is
-  not cut off; a round fails on any error reply or a 3 s timeout); "never"
+  round (GET of one key in every 64th slot, pipelined, through a node that is
+  not cut off; a round fails on any error reply or when it takes longer than
+  cluster-node-timeout); "never"
   when the last round before the read-back still failed;
 - lost_with_dead_node: keys whose slot belonged to a cut-off node when the
   fault started and whose last acknowledged write was older than the fence
@@ -53,8 +54,8 @@ from redis.retry import Retry
 SKIP = 77
 PORT = 7000
 REQUEST_TIMEOUT = 30.0  # client socket timeout: bounds every request
-PROBE_TIMEOUT = 3.0
-PROBE_EVERY_SLOT = 16
+PROBE_TIMEOUT = 2.0
+PROBE_EVERY_SLOT = 64
 OVERWRITE_KEYS = 40
 WORKERS_PER_NODE = 2
 
@@ -318,7 +319,7 @@ class ClusterWorker(Worker):
 
 
 class Prober(threading.Thread):
-    """GETs one key in every 16th slot, pipelined, through the first node
+    """GETs one key in every 64th slot, pipelined, through the first node
     not cut off, in rounds; records whether each round was fully served."""
 
     def __init__(self, run):
@@ -336,7 +337,7 @@ class Prober(threading.Thread):
             t0 = now()
             ok = True
             try:
-                c = conns.get(node.name) or client(node, timeout=PROBE_TIMEOUT)
+                c = conns.get(node.name) or client(node, timeout=max(PROBE_TIMEOUT, 2 * self.run_.t))
                 conns[node.name] = c
                 p = c.pipeline(transaction=False)
                 for k in self.keys:
@@ -352,7 +353,10 @@ class Prober(threading.Thread):
                         c.close()
                     except (redis.RedisError, OSError):
                         pass
-            self.run_.probes.append((t0, now(), ok))
+            t1 = now()
+            # A slot that answers only after more than cluster-node-timeout
+            # is not served either.
+            self.run_.probes.append((t0, t1, ok and t1 - t0 <= self.run_.t))
             time.sleep(0.2)
 
 
@@ -480,7 +484,8 @@ def read_back(node, keys):
 
 def evaluate(run, owners_at_fault, values):
     """Counts lost / reverted / lost-with-dead-node keys for one node's
-    read-back."""
+    read-back; also returns the bad keys, (category, key, sequence number,
+    send and ack times, node it went through, value read)."""
     t = run.t
     last = {}  # key -> (seq, start, end, node)
     for w in run.workers:
@@ -489,10 +494,12 @@ def evaluate(run, owners_at_fault, values):
                 last[key] = (seq, t0, t1, via)
     faults = [w for w in run.windows if w["allow_loss"]]
     lost = reverted = dead = errors = 0
+    bad = []
     for key, (seq, t0, t1, via) in last.items():
         got = values.get(key)
         if got == "ERR":
             errors += 1
+            bad.append(("read_error", key, seq, t0, t1, via, got))
             continue
         if got is not None and got >= seq and (got == seq or key.startswith("o:")):
             continue
@@ -502,6 +509,7 @@ def evaluate(run, owners_at_fault, values):
             and (f["heal_start"] is None or t0 < f["heal_start"])
             for f in faults
         ):
+            bad.append(("minority", key, seq, t0, t1, via, got))
             continue  # counted as a minority write
         allowed = any(
             owners_at_fault[id(f)][key_slot(key.encode())] in f["nodes"]
@@ -510,11 +518,14 @@ def evaluate(run, owners_at_fault, values):
         )
         if got is None and allowed:
             dead += 1
+            bad.append(("lost_with_dead_node", key, seq, t0, t1, via, got))
         elif got is None or key.startswith("u:"):
             lost += 1
+            bad.append(("lost", key, seq, t0, t1, via, got))
         else:
             reverted += 1
-    return lost, reverted, dead, errors
+            bad.append(("reverted", key, seq, t0, t1, via, got))
+    return (lost, reverted, dead, errors), bad
 
 
 def minority_writes(run):
@@ -566,6 +577,36 @@ def recovery(run):
     return worst
 
 
+def write_dump(path, run, owners_at_fault, bad_keys, label):
+    """The fault windows and every bad key per read-back node, times in
+    seconds from the first fault, for reading what went wrong."""
+    import json
+
+    zero = min((f["start"] for f in run.windows if f["start"] is not None), default=0.0)
+
+    def rel(t):
+        return None if t is None else round(t - zero, 3)
+
+    windows = [
+        dict(nodes=sorted(f["nodes"]), start=rel(f["start"]), heal_start=rel(f["heal_start"]),
+             heal_end=rel(f["heal_end"]), allow_loss=f["allow_loss"])
+        for f in run.windows
+    ]
+    owners = next(iter(owners_at_fault.values()), None)
+    keys = {
+        node: [
+            dict(category=c, key=k, seq=q, sent=rel(t0), acked=rel(t1), via=via, read=got,
+                 slot=key_slot(k.encode()), owner_at_fault=owners[key_slot(k.encode())] if owners else None)
+            for c, k, q, t0, t1, via, got in bad
+        ]
+        for node, bad in bad_keys.items()
+    }
+    failed_probes = [(rel(t0), rel(t1)) for t0, t1, ok in run.probes if not ok]
+    with open(path, "w") as f:
+        json.dump(dict(scenario=label.strip(), node_timeout_s=run.t, windows=windows,
+                       failed_probe_rounds=failed_probes, bad_keys=keys), f, indent=1)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--scenario", required=True, choices=["kill", "pause", "partition", "split", "rolling"])
@@ -578,6 +619,7 @@ def main():
     ap.add_argument("--rate", type=float, default=60.0, help="writes per second per client")
     ap.add_argument("--slack", type=float, default=1.0, help="s allowed above node-timeout + 0.5 s")
     ap.add_argument("--no-cluster-client", action="store_true", help="plain clients only")
+    ap.add_argument("--dump", default=None, help="write the fault windows and every bad key to this JSON file")
     ap.add_argument("--report-only", action="store_true", help="exit 0 even on FAIL")
     a = ap.parse_args()
 
@@ -669,10 +711,12 @@ def main():
     worst = (0, 0, 0, 0)
     divergent = 0
     reads = {}
+    bad_keys = {}
     for n in alive:
         reads[n.name] = read_back(n, keys)
-        res = evaluate(run, owners_at_fault, reads[n.name])
+        res, bad = evaluate(run, owners_at_fault, reads[n.name])
         worst = tuple(max(x, y) for x, y in zip(worst, res))
+        bad_keys[n.name] = bad
     if len(reads) > 1:
         views = list(reads.values())
         divergent = sum(1 for k in keys if len({v.get(k) for v in views}) > 1)
@@ -710,6 +754,8 @@ def main():
         + (f" problem=[{problem}]" if problem else ""),
         flush=True,
     )
+    if a.dump:
+        write_dump(a.dump, run, owners_at_fault, bad_keys, label)
     return 0 if ok or a.report_only else 1
 
 
