@@ -725,6 +725,7 @@ def main():
     longest, faulted = latencies(run)
     rec = recovery(run)
     acked = sum(len(w.acks) for w in run.workers)
+    cluster_acked = sum(len(w.acks) for w in run.workers if isinstance(w, ClusterWorker))
     failed = sum(len(w.requests) - len(w.acks) for w in run.workers)
     errs = {}
     for w in run.workers:
@@ -745,7 +746,7 @@ def main():
     print(
         f"{label} {'PASS' if ok else 'FAIL'} lost={lost} reverted={reverted} "
         f"minority_after_fence={minority} longest_request={longest:.2f}s recovery={rec_s} "
-        f"lost_with_dead_node={dead} | acked={acked} failed={failed} "
+        f"lost_with_dead_node={dead} | acked={acked} (cluster client {cluster_acked}) failed={failed} "
         f"faulted_node_longest={faulted:.2f}s read_errors={read_errors} divergent={divergent} "
         f"formed={formed:.0f}s settled={'yes' if problem is None else 'NO'} "
         f"settle={settle_s:.1f}s bound={bound:.1f}s"
