@@ -633,21 +633,28 @@ def main():
     label = f"chaos n={a.nodes} {a.scenario:<9}"
     t_begin = now()
 
-    # The host must reach the containers on the client network.
-    def reachable():
+    # The host must reach the containers on the client network: a refused
+    # connection proves the path (the node is not listening yet), a timeout
+    # or "no route" means the bridges are not reachable from here (skip).
+    reach = {"state": "unreachable"}
+
+    def listening():
         import socket
 
         try:
             socket.create_connection((nodes[0].client_ip, PORT), timeout=2).close()
             return True
         except ConnectionRefusedError:
-            return False
+            reach["state"] = "refused"
         except OSError:
-            return False
+            pass
+        return False
 
-    if not wait(reachable, 30, step=0.5):
-        print(f"{label} skipped: {nodes[0].client_ip}:{PORT} not reachable from this host")
-        return SKIP
+    if not wait(listening, 30, step=0.5):
+        if reach["state"] == "unreachable":
+            print(f"{label} skipped: {nodes[0].client_ip}:{PORT} not reachable from this host")
+            return SKIP
+        raise HarnessError(f"{nodes[0].name} does not listen on {nodes[0].client_ip}:{PORT} after 30 s")
     if not wait(lambda: all(
         info(n).get("cluster_size") == str(a.nodes) and info(n).get("cluster_state") == "ok" for n in nodes
     ), 120, step=0.5):
