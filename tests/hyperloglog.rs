@@ -241,9 +241,13 @@ fn corrupted_hlls_behave_like_redis() {
         let key = format!("orig{size}");
         for i in 0..size {
             let e = element(6, i);
-            a.cmd(&[b"PFADD", key.as_bytes(), &e]);
+            both(&mut a, &mut b, &[b"PFADD", key.as_bytes(), &e]);
         }
-        originals.push(bulk_payload(&a.cmd(&[b"GET", key.as_bytes()])));
+        originals.push(bulk_payload(&both(
+            &mut a,
+            &mut b,
+            &[b"GET", key.as_bytes()],
+        )));
     }
     let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
     let mut corrupt_seen = 0;

@@ -402,7 +402,7 @@ mod tests {
 
         #[test]
         fn fields_round_trip_without_touching_neighbours(
-            buf in proptest::collection::vec(any::<u8>(), 9..24),
+            buf in proptest::collection::vec(any::<u8>(), 16..24),
             offset in 0u64..64,
             bits in 1u32..=64,
             value in any::<u64>(),

@@ -82,8 +82,11 @@ pub fn pfadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             }
         }
     }
-    if updated {
+    // A new key counts as updated: its cached cardinality is marked stale too.
+    if created || updated {
         hll::invalidate(v);
+    }
+    if updated {
         slot.signal_modified(&key);
     }
     outcome?;
