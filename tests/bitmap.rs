@@ -419,3 +419,37 @@ fn bitmaps_in_cluster_mode() {
     );
     assert_eq!(c.cmd(&[b"GET", b"{t}c"]), b"$2\r\n\x80\x01\r\n");
 }
+
+/// COMMAND INFO of the bitmap and HyperLogLog commands: name, arity,
+/// flags, legacy key positions and ACL categories as in redis-server.
+#[test]
+fn command_info_matches_redis() {
+    let redis = require_redis(&[]);
+    let rc = start_ringcache(&[]);
+    let (mut a, mut b) = (RawConn::connect(redis.port), RawConn::connect(rc.port));
+    let names = [
+        "setbit",
+        "getbit",
+        "bitcount",
+        "bitpos",
+        "bitop",
+        "bitfield",
+        "bitfield_ro",
+        "pfadd",
+        "pfcount",
+        "pfmerge",
+    ];
+    for name in names {
+        let head = |c: &mut RawConn| match parse_tree(
+            &c.cmd(&[b"COMMAND", b"INFO", name.as_bytes()]),
+            &mut 0,
+        ) {
+            Tree::Agg(_, mut entries) => match entries.remove(0) {
+                Tree::Agg(_, fields) => fields[..7].to_vec(),
+                leaf => panic!("{name}: {leaf:?}"),
+            },
+            leaf => panic!("{name}: {leaf:?}"),
+        };
+        assert_eq!(head(&mut b), head(&mut a), "COMMAND INFO {name}");
+    }
+}

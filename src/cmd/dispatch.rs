@@ -446,10 +446,10 @@ pub fn call(ctx: &mut Ctx<'_>, found: Found, args: &[Bytes]) {
             .iter()
             .any(|&i| args[i].len() > crate::store::thin::MAX_KEY_LEN);
     let start = Instant::now();
-    // Read-only commands are recorded too: PFCOUNT caches its result in the
-    // string (a modification, as in Redis), and the observer notes only real
-    // changes. Scripts' and EXEC's commands record their own.
-    let watching = !ctx.shared.watches.is_empty();
+    // Only write commands modify keys (some read paths borrow entries
+    // mutably for LRU stamps), and PFCOUNT's cache; scripts' and EXEC's
+    // commands record their own.
+    let watching = cmd.has(flags::WRITE | flags::WRITES_ON_READ) && !ctx.shared.watches.is_empty();
     let shared = ctx.shared;
     // A bug in one handler must not take the connection task (or the node) down.
     let mut run = || {

@@ -541,8 +541,7 @@ mod tests {
         assert_eq!(cached_count(&s), None);
         assert_eq!(count(&s), Ok(3));
         store_count(&mut s, 3);
-        let want =
-            b"HYLL\x01\0\0\0\x03\0\0\0\0\0\0\0\x60\xf3\x80\x50\xb1\x84\x4b\xfb\x80\x42\x5a";
+        let want = b"HYLL\x01\0\0\0\x03\0\0\0\0\0\0\0\x60\xf3\x80\x50\xb1\x84\x4b\xfb\x80\x42\x5a";
         assert_eq!(&s[..], &want[..]);
         assert_eq!(murmur64a(b"", 0), 0);
     }
