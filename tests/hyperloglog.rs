@@ -108,6 +108,29 @@ fn hll_commands_match_redis() {
         PFCOUNT h l
         PFMERGE l h
         PFMERGE m l
+        PFDEBUG DECODE bad
+        PFDEBUG GETREG bad
+        PFDEBUG ENCODING bad
+        PFADD pd a b c
+        PFDEBUG DECODE pd
+        PFDEBUG ENCODING pd
+        PFDEBUG GETREG pd
+        PFDEBUG ENCODING pd
+        PFDEBUG DECODE pd
+        PFDEBUG TODENSE pd
+        GET pd
+        PFADD pd2 a
+        PFDEBUG TODENSE pd2
+        PFDEBUG TODENSE pd2
+        GET pd2
+        PFCOUNT pd2
+        PFDEBUG FOO pd
+        PFDEBUG FOO nosuch
+        PFDEBUG DECODE nosuch
+        PFDEBUG ENCODING str
+        PFDEBUG ENCODING l
+        PFDEBUG GETREG pd extra
+        PFDEBUG
         PFADD
         PFCOUNT
         PFMERGE

@@ -7,7 +7,7 @@
 
 use bytes::Bytes;
 
-use super::ctx::Ctx;
+use super::ctx::{is, Ctx};
 use super::string::{as_str, as_str_mut};
 use crate::error::{CmdError, CmdResult};
 use crate::store::hll::{self, HllError};
@@ -163,5 +163,45 @@ pub fn pfmerge(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     slot.signal_modified(dest);
     written?;
     ctx.out.ok();
+    Ok(())
+}
+
+/// PFDEBUG GETREG|DECODE|ENCODING|TODENSE key
+pub fn pfdebug(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let key = ctx.key(&args[2]);
+    let mut slot = ctx.lock(&key);
+    match slot.get(&key) {
+        Some(e) => {
+            checked_hll(e)?;
+        }
+        None => return Err(CmdError::err("The specified key does not exist")),
+    }
+    let Some(e) = slot.get_mut_quiet(&key) else {
+        return Err(CmdError::WrongType);
+    };
+    let v = as_str_mut(e)?.make_raw();
+    let sub = &args[1];
+    if is(sub, "getreg") {
+        hll::to_dense(v)?;
+        ctx.out.array_len(hll::REGISTERS);
+        hll::dense_registers(v).for_each(|r| ctx.out.int(i64::from(r)));
+    } else if is(sub, "decode") {
+        if hll::is_dense(v) {
+            return Err(CmdError::err("HLL encoding is not sparse"));
+        }
+        ctx.out.bulk(hll::describe_sparse(v).as_bytes());
+    } else if is(sub, "encoding") {
+        ctx.out
+            .simple(if hll::is_dense(v) { "dense" } else { "sparse" });
+    } else if is(sub, "todense") {
+        let was_sparse = !hll::is_dense(v);
+        hll::to_dense(v)?;
+        ctx.out.int(i64::from(was_sparse));
+    } else {
+        return Err(CmdError::err(format!(
+            "Unknown PFDEBUG subcommand '{}'",
+            String::from_utf8_lossy(sub)
+        )));
+    }
     Ok(())
 }

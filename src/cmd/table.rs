@@ -165,6 +165,7 @@ static COMMANDS: &[Command] = &[
     c("pfadd", -2, WRITE | DENYOOM | FAST, FIRST_KEY, "hyperloglog", hyperloglog::pfadd),
     c("pfcount", -2, READONLY | WRITES_ON_READ, ALL_KEYS, "hyperloglog", hyperloglog::pfcount),
     c("pfmerge", -2, WRITE | DENYOOM, ALL_KEYS, "hyperloglog", hyperloglog::pfmerge),
+    c("pfdebug", 3, WRITE | DENYOOM | ADMIN, SUBCOMMAND_KEY, "hyperloglog", hyperloglog::pfdebug),
     // keyspace
     c("del", -2, SPLIT_SUM | WRITE, ALL_KEYS, "generic", keys::del),
     c("unlink", -2, SPLIT_SUM | WRITE | FAST, ALL_KEYS, "generic", keys::del),

@@ -192,6 +192,28 @@ pub fn merge_into(max: &mut [u8; REGISTERS], s: &[u8]) -> Result<(), HllError> {
     })
 }
 
+/// The registers of a dense HLL, in order (PFDEBUG GETREG).
+pub fn dense_registers(s: &[u8]) -> impl Iterator<Item = u8> + '_ {
+    (0..REGISTERS).map(|i| dense_get(&s[HDR_SIZE..], i))
+}
+
+/// The opcodes of a sparse HLL as PFDEBUG DECODE prints them:
+/// `z:<len>` (ZERO), `Z:<len>` (XZERO), `v:<value>,<len>` (VAL), space separated.
+pub fn describe_sparse(s: &[u8]) -> String {
+    let mut out = Vec::new();
+    let mut p = HDR_SIZE;
+    while p < s.len() {
+        let (oplen, op) = op_at(s, p);
+        out.push(match op {
+            Op::Zero(run) if oplen == 1 => format!("z:{run}"),
+            Op::Zero(run) => format!("Z:{run}"),
+            Op::Val(value, run) => format!("v:{value},{run}"),
+        });
+        p += oplen;
+    }
+    out.join(" ")
+}
+
 /// The estimated cardinality of a checked HLL (Redis' `hllCount`, without the cache).
 pub fn count(s: &[u8]) -> Result<u64, HllError> {
     let mut histo = [0u32; 64];
@@ -558,6 +580,17 @@ mod tests {
         assert_eq!(sparse_set(&mut s, 101, 2, 3000), Ok(false));
         let r = registers(&s);
         assert_eq!((r[99], r[100], r[101], r[102]), (0, 3, 3, 0));
+    }
+
+    #[test]
+    fn sparse_description_names_every_opcode() {
+        let mut s = new_sparse();
+        assert_eq!(describe_sparse(&s), "Z:16384");
+        sparse_set(&mut s, 3, 2, 3000).expect("valid");
+        assert_eq!(describe_sparse(&s), "z:3 v:2,1 Z:16380");
+        to_dense(&mut s).expect("valid");
+        let regs: Vec<u8> = dense_registers(&s).take(5).collect();
+        assert_eq!(regs, [0, 0, 0, 2, 0]);
     }
 
     #[test]
