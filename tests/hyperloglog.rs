@@ -41,7 +41,7 @@ fn hll_commands_match_redis() {
     let redis = require_redis(&[]);
     let rc = start_ringcache(&[]);
     let s = script(
-        r#"
+        r##"
         FLUSHALL
         PFADD h
         GET h
@@ -131,10 +131,14 @@ fn hll_commands_match_redis() {
         PFDEBUG ENCODING l
         PFDEBUG GETREG pd extra
         PFDEBUG
+        EVAL_RO "return redis.call('pfcount', KEYS[1])" 1 pd
+        EVAL "#!lua flags=no-writes\nreturn redis.call('pfcount', KEYS[1])" 1 pd
+        EVAL "return redis.call('pfcount', KEYS[1])" 1 pd
+        EVAL_RO "return redis.call('publish', 'ch', 'x')" 0
         PFADD
         PFCOUNT
         PFMERGE
-        "#,
+        "##,
     );
     assert_same_replies(redis.port, rc.port, &s);
     assert_same_resp3_replies(redis.port, rc.port, &s);

@@ -163,7 +163,7 @@ static COMMANDS: &[Command] = &[
     c("bitfield_ro", -2, READONLY | FAST, FIRST_KEY, "bitmap", bitfield::bitfield_ro),
     // HyperLogLog (cmd/hyperloglog.rs)
     c("pfadd", -2, WRITE | DENYOOM | FAST, FIRST_KEY, "hyperloglog", hyperloglog::pfadd),
-    c("pfcount", -2, READONLY | WRITES_ON_READ, ALL_KEYS, "hyperloglog", hyperloglog::pfcount),
+    c("pfcount", -2, READONLY | MAY_REPLICATE | WRITES_ON_READ, ALL_KEYS, "hyperloglog", hyperloglog::pfcount),
     c("pfmerge", -2, WRITE | DENYOOM, ALL_KEYS, "hyperloglog", hyperloglog::pfmerge),
     c("pfdebug", 3, WRITE | DENYOOM | ADMIN, SUBCOMMAND_KEY, "hyperloglog", hyperloglog::pfdebug),
     // keyspace
