@@ -153,6 +153,12 @@ const BITMAP_SCRIPT: &str = r#"
     TTL dest
     BITOP OR a a b2
     GET a
+    SET ttl a EX 100
+    SETBIT ttl 1 1
+    TTL ttl
+    SETBIT ttl 100 0
+    TTL ttl
+    GET ttl
     "#;
 
 const BITFIELD_SCRIPT: &str = r#"
@@ -210,6 +216,10 @@ const BITFIELD_SCRIPT: &str = r#"
     GET grow2
     BITFIELD grow3 SET u1 1000 0 GET u1 1000
     STRLEN grow3
+    SET ttl a EX 100
+    BITFIELD ttl SET u8 8 1
+    TTL ttl
+    OBJECT ENCODING ttl
     "#;
 
 #[test]

@@ -108,6 +108,13 @@ fn hll_commands_match_redis() {
         PFCOUNT h l
         PFMERGE l h
         PFMERGE m l
+        PFADD th a
+        EXPIRE th 100
+        PFADD th b
+        PFCOUNT th
+        TTL th
+        PFMERGE th h
+        TTL th
         PFDEBUG DECODE bad
         PFDEBUG GETREG bad
         PFDEBUG ENCODING bad

@@ -646,6 +646,38 @@ mod tests {
             prop_assert_eq!(&sd[HDR_SIZE..], &d[HDR_SIZE..]);
         }
 
+        /// Any bytes after a valid header: reading, merging, adding and
+        /// converting either work or say Corrupt, never panic.
+        #[test]
+        fn garbage_is_refused_not_fatal(body in proptest::collection::vec(any::<u8>(), 0..300),
+                                        dense in any::<bool>(),
+                                        elems in proptest::collection::vec(any::<u32>(), 0..20),
+                                        max_bytes in 0usize..400) {
+            let mut s = new_sparse();
+            s.truncate(HDR_SIZE);
+            if dense {
+                s[4] = ENC_DENSE;
+                s.extend(body.iter().cycle().take(DENSE_SIZE - HDR_SIZE));
+                if body.is_empty() {
+                    s.resize(DENSE_SIZE, 0);
+                }
+            } else {
+                s.extend(&body);
+            }
+            prop_assert_eq!(check(&s), Ok(()));
+            let counted = count(&s);
+            let mut max = [0u8; REGISTERS];
+            prop_assert_eq!(merge_into(&mut max, &s).is_ok(), counted.is_ok());
+            let mut d = s.clone();
+            prop_assert_eq!(to_dense(&mut d).is_ok(), counted.is_ok());
+            for e in elems {
+                if add(&mut s, &e.to_le_bytes(), max_bytes).is_err() {
+                    break;
+                }
+            }
+            let _ = count(&s);
+        }
+
         /// Dense registers never disturb their neighbours.
         #[test]
         fn dense_registers_are_independent(vals in proptest::collection::vec(0u8..64, REGISTERS)) {
