@@ -205,6 +205,8 @@ pub struct Settings {
     pub zset_max_listpack_value: u64,
     /// List node size (negative: bytes class, positive: entries).
     pub list_max_listpack_size: i64,
+    /// Longest sparse HyperLogLog string before it is made dense.
+    pub hll_sparse_max_bytes: u64,
     /// Run as a ring member (one database, cluster commands).
     pub cluster_enabled: bool,
     /// Worker threads serving clients (0: half the cores, at least 1).
@@ -270,6 +272,7 @@ impl Default for Settings {
             zset_max_listpack_entries: 128,
             zset_max_listpack_value: 64,
             list_max_listpack_size: -2,
+            hll_sparse_max_bytes: 3000,
             cluster_enabled: false,
             io_threads: 0,
             busy_poll_us: 50,
@@ -587,6 +590,7 @@ pub static PARAMS: &[Param] = &[
         true
     ),
     mem_param!("zset-max-ziplist-value", zset_max_listpack_value),
+    mem_param!("hll-sparse-max-bytes", hll_sparse_max_bytes),
     int_param!(
         "list-max-listpack-size",
         list_max_listpack_size,

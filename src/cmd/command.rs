@@ -55,6 +55,9 @@ pub mod flags {
     /// Refused unless `enable-debug-command` allows the client (Redis'
     /// `CMD_PROTECTED`: DEBUG), whatever its subcommand.
     pub const PROTECTED: u32 = 1 << 17;
+    /// Read-only in Redis' flags yet may change its key in place (PFCOUNT
+    /// caches the cardinality in the HLL string): WATCH records it like a write.
+    pub const WRITES_ON_READ: u32 = 1 << 23;
     /// Runs under the exclusive gate (atomic against every other client).
     pub const EXCLUSIVE: u32 = 1 << 24;
     /// Split per owner in a cluster, replies joined as MGET's values.
@@ -86,7 +89,7 @@ pub mod flags {
         (SKIP_SLOWLOG, "skip_slowlog"),
         (FAST, "fast"),
         (NO_AUTH, "no_auth"),
-        (MAY_REPLICATE, "may_replicate"),
+        // MAY_REPLICATE ("may_replicate") is hidden on purpose, as in Redis.
         (NO_MULTI, "no_multi"),
         (MOVABLEKEYS, "movablekeys"),
         (ALLOW_BUSY, "allow_busy"),

@@ -447,8 +447,9 @@ pub fn call(ctx: &mut Ctx<'_>, found: Found, args: &[Bytes]) {
             .any(|&i| args[i].len() > crate::store::thin::MAX_KEY_LEN);
     let start = Instant::now();
     // Only write commands modify keys (some read paths borrow entries
-    // mutably for LRU stamps); scripts' and EXEC's commands record their own.
-    let watching = cmd.has(flags::WRITE) && !ctx.shared.watches.is_empty();
+    // mutably for LRU stamps), and PFCOUNT's cache; scripts' and EXEC's
+    // commands record their own.
+    let watching = cmd.has(flags::WRITE | flags::WRITES_ON_READ) && !ctx.shared.watches.is_empty();
     let shared = ctx.shared;
     // A bug in one handler must not take the connection task (or the node) down.
     let mut run = || {

@@ -27,6 +27,8 @@ fn acl_categories(c: &Command) -> Vec<String> {
         "transactions" => Some("@transaction"),
         "connection" => Some("@connection"),
         "scripting" => Some("@scripting"),
+        "bitmap" => Some("@bitmap"),
+        "hyperloglog" => Some("@hyperloglog"),
         _ => None,
     };
     if c.has(flags::ADMIN) {

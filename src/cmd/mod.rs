@@ -9,6 +9,8 @@
 //! every family, so no handler depends on it. The re-exports below are for
 //! the layers above.
 
+pub mod bitfield;
+pub mod bitmap;
 pub mod blocking_pop;
 pub mod client;
 pub mod cluster;
@@ -20,6 +22,7 @@ pub mod dispatch;
 pub mod dispatch_mc;
 pub mod function;
 pub mod hash;
+pub mod hyperloglog;
 pub mod info;
 pub mod introspect;
 pub mod keys;

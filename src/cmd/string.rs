@@ -11,14 +11,20 @@ const MAX_STRING: usize = 512 * 1024 * 1024;
 
 /// The string value of an entry, or WRONGTYPE.
 pub fn as_str(e: &Entry) -> Result<&StrValue, CmdError> {
-    match e.value() {
+    value_as_str(e.value())
+}
+
+/// A value as a string, or WRONGTYPE.
+pub fn value_as_str(v: &Value) -> Result<&StrValue, CmdError> {
+    match v {
         Value::Str(s) => Ok(s),
         #[allow(unreachable_patterns)]
         _ => Err(CmdError::WrongType),
     }
 }
 
-fn as_str_mut(e: &mut Entry) -> Result<&mut StrValue, CmdError> {
+/// The string value of an entry, mutably, or WRONGTYPE.
+pub fn as_str_mut(e: &mut Entry) -> Result<&mut StrValue, CmdError> {
     match e.value_mut() {
         Value::Str(s) => Ok(s),
         #[allow(unreachable_patterns)]

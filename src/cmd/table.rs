@@ -12,8 +12,8 @@ use super::command::{self, flags::*, Command};
 use super::ctx::{Handler, KeysFn};
 use super::shared::Shared;
 use super::{
-    blocking_pop, cluster, config_cmd, connection, function, hash, info, introspect, keys, list,
-    pubsub, scripting, server, set, string, transaction, zset,
+    bitfield, bitmap, blocking_pop, cluster, config_cmd, connection, function, hash, hyperloglog,
+    info, introspect, keys, list, pubsub, scripting, server, set, string, transaction, zset,
 };
 use crate::config::Settings;
 use crate::node::Node;
@@ -43,6 +43,8 @@ const FIRST_KEY: KeySpec = (1, 1, 1);
 const ALL_KEYS: KeySpec = (1, -1, 1);
 /// The first two arguments are keys (source and destination).
 const FIRST_TWO_KEYS: KeySpec = (1, 2, 1);
+/// Every argument from the second is a key (BITOP's destination and sources).
+const KEYS_AFTER_FIRST_ARG: KeySpec = (2, -1, 1);
 /// Key/value pairs: every other argument from the first is a key (MSET).
 const KEY_VALUE_PAIRS: KeySpec = (1, -1, 2);
 /// Every argument but the trailing timeout is a key (BLPOP).
@@ -151,6 +153,19 @@ static COMMANDS: &[Command] = &[
     c("decrby", 3, WRITE | DENYOOM | FAST, FIRST_KEY, "string", string::decrby),
     c("incrbyfloat", 3, WRITE | DENYOOM | FAST, FIRST_KEY, "string", string::incrbyfloat),
     c("lcs", -3, READONLY, FIRST_TWO_KEYS, "string", string::lcs),
+    // bitmaps (cmd/bitmap.rs, cmd/bitfield.rs)
+    c("setbit", 4, WRITE | DENYOOM, FIRST_KEY, "bitmap", bitmap::setbit),
+    c("getbit", 3, READONLY | FAST, FIRST_KEY, "bitmap", bitmap::getbit),
+    c("bitcount", -2, READONLY, FIRST_KEY, "bitmap", bitmap::bitcount),
+    c("bitpos", -3, READONLY, FIRST_KEY, "bitmap", bitmap::bitpos),
+    c("bitop", -4, WRITE | DENYOOM, KEYS_AFTER_FIRST_ARG, "bitmap", bitmap::bitop),
+    c("bitfield", -2, WRITE | DENYOOM, FIRST_KEY, "bitmap", bitfield::bitfield),
+    c("bitfield_ro", -2, READONLY | FAST, FIRST_KEY, "bitmap", bitfield::bitfield_ro),
+    // HyperLogLog (cmd/hyperloglog.rs)
+    c("pfadd", -2, WRITE | DENYOOM | FAST, FIRST_KEY, "hyperloglog", hyperloglog::pfadd),
+    c("pfcount", -2, READONLY | MAY_REPLICATE | WRITES_ON_READ, ALL_KEYS, "hyperloglog", hyperloglog::pfcount),
+    c("pfmerge", -2, WRITE | DENYOOM, ALL_KEYS, "hyperloglog", hyperloglog::pfmerge),
+    c("pfdebug", 3, WRITE | DENYOOM | ADMIN, SUBCOMMAND_KEY, "hyperloglog", hyperloglog::pfdebug),
     // keyspace
     c("del", -2, SPLIT_SUM | WRITE, ALL_KEYS, "generic", keys::del),
     c("unlink", -2, SPLIT_SUM | WRITE | FAST, ALL_KEYS, "generic", keys::del),

@@ -791,7 +791,8 @@ impl Bridge<'_, '_> {
         if cmd.has(flags::NOSCRIPT) {
             return fail(error_text("This Redis command is not allowed from script"));
         }
-        if self.readonly && cmd.has(flags::WRITE) {
+        // Redis counts may-replicate commands (PUBLISH, PFCOUNT) as writes here.
+        if self.readonly && cmd.has(flags::WRITE | flags::MAY_REPLICATE) {
             return fail(error_text(
                 "Write commands are not allowed from read-only scripts.",
             ));

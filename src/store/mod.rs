@@ -14,6 +14,7 @@ pub mod entry;
 pub mod evict;
 pub mod expire;
 pub mod hash;
+pub mod hll;
 pub mod list;
 pub mod mutation;
 pub mod set;
