@@ -27,6 +27,7 @@ fn acl_categories(c: &Command) -> Vec<String> {
         "transactions" => Some("@transaction"),
         "connection" => Some("@connection"),
         "scripting" => Some("@scripting"),
+        "geo" => Some("@geo"),
         _ => None,
     };
     if c.has(flags::ADMIN) {

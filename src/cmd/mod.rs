@@ -19,6 +19,8 @@ pub mod ctx;
 pub mod dispatch;
 pub mod dispatch_mc;
 pub mod function;
+pub mod geo;
+pub mod geohash;
 pub mod hash;
 pub mod info;
 pub mod introspect;

@@ -35,7 +35,7 @@ fn limits(ctx: &Ctx<'_>) -> ZsetLimits {
 }
 
 /// The sorted set of an entry, or WRONGTYPE.
-fn as_zset(e: &Entry) -> Result<&ZSet, CmdError> {
+pub(super) fn as_zset(e: &Entry) -> Result<&ZSet, CmdError> {
     match e.value() {
         Value::ZSet(z) => Ok(z),
         _ => Err(CmdError::WrongType),
@@ -51,7 +51,7 @@ fn as_zset_mut(e: &mut Entry) -> Result<&mut ZSet, CmdError> {
 
 /// Parses a score like Redis' `getDoubleFromObject`: no NaN, no overflow to
 /// infinity or underflow to zero (only the literal infinities are infinite).
-fn parse_score(b: &[u8]) -> Result<f64, CmdError> {
+pub(super) fn parse_score(b: &[u8]) -> Result<f64, CmdError> {
     let v = crate::util::parse_f64(b).ok_or(CmdError::NotFloat)?;
     let lower = b.to_ascii_lowercase();
     if v.is_infinite() && !lower.windows(3).any(|w| w == b"inf") {
@@ -340,7 +340,7 @@ fn emit_with<'a>(
 }
 
 /// Replaces `key` with `elems` (sorted, distinct) or deletes it when empty; returns the count.
-fn store_result(
+pub(super) fn store_result(
     ctx: &Ctx<'_>,
     slot: &mut crate::store::Locked<'_>,
     key: &Key<'_>,
