@@ -32,6 +32,7 @@ pub mod scripting;
 pub mod server;
 pub mod set;
 pub mod shared;
+pub mod sort;
 pub mod string;
 pub mod table;
 pub mod transaction;

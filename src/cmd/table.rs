@@ -13,7 +13,7 @@ use super::ctx::{Handler, KeysFn};
 use super::shared::Shared;
 use super::{
     blocking_pop, cluster, config_cmd, connection, function, geo, hash, info, introspect, keys,
-    list, pubsub, scripting, server, set, string, transaction, zset,
+    list, pubsub, scripting, server, set, sort, string, transaction, zset,
 };
 use crate::config::Settings;
 use crate::node::Node;
@@ -344,6 +344,9 @@ static COMMANDS: &[Command] = &[
     c("georadiusbymember_ro", -5, READONLY, FIRST_KEY, "geo", geo::georadiusbymember_ro),
     c("geosearch", -7, READONLY, FIRST_KEY, "geo", geo::geosearch),
     c("geosearchstore", -8, WRITE | DENYOOM, FIRST_TWO_KEYS, "geo", geo::geosearchstore),
+    // SORT (cmd/sort.rs): exclusive, as BY/GET patterns read any key
+    movable(c("sort", -2, WRITE | DENYOOM | EXCLUSIVE, FIRST_KEY, "generic", sort::sort), sort::sort_keys),
+    movable(c("sort_ro", -2, READONLY | EXCLUSIVE, FIRST_KEY, "generic", sort::sort_ro), sort::sort_ro_keys),
     // pub/sub (cmd/pubsub.rs)
     c("subscribe", -2, SUBSCRIBED_OK | PUBSUB | NOSCRIPT | LOADING | STALE, NO_KEYS, "pubsub", pubsub::subscribe),
     c("unsubscribe", -1, SUBSCRIBED_OK | PUBSUB | NOSCRIPT | LOADING | STALE, NO_KEYS, "pubsub", pubsub::unsubscribe),

@@ -1,0 +1,256 @@
+//! SORT and SORT_RO, differential against a real redis-server: lists, sets
+//! and sorted sets; numeric and ALPHA order; BY patterns (string keys, hash
+//! fields, constant `nosort`); LIMIT; GET (`#`, keys, hash fields); STORE;
+//! error texts; a script's deterministic order; and cluster mode, where
+//! Redis 7.0 refuses BY patterns and GET.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+const SETUP: &str = r#"
+    FLUSHALL
+    RPUSH nums 3 1 2 10 -5 2.5 1e2 0x10 " 7"
+    RPUSH words banana apple cherry Apple 10 9 "" b
+    RPUSH bad 1 two 3
+    RPUSH ids 1 2 3 4 5
+    MSET w_1 50 w_2 10 w_3 30 w_4 10 w_9 x
+    RPUSH ids9 1 9 2
+    MSET n_1 one n_2 two n_3 three n_5 five
+    HSET h_1 f 5 name alice
+    HSET h_2 f 3 name bob
+    HSET h_3 f 9
+    HSET h_4 name dave
+    SADD s 5 3 9 1 7
+    SADD sw pear fig kiwi
+    ZADD z 1 c 2 a 3 b 4 d
+    ZADD zn 10 1 20 3 30 2
+    SET str x
+"#;
+
+const CASES: &str = r#"
+    SORT nums
+    SORT nums DESC
+    SORT nums ASC LIMIT 0 3
+    SORT nums LIMIT 2 3
+    SORT nums LIMIT -5 2
+    SORT nums LIMIT 7 10
+    SORT nums LIMIT 20 2
+    SORT nums LIMIT 1 0
+    SORT nums LIMIT 1 -1
+    SORT nums LIMIT 0 x
+    SORT nums LIMIT 0
+    SORT words
+    SORT words ALPHA
+    SORT words ALPHA DESC
+    SORT words ALPHA LIMIT 1 3
+    SORT bad
+    SORT bad ALPHA
+    SORT ids BY w_*
+    SORT ids BY w_* DESC
+    SORT ids9 BY w_*
+    SORT ids9 BY w_* ALPHA
+    SORT ids BY w_* ALPHA
+    SORT ids BY w_* ALPHA DESC
+    SORT ids BY h_*->f
+    SORT ids BY h_*->f DESC GET # GET h_*->name GET n_*
+    SORT ids BY h_*-> GET #
+    SORT ids BY h_*->f ALPHA
+    SORT ids BY nosort
+    SORT ids BY nosort DESC
+    SORT ids BY nosort LIMIT 1 2
+    SORT ids BY nosort DESC LIMIT 1 2
+    SORT ids BY nosort LIMIT 9 2
+    SORT ids BY nosort GET n_*
+    SORT ids GET # GET n_* GET h_*->name GET nostar GET h_*->nosuch
+    SORT ids GET str
+    SORT ids LIMIT 1 2 GET n_* DESC
+    SORT ids BY w_* STORE dst
+    LRANGE dst 0 -1
+    SORT ids GET n_* STORE dst
+    LRANGE dst 0 -1
+    SORT ids BY w_* LIMIT 0 0 STORE dst
+    EXISTS dst
+    SORT nokey
+    SORT nokey STORE dst2
+    EXISTS dst2
+    SORT nokey BY nosort GET #
+    SORT str
+    SORT h_1
+    SORT s
+    SORT s DESC LIMIT 1 2
+    SORT s GET n_*
+    SORT sw ALPHA
+    SORT sw
+    SORT s BY nosort STORE dst
+    LRANGE dst 0 -1
+    SORT sw BY nosort STORE dst DESC
+    LRANGE dst 0 -1
+    SORT z
+    SORT z ALPHA
+    SORT z BY nosort
+    SORT z BY nosort DESC
+    SORT z BY nosort LIMIT 1 2
+    SORT z BY nosort DESC LIMIT 1 5
+    SORT zn
+    SORT zn DESC BY nosort
+    SORT zn BY w_*
+    SORT nums STORE nums
+    LRANGE nums 0 -1
+    SORT_RO ids BY w_* GET n_*
+    SORT_RO ids STORE dst
+    SORT ids BOGUS
+    SORT ids STORE
+    SORT ids BY
+    SORT ids GET
+    EVAL "return redis.call('sort', KEYS[1], 'by', 'nosort')" 1 sw
+    EVAL "return redis.call('sort', KEYS[1], 'by', 'nosort', 'desc')" 1 s
+"#;
+
+#[test]
+fn sort_matches_redis() {
+    let redis = require_redis(&[]);
+    let rc = start_ringcache(&[]);
+    let s = script(&format!("{SETUP}{CASES}"));
+    assert_same_replies(redis.port, rc.port, &s);
+}
+
+#[test]
+fn sort_matches_redis_on_big_encodings() {
+    let args = [
+        "--zset-max-listpack-entries",
+        "1",
+        "--set-max-intset-entries",
+        "1",
+        "--list-max-listpack-size",
+        "2",
+    ];
+    let redis = require_redis(&args);
+    let rc = start_ringcache(&args);
+    let s = script(&format!("{SETUP}{CASES}"));
+    assert_same_replies(redis.port, rc.port, &s);
+}
+
+#[test]
+fn sort_matches_redis_in_resp3() {
+    let redis = require_redis(&[]);
+    let rc = start_ringcache(&[]);
+    let s = script(&format!("{SETUP}{CASES}"));
+    assert_same_resp3_replies(redis.port, rc.port, &s);
+}
+
+/// Weights parse like C `strtod` over the whole value: spaces before,
+/// hex, an empty string (0) are numbers; overflow, NaN and trailing junk
+/// are not. The overflowing weights come last: redis-server 7.0 does not
+/// clear `errno` before `strtod`, so after one ERANGE every later numeric
+/// SORT of that process fails too (ringcache judges each weight alone).
+#[test]
+fn sort_weights_match_redis() {
+    let redis = require_redis(&[]);
+    let rc = start_ringcache(&[]);
+    let mut text = String::from("FLUSHALL\nRPUSH l a b c\n");
+    for (i, w) in [
+        "\" 1\"", "0x1p3", "\"\"", "nan", "inf", "-inf", "\"2 \"", "1.5e1", "+3", "-0", "0001",
+        "1,5", "infinity", "1e400", "1e-400",
+    ]
+    .iter()
+    .enumerate()
+    {
+        text.push_str(&format!(
+            "SET w_a {w}\nSET w_b {i}\nSORT l BY w_*\nSORT l BY w_* DESC\n"
+        ));
+        text.push_str(&format!("DEL l2\nRPUSH l2 {w} 1\nSORT l2\n"));
+    }
+    assert_same_replies(redis.port, rc.port, &script(&text));
+}
+
+/// A large list sorts like redis-server (numeric with many ties broken by
+/// the element, ALPHA, BY with LIMIT).
+#[test]
+fn large_sort_matches_redis() {
+    let redis = require_redis(&[]);
+    let rc = start_ringcache(&[]);
+    let mut text = String::from("FLUSHALL\n");
+    for chunk in 0..20 {
+        let items: Vec<String> = (0..100)
+            .map(|i| {
+                let n = (chunk * 100 + i) * 7919 % 1000;
+                format!("{}.{}", n % 37, n)
+            })
+            .collect();
+        text.push_str(&format!("RPUSH big {}\n", items.join(" ")));
+    }
+    for i in 0..50 {
+        text.push_str(&format!("SET wt_{i}.{i} {}\n", (i * 31) % 17));
+    }
+    text.push_str(
+        "SORT big LIMIT 0 40\nSORT big DESC LIMIT 100 40\nSORT big ALPHA LIMIT 500 30\nSORT big BY wt_* LIMIT 0 60\nSORT big STORE out\nLRANGE out 0 20\n",
+    );
+    assert_same_replies(redis.port, rc.port, &script(&text));
+}
+
+/// In cluster mode Redis 7.0 refuses BY patterns and every GET; constant
+/// BY and plain sorts still run.
+#[test]
+fn cluster_mode_refuses_by_and_get_like_redis() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = dir.path().join("nodes.conf");
+    let conf = conf.to_string_lossy().into_owned();
+    let redis = require_redis(&["--cluster-enabled", "yes", "--cluster-config-file", &conf]);
+    let mut r = RawConn::connect(redis.port);
+    assert_eq!(r.cmd_str("CLUSTER ADDSLOTSRANGE 0 16383"), "+OK\r\n");
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            r.cmd_str("CLUSTER INFO").contains("cluster_state:ok")
+        }),
+        "redis cluster did not come up"
+    );
+    let nodes = cluster::start_cluster(1, &[]);
+    let s = script(
+        r#"
+        RPUSH {k}l 3 1 2
+        SET {k}w_1 5
+        SORT {k}l
+        SORT {k}l DESC LIMIT 0 2
+        SORT {k}l BY nosort
+        SORT {k}l BY {k}w_*
+        SORT {k}l BY w_*
+        SORT {k}l GET #
+        SORT {k}l GET {k}w_*
+        SORT {k}l BY nosort GET #
+        SORT_RO {k}l BY {k}w_*
+        SORT_RO {k}l GET #
+        SORT {k}l STORE {k}dst
+        LRANGE {k}dst 0 -1
+        "#,
+    );
+    assert_same_replies(redis.port, nodes[0].port(), &s);
+}
+
+#[test]
+fn sort_command_info_matches_redis() {
+    let redis = require_redis(&[]);
+    let rc = start_ringcache(&[]);
+    let head = |port: u16, name: &str| {
+        let mut c = RawConn::connect(port);
+        let reply = c.cmd(&[b"COMMAND", b"INFO", name.as_bytes()]);
+        match parse_tree(&reply, &mut 0) {
+            Tree::Agg(_, entries) => match entries.into_iter().next() {
+                Some(Tree::Agg(_, fields)) => fields.into_iter().take(7).collect::<Vec<_>>(),
+                other => panic!("unexpected entry {other:?}"),
+            },
+            other => panic!("unexpected reply {other:?}"),
+        }
+    };
+    for name in ["sort", "sort_ro"] {
+        assert_eq!(head(rc.port, name), head(redis.port, name), "{name}");
+    }
+    let s = script(
+        "COMMAND GETKEYS SORT k BY w_* LIMIT 0 1 GET store STORE d\n\
+         COMMAND GETKEYS SORT k STORE a STORE b\n\
+         COMMAND GETKEYS SORT_RO k BY w_* GET #",
+    );
+    assert_same_replies(redis.port, rc.port, &s);
+}
