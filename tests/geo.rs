@@ -315,3 +315,29 @@ fn geo_command_info_matches_redis() {
     );
     assert_same_replies(redis.port, rc.port, &s);
 }
+
+/// In a two-node ring, geo commands on keys of either node (proxied) answer
+/// like a cluster-enabled redis-server, and STORE forms across slots get
+/// `-CROSSSLOT`.
+#[test]
+fn geo_in_cluster_matches_redis() {
+    let (redis, _dir) = cluster::require_redis_cluster();
+    let nodes = cluster::start_cluster(2, &[]);
+    let mut text = String::new();
+    for k in ["a", "b", "c", "d", "e", "f"] {
+        text.push_str(&format!(
+            "GEOADD {{{k}}}g 13.361389 38.115556 Palermo 15.087269 37.502669 Catania\n\
+             GEOSEARCH {{{k}}}g FROMLONLAT 15 37 BYRADIUS 200 km WITHDIST ASC\n\
+             GEOSEARCHSTORE {{{k}}}dst {{{k}}}g FROMMEMBER Palermo BYBOX 400 400 km STOREDIST\n\
+             ZRANGE {{{k}}}dst 0 -1 WITHSCORES\n\
+             GEORADIUS {{{k}}}g 15 37 200 km STORE {{{k}}}dst2\n\
+             GEOPOS {{{k}}}g Palermo\n"
+        ));
+    }
+    text.push_str(
+        "GEOSEARCHSTORE {a}dst {b}g FROMMEMBER Palermo BYRADIUS 1 km\n\
+         GEORADIUS {a}g 15 37 200 km STORE {b}dst\n\
+         GEORADIUSBYMEMBER {a}g Palermo 200 km STOREDIST {c}dst\n",
+    );
+    assert_same_replies(redis.port, nodes[0].port(), &script(&text));
+}

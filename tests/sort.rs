@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::*;
 
 const SETUP: &str = r#"
@@ -195,18 +193,7 @@ fn large_sort_matches_redis() {
 /// BY and plain sorts still run.
 #[test]
 fn cluster_mode_refuses_by_and_get_like_redis() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let conf = dir.path().join("nodes.conf");
-    let conf = conf.to_string_lossy().into_owned();
-    let redis = require_redis(&["--cluster-enabled", "yes", "--cluster-config-file", &conf]);
-    let mut r = RawConn::connect(redis.port);
-    assert_eq!(r.cmd_str("CLUSTER ADDSLOTSRANGE 0 16383"), "+OK\r\n");
-    assert!(
-        eventually(Duration::from_secs(10), || {
-            r.cmd_str("CLUSTER INFO").contains("cluster_state:ok")
-        }),
-        "redis cluster did not come up"
-    );
+    let (redis, _dir) = cluster::require_redis_cluster();
     let nodes = cluster::start_cluster(1, &[]);
     let s = script(
         r#"
