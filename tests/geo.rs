@@ -341,3 +341,32 @@ fn geo_in_cluster_matches_redis() {
     );
     assert_same_replies(redis.port, nodes[0].port(), &script(&text));
 }
+
+/// GEOSEARCHSTORE creates a sorted set: a client blocked in BZPOPMIN on the
+/// destination gets its lowest member, as with redis-server.
+#[test]
+fn geosearchstore_wakes_a_blocked_pop_like_redis() {
+    let redis = require_redis(&[]);
+    let rc = start_ringcache(&[]);
+    let replies = |port: u16| {
+        let mut waiter = RawConn::connect(port);
+        let mut c = RawConn::connect(port);
+        c.cmd_str("GEOADD g 13.361389 38.115556 Palermo 15.087269 37.502669 Catania");
+        waiter.send_raw(&encode(&[b"BZPOPMIN", b"dst", b"5"]));
+        assert!(eventually(std::time::Duration::from_secs(5), || {
+            c.cmd_str("INFO clients").contains("blocked_clients:1")
+        }));
+        let stored = c.cmd_str("GEOSEARCHSTORE dst g FROMLONLAT 15 37 BYRADIUS 200 km STOREDIST");
+        (
+            stored,
+            waiter.read_reply(),
+            c.cmd_str("ZRANGE dst 0 -1 WITHSCORES"),
+        )
+    };
+    let ours = replies(rc.port);
+    assert!(
+        ours.1.starts_with(b"*3\r\n$3\r\ndst\r\n$7\r\nCatania\r\n"),
+        "{ours:?}"
+    );
+    assert_eq!(ours, replies(redis.port));
+}

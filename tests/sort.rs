@@ -241,3 +241,25 @@ fn sort_command_info_matches_redis() {
     );
     assert_same_replies(redis.port, rc.port, &s);
 }
+
+/// SORT ... STORE creates a list like a push: a client blocked on the
+/// destination gets its first element, as with redis-server.
+#[test]
+fn sort_store_wakes_a_blocked_pop_like_redis() {
+    let redis = require_redis(&[]);
+    let rc = start_ringcache(&[]);
+    let replies = |port: u16| {
+        let mut waiter = RawConn::connect(port);
+        let mut c = RawConn::connect(port);
+        c.cmd_str("RPUSH src 3 1 2");
+        waiter.send_raw(&encode(&[b"BLPOP", b"dst", b"5"]));
+        assert!(eventually(std::time::Duration::from_secs(5), || {
+            c.cmd_str("INFO clients").contains("blocked_clients:1")
+        }));
+        let stored = c.cmd_str("SORT src STORE dst");
+        (stored, waiter.read_reply(), c.cmd_str("LRANGE dst 0 -1"))
+    };
+    let ours = replies(rc.port);
+    assert_eq!(ours.1, b"*2\r\n$3\r\ndst\r\n$1\r\n1\r\n");
+    assert_eq!(ours, replies(redis.port));
+}
