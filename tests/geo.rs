@@ -31,6 +31,15 @@ const CASES: &str = r#"
     GEOADD Sicily abc 1 bad
     GEOADD Sicily 1 1e400 bad
     GEOADD Sicily GT 1 1 a
+    GEOADD Sicily 0x10 1 hex 0x1p-2 0 hex2
+    GEOPOS Sicily hex hex2
+    GEORADIUS Sicily 15 37 0x10 km
+    GEOSEARCH Sicily FROMLONLAT 15 37 BYBOX 0x10 1e2 km
+    ZREM Sicily hex hex2
+    ZADD scores -5 neg 1e20 huge 0.5 half 1e19 big -inf ninf inf pinf
+    GEOPOS scores neg huge half big ninf pinf
+    GEOHASH scores neg huge half big ninf pinf
+    GEODIST scores neg huge
     GEOADD Sicily CH CH CH
     GEOADD str 1 1 a
     GEOADD Sicily 1 1 a 200 1 b

@@ -157,13 +157,42 @@ pub fn score_of(lon: f64, lat: f64) -> Option<u64> {
 /// box, clamped to the world (Redis' `decodeGeohash`).
 pub fn point_of(score: f64) -> (f64, f64) {
     let hash = HashBits {
-        bits: score as u64,
+        bits: c_cast_u64(score),
         step: STEP_MAX,
     };
     let a = decode(WGS84_LON, WGS84_LAT, hash);
     let lon = ((a.lon.min + a.lon.max) / 2.0).clamp(LONG_MIN, LONG_MAX);
     let lat = ((a.lat.min + a.lat.max) / 2.0).clamp(LAT_MIN, LAT_MAX);
     (lon, lat)
+}
+
+/// `(uint64_t)d` as redis-server compiled for x86-64 computes it, also for
+/// scores no geohash has (ZADD can store any score in a geo set): values
+/// below 2^63 go through a signed truncation (a negative score wraps), larger
+/// ones are offset by 2^63, and out-of-range truncations give 2^63.
+/// Elsewhere C's cast saturates, like Rust's `as`.
+fn c_cast_u64(d: f64) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        const TWO63: f64 = 9_223_372_036_854_775_808.0;
+        // cvttsd2si: the truncation when it fits in an i64, else i64::MIN.
+        let truncate = |x: f64| {
+            if (-TWO63..TWO63).contains(&x) {
+                x as i64
+            } else {
+                i64::MIN
+            }
+        };
+        if d < TWO63 {
+            truncate(d) as u64
+        } else {
+            (truncate(d - TWO63) as u64) ^ (1 << 63)
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        d as u64
+    }
 }
 
 /// The standard 11-character geohash of a score (GEOHASH), re-encoded on
@@ -468,6 +497,15 @@ mod tests {
         assert_eq!(score_of(180.0, LAT_MAX), Some(13510798882111488));
         assert_eq!(&geohash_text(13510798882111488.0), b"bp05b5048p0");
         assert_eq!(point_of(13510798882111488.0), (180.0, LAT_MAX));
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn out_of_range_scores_convert_like_c_on_x86_64() {
+        assert_eq!(c_cast_u64(-5.0), u64::MAX - 4);
+        assert_eq!(c_cast_u64(1e20), 0);
+        assert_eq!(c_cast_u64(1e19), 10_000_000_000_000_000_000);
+        assert_eq!(c_cast_u64(0.5), 0);
     }
 
     #[test]

@@ -12,7 +12,6 @@
 //! Redis 7.0 refuses them.
 
 use std::cmp::Ordering;
-use std::ffi::CString;
 use std::sync::atomic::Ordering as AtomicOrdering;
 
 use bytes::Bytes;
@@ -130,19 +129,11 @@ fn lookup_by_pattern(ctx: &mut Ctx<'_>, pattern: &[u8], elem: &[u8]) -> Option<V
     }
 }
 
-/// C `strtod` with Redis' acceptance test for sort weights: the whole text
-/// (up to a NUL) is a number, no overflow or underflow, not NaN.
+/// A sort weight: C `strtod` must take the whole text up to a NUL, without
+/// ERANGE or NaN (Redis' test in `sortCommandGeneric`).
 fn sort_weight(text: &[u8]) -> Option<f64> {
-    let c = CString::new(c_str(text)).ok()?;
-    let mut end: *mut libc::c_char = std::ptr::null_mut();
-    // SAFETY: `c` is a live NUL-terminated string; strtod writes only `end`
-    // (a pointer into `c`) and errno, which is reset first.
-    let (v, rest, erange) = unsafe {
-        *libc::__errno_location() = 0;
-        let v = libc::strtod(c.as_ptr(), &mut end);
-        (v, *end, *libc::__errno_location() == libc::ERANGE)
-    };
-    (rest == 0 && !erange && !v.is_nan()).then_some(v)
+    let (v, consumed, erange) = crate::util::c_strtod(text);
+    (consumed == c_str(text).len() && !erange && !v.is_nan()).then_some(v)
 }
 
 /// One element being sorted.

@@ -49,21 +49,11 @@ fn as_zset_mut(e: &mut Entry) -> Result<&mut ZSet, CmdError> {
     }
 }
 
-/// Parses a score like Redis' `getDoubleFromObject`: no NaN, no overflow to
-/// infinity or underflow to zero (only the literal infinities are infinite).
+/// Parses a score like Redis' `getDoubleFromObject` (`strtod` over the
+/// whole argument: hex and `inf` accepted; no NaN, no overflow to infinity
+/// or underflow to zero).
 pub(super) fn parse_score(b: &[u8]) -> Result<f64, CmdError> {
-    let v = crate::util::parse_f64(b).ok_or(CmdError::NotFloat)?;
-    let lower = b.to_ascii_lowercase();
-    if v.is_infinite() && !lower.windows(3).any(|w| w == b"inf") {
-        return Err(CmdError::NotFloat);
-    }
-    if v == 0.0 {
-        let mantissa = lower.split(|&c| c == b'e').next().unwrap_or(&[]);
-        if mantissa.iter().any(|c| (b'1'..=b'9').contains(c)) {
-            return Err(CmdError::NotFloat);
-        }
-    }
-    Ok(v)
+    crate::util::string2d(b).ok_or(CmdError::NotFloat)
 }
 
 /// Parses one end of a score range like Redis (`strtod` after an optional `(`):
