@@ -5,12 +5,14 @@
 //! boxes around the centre, as redis-server does, so results, their order
 //! and their formatting match it byte for byte.
 
+use std::cmp::Ordering;
 use std::collections::HashSet;
 
 use bytes::Bytes;
 
 use super::ctx::{arg_i64, is, Ctx};
 use super::geohash::{self, Extent, Shape};
+use super::partial_sort::pqsort;
 use super::zset::{as_zset, parse_score, store_result};
 use crate::error::{CmdError, CmdResult};
 use crate::resp::reply::format_c;
@@ -444,14 +446,24 @@ fn search(ctx: &mut Ctx<'_>, args: &[Bytes], src: usize, kind: SearchCmd) -> Cmd
             };
             let limit = if req.any { req.count as usize } else { 0 };
             let mut found = scan(z, &shape, limit);
-            match req.order {
-                Order::Unsorted => {}
-                Order::Asc => found.sort_by(|a, b| a.dist.total_cmp(&b.dist)),
-                Order::Desc => found.sort_by(|a, b| b.dist.total_cmp(&a.dist)),
+            let returned = match req.count {
+                0 => found.len(),
+                n => found.len().min(n as usize),
+            };
+            let order: fn(&Found, &Found) -> Ordering = match req.order {
+                Order::Asc => |a, b| a.dist.total_cmp(&b.dist),
+                _ => |a, b| b.dist.total_cmp(&a.dist),
+            };
+            // As Redis: glibc's (stable) qsort for a full sort, pqsort to
+            // sort only the COUNT closest or farthest.
+            if req.order != Order::Unsorted {
+                if returned == found.len() {
+                    found.sort_by(order);
+                } else {
+                    pqsort(&mut found, 0, returned as i64 - 1, &order);
+                }
             }
-            if req.count != 0 {
-                found.truncate(req.count as usize);
-            }
+            found.truncate(returned);
             for f in &mut found {
                 f.dist /= conversion;
             }

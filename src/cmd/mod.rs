@@ -27,6 +27,7 @@ pub mod introspect;
 pub mod keys;
 pub mod list;
 pub mod observe;
+pub mod partial_sort;
 pub mod pubsub;
 pub mod scripting;
 pub mod server;

@@ -17,6 +17,7 @@ use std::sync::atomic::Ordering as AtomicOrdering;
 use bytes::Bytes;
 
 use super::ctx::{arg_i64, is, Ctx};
+use super::partial_sort::pqsort;
 use crate::error::{CmdError, CmdResult};
 use crate::store::list::{End, List};
 use crate::store::Value;
@@ -266,14 +267,22 @@ fn sort_generic(ctx: &mut Ctx<'_>, args: &[Bytes], readonly: bool) -> CmdResult 
             ));
         }
         let (alpha, by, collate, desc) = (o.alpha, o.by.is_some(), o.store.is_none(), o.desc);
-        items.sort_by(|a, b| {
+        let order = |a: &Item, b: &Item| {
             let c = compare(a, b, alpha, by, collate);
             if desc {
                 c.reverse()
             } else {
                 c
             }
-        });
+        };
+        // Redis partially sorts with BY and a LIMIT (pqsort, whose tie
+        // order this reproduces) and otherwise calls glibc's qsort, a
+        // stable merge sort.
+        if by && (start != 0 || end != len - 1) {
+            pqsort(&mut items, start, end, &order);
+        } else {
+            items.sort_by(order);
+        }
     }
     let picked: &[Item] = if end >= start {
         &items[start as usize..=end as usize]
