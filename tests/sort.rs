@@ -191,30 +191,40 @@ fn large_sort_matches_redis() {
 }
 
 /// In cluster mode Redis 7.0 refuses BY patterns and every GET; constant
-/// BY and plain sorts still run.
+/// BY and plain sorts still run, on a key of either node of a two-node ring
+/// (proxied when the other node owns it), and STORE across slots gets
+/// `-CROSSSLOT`.
 #[test]
 fn cluster_mode_refuses_by_and_get_like_redis() {
     let (redis, _dir) = cluster::require_redis_cluster();
-    let nodes = cluster::start_cluster(1, &[]);
-    let s = script(
-        r#"
-        RPUSH {k}l 3 1 2
-        SET {k}w_1 5
-        SORT {k}l
-        SORT {k}l DESC LIMIT 0 2
-        SORT {k}l BY nosort
-        SORT {k}l BY {k}w_*
-        SORT {k}l BY w_*
-        SORT {k}l GET #
-        SORT {k}l GET {k}w_*
-        SORT {k}l BY nosort GET #
-        SORT_RO {k}l BY {k}w_*
-        SORT_RO {k}l GET #
-        SORT {k}l STORE {k}dst
-        LRANGE {k}dst 0 -1
-        "#,
-    );
-    assert_same_replies(redis.port, nodes[0].port(), &s);
+    let nodes = cluster::start_cluster(2, &[]);
+    // Some keys live on the other node: node 0 proxies them.
+    let tags = ["a", "b", "c", "d", "e", "f"];
+    assert!(tags
+        .iter()
+        .any(|k| cluster::serves_key(nodes[1].port(), &format!("{{{k}}}l"))));
+    let mut text = String::new();
+    for k in tags {
+        text.push_str(&format!(
+            "RPUSH {{{k}}}l 3 1 2\n\
+             SET {{{k}}}w_1 5\n\
+             SORT {{{k}}}l\n\
+             SORT {{{k}}}l DESC LIMIT 0 2\n\
+             SORT {{{k}}}l BY nosort\n\
+             SORT {{{k}}}l BY {{{k}}}w_*\n\
+             SORT {{{k}}}l BY w_*\n\
+             SORT {{{k}}}l GET #\n\
+             SORT {{{k}}}l GET {{{k}}}w_*\n\
+             SORT {{{k}}}l BY nosort GET #\n\
+             SORT_RO {{{k}}}l BY {{{k}}}w_*\n\
+             SORT_RO {{{k}}}l GET #\n\
+             SORT_RO {{{k}}}l ALPHA DESC\n\
+             SORT {{{k}}}l STORE {{{k}}}dst\n\
+             LRANGE {{{k}}}dst 0 -1\n"
+        ));
+    }
+    text.push_str("SORT {a}l STORE {b}dst\n");
+    assert_same_replies(redis.port, nodes[0].port(), &script(&text));
 }
 
 #[test]

@@ -199,3 +199,12 @@ pub fn require_redis_cluster() -> (Proc, tempfile::TempDir) {
     assert!(up, "redis cluster did not come up");
     (redis, dir)
 }
+
+/// True when the node on `port` serves the slot of `key` (CLUSTER KEYSLOT).
+pub fn serves_key(port: u16, key: &str) -> bool {
+    let slot: u16 = redis_cli(port, &["cluster", "keyslot", key])
+        .trim()
+        .parse()
+        .expect("CLUSTER KEYSLOT answers a slot");
+    slots_of(port).contains(&slot)
+}
