@@ -196,6 +196,39 @@ pub fn parse_f64(b: &[u8]) -> Option<f64> {
     }
 }
 
+/// C `strtod` over `b` (up to its first NUL, as C sees it): the value, how
+/// many bytes it consumed and whether it reported ERANGE. Redis parses its
+/// floats with it, so hex floats, `inf`/`infinity` and leading blanks
+/// behave as there.
+pub fn c_strtod(b: &[u8]) -> (f64, usize, bool) {
+    let visible = b.iter().position(|&c| c == 0).map_or(b, |n| &b[..n]);
+    let Ok(text) = std::ffi::CString::new(visible) else {
+        return (0.0, 0, false);
+    };
+    let mut end: *mut libc::c_char = std::ptr::null_mut();
+    // SAFETY: `text` is a live NUL-terminated string; strtod only writes
+    // `end` (a pointer into `text`) and errno, which is cleared first.
+    let (value, erange) = unsafe {
+        *libc::__errno_location() = 0;
+        let v = libc::strtod(text.as_ptr(), &mut end);
+        (v, *libc::__errno_location() == libc::ERANGE)
+    };
+    let consumed = (end as usize).saturating_sub(text.as_ptr() as usize);
+    (value, consumed, erange)
+}
+
+/// Redis' `string2d` (`getDoubleFromObject`): the whole argument is a
+/// number for `strtod`, without a leading blank, overflow, underflow to
+/// zero or NaN.
+pub fn string2d(b: &[u8]) -> Option<f64> {
+    let (v, consumed, erange) = c_strtod(b);
+    let blank = b
+        .first()
+        .is_some_and(|&c| c == b' ' || (b'\t'..=b'\r').contains(&c));
+    let range_error = erange && (v.is_infinite() || v == 0.0);
+    (!b.is_empty() && !blank && consumed == b.len() && !range_error && !v.is_nan()).then_some(v)
+}
+
 /// Parses a memory amount like redis.conf: `100`, `1k`, `1kb`, `2mb`, `1gb` (case-insensitive).
 pub fn parse_memory(s: &str) -> Option<u64> {
     let l = s.trim().to_ascii_lowercase();
@@ -446,6 +479,22 @@ mod tests {
         assert_eq!(parse_f64(b"nan"), None);
         assert_eq!(parse_f64(b" 1"), None);
         assert_eq!(parse_f64(b""), None);
+    }
+
+    #[test]
+    fn string2d_follows_strtod() {
+        assert_eq!(string2d(b"0x10"), Some(16.0));
+        assert_eq!(string2d(b"0x1p-2"), Some(0.25));
+        assert_eq!(string2d(b"-Infinity"), Some(f64::NEG_INFINITY));
+        assert_eq!(string2d(b"1e-310"), Some(1e-310));
+        assert_eq!(string2d(b"1e400"), None);
+        assert_eq!(string2d(b"1e-400"), None);
+        assert_eq!(string2d(b" 1"), None);
+        assert_eq!(string2d(b"1 "), None);
+        assert_eq!(string2d(b"1\x002"), None);
+        assert_eq!(string2d(b""), None);
+        assert_eq!(string2d(b"nan"), None);
+        assert_eq!(c_strtod(b" 7x"), (7.0, 2, false));
     }
 }
 

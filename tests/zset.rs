@@ -90,6 +90,10 @@ fn zadd_and_point_reads_match_redis() {
         ZSCORE z
         ZRANK z
         ZINCRBY z 1
+        ZADD hexz 0x10 a 0x1p-2 b -0X1P+1 c 1e-310 d
+        ZINCRBY hexz 0x10 a
+        ZADD hexz 0x a
+        ZRANGE hexz 0 -1 WITHSCORES
         "#,
     );
     assert_same_replies(redis.port, rc.port, &s);

@@ -16,7 +16,14 @@ fn acl_categories(c: &Command) -> Vec<String> {
     if c.has(flags::READONLY) {
         v.push("@read".into());
     }
+    // SORT reads lists, sets and sorted sets, and any key through BY/GET:
+    // Redis files it under those types and @dangerous instead of @keyspace.
+    let sort = matches!(c.name, "sort" | "sort_ro");
+    if sort {
+        v.extend(["@set", "@sortedset", "@list"].map(String::from));
+    }
     let group = match c.group {
+        _ if sort => None,
         "generic" => Some("@keyspace"),
         "string" => Some("@string"),
         "hash" => Some("@hash"),
@@ -29,6 +36,7 @@ fn acl_categories(c: &Command) -> Vec<String> {
         "scripting" => Some("@scripting"),
         "bitmap" => Some("@bitmap"),
         "hyperloglog" => Some("@hyperloglog"),
+        "geo" => Some("@geo"),
         _ => None,
     };
     if c.has(flags::ADMIN) {
@@ -45,6 +53,9 @@ fn acl_categories(c: &Command) -> Vec<String> {
     });
     if c.has(flags::BLOCKING) {
         v.push("@blocking".into());
+    }
+    if sort {
+        v.push("@dangerous".into());
     }
     v
 }

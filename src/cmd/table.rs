@@ -12,8 +12,9 @@ use super::command::{self, flags::*, Command};
 use super::ctx::{Handler, KeysFn};
 use super::shared::Shared;
 use super::{
-    bitfield, bitmap, blocking_pop, cluster, config_cmd, connection, function, hash, hyperloglog,
-    info, introspect, keys, list, pubsub, scripting, server, set, string, transaction, zset,
+    bitfield, bitmap, blocking_pop, cluster, config_cmd, connection, function, geo, hash,
+    hyperloglog, info, introspect, keys, list, pubsub, scripting, server, set, sort, string,
+    transaction, zset,
 };
 use crate::config::Settings;
 use crate::node::Node;
@@ -348,6 +349,20 @@ static COMMANDS: &[Command] = &[
     movable(c("zdiffstore", -4, WRITE | DENYOOM, FIRST_KEY, "sorted_set", zset::zdiffstore), zset::keys_store),
     c("zrandmember", -2, READONLY, FIRST_KEY, "sorted_set", zset::zrandmember),
     c("zscan", -3, READONLY, FIRST_KEY, "sorted_set", zset::zscan),
+    // geo (cmd/geo.rs)
+    c("geoadd", -5, WRITE | DENYOOM, FIRST_KEY, "geo", geo::geoadd),
+    c("geopos", -2, READONLY, FIRST_KEY, "geo", geo::geopos),
+    c("geodist", -4, READONLY, FIRST_KEY, "geo", geo::geodist),
+    c("geohash", -2, READONLY, FIRST_KEY, "geo", geo::geohash_cmd),
+    movable(c("georadius", -6, WRITE | DENYOOM, FIRST_KEY, "geo", geo::georadius), geo::georadius_keys),
+    movable(c("georadiusbymember", -5, WRITE | DENYOOM, FIRST_KEY, "geo", geo::georadiusbymember), geo::georadiusbymember_keys),
+    c("georadius_ro", -6, READONLY, FIRST_KEY, "geo", geo::georadius_ro),
+    c("georadiusbymember_ro", -5, READONLY, FIRST_KEY, "geo", geo::georadiusbymember_ro),
+    c("geosearch", -7, READONLY, FIRST_KEY, "geo", geo::geosearch),
+    c("geosearchstore", -8, WRITE | DENYOOM, FIRST_TWO_KEYS, "geo", geo::geosearchstore),
+    // SORT (cmd/sort.rs): exclusive, as BY/GET patterns read any key
+    movable(c("sort", -2, WRITE | DENYOOM | EXCLUSIVE, FIRST_KEY, "generic", sort::sort), sort::sort_keys),
+    movable(c("sort_ro", -2, READONLY | EXCLUSIVE, FIRST_KEY, "generic", sort::sort_ro), sort::sort_ro_keys),
     // pub/sub (cmd/pubsub.rs)
     c("subscribe", -2, SUBSCRIBED_OK | PUBSUB | NOSCRIPT | LOADING | STALE, NO_KEYS, "pubsub", pubsub::subscribe),
     c("unsubscribe", -1, SUBSCRIBED_OK | PUBSUB | NOSCRIPT | LOADING | STALE, NO_KEYS, "pubsub", pubsub::unsubscribe),

@@ -35,7 +35,7 @@ fn limits(ctx: &Ctx<'_>) -> ZsetLimits {
 }
 
 /// The sorted set of an entry, or WRONGTYPE.
-fn as_zset(e: &Entry) -> Result<&ZSet, CmdError> {
+pub(super) fn as_zset(e: &Entry) -> Result<&ZSet, CmdError> {
     match e.value() {
         Value::ZSet(z) => Ok(z),
         _ => Err(CmdError::WrongType),
@@ -49,21 +49,11 @@ fn as_zset_mut(e: &mut Entry) -> Result<&mut ZSet, CmdError> {
     }
 }
 
-/// Parses a score like Redis' `getDoubleFromObject`: no NaN, no overflow to
-/// infinity or underflow to zero (only the literal infinities are infinite).
-fn parse_score(b: &[u8]) -> Result<f64, CmdError> {
-    let v = crate::util::parse_f64(b).ok_or(CmdError::NotFloat)?;
-    let lower = b.to_ascii_lowercase();
-    if v.is_infinite() && !lower.windows(3).any(|w| w == b"inf") {
-        return Err(CmdError::NotFloat);
-    }
-    if v == 0.0 {
-        let mantissa = lower.split(|&c| c == b'e').next().unwrap_or(&[]);
-        if mantissa.iter().any(|c| (b'1'..=b'9').contains(c)) {
-            return Err(CmdError::NotFloat);
-        }
-    }
-    Ok(v)
+/// Parses a score like Redis' `getDoubleFromObject` (`strtod` over the
+/// whole argument: hex and `inf` accepted; no NaN, no overflow to infinity
+/// or underflow to zero).
+pub(super) fn parse_score(b: &[u8]) -> Result<f64, CmdError> {
+    crate::util::string2d(b).ok_or(CmdError::NotFloat)
 }
 
 /// Parses one end of a score range like Redis (`strtod` after an optional `(`):
@@ -340,7 +330,7 @@ fn emit_with<'a>(
 }
 
 /// Replaces `key` with `elems` (sorted, distinct) or deletes it when empty; returns the count.
-fn store_result(
+pub(super) fn store_result(
     ctx: &Ctx<'_>,
     slot: &mut crate::store::Locked<'_>,
     key: &Key<'_>,

@@ -152,6 +152,20 @@ impl Reply {
         }
     }
 
+    /// A double in Redis' human form (`addReplyHumanLongDouble`: `%.17Lf`
+    /// without trailing zeros): RESP3 `,`, RESP2 bulk string. GEOPOS and
+    /// WITHCOORD print coordinates this way.
+    pub fn human_double(&mut self, d: f64) {
+        let text = format_human_double(d);
+        if self.resp3() {
+            self.buf.put_u8(b',');
+            self.buf.put_slice(text.as_bytes());
+            self.buf.put_slice(b"\r\n");
+        } else {
+            self.bulk(text.as_bytes());
+        }
+    }
+
     /// A boolean (RESP3 `#t`/`#f`, RESP2 integer 1/0).
     pub fn boolean(&mut self, b: bool) {
         if self.resp3() {
@@ -213,6 +227,55 @@ pub fn format_double(d: f64) -> String {
     String::from_utf8_lossy(&buf[..n.clamp(0, 63) as usize]).into_owned()
 }
 
+/// Formats a double like Redis' `ld2string(.., LD_STR_HUMAN)`: `%.17f`,
+/// trailing zeros (and a bare '.') dropped, `-0` as `0`, `inf`/`-inf`.
+pub fn format_human_double(d: f64) -> String {
+    if d.is_infinite() {
+        return if d > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    let mut text = format_c(c"%.17f", d);
+    if text.contains('.') {
+        let kept = text.trim_end_matches('0').trim_end_matches('.').len();
+        text.truncate(kept);
+    }
+    if text == "-0" {
+        text = "0".into();
+    }
+    text
+}
+
+/// `snprintf(fmt, d)` for a one-double C format (exact C rounding).
+pub fn format_c(fmt: &std::ffi::CStr, d: f64) -> String {
+    let mut buf = vec![0u8; 400];
+    // SAFETY: the buffer is NUL terminated by snprintf and bounded by its length;
+    // the format takes exactly one double.
+    let n = unsafe {
+        libc::snprintf(
+            buf.as_mut_ptr() as *mut libc::c_char,
+            buf.len(),
+            fmt.as_ptr(),
+            d,
+        )
+    };
+    if n < 0 {
+        return String::new();
+    }
+    if n as usize >= buf.len() {
+        buf.resize(n as usize + 1, 0);
+        // SAFETY: as above, with a buffer now large enough for the whole output.
+        unsafe {
+            libc::snprintf(
+                buf.as_mut_ptr() as *mut libc::c_char,
+                buf.len(),
+                fmt.as_ptr(),
+                d,
+            );
+        }
+    }
+    buf.truncate(n as usize);
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,6 +284,13 @@ mod tests {
     fn doubles() {
         assert_eq!(format_double(1.5), "1.5");
         assert_eq!(format_double(0.1), "0.10000000000000001");
+        assert_eq!(
+            format_human_double(13.361389338970184),
+            "13.36138933897018433"
+        );
+        assert_eq!(format_human_double(180.0), "180");
+        assert_eq!(format_human_double(-0.0), "0");
+        assert_eq!(format_c(c"%.4f", 166274.15156960033), "166274.1516");
     }
 
     #[test]

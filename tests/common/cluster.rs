@@ -184,3 +184,27 @@ pub fn challenge(c: &mut super::RawConn) -> (String, String) {
     assert!(lines.len() >= 7 && lines[0] == "*3", "{text}");
     (lines[2].to_string(), lines[4].to_string())
 }
+
+/// A real redis-server in cluster mode owning every slot (for differential
+/// tests of cluster-only behaviour), with the directory of its nodes.conf.
+pub fn require_redis_cluster() -> (Proc, tempfile::TempDir) {
+    let dir = tmp();
+    let conf = dir.path().join("nodes.conf").to_string_lossy().into_owned();
+    let redis = super::require_redis(&["--cluster-enabled", "yes", "--cluster-config-file", &conf]);
+    let mut c = super::RawConn::connect(redis.port);
+    assert_eq!(c.cmd_str("CLUSTER ADDSLOTSRANGE 0 16383"), "+OK\r\n");
+    let up = super::eventually(Duration::from_secs(10), || {
+        c.cmd_str("CLUSTER INFO").contains("cluster_state:ok")
+    });
+    assert!(up, "redis cluster did not come up");
+    (redis, dir)
+}
+
+/// True when the node on `port` serves the slot of `key` (CLUSTER KEYSLOT).
+pub fn serves_key(port: u16, key: &str) -> bool {
+    let slot: u16 = redis_cli(port, &["cluster", "keyslot", key])
+        .trim()
+        .parse()
+        .expect("CLUSTER KEYSLOT answers a slot");
+    slots_of(port).contains(&slot)
+}

@@ -123,6 +123,11 @@ pub fn start_redis(extra: &[&str]) -> Option<Proc> {
         "--bind",
         "127.0.0.1",
     ]);
+    // Never load (or write) a dump.rdb in the working directory: a stray one
+    // there fills the server with keys (and cluster mode refuses ADDSLOTS).
+    let dbfile = format!("ringcache-test-{}-{port}.rdb", std::process::id());
+    let tmp = std::env::temp_dir();
+    cmd.args(["--dir", &tmp.to_string_lossy(), "--dbfilename", &dbfile]);
     cmd.args(extra);
     let mut child = cmd
         .stdout(Stdio::null())
