@@ -25,7 +25,8 @@
 //! memcached's pieces from `memcache::proxy` (the `CLUSTER MC` wrapping, the
 //! reading of a peer's reply, the multi-get join, the `SERVER_ERROR` texts):
 //! a held request decides again through the same routing core (minority
-//! fence included) every `HOLD_STEP` for at most `HOLD_LIMIT` ([`HoldClock`]),
+//! fence included) every `HOLD_STEP` for at most `HOLD_LIMIT` or the node
+//! timeout, whichever is shorter ([`HoldClock`]),
 //! an unreachable peer fails the request at once ([`unreachable`]), and a
 //! request is sent at most `MAX_HOPS` times per decision ([`MC_SENDS`]). One
 //! difference remains: a memcached receiver that does not serve the slot
@@ -40,7 +41,7 @@ use bytes::Bytes;
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
-use crate::cluster::pool::{InFlightReply, MAX_HOPS};
+use crate::cluster::pool::{Destination, InFlightReply, Pending, MAX_HOPS};
 use crate::cluster::route::{
     decide, tryagain, Decision, Forwarding, Join, RouteContext, RoutedCommand, HOLD_LIMIT,
     HOLD_STEP, PATIENCE,
@@ -63,15 +64,20 @@ fn peer_error(addr: SocketAddr, e: &std::io::Error) -> String {
 
 /// The hold policy of both protocols: a held request decides its route
 /// again every [`HOLD_STEP`], is forwarded by this node's view once
-/// [`PATIENCE`] passed, and gives up (`TRYAGAIN`) after [`HOLD_LIMIT`].
+/// [`PATIENCE`] passed, and gives up (`TRYAGAIN`) after [`HOLD_LIMIT`] or
+/// the node timeout (`cluster-node-timeout` when the hold starts), whichever
+/// is shorter: no request is held longer than a failure takes to detect.
 struct HoldClock {
     start: Instant,
+    limit: std::time::Duration,
 }
 
 impl HoldClock {
-    fn start() -> HoldClock {
+    fn start(shared: &Shared) -> HoldClock {
+        let node_timeout = shared.config.read().cluster_node_timeout;
         HoldClock {
             start: Instant::now(),
+            limit: HOLD_LIMIT.min(std::time::Duration::from_millis(node_timeout)),
         }
     }
 
@@ -87,7 +93,7 @@ impl HoldClock {
 
     /// Held too long: give up.
     fn expired(&self) -> bool {
-        self.start.elapsed() >= HOLD_LIMIT
+        self.start.elapsed() >= self.limit
     }
 }
 
@@ -110,9 +116,15 @@ pub fn start(
         }
         return None;
     };
+    let to = Destination {
+        addr: *addr,
+        resp3: reply.resp3(),
+        hop,
+        lane: lane(client),
+    };
     let pending = cluster
         .pool
-        .submit(shared, *addr, reply.resp3(), hop, lane(client), &plan.args);
+        .submit(shared, to, blocking(&plan.args), &plan.args);
     client.in_flight.entries.push(InFlightReply {
         at: reply.buf.len(),
         addr: *addr,
@@ -162,6 +174,14 @@ fn lane(client: &Client) -> usize {
     client.id() as usize
 }
 
+/// True for a blocking command (BLPOP...), which a peer may rightly leave
+/// unanswered longer than the node timeout (`cluster::pool`).
+fn blocking(args: &[Bytes]) -> bool {
+    args.first()
+        .and_then(|name| crate::cmd::command::lookup(name))
+        .is_some_and(|f| f.cmd.has(crate::cmd::command::flags::BLOCKING))
+}
+
 /// Executes a plan for `client`, appending the reply to `reply` (nothing
 /// when the plan is silent). Nothing may be in flight for `client`.
 pub async fn run(
@@ -187,7 +207,7 @@ async fn hold(shared: &Arc<Shared>, client: &mut Client, reply: &mut Reply, args
         reply.error("CLUSTERDOWN The cluster is down");
         return;
     };
-    let clock = HoldClock::start();
+    let clock = HoldClock::start(shared);
     let redirect = shared.config.read().cluster_redirect;
     let keys = found.cmd.key_positions(&args);
     loop {
@@ -267,51 +287,73 @@ async fn run_plan(
                 reply.error(&tryagain().to_string());
                 return;
             };
-            let pending =
-                cluster
-                    .pool
-                    .submit(shared, addr, reply.resp3(), hop, lane(client), &args);
+            let to = Destination {
+                addr,
+                resp3: reply.resp3(),
+                hop,
+                lane: lane(client),
+            };
+            let pending = cluster.pool.submit(shared, to, blocking(&args), &args);
             match pending.reply().await {
                 Ok(frame) => reply.buf.extend_from_slice(&frame),
                 Err(e) => reply.error(&peer_error(addr, &e)),
             }
         }
         Forwarding::Split { join, groups, span } => {
-            let mut parts = Vec::with_capacity(groups.len());
-            for (target, positions) in &groups {
+            let sub_command = |positions: &[usize]| {
                 let mut sub: Vec<Bytes> = vec![args[0].clone()];
                 for &p in positions {
                     sub.extend(args.get(p..p + span).unwrap_or_default().iter().cloned());
                 }
-                let frame = match target {
-                    None => {
+                sub
+            };
+            // Every owner is asked at once (on the client's lane, after its
+            // earlier forwarded commands); the local part runs meanwhile.
+            let hop = next_hop(client);
+            let sent: Vec<Option<Result<(SocketAddr, Pending), String>>> = groups
+                .iter()
+                .map(|(target, positions)| {
+                    let addr = (*target)?;
+                    Some(match hop {
+                        Some(hop) => {
+                            let to = Destination {
+                                addr,
+                                resp3: false,
+                                hop,
+                                lane: lane(client),
+                            };
+                            let sub = sub_command(positions);
+                            Ok((addr, cluster.pool.submit(shared, to, false, &sub)))
+                        }
+                        None => Err(tryagain().to_string()),
+                    })
+                })
+                .collect();
+            let mut frames = Vec::with_capacity(groups.len());
+            for ((target, positions), sent) in groups.iter().zip(sent) {
+                let frame = match (target, sent) {
+                    (None, _) => {
                         // Local keys; a slot that started its flip meanwhile
                         // is routed (held, then forwarded) like any command.
                         let mut out = Reply::new();
                         if let Some(After::Route(plan)) =
-                            execute_here(shared, client, &mut out, sub)
+                            execute_here(shared, client, &mut out, sub_command(positions))
                         {
                             run(shared, client, &mut out, *plan).await;
                         }
                         Ok(out.buf.freeze())
                     }
-                    Some(addr) => match next_hop(client) {
-                        Some(hop) => {
-                            let refs: Vec<&[u8]> = sub.iter().map(|a| a.as_ref()).collect();
-                            cluster
-                                .pool
-                                .request_at(shared, *addr, false, hop, &refs)
-                                .await
-                                .map_err(|e| peer_error(*addr, &e))
-                        }
-                        None => Err(tryagain().to_string()),
-                    },
+                    (Some(_), Some(Ok((addr, pending)))) => {
+                        pending.reply().await.map_err(|e| peer_error(addr, &e))
+                    }
+                    (Some(_), Some(Err(e))) => Err(e),
+                    (Some(_), None) => Err(tryagain().to_string()),
                 };
-                parts.push(frame.and_then(|f| {
+                frames.push(frame.and_then(|f| {
                     decode_reply(&f).map_err(|_| "ERR bad reply from a peer".to_string())
                 }));
             }
-            join_replies(reply, join, &args, &groups, parts);
+            join_replies(reply, join, &args, &groups, frames);
         }
     }
 }
@@ -414,7 +456,7 @@ async fn mc_forward(
     let Some(cluster) = shared.cluster.get() else {
         return Err(proxy::DOWN.into());
     };
-    let clock = HoldClock::start();
+    let clock = HoldClock::start(shared);
     let mut sends = 0;
     loop {
         if let Some(addr) = to {
