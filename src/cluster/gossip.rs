@@ -186,13 +186,27 @@ struct Beat {
 #[derive(Debug, Default)]
 pub struct Liveness {
     beats: HashMap<chitchat::ChitchatId, Beat>,
+    /// When the last round looked.
+    last_round: Option<Instant>,
 }
 
 impl Liveness {
     /// Records the heartbeats of every identity chitchat knows now (and
-    /// forgets the identities it no longer knows).
-    fn record(&mut self, cc: &chitchat::Chitchat, now: Instant) {
+    /// forgets the identities it no longer knows). After a gap between two
+    /// rounds longer than half of `timeout` (this node itself was paused or
+    /// starved) every peer alive at the previous round gets a fresh window:
+    /// what this node did not watch is no evidence against them.
+    fn record(&mut self, cc: &chitchat::Chitchat, now: Instant, timeout: Duration) {
+        let previous = self.last_round.replace(now);
         self.beats.retain(|cid, _| cc.node_state(cid).is_some());
+        if let Some(prev) = previous.filter(|t| now.saturating_duration_since(*t) > timeout / 2) {
+            // Alive when last watched: a fresh window.
+            for b in self.beats.values_mut() {
+                if prev.saturating_duration_since(b.at) <= timeout {
+                    b.at = now;
+                }
+            }
+        }
         for (cid, st) in cc.node_states() {
             let value = u64::from(st.heartbeat());
             match self.beats.get_mut(cid) {
@@ -263,7 +277,7 @@ impl GossipState {
         node_timeout: Duration,
     ) -> (Observation, Vec<NodeInfo>) {
         let now = Instant::now();
-        self.liveness.record(cc, now);
+        self.liveness.record(cc, now, node_timeout);
         let alive = |cid: &chitchat::ChitchatId| self.liveness.alive(cid, now, node_timeout);
         let (obs, nodes, forgotten) =
             observe(cc, cluster, self.advertise, &mut self.duplicates, alive);
