@@ -17,8 +17,9 @@
 //! in the round after its removal is committed.
 //!
 //! Failure detection ([`Liveness`]): a node is alive while its chitchat
-//! heartbeat counter advanced within `cluster-node-timeout`, read every
-//! round, so `CONFIG SET cluster-node-timeout` takes effect within one round
+//! heartbeat counter advanced within `cluster-node-timeout` (longer, up to
+//! 5 times, for a peer whose heartbeats have been coming slowly: a node or
+//! peer starved of CPU is not reported down at once), read every round, so `CONFIG SET cluster-node-timeout` takes effect within one round
 //! (chitchat's own phi-accrual detector, configured once at start, only
 //! decides whom chitchat gossips with). The round also hands the current
 //! timeout to the raft core (its removal rule) and to the peer pool (its
@@ -179,7 +180,18 @@ struct Beat {
     /// It advanced at least once while watched: a state gossiped on behalf
     /// of a node that is long gone never counts as alive.
     advanced: bool,
+    /// Moving mean of the time between two advances seen here (each
+    /// interval capped at the node timeout), in seconds.
+    mean: f64,
 }
+
+/// Mean time between two heartbeat advances up to which a peer is judged by
+/// the plain node timeout; beyond it (this node or the peer starved of CPU)
+/// the allowed silence grows in proportion, up to [`MAX_STRETCH`] times the
+/// node timeout, as a phi-accrual detector's would.
+const NORMAL_BEAT: Duration = Duration::from_millis(2 * GOSSIP_INTERVAL.as_millis() as u64);
+/// Most the allowed silence stretches for a peer whose heartbeats come slowly.
+const MAX_STRETCH: f64 = 5.0;
 
 /// This node's failure detector: a peer is alive while its heartbeat
 /// counter advanced within the node timeout (see the module docs).
@@ -211,10 +223,15 @@ impl Liveness {
             let value = u64::from(st.heartbeat());
             match self.beats.get_mut(cid) {
                 Some(b) if value > b.value => {
+                    let interval = now
+                        .saturating_duration_since(b.at)
+                        .min(timeout)
+                        .as_secs_f64();
                     *b = Beat {
                         value,
                         at: now,
                         advanced: true,
+                        mean: 0.9 * b.mean + 0.1 * interval,
                     };
                 }
                 Some(_) => {}
@@ -225,6 +242,7 @@ impl Liveness {
                             value,
                             at: now,
                             advanced: false,
+                            mean: GOSSIP_INTERVAL.as_secs_f64(),
                         },
                     );
                 }
@@ -232,11 +250,14 @@ impl Liveness {
         }
     }
 
-    /// True when `cid`'s heartbeat advanced within `timeout` of `now`.
+    /// True when `cid`'s heartbeat advanced within `timeout` of `now`
+    /// (stretched for a peer whose heartbeats come slowly, see
+    /// [`NORMAL_BEAT`]).
     fn alive(&self, cid: &chitchat::ChitchatId, now: Instant, timeout: Duration) -> bool {
-        self.beats
-            .get(cid)
-            .is_some_and(|b| b.advanced && now.saturating_duration_since(b.at) <= timeout)
+        self.beats.get(cid).is_some_and(|b| {
+            let stretch = (b.mean / NORMAL_BEAT.as_secs_f64()).clamp(1.0, MAX_STRETCH);
+            b.advanced && now.saturating_duration_since(b.at) <= timeout.mul_f64(stretch)
+        })
     }
 }
 
