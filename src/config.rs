@@ -647,12 +647,14 @@ pub static PARAMS: &[Param] = &[
         },
     },
     int_param!("cluster-weight", cluster_weight, 1, 64, false),
+    // Read at run time by every user (failure detection, raft removal and
+    // quorum, peer links, held requests): see docs/CLUSTER.md.
     int_param!(
         "cluster-node-timeout",
         cluster_node_timeout,
         100,
         i64::from(i32::MAX),
-        false
+        true
     ),
     Param {
         name: "enable-debug-command",
@@ -847,6 +849,17 @@ mod tests {
             s.get_matching(b"maxmemory-p*"),
             vec![("maxmemory-policy", "noeviction".to_string())]
         );
+    }
+
+    #[test]
+    fn cluster_node_timeout_is_set_at_run_time_within_its_range() {
+        let mut s = Settings::default();
+        let remote = SetBy::Client { local: false };
+        s.set("cluster-node-timeout", "1500", remote)
+            .expect("mutable");
+        assert_eq!(s.cluster_node_timeout, 1500);
+        assert!(s.set("cluster-node-timeout", "99", remote).is_err());
+        assert_eq!(s.cluster_node_timeout, 1500);
     }
 
     #[test]

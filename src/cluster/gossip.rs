@@ -11,7 +11,20 @@
 //! Every gossip round's view becomes an [`Observation`] for the raft
 //! agreement (`raft_agreement.rs`, [`GossipState::round`]) and a new [`View`]
 //! with the membership the group committed is installed ([`adopt`]); slot
-//! ownership changes are carried out by the migration task. This file holds
+//! ownership changes are carried out by the migration task. The view lists
+//! the members, the alive nodes and nothing else: a node that is down and
+//! no member (the membership dropped it) leaves CLUSTER NODES/SHARDS/SLOTS
+//! in the round after its removal is committed.
+//!
+//! Failure detection ([`Liveness`]): a node is alive while its chitchat
+//! heartbeat counter advanced within `cluster-node-timeout` (longer, up to
+//! 5 times, for a peer whose heartbeats have been coming slowly: a node or
+//! peer starved of CPU is not reported down at once), read every round, so `CONFIG SET cluster-node-timeout` takes effect within one round
+//! (chitchat's own phi-accrual detector, configured once at start, only
+//! decides whom chitchat gossips with). The round also hands the current
+//! timeout to the raft core (its removal rule) and to the peer pool (its
+//! waits), and tells the pool which peers are down (`Pool::set_down`: what
+//! waits on them fails at once). This file holds
 //! the configuration and the per-round logic; the gossip task that owns the
 //! chitchat server and runs the rounds is `server/gossip_task.rs`.
 //!
@@ -28,9 +41,9 @@
 //! bus address is refused (logged, never admitted); two processes on one data
 //! directory are refused earlier by the lock in `node.rs`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chitchat::{ChitchatConfig, ChitchatId, FailureDetectorConfig};
 use tracing::warn;
@@ -157,13 +170,105 @@ pub fn bus_config(shared: &Node, cluster: &Cluster) -> Option<BusConfig> {
     })
 }
 
+/// The last heartbeat seen of one gossip identity (node id and generation).
+#[derive(Debug, Clone, Copy)]
+struct Beat {
+    /// Its heartbeat counter.
+    value: u64,
+    /// When the counter last advanced (or was first seen).
+    at: Instant,
+    /// It advanced at least once while watched: a state gossiped on behalf
+    /// of a node that is long gone never counts as alive.
+    advanced: bool,
+    /// Moving mean of the time between two advances seen here (each
+    /// interval capped at the node timeout), in seconds.
+    mean: f64,
+}
+
+/// Mean time between two heartbeat advances up to which a peer is judged by
+/// the plain node timeout; beyond it (this node or the peer starved of CPU)
+/// the allowed silence grows in proportion, up to [`MAX_STRETCH`] times the
+/// node timeout, as a phi-accrual detector's would.
+const NORMAL_BEAT: Duration = Duration::from_millis(2 * GOSSIP_INTERVAL.as_millis() as u64);
+/// Most the allowed silence stretches for a peer whose heartbeats come slowly.
+const MAX_STRETCH: f64 = 5.0;
+
+/// This node's failure detector: a peer is alive while its heartbeat
+/// counter advanced within the node timeout (see the module docs).
+#[derive(Debug, Default)]
+pub struct Liveness {
+    beats: HashMap<chitchat::ChitchatId, Beat>,
+    /// When the last round looked.
+    last_round: Option<Instant>,
+}
+
+impl Liveness {
+    /// Records the heartbeats of every identity chitchat knows now (and
+    /// forgets the identities it no longer knows). After a gap between two
+    /// rounds longer than half of `timeout` (this node itself was paused or
+    /// starved) every peer alive at the previous round gets a fresh window:
+    /// what this node did not watch is no evidence against them.
+    fn record(&mut self, cc: &chitchat::Chitchat, now: Instant, timeout: Duration) {
+        let previous = self.last_round.replace(now);
+        self.beats.retain(|cid, _| cc.node_state(cid).is_some());
+        if let Some(prev) = previous.filter(|t| now.saturating_duration_since(*t) > timeout / 2) {
+            // Alive when last watched: a fresh window.
+            for b in self.beats.values_mut() {
+                if prev.saturating_duration_since(b.at) <= timeout {
+                    b.at = now;
+                }
+            }
+        }
+        for (cid, st) in cc.node_states() {
+            let value = u64::from(st.heartbeat());
+            match self.beats.get_mut(cid) {
+                Some(b) if value > b.value => {
+                    let interval = now
+                        .saturating_duration_since(b.at)
+                        .min(timeout)
+                        .as_secs_f64();
+                    *b = Beat {
+                        value,
+                        at: now,
+                        advanced: true,
+                        mean: 0.9 * b.mean + 0.1 * interval,
+                    };
+                }
+                Some(_) => {}
+                None => {
+                    self.beats.insert(
+                        cid.clone(),
+                        Beat {
+                            value,
+                            at: now,
+                            advanced: false,
+                            mean: GOSSIP_INTERVAL.as_secs_f64(),
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    /// True when `cid`'s heartbeat advanced within `timeout` of `now`
+    /// (stretched for a peer whose heartbeats come slowly, see
+    /// [`NORMAL_BEAT`]).
+    fn alive(&self, cid: &chitchat::ChitchatId, now: Instant, timeout: Duration) -> bool {
+        self.beats.get(cid).is_some_and(|b| {
+            let stretch = (b.mean / NORMAL_BEAT.as_secs_f64()).clamp(1.0, MAX_STRETCH);
+            b.advanced && now.saturating_duration_since(b.at) <= timeout.mul_f64(stretch)
+        })
+    }
+}
+
 /// What the gossip loop remembers between rounds: this node's bus address,
-/// the duplicates already reported, and what it last published of its own
-/// keys (set again only when they change).
+/// the duplicates already reported, the heartbeats seen, and what it last
+/// published of its own keys (set again only when they change).
 #[derive(Debug)]
 pub struct GossipState {
     advertise: SocketAddr,
     duplicates: BTreeSet<SocketAddr>,
+    liveness: Liveness,
     group: Option<String>,
     forget: String,
     leaving: bool,
@@ -175,6 +280,7 @@ impl GossipState {
         GossipState {
             advertise,
             duplicates: BTreeSet::new(),
+            liveness: Liveness::default(),
             group: None,
             forget: String::new(),
             leaving: false,
@@ -182,14 +288,20 @@ impl GossipState {
     }
 
     /// One round: reads the chitchat state into an observation for the raft
-    /// agreement and the known-node list, records the forgotten ids, and
-    /// publishes changes of this node's group, forgotten ids and leaving flag.
+    /// agreement and the known-node list (alive by [`Liveness`] with the node
+    /// timeout `node_timeout`), records the forgotten ids, and publishes
+    /// changes of this node's group, forgotten ids and leaving flag.
     pub fn round(
         &mut self,
         cc: &mut chitchat::Chitchat,
         cluster: &Cluster,
+        node_timeout: Duration,
     ) -> (Observation, Vec<NodeInfo>) {
-        let (obs, nodes, forgotten) = observe(cc, cluster, self.advertise, &mut self.duplicates);
+        let now = Instant::now();
+        self.liveness.record(cc, now, node_timeout);
+        let alive = |cid: &chitchat::ChitchatId| self.liveness.alive(cid, now, node_timeout);
+        let (obs, nodes, forgotten) =
+            observe(cc, cluster, self.advertise, &mut self.duplicates, alive);
         *cluster.forgotten.lock() = forgotten;
         let group = cluster.raft.group();
         if self.group.as_ref() != Some(&group) {
@@ -217,22 +329,42 @@ impl GossipState {
 }
 
 /// Feeds a round's observation to the raft agreement and installs the view
-/// of the membership it has committed.
-pub fn adopt(cluster: &Cluster, obs: Observation, nodes: Vec<NodeInfo>) {
+/// of the membership it has committed: its members and the alive nodes (a
+/// node down and no member is gone from the view). Hands the node timeout
+/// (ms) to the raft core and the peer pool, and the down peers to the pool.
+pub fn adopt(cluster: &Cluster, obs: Observation, mut nodes: Vec<NodeInfo>, node_timeout: u64) {
+    cluster.raft.set_node_timeout(node_timeout);
+    cluster.pool.set_node_timeout(node_timeout);
     cluster.raft.observe(obs);
     let m = cluster.raft.current();
+    nodes.retain(|n| n.alive || m.members.contains_key(&n.id));
+    cluster.pool.set_down(down_peers(&nodes));
     let prior = cluster.view();
     cluster.install(View::new(&cluster.id, m, nodes, Some(&prior)));
 }
 
-/// Reads the chitchat state into an observation and the known-node list.
+/// The RESP addresses of the nodes reported down (none that an alive node
+/// uses: a node restarted on the same port under a new id is up).
+fn down_peers(nodes: &[NodeInfo]) -> Vec<SocketAddr> {
+    let addr = |n: &NodeInfo| n.addr().parse::<SocketAddr>().ok();
+    let up: BTreeSet<SocketAddr> = nodes.iter().filter(|n| n.alive).filter_map(addr).collect();
+    nodes
+        .iter()
+        .filter(|n| !n.alive)
+        .filter_map(addr)
+        .filter(|a| !up.contains(a))
+        .collect()
+}
+
+/// Reads the chitchat state into an observation and the known-node list;
+/// `live` says which gossip identities are alive.
 fn observe(
     cc: &chitchat::Chitchat,
     cluster: &Cluster,
     advertise: SocketAddr,
     duplicates: &mut BTreeSet<SocketAddr>,
+    live: impl Fn(&ChitchatId) -> bool,
 ) -> (Observation, Vec<NodeInfo>, BTreeSet<String>) {
-    let live: Vec<&ChitchatId> = cc.live_nodes().collect();
     let mut forgotten = cluster.forgotten.lock().clone();
     let mut groups = BTreeMap::new();
     let mut leaving = BTreeSet::new();
@@ -240,7 +372,7 @@ fn observe(
     let mut latest: BTreeMap<&str, (&ChitchatId, &chitchat::NodeState)> = BTreeMap::new();
     for (cid, st) in cc.node_states() {
         if *cid.node_id == *cluster.id && cid.gossip_advertise_addr != advertise {
-            if live.contains(&cid) && duplicates.insert(cid.gossip_advertise_addr) {
+            if live(cid) && duplicates.insert(cid.gossip_advertise_addr) {
                 tracing::error!(
                     id = %cluster.id,
                     other = %cid.gossip_advertise_addr,
@@ -268,7 +400,7 @@ fn observe(
     let mut alive = BTreeMap::new();
     for (id, (cid, st)) in latest {
         let is_me = id == cluster.id;
-        let is_alive = is_me || live.contains(&cid);
+        let is_alive = is_me || live(cid);
         // A forgotten node that is still alive is treated as leaving (its
         // slots move to the others first, like on SHUTDOWN); once it is down
         // it disappears from the node table.

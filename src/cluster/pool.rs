@@ -17,9 +17,21 @@
 //!   connection, so matching is FIFO; [`FrameScan`] finds where each ends);
 //! - fails every waiting and queued request with an error when the peer closes
 //!   the connection, a read or write fails, a reply is malformed, or the peer
-//!   stops answering for [`PEER_TIMEOUT`]; the next request opens a fresh
+//!   stops answering (see *Fail fast* below); the next request opens a fresh
 //!   connection (reconnect on demand, never more than one attempt per link at a
 //!   time).
+//!
+//! **Fail fast.** No request waits on a peer much longer than
+//! `cluster-node-timeout` (read at run time, [`Pool::set_node_timeout`]):
+//! connecting (with the handshake) is bounded by it; when the failure
+//! detector reports a peer down, the gossip task hands the pool the
+//! addresses of the down peers ([`Pool::set_down`]), which fails every
+//! request queued or in flight on their links at once and every later one
+//! on submission, until the peer is seen alive again. A link whose peer stays
+//! silent for twice the node timeout with a request outstanding is dropped
+//! too (a backstop for a peer whose gossip runs while its client side does
+//! not), unless the oldest outstanding request is a blocking command
+//! ([`Pool::submit`]'s `blocking`), which may rightly wait longer.
 //!
 //! A requester picks its link by a lane number ([`Pool::submit`]): requests of
 //! one lane to one peer share a connection, so they are executed in the order
@@ -44,10 +56,10 @@
 //! Control traffic (raft, migration batches, PUBLISH fan-out) has links of its
 //! own, so it never waits behind a client request that a peer holds.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -62,10 +74,12 @@ use super::peer_auth::{self, Direction};
 use crate::node::Node;
 use crate::resp::{decode_reply, encode_command, FrameScan, ReplyValue};
 
-/// How long a link may take to connect, or stay silent with requests
-/// outstanding, before it is dropped as dead and its requests fail (so no
-/// proxied request waits much longer than this).
-const PEER_TIMEOUT: Duration = Duration::from_secs(10);
+/// The node timeout a pool starts with (`cluster-node-timeout`'s default)
+/// until the gossip task sets the configured one.
+const DEFAULT_NODE_TIMEOUT: Duration = Duration::from_millis(3000);
+/// How often a link with requests outstanding checks for silence, at most
+/// (finer for short node timeouts: a tenth of the timeout).
+const MAX_CHECK_STEP: Duration = Duration::from_millis(250);
 /// Connections per peer and protocol. Two let the peer run two batches in
 /// parallel (one per core) while still batching many clients per write.
 const LINKS_PER_PEER: usize = 2;
@@ -79,7 +93,20 @@ const CONTROL: u8 = 0;
 const MAX_BATCH: usize = 256 * 1024;
 
 /// Where one request's reply goes.
-type Waiter = oneshot::Sender<io::Result<Bytes>>;
+#[derive(Debug)]
+struct Waiter {
+    /// The requester's end.
+    tx: oneshot::Sender<io::Result<Bytes>>,
+    /// A blocking command (BLPOP...): the peer may rightly stay silent.
+    blocking: bool,
+}
+
+impl Waiter {
+    fn send(self, r: io::Result<Bytes>) {
+        // The requester may have timed out and gone: fine.
+        let _ = self.tx.send(r);
+    }
+}
 
 /// The reply of a submitted request ([`Pool::submit`]).
 #[derive(Debug)]
@@ -103,6 +130,9 @@ struct Queue {
     waiting: VecDeque<Waiter>,
     /// The link died (or its pool is gone): it takes no more requests.
     closed: bool,
+    /// The peer was reported down: the link's task fails what it carries
+    /// with this and exits.
+    aborted: Option<Failure>,
 }
 
 /// One connection's queue and the wake-up of the task that drives it.
@@ -113,6 +143,19 @@ struct Link {
 }
 
 impl Link {
+    /// Fails everything queued or in flight with `failure` at once, and
+    /// makes the link's task exit (the peer was reported down).
+    fn abort(&self, failure: &Failure) {
+        self.queue.lock().aborted = Some(failure.clone());
+        self.close(Some(failure));
+        self.wake.notify_one();
+    }
+
+    /// The failure the link was aborted with, if it was.
+    fn aborted(&self) -> Option<Failure> {
+        self.queue.lock().aborted.clone()
+    }
+
     /// Fails everything queued and marks the link closed.
     fn close(&self, failure: Option<&Failure>) {
         let waiting = {
@@ -123,7 +166,7 @@ impl Link {
         };
         if let Some(f) = failure {
             for w in waiting {
-                let _ = w.send(Err(f.error()));
+                w.send(Err(f.error()));
             }
         }
     }
@@ -134,12 +177,21 @@ type LinkKey = (SocketAddr, bool, u8);
 /// Those links, by lane.
 type Lanes = [Option<Arc<Link>>; LINKS_PER_PEER];
 
+/// The links of a pool and the peers it refuses to wait for.
+#[derive(Debug, Default)]
+struct Links {
+    by_key: HashMap<LinkKey, Lanes, ahash::RandomState>,
+    /// RESP addresses of the peers the failure detector reports down.
+    down: HashSet<SocketAddr, ahash::RandomState>,
+}
+
 /// Links to peers, keyed by address, protocol and hop class (see the module docs).
 #[derive(Debug)]
 pub struct Pool {
-    links: Mutex<HashMap<LinkKey, Lanes, ahash::RandomState>>,
+    links: Mutex<Links>,
     next: AtomicUsize,
-    timeout: Duration,
+    /// `cluster-node-timeout` in ms, shared with every link's task.
+    timeout_ms: Arc<AtomicU64>,
     identity: Arc<Identity>,
 }
 
@@ -155,7 +207,7 @@ struct Identity {
 impl Drop for Pool {
     /// Lets every link's task finish what is outstanding and exit.
     fn drop(&mut self) {
-        for link in self.links.get_mut().values().flatten().flatten() {
+        for link in self.links.get_mut().by_key.values().flatten().flatten() {
             link.close(None);
             link.wake.notify_one();
         }
@@ -165,20 +217,51 @@ impl Drop for Pool {
 impl Pool {
     /// The pool of node `id`, whose links prove themselves with `secret`.
     pub(crate) fn new(id: &str, secret: &str) -> Pool {
-        Pool::with_timeout(id, secret, PEER_TIMEOUT)
+        Pool::with_timeout(id, secret, DEFAULT_NODE_TIMEOUT)
     }
 
-    /// Like [`Pool::new`], with links that give up after `timeout` of
-    /// connecting or silence.
+    /// Like [`Pool::new`] with node timeout `timeout` (see the module docs).
     pub(crate) fn with_timeout(id: &str, secret: &str, timeout: Duration) -> Pool {
         Pool {
-            links: Mutex::new(HashMap::default()),
+            links: Mutex::new(Links::default()),
             next: AtomicUsize::new(0),
-            timeout,
+            timeout_ms: Arc::new(AtomicU64::new(timeout.as_millis() as u64)),
             identity: Arc::new(Identity {
                 id: id.to_string(),
                 secret: secret.to_string(),
             }),
+        }
+    }
+
+    /// Sets the node timeout (`cluster-node-timeout`, ms) that bounds the
+    /// waits of every link, open ones included.
+    pub fn set_node_timeout(&self, ms: u64) {
+        self.timeout_ms.store(ms.max(1), Ordering::Relaxed);
+    }
+
+    /// Replaces the set of peers (RESP addresses) the failure detector
+    /// reports down: the links to a peer newly down fail everything they
+    /// carry at once, and requests to a down peer fail on submission.
+    pub fn set_down(&self, down: impl IntoIterator<Item = SocketAddr>) {
+        let down: HashSet<SocketAddr, ahash::RandomState> = down.into_iter().collect();
+        let mut links = self.links.lock();
+        if links.down == down {
+            return;
+        }
+        let failure = Failure::peer_down();
+        let mut dead = Vec::new();
+        links.by_key.retain(|(addr, _, _), lanes| {
+            if !down.contains(addr) {
+                return true;
+            }
+            dead.extend(lanes.iter_mut().filter_map(Option::take));
+            false
+        });
+        links.down = down;
+        drop(links);
+        for link in dead {
+            tracing::debug!("peer reported down: failing its link's requests");
+            link.abort(&failure);
         }
     }
 
@@ -209,7 +292,7 @@ impl Pool {
 
     /// Like [`Pool::request`] on a link of hop level `hop` (1..=[`MAX_HOPS`],
     /// or [`CONTROL`]), the links of a peer taken in turn.
-    pub(crate) async fn request_at(
+    async fn request_at(
         &self,
         shared: &Node,
         addr: SocketAddr,
@@ -218,28 +301,29 @@ impl Pool {
         args: &[&[u8]],
     ) -> io::Result<Bytes> {
         let lane = self.next.fetch_add(1, Ordering::Relaxed);
-        self.submit(shared, addr, resp3, hop, lane, args)
-            .reply()
-            .await
-    }
-
-    /// Queues a request on link `lane` (modulo [`LINKS_PER_PEER`]) to `addr`
-    /// at hop level `hop` without waiting: requests submitted on one lane are
-    /// executed by the peer in submission order.
-    pub(crate) fn submit<A: AsRef<[u8]>>(
-        &self,
-        shared: &Node,
-        addr: SocketAddr,
-        resp3: bool,
-        hop: u8,
-        lane: usize,
-        args: &[A],
-    ) -> Pending {
-        self.queue(
+        let to = Destination {
             addr,
             resp3,
             hop,
             lane,
+        };
+        self.submit(shared, to, false, args).reply().await
+    }
+
+    /// Queues a request on link `to.lane` (modulo [`LINKS_PER_PEER`]) to
+    /// `to.addr` at hop level `to.hop` without waiting: requests submitted on
+    /// one lane are executed by the peer in submission order. `blocking`: a
+    /// blocking command, which the peer may rightly leave unanswered for long.
+    pub(crate) fn submit<A: AsRef<[u8]>>(
+        &self,
+        shared: &Node,
+        to: Destination,
+        blocking: bool,
+        args: &[A],
+    ) -> Pending {
+        self.queue(
+            to,
+            blocking,
             |out| encode_command(out, args),
             || shared.config.read().requirepass.clone(),
         )
@@ -249,16 +333,26 @@ impl Pool {
     /// the lane has none. `password` is read only for a new connection.
     fn queue(
         &self,
-        addr: SocketAddr,
-        resp3: bool,
-        hop: u8,
-        lane: usize,
+        to: Destination,
+        blocking: bool,
         write: impl FnOnce(&mut BytesMut),
         password: impl FnOnce() -> String,
     ) -> Pending {
+        let Destination {
+            addr,
+            resp3,
+            hop,
+            lane,
+        } = to;
         let (tx, rx) = oneshot::channel();
+        let tx = Waiter { tx, blocking };
         let mut links = self.links.lock();
-        let slot = &mut links.entry((addr, resp3, hop)).or_default()[lane % LINKS_PER_PEER];
+        if links.down.contains(&addr) {
+            drop(links);
+            tx.send(Err(Failure::peer_down().error()));
+            return Pending(rx);
+        }
+        let slot = &mut links.by_key.entry((addr, resp3, hop)).or_default()[lane % LINKS_PER_PEER];
         if let Some(link) = slot {
             let mut q = link.queue.lock();
             if !q.closed {
@@ -286,12 +380,26 @@ impl Pool {
             hop,
             password(),
             self.identity.clone(),
-            self.timeout,
+            self.timeout_ms.clone(),
         ));
         link.wake.notify_one();
         *slot = Some(link);
         Pending(rx)
     }
+}
+
+/// Where a request goes: the peer, the protocol of the reply, the hop
+/// class of the links and the lane (see [`Pool::submit`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Destination {
+    /// The peer's RESP address.
+    pub addr: SocketAddr,
+    /// RESP3 replies.
+    pub resp3: bool,
+    /// Hop level (1..=[`MAX_HOPS`]).
+    pub hop: u8,
+    /// Requests of one lane keep their order.
+    pub lane: usize,
 }
 
 /// Why a link died, copied into every request it fails.
@@ -302,6 +410,14 @@ struct Failure {
 }
 
 impl Failure {
+    /// The failure detector reports the peer down.
+    fn peer_down() -> Failure {
+        Failure {
+            kind: io::ErrorKind::NotConnected,
+            text: "the failure detector reports the node down".into(),
+        }
+    }
+
     fn from_io(e: &io::Error) -> Failure {
         Failure {
             kind: e.kind(),
@@ -323,23 +439,43 @@ async fn drive(
     hop: u8,
     password: String,
     identity: Arc<Identity>,
-    timeout: Duration,
+    timeout_ms: Arc<AtomicU64>,
 ) {
     let mut pending: VecDeque<Waiter> = VecDeque::new();
-    let handshake = connect(addr, resp3, hop, &password, &identity);
-    let result = match tokio::time::timeout(timeout, handshake).await {
-        Err(_) => Err(Failure {
-            kind: io::ErrorKind::TimedOut,
-            text: "connect timed out".into(),
-        }),
-        Ok(Err(e)) => Err(Failure::from_io(&e)),
-        Ok(Ok((sock, buf))) => serve(sock, buf, &link, &mut pending, timeout).await,
+    let timeout = Duration::from_millis(timeout_ms.load(Ordering::Relaxed));
+    let handshake = tokio::time::timeout(timeout, connect(addr, resp3, hop, &password, &identity));
+    tokio::pin!(handshake);
+    // Requests queued meanwhile wake the task too: only an abort ends the wait.
+    let connected = loop {
+        tokio::select! {
+            r = &mut handshake => break match r {
+                Err(_) => Err(Failure {
+                    kind: io::ErrorKind::TimedOut,
+                    text: "connect timed out".into(),
+                }),
+                Ok(Err(e)) => Err(Failure::from_io(&e)),
+                Ok(Ok(conn)) => Ok(conn),
+            },
+            _ = link.wake.notified() => {
+                if let Some(f) = link.aborted() {
+                    break Err(f);
+                }
+            }
+        }
+    };
+    let result = match connected {
+        Ok((sock, buf)) => {
+            // The wake-ups consumed while connecting: take the queue now.
+            link.wake.notify_one();
+            serve(sock, buf, &link, &mut pending, &timeout_ms).await
+        }
+        Err(f) => Err(f),
     };
     let failure = result.err();
     if let Some(f) = &failure {
         tracing::debug!(%addr, "peer link closed: {}", f.text);
         for p in pending.drain(..) {
-            let _ = p.send(Err(f.error()));
+            p.send(Err(f.error()));
         }
     }
     link.close(failure.as_ref());
@@ -448,16 +584,19 @@ async fn serve(
     mut inbuf: BytesMut,
     link: &Link,
     pending: &mut VecDeque<Waiter>,
-    timeout: Duration,
+    timeout_ms: &AtomicU64,
 ) -> Result<(), Failure> {
     let (mut rd, mut wr) = sock.into_split();
     let mut out = BytesMut::with_capacity(16 * 1024);
     let mut scan = FrameScan::default();
     let mut pool_gone = false;
     // Last time the peer showed progress while something was outstanding,
-    // checked by a coarse ticker (one timer per link, not per request).
+    // checked by a coarse ticker (one timer per link, not per request),
+    // rebuilt when the node timeout changes.
     let mut progress = Instant::now();
-    let mut ticker = tokio::time::interval(timeout / 4);
+    let check_step = |ms: u64| (Duration::from_millis(ms) / 10).min(MAX_CHECK_STEP);
+    let mut ticked_ms = timeout_ms.load(Ordering::Relaxed);
+    let mut ticker = tokio::time::interval(check_step(ticked_ms));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let lost = |text: &str| Failure {
         kind: io::ErrorKind::ConnectionAborted,
@@ -476,6 +615,9 @@ async fn serve(
                 // in the same poll of the sockets) queue theirs first.
                 tokio::task::yield_now().await;
                 let mut q = link.queue.lock();
+                if let Some(f) = q.aborted.take() {
+                    return Err(f);
+                }
                 if pending.is_empty() && !q.waiting.is_empty() {
                     progress = Instant::now();
                 }
@@ -506,12 +648,23 @@ async fn serve(
                     let Some(waiter) = pending.pop_front() else {
                         return Err(lost("unexpected reply from the peer"));
                     };
-                    // The requester may have timed out and gone: fine.
-                    let _ = waiter.send(Ok(frame));
+                    waiter.send(Ok(frame));
                 }
             }
             _ = ticker.tick() => {
-                if !pending.is_empty() && progress.elapsed() >= timeout {
+                // Seen here too when a full batch keeps the wake-up branch off.
+                if let Some(f) = link.aborted() {
+                    return Err(f);
+                }
+                let ms = timeout_ms.load(Ordering::Relaxed);
+                if ms != ticked_ms {
+                    ticked_ms = ms;
+                    ticker = tokio::time::interval(check_step(ms));
+                    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                }
+                let silence = Duration::from_millis(ms.saturating_mul(2));
+                let waits = pending.front().is_some_and(|w| !w.blocking);
+                if waits && progress.elapsed() >= silence {
                     return Err(Failure {
                         kind: io::ErrorKind::TimedOut,
                         text: "peer stopped answering".into(),
@@ -655,11 +808,15 @@ mod tests {
 
     async fn echo(pool: &Pool, addr: SocketAddr, v: &str) -> io::Result<Bytes> {
         let lane = pool.next.fetch_add(1, Ordering::Relaxed);
-        pool.queue(
+        let to = Destination {
             addr,
-            false,
-            1,
+            resp3: false,
+            hop: 1,
             lane,
+        };
+        pool.queue(
+            to,
+            false,
             |out| encode_command::<&[u8]>(out, &[b"ECHO", v.as_bytes()]),
             String::new,
         )
@@ -735,6 +892,42 @@ mod tests {
             let _ = echo(&pool, addr, "y").await;
         }
         assert!(conns.load(Ordering::SeqCst) > before);
+    }
+
+    /// A peer the failure detector reports down: what waits on its links
+    /// fails at once (not after a timeout), later requests fail on
+    /// submission, and once it is up again requests reach it.
+    #[tokio::test]
+    async fn a_peer_reported_down_fails_its_requests_at_once() {
+        let (addr, _) = fake_peer(Mode::Silent).await;
+        let pool = Arc::new(Pool::with_timeout("me", SECRET, Duration::from_secs(30)));
+        let waiting = {
+            let pool = pool.clone();
+            tokio::spawn(async move { echo(&pool, addr, "x").await })
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let start = std::time::Instant::now();
+        pool.set_down([addr]);
+        let e = waiting.await.expect("task").expect_err("down");
+        assert_eq!(e.kind(), io::ErrorKind::NotConnected, "{e}");
+        assert!(start.elapsed() < Duration::from_secs(1));
+        let e = echo(&pool, addr, "y").await.expect_err("still down");
+        assert_eq!(e.kind(), io::ErrorKind::NotConnected, "{e}");
+        let (up, _) = fake_peer(Mode::Echo).await;
+        pool.set_down([addr]);
+        assert!(echo(&pool, up, "z").await.is_ok());
+        pool.set_down([]);
+        pool.set_node_timeout(100);
+        // Silent again, but no longer reported down: the link's own silence
+        // limit (twice the node timeout, changed at run time) ends the wait.
+        let start = std::time::Instant::now();
+        let e = echo(&pool, addr, "w").await.expect_err("silent");
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}");
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            start.elapsed()
+        );
     }
 
     #[tokio::test]

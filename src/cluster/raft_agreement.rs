@@ -87,6 +87,12 @@ impl RaftAgreement {
         self.core.lock().group().to_string()
     }
 
+    /// Sets the node timeout (`cluster-node-timeout`, ms) of the removal
+    /// rule and the quorum check (the gossip task, every round).
+    pub fn set_node_timeout(&self, ms: u64) {
+        self.core.lock().set_node_timeout(ms);
+    }
+
     /// Queues the messages of one `CLUSTER RAFT` command. Undecodable
     /// messages are logged and dropped.
     pub fn deliver(&self, group: &[u8], msgs: &[Bytes]) {

@@ -26,8 +26,12 @@
 //! by its start time and id). A node that sees an alive peer of an *older*
 //! group (lower name) drops its own raft state and waits, blank, until that
 //! group's leader adds it, so two clusters joined by CLUSTER MEET merge into the
-//! older one. A blank node that hears of no group for [`JOIN_GRACE_MS`]
-//! bootstraps one of its own.
+//! older one. A node started with `--join` never forms a group: it waits,
+//! blank (its key commands refused, see below), until a group adds it, so
+//! an unreachable seed cannot split the cluster; a node started without
+//! `--join` that left its group for an older one forms a group of its own
+//! again when it hears of no group for [`JOIN_GRACE_MS`]. A node whose data
+//! directory holds raft state restarts into its group either way.
 //!
 //! Availability: [`Core::has_quorum`] is false once no leader has been heard
 //! for longer than the node timeout (a minority side); the server then answers
@@ -45,8 +49,11 @@ use super::raft_store::{FileState, RaftStorage, SnapData};
 
 /// Interval between raft ticks.
 pub const TICK_MS: u64 = 100;
-/// How long a node with seeds waits for a group before forming its own.
+/// How long a node started without seeds that left its group waits for
+/// another group before forming its own again.
 pub const JOIN_GRACE_MS: u64 = 5000;
+/// `bootstrap_at` of a node that never forms a group (started with seeds).
+const NEVER: u64 = u64::MAX;
 /// Most voters in a group.
 pub const MAX_VOTERS: usize = 5;
 
@@ -168,6 +175,8 @@ pub struct Core {
     now: u64,
     last_leader: u64,
     bootstrap_at: u64,
+    /// Started with `--join` seeds: never forms a group of its own.
+    joins: bool,
     obs: Observation,
     dead_since: BTreeMap<String, u64>,
     /// Snapshots sent (peer raft id → when), to retry lost ones.
@@ -198,8 +207,8 @@ pub enum CoreError {
 impl Core {
     /// A core for node `me` from its persisted (or blank) store.
     /// `seeds` tells whether the node was told whom to join: without seeds a
-    /// blank node forms its own group at once, with seeds it waits
-    /// [`JOIN_GRACE_MS`] for a peer's group.
+    /// blank node forms its own group at once, with seeds it waits for a
+    /// peer's group however long it takes.
     pub fn new(
         me: &str,
         weight: u32,
@@ -219,7 +228,8 @@ impl Core {
             node_timeout,
             now,
             last_leader: now,
-            bootstrap_at: if seeds { now + JOIN_GRACE_MS } else { now },
+            bootstrap_at: if seeds { NEVER } else { now },
+            joins: seeds,
             obs: Observation::default(),
             dead_since: BTreeMap::new(),
             snap_sent: BTreeMap::new(),
@@ -239,6 +249,12 @@ impl Core {
     /// The group this node belongs to ("" while blank).
     pub fn group(&self) -> &str {
         &self.raw.store().state().group
+    }
+
+    /// Sets the node timeout (ms): `CONFIG SET cluster-node-timeout` applies
+    /// to the removal rule and [`Core::has_quorum`] from the next call on.
+    pub fn set_node_timeout(&mut self, ms: u64) {
+        self.node_timeout = ms;
     }
 
     /// True while a leader was heard within the node timeout.
@@ -349,7 +365,7 @@ impl Core {
                 info!(group = %g, peer = %peer, "found an older cluster group: leaving mine to join it");
                 self.reset();
             }
-            Some(_) if mine.is_empty() => self.bootstrap_at = now + JOIN_GRACE_MS,
+            Some(_) if mine.is_empty() => self.bootstrap_at = self.grace_end(now),
             _ => {}
         }
         self.maybe_bootstrap();
@@ -394,7 +410,17 @@ impl Core {
         let mut state = self.raw.store().state().clone();
         state.group.clear();
         self.rebuild(RaftStorage::blank(state));
-        self.bootstrap_at = self.now + JOIN_GRACE_MS;
+        self.bootstrap_at = self.grace_end(self.now);
+    }
+
+    /// When a blank node forms its own group if no group adds it first:
+    /// never for a node started with seeds.
+    fn grace_end(&self, now: u64) -> u64 {
+        if self.joins {
+            NEVER
+        } else {
+            now + JOIN_GRACE_MS
+        }
     }
 
     fn maybe_bootstrap(&mut self) {
@@ -704,5 +730,35 @@ impl Core {
             }
         }
         last
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A node started with `--join` seeds never forms a group of its own,
+    /// however long no group adds it; one started without seeds forms one
+    /// at once.
+    #[test]
+    fn a_joining_node_never_forms_a_group_of_its_own() {
+        let id = "a".repeat(40);
+        let mut joining = Core::new(&id, 1, RaftStorage::default(), true, 3000, 0).expect("core");
+        for step in 1..=600 {
+            let now = step * TICK_MS;
+            joining.observe(
+                Observation {
+                    me: id.clone(),
+                    alive: [(id.clone(), 1)].into(),
+                    ..Observation::default()
+                },
+                now,
+            );
+            joining.tick(now, 1);
+        }
+        assert_eq!(joining.group(), "", "60 s without a group");
+        assert!(!joining.has_quorum());
+        let alone = Core::new(&id, 1, RaftStorage::default(), false, 3000, 0).expect("core");
+        assert_ne!(alone.group(), "");
     }
 }

@@ -21,16 +21,23 @@
 //! `cluster::pool::Pool`; each link authenticates itself with the
 //! `CLUSTER PROXY-ORIGIN` handshake (`cluster::peer_auth`).
 //!
-//! memcached requests ([`run_memcached`]) follow the same policy with
-//! memcached's pieces from `memcache::proxy` (the `CLUSTER MC` wrapping, the
-//! reading of a peer's reply, the multi-get join, the `SERVER_ERROR` texts):
-//! a held request decides again through the same routing core (minority
-//! fence included) every `HOLD_STEP` for at most `HOLD_LIMIT` ([`HoldClock`]),
-//! an unreachable peer fails the request at once ([`unreachable`]), and a
-//! request is sent at most `MAX_HOPS` times per decision ([`MC_SENDS`]). One
-//! difference remains: a memcached receiver that does not serve the slot
-//! answers `-MOVED`/`-TRYAGAIN` and the requester follows it, where a RESP
-//! receiver forwards the command itself.
+//! One loop carries out every forward and hold of both protocols
+//! ([`follow`]), each protocol passing its pieces in as a [`Carrier`]
+//! (RESP: the command, the client's output; memcached, [`run_memcached`]:
+//! the `CLUSTER MC` wrapping, the reading of a peer's reply and the
+//! `SERVER_ERROR` texts from `memcache::proxy`): a request is sent at most
+//! `MAX_HOPS` times per decision (the first send and the `-MOVED` it
+//! follows); a held one decides again through the same routing core
+//! (minority fence included) every `HOLD_STEP` for at most `HOLD_LIMIT` or
+//! the node timeout, whichever is shorter ([`HoldClock`]); an unreachable
+//! peer fails it at once ([`unreachable`]). Splits ask every owner at once.
+//! One difference remains, on the receiving side: a memcached receiver that
+//! does not serve the slot answers `-MOVED`/`-TRYAGAIN` and the requester
+//! follows it, where a RESP receiver forwards the command itself on the next
+//! hop level. RESP keeps that because a client's pipelined commands to one
+//! peer share one FIFO link: a receiver that answered `-MOVED` would run the
+//! commands behind the redirected one before the requester re-sends it
+//! (a write reordered during a migration).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -40,7 +47,7 @@ use bytes::Bytes;
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
-use crate::cluster::pool::{InFlightReply, MAX_HOPS};
+use crate::cluster::pool::{Destination, InFlightReply, Pending, MAX_HOPS};
 use crate::cluster::route::{
     decide, tryagain, Decision, Forwarding, Join, RouteContext, RoutedCommand, HOLD_LIMIT,
     HOLD_STEP, PATIENCE,
@@ -63,15 +70,20 @@ fn peer_error(addr: SocketAddr, e: &std::io::Error) -> String {
 
 /// The hold policy of both protocols: a held request decides its route
 /// again every [`HOLD_STEP`], is forwarded by this node's view once
-/// [`PATIENCE`] passed, and gives up (`TRYAGAIN`) after [`HOLD_LIMIT`].
+/// [`PATIENCE`] passed, and gives up (`TRYAGAIN`) after [`HOLD_LIMIT`] or
+/// the node timeout (`cluster-node-timeout` when the hold starts), whichever
+/// is shorter: no request is held longer than a failure takes to detect.
 struct HoldClock {
     start: Instant,
+    limit: std::time::Duration,
 }
 
 impl HoldClock {
-    fn start() -> HoldClock {
+    fn start(shared: &Shared) -> HoldClock {
+        let node_timeout = shared.config.read().cluster_node_timeout;
         HoldClock {
             start: Instant::now(),
+            limit: HOLD_LIMIT.min(std::time::Duration::from_millis(node_timeout)),
         }
     }
 
@@ -87,7 +99,7 @@ impl HoldClock {
 
     /// Held too long: give up.
     fn expired(&self) -> bool {
-        self.start.elapsed() >= HOLD_LIMIT
+        self.start.elapsed() >= self.limit
     }
 }
 
@@ -110,9 +122,15 @@ pub fn start(
         }
         return None;
     };
+    let to = Destination {
+        addr: *addr,
+        resp3: reply.resp3(),
+        hop,
+        lane: lane(client),
+    };
     let pending = cluster
         .pool
-        .submit(shared, *addr, reply.resp3(), hop, lane(client), &plan.args);
+        .submit(shared, to, blocking(&plan.args), &plan.args);
     client.in_flight.entries.push(InFlightReply {
         at: reply.buf.len(),
         addr: *addr,
@@ -162,6 +180,14 @@ fn lane(client: &Client) -> usize {
     client.id() as usize
 }
 
+/// True for a blocking command (BLPOP...), which a peer may rightly leave
+/// unanswered longer than the node timeout (`cluster::pool`).
+fn blocking(args: &[Bytes]) -> bool {
+    args.first()
+        .and_then(|name| crate::cmd::command::lookup(name))
+        .is_some_and(|f| f.cmd.has(crate::cmd::command::flags::BLOCKING))
+}
+
 /// Executes a plan for `client`, appending the reply to `reply` (nothing
 /// when the plan is silent). Nothing may be in flight for `client`.
 pub async fn run(
@@ -178,48 +204,165 @@ pub async fn run(
     }
 }
 
-/// Waits for a held command's route to settle, then runs it.
-async fn hold(shared: &Arc<Shared>, client: &mut Client, reply: &mut Reply, args: Vec<Bytes>) {
-    let (Some(cluster), Ok(found)) = (
-        shared.cluster.get(),
-        crate::cmd::dispatch::resolve_raw(&args),
-    ) else {
-        reply.error("CLUSTERDOWN The cluster is down");
-        return;
-    };
-    let clock = HoldClock::start();
-    let redirect = shared.config.read().cluster_redirect;
-    let keys = found.cmd.key_positions(&args);
+/// A peer's answer to a forwarded request, as its protocol reads it.
+enum Answer<R> {
+    /// The answer for the client.
+    Reply(R),
+    /// That node serves the slot: send the request there.
+    Moved(SocketAddr),
+    /// Not served there now: wait and decide again.
+    TryAgain,
+}
+
+/// Where a held request goes now, by this node's own view.
+enum Next<R> {
+    /// Answered (run here, or refused).
+    Done(R),
+    /// Send it to that node.
+    Peer(SocketAddr),
+    /// Wait a step and decide again.
+    Wait,
+}
+
+/// What the forwarding loop ([`follow`]) needs of one protocol: how to send
+/// the request and read the answer, and how to decide again by this node's
+/// view (running the request here when this node serves it).
+trait Carrier {
+    /// What the client gets.
+    type Out;
+    /// Sends the request to `addr`; `Err` is the final answer (the peer
+    /// cannot be reached).
+    async fn send(&mut self, addr: SocketAddr) -> Result<Answer<Self::Out>, Self::Out>;
+    /// Decides again through the routing core (`patient`: held long enough
+    /// to be forwarded by this node's view).
+    async fn decide(&mut self, patient: bool) -> Next<Self::Out>;
+    /// The answer when the hold ran out (`TRYAGAIN`).
+    fn gave_up(&mut self) -> Self::Out;
+}
+
+/// The forwarding loop of both protocols: sends to `to` (when known),
+/// follows `-MOVED` up to [`MAX_HOPS`] sends per decision, and when told to
+/// wait (or given nowhere to send) holds the request ([`HoldClock`]),
+/// deciding again by this node's view until it is answered.
+async fn follow<C: Carrier>(
+    carrier: &mut C,
+    shared: &Shared,
+    mut to: Option<SocketAddr>,
+) -> C::Out {
+    let clock = HoldClock::start(shared);
+    let mut sends = 0;
     loop {
+        if let Some(addr) = to {
+            sends += 1;
+            match carrier.send(addr).await {
+                Err(out) | Ok(Answer::Reply(out)) => return out,
+                Ok(Answer::Moved(next)) if sends < MAX_HOPS => {
+                    to = Some(next);
+                    continue;
+                }
+                Ok(Answer::Moved(_) | Answer::TryAgain) => {}
+            }
+        }
+        if clock.expired() {
+            return carrier.gave_up();
+        }
         clock.step().await;
-        let context = RouteContext {
-            redirect,
-            in_multi: false,
-            proxied: client.proxied,
-            patient: clock.patient(),
+        sends = 0;
+        to = match carrier.decide(clock.patient()).await {
+            Next::Done(out) => return out,
+            Next::Peer(addr) => Some(addr),
+            Next::Wait => None,
         };
-        match decide(cluster, found.cmd.route_shape(), &keys, &args, context) {
-            Decision::Route(Forwarding::Hold) if !clock.expired() => continue,
-            Decision::Route(Forwarding::Hold) => {
-                tracing::debug!(
-                    cmd = found.cmd.name,
-                    proxied = client.proxied,
-                    "request held too long: TRYAGAIN"
-                );
-                return reply.error(&tryagain().to_string());
+    }
+}
+
+/// A RESP command on its way ([`Carrier`]): the reply goes straight into
+/// the client's output. A RESP receiver that does not serve the slot
+/// forwards the command itself (hop levels, `cluster::pool`), so a peer's
+/// reply is always the client's answer.
+struct RespCarrier<'a> {
+    shared: &'a Arc<Shared>,
+    client: &'a mut Client,
+    reply: &'a mut Reply,
+    args: Vec<Bytes>,
+}
+
+impl Carrier for RespCarrier<'_> {
+    type Out = ();
+
+    async fn send(&mut self, addr: SocketAddr) -> Result<Answer<()>, ()> {
+        let (Some(cluster), Some(hop)) = (self.shared.cluster.get(), next_hop(self.client)) else {
+            tracing::debug!(%addr, "request forwarded too many times: TRYAGAIN");
+            self.reply.error(&tryagain().to_string());
+            return Err(());
+        };
+        let to = Destination {
+            addr,
+            resp3: self.reply.resp3(),
+            hop,
+            lane: lane(self.client),
+        };
+        let pending = cluster
+            .pool
+            .submit(self.shared, to, blocking(&self.args), &self.args);
+        match pending.reply().await {
+            Ok(frame) => {
+                self.reply.buf.extend_from_slice(&frame);
+                Ok(Answer::Reply(()))
             }
-            Decision::Reject(e) => return reply.error(&e.to_string()),
-            Decision::Route(route) => {
-                return Box::pin(run_plan(shared, client, reply, route, args)).await
+            Err(e) => {
+                self.reply.error(&peer_error(addr, &e));
+                Err(())
             }
-            Decision::Local => break,
         }
     }
-    // Runs it here, taking the gate like the connection loop does (its route
-    // is decided again under the gate by `execute`).
-    let after = execute_here(shared, client, reply, args);
-    if let Some(After::Route(plan)) = after {
-        run(shared, client, reply, *plan).await;
+
+    async fn decide(&mut self, patient: bool) -> Next<()> {
+        let (shared, client, reply) = (self.shared, &mut *self.client, &mut *self.reply);
+        let (Some(cluster), Ok(found)) = (
+            shared.cluster.get(),
+            crate::cmd::dispatch::resolve_raw(&self.args),
+        ) else {
+            reply.error("CLUSTERDOWN The cluster is down");
+            return Next::Done(());
+        };
+        let context = RouteContext {
+            redirect: shared.config.read().cluster_redirect,
+            in_multi: false,
+            proxied: client.proxied,
+            patient,
+        };
+        let keys = found.cmd.key_positions(&self.args);
+        match decide(cluster, found.cmd.route_shape(), &keys, &self.args, context) {
+            Decision::Route(Forwarding::Hold) => Next::Wait,
+            Decision::Route(Forwarding::Forward(addr)) => Next::Peer(addr),
+            Decision::Reject(e) => {
+                reply.error(&e.to_string());
+                Next::Done(())
+            }
+            Decision::Route(split) => {
+                let args = std::mem::take(&mut self.args);
+                Box::pin(run_plan(shared, client, reply, split, args)).await;
+                Next::Done(())
+            }
+            Decision::Local => {
+                // Runs it here, taking the gate like the connection loop
+                // does (its route is decided again under the gate).
+                let args = std::mem::take(&mut self.args);
+                if let Some(After::Route(plan)) = execute_here(shared, client, reply, args) {
+                    Box::pin(run(shared, client, reply, *plan)).await;
+                }
+                Next::Done(())
+            }
+        }
+    }
+
+    fn gave_up(&mut self) {
+        tracing::debug!(
+            proxied = self.client.proxied,
+            "request held too long: TRYAGAIN"
+        );
+        self.reply.error(&tryagain().to_string());
     }
 }
 
@@ -260,58 +403,74 @@ async fn run_plan(
         return;
     };
     match route {
-        Forwarding::Hold => hold(shared, client, reply, args).await,
-        Forwarding::Forward(addr) => {
-            let Some(hop) = next_hop(client) else {
-                tracing::debug!(%addr, "request forwarded too many times: TRYAGAIN");
-                reply.error(&tryagain().to_string());
-                return;
+        Forwarding::Hold | Forwarding::Forward(_) => {
+            let to = match route {
+                Forwarding::Forward(addr) => Some(addr),
+                _ => None,
             };
-            let pending =
-                cluster
-                    .pool
-                    .submit(shared, addr, reply.resp3(), hop, lane(client), &args);
-            match pending.reply().await {
-                Ok(frame) => reply.buf.extend_from_slice(&frame),
-                Err(e) => reply.error(&peer_error(addr, &e)),
-            }
+            let mut carrier = RespCarrier {
+                shared,
+                client,
+                reply,
+                args,
+            };
+            follow(&mut carrier, shared, to).await;
         }
         Forwarding::Split { join, groups, span } => {
-            let mut parts = Vec::with_capacity(groups.len());
-            for (target, positions) in &groups {
+            let sub_command = |positions: &[usize]| {
                 let mut sub: Vec<Bytes> = vec![args[0].clone()];
                 for &p in positions {
                     sub.extend(args.get(p..p + span).unwrap_or_default().iter().cloned());
                 }
-                let frame = match target {
-                    None => {
+                sub
+            };
+            // Every owner is asked at once (on the client's lane, after its
+            // earlier forwarded commands); the local part runs meanwhile.
+            let hop = next_hop(client);
+            let sent: Vec<Option<Result<(SocketAddr, Pending), String>>> = groups
+                .iter()
+                .map(|(target, positions)| {
+                    let addr = (*target)?;
+                    Some(match hop {
+                        Some(hop) => {
+                            let to = Destination {
+                                addr,
+                                resp3: false,
+                                hop,
+                                lane: lane(client),
+                            };
+                            let sub = sub_command(positions);
+                            Ok((addr, cluster.pool.submit(shared, to, false, &sub)))
+                        }
+                        None => Err(tryagain().to_string()),
+                    })
+                })
+                .collect();
+            let mut frames = Vec::with_capacity(groups.len());
+            for ((target, positions), sent) in groups.iter().zip(sent) {
+                let frame = match (target, sent) {
+                    (None, _) => {
                         // Local keys; a slot that started its flip meanwhile
                         // is routed (held, then forwarded) like any command.
                         let mut out = Reply::new();
                         if let Some(After::Route(plan)) =
-                            execute_here(shared, client, &mut out, sub)
+                            execute_here(shared, client, &mut out, sub_command(positions))
                         {
                             run(shared, client, &mut out, *plan).await;
                         }
                         Ok(out.buf.freeze())
                     }
-                    Some(addr) => match next_hop(client) {
-                        Some(hop) => {
-                            let refs: Vec<&[u8]> = sub.iter().map(|a| a.as_ref()).collect();
-                            cluster
-                                .pool
-                                .request_at(shared, *addr, false, hop, &refs)
-                                .await
-                                .map_err(|e| peer_error(*addr, &e))
-                        }
-                        None => Err(tryagain().to_string()),
-                    },
+                    (Some(_), Some(Ok((addr, pending)))) => {
+                        pending.reply().await.map_err(|e| peer_error(addr, &e))
+                    }
+                    (Some(_), Some(Err(e))) => Err(e),
+                    (Some(_), None) => Err(tryagain().to_string()),
                 };
-                parts.push(frame.and_then(|f| {
+                frames.push(frame.and_then(|f| {
                     decode_reply(&f).map_err(|_| "ERR bad reply from a peer".to_string())
                 }));
             }
-            join_replies(reply, join, &args, &groups, parts);
+            join_replies(reply, join, &args, &groups, frames);
         }
     }
 }
@@ -367,10 +526,6 @@ fn join_replies(
     }
 }
 
-/// Sends per routing decision of a memcached request: the first one and the
-/// `-MOVED` it follows, as many as the hops of a RESP command.
-const MC_SENDS: u32 = MAX_HOPS as u32;
-
 /// Sends one raw memcached request to `addr` from the node's main runtime
 /// (`main`), where the peer links live, and returns the peer's answer or the
 /// error line for the client. Requests started this way travel concurrently.
@@ -400,48 +555,70 @@ async fn mc_answer_of(call: JoinHandle<Result<McAnswer, String>>) -> Result<McAn
         .unwrap_or_else(|e| Err(format!("{}proxy task failed: {e}", proxy::ERROR_PREFIX)))
 }
 
+/// A memcached request for keys of `slot` on its way ([`Carrier`]), sent
+/// from the node's main runtime (`main`), where the peer links live. The
+/// receiver executes it only if it serves the slot, else answers `-MOVED`
+/// or `-TRYAGAIN` (`memcache::proxy::execute_for_peer`).
+struct McCarrier<'a> {
+    shared: &'a Arc<Shared>,
+    main: &'a Handle,
+    slot: u16,
+    request: Bytes,
+}
+
+impl Carrier for McCarrier<'_> {
+    /// The raw memcached reply, or the error line for the client.
+    type Out = Result<Vec<u8>, String>;
+
+    async fn send(&mut self, addr: SocketAddr) -> Result<Answer<Self::Out>, Self::Out> {
+        let call = mc_call(self.shared, self.main, addr, self.request.clone());
+        match mc_answer_of(call).await {
+            Ok(McAnswer::Reply(reply)) => Ok(Answer::Reply(Ok(reply))),
+            Ok(McAnswer::Moved(next)) => Ok(Answer::Moved(next)),
+            Ok(McAnswer::TryAgain) => Ok(Answer::TryAgain),
+            Err(line) => Err(Err(line)),
+        }
+    }
+
+    async fn decide(&mut self, _patient: bool) -> Next<Self::Out> {
+        let Some(cluster) = self.shared.cluster.get() else {
+            return Next::Done(Err(proxy::DOWN.into()));
+        };
+        match proxy::reroute(cluster, self.slot) {
+            Err(line) => Next::Done(Err(line.into())),
+            Ok(McDest::Here) => match proxy::run_here(self.shared, cluster, &self.request) {
+                Some(reply) => Next::Done(Ok(reply)),
+                None => Next::Wait,
+            },
+            Ok(McDest::Peer(addr)) => Next::Peer(addr),
+            Ok(McDest::Wait) => Next::Wait,
+        }
+    }
+
+    fn gave_up(&mut self) -> Self::Out {
+        Err(proxy::MIGRATING.into())
+    }
+}
+
 /// Gets a memcached `request` (for keys of `slot`) answered: sends it to
-/// `to`, follows `-MOVED`, and when told to wait (or first told nothing,
-/// `to` = `None`) holds it ([`HoldClock`]), deciding again by this node's
-/// view and running it here once this node serves the slot.
+/// `to` (`None`: hold it first) through the forwarding loop ([`follow`]).
 async fn mc_forward(
     shared: &Arc<Shared>,
     main: &Handle,
     slot: u16,
-    mut to: Option<SocketAddr>,
+    to: Option<SocketAddr>,
     request: Bytes,
 ) -> Result<Vec<u8>, String> {
-    let Some(cluster) = shared.cluster.get() else {
+    if shared.cluster.get().is_none() {
         return Err(proxy::DOWN.into());
-    };
-    let clock = HoldClock::start();
-    let mut sends = 0;
-    loop {
-        if let Some(addr) = to {
-            sends += 1;
-            match mc_answer_of(mc_call(shared, main, addr, request.clone())).await? {
-                McAnswer::Reply(reply) => return Ok(reply),
-                McAnswer::Moved(next) if sends < MC_SENDS => {
-                    to = Some(next);
-                    continue;
-                }
-                McAnswer::Moved(_) | McAnswer::TryAgain => {}
-            }
-        }
-        if clock.expired() {
-            return Err(proxy::MIGRATING.into());
-        }
-        clock.step().await;
-        sends = 0;
-        to = match proxy::reroute(cluster, slot)? {
-            McDest::Here => match proxy::run_here(shared, cluster, &request) {
-                Some(reply) => return Ok(reply),
-                None => None,
-            },
-            McDest::Peer(addr) => Some(addr),
-            McDest::Wait => None,
-        };
     }
+    let mut carrier = McCarrier {
+        shared,
+        main,
+        slot,
+        request,
+    };
+    follow(&mut carrier, shared, to).await
 }
 
 /// Gets the keys of one multi-get part one by one (a part whose node sent
