@@ -212,7 +212,8 @@ pub struct Settings {
     /// Worker threads serving clients (0: half the cores, at least 1).
     pub io_threads: u64,
     /// Longest spin of the RESP event loop waiting for the next request
-    /// before it sleeps, in microseconds (0: never spin; see `server::busypoll`).
+    /// before it sleeps, in microseconds (0, the default: never spin; see
+    /// `server::busypoll` for when spinning pays).
     pub busy_poll_us: u64,
     /// Cluster bus (gossip) port; 0 means RESP port + 10000.
     pub cluster_port: u16,
@@ -275,7 +276,7 @@ impl Default for Settings {
             hll_sparse_max_bytes: 3000,
             cluster_enabled: false,
             io_threads: 0,
-            busy_poll_us: 50,
+            busy_poll_us: 0,
             cluster_port: 0,
             cluster_redirect: false,
             cluster_secret: String::new(),

@@ -12,6 +12,11 @@
 //! soon as a spin does not catch the next request, and [`Window`] halves the
 //! next spin after each miss, so light or bursty loads pay at most a few
 //! microseconds per request, and an idle node sleeps.
+//!
+//! Off by default (`busy-poll-us 0`): with 50 clients at `-P 1` the spin cost
+//! more server CPU per request than it saved and did not raise throughput
+//! (`scripts/bench-busypoll`). It pays where a core is spare and few
+//! connections send back-to-back requests.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
