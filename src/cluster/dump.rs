@@ -14,6 +14,13 @@
 //! type 3  hash:   n:u32 then n × (field, value), each len:u32 bytes
 //! type 4  set:    n:u32 then n × (len:u32 bytes)
 //! type 5  zset:   n:u32 then n × (score:f64 bits:u64, len:u32 member)
+//! type 6  stream: last-id max-deleted-id entries-added:u64
+//!                 n:u32 then n × (id, pairs:u32 then pairs × (field, value))
+//!                 groups:u32 then per group (name, last-id,
+//!                   entries-read:u64 (u64::MAX = unknown),
+//!                   consumers:u32 then × (name, seen-time:u64),
+//!                   pending:u32 then × (id, consumer, delivery-time:u64, count:u64))
+//!                 where an id is ms:u64 seq:u64
 //! ```
 //!
 //! Decoding re-encodes aggregates with the receiver's listpack/intset limits,
@@ -23,6 +30,7 @@ use bytes::{Buf, BufMut};
 
 use crate::store::hash::{HashLimits, HashValue};
 use crate::store::set::{Member, SetValue};
+use crate::store::stream::{Group, Pending, Stream, StreamId};
 use crate::store::zset::{self, ZSet};
 use crate::store::{End, Entry, List, StrValue, Value};
 
@@ -35,6 +43,9 @@ pub enum DecodeError {
     /// A record has an unknown type byte.
     #[error("migration batch has unknown value type {0}")]
     UnknownType(u8),
+    /// A stream record's entries are not in ascending ID order.
+    #[error("migration batch has a stream with out-of-order entries")]
+    StreamOrder,
 }
 
 /// Encoding limits the receiver applies when rebuilding aggregates.
@@ -103,7 +114,113 @@ pub fn encode_entry(out: &mut Vec<u8>, e: &Entry) {
                 put_bytes(out, m);
             }
         }
+        Value::Stream(s) => {
+            out.put_u8(6);
+            encode_stream(out, s);
+        }
     }
+}
+
+fn put_id(out: &mut Vec<u8>, id: StreamId) {
+    out.put_u64_le(id.ms);
+    out.put_u64_le(id.seq);
+}
+
+fn encode_stream(out: &mut Vec<u8>, s: &Stream) {
+    put_id(out, s.last_id);
+    put_id(out, s.max_deleted);
+    out.put_u64_le(s.entries_added);
+    let entries = s.collect(StreamId::MIN, StreamId::MAX, false, 0);
+    out.put_u32_le(entries.len() as u32);
+    for e in &entries {
+        put_id(out, e.id);
+        out.put_u32_le(e.fields.len() as u32);
+        for (f, v) in &e.fields {
+            put_bytes(out, f);
+            put_bytes(out, v);
+        }
+    }
+    out.put_u32_le(s.groups.len() as u32);
+    for (name, g) in &s.groups {
+        put_bytes(out, name);
+        put_id(out, g.last_id);
+        out.put_u64_le(g.entries_read.unwrap_or(u64::MAX));
+        out.put_u32_le(g.consumers.len() as u32);
+        for (cname, c) in &g.consumers {
+            put_bytes(out, cname);
+            out.put_u64_le(c.seen_time);
+        }
+        out.put_u32_le(g.pel.len() as u32);
+        for (id, p) in &g.pel {
+            put_id(out, *id);
+            put_bytes(out, &p.consumer);
+            out.put_u64_le(p.delivery_time);
+            out.put_u64_le(p.delivery_count);
+        }
+    }
+}
+
+fn get_u64(buf: &mut &[u8]) -> Result<u64, DecodeError> {
+    buf.try_get_u64_le().map_err(|_| DecodeError::Truncated)
+}
+
+fn get_id(buf: &mut &[u8]) -> Result<StreamId, DecodeError> {
+    Ok(StreamId {
+        ms: get_u64(buf)?,
+        seq: get_u64(buf)?,
+    })
+}
+
+fn decode_stream(buf: &mut &[u8]) -> Result<Stream, DecodeError> {
+    let mut s = Stream::default();
+    let last_id = get_id(buf)?;
+    let max_deleted = get_id(buf)?;
+    let entries_added = get_u64(buf)?;
+    for _ in 0..get_count(buf, 20)? {
+        let id = get_id(buf)?;
+        let mut fields = Vec::new();
+        for _ in 0..get_count(buf, 8)? {
+            fields.push((get_bytes(buf)?, get_bytes(buf)?));
+        }
+        if s.append(id, &fields).is_err() {
+            return Err(DecodeError::StreamOrder);
+        }
+    }
+    s.last_id = last_id.max(s.last_id);
+    s.max_deleted = max_deleted;
+    s.entries_added = entries_added.max(s.entries_added);
+    for _ in 0..get_count(buf, 32)? {
+        let name: Box<[u8]> = get_bytes(buf)?.into();
+        let last = get_id(buf)?;
+        let read = get_u64(buf)?;
+        let mut g = Group::new(last, (read != u64::MAX).then_some(read));
+        for _ in 0..get_count(buf, 12)? {
+            let cname = get_bytes(buf)?;
+            let seen = get_u64(buf)?;
+            g.consumer(cname, seen);
+        }
+        for _ in 0..get_count(buf, 36)? {
+            let id = get_id(buf)?;
+            let consumer: Box<[u8]> = get_bytes(buf)?.into();
+            let delivery_time = get_u64(buf)?;
+            let delivery_count = get_u64(buf)?;
+            g.consumers
+                .entry(consumer.clone())
+                .or_default()
+                .pel
+                .insert(id);
+            g.pel.insert(
+                id,
+                Pending {
+                    consumer,
+                    delivery_time,
+                    delivery_count,
+                },
+            );
+        }
+        s.groups.insert(name, g);
+    }
+    Ok(s)
 }
 
 /// Appends a tombstone: `key` no longer exists at the source.
@@ -180,6 +297,7 @@ fn decode_value(buf: &mut &[u8], ty: u8, lim: &DumpLimits) -> Result<Value, Deco
             }
             Value::ZSet(Box::new(z.unwrap_or_else(|| ZSet::new(lim.zset, 0))))
         }
+        6 => Value::Stream(Box::new(decode_stream(buf)?)),
         t => return Err(DecodeError::UnknownType(t)),
     })
 }
@@ -244,6 +362,11 @@ mod tests {
                     .map(|(m, sc)| [m, &sc.to_bits().to_le_bytes()[..]].concat())
                     .collect(),
             ),
+            Value::Stream(st) => {
+                let mut out = Vec::new();
+                encode_stream(&mut out, st);
+                (6, vec![out])
+            }
         }
     }
 
@@ -287,6 +410,32 @@ mod tests {
                 }
                 Value::ZSet(Box::new(z))
             }),
+            (
+                proptest::collection::vec(
+                    (1u64..4, arb_bytes(), arb_bytes(), any::<bool>()),
+                    0..300
+                ),
+                any::<u8>()
+            )
+                .prop_map(|(v, ack_every)| {
+                    let mut s = Stream::default();
+                    let mut ms = 0;
+                    let mut g = Group::new(StreamId::MIN, Some(0));
+                    for (i, (step, f, x, del)) in v.iter().enumerate() {
+                        ms += step;
+                        let id = StreamId { ms, seq: i as u64 };
+                        s.append(id, &[(f, x), (b"k", b"v")]).expect("ascending");
+                        g.deliver(id, if *del { b"a" } else { b"b" }, ms);
+                        if *del {
+                            s.delete(&[id]);
+                        }
+                        if ack_every != 0 && i % usize::from(ack_every) == 0 {
+                            g.ack(id);
+                        }
+                    }
+                    s.groups.insert(b"g"[..].into(), g);
+                    Value::Stream(Box::new(s))
+                }),
         ]
     }
 

@@ -3,7 +3,8 @@
 //! asks its connection to block (`After::Block`); `attempt` is the one way a
 //! pop runs, handed to the blocking registry (`node::blocking`) for waiters.
 //! The pops themselves are the list's and the sorted set's
-//! (`list::attempt_list_pop`, `list::move_elem`, `zset::attempt_zset_pop`).
+//! (`list::attempt_list_pop`, `list::move_elem`, `zset::attempt_zset_pop`);
+//! blocked XREAD/XREADGROUP are served by `stream_read::attempt_stream_read`.
 
 use std::time::Duration;
 
@@ -64,6 +65,7 @@ pub fn attempt(
         BlockOp::ZPop { max, count } => {
             zset::attempt_zset_pop(store, db, now, key, *max, *count, out)
         }
+        BlockOp::Stream(w) => super::stream_read::attempt_stream_read(store, db, now, key, w, out),
         BlockOp::Move { dest, from, to } => {
             match list::move_elem(store, db, now, key, dest, *from, *to)? {
                 Some(item) => {

@@ -37,6 +37,7 @@ fn acl_categories(c: &Command) -> Vec<String> {
         "bitmap" => Some("@bitmap"),
         "hyperloglog" => Some("@hyperloglog"),
         "geo" => Some("@geo"),
+        "stream" => Some("@stream"),
         _ => None,
     };
     if c.has(flags::ADMIN) {

@@ -27,6 +27,9 @@ pub fn flushall(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         ctx.store().flush_db(db);
     }
     ctx.shared.watches.touch_db(None);
+    // Blocked stream group readers learn that their stream is gone.
+    let all: Vec<usize> = (0..ctx.store().db_count()).collect();
+    ctx.shared.blocking.signal_dbs(&all);
     ctx.out.ok();
     Ok(())
 }
@@ -36,6 +39,7 @@ pub fn flushdb(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     flush_mode(args)?;
     ctx.store().flush_db(ctx.client.db);
     ctx.shared.watches.touch_db(Some(ctx.client.db));
+    ctx.shared.blocking.signal_dbs(&[ctx.client.db]);
     ctx.out.ok();
     Ok(())
 }

@@ -13,8 +13,8 @@ use super::ctx::{Handler, KeysFn};
 use super::shared::Shared;
 use super::{
     bitfield, bitmap, blocking_pop, cluster, config_cmd, connection, function, geo, hash,
-    hyperloglog, info, introspect, keys, list, pubsub, scripting, server, set, sort, string,
-    transaction, zset,
+    hyperloglog, info, introspect, keys, list, pubsub, scripting, server, set, sort, stream,
+    stream_group, stream_read, string, transaction, zset,
 };
 use crate::config::Settings;
 use crate::node::Node;
@@ -363,6 +363,34 @@ static COMMANDS: &[Command] = &[
     // SORT (cmd/sort.rs): exclusive, as BY/GET patterns read any key
     movable(c("sort", -2, WRITE | DENYOOM | EXCLUSIVE, FIRST_KEY, "generic", sort::sort), sort::sort_keys),
     movable(c("sort_ro", -2, READONLY | EXCLUSIVE, FIRST_KEY, "generic", sort::sort_ro), sort::sort_ro_keys),
+    // streams (cmd/stream.rs, cmd/stream_read.rs, cmd/stream_group.rs)
+    c("xadd", -5, WRITE | DENYOOM | FAST, FIRST_KEY, "stream", stream::xadd),
+    c("xlen", 2, READONLY | FAST, FIRST_KEY, "stream", stream::xlen),
+    c("xrange", -4, READONLY, FIRST_KEY, "stream", stream::xrange),
+    c("xrevrange", -4, READONLY, FIRST_KEY, "stream", stream::xrevrange),
+    c("xdel", -3, WRITE | FAST, FIRST_KEY, "stream", stream::xdel),
+    c("xtrim", -4, WRITE, FIRST_KEY, "stream", stream::xtrim),
+    c("xsetid", -3, WRITE | DENYOOM | FAST, FIRST_KEY, "stream", stream::xsetid),
+    movable(c("xread", -4, READONLY | BLOCKING, NO_KEYS, "stream", stream_read::xread), stream_read::xread_keys),
+    movable(c("xreadgroup", -7, WRITE | BLOCKING, NO_KEYS, "stream", stream_read::xreadgroup), stream_read::xreadgroup_keys),
+    c("xack", -4, WRITE | FAST, FIRST_KEY, "stream", stream_group::xack),
+    c("xpending", -3, READONLY, FIRST_KEY, "stream", stream_group::xpending),
+    c("xclaim", -6, WRITE | FAST, FIRST_KEY, "stream", stream_group::xclaim),
+    c("xautoclaim", -6, WRITE | FAST, FIRST_KEY, "stream", stream_group::xautoclaim),
+    container("xgroup", -2, "stream", &[
+        c("xgroup|create", -5, WRITE | DENYOOM, SUBCOMMAND_KEY, "stream", stream_group::xgroup),
+        c("xgroup|setid", -5, WRITE, SUBCOMMAND_KEY, "stream", stream_group::xgroup),
+        c("xgroup|destroy", 4, WRITE, SUBCOMMAND_KEY, "stream", stream_group::xgroup),
+        c("xgroup|createconsumer", 5, WRITE | DENYOOM, SUBCOMMAND_KEY, "stream", stream_group::xgroup),
+        c("xgroup|delconsumer", 5, WRITE, SUBCOMMAND_KEY, "stream", stream_group::xgroup),
+        c("xgroup|help", 2, LOADING | STALE, NO_KEYS, "stream", stream_group::xgroup_help),
+    ]),
+    container("xinfo", -2, "stream", &[
+        c("xinfo|stream", -3, READONLY, SUBCOMMAND_KEY, "stream", stream::xinfo_stream),
+        c("xinfo|groups", 3, READONLY, SUBCOMMAND_KEY, "stream", stream::xinfo_groups),
+        c("xinfo|consumers", 4, READONLY, SUBCOMMAND_KEY, "stream", stream::xinfo_consumers),
+        c("xinfo|help", 2, LOADING | STALE, NO_KEYS, "stream", stream::xinfo_help),
+    ]),
     // pub/sub (cmd/pubsub.rs)
     c("subscribe", -2, SUBSCRIBED_OK | PUBSUB | NOSCRIPT | LOADING | STALE, NO_KEYS, "pubsub", pubsub::subscribe),
     c("unsubscribe", -1, SUBSCRIBED_OK | PUBSUB | NOSCRIPT | LOADING | STALE, NO_KEYS, "pubsub", pubsub::unsubscribe),

@@ -28,6 +28,7 @@ use super::Node;
 use crate::error::CmdError;
 use crate::resp::reply::Proto;
 use crate::resp::Reply;
+use crate::store::stream::StreamId;
 use crate::store::{now_ms, End, Store};
 
 /// What a blocked client waits to do with the first key that has elements.
@@ -45,6 +46,9 @@ pub enum BlockOp {
         /// BZMPOP's COUNT (None for BZPOPMIN/BZPOPMAX).
         count: Option<usize>,
     },
+    /// XREAD / XREADGROUP BLOCK: reply `[[key, entries]]` with the entries
+    /// of the first stream that has some after the waited-for ID.
+    Stream(std::sync::Arc<StreamWait>),
     /// BLMOVE / BRPOPLPUSH: move one element to `dest`, reply the element.
     Move {
         /// Destination list.
@@ -54,6 +58,26 @@ pub enum BlockOp {
         /// End pushed to on the destination.
         to: End,
     },
+}
+
+/// What a blocked XREAD / XREADGROUP waits for.
+#[derive(Debug)]
+pub struct StreamWait {
+    /// Each stream key with the ID its entries must be greater than (for a
+    /// group, unused: the group's last delivered ID at serving time counts).
+    pub after: Vec<(Bytes, StreamId)>,
+    /// COUNT (0: no limit).
+    pub count: usize,
+    /// XREADGROUP's group and consumer names, and NOACK.
+    pub group: Option<(Bytes, Bytes, bool)>,
+}
+
+impl BlockOp {
+    /// True when serving one waiter can leave nothing for the next (pops);
+    /// stream reads do not consume, so every waiter of a key is tried.
+    fn consumes(&self) -> bool {
+        !matches!(self, BlockOp::Stream(_))
+    }
 }
 
 /// Why a pop refused to run: a key of another type.
@@ -186,15 +210,15 @@ impl Blocking {
         }
     }
 
-    /// Hands elements of `key` to its waiters, oldest first, while it has some.
+    /// Hands elements of `key` to its waiters, oldest first, while it has
+    /// some (a pop that finds none stops; a stream read that finds nothing
+    /// for one waiter goes on to the next).
     fn serve_key(&self, node: &Node, attempt: Attempt, db: usize, key: &Bytes) {
-        loop {
-            let head = self
-                .queues
-                .lock()
-                .get(&(db, key.clone()))
-                .and_then(|q| q.front().cloned());
-            let Some(w) = head else { return };
+        let waiters: Vec<Arc<Waiter>> = match self.queues.lock().get(&(db, key.clone())) {
+            Some(q) => q.iter().cloned().collect(),
+            None => return,
+        };
+        for w in waiters {
             let mut state = w.state.lock();
             if !matches!(*state, State::Waiting) {
                 drop(state);
@@ -207,13 +231,17 @@ impl Blocking {
             };
             match attempt(&node.store, db, now_ms(), key, &w.op, &mut out) {
                 Ok(true) => {
-                    node.watches.touch(db, key);
+                    // A plain XREAD only reads; everything else wrote the key.
+                    if !matches!(&w.op, BlockOp::Stream(sw) if sw.group.is_none()) {
+                        node.watches.touch(db, key);
+                    }
                     if let BlockOp::Move { dest, .. } = &w.op {
                         node.watches.touch(db, dest);
                         self.signal(db, dest);
                     }
                 }
-                Ok(false) | Err(Refusal::Source) => return,
+                Ok(false) | Err(Refusal::Source) if w.op.consumes() => return,
+                Ok(false) | Err(Refusal::Source) => continue,
                 Err(Refusal::Dest) => out.error(&CmdError::WrongType.to_string()),
             }
             *state = State::Served(out.buf);

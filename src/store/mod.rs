@@ -19,6 +19,7 @@ pub mod list;
 pub mod mutation;
 pub mod set;
 pub mod slot;
+pub mod stream;
 pub mod table;
 pub mod thin;
 pub mod value;

@@ -134,6 +134,8 @@ pub enum Value {
     Hash(Box<HashValue>),
     /// A set.
     Set(Box<SetValue>),
+    /// A stream.
+    Stream(Box<super::stream::Stream>),
 }
 
 impl Value {
@@ -145,6 +147,7 @@ impl Value {
             Value::ZSet(_) => "zset",
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -156,6 +159,7 @@ impl Value {
             Value::ZSet(z) => z.encoding(),
             Value::Hash(h) => h.encoding(),
             Value::Set(s) => s.encoding(),
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -171,6 +175,7 @@ impl Value {
             Value::ZSet(z) => z.mem_usage(),
             Value::Hash(h) => h.mem_usage(),
             Value::Set(s) => s.mem_usage(),
+            Value::Stream(s) => s.mem_usage(),
         }
     }
 }
