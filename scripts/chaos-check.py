@@ -245,6 +245,11 @@ class Worker(threading.Thread):
     def connect(self):
         return client(self.node)
 
+    def route(self, conn, key):
+        """The node a request for `key` is sent to, known before it is sent
+        (a failed request is charged to it)."""
+        return self.node.name
+
     def write(self, conn, key, value):
         """Sends one SET; returns the name of the node it went through."""
         conn.set(key, value)
@@ -265,6 +270,7 @@ class Worker(threading.Thread):
             try:
                 if conn is None:
                     conn = self.connect()
+                via = self.route(conn, key)
                 via = self.write(conn, key, str(seq))
                 t1 = now()
                 self.requests.append((t0, t1, True, via))
@@ -312,10 +318,13 @@ class ClusterWorker(Worker):
             driver_info=None,
         )
 
-    def write(self, conn, key, value):
-        conn.set(key, value)
+    def route(self, conn, key):
         node = conn.get_node_from_key(key)
         return self.by_ip.get(node.host, node.host) if node else "?"
+
+    def write(self, conn, key, value):
+        conn.set(key, value)
+        return self.route(conn, key)
 
 
 class Prober(threading.Thread):
