@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use crate::resp::parse::split_args;
+use crate::config_stored::{find_stored, stored_names, StoredKind, STORED_PARAMS};
 use crate::util::{glob_match, parse_memory};
 
 /// Eviction policy under `maxmemory`.
@@ -233,6 +234,9 @@ pub struct Settings {
     pub enable_debug_command: Enablement,
     /// Who may CONFIG SET the protected parameters (set at start-up only).
     pub enable_protected_configs: Enablement,
+    /// Values set for Redis parameters the node remembers but does not act
+    /// on ([`crate::config_stored`]); absent ones show their default.
+    pub stored: std::collections::BTreeMap<&'static str, String>,
 }
 
 impl Default for Settings {
@@ -286,6 +290,7 @@ impl Default for Settings {
             cluster_node_timeout: 3000,
             enable_debug_command: Enablement::No,
             enable_protected_configs: Enablement::No,
+            stored: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -676,18 +681,6 @@ pub static PARAMS: &[Param] = &[
         },
     },
     Param {
-        name: "appendonly",
-        mutable: false,
-        get: |_| "no".into(),
-        set: |_, v| parse_bool(v).map(|_| ()),
-    },
-    Param {
-        name: "save",
-        mutable: false,
-        get: |_| String::new(),
-        set: |_, _| Ok(()),
-    },
-    Param {
         name: "daemonize",
         mutable: false,
         get: |_| "no".into(),
@@ -731,7 +724,9 @@ impl Settings {
 
     /// Sets one parameter from its text form, as CONFIG SET / files / flags do.
     pub fn set(&mut self, name: &str, value: &str, by: SetBy) -> Result<(), ConfigError> {
-        let p = find_param(name).ok_or_else(|| ConfigError::Unknown(name.to_string()))?;
+        let Some(p) = find_param(name) else {
+            return self.set_stored(name, value, by);
+        };
         if let SetBy::Client { local } = by {
             let refusal = if !p.mutable {
                 Some("can't set immutable config")
@@ -754,12 +749,46 @@ impl Settings {
     }
 
     /// Name/value pairs of the parameters matching a glob (CONFIG GET).
-    pub fn get_matching(&self, pattern: &[u8]) -> Vec<(&'static str, String)> {
-        PARAMS
+    pub fn get_matching(&self, pattern: &[u8]) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = PARAMS
             .iter()
             .filter(|p| glob_match(pattern, p.name.as_bytes(), true))
-            .map(|p| (p.name, (p.get)(self)))
-            .collect()
+            .map(|p| (p.name.to_string(), (p.get)(self)))
+            .collect();
+        for p in STORED_PARAMS.iter().filter(|p| find_param(p.name).is_none()) {
+            for name in stored_names(p) {
+                if glob_match(pattern, name.as_bytes(), true) {
+                    let value = self.stored.get(p.name).map_or(p.default, String::as_str);
+                    out.push((name, value.to_string()));
+                }
+            }
+        }
+        out
+    }
+
+    /// Sets one of the remembered Redis parameters ([`crate::config_stored`]),
+    /// with Redis' immutable/protected rules and reason texts.
+    fn set_stored(&mut self, name: &str, value: &str, by: SetBy) -> Result<(), ConfigError> {
+        let p = find_stored(name).ok_or_else(|| ConfigError::Unknown(name.to_string()))?;
+        let refusal = match (by, p.kind) {
+            (SetBy::Client { .. }, StoredKind::Immutable) => Some("can't set immutable config"),
+            (SetBy::Client { local }, StoredKind::Protected)
+                if !self.enable_protected_configs.allows(local) =>
+            {
+                Some("can't set protected config")
+            }
+            _ => None,
+        };
+        let invalid = |reason: String| ConfigError::Invalid {
+            name: name.to_string(),
+            reason,
+        };
+        if let Some(reason) = refusal {
+            return Err(invalid(reason.into()));
+        }
+        let normalised = p.normalise(value).map_err(invalid)?;
+        self.stored.insert(p.name, normalised);
+        Ok(())
     }
 
     /// Applies a config file in redis.conf syntax.
@@ -848,7 +877,7 @@ mod tests {
         );
         assert_eq!(
             s.get_matching(b"maxmemory-p*"),
-            vec![("maxmemory-policy", "noeviction".to_string())]
+            vec![("maxmemory-policy".to_string(), "noeviction".to_string())]
         );
     }
 
@@ -889,8 +918,9 @@ mod tests {
         assert_eq!(
             s.get_matching(b"enable-*"),
             vec![
-                ("enable-debug-command", "no".to_string()),
-                ("enable-protected-configs", "yes".to_string())
+                ("enable-debug-command".to_string(), "no".to_string()),
+                ("enable-protected-configs".to_string(), "yes".to_string()),
+                ("enable-module-command".to_string(), "no".to_string())
             ]
         );
         let e = s

@@ -30,6 +30,13 @@ fn string_commands_match_redis() {
         INCRBYFLOAT f 1e3
         INCRBYFLOAT k 1
         INCRBYFLOAT f abc
+        SET nul 1
+        SETRANGE nul 2 2
+        INCRBYFLOAT nul 1
+        INCRBYFLOAT f "1\x002"
+        HSET hnul f "1\x002"
+        HINCRBYFLOAT hnul f 1
+        HINCRBYFLOAT hnul g "1\x002"
         APPEND a hello
         APPEND a " world"
         STRLEN a

@@ -12,7 +12,7 @@ use crate::error::{CmdError, CmdResult};
 /// CONFIG GET parameter [parameter ...]
 pub fn config_get(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let cfg = ctx.shared.config.read().clone();
-    let mut pairs: Vec<(&'static str, String)> = Vec::new();
+    let mut pairs: Vec<(String, String)> = Vec::new();
     for pat in &args[2..] {
         for (n, v) in cfg.get_matching(pat) {
             if !pairs.iter().any(|(x, _)| *x == n) {
