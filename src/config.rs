@@ -4,8 +4,8 @@
 
 use std::path::PathBuf;
 
-use crate::resp::parse::split_args;
 use crate::config_stored::{find_stored, stored_names, StoredKind, STORED_PARAMS};
+use crate::resp::parse::split_args;
 use crate::util::{glob_match, parse_memory};
 
 /// Eviction policy under `maxmemory`.
@@ -755,7 +755,10 @@ impl Settings {
             .filter(|p| glob_match(pattern, p.name.as_bytes(), true))
             .map(|p| (p.name.to_string(), (p.get)(self)))
             .collect();
-        for p in STORED_PARAMS.iter().filter(|p| find_param(p.name).is_none()) {
+        for p in STORED_PARAMS
+            .iter()
+            .filter(|p| find_param(p.name).is_none())
+        {
             for name in stored_names(p) {
                 if glob_match(pattern, name.as_bytes(), true) {
                     let value = self.stored.get(p.name).map_or(p.default, String::as_str);

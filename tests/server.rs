@@ -1340,3 +1340,82 @@ fn enable_debug_command_and_protected_configs_allow_as_configured() {
         format!("dir\n{path}\n")
     );
 }
+
+/// Every parameter redis-server 7.0 knows is accepted (or refused) exactly as
+/// there, so harnesses that `CONFIG SET save ""` etc. before each test run
+/// work; ringcache remembers the ones it does not act on.
+#[test]
+fn every_redis_parameter_is_known_and_set_like_redis() {
+    let redis = require_redis(&[]);
+    let rc = start_ringcache(&[]);
+    let names = |port: u16| -> Vec<String> {
+        let out = redis_cli(port, &["CONFIG", "GET", "*"]);
+        out.lines().step_by(2).map(str::to_string).collect()
+    };
+    let ours = names(rc.port);
+    let missing: Vec<String> = names(redis.port)
+        .into_iter()
+        .filter(|n| !ours.contains(n))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "parameters unknown to ringcache: {missing:?}"
+    );
+    let s = script(
+        r#"
+        CONFIG SET save ""
+        CONFIG GET save
+        CONFIG SET save "900 1  300 10"
+        CONFIG GET save
+        CONFIG SET save 100
+        CONFIG SET save "100 x"
+        CONFIG SET appendonly no
+        CONFIG SET appendonly maybe
+        CONFIG SET appendfsync ALWAYS
+        CONFIG GET appendfsync
+        CONFIG SET appendfsync sometimes
+        CONFIG SET notify-keyspace-events KEA
+        CONFIG GET notify-keyspace-events
+        CONFIG SET notify-keyspace-events Ex$
+        CONFIG GET notify-keyspace-events
+        CONFIG SET notify-keyspace-events AKEn
+        CONFIG GET notify-keyspace-events
+        CONFIG SET notify-keyspace-events q
+        CONFIG SET acllog-max-len 1x
+        CONFIG SET active-defrag-cycle-max 100
+        CONFIG SET active-defrag-cycle-max 50
+        CONFIG GET active-defrag-cycle-max
+        CONFIG SET maxmemory-clients 10%
+        CONFIG GET maxmemory-clients
+        CONFIG SET maxmemory-clients 101%
+        CONFIG SET maxmemory-clients x
+        CONFIG SET maxmemory-clients 1kb
+        CONFIG GET maxmemory-clients
+        CONFIG SET active-defrag-ignore-bytes 2mb
+        CONFIG GET active-defrag-ignore-bytes
+        CONFIG SET active-defrag-ignore-bytes -1
+        CONFIG SET slave-priority 5
+        CONFIG GET replica-priority
+        CONFIG GET slave-priority
+        CONFIG SET oom-score-adj-values "1 2"
+        CONFIG SET oom-score-adj-values "1 2 5000"
+        CONFIG SET oom-score-adj-values "1 2 3"
+        CONFIG GET oom-score-adj-values
+        CONFIG SET latency-tracking-info-percentiles "50 101"
+        CONFIG SET latency-tracking-info-percentiles "99.99 50"
+        CONFIG GET latency-tracking-info-percentiles
+        CONFIG SET tcp-backlog 5
+        CONFIG SET dbfilename x.rdb
+        CONFIG SET lazyfree-lazy-user-del yes
+        CONFIG GET lazyfree-lazy-user-del
+        CONFIG SET tls-port 70000
+        CONFIG GET tls-port
+        CONFIG SET proc-title-template "{title}"
+        CONFIG SET proc-title-template "{title} {nosuch}"
+        CONFIG SET proc-title-template "{title"
+        CONFIG SET proc-title-template "{title} {port} x"
+        CONFIG GET proc-title-template
+        "#,
+    );
+    assert_same_replies(redis.port, rc.port, &s);
+}
