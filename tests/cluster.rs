@@ -329,6 +329,31 @@ fn cluster_commands_errors() {
         c.cmd_str(&format!("CLUSTER FORGET {me}")),
         "-ERR I tried hard but I can't forget myself...\r\n"
     );
+    // No replicas yet: a known node has none, an unknown one is an error.
+    assert_eq!(c.cmd_str(&format!("CLUSTER REPLICAS {me}")), "*0\r\n");
+    assert_eq!(c.cmd_str(&format!("CLUSTER SLAVES {me}")), "*0\r\n");
+    assert_eq!(
+        c.cmd_str("CLUSTER REPLICAS abc"),
+        "-ERR Unknown node abc\r\n"
+    );
+    // Hand placement of slots says why it is refused, not "unknown".
+    for (cmd, why) in [
+        ("CLUSTER ADDSLOTS 1 2", "ringcache assigns slots"),
+        ("CLUSTER SETSLOT 1 NODE x", "ringcache assigns slots"),
+        ("CLUSTER FAILOVER", "no replicas"),
+        ("CLUSTER RESET HARD", "SHUTDOWN"),
+    ] {
+        let sub = cmd.split(' ').nth(1).unwrap_or_default();
+        let r = c.cmd_str(cmd);
+        assert!(
+            r.starts_with(&format!("-ERR CLUSTER {sub} is not supported: ")) && r.contains(why),
+            "{cmd}: {r}"
+        );
+    }
+    assert_eq!(
+        c.cmd_str("CLUSTER ADDSLOTS"),
+        "-ERR wrong number of arguments for 'cluster|addslots' command\r\n"
+    );
     let info = redis_cli(n.port(), &["cluster", "info"]);
     assert!(
         info.starts_with("cluster_state:ok\r\ncluster_slots_assigned:16384\r\n"),

@@ -91,11 +91,16 @@ pub fn cluster_help(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
             "    Internal: raft messages between nodes (peer links only).",
             "REBALANCE-STATUS",
             "    Return live-migration progress: slots pending/done, keys, bytes, rate, ETA.",
+            "REPLICAS <node-id>",
+            "    Return <node-id> replicas (none: ringcache keeps no replicas yet).",
             "SHARDS",
             "    Return information about slot range mappings and the nodes associated with them.",
             "SLOTS",
             "    Return information about slots range mappings. Each range is made of:",
             "    start, end, master and replicas IP addresses, ports and ids",
+            "ADDSLOTS, ADDSLOTSRANGE, DELSLOTS, DELSLOTSRANGE, SETSLOT, FLUSHSLOTS, BUMPEPOCH,",
+            "SET-CONFIG-EPOCH, REPLICATE, FAILOVER, RESET",
+            "    Not supported: the consistent-hash ring places slots (see docs/CLUSTER.md).",
         ],
     );
     Ok(())
@@ -347,6 +352,36 @@ pub fn cluster_forget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     c.forgotten.lock().insert(id);
     ctx.out.ok();
     Ok(())
+}
+
+/// CLUSTER REPLICAS|SLAVES node-id: the node's replicas. ringcache keeps no
+/// replicas yet, so a known node has none (an empty list, as Redis answers
+/// for a master without replicas).
+pub fn cluster_replicas(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let c = cluster(ctx)?;
+    let id = String::from_utf8_lossy(&args[2]).into_owned();
+    if !listed(&c, &c.view()).any(|n| n.id == id) {
+        return Err(CmdError::err(format!("Unknown node {id}")));
+    }
+    ctx.out.array_len(0);
+    Ok(())
+}
+
+/// The Redis Cluster subcommands that assign slots, epochs or replicas by
+/// hand (ADDSLOTS, SETSLOT, FAILOVER, ...): ringcache places slots on its
+/// consistent-hash ring and moves them itself when nodes join or leave, so
+/// these answer an error that says so instead of `unknown subcommand`.
+pub fn cluster_ring_managed(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    cluster(ctx)?;
+    let sub = String::from_utf8_lossy(&args[1]).to_ascii_uppercase();
+    let why = match sub.as_str() {
+        "REPLICATE" | "FAILOVER" => "ringcache has no replicas to manage by hand",
+        "RESET" => "a node leaves the ring with SHUTDOWN (its slots move to the others) and joins with --join",
+        _ => "ringcache assigns slots and epochs with its consistent-hash ring; add or remove nodes to move slots",
+    };
+    Err(CmdError::err(format!(
+        "CLUSTER {sub} is not supported: {why} (see docs/CLUSTER.md)"
+    )))
 }
 
 /// The refusal of every peer-link handshake that fails, whatever the reason
