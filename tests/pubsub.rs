@@ -4,6 +4,8 @@
 mod common;
 
 use common::*;
+use std::io::{Read, Write};
+use std::time::Duration;
 
 /// Runs one subscriber/publisher scenario and returns every raw reply read.
 fn scenario(port: u16) -> Vec<String> {
@@ -153,4 +155,46 @@ fn slow_subscriber_is_disconnected_others_keep_working() {
     assert_eq!(admin.cmd(&[b"PUBLISH", b"feed", b"last"]), b":1\r\n");
     assert!(slow.is_closed(), "slow subscriber must be disconnected");
     assert_eq!(admin.cmd(&[b"PING"]), b"+PONG\r\n");
+}
+
+/// Under CLIENT REPLY OFF / SKIP a subscriber still gets its (un)subscribe
+/// confirmations and the messages (they are pushes), as in Redis 7.0, while
+/// ordinary replies stay dropped.
+#[test]
+fn reply_off_still_delivers_subscription_pushes() {
+    let redis = require_redis(&[]);
+    let rc = start_ringcache(&[]);
+    let transcript = |port: u16| -> Vec<u8> {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_millis(300)))
+            .expect("timeout");
+        s.write_all(b"CLIENT REPLY OFF\r\nPING\r\nSUBSCRIBE ch\r\nPSUBSCRIBE p*\r\n")
+            .expect("send");
+        std::thread::sleep(Duration::from_millis(200));
+        redis_cli(port, &["PUBLISH", "ch", "one"]);
+        redis_cli(port, &["PUBLISH", "px", "two"]);
+        s.write_all(
+            b"UNSUBSCRIBE ch\r\nPUNSUBSCRIBE p*\r\nCLIENT REPLY SKIP\r\nSUBSCRIBE c2\r\nPING\r\nCLIENT REPLY ON\r\nPING\r\n",
+        )
+        .expect("send");
+        let mut out = Vec::new();
+        let mut tmp = [0u8; 4096];
+        while let Ok(n) = s.read(&mut tmp) {
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&tmp[..n]);
+        }
+        out
+    };
+    let want = transcript(redis.port);
+    assert!(
+        want.windows(9).any(|w| w == b"subscribe"),
+        "{}",
+        String::from_utf8_lossy(&want)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&transcript(rc.port)),
+        String::from_utf8_lossy(&want)
+    );
 }

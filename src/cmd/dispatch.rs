@@ -420,6 +420,13 @@ pub fn execute(ctx: &mut Ctx<'_>, args: Vec<Bytes>) -> Option<Vec<Bytes>> {
     ctx.shared
         .blocking
         .serve_ready(&ctx.shared.node, super::blocking_pop::attempt);
+    // (P|S)(UN)SUBSCRIBE confirm with pushes, which Redis 7.0 delivers
+    // under CLIENT REPLY OFF/SKIP too: keep them (the mode still advances).
+    let mark = if confirms_with_pushes(cmd) {
+        ctx.out.buf.len()
+    } else {
+        mark
+    };
     finish_reply_mode(ctx, skip_reply, mark);
     // Emptied by the parser when it takes the vector back.
     ctx.client.spare_args = args;
@@ -521,6 +528,14 @@ fn begin_reply_mode(client: &mut Client) -> ReplyMode {
         return ReplyMode::Skipping;
     }
     prior
+}
+
+/// The subscription commands, whose replies are push messages.
+fn confirms_with_pushes(cmd: &Command) -> bool {
+    matches!(
+        cmd.name,
+        "subscribe" | "unsubscribe" | "psubscribe" | "punsubscribe" | "ssubscribe" | "sunsubscribe"
+    )
 }
 
 /// Drops the reply of a command run under CLIENT REPLY OFF/SKIP (except the
