@@ -1419,3 +1419,78 @@ fn every_redis_parameter_is_known_and_set_like_redis() {
     );
     assert_same_replies(redis.port, rc.port, &s);
 }
+
+/// ROLE and the read side of ACL answer as Redis 7.0 does for its only user
+/// (`default`), with and without `requirepass`; ACL CAT lists the commands
+/// both servers have under the same categories.
+#[test]
+fn role_and_acl_read_side_match_redis() {
+    let redis = require_redis(&[]);
+    let rc = start_ringcache(&[]);
+    let s = script(
+        r#"
+        ROLE
+        ACL WHOAMI
+        ACL USERS
+        ACL LIST
+        ACL GETUSER default
+        ACL GETUSER nosuch
+        ACL CAT
+        ACL CAT nosuch
+        ACL GENPASS 0
+        ACL GENPASS 4097
+        ACL GENPASS x
+        ACL DRYRUN default get a
+        ACL DRYRUN default get
+        ACL DRYRUN nosuch get a
+        ACL DRYRUN default nosuchcmd
+        ACL NOSUCH
+        ACL
+        CONFIG SET requirepass pw
+        AUTH pw
+        ACL LIST
+        ACL GETUSER default
+        CONFIG SET requirepass ""
+        "#,
+    );
+    assert_same_replies(redis.port, rc.port, &s);
+    assert_same_resp3_replies(redis.port, rc.port, &script("ACL GETUSER default\nROLE"));
+    for bits in ["", "1", "5", "128", "4096"] {
+        let mut args = vec!["ACL", "GENPASS"];
+        if !bits.is_empty() {
+            args.push(bits);
+        }
+        let ours = redis_cli(rc.port, &args);
+        let theirs = redis_cli(redis.port, &args);
+        assert_eq!(ours.trim().len(), theirs.trim().len(), "GENPASS {bits}");
+        assert!(ours.trim().bytes().all(|b| b.is_ascii_hexdigit()), "{ours}");
+    }
+    // Per category: the commands both servers have are filed the same way.
+    let ours_all = redis_cli(rc.port, &["COMMAND", "LIST"]);
+    let theirs_all = redis_cli(redis.port, &["COMMAND", "LIST"]);
+    let both: std::collections::BTreeSet<&str> = ours_all
+        .lines()
+        .filter(|n| theirs_all.lines().any(|t| t == *n))
+        .collect();
+    let mut wrong = Vec::new();
+    for cat in redis_cli(redis.port, &["ACL", "CAT"]).lines() {
+        let listed = |port: u16| -> std::collections::BTreeSet<String> {
+            redis_cli(port, &["ACL", "CAT", cat])
+                .lines()
+                .filter(|n| both.contains(n))
+                .map(str::to_string)
+                .collect()
+        };
+        let (ours, theirs) = (listed(rc.port), listed(redis.port));
+        for n in ours.symmetric_difference(&theirs) {
+            wrong.push(format!(
+                "{cat}:{n}{}",
+                if ours.contains(n) { "+" } else { "-" }
+            ));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "categories differ (+ only ours, - missing): {wrong:?}"
+    );
+}

@@ -8,7 +8,10 @@ use super::ctx::{help_reply, is, Ctx};
 use crate::error::{CmdError, CmdResult};
 
 /// The ACL categories Redis reports for `c` (COMMAND INFO, COMMAND LIST FILTERBY ACLCAT).
-fn acl_categories(c: &Command) -> Vec<String> {
+pub(super) fn acl_categories(c: &Command) -> Vec<String> {
+    if let Some(cats) = super::acl_category_table::redis_acl_categories(c.name) {
+        return cats.iter().map(|c| c.to_string()).collect();
+    }
     let mut v = Vec::new();
     if c.has(flags::WRITE) {
         v.push("@write".to_string());

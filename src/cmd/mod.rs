@@ -9,6 +9,8 @@
 //! every family, so no handler depends on it. The re-exports below are for
 //! the layers above.
 
+pub mod acl;
+pub mod acl_category_table;
 pub mod bitfield;
 pub mod bitmap;
 pub mod blocking_pop;

@@ -229,6 +229,20 @@ pub fn wait(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
+/// MEMORY HELP (the subcommands this node has: USAGE).
+pub fn memory_help(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
+    super::ctx::help_reply(
+        ctx,
+        "MEMORY",
+        &[
+            "USAGE <key> [SAMPLES <count>]",
+            "    Return memory in bytes used by <key> and its value. Nested values are",
+            "    sampled up to <count> times (default: 5, 0 means sample all).",
+        ],
+    );
+    Ok(())
+}
+
 /// MEMORY USAGE key [SAMPLES n]
 pub fn memory_usage(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     if args.len() != 3 && !(args.len() == 5 && is(&args[3], "samples")) {

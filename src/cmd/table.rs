@@ -12,7 +12,7 @@ use super::command::{self, flags::*, Command};
 use super::ctx::{Handler, KeysFn};
 use super::shared::Shared;
 use super::{
-    bitfield, bitmap, blocking_pop, cluster, config_cmd, connection, function, geo, hash,
+    acl, bitfield, bitmap, blocking_pop, cluster, config_cmd, connection, function, geo, hash,
     hyperloglog, info, introspect, keys, list, pubsub, scripting, server, set, sort, stream,
     stream_group, stream_read, string, transaction, zset,
 };
@@ -246,7 +246,20 @@ static COMMANDS: &[Command] = &[
     c("wait", 3, NOSCRIPT, NO_KEYS, "generic", server::wait),
     container("memory", -2, "server", &[
         c("memory|usage", -3, READONLY, SUBCOMMAND_KEY, "server", server::memory_usage),
+        c("memory|help", 2, LOADING | STALE, NO_KEYS, "server", server::memory_help),
     ]),
+    // ACL, read side, and ROLE (cmd/acl.rs)
+    container("acl", -2, "server", &[
+        c("acl|cat", -2, NOSCRIPT | LOADING | STALE, NO_KEYS, "server", acl::acl_cat),
+        c("acl|whoami", 2, NOSCRIPT | LOADING | STALE, NO_KEYS, "server", acl::acl_whoami),
+        c("acl|users", 2, ADMIN | NOSCRIPT | LOADING | STALE, NO_KEYS, "server", acl::acl_users),
+        c("acl|list", 2, ADMIN | NOSCRIPT | LOADING | STALE, NO_KEYS, "server", acl::acl_list),
+        c("acl|getuser", 3, ADMIN | NOSCRIPT | LOADING | STALE, NO_KEYS, "server", acl::acl_getuser),
+        c("acl|genpass", -2, NOSCRIPT | LOADING | STALE, NO_KEYS, "server", acl::acl_genpass),
+        c("acl|dryrun", -4, ADMIN | NOSCRIPT | LOADING | STALE, NO_KEYS, "server", acl::acl_dryrun),
+        c("acl|help", 2, LOADING | STALE, NO_KEYS, "server", acl::acl_help),
+    ]),
+    c("role", 1, NOSCRIPT | LOADING | STALE | FAST, NO_KEYS, "server", acl::role),
     container_with("command", -1, "server", introspect::command, &[
         c("command|count", 2, LOADING | STALE, NO_KEYS, "server", introspect::command_count),
         c("command|info", -2, LOADING | STALE, NO_KEYS, "server", introspect::command_info),
