@@ -237,6 +237,9 @@ pub struct Settings {
     /// Values set for Redis parameters the node remembers but does not act
     /// on ([`crate::config_stored`]); absent ones show their default.
     pub stored: std::collections::BTreeMap<&'static str, String>,
+    /// The config file the node was started with (absolute), for CONFIG
+    /// REWRITE and INFO's `config_file`.
+    pub config_file: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -291,6 +294,7 @@ impl Default for Settings {
             enable_debug_command: Enablement::No,
             enable_protected_configs: Enablement::No,
             stored: std::collections::BTreeMap::new(),
+            config_file: None,
         }
     }
 }
@@ -826,6 +830,7 @@ impl Settings {
         if let Some(first) = args.first() {
             if !first.starts_with("--") {
                 s.load_file(first)?;
+                s.config_file = Some(std::path::absolute(first).unwrap_or_else(|_| first.into()));
                 i = 1;
             }
         }

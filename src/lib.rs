@@ -8,6 +8,7 @@ pub mod alloc;
 pub mod cluster;
 pub mod cmd;
 pub mod config;
+pub mod config_rewrite;
 pub mod config_stored;
 pub mod error;
 pub mod memcache;

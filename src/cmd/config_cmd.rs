@@ -1,4 +1,4 @@
-//! CONFIG GET / SET / RESETSTAT / HELP: the node's settings (`config`)
+//! CONFIG GET / SET / RESETSTAT / REWRITE / HELP: the node's settings (`config`)
 //! read and changed at run time, and the statistics reset.
 
 use std::sync::atomic::Ordering;
@@ -66,6 +66,20 @@ pub fn config_set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
+/// CONFIG REWRITE: the start-up config file updated with the current
+/// settings (`config_rewrite`).
+pub fn config_rewrite(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
+    let cfg = ctx.shared.config.read().clone();
+    let Some(path) = cfg.config_file.as_deref() else {
+        return Err(CmdError::err("The server is running without a config file"));
+    };
+    crate::config_rewrite::rewrite_config_file(path, &cfg)
+        .map_err(|e| CmdError::err(format!("Rewriting config file: {e}")))?;
+    tracing::info!("CONFIG REWRITE executed with success.");
+    ctx.out.ok();
+    Ok(())
+}
+
 /// CONFIG RESETSTAT
 pub fn config_resetstat(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     let sh = ctx.shared;
@@ -113,6 +127,8 @@ pub fn config_help(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
             "    Set the configuration <directive> to <value>.",
             "RESETSTAT",
             "    Reset statistics reported by the INFO command.",
+            "REWRITE",
+            "    Rewrite the configuration file.",
         ],
     );
     Ok(())

@@ -123,7 +123,7 @@ fn info_text(ctx: &Ctx<'_>, sections: &[String]) -> String {
         section(&mut out, "Server");
         let _ = write!(
             out,
-            "redis_version:{}\r\nringcache_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:{}\r\nos:{} {}\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:epoll\r\natomicvar_api:c11-builtin\r\ngcc_version:0.0.0\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nlru_clock:{}\r\nexecutable:ringcache\r\nconfig_file:\r\nio_threads_active:0\r\n",
+            "redis_version:{}\r\nringcache_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:{}\r\nos:{} {}\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:epoll\r\natomicvar_api:c11-builtin\r\ngcc_version:0.0.0\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nlru_clock:{}\r\nexecutable:ringcache\r\nconfig_file:{}\r\nio_threads_active:0\r\n",
             super::connection::REDIS_VERSION,
             env!("CARGO_PKG_VERSION"),
             if cfg.cluster_enabled { "cluster" } else { "standalone" },
@@ -138,6 +138,10 @@ fn info_text(ctx: &Ctx<'_>, sections: &[String]) -> String {
             cfg.hz,
             cfg.hz,
             (ctx.now_ms / 1000) & 0xFFFFFF,
+            cfg.config_file
+                .as_deref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
         );
     }
     if wanted("clients") {

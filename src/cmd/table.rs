@@ -224,6 +224,7 @@ static COMMANDS: &[Command] = &[
         c("config|get", -3, ADMIN_CMD, NO_KEYS, "server", config_cmd::config_get),
         c("config|set", -4, ADMIN_CMD, NO_KEYS, "server", config_cmd::config_set),
         c("config|resetstat", 2, ADMIN_CMD, NO_KEYS, "server", config_cmd::config_resetstat),
+        c("config|rewrite", 2, ADMIN_CMD, NO_KEYS, "server", config_cmd::config_rewrite),
         c("config|help", 2, LOADING | STALE, NO_KEYS, "server", config_cmd::config_help),
     ]),
     c("flushall", -1, WRITE, NO_KEYS, "server", server::flushall),
