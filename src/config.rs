@@ -240,6 +240,8 @@ pub struct Settings {
     /// The config file the node was started with (absolute), for CONFIG
     /// REWRITE and INFO's `config_file`.
     pub config_file: Option<PathBuf>,
+    /// LATENCY monitor threshold in milliseconds (0: off).
+    pub latency_monitor_threshold: i64,
 }
 
 impl Default for Settings {
@@ -295,6 +297,7 @@ impl Default for Settings {
             enable_protected_configs: Enablement::No,
             stored: std::collections::BTreeMap::new(),
             config_file: None,
+            latency_monitor_threshold: 0,
         }
     }
 }
@@ -684,6 +687,13 @@ pub static PARAMS: &[Param] = &[
             Ok(())
         },
     },
+    int_param!(
+        "latency-monitor-threshold",
+        latency_monitor_threshold,
+        0,
+        i64::MAX,
+        true
+    ),
     Param {
         name: "daemonize",
         mutable: false,

@@ -131,7 +131,6 @@ pub static STORED_PARAMS: &[StoredParam] = &[
     stored("ignore-warnings", "", Text),
     stored("io-threads-do-reads", "no", Immutable),
     stored("jemalloc-bg-thread", "yes", Bool),
-    stored("latency-monitor-threshold", "0", Int(0, i64::MAX)),
     stored("latency-tracking", "yes", Bool),
     stored(
         "latency-tracking-info-percentiles",

@@ -1572,3 +1572,50 @@ fn config_rewrite_round_trips_through_the_file() {
     };
     assert_eq!(pairs(&after), pairs(&before));
 }
+
+/// The latency monitor records commands that reach
+/// `latency-monitor-threshold` like Redis: one `command` event for a slow
+/// script, none while the threshold is 0; RESET counts the events. (DEBUG
+/// SLEEP sleeps only its own connection on ringcache, so a busy script is
+/// the slow command here.)
+#[test]
+fn latency_monitor_records_slow_commands_like_redis() {
+    let redis = require_redis(&[]);
+    let rc = start_ringcache(&[]);
+    let busy = "local i = 0 while i < 3000000 do i = i + 1 end return i";
+    assert_same_replies(
+        redis.port,
+        rc.port,
+        &script(&format!(
+            "LATENCY LATEST\nEVAL \"{busy}\" 0\nLATENCY LATEST\nLATENCY HISTORY command\nLATENCY RESET\nLATENCY HISTORY\nCONFIG SET latency-monitor-threshold x\nCONFIG GET latency-monitor-threshold"
+        )),
+    );
+    for port in [redis.port, rc.port] {
+        assert_eq!(
+            redis_cli(port, &["CONFIG", "SET", "latency-monitor-threshold", "5"]).trim(),
+            "OK"
+        );
+    }
+    let shape = |port: u16| -> (Vec<String>, Vec<String>, String) {
+        redis_cli(port, &["EVAL", busy, "0"]);
+        let lines = |args: &[&str]| -> Vec<String> {
+            redis_cli(port, args).lines().map(str::to_string).collect()
+        };
+        let latest = lines(&["LATENCY", "LATEST"]);
+        let history = lines(&["LATENCY", "HISTORY", "command"]);
+        let reset = redis_cli(port, &["LATENCY", "RESET", "command", "nosuch"]);
+        (latest, history, reset)
+    };
+    let (ours, theirs) = (shape(rc.port), shape(redis.port));
+    // [event, unix time, latest ms, max ms] and one [time, ms] sample.
+    for (latest, history) in [(&ours.0, &ours.1), (&theirs.0, &theirs.1)] {
+        assert_eq!(latest.len(), 4, "{latest:?}");
+        assert_eq!(latest[0], "command");
+        let ms: u64 = latest[2].parse().expect("ms");
+        assert!(ms >= 5, "{latest:?}");
+        assert_eq!(latest[2], latest[3]);
+        assert_eq!(history, &vec![latest[1].clone(), latest[2].clone()]);
+    }
+    assert_eq!(ours.2, theirs.2);
+    assert_eq!(redis_cli(rc.port, &["LATENCY", "LATEST"]).trim(), "");
+}

@@ -505,6 +505,17 @@ pub fn call(ctx: &mut Ctx<'_>, found: Found, args: &[Bytes]) {
     if !cmd.has(flags::SKIP_SLOWLOG) {
         super::observe::maybe_slowlog(ctx, args, micros);
     }
+    if let Some(ms) = crate::node::latency::over_threshold(micros) {
+        let event = if cmd.has(flags::FAST) {
+            "fast-command"
+        } else {
+            "command"
+        };
+        ctx.shared
+            .latency
+            .lock()
+            .add_sample(event, ctx.now_ms / 1000, ms);
+    }
 }
 
 fn reject(ctx: &mut Ctx<'_>, stat: Option<usize>, e: CmdError) {

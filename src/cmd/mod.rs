@@ -30,6 +30,7 @@ pub mod hyperloglog;
 pub mod info;
 pub mod introspect;
 pub mod keys;
+pub mod latency;
 pub mod list;
 pub mod observe;
 pub mod partial_sort;

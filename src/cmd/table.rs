@@ -13,8 +13,8 @@ use super::ctx::{Handler, KeysFn};
 use super::shared::Shared;
 use super::{
     acl, bitfield, bitmap, blocking_pop, cluster, config_cmd, connection, function, geo, hash,
-    hyperloglog, info, introspect, keys, list, pubsub, scripting, server, set, sort, stream,
-    stream_group, stream_read, string, transaction, zset,
+    hyperloglog, info, introspect, keys, latency, list, pubsub, scripting, server, set, sort,
+    stream, stream_group, stream_read, string, transaction, zset,
 };
 use crate::config::Settings;
 use crate::node::Node;
@@ -248,6 +248,13 @@ static COMMANDS: &[Command] = &[
     container("memory", -2, "server", &[
         c("memory|usage", -3, READONLY, SUBCOMMAND_KEY, "server", server::memory_usage),
         c("memory|help", 2, LOADING | STALE, NO_KEYS, "server", server::memory_help),
+    ]),
+    // latency monitor (cmd/latency.rs)
+    container("latency", -2, "server", &[
+        c("latency|latest", 2, ADMIN | NOSCRIPT | LOADING | STALE, NO_KEYS, "server", latency::latency_latest),
+        c("latency|history", 3, ADMIN | NOSCRIPT | LOADING | STALE, NO_KEYS, "server", latency::latency_history),
+        c("latency|reset", -2, ADMIN | NOSCRIPT | LOADING | STALE, NO_KEYS, "server", latency::latency_reset),
+        c("latency|help", 2, LOADING | STALE, NO_KEYS, "server", latency::latency_help),
     ]),
     // ACL, read side, and ROLE (cmd/acl.rs)
     container("acl", -2, "server", &[

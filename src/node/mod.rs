@@ -7,6 +7,7 @@ pub mod blocking;
 pub mod busy_poll;
 pub mod clients;
 pub mod gate;
+pub mod latency;
 pub mod mc_stats;
 pub mod pubsub;
 pub mod slowlog;
@@ -45,6 +46,8 @@ pub struct Node {
     pub script_run: Arc<gate::ScriptRun>,
     /// Slow commands.
     pub slowlog: Mutex<slowlog::SlowLog>,
+    /// LATENCY LATEST/HISTORY samples.
+    pub latency: Mutex<latency::LatencyMonitor>,
     /// MONITOR feed.
     pub monitor: broadcast::Sender<Bytes>,
     /// Number of MONITOR clients (skip formatting when zero).
@@ -97,6 +100,7 @@ pub fn random_hex_id() -> String {
 pub fn apply_hot_settings(s: &Settings) {
     crate::store::evict::apply_settings(s);
     slowlog::apply_settings(s);
+    latency::apply_settings(s);
 }
 
 impl Node {
@@ -117,6 +121,7 @@ impl Node {
             gate: gate::Gate::default(),
             script_run: Arc::default(),
             slowlog: Mutex::new(slowlog::SlowLog::default()),
+            latency: Mutex::new(latency::LatencyMonitor::default()),
             busy_poll: busy_poll::BusyPoll::default(),
             monitor: tx,
             monitors: AtomicUsize::new(0),
