@@ -1619,3 +1619,56 @@ fn latency_monitor_records_slow_commands_like_redis() {
     assert_eq!(ours.2, theirs.2);
     assert_eq!(redis_cli(rc.port, &["LATENCY", "LATEST"]).trim(), "");
 }
+
+/// CLIENT PAUSE holds commands like Redis 7.0: WRITE lets reads through and
+/// holds writes (and EXEC of a write transaction) until the deadline or
+/// UNPAUSE (a write queued in MULTI too); ALL holds everything; errors match.
+#[test]
+fn client_pause_holds_commands_like_redis() {
+    let redis = require_redis(&[]);
+    let rc = start_ringcache(&[]);
+    assert_same_replies(
+        redis.port,
+        rc.port,
+        &script(
+            "CLIENT PAUSE\nCLIENT PAUSE x\nCLIENT PAUSE -1\nCLIENT PAUSE 1 FOO\nCLIENT PAUSE 1 ALL x\nCLIENT UNPAUSE x\nCLIENT PAUSE 0 WRITE\nCLIENT UNPAUSE",
+        ),
+    );
+    // (milliseconds each step took, reply) for one scenario on `port`.
+    let scenario = |port: u16| -> Vec<(u128, String)> {
+        let mut admin = RawConn::connect(port);
+        let mut other = RawConn::connect(port);
+        let mut out = Vec::new();
+        let mut step = |c: &mut RawConn, line: &str| {
+            let t = Instant::now();
+            let r = c.cmd_str(line);
+            out.push((t.elapsed().as_millis(), r));
+        };
+        step(&mut admin, "CLIENT PAUSE 400 WRITE");
+        step(&mut other, "GET k");
+        step(&mut other, "SET k 1");
+        step(&mut admin, "CLIENT PAUSE 5000 WRITE");
+        step(&mut other, "MULTI");
+        // UNPAUSE from another connection after 300 ms releases the queued SET.
+        let unpause = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            redis_cli(port, &["CLIENT", "UNPAUSE"])
+        });
+        step(&mut other, "SET k 2");
+        assert_eq!(unpause.join().expect("unpause").trim(), "OK");
+        step(&mut other, "EXEC");
+        step(&mut admin, "CLIENT PAUSE 300 ALL");
+        step(&mut other, "GET k");
+        out
+    };
+    let coarse = |v: Vec<(u128, String)>| -> Vec<(bool, String)> {
+        v.into_iter().map(|(ms, r)| (ms >= 200, r)).collect()
+    };
+    let theirs = coarse(scenario(redis.port));
+    assert_eq!(
+        theirs.iter().map(|(held, _)| *held).collect::<Vec<_>>(),
+        [false, false, true, false, false, true, false, false, true],
+        "{theirs:?}"
+    );
+    assert_eq!(coarse(scenario(rc.port)), theirs);
+}

@@ -5,6 +5,7 @@ use bytes::Bytes;
 use super::client::ReplyMode;
 use super::ctx::{arg_i64, is, After, Ctx};
 use crate::error::{CmdError, CmdResult};
+use crate::node::pause::PauseMode;
 use crate::resp::Proto;
 
 /// Version reported to clients (the Redis release whose behaviour is matched).
@@ -396,6 +397,39 @@ pub fn client_no_evict(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
+/// CLIENT PAUSE timeout [WRITE|ALL]: client commands (all, or those that may
+/// write) wait for `timeout` ms or CLIENT UNPAUSE (`node::pause`).
+pub fn client_pause(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    if args.len() > 4 {
+        return Err(CmdError::err(format!(
+            "unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
+            String::from_utf8_lossy(&args[1])
+        )));
+    }
+    let ms = crate::util::parse_i64(&args[2])
+        .ok_or_else(|| CmdError::err("timeout is not an integer or out of range"))?;
+    if ms < 0 {
+        return Err(CmdError::err("timeout is negative"));
+    }
+    let mode = match args.get(3) {
+        None => PauseMode::All,
+        Some(m) if is(m, "all") => PauseMode::All,
+        Some(m) if is(m, "write") => PauseMode::Write,
+        Some(_) => return Err(CmdError::err("CLIENT PAUSE mode must be WRITE or ALL")),
+    };
+    let until = std::time::Instant::now() + std::time::Duration::from_millis(ms as u64);
+    ctx.shared.pause.pause(until, mode);
+    ctx.out.ok();
+    Ok(())
+}
+
+/// CLIENT UNPAUSE
+pub fn client_unpause(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
+    ctx.shared.pause.unpause();
+    ctx.out.ok();
+    Ok(())
+}
+
 /// CLIENT REPLY ON|OFF|SKIP
 pub fn client_reply(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     if is(&args[2], "on") {
@@ -457,12 +491,16 @@ pub fn client_help(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
             "    Return information about client connections.",
             "NO-EVICT (ON|OFF)",
             "    Protect current client connection from eviction.",
+            "PAUSE <timeout> [WRITE|ALL]",
+            "    Suspend all, or just write, clients for <timeout> milliseconds.",
             "REPLY (ON|OFF|SKIP)",
             "    Control the replies sent to the current connection.",
             "SETNAME <name>",
             "    Assign the name <name> to the current connection.",
             "UNBLOCK <clientid> [TIMEOUT|ERROR]",
             "    Unblock the specified blocked client.",
+            "UNPAUSE",
+            "    Stop the current client pause, resuming traffic.",
         ],
     );
     Ok(())

@@ -47,6 +47,9 @@ pub struct Ctx<'a> {
     pub after: Option<After>,
     /// True while this command runs under the exclusive gate.
     pub exclusive: bool,
+    /// Set when the command was held back by CLIENT PAUSE (its arguments
+    /// are handed back to run after the pause).
+    pub paused: bool,
 }
 
 impl<'a> Ctx<'a> {
@@ -66,6 +69,7 @@ impl<'a> Ctx<'a> {
             now_ms,
             after: None,
             exclusive,
+            paused: false,
         }
     }
 

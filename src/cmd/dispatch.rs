@@ -132,6 +132,9 @@ pub enum Dispatched {
     /// It must run after the replies of the commands this client forwarded
     /// before it: the caller collects them and dispatches it again.
     AfterInFlight(Vec<Bytes>),
+    /// CLIENT PAUSE holds it: the caller waits for the pause to end
+    /// (`Node::pause`) and dispatches it again.
+    Paused(Vec<Bytes>),
 }
 
 /// The one way into command execution: holds the node's gate shared across a
@@ -189,6 +192,9 @@ impl<'s> Dispatcher<'s> {
         let Some(args) = execute(&mut ctx, args) else {
             return Dispatched::Done(ctx.after.take());
         };
+        if ctx.paused {
+            return Dispatched::Paused(args);
+        }
         if !client.in_flight.is_empty() {
             return Dispatched::AfterInFlight(args);
         }
@@ -388,6 +394,15 @@ pub fn execute(ctx: &mut Ctx<'_>, args: Vec<Bytes>) -> Option<Vec<Bytes>> {
         finish_reply_mode(ctx, skip_reply, mark);
         return None;
     }
+    if !ctx.exclusive
+        && !ctx.client.proxied
+        && ctx.shared.pause.holds(may_write(ctx, cmd)).is_some()
+    {
+        // Undo the reply-mode step: the command runs again after the pause.
+        ctx.client.reply_mode = skip_reply_restore(skip_reply, ctx.client.reply_mode);
+        ctx.paused = true;
+        return Some(args);
+    }
     if ctx.client.multi.is_some() && !cmd.has(flags::NOT_QUEUED) {
         if cmd.has(flags::NO_MULTI) {
             ctx.client.multi_error = true;
@@ -539,6 +554,30 @@ fn begin_reply_mode(client: &mut Client) -> ReplyMode {
         return ReplyMode::Skipping;
     }
     prior
+}
+
+/// Whether CLIENT PAUSE WRITE holds `cmd` back: it may write (Redis'
+/// write and may-replicate commands), or it is the EXEC of a transaction
+/// that queued such a command (as in Redis 7.0, a write being queued inside
+/// MULTI is held too).
+fn may_write(ctx: &Ctx<'_>, cmd: &Command) -> bool {
+    let writes = flags::WRITE | flags::MAY_REPLICATE;
+    match &ctx.client.multi {
+        Some(queued) if cmd.name == "exec" => queued
+            .iter()
+            .any(|q| command::by_stat(q.stat).is_some_and(|f| f.cmd.has(writes))),
+        _ => cmd.has(writes),
+    }
+}
+
+/// The reply mode to keep when a command is handed back before running:
+/// CLIENT REPLY SKIP must still skip it when it runs.
+fn skip_reply_restore(taken: ReplyMode, now: ReplyMode) -> ReplyMode {
+    if taken == ReplyMode::Skipping && now == ReplyMode::Skipping {
+        ReplyMode::SkipNext
+    } else {
+        now
+    }
 }
 
 /// The subscription commands, whose replies are push messages.

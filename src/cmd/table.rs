@@ -214,6 +214,8 @@ static COMMANDS: &[Command] = &[
         c("client|kill", -3, ADMIN_CMD, NO_KEYS, "connection", connection::client_kill),
         c("client|unblock", -3, ADMIN_CMD, NO_KEYS, "connection", connection::client_unblock),
         c("client|no-evict", 3, ADMIN_CMD, NO_KEYS, "connection", connection::client_no_evict),
+        c("client|pause", -3, ADMIN_CMD, NO_KEYS, "connection", connection::client_pause),
+        c("client|unpause", 2, ADMIN_CMD, NO_KEYS, "connection", connection::client_unpause),
         c("client|reply", 3, NOSCRIPT | LOADING | STALE, NO_KEYS, "connection", connection::client_reply),
         c("client|setinfo", 4, NOSCRIPT | LOADING | STALE, NO_KEYS, "connection", connection::client_setinfo),
         c("client|help", 2, LOADING | STALE, NO_KEYS, "connection", connection::client_help),

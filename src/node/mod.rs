@@ -9,6 +9,7 @@ pub mod clients;
 pub mod gate;
 pub mod latency;
 pub mod mc_stats;
+pub mod pause;
 pub mod pubsub;
 pub mod slowlog;
 pub mod stats;
@@ -48,6 +49,8 @@ pub struct Node {
     pub slowlog: Mutex<slowlog::SlowLog>,
     /// LATENCY LATEST/HISTORY samples.
     pub latency: Mutex<latency::LatencyMonitor>,
+    /// CLIENT PAUSE state.
+    pub pause: pause::ClientPause,
     /// MONITOR feed.
     pub monitor: broadcast::Sender<Bytes>,
     /// Number of MONITOR clients (skip formatting when zero).
@@ -122,6 +125,7 @@ impl Node {
             script_run: Arc::default(),
             slowlog: Mutex::new(slowlog::SlowLog::default()),
             latency: Mutex::new(latency::LatencyMonitor::default()),
+            pause: pause::ClientPause::default(),
             busy_poll: busy_poll::BusyPoll::default(),
             monitor: tx,
             monitors: AtomicUsize::new(0),

@@ -817,6 +817,7 @@ impl Bridge<'_, '_> {
                 now_ms: ctx.now_ms,
                 after: None,
                 exclusive: true,
+                paused: false,
             };
             crate::cmd::dispatch::call(&mut sub, found, &argv);
         }

@@ -46,6 +46,8 @@ enum Next {
     Block(crate::node::blocking::BlockSpec),
     /// Run a cluster routing plan (proxy), continue.
     Route(Box<crate::cluster::route::RoutedCommand>),
+    /// Flush, wait for CLIENT PAUSE to let the held command run, continue.
+    Paused,
 }
 
 /// Why a new connection is refused, as the error line Redis sends before
@@ -171,6 +173,17 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
                 }
                 Next::Route(plan) => {
                     super::forward::run(&shared, &mut client, &mut reply, *plan).await;
+                }
+                Next::Paused => {
+                    tokio::select! {
+                        _ = shared.pause.wait_for_release() => {}
+                        _ = stop.changed() => break 'conn,
+                        _ = handle.wake.notified() => {
+                            if handle.killed.load(Ordering::Acquire) {
+                                break 'conn;
+                            }
+                        }
+                    }
                 }
                 Next::Monitor => {
                     if monitor.is_none() {
@@ -399,6 +412,11 @@ fn process_batch(
                 // Runs once the forwarded commands before it are answered.
                 *held = Some(args);
                 break Next::Continue;
+            }
+            Dispatched::Paused(args) => {
+                // Runs once CLIENT PAUSE lets it (see `Next::Paused`).
+                *held = Some(args);
+                break Next::Paused;
             }
         };
         parser.recycle(std::mem::take(&mut client.spare_args));

@@ -377,7 +377,9 @@ fn execute_here(
     let now = crate::store::now_ms();
     match Dispatcher::new(shared).dispatch(client, reply, now, args) {
         Dispatched::Done(after) => after,
-        Dispatched::AfterInFlight(_) => {
+        // A request re-routed here while CLIENT PAUSE holds it: the client
+        // retries (only the first dispatch of a client command waits).
+        Dispatched::AfterInFlight(_) | Dispatched::Paused(_) => {
             reply.error(&tryagain().to_string());
             None
         }
