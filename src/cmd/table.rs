@@ -12,8 +12,8 @@ use super::command::{self, flags::*, Command};
 use super::ctx::{Handler, KeysFn};
 use super::shared::Shared;
 use super::{
-    bitfield, bitmap, blocking_pop, cluster, config_cmd, connection, function, geo, hash,
-    hyperloglog, info, introspect, keys, list, pubsub, scripting, server, set, sort, stream,
+    bitfield, bitmap, blocking_pop, cluster, config_cmd, connection, dump_restore, function, geo,
+    hash, hyperloglog, info, introspect, keys, list, pubsub, scripting, server, set, sort, stream,
     stream_group, stream_read, string, transaction, zset,
 };
 use crate::config::Settings;
@@ -190,6 +190,9 @@ static COMMANDS: &[Command] = &[
     c("move", 3, WRITE | FAST, FIRST_KEY, "generic", keys::move_cmd),
     c("touch", -2, SPLIT_SUM | READONLY | FAST, ALL_KEYS, "generic", keys::touch),
     c("dbsize", 1, READONLY | FAST, NO_KEYS, "server", keys::dbsize),
+    // DUMP / RESTORE in Redis' RDB serialization (cmd/dump_restore.rs)
+    c("dump", 2, READONLY, FIRST_KEY, "generic", dump_restore::dump),
+    c("restore", -4, WRITE | DENYOOM, FIRST_KEY, "generic", dump_restore::restore),
     container("object", -2, "generic", &[
         c("object|encoding", 3, READONLY, SUBCOMMAND_KEY, "generic", keys::object_encoding),
         c("object|freq", 3, READONLY, SUBCOMMAND_KEY, "generic", keys::object_freq),
