@@ -104,7 +104,7 @@ pub fn restore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     let ttl = ttl?;
     let value = match value {
-        Some(v) => v.map_err(|e| CmdError::err(e))?,
+        Some(v) => v.map_err(CmdError::err)?,
         None => return Err(CmdError::err("Invalid TTL value, must be >= 0")),
     };
     let mut at = ttl;

@@ -184,7 +184,7 @@ fn compact(data: &[u8], zip: bool, deep: bool) -> RdbResult<Vec<Item<'_>>> {
 
 /// Consecutive pairs of a hash or sorted-set blob (never empty, never odd).
 fn pairs<'a>(items: &[Item<'a>]) -> RdbResult<Vec<(Item<'a>, Item<'a>)>> {
-    if items.is_empty() || items.len() % 2 != 0 {
+    if items.is_empty() || !items.len().is_multiple_of(2) {
         return Err(bad("odd or empty pair list"));
     }
     Ok(items.chunks_exact(2).map(|p| (p[0], p[1])).collect())
@@ -325,6 +325,10 @@ fn len_id(r: &mut Reader<'_>) -> Option<StreamId> {
     })
 }
 
+/// A group PEL entry being loaded: delivery time, delivery count, and the
+/// consumer once one claims it.
+type LoadedNack = (u64, u64, Option<Box<[u8]>>);
+
 /// One live stream entry read from a node.
 type RawEntry<'a> = (StreamId, Vec<(Cow<'a, [u8]>, Cow<'a, [u8]>)>);
 
@@ -444,7 +448,7 @@ fn stream(r: &mut Reader<'_>, t: u8, opts: &Options) -> RdbResult<Value> {
             s.distance_from_first(gid)
         };
         let mut g = Group::new(gid, read);
-        let mut owners: BTreeMap<StreamId, (u64, u64, Option<Box<[u8]>>)> = BTreeMap::new();
+        let mut owners: BTreeMap<StreamId, LoadedNack> = BTreeMap::new();
         let pel = r.plain_u64().ok_or(bad("group PEL size"))?;
         for _ in 0..pel {
             let id = raw_id(r).ok_or(bad("PEL ID"))?;

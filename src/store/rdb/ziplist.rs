@@ -98,69 +98,41 @@ pub fn parse(zl: &[u8], deep: bool) -> Option<Vec<Item<'_>>> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
 
-    /// Builds a ziplist of strings and small integers (as Redis < 7.0 wrote them).
-    pub(crate) fn build(items: &[Item<'_>]) -> Vec<u8> {
-        let mut body = Vec::new();
-        let (mut prev, mut tail) = (0usize, HEADER);
-        for it in items {
-            let start = body.len();
-            tail = HEADER + start;
-            if prev < 254 {
-                body.push(prev as u8);
-            } else {
-                body.push(0xFE);
-                body.extend_from_slice(&(prev as u32).to_le_bytes());
-            }
-            match *it {
-                Item::Int(n @ 0..=12) => body.push(0xF1 + n as u8),
-                Item::Int(n) => {
-                    body.push(0xE0);
-                    body.extend_from_slice(&n.to_le_bytes());
-                }
-                Item::Str(s) if s.len() < 64 => {
-                    body.push(s.len() as u8);
-                    body.extend_from_slice(s);
-                }
-                Item::Str(s) => {
-                    body.push(0x40 | (s.len() >> 8) as u8);
-                    body.push(s.len() as u8);
-                    body.extend_from_slice(s);
-                }
-            }
-            prev = body.len() - start;
-        }
-        let mut zl = Vec::with_capacity(HEADER + body.len() + 1);
-        zl.extend_from_slice(&((HEADER + body.len() + 1) as u32).to_le_bytes());
-        zl.extend_from_slice(&(tail as u32).to_le_bytes());
-        zl.extend_from_slice(&(items.len() as u16).to_le_bytes());
-        zl.extend_from_slice(&body);
-        zl.push(END);
-        zl
-    }
+    /// "ab", 7 (immediate), -2 (int8), 1000 (int16), as Redis < 7.0 wrote them.
+    const SAMPLE: [u8; 24] = [
+        24, 0, 0, 0, 19, 0, 0, 0, 4, 0, // zlbytes, zltail, zllen
+        0, 0x02, b'a', b'b', // prevlen 0, 2-byte string
+        4, 0xF8, // prevlen 4, immediate 7
+        2, 0xFE, 0xFE, // prevlen 2, int8 -2
+        3, 0xC0, 0xE8, 0x03, // prevlen 3, int16 1000
+        0xFF,
+    ];
 
     #[test]
-    fn round_trips_and_rejects_corruption() {
-        let long = vec![b'z'; 300];
-        let items = [
-            Item::Str(b"a"),
+    fn parses_and_rejects_corruption() {
+        let want = [
+            Item::Str(b"ab"),
             Item::Int(7),
-            Item::Int(-123456789),
-            Item::Str(&long),
-            Item::Str(b"b"),
+            Item::Int(-2),
+            Item::Int(1000),
         ];
-        let zl = build(&items);
-        assert_eq!(parse(&zl, true).as_deref(), Some(&items[..]));
-        let mut bad = zl.clone();
+        assert_eq!(parse(&SAMPLE, true).as_deref(), Some(&want[..]));
+        let mut bad = SAMPLE;
         bad[4] ^= 1;
         assert!(parse(&bad, true).is_none(), "tail offset");
         assert!(parse(&bad, false).is_some(), "tail offset unchecked");
-        let mut bad = zl.clone();
+        let mut bad = SAMPLE;
         bad[8] = 9;
         assert!(parse(&bad, true).is_none(), "count");
-        assert!(parse(&zl[..zl.len() - 2], false).is_none());
-        assert!(parse(&build(&[]), true).is_some());
+        let mut bad = SAMPLE;
+        bad[14] = 5;
+        assert!(parse(&bad, true).is_none(), "previous length");
+        let mut bad = SAMPLE;
+        bad[0] = 23;
+        assert!(parse(&bad, false).is_none(), "total size");
+        assert!(parse(&SAMPLE[..20], false).is_none());
     }
 }
