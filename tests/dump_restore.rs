@@ -441,6 +441,43 @@ fn restore_options_and_errors_match_redis() {
         cmd(&[b"COMMAND", b"GETKEYS", b"RESTORE", b"k", b"0", b"x"]),
     ];
     common::assert_same_on(&mut r, &mut g, &script);
+    // COMMAND INFO: name, arity, flags and key positions, then the same ACL
+    // categories (in any order).
+    for name in ["dump", "restore"] {
+        let info = |c: &mut RawConn| {
+            let text = String::from_utf8_lossy(&c.cmd(&[b"COMMAND", b"INFO", name.as_bytes()]))
+                .into_owned();
+            let lines: Vec<String> = text.lines().map(str::to_string).collect();
+            let head_len = lines.iter().position(|l| l.contains('@')).unwrap_or(0);
+            let mut cats: Vec<String> = lines
+                .iter()
+                .filter(|l| l.starts_with("+@"))
+                .cloned()
+                .collect();
+            cats.sort();
+            (lines[..head_len].to_vec(), cats)
+        };
+        assert_eq!(info(&mut g), info(&mut r), "COMMAND INFO {name}");
+    }
+}
+
+#[test]
+fn restore_wakes_blocked_clients_like_redis() {
+    let (redis, rc, mut r, mut g) = servers();
+    r.cmd(&[b"RPUSH", b"src", b"a", b"b"]);
+    let p = dump(&mut r, "src");
+    for (port, c) in [(redis.port, &mut r), (rc.port, &mut g)] {
+        let mut waiter = RawConn::connect(port);
+        waiter.send_raw(&common::encode(&[b"BLPOP", b"wl", b"10"]));
+        // The waiter must be blocked before the key appears.
+        assert!(common::eventually(std::time::Duration::from_secs(5), || {
+            let clients = c.cmd(&[b"INFO", b"clients"]);
+            String::from_utf8_lossy(&clients).contains("blocked_clients:1")
+        }));
+        assert_eq!(c.cmd(&[b"RESTORE", b"wl", b"0", &p]), b"+OK\r\n");
+        assert_eq!(waiter.read_reply(), b"*2\r\n$2\r\nwl\r\n$1\r\na\r\n");
+        assert_eq!(c.cmd(&[b"LRANGE", b"wl", b"0", b"-1"]), b"*1\r\n$1\r\nb\r\n");
+    }
 }
 
 /// `body` with a footer whose checksum matches.
