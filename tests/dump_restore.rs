@@ -11,8 +11,10 @@ use proptest::prelude::*;
 use ringcache::store::hash::HashLimits;
 use ringcache::store::rdb::decode::{decode, Options};
 use ringcache::store::rdb::listpack::Builder;
-use ringcache::store::rdb::{finish, write_len, write_string};
+use ringcache::store::rdb::{encode::encode, finish, write_len, write_string};
+use ringcache::store::stream::{Group, Pending, Stream, StreamId};
 use ringcache::store::zset::ZsetLimits;
+use ringcache::store::Value;
 
 /// Redis' defaults where they differ from ringcache's are aligned first, so
 /// encodings (OBJECT ENCODING) can be compared too.
@@ -470,13 +472,19 @@ fn restore_wakes_blocked_clients_like_redis() {
         let mut waiter = RawConn::connect(port);
         waiter.send_raw(&common::encode(&[b"BLPOP", b"wl", b"10"]));
         // The waiter must be blocked before the key appears.
-        assert!(common::eventually(std::time::Duration::from_secs(5), || {
-            let clients = c.cmd(&[b"INFO", b"clients"]);
-            String::from_utf8_lossy(&clients).contains("blocked_clients:1")
-        }));
+        assert!(common::eventually(
+            std::time::Duration::from_secs(5),
+            || {
+                let clients = c.cmd(&[b"INFO", b"clients"]);
+                String::from_utf8_lossy(&clients).contains("blocked_clients:1")
+            }
+        ));
         assert_eq!(c.cmd(&[b"RESTORE", b"wl", b"0", &p]), b"+OK\r\n");
         assert_eq!(waiter.read_reply(), b"*2\r\n$2\r\nwl\r\n$1\r\na\r\n");
-        assert_eq!(c.cmd(&[b"LRANGE", b"wl", b"0", b"-1"]), b"*1\r\n$1\r\nb\r\n");
+        assert_eq!(
+            c.cmd(&[b"LRANGE", b"wl", b"0", b"-1"]),
+            b"*1\r\n$1\r\nb\r\n"
+        );
     }
 }
 
@@ -796,7 +804,80 @@ fn restore_fuzz_never_panics() {
                 "{}",
                 String::from_utf8_lossy(&reply)
             );
+            // Whatever was accepted reads back without an internal error.
+            if reply == b"+OK\r\n" {
+                let read = format!("{:?}", content(&mut g, "f"));
+                assert!(!read.contains("internal error"), "{read}");
+            }
         }
+    }
+    assert_alive(rc.port);
+}
+
+#[test]
+fn hostile_stream_counters_are_clamped() {
+    // A PEL entry delivered "at" 2^63 ms, delivered u64::MAX times, in a
+    // group whose read counter is about to overflow, owned by a consumer
+    // last seen at u64::MAX: the commands reading them must keep working.
+    let mut s = Stream::default();
+    let id = StreamId { ms: 1, seq: 1 };
+    s.append(id, &[(b"f", b"v")]).expect("append");
+    s.append(StreamId { ms: 2, seq: 0 }, &[(b"f", b"v")])
+        .expect("append");
+    let mut g = Group::new(StreamId::MIN, Some(u64::MAX - 1));
+    g.deliver(id, b"c", 0);
+    g.pel.insert(
+        id,
+        Pending {
+            consumer: (*b"c").into(),
+            delivery_time: 1 << 63,
+            delivery_count: u64::MAX,
+        },
+    );
+    if let Some(c) = g.consumers.get_mut(&b"c"[..]) {
+        c.seen_time = u64::MAX;
+    }
+    s.groups.insert((*b"g").into(), g);
+    let payload = encode(&Value::Stream(Box::new(s)));
+    let rc = start_ringcache(&[]);
+    let mut c = RawConn::connect(rc.port);
+    assert_eq!(c.cmd(&[b"RESTORE", b"s", b"0", &payload]), b"+OK\r\n");
+    for args in [
+        &[&b"XPENDING"[..], b"s", b"g", b"-", b"+", b"10"][..],
+        &[b"XCLAIM", b"s", b"g", b"d", b"0", b"1-1"],
+        &[b"XAUTOCLAIM", b"s", b"g", b"d", b"0", b"0"],
+        &[
+            b"XREADGROUP",
+            b"GROUP",
+            b"g",
+            b"c",
+            b"COUNT",
+            b"1",
+            b"STREAMS",
+            b"s",
+            b">",
+        ],
+        &[
+            b"XREADGROUP",
+            b"GROUP",
+            b"g",
+            b"c",
+            b"COUNT",
+            b"1",
+            b"STREAMS",
+            b"s",
+            b">",
+        ],
+        &[b"XINFO", b"STREAM", b"s", b"FULL"],
+        &[b"XINFO", b"CONSUMERS", b"s", b"g"],
+        &[b"XINFO", b"GROUPS", b"s"],
+    ] {
+        let reply = c.cmd(args);
+        assert!(
+            !reply.starts_with(b"-"),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&reply)
+        );
     }
     assert_alive(rc.port);
 }

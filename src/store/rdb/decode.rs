@@ -325,6 +325,9 @@ fn len_id(r: &mut Reader<'_>) -> Option<StreamId> {
     })
 }
 
+/// The largest stream counter or time kept as loaded (`i64::MAX`).
+const SIGNED_MAX: u64 = i64::MAX as u64;
+
 /// A group PEL entry being loaded: delivery time, delivery count, and the
 /// consumer once one claims it.
 type LoadedNack = (u64, u64, Option<Box<[u8]>>);
@@ -439,11 +442,12 @@ fn stream(r: &mut Reader<'_>, t: u8, opts: &Options) -> RdbResult<Value> {
     for _ in 0..groups {
         let name = r.string().ok_or(bad("group name"))?;
         let gid = len_id(r).ok_or(bad("group ID"))?;
+        // Redis keeps these counters and times as signed 64-bit numbers
+        // (-1: an unknown read counter): larger values are clamped, so that
+        // later arithmetic on them cannot overflow.
         let read = if v2 {
-            match r.plain_u64().ok_or(bad("group offset"))? {
-                u64::MAX => None,
-                n => Some(n),
-            }
+            let n = r.plain_u64().ok_or(bad("group offset"))?;
+            (n <= SIGNED_MAX).then_some(n)
         } else {
             s.distance_from_first(gid)
         };
@@ -452,8 +456,8 @@ fn stream(r: &mut Reader<'_>, t: u8, opts: &Options) -> RdbResult<Value> {
         let pel = r.plain_u64().ok_or(bad("group PEL size"))?;
         for _ in 0..pel {
             let id = raw_id(r).ok_or(bad("PEL ID"))?;
-            let time = r.u64_le().ok_or(bad("PEL time"))?;
-            let count = r.plain_u64().ok_or(bad("PEL count"))?;
+            let time = r.u64_le().ok_or(bad("PEL time"))?.min(SIGNED_MAX);
+            let count = r.plain_u64().ok_or(bad("PEL count"))?.min(SIGNED_MAX);
             if owners.insert(id, (time, count, None)).is_some() {
                 return Err(bad("duplicate group PEL entry"));
             }
@@ -461,7 +465,7 @@ fn stream(r: &mut Reader<'_>, t: u8, opts: &Options) -> RdbResult<Value> {
         let consumers = r.plain_u64().ok_or(bad("consumers"))?;
         for _ in 0..consumers {
             let cname: Box<[u8]> = (*r.string().ok_or(bad("consumer name"))?).into();
-            let seen_time = r.u64_le().ok_or(bad("consumer seen time"))?;
+            let seen_time = r.u64_le().ok_or(bad("consumer seen time"))?.min(SIGNED_MAX);
             let mut c = Consumer {
                 seen_time,
                 pel: BTreeSet::new(),
