@@ -445,7 +445,7 @@ fn restore_options_and_errors_match_redis() {
     common::assert_same_on(&mut r, &mut g, &script);
     // COMMAND INFO: name, arity, flags and key positions, then the same ACL
     // categories (in any order).
-    for name in ["dump", "restore"] {
+    for name in ["dump", "restore", "migrate"] {
         let info = |c: &mut RawConn| {
             let text = String::from_utf8_lossy(&c.cmd(&[b"COMMAND", b"INFO", name.as_bytes()]))
                 .into_owned();
@@ -880,4 +880,214 @@ fn hostile_stream_counters_are_clamped() {
         );
     }
     assert_alive(rc.port);
+}
+
+/// What a MIGRATE scenario leaves: the reply, the keys left on the source,
+/// and the target's keys, `k`'s value and whether it has a TTL.
+fn migrate_outcome(src: &mut RawConn, target: &mut RawConn, args: &[&[u8]]) -> Vec<Vec<u8>> {
+    let reply = src.cmd(args);
+    let pttl = target.cmd(&[b"PTTL", b"k2"]);
+    let ttl: i64 = String::from_utf8_lossy(&pttl[1..])
+        .trim()
+        .parse()
+        .expect("PTTL reply");
+    vec![
+        reply,
+        src.cmd(&[b"DBSIZE"]),
+        target.cmd(&[b"DBSIZE"]),
+        target.cmd(&[b"GET", b"k"]),
+        if ttl > 90_000 {
+            b"ttl".to_vec()
+        } else {
+            ttl.min(0).to_string().into_bytes()
+        },
+    ]
+}
+
+#[test]
+fn migrate_matches_redis() {
+    let redis = require_redis(&[]);
+    let target = require_redis(&[]);
+    let rc = start_ringcache(&[]);
+    let tport = target.port.to_string();
+    let t = tport.as_bytes();
+    let closed = common::free_port().to_string();
+    let scenarios: Vec<(Vec<&[u8]>, bool)> = vec![
+        (
+            vec![b"MIGRATE", b"127.0.0.1", t, b"k", b"0", b"1000"],
+            false,
+        ),
+        (
+            vec![b"MIGRATE", b"127.0.0.1", t, b"nokey", b"0", b"1000"],
+            false,
+        ),
+        (
+            vec![b"MIGRATE", b"127.0.0.1", t, b"k", b"0", b"1000", b"COPY"],
+            false,
+        ),
+        (
+            vec![
+                b"MIGRATE",
+                b"127.0.0.1",
+                t,
+                b"",
+                b"0",
+                b"1000",
+                b"KEYS",
+                b"k",
+                b"k2",
+                b"k3",
+            ],
+            false,
+        ),
+        (
+            vec![
+                b"MIGRATE",
+                b"127.0.0.1",
+                t,
+                b"k",
+                b"0",
+                b"1000",
+                b"KEYS",
+                b"k",
+            ],
+            false,
+        ),
+        (
+            vec![b"MIGRATE", b"127.0.0.1", t, b"k", b"x", b"1000"],
+            false,
+        ),
+        (vec![b"MIGRATE", b"127.0.0.1", t, b"k", b"0", b"x"], false),
+        (
+            vec![b"MIGRATE", b"127.0.0.1", t, b"k", b"0", b"1000", b"BOGUS"],
+            false,
+        ),
+        (
+            vec![b"MIGRATE", b"127.0.0.1", t, b"k", b"0", b"1000", b"AUTH"],
+            false,
+        ),
+        (
+            vec![
+                b"MIGRATE",
+                b"127.0.0.1",
+                t,
+                b"k",
+                b"0",
+                b"1000",
+                b"AUTH",
+                b"pw",
+            ],
+            false,
+        ),
+        (
+            vec![
+                b"MIGRATE",
+                b"127.0.0.1",
+                t,
+                b"k",
+                b"0",
+                b"1000",
+                b"AUTH2",
+                b"u",
+                b"pw",
+            ],
+            false,
+        ),
+        (
+            vec![
+                b"MIGRATE",
+                b"127.0.0.1",
+                closed.as_bytes(),
+                b"k",
+                b"0",
+                b"1000",
+            ],
+            false,
+        ),
+        (vec![b"MIGRATE", b"", t, b"k", b"0", b"300"], false),
+        (
+            vec![b"MIGRATE", b"127.0.0.1", t, b"k", b"99", b"1000"],
+            false,
+        ),
+        (vec![b"MIGRATE", b"127.0.0.1", t, b"k", b"0", b"1000"], true),
+        (
+            vec![b"MIGRATE", b"127.0.0.1", t, b"k", b"0", b"1000", b"REPLACE"],
+            true,
+        ),
+        (
+            vec![
+                b"MIGRATE",
+                b"127.0.0.1",
+                t,
+                b"",
+                b"0",
+                b"1000",
+                b"KEYS",
+                b"k2",
+                b"k",
+            ],
+            true,
+        ),
+    ];
+    let mut tc = RawConn::connect(target.port);
+    for (args, taken) in scenarios {
+        let mut outcomes = Vec::new();
+        for port in [redis.port, rc.port] {
+            let mut src = RawConn::connect(port);
+            src.cmd(&[b"FLUSHALL"]);
+            tc.cmd(&[b"FLUSHALL"]);
+            src.cmd(&[b"SET", b"k", b"v"]);
+            src.cmd(&[b"SET", b"k2", b"v2", b"PX", b"100000"]);
+            if taken {
+                tc.cmd(&[b"SET", b"k", b"old"]);
+            }
+            outcomes.push(migrate_outcome(&mut src, &mut tc, &args));
+        }
+        let show = |o: &Vec<Vec<u8>>| {
+            o.iter()
+                .map(|x| String::from_utf8_lossy(x).into_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            show(&outcomes[1]),
+            show(&outcomes[0]),
+            "{:?}",
+            args.iter()
+                .map(|a| String::from_utf8_lossy(a))
+                .collect::<Vec<_>>()
+        );
+    }
+    // ringcache as the target of redis-server's MIGRATE.
+    let mut r = RawConn::connect(redis.port);
+    let mut g = RawConn::connect(rc.port);
+    g.cmd(&[b"FLUSHALL"]);
+    r.cmd(&[b"RPUSH", b"list", b"a", b"b"]);
+    let port = rc.port.to_string();
+    assert_eq!(
+        r.cmd(&[
+            b"MIGRATE",
+            b"127.0.0.1",
+            port.as_bytes(),
+            b"list",
+            b"3",
+            b"1000"
+        ]),
+        b"+OK\r\n"
+    );
+    g.cmd(&[b"SELECT", b"3"]);
+    assert_eq!(
+        g.cmd(&[b"LRANGE", b"list", b"0", b"-1"]),
+        b"*2\r\n$1\r\na\r\n$1\r\nb\r\n"
+    );
+    // Inside a transaction the exchange cannot run: an error in its place.
+    g.cmd(&[b"SET", b"k", b"v"]);
+    g.cmd(&[b"MULTI"]);
+    assert_eq!(
+        g.cmd(&[b"MIGRATE", b"127.0.0.1", t, b"k", b"0", b"1000"]),
+        b"+QUEUED\r\n"
+    );
+    assert_eq!(
+        g.cmd(&[b"EXEC"]),
+        b"*1\r\n-ERR MIGRATE is not allowed inside MULTI/EXEC or scripts on ringcache\r\n"
+    );
 }

@@ -55,8 +55,9 @@ fn acl_categories(c: &Command) -> Vec<String> {
     if c.has(flags::BLOCKING) {
         v.push("@blocking".into());
     }
-    // RESTORE writes any bytes it is given: Redis calls it dangerous.
-    if sort || c.name == "restore" {
+    // RESTORE writes any bytes it is given, MIGRATE sends keys anywhere:
+    // Redis calls them dangerous.
+    if sort || matches!(c.name, "restore" | "migrate") {
         v.push("@dangerous".into());
     }
     v

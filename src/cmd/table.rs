@@ -52,6 +52,8 @@ const KEY_VALUE_PAIRS: KeySpec = (1, -1, 2);
 const KEYS_BEFORE_TIMEOUT: KeySpec = (1, -2, 1);
 /// One key right after the subcommand name (OBJECT ENCODING key).
 const SUBCOMMAND_KEY: KeySpec = (2, 2, 1);
+/// MIGRATE's key argument (the third), as Redis' legacy key spec says.
+const MIGRATE_KEY: KeySpec = (3, 3, 1);
 /// Redis' flags of its administrative commands.
 const ADMIN_CMD: u32 = ADMIN | NOSCRIPT | LOADING | STALE;
 
@@ -193,6 +195,7 @@ static COMMANDS: &[Command] = &[
     // DUMP / RESTORE in Redis' RDB serialization (cmd/dump_restore.rs)
     c("dump", 2, READONLY, FIRST_KEY, "generic", dump_restore::dump),
     c("restore", -4, WRITE | DENYOOM, FIRST_KEY, "generic", dump_restore::restore),
+    movable(c("migrate", -6, WRITE, MIGRATE_KEY, "generic", dump_restore::migrate), dump_restore::migrate_keys),
     container("object", -2, "generic", &[
         c("object|encoding", 3, READONLY, SUBCOMMAND_KEY, "generic", keys::object_encoding),
         c("object|freq", 3, READONLY, SUBCOMMAND_KEY, "generic", keys::object_freq),

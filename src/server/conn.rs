@@ -44,6 +44,8 @@ enum Next {
     Monitor,
     /// Flush, wait as a blocked client, queue its reply, continue.
     Block(crate::node::blocking::BlockSpec),
+    /// Flush, run a MIGRATE's network exchange, queue its reply, continue.
+    Migrate(Box<crate::cmd::dump_restore::MigratePlan>),
     /// Run a cluster routing plan (proxy), continue.
     Route(Box<crate::cluster::route::RoutedCommand>),
 }
@@ -171,6 +173,9 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
                 }
                 Next::Route(plan) => {
                     super::forward::run(&shared, &mut client, &mut reply, *plan).await;
+                }
+                Next::Migrate(plan) => {
+                    super::migrate_cmd::run(&shared, &mut reply, *plan).await;
                 }
                 Next::Monitor => {
                     if monitor.is_none() {
@@ -407,6 +412,7 @@ fn process_batch(
             Some(After::Sleep(d)) => break Next::Sleep(d),
             Some(After::Monitor) => break Next::Monitor,
             Some(After::Block(spec)) => break Next::Block(spec),
+            Some(After::Migrate(plan)) => break Next::Migrate(plan),
             Some(After::Route(plan)) => {
                 // A forward is sent now and answered at the end of the batch.
                 if let Some(plan) = super::forward::start(shared, client, reply, plan) {
