@@ -1079,6 +1079,21 @@ fn migrate_matches_redis() {
         g.cmd(&[b"LRANGE", b"list", b"0", b"-1"]),
         b"*2\r\n$1\r\na\r\n$1\r\nb\r\n"
     );
+    // Under CLIENT REPLY SKIP the move happens without a reply.
+    g.cmd(&[b"SELECT", b"0"]);
+    g.cmd(&[b"SET", b"quiet", b"v"]);
+    tc.cmd(&[b"FLUSHALL"]);
+    g.send_raw(&common::encode(&[b"CLIENT", b"REPLY", b"SKIP"]));
+    g.send_raw(&common::encode(&[
+        b"MIGRATE",
+        b"127.0.0.1",
+        t,
+        b"quiet",
+        b"0",
+        b"1000",
+    ]));
+    assert_eq!(g.cmd(&[b"EXISTS", b"quiet"]), b":0\r\n");
+    assert_eq!(tc.cmd(&[b"GET", b"quiet"]), b"$1\r\nv\r\n");
     // Inside a transaction the exchange cannot run: an error in its place.
     g.cmd(&[b"SET", b"k", b"v"]);
     g.cmd(&[b"MULTI"]);

@@ -7,6 +7,7 @@
 
 use bytes::Bytes;
 
+use super::client::ReplyMode;
 use super::ctx::{arg_i64, is, After, Ctx};
 use crate::error::{CmdError, CmdResult};
 use crate::store::hash::HashLimits;
@@ -159,6 +160,8 @@ pub struct MigratePlan {
     pub items: Vec<MigrateItem>,
     /// The database the keys are deleted from after a move.
     pub source_db: usize,
+    /// The reply is dropped (CLIENT REPLY OFF or SKIP).
+    pub silent: bool,
 }
 
 /// Key positions of MIGRATE: the key argument, or everything after KEYS.
@@ -243,6 +246,7 @@ pub fn migrate(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         auth,
         items,
         source_db: ctx.client.db,
+        silent: ctx.client.reply_mode != ReplyMode::On,
     })));
     Ok(())
 }

@@ -168,8 +168,11 @@ pub async fn run(shared: &Arc<Shared>, reply: &mut Reply, plan: MigratePlan) {
     match text {
         Some(t) => {
             shared.stats.count_error(t.as_bytes());
-            reply.error(&t);
+            if !plan.silent {
+                reply.error(&t);
+            }
         }
+        None if plan.silent => {}
         None => reply.ok(),
     }
 }
