@@ -1,5 +1,6 @@
 //! Writes a value as a DUMP payload that redis-server 7.0 RESTOREs: strings
-//! as `RDB_TYPE_STRING`, lists as `RDB_TYPE_LIST`, intsets as
+//! as `RDB_TYPE_STRING`, lists as `RDB_TYPE_LIST_QUICKLIST_2` of listpack
+//! nodes (compressed whole, as Redis writes them), intsets as
 //! `RDB_TYPE_SET_INTSET`, other sets as `RDB_TYPE_SET`, sorted sets as
 //! `RDB_TYPE_ZSET_2`, hashes as `RDB_TYPE_HASH` (Redis picks its compact
 //! encodings on load by its own limits) and streams as
@@ -27,10 +28,12 @@ pub fn encode(value: &Value) -> Vec<u8> {
             write_string(&mut out, s.as_bytes(&mut num));
         }
         Value::List(l) => {
-            out.push(types::LIST);
-            write_len(&mut out, l.len() as u64);
-            for item in l.iter() {
-                write_string(&mut out, item);
+            out.push(types::LIST_QUICKLIST_2);
+            let nodes = list_nodes(l.iter());
+            write_len(&mut out, nodes.len() as u64);
+            for node in &nodes {
+                write_len(&mut out, QUICKLIST_PACKED);
+                write_string(&mut out, node);
             }
         }
         Value::Set(s) => match &**s {
@@ -68,6 +71,29 @@ pub fn encode(value: &Value) -> Vec<u8> {
         }
     }
     finish(out)
+}
+
+/// Quicklist node container: a listpack.
+const QUICKLIST_PACKED: u64 = 2;
+/// Bytes per list node (`list-max-listpack-size -2`, Redis' default).
+const LIST_NODE_BYTES: usize = 8192;
+
+/// A list's elements as listpack nodes of up to 8 KB (one element per node
+/// at least), like Redis' quicklist.
+fn list_nodes<'a>(items: impl Iterator<Item = &'a [u8]>) -> Vec<Vec<u8>> {
+    let mut nodes = Vec::new();
+    let mut lp = Builder::new();
+    for item in items {
+        // An element adds its bytes plus at most 11 of encoding and back-length.
+        if !lp.is_empty() && lp.size() + item.len() + 11 > LIST_NODE_BYTES {
+            nodes.push(std::mem::take(&mut lp).finish());
+        }
+        lp.item(item);
+    }
+    if !lp.is_empty() {
+        nodes.push(lp.finish());
+    }
+    nodes
 }
 
 /// Redis' intset blob: the narrowest width holding every member, the count,

@@ -161,9 +161,28 @@ impl Builder {
         Self::default()
     }
 
-    /// Bytes written so far (header included).
+    /// Bytes written so far (header and terminator included).
     pub fn size(&self) -> usize {
         self.buf.len() + 1
+    }
+
+    /// Elements written so far.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// True before the first element.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Appends an element as Redis' `lpAppend` does: a string holding a
+    /// canonical 64-bit integer as that integer, any other as a string.
+    pub fn item(&mut self, s: &[u8]) {
+        match crate::util::parse_i64(s).filter(|_| s.len() <= 20) {
+            Some(n) => self.int(n),
+            None => self.str(s),
+        }
     }
 
     fn push_entry(&mut self, start: usize) {
