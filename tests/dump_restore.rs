@@ -1094,6 +1094,38 @@ fn migrate_matches_redis() {
         g.cmd(&[b"LRANGE", b"list", b"0", b"-1"]),
         b"*2\r\n$1\r\na\r\n$1\r\nb\r\n"
     );
+    // ringcache to ringcache, through the target's password.
+    let locked = start_ringcache(&["--requirepass", "secret"]);
+    let lport = locked.port.to_string();
+    let l = lport.as_bytes();
+    g.cmd(&[b"SELECT", b"0"]);
+    g.cmd(&[b"SET", b"a", b"1"]);
+    g.cmd(&[b"SADD", b"b", b"x", b"y"]);
+    assert_eq!(
+        g.cmd(&[b"MIGRATE", b"127.0.0.1", l, b"a", b"0", b"1000"]),
+        b"-ERR Target instance replied with error: NOAUTH Authentication required.\r\n"
+    );
+    assert_eq!(
+        g.cmd(&[
+            b"MIGRATE",
+            b"127.0.0.1",
+            l,
+            b"",
+            b"0",
+            b"1000",
+            b"AUTH",
+            b"secret",
+            b"KEYS",
+            b"a",
+            b"b"
+        ]),
+        b"+OK\r\n"
+    );
+    assert_eq!(g.cmd(&[b"EXISTS", b"a", b"b"]), b":0\r\n");
+    let mut lc = RawConn::connect(locked.port);
+    lc.cmd(&[b"AUTH", b"secret"]);
+    assert_eq!(lc.cmd(&[b"GET", b"a"]), b"$1\r\n1\r\n");
+    assert_eq!(lc.cmd(&[b"SCARD", b"b"]), b":2\r\n");
     // Under CLIENT REPLY SKIP the move happens without a reply.
     g.cmd(&[b"SELECT", b"0"]);
     g.cmd(&[b"SET", b"quiet", b"v"]);
