@@ -510,7 +510,13 @@ fn sealed(body: &[u8]) -> Vec<u8> {
 
 /// RESTOREs `payload` on both servers (REPLACE), asserting the same reply
 /// and, when it is OK and `compare`, the same contents.
-fn restore_both(r: &mut RawConn, g: &mut RawConn, payload: &[u8], what: &str, compare: bool) {
+fn restore_both(
+    r: &mut RawConn,
+    g: &mut RawConn,
+    payload: &[u8],
+    what: &str,
+    compare: bool,
+) -> Vec<u8> {
     let a = r.cmd(&[b"RESTORE", b"m", b"0", payload, b"REPLACE"]);
     let b = g.cmd(&[b"RESTORE", b"m", b"0", payload, b"REPLACE"]);
     assert_eq!(
@@ -523,6 +529,7 @@ fn restore_both(r: &mut RawConn, g: &mut RawConn, payload: &[u8], what: &str, co
     }
     r.cmd(&[b"DEL", b"m"]);
     g.cmd(&[b"DEL", b"m"]);
+    a
 }
 
 #[test]
@@ -744,8 +751,41 @@ fn pre_7_0_encodings_restore_like_redis() {
     write_string(&mut zset_text, b"y");
     zset_text.push(254);
     cases.push(("zset with text scores", zset_text));
+    // Zipmaps (hashes before Redis 2.6): one with a 300-byte value and free
+    // bytes, one with a duplicate field, one with a wrong count.
+    let zipmap = |count: u8, pairs: &[(&[u8], &[u8])]| {
+        let mut zm = vec![count];
+        for (f, v) in pairs {
+            zm.push(f.len() as u8);
+            zm.extend_from_slice(f);
+            if v.len() < 254 {
+                zm.push(v.len() as u8);
+            } else {
+                zm.push(254);
+                zm.extend_from_slice(&(v.len() as u32).to_le_bytes());
+            }
+            zm.push(2);
+            zm.extend_from_slice(v);
+            zm.extend_from_slice(b"..");
+        }
+        zm.push(255);
+        let mut body = vec![9u8];
+        write_string(&mut body, &zm);
+        body
+    };
+    cases.push(("zipmap", zipmap(2, &[(b"f1", b"v1"), (b"f2", &long)])));
+    cases.push((
+        "zipmap with a duplicate",
+        zipmap(2, &[(b"f", b"1"), (b"f", b"2")]),
+    ));
+    cases.push((
+        "zipmap miscounted",
+        zipmap(3, &[(b"f", b"1"), (b"g", b"2")]),
+    ));
     for (name, body) in cases {
-        restore_both(&mut r, &mut g, &sealed(&body), name, true);
+        let reply = restore_both(&mut r, &mut g, &sealed(&body), name, true);
+        let refused = name.starts_with("zipmap ");
+        assert_eq!(reply == b"+OK\r\n", !refused, "{name}");
     }
 }
 

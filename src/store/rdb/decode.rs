@@ -147,6 +147,16 @@ pub fn decode(payload: &[u8], opts: &Options) -> RdbResult<Value> {
             }
             hash_value(h)
         }
+        types::HASH_ZIPMAP => {
+            let data = r.string().ok_or(bad("zipmap"))?;
+            let mut h = HashValue::default();
+            for (f, v) in zipmap(&data).ok_or(bad("zipmap integrity"))? {
+                if !h.set(f, v, opts.hash) {
+                    return Err(bad("zipmap with duplicate fields"));
+                }
+            }
+            hash_value(h)
+        }
         types::STREAM_LISTPACKS | types::STREAM_LISTPACKS_2 => stream(&mut r, t, opts),
         _ => Err(bad("unknown type")),
     }
@@ -188,6 +198,57 @@ fn pairs<'a>(items: &[Item<'a>]) -> RdbResult<Vec<(Item<'a>, Item<'a>)>> {
         return Err(bad("odd or empty pair list"));
     }
     Ok(items.chunks_exact(2).map(|p| (p[0], p[1])).collect())
+}
+
+/// The pairs of a zipmap (hashes written before Redis 2.6), validated as
+/// Redis' `zipmapValidateIntegrity` does deeply (which it always does for
+/// them): `<count><len>field<len><free>value[free bytes]...<255>`, lengths
+/// in one byte below 254, else 254 (or 255 for a value) and 4 bytes LE.
+fn zipmap(zm: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
+    const BIGLEN: u8 = 254;
+    const END: u8 = 255;
+    let size = zm.len();
+    if size < 2 || zm[size - 1] != END {
+        return None;
+    }
+    let in_range = |p: usize| p >= 2 && p < size;
+    let len_at = |p: usize| -> Option<(usize, usize)> {
+        let b = *zm.get(p)?;
+        if b < BIGLEN {
+            return Some((usize::from(b), 1));
+        }
+        let n = u32::from_le_bytes(zm.get(p + 1..p + 5)?.try_into().ok()?);
+        Some((usize::try_from(n).ok()?, 5))
+    };
+    let mut pairs = Vec::new();
+    let mut p = 1;
+    while *zm.get(p)? != END {
+        let (flen, s) = len_at(p)?;
+        if !in_range(p + s) {
+            return None;
+        }
+        let field = zm.get(p + s..p + s + flen)?;
+        p = p.checked_add(s + flen)?;
+        if !in_range(p) {
+            return None;
+        }
+        let (vlen, s) = len_at(p)?;
+        if !in_range(p + s) {
+            return None;
+        }
+        let free = usize::from(*zm.get(p + s)?);
+        let value = zm.get(p + s + 1..p + s + 1 + vlen)?;
+        p = p.checked_add(s + 1 + vlen + free)?;
+        if !in_range(p) {
+            return None;
+        }
+        pairs.push((field, value));
+    }
+    let declared = zm[0];
+    if pairs.is_empty() || (declared != BIGLEN && usize::from(declared) != pairs.len()) {
+        return None;
+    }
+    Some(pairs)
 }
 
 /// A listpack score read as Redis' `zzlStrtod` does: C `strtod` of at
