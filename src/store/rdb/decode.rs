@@ -598,4 +598,33 @@ mod tests {
         }
         assert!(strtod(b"nan").is_nan());
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 3000,
+            failure_persistence: None,
+            ..Default::default()
+        })]
+
+        /// Random blobs in every compact encoding never panic the decoder.
+        #[test]
+        fn random_compact_blobs_never_panic(
+            ty in proptest::sample::select(vec![
+                types::HASH_ZIPMAP, types::LIST_ZIPLIST, types::SET_INTSET, types::ZSET_ZIPLIST,
+                types::HASH_ZIPLIST, types::HASH_LISTPACK, types::ZSET_LISTPACK,
+            ]),
+            blob in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80),
+            deep in proptest::prelude::any::<bool>(),
+        ) {
+            let mut body = vec![ty];
+            super::super::write_string(&mut body, &blob);
+            let opts = Options {
+                hash: HashLimits { entries: 4, value: 8 },
+                zset: ZsetLimits { entries: 4, value: 8 },
+                max_intset: 4,
+                deep,
+            };
+            let _ = decode(&super::super::finish(body), &opts);
+        }
+    }
 }
