@@ -114,6 +114,40 @@ impl Enablement {
     }
 }
 
+/// `sanitize-dump-payload`: when RESTORE deep-checks a payload's compact
+/// encodings (duplicates, order) before accepting it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SanitizeDump {
+    /// Only the checks needed to read the payload.
+    No,
+    /// Every check, for every client.
+    Yes,
+    /// Every check for clients (ringcache has no replication link whose
+    /// RESTOREs Redis would trust, so this is `yes` in effect).
+    Clients,
+}
+
+const SANITIZE_DUMP: [(&str, SanitizeDump); 3] = [
+    ("no", SanitizeDump::No),
+    ("yes", SanitizeDump::Yes),
+    ("clients", SanitizeDump::Clients),
+];
+
+impl SanitizeDump {
+    /// The redis.conf name.
+    pub fn name(self) -> &'static str {
+        SANITIZE_DUMP
+            .iter()
+            .find(|(_, v)| *v == self)
+            .map_or("no", |(n, _)| *n)
+    }
+
+    /// True when a client's RESTORE payload gets the deep checks.
+    pub fn deep_for_clients(self) -> bool {
+        self != SanitizeDump::No
+    }
+}
+
 /// Who sets a parameter: the rules differ.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SetBy {
@@ -178,6 +212,8 @@ pub struct Settings {
     pub lfu_log_factor: u64,
     /// LFU counter decay period in minutes.
     pub lfu_decay_time: u64,
+    /// Deep checks of RESTORE payloads.
+    pub sanitize_dump_payload: SanitizeDump,
     /// memcached port (0 disables).
     pub memcached_port: u16,
     /// Largest memcached item (memcached's `-I`), header and key included.
@@ -268,6 +304,7 @@ impl Default for Settings {
             active_expire_enabled: true,
             lfu_log_factor: 10,
             lfu_decay_time: 1,
+            sanitize_dump_payload: SanitizeDump::No,
             memcached_port: 11211,
             memcached_max_item_size: 1024 * 1024,
             memcached_threads: 0,
@@ -531,6 +568,20 @@ pub static PARAMS: &[Param] = &[
         i64::from(i32::MAX),
         true
     ),
+    Param {
+        name: "sanitize-dump-payload",
+        mutable: true,
+        get: |s| s.sanitize_dump_payload.name().into(),
+        set: |s, v| {
+            let l = v.to_ascii_lowercase();
+            s.sanitize_dump_payload = SANITIZE_DUMP
+                .iter()
+                .find(|(n, _)| *n == l)
+                .map(|(_, p)| *p)
+                .ok_or("argument(s) must be one of the following: no, yes, clients")?;
+            Ok(())
+        },
+    },
     int_param!("memcached-port", memcached_port, 0, 65535, false),
     mem_param!("memcached-max-item-size", memcached_max_item_size),
     int_param!("memcached-threads", memcached_threads, 0, 128, false),

@@ -199,11 +199,6 @@ pub static STORED_PARAMS: &[StoredParam] = &[
     stored("replica-read-only", "yes", Bool),
     stored("replica-serve-stale-data", "yes", Bool),
     stored("replicaof", "", Immutable),
-    stored(
-        "sanitize-dump-payload",
-        "no",
-        Enum(&["no", "yes", "clients"]),
-    ),
     stored("save", "", Save),
     stored("server_cpulist", "", Immutable),
     stored("set-proc-title", "yes", Immutable),
@@ -495,6 +490,10 @@ mod tests {
             Some("replica-priority")
         );
         assert_eq!(find_stored("slaveof").map(|p| p.name), Some("replicaof"));
+        // No row shadows a parameter the node acts on.
+        assert!(STORED_PARAMS
+            .iter()
+            .all(|p| crate::config::find_param(p.name).is_none()));
         let fsync = find_stored("appendfsync").expect("row");
         assert_eq!(fsync.normalise("ALWAYS").as_deref(), Ok("always"));
     }

@@ -31,6 +31,8 @@ pub enum After {
     Block(crate::node::blocking::BlockSpec),
     /// Run a cluster routing plan (proxy to the owner) and append its reply.
     Route(Box<crate::cluster::route::RoutedCommand>),
+    /// Send keys to another server (MIGRATE) and append the outcome.
+    Migrate(Box<super::dump_restore::MigratePlan>),
 }
 
 /// Everything a handler may touch.

@@ -22,6 +22,7 @@ pub mod connection;
 pub mod ctx;
 pub mod dispatch;
 pub mod dispatch_mc;
+pub mod dump_restore;
 pub mod function;
 pub mod geo;
 pub mod geohash;

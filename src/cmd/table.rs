@@ -12,9 +12,9 @@ use super::command::{self, flags::*, Command};
 use super::ctx::{Handler, KeysFn};
 use super::shared::Shared;
 use super::{
-    acl, bitfield, bitmap, blocking_pop, cluster, config_cmd, connection, function, geo, hash,
-    hyperloglog, info, introspect, keys, latency, list, pubsub, scripting, server, set, sort,
-    stream, stream_group, stream_read, string, transaction, zset,
+    acl, bitfield, bitmap, blocking_pop, cluster, config_cmd, connection, dump_restore, function,
+    geo, hash, hyperloglog, info, introspect, keys, latency, list, pubsub, scripting, server, set,
+    sort, stream, stream_group, stream_read, string, transaction, zset,
 };
 use crate::config::Settings;
 use crate::node::Node;
@@ -52,6 +52,8 @@ const KEY_VALUE_PAIRS: KeySpec = (1, -1, 2);
 const KEYS_BEFORE_TIMEOUT: KeySpec = (1, -2, 1);
 /// One key right after the subcommand name (OBJECT ENCODING key).
 const SUBCOMMAND_KEY: KeySpec = (2, 2, 1);
+/// MIGRATE's key argument (the third), as Redis' legacy key spec says.
+const MIGRATE_KEY: KeySpec = (3, 3, 1);
 /// Redis' flags of its administrative commands.
 const ADMIN_CMD: u32 = ADMIN | NOSCRIPT | LOADING | STALE;
 
@@ -190,6 +192,10 @@ static COMMANDS: &[Command] = &[
     c("move", 3, WRITE | FAST, FIRST_KEY, "generic", keys::move_cmd),
     c("touch", -2, SPLIT_SUM | READONLY | FAST, ALL_KEYS, "generic", keys::touch),
     c("dbsize", 1, READONLY | FAST, NO_KEYS, "server", keys::dbsize),
+    // DUMP / RESTORE in Redis' RDB serialization (cmd/dump_restore.rs)
+    c("dump", 2, READONLY, FIRST_KEY, "generic", dump_restore::dump),
+    c("restore", -4, WRITE | DENYOOM, FIRST_KEY, "generic", dump_restore::restore),
+    movable(c("migrate", -6, WRITE, MIGRATE_KEY, "generic", dump_restore::migrate), dump_restore::migrate_keys),
     container("object", -2, "generic", &[
         c("object|encoding", 3, READONLY, SUBCOMMAND_KEY, "generic", keys::object_encoding),
         c("object|freq", 3, READONLY, SUBCOMMAND_KEY, "generic", keys::object_freq),

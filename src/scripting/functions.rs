@@ -22,6 +22,7 @@ use parking_lot::Mutex;
 
 use super::engine::{raise, Engine, SCRIPT_FLAG_NAMES};
 use crate::node::gate::ScriptRun;
+use crate::store::rdb::{finish, verify, write_len, Reader};
 
 /// A library's chunk may run this long before FUNCTION LOAD gives up (Redis' LOAD_TIMEOUT_MS).
 const LOAD_TIMEOUT_MS: u64 = 500;
@@ -30,8 +31,6 @@ const LOAD_TIMEOUT_MS: u64 = 500;
 const OPCODE_FUNCTION2: u8 = 245;
 /// RDB opcode of the 7.0 release-candidate format (name, engine, description, body).
 const OPCODE_FUNCTION_PRE_GA: u8 = 246;
-/// RDB version written to (and the newest accepted in) dump payloads: Redis 7.0's.
-const RDB_VERSION: u16 = 10;
 
 /// The error for a bad library or function name (Redis 7.0 uses the library
 /// wording for both).
@@ -465,10 +464,7 @@ impl Registry {
             write_len(&mut out, lib.code.len() as u64);
             out.extend_from_slice(&lib.code);
         }
-        out.extend_from_slice(&RDB_VERSION.to_le_bytes());
-        let crc = crc64(&out);
-        out.extend_from_slice(&crc.to_le_bytes());
-        out
+        finish(out)
     }
 
     /// FUNCTION RESTORE with APPEND (`replace` false) or REPLACE: every
@@ -509,132 +505,22 @@ impl Registry {
     }
 }
 
-/// Redis' CRC-64 (Jones polynomial, reflected) used by DUMP payloads.
-fn crc64(data: &[u8]) -> u64 {
-    crc::Crc::<u64>::new(&crc::CRC_64_REDIS).checksum(data)
-}
-
-/// Appends an RDB length.
-fn write_len(out: &mut Vec<u8>, n: u64) {
-    if n < 1 << 6 {
-        out.push(n as u8);
-    } else if n < 1 << 14 {
-        out.push(0x40 | (n >> 8) as u8);
-        out.push(n as u8);
-    } else if n <= u32::MAX as u64 {
-        out.push(0x80);
-        out.extend_from_slice(&(n as u32).to_be_bytes());
-    } else {
-        out.push(0x81);
-        out.extend_from_slice(&n.to_be_bytes());
-    }
-}
-
-/// A cursor over a dump payload.
-struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-/// An RDB length, or the kind of a specially encoded string.
-enum Len {
-    Plain(u64),
-    Encoded(u8),
-}
-
-impl Reader<'_> {
-    fn take(&mut self, n: usize) -> Option<&[u8]> {
-        let end = self.pos.checked_add(n)?;
-        let s = self.buf.get(self.pos..end)?;
-        self.pos = end;
-        Some(s)
-    }
-
-    fn byte(&mut self) -> Option<u8> {
-        self.take(1).map(|b| b[0])
-    }
-
-    fn len(&mut self) -> Option<Len> {
-        let first = self.byte()?;
-        Some(match first >> 6 {
-            0 => Len::Plain(u64::from(first & 0x3f)),
-            1 => Len::Plain((u64::from(first & 0x3f) << 8) | u64::from(self.byte()?)),
-            2 => match first {
-                0x80 => Len::Plain(u64::from(u32::from_be_bytes(
-                    self.take(4)?.try_into().ok()?,
-                ))),
-                0x81 => Len::Plain(u64::from_be_bytes(self.take(8)?.try_into().ok()?)),
-                _ => return None,
-            },
-            _ => Len::Encoded(first & 0x3f),
-        })
-    }
-
-    fn plain_len(&mut self) -> Option<usize> {
-        match self.len()? {
-            Len::Plain(n) => usize::try_from(n).ok(),
-            Len::Encoded(_) => None,
-        }
-    }
-
-    /// An RDB string: raw, integer-encoded or LZF-compressed.
-    fn string(&mut self) -> Option<Vec<u8>> {
-        match self.len()? {
-            Len::Plain(n) => Some(self.take(usize::try_from(n).ok()?)?.to_vec()),
-            Len::Encoded(0) => Some((self.byte()? as i8).to_string().into_bytes()),
-            Len::Encoded(1) => Some(
-                i16::from_le_bytes(self.take(2)?.try_into().ok()?)
-                    .to_string()
-                    .into_bytes(),
-            ),
-            Len::Encoded(2) => Some(
-                i32::from_le_bytes(self.take(4)?.try_into().ok()?)
-                    .to_string()
-                    .into_bytes(),
-            ),
-            Len::Encoded(3) => {
-                let clen = self.plain_len()?;
-                let len = self.plain_len()?;
-                let data = self.take(clen)?;
-                // LZF expands at most ~88x; refuse absurd lengths before allocating.
-                if len > clen.saturating_mul(100) {
-                    return None;
-                }
-                lzf::decompress(data, len).ok().filter(|d| d.len() == len)
-            }
-            Len::Encoded(_) => None,
-        }
-    }
-}
-
 /// Checks a payload's footer and returns each library's code (Redis'
 /// `functionRestoreCommand` / `rdbFunctionLoad`, with their errors).
 pub fn read_payload(payload: &[u8]) -> Result<Vec<Bytes>, String> {
-    const WRONG: &str = "DUMP payload version or checksum are wrong";
-    if payload.len() < 10 {
-        return Err(WRONG.into());
-    }
+    verify(payload).map_err(|e| e.to_string())?;
     let footer = payload.len() - 10;
-    let version = u16::from_le_bytes([payload[footer], payload[footer + 1]]);
-    let mut crc = [0u8; 8];
-    crc.copy_from_slice(&payload[footer + 2..]);
-    if version > RDB_VERSION || crc64(&payload[..footer + 2]) != u64::from_le_bytes(crc) {
-        return Err(WRONG.into());
-    }
     // Like Redis, strings are read from the whole buffer: a truncated one runs
     // into the footer rather than failing.
-    let mut r = Reader {
-        buf: payload,
-        pos: 0,
-    };
+    let mut r = Reader::new(payload);
     let mut codes = Vec::new();
-    while r.pos < footer {
+    while r.pos() < footer {
         match r.byte() {
             Some(OPCODE_FUNCTION2) => {
                 let code = r
                     .string()
                     .ok_or_else(|| "Failed loading library payload".to_string())?;
-                codes.push(Bytes::from(code));
+                codes.push(Bytes::from(code.into_owned()));
             }
             Some(OPCODE_FUNCTION_PRE_GA) => codes.push(read_pre_ga(&mut r)?),
             Some(_) => return Err("given type is not a function".into()),
@@ -702,32 +588,12 @@ mod tests {
     }
 
     #[test]
-    fn rdb_lengths_round_trip() {
-        for n in [
-            0u64,
-            63,
-            64,
-            16383,
-            16384,
-            u32::MAX as u64,
-            u32::MAX as u64 + 1,
-        ] {
-            let mut out = Vec::new();
-            write_len(&mut out, n);
-            let mut r = Reader { buf: &out, pos: 0 };
-            assert!(matches!(r.len(), Some(Len::Plain(m)) if m == n));
-        }
-    }
-
-    #[test]
     fn payloads_are_checked_and_decoded() {
         assert!(read_payload(b"short").is_err());
         let mut p = vec![OPCODE_FUNCTION2];
         write_len(&mut p, 3);
         p.extend_from_slice(b"abc");
-        p.extend_from_slice(&RDB_VERSION.to_le_bytes());
-        let crc = crc64(&p);
-        p.extend_from_slice(&crc.to_le_bytes());
+        let mut p = finish(p);
         assert_eq!(
             read_payload(&p).expect("ok"),
             vec![Bytes::from_static(b"abc")]
@@ -742,9 +608,7 @@ mod tests {
         write_len(&mut q, packed.len() as u64);
         write_len(&mut q, text.len() as u64);
         q.extend_from_slice(&packed);
-        q.extend_from_slice(&RDB_VERSION.to_le_bytes());
-        let crc = crc64(&q);
-        q.extend_from_slice(&crc.to_le_bytes());
+        let q = finish(q);
         assert_eq!(
             read_payload(&q).expect("ok"),
             vec![Bytes::copy_from_slice(text)]

@@ -44,6 +44,8 @@ enum Next {
     Monitor,
     /// Flush, wait as a blocked client, queue its reply, continue.
     Block(crate::node::blocking::BlockSpec),
+    /// Flush, run a MIGRATE's network exchange, queue its reply, continue.
+    Migrate(Box<crate::cmd::dump_restore::MigratePlan>),
     /// Run a cluster routing plan (proxy), continue.
     Route(Box<crate::cluster::route::RoutedCommand>),
     /// Flush, wait for CLIENT PAUSE to let the held command run, continue.
@@ -184,6 +186,9 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
                             }
                         }
                     }
+                }
+                Next::Migrate(plan) => {
+                    super::migrate_cmd::run(&shared, &mut reply, *plan).await;
                 }
                 Next::Monitor => {
                     if monitor.is_none() {
@@ -425,6 +430,7 @@ fn process_batch(
             Some(After::Sleep(d)) => break Next::Sleep(d),
             Some(After::Monitor) => break Next::Monitor,
             Some(After::Block(spec)) => break Next::Block(spec),
+            Some(After::Migrate(plan)) => break Next::Migrate(plan),
             Some(After::Route(plan)) => {
                 // A forward is sent now and answered at the end of the batch.
                 if let Some(plan) = super::forward::start(shared, client, reply, plan) {

@@ -349,8 +349,14 @@ impl Carrier for RespCarrier<'_> {
                 // Runs it here, taking the gate like the connection loop
                 // does (its route is decided again under the gate).
                 let args = std::mem::take(&mut self.args);
-                if let Some(After::Route(plan)) = execute_here(shared, client, reply, args) {
-                    Box::pin(run(shared, client, reply, *plan)).await;
+                match execute_here(shared, client, reply, args) {
+                    Some(After::Route(plan)) => {
+                        Box::pin(run(shared, client, reply, *plan)).await;
+                    }
+                    Some(After::Migrate(plan)) => {
+                        super::migrate_cmd::run(shared, reply, *plan).await;
+                    }
+                    _ => {}
                 }
                 Next::Done(())
             }
@@ -455,10 +461,12 @@ async fn run_plan(
                         // Local keys; a slot that started its flip meanwhile
                         // is routed (held, then forwarded) like any command.
                         let mut out = Reply::new();
-                        if let Some(After::Route(plan)) =
-                            execute_here(shared, client, &mut out, sub_command(positions))
-                        {
-                            run(shared, client, &mut out, *plan).await;
+                        match execute_here(shared, client, &mut out, sub_command(positions)) {
+                            Some(After::Route(plan)) => run(shared, client, &mut out, *plan).await,
+                            Some(After::Migrate(plan)) => {
+                                super::migrate_cmd::run(shared, &mut out, *plan).await;
+                            }
+                            _ => {}
                         }
                         Ok(out.buf.freeze())
                     }

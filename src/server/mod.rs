@@ -9,6 +9,7 @@ pub mod forward;
 pub mod gossip_task;
 pub mod mc_conn;
 pub mod metrics;
+pub mod migrate_cmd;
 pub mod migrate_task;
 pub mod raft_task;
 

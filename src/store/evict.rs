@@ -51,6 +51,29 @@ pub fn new_stamp(now_ms: u64) -> u32 {
     lru_stamp(now_ms, LFU_MODE.load(Ordering::Relaxed))
 }
 
+/// Access data of a key RESTOREd with `IDLETIME idle_secs` or `FREQ freq`
+/// (Redis' `objectSetLRUOrLFU`): under an LFU policy only `freq` counts,
+/// otherwise only `idle_secs`; without the one that counts, a fresh stamp.
+pub fn restored_stamp(now_ms: u64, idle_secs: Option<u64>, freq: Option<u8>) -> u32 {
+    if LFU_MODE.load(Ordering::Relaxed) {
+        return match freq {
+            Some(f) => (minutes(now_ms) << 8) | u32::from(f),
+            None => lru_stamp(now_ms, true),
+        };
+    }
+    match idle_secs {
+        Some(idle) => {
+            let mut abs = i64::from(lru_clock(now_ms)) - i64::try_from(idle).unwrap_or(i64::MAX);
+            if abs < 0 {
+                abs = abs.saturating_add(i64::from(LRU_MASK));
+            }
+            // The 24-bit field keeps the low bits, as Redis' bitfield does.
+            (abs as u32) & LRU_MASK
+        }
+        None => lru_clock(now_ms),
+    }
+}
+
 /// LFU counter after decay for the time since its last access.
 pub fn lfu_decayed(lru: u32, now_ms: u64, decay_minutes: u64) -> u32 {
     let last = (lru >> 8) & 0xFFFF;

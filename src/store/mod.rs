@@ -17,6 +17,7 @@ pub mod hash;
 pub mod hll;
 pub mod list;
 pub mod mutation;
+pub mod rdb;
 pub mod set;
 pub mod slot;
 pub mod stream;
