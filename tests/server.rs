@@ -1672,3 +1672,66 @@ fn client_pause_holds_commands_like_redis() {
     );
     assert_eq!(coarse(scenario(rc.port)), theirs);
 }
+
+/// COMMAND GETKEYSANDFLAGS answers as Redis 7.0 (key specs, and the
+/// commands whose own finder decides the flags), and COMMAND INFO's key
+/// specs are Redis' for every command both servers have.
+#[test]
+fn getkeysandflags_and_key_specs_match_redis() {
+    let redis = require_redis(&[]);
+    let rc = start_ringcache(&[]);
+    let s = script(
+        r#"
+        COMMAND GETKEYSANDFLAGS set a b
+        COMMAND GETKEYSANDFLAGS set a b get
+        COMMAND GETKEYSANDFLAGS lmove a b left right
+        COMMAND GETKEYSANDFLAGS ping
+        COMMAND GETKEYSANDFLAGS zunionstore d x a
+        COMMAND GETKEYSANDFLAGS zunionstore d 2 a b weights 1 2
+        COMMAND GETKEYSANDFLAGS bitfield k get u8 0
+        COMMAND GETKEYSANDFLAGS bitfield k set u8 0 1
+        COMMAND GETKEYSANDFLAGS sort k store d
+        COMMAND GETKEYSANDFLAGS sort k
+        COMMAND GETKEYSANDFLAGS mset a 1 b 2
+        COMMAND GETKEYSANDFLAGS xread count 2 streams a b 0 0
+        COMMAND GETKEYSANDFLAGS eval "return 1" 2 a b c
+        COMMAND GETKEYSANDFLAGS georadius k 1 2 3 m store d
+        COMMAND GETKEYSANDFLAGS del a b c
+        COMMAND GETKEYSANDFLAGS get
+        COMMAND GETKEYSANDFLAGS nosuch a
+        COMMAND GETKEYSANDFLAGS
+        "#,
+    );
+    assert_same_replies(redis.port, rc.port, &s);
+    assert_same_resp3_replies(
+        redis.port,
+        rc.port,
+        &script("COMMAND GETKEYSANDFLAGS lmove a b left right"),
+    );
+    let ours = redis_cli(rc.port, &["COMMAND", "LIST"]);
+    let theirs = redis_cli(redis.port, &["COMMAND", "LIST"]);
+    let mut a = RawConn::connect(redis.port);
+    let mut b = RawConn::connect(rc.port);
+    let mut checked = 0;
+    for name in ours.lines().filter(|n| theirs.lines().any(|t| t == *n)) {
+        // Field 9 of COMMAND INFO: the key specs.
+        let specs = |c: &mut RawConn| -> Option<Tree> {
+            let r = c.cmd(&[b"COMMAND", b"INFO", name.as_bytes()]);
+            let mut pos = 0;
+            match parse_tree(&r, &mut pos) {
+                Tree::Agg(_, mut entries) if entries.len() == 1 => match entries.remove(0) {
+                    Tree::Agg(_, mut fields) if fields.len() == 10 => Some(fields.remove(8)),
+                    _ => None,
+                },
+                _ => None,
+            }
+        };
+        let (x, y) = (specs(&mut a), specs(&mut b));
+        assert!(x.is_some() && y.is_some(), "COMMAND INFO {name}");
+        if x != Some(Tree::Agg(b'*', Vec::new())) {
+            assert_eq!(y, x, "COMMAND INFO {name} key specs");
+            checked += 1;
+        }
+    }
+    assert!(checked > 150, "{checked}");
+}

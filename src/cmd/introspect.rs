@@ -5,6 +5,7 @@ use bytes::Bytes;
 
 use super::command::{self, flags, Command};
 use super::ctx::{help_reply, is, Ctx};
+use super::key_spec_table::{self, Begin, Find};
 use crate::error::{CmdError, CmdResult};
 
 /// The ACL categories Redis reports for `c` (COMMAND INFO, COMMAND LIST FILTERBY ACLCAT).
@@ -89,7 +90,9 @@ fn write_command_info(ctx: &mut Ctx<'_>, c: &Command) {
         ctx.out.simple(&cat);
     }
     ctx.out.array_len(0);
-    if c.first_key > 0 {
+    if let Some(specs) = key_spec_table::redis_key_specs(c.name) {
+        write_redis_key_specs(ctx, specs);
+    } else if c.first_key > 0 {
         ctx.out.array_len(1);
         ctx.out.map_len(3);
         ctx.out.bulk(b"flags");
@@ -126,6 +129,85 @@ fn write_command_info(ctx: &mut Ctx<'_>, c: &Command) {
     ctx.out.array_len(c.subcommands.len());
     for s in c.subcommands {
         write_command_info(ctx, s);
+    }
+}
+
+/// Writes Redis' key specs (COMMAND INFO's ninth field) as Redis does.
+fn write_redis_key_specs(ctx: &mut Ctx<'_>, specs: &[key_spec_table::KeySpec]) {
+    ctx.out.array_len(specs.len());
+    for spec in specs {
+        ctx.out.map_len(3 + spec.notes.is_some() as usize);
+        if let Some(notes) = spec.notes {
+            ctx.out.bulk(b"notes");
+            ctx.out.bulk(notes.as_bytes());
+        }
+        ctx.out.bulk(b"flags");
+        ctx.out.set_len(spec.flags.len());
+        for f in spec.flags {
+            ctx.out.simple(f);
+        }
+        ctx.out.bulk(b"begin_search");
+        ctx.out.map_len(2);
+        ctx.out.bulk(b"type");
+        match spec.begin {
+            Begin::Index(i) => {
+                ctx.out.bulk(b"index");
+                ctx.out.bulk(b"spec");
+                ctx.out.map_len(1);
+                ctx.out.bulk(b"index");
+                ctx.out.int(i64::from(i));
+            }
+            Begin::Keyword(word, from) => {
+                ctx.out.bulk(b"keyword");
+                ctx.out.bulk(b"spec");
+                ctx.out.map_len(2);
+                ctx.out.bulk(b"keyword");
+                ctx.out.bulk(word.as_bytes());
+                ctx.out.bulk(b"startfrom");
+                ctx.out.int(i64::from(from));
+            }
+            Begin::Unknown => {
+                ctx.out.bulk(b"unknown");
+                ctx.out.bulk(b"spec");
+                ctx.out.map_len(0);
+            }
+        }
+        ctx.out.bulk(b"find_keys");
+        ctx.out.map_len(2);
+        ctx.out.bulk(b"type");
+        match spec.find {
+            Find::Range { last, step, limit } => {
+                ctx.out.bulk(b"range");
+                ctx.out.bulk(b"spec");
+                ctx.out.map_len(3);
+                for (k, v) in [("lastkey", last), ("keystep", step), ("limit", limit)] {
+                    ctx.out.bulk(k.as_bytes());
+                    ctx.out.int(i64::from(v));
+                }
+            }
+            Find::Keynum {
+                numidx,
+                first,
+                step,
+            } => {
+                ctx.out.bulk(b"keynum");
+                ctx.out.bulk(b"spec");
+                ctx.out.map_len(3);
+                for (k, v) in [
+                    ("keynumidx", numidx),
+                    ("firstkey", first),
+                    ("keystep", step),
+                ] {
+                    ctx.out.bulk(k.as_bytes());
+                    ctx.out.int(i64::from(v));
+                }
+            }
+            Find::Unknown => {
+                ctx.out.bulk(b"unknown");
+                ctx.out.bulk(b"spec");
+                ctx.out.map_len(0);
+            }
+        }
     }
 }
 
@@ -221,6 +303,80 @@ pub fn command_getkeys(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
+/// COMMAND GETKEYSANDFLAGS command [arg ...]: the keys and Redis' key flags
+/// (`RW`, `access`, ...), from Redis' key specs where they suffice
+/// (`key_spec_table`), else from the command's own key finder with the flags
+/// Redis' finder gives.
+pub fn command_getkeysandflags(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let inner = &args[2..];
+    let found = super::dispatch::resolve(inner).map_err(|e| match e {
+        CmdError::Arity(_) => CmdError::err("Invalid number of arguments specified for command"),
+        _ => CmdError::err("Invalid command specified"),
+    })?;
+    let cmd = found.cmd;
+    let specs = key_spec_table::redis_key_specs(cmd.name);
+    let positions = cmd.key_positions(inner);
+    if specs.is_none() && positions.is_empty() {
+        return Err(CmdError::err("The command has no key arguments"));
+    }
+    // Like Redis: the specs decide unless only the command's finder can
+    // (flags that vary with the arguments, a spec it cannot follow).
+    let finder_decides = specs.is_none_or(|s| {
+        s.iter().any(|k| {
+            k.flags.contains(&"variable_flags")
+                || k.flags.contains(&"incomplete")
+                || matches!(k.begin, Begin::Unknown)
+                || matches!(k.find, Find::Unknown)
+        })
+    });
+    let keys = match specs {
+        Some(s) if !finder_decides => key_spec_table::keys_by_specs(s, inner).unwrap_or_default(),
+        _ => positions
+            .iter()
+            .enumerate()
+            .map(|(n, &p)| (p, finder_key_flags(cmd.name, inner, n, specs)))
+            .collect(),
+    };
+    if keys.is_empty() {
+        return Err(CmdError::err("Invalid arguments specified for command"));
+    }
+    ctx.out.array_len(keys.len());
+    for (pos, flags) in keys {
+        ctx.out.array_len(2);
+        ctx.out.bulk(&inner[pos]);
+        ctx.out.set_len(flags.len());
+        for f in flags {
+            ctx.out.simple(f);
+        }
+    }
+    Ok(())
+}
+
+/// The flags Redis' own key finders give the `n`th key of `args`: SET's
+/// depend on GET, BITFIELD's on whether it writes, SORT's destination is
+/// written; otherwise the first spec's, without the spec-only markers.
+fn finder_key_flags(
+    name: &str,
+    args: &[Bytes],
+    n: usize,
+    specs: Option<&'static [key_spec_table::KeySpec]>,
+) -> &'static [&'static str] {
+    let has = |word: &str| args.iter().skip(2).any(|a| is(a, word));
+    match name {
+        "set" if has("get") => &["RW", "access", "update"],
+        "set" => &["OW", "update"],
+        "bitfield" if has("set") || has("incrby") => &["RW", "access", "update"],
+        "bitfield" => &["RO", "access"],
+        "sort" | "sort_ro" if n > 0 => &["OW", "update"],
+        "sort" | "sort_ro" => &["RO", "access"],
+        _ => match specs.and_then(|s| s.get(n.min(s.len() - 1))) {
+            Some(k) if k.flags.ends_with(&["incomplete"]) => &k.flags[..k.flags.len() - 1],
+            Some(k) => k.flags,
+            None => &["RW"],
+        },
+    }
+}
+
 /// COMMAND LIST [FILTERBY MODULE m | ACLCAT c | PATTERN p]
 pub fn command_list(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let mut names: Vec<&str> = command::all_commands().iter().map(|c| c.name).collect();
@@ -271,6 +427,8 @@ pub fn command_help(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             "    commands are returned.",
             "GETKEYS <full-command>",
             "    Return the keys from a full Redis command.",
+            "GETKEYSANDFLAGS <full-command>",
+            "    Return the keys and the access flags from a full Redis command.",
         ],
     );
     Ok(())

@@ -30,6 +30,7 @@ pub mod hash;
 pub mod hyperloglog;
 pub mod info;
 pub mod introspect;
+pub mod key_spec_table;
 pub mod keys;
 pub mod latency;
 pub mod list;

@@ -281,6 +281,7 @@ static COMMANDS: &[Command] = &[
         c("command|info", -2, LOADING | STALE, NO_KEYS, "server", introspect::command_info),
         c("command|docs", -2, LOADING | STALE, NO_KEYS, "server", introspect::command_docs),
         c("command|getkeys", -4, LOADING | STALE, NO_KEYS, "server", introspect::command_getkeys),
+        c("command|getkeysandflags", -4, LOADING | STALE, NO_KEYS, "server", introspect::command_getkeysandflags),
         c("command|list", -2, LOADING | STALE, NO_KEYS, "server", introspect::command_list),
         c("command|help", 2, LOADING | STALE, NO_KEYS, "server", introspect::command_help),
     ]),
