@@ -19,6 +19,8 @@ use crate::node::gate::ScriptRun;
 use crate::resp::reply::format_double;
 use crate::resp::{decode_reply, Reply, ReplyValue};
 
+use super::lualib::{self, number_to_i64};
+
 /// Script/function flag: never writes (FCALL_RO / EVAL_RO may run it).
 pub const NO_WRITES: u8 = 1;
 /// Script/function flag: runs even over `maxmemory`.
@@ -337,15 +339,6 @@ fn version_num(version: &str) -> i64 {
         .fold(0, |acc, p| (acc << 8) | p.parse::<i64>().unwrap_or(0))
 }
 
-/// Lua numbers become integers the way C's `(long long)` cast does on x86-64.
-fn number_to_i64(n: f64) -> i64 {
-    if n.is_finite() && (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&n) {
-        n as i64
-    } else {
-        i64::MIN
-    }
-}
-
 impl Engine {
     /// A fresh VM with the `redis` library, checking `run.kill` from a hook.
     pub fn new(run: Arc<ScriptRun>) -> mlua::Result<Engine> {
@@ -401,6 +394,7 @@ impl Engine {
             .set_name("=redis")
             .call::<()>(hidden.clone())?;
         let redis: Table = lua.globals().raw_get("redis")?;
+        lualib::install(&lua)?;
         let version = crate::cmd::connection::REDIS_VERSION;
         redis.raw_set("REDIS_VERSION", version)?;
         redis.raw_set("REDIS_VERSION_NUM", version_num(version))?;

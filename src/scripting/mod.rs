@@ -13,6 +13,7 @@
 
 pub mod engine;
 pub mod functions;
+pub mod lualib;
 
 use std::sync::Arc;
 
