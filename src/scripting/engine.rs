@@ -90,8 +90,8 @@ redis.LOG_WARNING = 3
 /// read-only view of a metatable). Returns the backing tables of `_G` and
 /// `redis`, where the engine writes `KEYS`/`ARGV` and `redis.call`.
 const PROTECT: &str = r#"
-local follow = ...
-getfenv, setfenv, newproxy, dofile, loadfile = nil, nil, nil, nil, nil
+local follow, plain = ...
+getfenv, setfenv, newproxy, dofile, loadfile, print = nil, nil, nil, nil, nil, nil
 local READONLY = 'Attempt to modify a readonly table'
 local rawget, rawset, next, getmetatable, setmetatable, insert = rawget, rawset, next, getmetatable, setmetatable, table.insert
 local error, tostring, tonumber, type, select, pcall, unpack =
@@ -176,6 +176,29 @@ function _G.setmetatable(...)
   if not ok then error(err, 2) end
   return t
 end
+-- Errors raised from Rust reach the script as what Redis raises: the
+-- strings of the C libraries, `{err=...}` tables for `redis.call` (`plain`).
+-- Redis' own `pcall` (`luaRedisPcall`) then turns an error table into its
+-- `err` string, and without arguments calls its boolean placeholder.
+local xpcall = xpcall
+local function caught(ok, ...)
+  if ok then return ok, ... end
+  local e = plain((...))
+  if type(e) == 'table' then
+    local text = e.err
+    if type(text) == 'string' or type(text) == 'number' then e = text end
+  end
+  return ok, e
+end
+function _G.pcall(...)
+  if select('#', ...) == 0 then return false, 'attempt to call a boolean value' end
+  return caught(pcall(...))
+end
+function _G.xpcall(...)
+  local f, handler = ...
+  if select('#', ...) < 2 then argerror(2, 2, 'xpcall', 'value expected') end
+  return xpcall(f, function(e) return handler(plain(e)) end)
+end
 function table.insert(...)
   local t, pos = ...
   local n = select('#', ...)
@@ -193,7 +216,8 @@ local create, resume, running = coroutine.create, coroutine.resume, coroutine.ru
 local function pack(...) return { n = select('#', ...), ... } end
 local function resumed(ok, ...)
   follow(running())
-  return ok, ...
+  if ok then return ok, ... end
+  return ok, plain((...))
 end
 local function wrapped_resume(...)
   local co = ...
@@ -237,6 +261,8 @@ pub struct Engine {
     globals: Table,
     /// What the read-only `redis` table reads through: where `redis.call` goes.
     redis: Table,
+    /// Lua's own `xpcall` (scripts see a wrapper that converts errors).
+    xpcall: Function,
     /// `binder(f, keys, args)`: a no-argument closure calling `f(keys, args)`
     /// (Lua 5.1's `xpcall` cannot pass arguments; functions take two).
     binder: Function,
@@ -412,8 +438,21 @@ impl Engine {
         let follow = lua.create_function(move |lua, co: Option<Thread>| {
             hook.follow(lua, &co.unwrap_or_else(|| lua.current_thread()))
         })?;
-        let (globals, redis): (Table, Table) =
-            lua.load(PROTECT).set_name("=protect").call(follow)?;
+        let plain = lua.create_function(|lua, e: Value| match e {
+            Value::Error(err) => match raised_reply(&err) {
+                Some(text) => Ok(Value::Table(err_table(lua, &text)?)),
+                None => Ok(Value::String(lua.create_string(root_message(&err))?)),
+            },
+            other => Ok(other),
+        })?;
+        let xpcall: Function = lua.globals().raw_get("xpcall")?;
+        // Redis names its message handler as a global; scripts may call it.
+        lua.globals()
+            .raw_set("__redis__err__handler", handler.clone())?;
+        let (globals, redis): (Table, Table) = lua
+            .load(PROTECT)
+            .set_name("=protect")
+            .call((follow, plain))?;
         Ok(Engine {
             lua,
             stop_hook,
@@ -421,6 +460,7 @@ impl Engine {
             globals,
             redis,
             handler,
+            xpcall,
             binder,
             cache: HashMap::new(),
         })
@@ -434,12 +474,10 @@ impl Engine {
     /// Calls `func` with no arguments under the error handler; on failure
     /// returns the `err` text of the raised error (`ERR user_function:2: ...`).
     pub fn protected_call(&self, func: &Function) -> Result<(), String> {
-        let xpcall: Function = self
-            .globals
-            .raw_get("xpcall")
-            .map_err(|e| format!("ERR {}", root_message(&e)))?;
         self.stop_hook.reset(&self.main);
-        let out = xpcall.call::<MultiValue>((func.clone(), self.handler.clone()));
+        let out = self
+            .xpcall
+            .call::<MultiValue>((func.clone(), self.handler.clone()));
         self.stop_hook.reset(&self.main);
         let out = out.map_err(|e| format!("ERR {}", root_message(&e)))?;
         let mut out = out.into_iter();
@@ -551,7 +589,6 @@ impl Engine {
         readonly: bool,
     ) -> CmdResult {
         let lua_err = |e: mlua::Error| CmdError::err(root_message(&e));
-        let globals = &self.globals;
         let saved_db = ctx.client.db;
         run.kill.store(false, Ordering::Release);
         run.wrote.store(false, Ordering::Release);
@@ -567,6 +604,7 @@ impl Engine {
             };
             let redis = &self.redis;
             let handler = &self.handler;
+            let xpcall = &self.xpcall;
             self.lua.scope(|scope| {
                 let call = scope.create_function(|lua, args: MultiValue| {
                     let (reply, failed) = bridge.call(lua, args)?;
@@ -582,7 +620,6 @@ impl Engine {
                     scope.create_function(|lua, args: MultiValue| Ok(bridge.call(lua, args)?.0))?;
                 redis.raw_set("call", call)?;
                 redis.raw_set("pcall", pcall)?;
-                let xpcall: Function = globals.raw_get("xpcall")?;
                 let out: MultiValue = xpcall.call((func, handler.clone()))?;
                 redis.raw_set("call", Value::Nil)?;
                 redis.raw_set("pcall", Value::Nil)?;
