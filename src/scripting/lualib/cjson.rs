@@ -13,7 +13,7 @@
 use std::ffi::CString;
 use std::sync::Arc;
 
-use mlua::{Lua, MultiValue, Table, Value};
+use mlua::{Function, Lua, MultiValue, Table, Value};
 use parking_lot::Mutex;
 
 use super::{type_name, Call};
@@ -147,22 +147,20 @@ struct Encoder<'c, 'l> {
     cfg: Config,
     number_format: CString,
     out: Vec<u8>,
+    /// `path[d]`: the table open at depth `d`; `keys[d]`: its last key.
+    /// Kept in Lua so deep nesting holds no Rust references (mlua has
+    /// room for about 8000).
+    path: Table,
+    keys: Table,
+    /// Lua's raw `next`.
+    next: Function,
 }
 
 /// A table being encoded, with the Lua stack slots the C code would use
 /// for its children.
 enum Open {
-    Array {
-        table: Table,
-        next: i64,
-        len: i64,
-        used: usize,
-    },
-    Object {
-        items: std::vec::IntoIter<(Value, Value)>,
-        first: bool,
-        used: usize,
-    },
+    Array { next: i64, len: i64, used: usize },
+    Object { first: bool, used: usize },
 }
 
 /// C's `(int)` cast of a double on x86-64.
@@ -255,11 +253,10 @@ impl Encoder<'_, '_> {
                         .call
                         .error(format!("Cannot serialise, excessive nesting ({depth})")));
                 }
-                return Ok(Some(match self.array_length(t)? {
+                let open = match self.array_length(t)? {
                     Some(len) if len > 0 => {
                         self.out.push(b'[');
                         Open::Array {
-                            table: t.clone(),
                             next: 1,
                             len,
                             used: used + 1,
@@ -267,18 +264,15 @@ impl Encoder<'_, '_> {
                     }
                     _ => {
                         self.out.push(b'{');
-                        let mut items = Vec::new();
-                        t.for_each(|k: Value, v: Value| {
-                            items.push((k, v));
-                            Ok(())
-                        })?;
                         Open::Object {
-                            items: items.into_iter(),
                             first: true,
                             used: used + 2,
                         }
                     }
-                }));
+                };
+                self.path.raw_set(depth, t)?;
+                self.keys.raw_set(depth, Value::Nil)?;
+                return Ok(Some(open));
             }
             other => return Err(serialise_error(self.call, other, "type not supported")),
         }
@@ -291,17 +285,18 @@ impl Encoder<'_, '_> {
         if let Some(open) = self.value(v, 1, 1)? {
             stack.push(open);
         }
-        while let Some(top) = stack.last_mut() {
+        loop {
+            let depth = stack.len();
+            let Some(top) = stack.last_mut() else {
+                return Ok(());
+            };
+            let table: Table = self.path.raw_get(depth)?;
             let (child, used) = match top {
-                Open::Array {
-                    table,
-                    next,
-                    len,
-                    used,
-                } => {
+                Open::Array { next, len, used } => {
                     if *next > *len {
                         self.out.push(b']');
                         stack.pop();
+                        self.path.raw_set(depth, Value::Nil)?;
                         continue;
                     }
                     if *next > 1 {
@@ -311,12 +306,16 @@ impl Encoder<'_, '_> {
                     *next += 1;
                     (child, *used)
                 }
-                Open::Object { items, first, used } => {
-                    let Some((k, child)) = items.next() else {
+                Open::Object { first, used } => {
+                    let key: Value = self.keys.raw_get(depth)?;
+                    let (k, child): (Value, Value) = self.next.call((table, key))?;
+                    if k == Value::Nil {
                         self.out.push(b'}');
                         stack.pop();
+                        self.path.raw_set(depth, Value::Nil)?;
+                        self.keys.raw_set(depth, Value::Nil)?;
                         continue;
-                    };
+                    }
                     if !*first {
                         self.out.push(b',');
                     }
@@ -345,30 +344,33 @@ impl Encoder<'_, '_> {
                             ))
                         }
                     }
+                    self.keys.raw_set(depth, k)?;
                     (child, used)
                 }
             };
-            let depth = stack.len() + 1;
-            if let Some(open) = self.value(child, depth, used)? {
+            if let Some(open) = self.value(child, depth + 1, used)? {
                 stack.push(open);
             }
         }
-        Ok(())
     }
 }
 
 /// `cjson.encode(value)`.
-fn encode(call: &Call<'_>, cfg: Config) -> mlua::Result<mlua::String> {
+fn encode(call: &Call<'_>, cfg: Config, next: &Function) -> mlua::Result<mlua::String> {
     if call.top() != 1 {
         return Err(call.arg_error(1, "expected 1 argument"));
     }
     let number_format = CString::new(format!("%.{}g", cfg.encode_number_precision))
         .map_err(mlua::Error::external)?;
+    let lua = call.lua();
     let mut enc = Encoder {
         call,
         cfg,
         number_format,
         out: Vec::new(),
+        path: lua.create_table()?,
+        keys: lua.create_table()?,
+        next: next.clone(),
     };
     enc.encode(call.arg(1))?;
     call.lua().create_string(&enc.out)
@@ -642,10 +644,11 @@ impl Parser<'_> {
     }
 }
 
-/// A container being decoded.
+/// A container being decoded (the table itself is in the decoder's `path`
+/// Lua table at its depth, its pending key in `keys`).
 enum Building {
-    Array(Table, i64),
-    Object(Table, Value),
+    Array(i64),
+    Object,
 }
 
 /// `Expected <what> but found <token> at character <n>`.
@@ -678,6 +681,8 @@ fn decode(call: &Call<'_>, cfg: Config) -> mlua::Result<Value> {
         invalid_numbers: cfg.decode_invalid_numbers != 0,
     };
     let mut stack: Vec<Building> = Vec::new();
+    let path = lua.create_table()?;
+    let keys = lua.create_table()?;
     // Lua stack slots the C parser holds: the argument, then a table per
     // array level and a table and a key per object level.
     let mut used: usize = 1;
@@ -709,17 +714,19 @@ fn decode(call: &Call<'_>, cfg: Config) -> mlua::Result<Value> {
                     if tok.kind != Kind::Str {
                         return Err(parse_error(call, "object key string", &tok));
                     }
-                    let key = Value::String(lua.create_string(&tok.string)?);
+                    keys.raw_set(depth, lua.create_string(&tok.string)?)?;
                     tok = p.next();
                     if tok.kind != Kind::Colon {
                         return Err(parse_error(call, "colon", &tok));
                     }
-                    stack.push(Building::Object(table, key));
+                    path.raw_set(depth, table)?;
+                    stack.push(Building::Object);
                     used += 2;
                     tok = p.next();
                     continue;
                 } else {
-                    stack.push(Building::Array(table, 1));
+                    path.raw_set(depth, table)?;
+                    stack.push(Building::Array(1));
                     used += 1;
                     continue;
                 }
@@ -728,21 +735,24 @@ fn decode(call: &Call<'_>, cfg: Config) -> mlua::Result<Value> {
         };
         // Hand the value to its container, closing those that end.
         loop {
-            match stack.last_mut() {
-                None => {
-                    tok = p.next();
-                    if tok.kind != Kind::End {
-                        return Err(parse_error(call, "the end", &tok));
-                    }
-                    return Ok(value);
+            let depth = stack.len();
+            let Some(top) = stack.last_mut() else {
+                tok = p.next();
+                if tok.kind != Kind::End {
+                    return Err(parse_error(call, "the end", &tok));
                 }
-                Some(Building::Array(table, i)) => {
+                return Ok(value);
+            };
+            let table: Table = path.raw_get(depth)?;
+            match top {
+                Building::Array(i) => {
                     table.raw_set(*i, value)?;
                     *i += 1;
                     tok = p.next();
                     if tok.kind == Kind::ArrEnd {
-                        value = Value::Table(table.clone());
+                        value = Value::Table(table);
                         stack.pop();
+                        path.raw_set(depth, Value::Nil)?;
                         used -= 1;
                         continue;
                     }
@@ -752,12 +762,14 @@ fn decode(call: &Call<'_>, cfg: Config) -> mlua::Result<Value> {
                     tok = p.next();
                     break;
                 }
-                Some(Building::Object(table, key)) => {
-                    table.raw_set(key.clone(), value)?;
+                Building::Object => {
+                    let key: Value = keys.raw_get(depth)?;
+                    table.raw_set(key, value)?;
                     tok = p.next();
                     if tok.kind == Kind::ObjEnd {
-                        value = Value::Table(table.clone());
+                        value = Value::Table(table);
                         stack.pop();
+                        path.raw_set(depth, Value::Nil)?;
                         used -= 2;
                         continue;
                     }
@@ -768,7 +780,7 @@ fn decode(call: &Call<'_>, cfg: Config) -> mlua::Result<Value> {
                     if tok.kind != Kind::Str {
                         return Err(parse_error(call, "object key string", &tok));
                     }
-                    *key = Value::String(lua.create_string(&tok.string)?);
+                    keys.raw_set(depth, lua.create_string(&tok.string)?)?;
                     tok = p.next();
                     if tok.kind != Kind::Colon {
                         return Err(parse_error(call, "colon", &tok));
@@ -783,15 +795,16 @@ fn decode(call: &Call<'_>, cfg: Config) -> mlua::Result<Value> {
 
 /// A `cjson` table with a configuration of its own (`cjson.new()` makes
 /// another).
-pub fn open(lua: &Lua) -> mlua::Result<Table> {
+pub fn open(lua: &Lua, next: Function) -> mlua::Result<Table> {
     let cfg: Shared = Arc::new(Mutex::new(Config::default()));
     let t = lua.create_table()?;
     let c = cfg.clone();
+    let n = next.clone();
     t.raw_set(
         "encode",
         lua.create_function(move |lua, args: MultiValue| {
             let cfg = *c.lock();
-            encode(&Call::new(lua, args), cfg)
+            encode(&Call::new(lua, args), cfg, &n)
         })?,
     )?;
     let c = cfg.clone();
@@ -863,7 +876,10 @@ pub fn open(lua: &Lua) -> mlua::Result<Table> {
             })?,
         )?;
     }
-    t.raw_set("new", lua.create_function(|lua, _: MultiValue| open(lua))?)?;
+    t.raw_set(
+        "new",
+        lua.create_function(move |lua, _: MultiValue| open(lua, next.clone()))?,
+    )?;
     t.raw_set("null", Value::NULL)?;
     t.raw_set("_NAME", "cjson")?;
     t.raw_set("_VERSION", "2.1.0")?;

@@ -149,16 +149,18 @@ fn encode_value(out: &mut Vec<u8>, v: &Value, level: usize) -> mlua::Result<()> 
                     encode_value(out, &item, level + 1)?;
                 }
             } else {
-                let mut items = Vec::new();
-                t.for_each(|k: Value, v: Value| {
-                    items.push((k, v));
+                // Counted first, then walked (no pairs kept: mlua has room
+                // for about 8000 references).
+                let mut count = 0;
+                t.for_each(|_: Value, _: Value| {
+                    count += 1;
                     Ok(())
                 })?;
-                encode_len(out, items.len(), 0x80, 15, 0xde, 0xdf);
-                for (k, v) in &items {
-                    encode_value(out, k, level + 1)?;
-                    encode_value(out, v, level + 1)?;
-                }
+                encode_len(out, count, 0x80, 15, 0xde, 0xdf);
+                t.for_each(|k: Value, v: Value| {
+                    encode_value(out, &k, level + 1)?;
+                    encode_value(out, &v, level + 1)
+                })?;
             }
         }
         _ => out.push(0xc0),
@@ -195,18 +197,11 @@ impl From<mlua::Error> for Stop {
     }
 }
 
-/// A container being decoded.
+/// A container being decoded (the table itself is in the decoder's `path`
+/// Lua table at its depth, a map's pending key in `keys`).
 enum Building {
-    Array {
-        table: Table,
-        next: i64,
-        left: u64,
-    },
-    Map {
-        table: Table,
-        left: u64,
-        key: Option<Value>,
-    },
+    Array { next: i64, left: u64 },
+    Map { left: u64, has_key: bool },
 }
 
 /// The decoder's input.
@@ -243,6 +238,8 @@ impl Cursor<'_> {
 fn decode_one(call: &Call<'_>, c: &mut Cursor<'_>, mut used: usize) -> Result<Value, Stop> {
     let lua = call.lua();
     let mut stack: Vec<Building> = Vec::new();
+    let path = lua.create_table()?;
+    let keys = lua.create_table()?;
     loop {
         if c.left() < 1 {
             return Err(Stop::Eof);
@@ -361,19 +358,16 @@ fn decode_one(call: &Call<'_>, c: &mut Cursor<'_>, mut used: usize) -> Result<Va
                     ));
                 }
                 if len > 0 {
-                    stack.push(Building::Array {
-                        table,
-                        next: 1,
-                        left: len,
-                    });
+                    path.raw_set(stack.len() + 1, table)?;
+                    stack.push(Building::Array { next: 1, left: len });
                     used += 2;
                     continue;
                 }
             } else if len > 0 {
+                path.raw_set(stack.len() + 1, table)?;
                 stack.push(Building::Map {
-                    table,
                     left: len,
-                    key: None,
+                    has_key: false,
                 });
                 used += 1;
                 continue;
@@ -382,25 +376,29 @@ fn decode_one(call: &Call<'_>, c: &mut Cursor<'_>, mut used: usize) -> Result<Va
         }
         // Hand the value to its container, closing those that are full.
         loop {
-            match stack.last_mut() {
-                None => return Ok(value),
-                Some(Building::Array { table, next, left }) => {
+            let depth = stack.len();
+            let Some(top) = stack.last_mut() else {
+                return Ok(value);
+            };
+            let table: Table = path.raw_get(depth)?;
+            match top {
+                Building::Array { next, left } => {
                     table.raw_set(*next, value)?;
                     *next += 1;
                     *left -= 1;
                     if *left > 0 {
                         break;
                     }
-                    value = Value::Table(table.clone());
-                    stack.pop();
-                    used -= 2;
                 }
-                Some(Building::Map { table, left, key }) => {
-                    let Some(k) = key.take() else {
-                        *key = Some(value);
+                Building::Map { left, has_key } => {
+                    if !*has_key {
+                        *has_key = true;
+                        keys.raw_set(depth, value)?;
                         used += 1;
                         break;
-                    };
+                    }
+                    *has_key = false;
+                    let k: Value = keys.raw_get(depth)?;
                     match &k {
                         // lua_settable's own errors (no position: raised in C).
                         Value::Nil => {
@@ -415,16 +413,21 @@ fn decode_one(call: &Call<'_>, c: &mut Cursor<'_>, mut used: usize) -> Result<Va
                         }
                         _ => table.raw_set(k, value)?,
                     }
+                    keys.raw_set(depth, Value::Nil)?;
                     used -= 1;
                     *left -= 1;
                     if *left > 0 {
                         break;
                     }
-                    value = Value::Table(table.clone());
-                    stack.pop();
-                    used -= 1;
                 }
             }
+            // The container is full: it is the value handed to its parent.
+            used -= match stack.pop() {
+                Some(Building::Array { .. }) => 2,
+                _ => 1,
+            };
+            path.raw_set(depth, Value::Nil)?;
+            value = Value::Table(table);
         }
     }
 }

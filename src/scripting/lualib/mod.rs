@@ -19,7 +19,8 @@ use mlua::{Lua, MultiValue, Value};
 /// made read-only, which then covers their tables too).
 pub fn install(lua: &Lua) -> mlua::Result<()> {
     let globals = lua.globals();
-    globals.raw_set("cjson", cjson::open(lua)?)?;
+    let next: mlua::Function = globals.raw_get("next")?;
+    globals.raw_set("cjson", cjson::open(lua, next)?)?;
     globals.raw_set("cmsgpack", cmsgpack::open(lua)?)?;
     globals.raw_set("bit", bit::open(lua)?)?;
     globals.raw_set("struct", structlib::open(lua)?)?;
