@@ -72,6 +72,12 @@ impl<'l> Call<'l> {
         self.lua
     }
 
+    /// Pushes a nil after the arguments (as `lua_pushnil` does: checks of
+    /// the next argument then see `nil`, not "no value").
+    pub fn push_nil(&mut self) {
+        self.args.push(Value::Nil);
+    }
+
     /// All the arguments.
     pub fn values(&self) -> &[Value] {
         &self.args

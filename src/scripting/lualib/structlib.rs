@@ -170,8 +170,12 @@ fn get_integer(bytes: &[u8], big_endian: bool, signed: bool) -> f64 {
 }
 
 /// `struct.pack(fmt, ...)`.
-fn pack(call: &Call<'_>) -> mlua::Result<mlua::String> {
+fn pack(mut call: Call<'_>) -> mlua::Result<mlua::String> {
     let fmt = call.check_string(1)?;
+    // b_pack pushes a nil mark after its arguments: checks of the next
+    // argument see nil, not "no value".
+    call.push_nil();
+    let call = &call;
     let fmt = fmt.as_bytes();
     let mut f = Format::new(&fmt);
     let mut arg = 2;
@@ -341,7 +345,7 @@ pub fn open(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
     t.raw_set(
         "pack",
-        lua.create_function(|lua, args: MultiValue| pack(&Call::new(lua, args)))?,
+        lua.create_function(|lua, args: MultiValue| pack(Call::new(lua, args)))?,
     )?;
     t.raw_set(
         "unpack",
