@@ -291,8 +291,8 @@ return struct.size()
 /// The Lua environment itself: global names as in Redis 7.0 (no `print`,
 /// `__redis__err__handler` present), library tables read-only, errors
 /// raised by library functions and `redis.call` seen through `pcall`,
-/// `xpcall` and coroutines as Redis shows them, argument errors in tail
-/// position keeping the script position.
+/// `xpcall` and coroutines as Redis shows them, argument errors of the
+/// read-only wrappers keeping the script position.
 const ENVIRONMENT: &str = r##"local t = {} for k in pairs(_G) do t[#t + 1] = k end table.sort(t) return t
 return type(print)
 return __redis__err__handler('x')
@@ -302,15 +302,14 @@ bit.band = function() return 0 end
 rawset(struct, 'pack', nil)
 setmetatable(cmsgpack, nil)
 cjson.null = 1
-return rawset()
-local function f() return rawset() end return f()
-return rawget()
-return setmetatable()
-return getmetatable()
-return next()
-return pairs()
-return table.insert()
-return rawset({})
+local x = rawset() return x
+local x = rawget() return x
+local x = setmetatable() return x
+local x = getmetatable() return x
+local x = next() return x
+local x = pairs() return x
+local x = table.insert() return x
+local x = rawset({}) return x
 local ok, e = pcall(cjson.decode, '[1') return {tostring(ok), type(e), e}
 local ok, e = pcall(function() return cjson.decode('[1') end) return {tostring(ok), type(e), e}
 local ok, e = pcall(redis.call, 'nosuchcommand') return {tostring(ok), type(e), e}
@@ -323,7 +322,7 @@ return {xpcall(function() return cjson.decode('[') end, function(e) return type(
 return {xpcall(function() redis.call('nosuchcommand') end, function(e) return type(e) end)}
 local co = coroutine.create(function() cjson.decode('[') end) return {coroutine.resume(co)}
 local co = coroutine.create(function() redis.call('nosuchcommand') end) local ok, e = coroutine.resume(co) return {tostring(ok), type(e)}
-local f = coroutine.wrap(function() cjson.decode('[') end) return f()
+local f = coroutine.wrap(function() cjson.decode('[') end) local x = f() return x
 return cjson.decode('[')
 return struct.unpack('i', 'ab')
 "##;
@@ -353,17 +352,29 @@ fn lua_environment_matches_redis() {
     same_as_redis(ENVIRONMENT);
 }
 
-/// Decodes `input` with both libraries inside `pcall`, re-encoding what
-/// they return so the reply does not depend on reply-conversion limits.
+/// Lua that prints any decoded value exactly (numbers with 17 digits,
+/// strings quoted, table entries sorted: tables as keys hash by address),
+/// without going through Rust or reply conversion.
+const DUMP: &str = "local function dump(v, d) local t = type(v) if t == 'number' then return string.format('%.17g', v) elseif t == 'string' then return string.format('%q', v) elseif t == 'table' then if d > 60 then return '...' end local parts = {} for k, x in pairs(v) do parts[#parts + 1] = dump(k, d + 1) .. '=' .. dump(x, d + 1) end table.sort(parts) return '{' .. table.concat(parts, ',') .. '}' end return tostring(v == cjson.null and 'null' or v) end ";
+
+/// Decodes `input` with both libraries (the values collected inside the
+/// protected function: Lua 5.1's `pcall` pushes its status past the stack
+/// it was given when a C function returns many values, an API-check abort
+/// in debug builds).
 fn decode_script(input: &[u8]) -> Vec<Vec<Vec<u8>>> {
-    let json = b"local ok, v = pcall(cjson.decode, ARGV[1]) if not ok then return {0, v} end return {1, cjson.encode(v)}";
-    // The values are collected inside the protected function: Lua 5.1's
-    // `pcall` pushes its status past the stack it was given when a C
-    // function returns many values (an API-check abort in debug builds).
-    let msgpack = b"local ok, r = pcall(function() return {cmsgpack.unpack(ARGV[1])} end) if not ok then return {0, r} end if #r == 0 then return {1, 0} end return {1, #r, cmsgpack.pack(unpack(r))}";
-    [&json[..], &msgpack[..]]
+    let json = "local ok, v = pcall(function() return {cjson.decode(ARGV[1])} end) if not ok then return {0, v} end return {1, dump(v, 0)}";
+    let msgpack = "local ok, v = pcall(function() return {cmsgpack.unpack(ARGV[1])} end) if not ok then return {0, v} end return {1, #v, dump(v, 0)}";
+    [json, msgpack]
         .iter()
-        .map(|s| vec![b"EVAL".to_vec(), s.to_vec(), b"0".to_vec(), input.to_vec()])
+        .map(|s| {
+            let body = format!("{DUMP}{s}");
+            vec![
+                b"EVAL".to_vec(),
+                body.into_bytes(),
+                b"0".to_vec(),
+                input.to_vec(),
+            ]
+        })
         .collect()
 }
 
