@@ -291,8 +291,9 @@ return struct.size()
 /// The Lua environment itself: global names as in Redis 7.0 (no `print`,
 /// `__redis__err__handler` present), library tables read-only, errors
 /// raised by library functions and `redis.call` seen through `pcall`,
-/// `xpcall` and coroutines as Redis shows them, argument errors of the
-/// read-only wrappers keeping the script position.
+/// `xpcall` and coroutines as Redis shows them, argument errors keeping the
+/// script position even in tail position, values passing through the raw
+/// accessors unchanged.
 const ENVIRONMENT: &str = r##"local t = {} for k in pairs(_G) do t[#t + 1] = k end table.sort(t) return t
 return type(print)
 return __redis__err__handler('x')
@@ -310,6 +311,23 @@ local x = next() return x
 local x = pairs() return x
 local x = table.insert() return x
 local x = rawset({}) return x
+return rawset()
+local function f() return rawset() end return f()
+return rawget()
+return next()
+return pairs()
+return table.insert()
+return table.insert({}, 1, 2, 3)
+return table.insert({}, 'x', 2)
+return rawset({}, nil, 1)
+return rawset({}, 0/0, 1)
+table.insert(_G, 1)
+rawset(redis, 'call', nil)
+return rawget(redis, 'nosuch')
+local t = {1e-300, -0.0} rawset(t, 3, 1e-310) table.insert(t, 2e-320) local out = {} for k, v in pairs(t) do out[#out + 1] = string.format('%.17g', rawget(t, k)) end local k, v = next(t) return {out, string.format('%.17g', v)}
+local t = {} table.insert(t, 'a') table.insert(t, 1, 'b') table.insert(t, 5, 'c') return {t[1], t[2], t[5], #t}
+local n = 0 for k, v in pairs(string) do n = n + 1 end return n
+return select(1, pairs({})) == next
 local ok, e = pcall(cjson.decode, '[1') return {tostring(ok), type(e), e}
 local ok, e = pcall(function() return cjson.decode('[1') end) return {tostring(ok), type(e), e}
 local ok, e = pcall(redis.call, 'nosuchcommand') return {tostring(ok), type(e), e}

@@ -20,6 +20,7 @@ use crate::resp::reply::format_double;
 use crate::resp::{decode_reply, Reply, ReplyValue};
 
 use super::lualib::{self, number_to_i64};
+use super::readonly;
 
 /// Script/function flag: never writes (FCALL_RO / EVAL_RO may run it).
 pub const NO_WRITES: u8 = 1;
@@ -87,16 +88,18 @@ redis.LOG_WARNING = 3
 /// (`__newindex`); the raw functions that would bypass that (`rawset`,
 /// `setmetatable`, `table.insert`) refuse too, and the raw readers
 /// (`rawget`, `next`, `pairs`, `getmetatable`) read the backing table (or a
-/// read-only view of a metatable). Returns the backing tables of `_G` and
-/// `redis`, where the engine writes `KEYS`/`ARGV` and `redis.call`.
+/// read-only view of a metatable); `rawset`, `rawget`, `next`, `pairs` and
+/// `table.insert` are C functions (`readonly`). Also removes `print`,
+/// absent from Redis 7.0. Returns the backing tables of `_G` and `redis`,
+/// where the engine writes `KEYS`/`ARGV` and `redis.call`.
 const PROTECT: &str = r#"
-local follow, plain = ...
+local follow, plain, backing, raw = ...
 getfenv, setfenv, newproxy, dofile, loadfile, print = nil, nil, nil, nil, nil, nil
 local READONLY = 'Attempt to modify a readonly table'
-local rawget, rawset, next, getmetatable, setmetatable, insert = rawget, rawset, next, getmetatable, setmetatable, table.insert
+local rawget, rawset, next, getmetatable, setmetatable = rawget, rawset, next, getmetatable, setmetatable
 local error, tostring, tonumber, type, select, pcall, unpack =
   error, tostring, tonumber, type, select, pcall, unpack
-local backing = {} -- protected table -> its contents
+-- backing: protected table -> its contents (shared with `raw`'s functions)
 local shown = {}   -- protected table -> the metatable getmetatable shows
 local views = {}   -- real metatable -> its read-only view
 local function refuse() error(READONLY, 2) end
@@ -128,35 +131,8 @@ end
 local function want_value(name, i, n)
   if n < i then argerror(3, i, name, 'value expected') end
 end
-local function wrapped_next(...)
-  local t, k = ...
-  want_table('next', select('#', ...), t)
-  local key, value = next(backing[t] or t, k)
-  return key, value
-end
-_G.next = wrapped_next
-function _G.rawset(...)
-  local t, k, v = ...
-  local n = select('#', ...)
-  want_table('rawset', n, t)
-  want_value('rawset', 2, n)
-  want_value('rawset', 3, n)
-  if backing[t] then error(READONLY, 0) end
-  return (rawset(t, k, v))
-end
-function _G.rawget(...)
-  local t, k = ...
-  local n = select('#', ...)
-  want_table('rawget', n, t)
-  want_value('rawget', 2, n)
-  return (rawget(backing[t] or t, k))
-end
-function _G.pairs(...)
-  local t = ...
-  want_table('pairs', select('#', ...), t)
-  if backing[t] then return wrapped_next, t, nil end
-  return next, t, nil
-end
+_G.next, _G.rawset, _G.rawget, _G.pairs, table.insert =
+  raw.next, raw.rawset, raw.rawget, raw.pairs, raw.insert
 function _G.getmetatable(...)
   want_value('getmetatable', 1, select('#', ...))
   local x = ...
@@ -198,17 +174,6 @@ function _G.xpcall(...)
   local f, handler = ...
   if select('#', ...) < 2 then argerror(2, 2, 'xpcall', 'value expected') end
   return xpcall(f, function(e) return handler(plain(e)) end)
-end
-function table.insert(...)
-  local t, pos = ...
-  local n = select('#', ...)
-  want_table('insert', n, t)
-  if n ~= 2 and n ~= 3 then error("wrong number of arguments to 'insert'", 2) end
-  if n == 3 and tonumber(pos) == nil then
-    argerror(2, 2, 'insert', 'number expected, got ' .. type(pos))
-  end
-  if backing[t] then error(READONLY, 0) end
-  insert(...)
 end
 -- mlua runs the kill hook in one thread only: resuming a coroutine moves it
 -- there (`follow`) and back to the resumer afterwards.
@@ -449,10 +414,12 @@ impl Engine {
         // Redis names its message handler as a global; scripts may call it.
         lua.globals()
             .raw_set("__redis__err__handler", handler.clone())?;
+        let backing = lua.create_table()?;
+        let raw = readonly::functions(&lua, backing.clone())?;
         let (globals, redis): (Table, Table) = lua
             .load(PROTECT)
             .set_name("=protect")
-            .call((follow, plain))?;
+            .call((follow, plain, backing, raw))?;
         Ok(Engine {
             lua,
             stop_hook,

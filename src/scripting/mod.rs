@@ -14,6 +14,7 @@
 pub mod engine;
 pub mod functions;
 pub mod lualib;
+pub mod readonly;
 
 use std::sync::Arc;
 
