@@ -145,6 +145,10 @@ rawset(cjson, 'x', 1)
 return cjson.encode({'x', {1, {a='b'}}, 'y'})
 return cjson.encode({[1]='a', [2]='b', x='c'})
 return cjson.encode(0.1 + 0.2)
+return cjson.encode(-0.0)
+return cjson.encode(1e-300)
+return cjson.encode({1e-100, -0.0, 5e-324, 1e-17, 0, {a = 1e-200}})
+return cjson.encode(cjson.decode('[1e308, 5e-324, 2.2250738585072014e-308, -0]'))
 return cjson.encode(1e21)
 return cjson.encode(3.14159265358979)
 return cjson.encode('\0')
@@ -173,6 +177,7 @@ local t = {} t[1] = t local function hex(s) return (s:gsub('.', function(c) retu
 local t = {} t.a = t local function hex(s) return (s:gsub('.', function(c) return string.format('%02x', c:byte()) end)) end return hex(cmsgpack.pack(t))
 local function hex(s) return (s:gsub('.', function(c) return string.format('%02x', c:byte()) end)) end return hex(cmsgpack.pack(function() end, coroutine.create(function() end), cjson.null, nil))
 return cmsgpack.pack()
+local function hex(s) return (s:gsub('.', function(c) return string.format('%02x', c:byte()) end)) end return hex(cmsgpack.pack(1e-45, -0.0, 1e-300, {1e-300, 0}, {x = 1e-300}, 5e-324))
 local a, b, c = cmsgpack.unpack(cmsgpack.pack(1, 'two', {3})) return {a, b, c[1]}
 local v = {cmsgpack.unpack(cmsgpack.pack(0, 127, 128, 255, 256, 65535, 65536, 4294967295, 4294967296, -1, -32, -33, -128, -129, -32768, -32769, -2147483648, -2147483649))} return v
 local v = {cmsgpack.unpack(cmsgpack.pack(-2^63, 2^62, 0.5, 1.5, -2.25, 1e300))} for i = 1, #v do v[i] = tostring(v[i]) end return v
@@ -250,6 +255,7 @@ local function hex(s) return (s:gsub('.', function(c) return string.format('%02x
 local function hex(s) return (s:gsub('.', function(c) return string.format('%02x', c:byte()) end)) end return hex(struct.pack('c0c2s', 'hello', 'world', ''))
 local function hex(s) return (s:gsub('.', function(c) return string.format('%02x', c:byte()) end)) end return hex(struct.pack(' > i3 ', 0x123456))
 local function hex(s) return (s:gsub('.', function(c) return string.format('%02x', c:byte()) end)) end return hex(struct.pack('!3i', 1))
+local function hex(s) return (s:gsub('.', function(c) return string.format('%02x', c:byte()) end)) end return hex(struct.pack('>ddfd', -0.0, 1e-300, 1e-40, 0))
 return struct.pack('i99999999999', 1)
 return struct.pack('i33', 1)
 return struct.pack('q', 1)

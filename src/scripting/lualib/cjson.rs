@@ -16,7 +16,7 @@ use std::sync::Arc;
 use mlua::{Function, Lua, MultiValue, Table, Value};
 use parking_lot::Mutex;
 
-use super::{type_name, Call};
+use super::{type_name, Call, Origin};
 use crate::resp::reply::format_c;
 use crate::util::c_strtod;
 
@@ -238,11 +238,19 @@ impl Encoder<'_, '_> {
 
     /// Appends a value; a table is opened (its brackets written, its
     /// children left for the caller) and returned.
-    fn value(&mut self, v: Value, depth: usize, used: usize) -> mlua::Result<Option<Open>> {
+    fn value(
+        &mut self,
+        v: Value,
+        origin: Origin<'_>,
+        depth: usize,
+        used: usize,
+    ) -> mlua::Result<Option<Open>> {
         match &v {
             Value::String(s) => append_string(&mut self.out, &s.as_bytes()),
-            Value::Integer(i) => self.number(&v, *i as f64)?,
-            Value::Number(n) => self.number(&v, *n)?,
+            Value::Integer(_) | Value::Number(_) => {
+                let n = origin.number(self.call.lua(), &v).unwrap_or(0.0);
+                self.number(&v, n)?
+            }
             Value::Boolean(true) => self.out.extend_from_slice(b"true"),
             Value::Boolean(false) => self.out.extend_from_slice(b"false"),
             Value::Nil => self.out.extend_from_slice(b"null"),
@@ -282,7 +290,7 @@ impl Encoder<'_, '_> {
     /// `json_append_data` over a whole value.
     fn encode(&mut self, v: Value) -> mlua::Result<()> {
         let mut stack: Vec<Open> = Vec::new();
-        if let Some(open) = self.value(v, 1, 1)? {
+        if let Some(open) = self.value(v, self.call.origin(1), 1, 1)? {
             stack.push(open);
         }
         loop {
@@ -291,7 +299,7 @@ impl Encoder<'_, '_> {
                 return Ok(());
             };
             let table: Table = self.path.raw_get(depth)?;
-            let (child, used) = match top {
+            let (child, key, used) = match top {
                 Open::Array { next, len, used } => {
                     if *next > *len {
                         self.out.push(b']');
@@ -302,13 +310,14 @@ impl Encoder<'_, '_> {
                     if *next > 1 {
                         self.out.push(b',');
                     }
+                    let key = Value::Integer(*next);
                     let child: Value = table.raw_get(*next)?;
                     *next += 1;
-                    (child, *used)
+                    (child, key, *used)
                 }
                 Open::Object { first, used } => {
                     let key: Value = self.keys.raw_get(depth)?;
-                    let (k, child): (Value, Value) = self.next.call((table, key))?;
+                    let (k, child): (Value, Value) = self.next.call((table.clone(), key))?;
                     if k == Value::Nil {
                         self.out.push(b'}');
                         stack.pop();
@@ -344,11 +353,12 @@ impl Encoder<'_, '_> {
                             ))
                         }
                     }
-                    self.keys.raw_set(depth, k)?;
-                    (child, used)
+                    self.keys.raw_set(depth, k.clone())?;
+                    (child, k, used)
                 }
             };
-            if let Some(open) = self.value(child, depth + 1, used)? {
+            let origin = Origin::Field(&table, &key);
+            if let Some(open) = self.value(child, origin, depth + 1, used)? {
                 stack.push(open);
             }
         }

@@ -10,7 +10,7 @@
 
 use mlua::{Lua, MultiValue, Table, Value};
 
-use super::{number_to_i64, Call};
+use super::{number_to_i64, Call, Origin};
 
 /// Tables nested this deep are packed as nil (`LUACMSGPACK_MAX_NESTING`).
 const MAX_NESTING: usize = 16;
@@ -133,20 +133,28 @@ fn is_array(t: &Table) -> mlua::Result<bool> {
 }
 
 /// `mp_encode_lua_type` for one value at nesting `level`.
-fn encode_value(out: &mut Vec<u8>, v: &Value, level: usize) -> mlua::Result<()> {
+fn encode_value(
+    lua: &Lua,
+    out: &mut Vec<u8>,
+    v: &Value,
+    origin: Origin<'_>,
+    level: usize,
+) -> mlua::Result<()> {
     match v {
         Value::Table(_) if level == MAX_NESTING => out.push(0xc0),
         Value::String(s) => encode_bytes(out, &s.as_bytes()),
         Value::Boolean(b) => out.push(if *b { 0xc3 } else { 0xc2 }),
-        Value::Integer(i) => encode_number(out, *i as f64),
-        Value::Number(n) => encode_number(out, *n),
+        Value::Integer(_) | Value::Number(_) => {
+            encode_number(out, origin.number(lua, v).unwrap_or(0.0))
+        }
         Value::Table(t) => {
             if is_array(t)? {
                 let len = t.raw_len();
                 encode_len(out, len, 0x90, 15, 0xdc, 0xdd);
                 for j in 1..=len {
                     let item: Value = t.get(j)?;
-                    encode_value(out, &item, level + 1)?;
+                    let key = Value::Integer(j as i64);
+                    encode_value(lua, out, &item, Origin::Field(t, &key), level + 1)?;
                 }
             } else {
                 // Counted first, then walked (no pairs kept: mlua has room
@@ -158,8 +166,9 @@ fn encode_value(out: &mut Vec<u8>, v: &Value, level: usize) -> mlua::Result<()> 
                 })?;
                 encode_len(out, count, 0x80, 15, 0xde, 0xdf);
                 t.for_each(|k: Value, v: Value| {
-                    encode_value(out, &k, level + 1)?;
-                    encode_value(out, &v, level + 1)
+                    // A key is read as mlua shows it; its value exactly.
+                    encode_value(lua, out, &k, Origin::Field(t, &Value::Nil), level + 1)?;
+                    encode_value(lua, out, &v, Origin::Field(t, &k), level + 1)
                 })?;
             }
         }
@@ -175,8 +184,8 @@ fn pack(call: &Call<'_>) -> mlua::Result<mlua::String> {
         return Err(call.arg_error(0, "MessagePack pack needs input."));
     }
     let mut out = Vec::new();
-    for v in args {
-        encode_value(&mut out, v, 0)?;
+    for (i, v) in args.iter().enumerate() {
+        encode_value(call.lua(), &mut out, v, call.origin(i + 1), 0)?;
     }
     call.lua().create_string(&out)
 }

@@ -13,7 +13,9 @@ pub mod cjson;
 pub mod cmsgpack;
 pub mod structlib;
 
-use mlua::{Lua, MultiValue, Value};
+use std::ffi::c_int;
+
+use mlua::{ffi, Lua, MultiValue, Table, Value};
 
 /// Registers the libraries as globals of `lua` (before the environment is
 /// made read-only, which then covers their tables too).
@@ -37,11 +39,118 @@ pub(crate) fn number_to_i64(n: f64) -> i64 {
     }
 }
 
+/// The number Lua holds where mlua shows `v`: mlua turns every number
+/// within 2^-52 of an integer into that integer, so an `Integer(0)` may
+/// really be `-0.0` or a tiny number; `exact` reads it again from Lua.
+pub(crate) fn number(v: &Value, exact: impl FnOnce() -> Option<f64>) -> Option<f64> {
+    match v {
+        Value::Integer(0) => exact().or(Some(0.0)),
+        Value::Integer(i) => Some(*i as f64),
+        Value::Number(n) => Some(*n),
+        _ => None,
+    }
+}
+
+/// Lua's type code of a value as mlua shows it.
+fn type_code(v: &Value) -> c_int {
+    match v {
+        Value::Nil => ffi::LUA_TNIL,
+        Value::Boolean(_) => ffi::LUA_TBOOLEAN,
+        Value::LightUserData(_) => ffi::LUA_TLIGHTUSERDATA,
+        Value::Integer(_) | Value::Number(_) => ffi::LUA_TNUMBER,
+        Value::String(_) => ffi::LUA_TSTRING,
+        Value::Table(_) => ffi::LUA_TTABLE,
+        Value::Function(_) => ffi::LUA_TFUNCTION,
+        Value::Thread(_) => ffi::LUA_TTHREAD,
+        _ => ffi::LUA_TUSERDATA,
+    }
+}
+
+/// Argument `n` of the running Rust callback, whose arguments are `args`,
+/// read from its Lua frame (None when it is not a number). mlua may have
+/// put a value of its own (its preallocated error) below the arguments:
+/// the arguments are found where the frame's slot types match theirs.
+pub(crate) fn exact_arg(lua: &Lua, n: usize, args: &[Value]) -> Option<f64> {
+    let mut out = None;
+    let want: Vec<c_int> = args.iter().map(type_code).collect();
+    let Ok(n) = c_int::try_from(n) else {
+        return None;
+    };
+    // SAFETY: exec_raw runs the closure in a frame called from the running
+    // callback's (level 1), whose slots lua_getlocal reads as temporaries
+    // (pushing each, popped at once); nothing here raises.
+    let done = unsafe {
+        lua.exec_raw::<()>((), |l| {
+            let mut ar: ffi::lua_Debug = std::mem::zeroed();
+            if ffi::lua_getstack(l, 1, &mut ar) == 0 {
+                return;
+            }
+            let mut types = Vec::new();
+            while !ffi::lua_getlocal(l, &ar, types.len() as c_int + 1).is_null() {
+                types.push(ffi::lua_type(l, -1));
+                ffi::lua_pop(l, 1);
+            }
+            let fits = |skip: usize| types.get(skip..skip + want.len()) == Some(&want[..]);
+            let skip = match (fits(0), fits(1)) {
+                (true, false) => 0,
+                (false, true) => 1,
+                _ => return,
+            };
+            if ffi::lua_getlocal(l, &ar, skip as c_int + n).is_null() {
+                return;
+            }
+            if ffi::lua_type(l, -1) == ffi::LUA_TNUMBER {
+                out = Some(ffi::lua_tonumber(l, -1));
+            }
+            ffi::lua_pop(l, 1);
+        })
+    };
+    done.ok().and(out)
+}
+
+/// `t[k]` (raw) as Lua holds it, when it is a number.
+pub(crate) fn exact_field(lua: &Lua, t: &Table, k: &Value) -> Option<f64> {
+    let mut out = None;
+    // SAFETY: the closure's frame holds `t` and `k` (pushed by exec_raw);
+    // lua_rawget never raises.
+    let done = unsafe {
+        lua.exec_raw::<()>((t, k), |l| {
+            ffi::lua_rawget(l, -2);
+            if ffi::lua_type(l, -1) == ffi::LUA_TNUMBER {
+                out = Some(ffi::lua_tonumber(l, -1));
+            }
+            ffi::lua_pop(l, 1);
+        })
+    };
+    done.ok().and(out)
+}
+
+/// Where a value came from, to read its number again exactly.
+#[derive(Clone, Copy)]
+pub(crate) enum Origin<'a> {
+    /// Argument n of the running callback, whose arguments these are.
+    Arg(usize, &'a [Value]),
+    /// A table's field.
+    Field(&'a Table, &'a Value),
+}
+
+impl Origin<'_> {
+    /// The number of value `v` from here, exactly (None: not a number).
+    pub fn number(self, lua: &Lua, v: &Value) -> Option<f64> {
+        number(v, || match self {
+            Origin::Arg(n, args) => exact_arg(lua, n, args),
+            Origin::Field(t, k) => exact_field(lua, t, k),
+        })
+    }
+}
+
 /// A library function's arguments, indexed from 1 like the C API, with the
 /// auxiliary library's checks and error texts.
 pub(crate) struct Call<'l> {
     lua: &'l Lua,
     args: Vec<Value>,
+    /// How many arguments Lua passed (`push_nil` adds past them).
+    passed: usize,
 }
 
 /// Lua's name for the type of a value (`luaL_typename`).
@@ -61,9 +170,11 @@ pub(crate) fn type_name(v: &Value) -> &'static str {
 impl<'l> Call<'l> {
     /// The arguments of the running library function.
     pub fn new(lua: &'l Lua, args: MultiValue) -> Call<'l> {
+        let args: Vec<Value> = args.into_iter().collect();
         Call {
             lua,
-            args: args.into_iter().collect(),
+            passed: args.len(),
+            args,
         }
     }
 
@@ -156,11 +267,22 @@ impl<'l> Call<'l> {
     /// `lua_tonumber`: numbers, and strings Lua converts (None otherwise).
     pub fn to_number(&self, n: usize) -> Option<f64> {
         match self.arg(n) {
-            Value::Integer(i) => Some(i as f64),
-            Value::Number(x) => Some(x),
             v @ Value::String(_) => self.lua.coerce_number(v).ok().flatten(),
-            _ => None,
+            v => number(&v, || self.exact(n)),
         }
+    }
+
+    /// Argument `n` exactly, when it is a number (see [`number`]).
+    pub fn exact(&self, n: usize) -> Option<f64> {
+        if n > self.passed {
+            return None;
+        }
+        exact_arg(self.lua, n, &self.args[..self.passed])
+    }
+
+    /// Where argument `n` came from.
+    pub fn origin(&self, n: usize) -> Origin<'_> {
+        Origin::Arg(n, &self.args[..self.passed])
     }
 
     /// `luaL_checknumber`.
