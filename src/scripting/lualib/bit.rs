@@ -51,7 +51,7 @@ fn tohex(call: &Call<'_>) -> mlua::Result<mlua::String> {
 }
 
 /// `bit.band/bor/bxor`: the first argument, then the others from the last.
-fn fold(call: &Call<'_>, op: fn(u32, u32) -> u32) -> mlua::Result<f64> {
+fn fold(call: &Call<'_>, op: Binary) -> mlua::Result<f64> {
     let mut b = barg(call, 1)?;
     for i in (2..=call.top()).rev() {
         b = op(b, barg(call, i)?);
@@ -60,16 +60,21 @@ fn fold(call: &Call<'_>, op: fn(u32, u32) -> u32) -> mlua::Result<f64> {
 }
 
 /// `bit.lshift/rshift/arshift/rol/ror`: `x` shifted by `n & 31`.
-fn shift(call: &Call<'_>, op: fn(u32, u32) -> u32) -> mlua::Result<f64> {
+fn shift(call: &Call<'_>, op: Binary) -> mlua::Result<f64> {
     let b = barg(call, 1)?;
     let n = barg(call, 2)? & 31;
     Ok(ret(op(b, n)))
 }
 
+/// A one-operand operation.
+type Unary = fn(u32) -> u32;
+/// A two-operand operation.
+type Binary = fn(u32, u32) -> u32;
+
 /// The `bit` table.
 pub fn open(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
-    let unary: [(&str, fn(u32) -> u32); 3] = [
+    let unary: [(&str, Unary); 3] = [
         ("tobit", |b| b),
         ("bnot", |b| !b),
         ("bswap", u32::swap_bytes),
@@ -81,7 +86,7 @@ pub fn open(lua: &Lua) -> mlua::Result<Table> {
         })?;
         t.raw_set(name, f)?;
     }
-    let folds: [(&str, fn(u32, u32) -> u32); 3] = [
+    let folds: [(&str, Binary); 3] = [
         ("band", |a, b| a & b),
         ("bor", |a, b| a | b),
         ("bxor", |a, b| a ^ b),
@@ -91,7 +96,7 @@ pub fn open(lua: &Lua) -> mlua::Result<Table> {
             lua.create_function(move |lua, args: MultiValue| fold(&Call::new(lua, args), op))?;
         t.raw_set(name, f)?;
     }
-    let shifts: [(&str, fn(u32, u32) -> u32); 5] = [
+    let shifts: [(&str, Binary); 5] = [
         ("lshift", |b, n| b << n),
         ("rshift", |b, n| b >> n),
         ("arshift", |b, n| ((b as i32) >> n) as u32),

@@ -306,7 +306,7 @@ fn decode_one(call: &Call<'_>, c: &mut Cursor<'_>, mut used: usize) -> Result<Va
                 c.take(1)?;
                 Value::Number(f64::from_bits(c.be(8)?))
             }
-            0xd9 | 0xda | 0xdb => {
+            0xd9..=0xdb => {
                 let width = match b {
                     0xd9 => 1,
                     0xda => 2,
@@ -326,7 +326,7 @@ fn decode_one(call: &Call<'_>, c: &mut Cursor<'_>, mut used: usize) -> Result<Va
                 c.take(1 + width)?;
                 Value::String(lua.create_string(c.take(len)?)?)
             }
-            0xdc | 0xdd | 0xde | 0xdf => {
+            0xdc..=0xdf => {
                 let width = if b == 0xdc || b == 0xde { 2 } else { 4 };
                 if c.left() < 1 + width {
                     return Err(Stop::Eof);
