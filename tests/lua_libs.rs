@@ -213,6 +213,9 @@ return {cmsgpack.unpack_limit(cmsgpack.pack(1, 2, 3))}
 return {cmsgpack.unpack_limit(cmsgpack.pack(1, 2, 3), 5, 0)}
 return #{cmsgpack.unpack(string.rep('\1', 7990))}
 return #{cmsgpack.unpack(string.rep('\1', 8000))}
+return #{cmsgpack.unpack(string.rep('\161a', 7999))}
+return #{cmsgpack.unpack(string.rep('\144', 8000))}
+local u = cmsgpack.unpack return u('\193')
 return {pcall(cmsgpack.unpack, string.rep('\145', 5000) .. '\1')}
 local ok, v = pcall(cmsgpack.unpack, string.rep('\145', 3998) .. '\1') return {tostring(ok), type(v) == 'table' and 'table' or v}
 local ok, v = pcall(cmsgpack.unpack, string.rep('\145', 3999) .. '\1') return {tostring(ok), type(v) == 'table' and 'table' or v}
@@ -286,6 +289,7 @@ return {struct.unpack('q', 'abc')}
 return {struct.unpack('b')}
 return #{struct.unpack(string.rep('b', 7990), string.rep('a', 8000))}
 return #{struct.unpack(string.rep('b', 8000), string.rep('a', 8000))}
+return #{struct.unpack(string.rep('c1', 7990), string.rep('a', 8000))}
 return {struct.size('bhilfdxc3'), struct.size('!8bd'), struct.size('!4bi'), struct.size('q'), struct.size('>i16'), struct.size('')}
 return struct.size('s')
 return struct.size('c0')

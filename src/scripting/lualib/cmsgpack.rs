@@ -10,7 +10,7 @@
 
 use mlua::{Lua, MultiValue, Table, Value};
 
-use super::{number_to_i64, Call, Origin};
+use super::{number_to_i64, spreading, Call, Origin, Results};
 
 /// Tables nested this deep are packed as nil (`LUACMSGPACK_MAX_NESTING`).
 const MAX_NESTING: usize = 16;
@@ -449,7 +449,7 @@ fn unpack_full(
     limit: i64,
     offset: i64,
     used: usize,
-) -> mlua::Result<MultiValue> {
+) -> mlua::Result<(Table, usize)> {
     let len = data.len();
     if offset < 0 || limit < 0 {
         // The C message prints the input length where it says limit.
@@ -474,20 +474,27 @@ fn unpack_full(
         data,
         pos: offset as usize,
     };
-    let mut out: Vec<Value> = Vec::new();
-    while c.left() > 0 && (out.len() as i64) < limit {
-        match decode_one(call, &mut c, used + out.len()) {
-            Ok(v) => out.push(v),
+    let mut out = Results::new(call.lua())?;
+    if !decode_all {
+        // The next offset comes first; set once known.
+        out.push(Value::Nil)?;
+    }
+    let offset_slot = usize::from(!decode_all);
+    let mut count: i64 = 0;
+    while c.left() > 0 && count < limit {
+        match decode_one(call, &mut c, used + count as usize) {
+            Ok(v) => out.push(v)?,
             Err(Stop::Eof) => return Err(call.error("Missing bytes in input.")),
             Err(Stop::BadFormat) => return Err(call.error("Bad data format in input.")),
             Err(Stop::Lua(e)) => return Err(e),
         }
+        count += 1;
     }
-    if !decode_all {
+    if offset_slot == 1 {
         let next = if c.left() == 0 { -1.0 } else { c.pos as f64 };
-        out.insert(0, Value::Number(next));
+        out.set(1, Value::Number(next))?;
     }
-    Ok(MultiValue::from_iter(out))
+    Ok(out.finish())
 }
 
 /// The `cmsgpack` table.
@@ -499,30 +506,39 @@ pub fn open(lua: &Lua) -> mlua::Result<Table> {
     )?;
     t.raw_set(
         "unpack",
-        lua.create_function(|lua, args: MultiValue| {
-            let call = Call::new(lua, args);
-            let s = call.check_string(1)?;
-            unpack_full(&call, &s.as_bytes(), 0, 0, call.top())
-        })?,
+        spreading(
+            lua,
+            lua.create_function(|lua, args: MultiValue| {
+                let call = Call::spread(lua, args);
+                let s = call.check_string(1)?;
+                unpack_full(&call, &s.as_bytes(), 0, 0, call.top())
+            })?,
+        )?,
     )?;
     t.raw_set(
         "unpack_one",
-        lua.create_function(|lua, args: MultiValue| {
-            let call = Call::new(lua, args);
-            let offset = call.opt_integer(2, 0)?;
-            let s = call.check_string(1)?;
-            unpack_full(&call, &s.as_bytes(), 1, offset, 1)
-        })?,
+        spreading(
+            lua,
+            lua.create_function(|lua, args: MultiValue| {
+                let call = Call::spread(lua, args);
+                let offset = call.opt_integer(2, 0)?;
+                let s = call.check_string(1)?;
+                unpack_full(&call, &s.as_bytes(), 1, offset, 1)
+            })?,
+        )?,
     )?;
     t.raw_set(
         "unpack_limit",
-        lua.create_function(|lua, args: MultiValue| {
-            let call = Call::new(lua, args);
-            let limit = call.check_integer(2)?;
-            let offset = call.opt_integer(3, 0)?;
-            let s = call.check_string(1)?;
-            unpack_full(&call, &s.as_bytes(), limit, offset, 1)
-        })?,
+        spreading(
+            lua,
+            lua.create_function(|lua, args: MultiValue| {
+                let call = Call::spread(lua, args);
+                let limit = call.check_integer(2)?;
+                let offset = call.opt_integer(3, 0)?;
+                let s = call.check_string(1)?;
+                unpack_full(&call, &s.as_bytes(), limit, offset, 1)
+            })?,
+        )?,
     )?;
     t.raw_set("_NAME", "cmsgpack")?;
     t.raw_set("_VERSION", "lua-cmsgpack 0.4.0")?;

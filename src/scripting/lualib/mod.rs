@@ -29,6 +29,88 @@ pub fn install(lua: &Lua) -> mlua::Result<()> {
     Ok(())
 }
 
+/// The results of a function returning many values, kept in a Lua table
+/// (one mlua reference however many there are: mlua has room for about
+/// 8000) until [`spreading`]'s C trampoline pushes them.
+pub(crate) struct Results {
+    table: Table,
+    len: usize,
+}
+
+impl Results {
+    /// No results yet.
+    pub fn new(lua: &Lua) -> mlua::Result<Results> {
+        Ok(Results {
+            table: lua.create_table()?,
+            len: 0,
+        })
+    }
+
+    /// How many results so far.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Appends a result.
+    pub fn push(&mut self, v: Value) -> mlua::Result<()> {
+        self.len += 1;
+        self.table.raw_set(self.len, v)
+    }
+
+    /// Replaces result `i` (1-based).
+    pub fn set(&self, i: usize, v: Value) -> mlua::Result<()> {
+        self.table.raw_set(i, v)
+    }
+
+    /// The last result (nil when none).
+    pub fn last(&self) -> mlua::Result<Value> {
+        self.table.raw_get(self.len)
+    }
+
+    /// Drops the last result.
+    pub fn pop(&mut self) -> mlua::Result<()> {
+        self.table.raw_set(self.len, Value::Nil)?;
+        self.len = self.len.saturating_sub(1);
+        Ok(())
+    }
+
+    /// What the core function returns to the trampoline.
+    pub fn finish(self) -> (Table, usize) {
+        (self.table, self.len)
+    }
+}
+
+/// The trampoline of [`spreading`]: calls its upvalue with the arguments,
+/// which returns a table and a count, and returns the table's first
+/// `count` entries.
+unsafe extern "C-unwind" fn spread(l: *mut ffi::lua_State) -> c_int {
+    let n = ffi::lua_gettop(l);
+    ffi::lua_pushvalue(l, ffi::lua_upvalueindex(1));
+    ffi::lua_insert(l, 1);
+    ffi::lua_call(l, n, 2);
+    let count = c_int::try_from(ffi::lua_tointeger(l, -1)).unwrap_or(0);
+    ffi::lua_pop(l, 1);
+    ffi::luaL_checkstack_(l, count, c"too many results to unpack".as_ptr());
+    for i in 1..=count {
+        ffi::lua_rawgeti(l, 1, ffi::lua_Integer::from(i));
+    }
+    count
+}
+
+/// A C function calling `core` (which returns [`Results::finish`]) and
+/// returning its results as multiple values; `core` reads its arguments
+/// with [`Call::spread`].
+pub(crate) fn spreading(lua: &Lua, core: mlua::Function) -> mlua::Result<mlua::Function> {
+    // SAFETY: the closure's frame holds `core`, which lua_pushcclosure pops
+    // into the new closure's upvalue; nothing here raises. `spread` only
+    // uses the Lua API on its own frame and holds no Rust value to drop.
+    unsafe {
+        lua.exec_raw::<mlua::Function>(core, |l| {
+            ffi::lua_pushcclosure(l, spread, 1);
+        })
+    }
+}
+
 /// Lua numbers become integers the way C's `(long long)` cast does on
 /// x86-64 (`cvttsd2si`: NaN and out-of-range values give `i64::MIN`).
 pub(crate) fn number_to_i64(n: f64) -> i64 {
@@ -151,6 +233,9 @@ pub(crate) struct Call<'l> {
     args: Vec<Value>,
     /// How many arguments Lua passed (`push_nil` adds past them).
     passed: usize,
+    /// Stack levels between the function the script called and this one
+    /// (1 under [`spreading`]'s trampoline).
+    level: usize,
 }
 
 /// Lua's name for the type of a value (`luaL_typename`).
@@ -175,6 +260,16 @@ impl<'l> Call<'l> {
             lua,
             passed: args.len(),
             args,
+            level: 0,
+        }
+    }
+
+    /// The arguments of a core function called by [`spreading`]'s
+    /// trampoline (errors name and place the trampoline's call).
+    pub fn spread(lua: &'l Lua, args: MultiValue) -> Call<'l> {
+        Call {
+            level: 1,
+            ..Call::new(lua, args)
         }
     }
 
@@ -219,7 +314,7 @@ impl<'l> Call<'l> {
 
     /// `luaL_where(L, 1)`: `source:line: ` of the caller, when it is Lua code.
     fn position(&self) -> String {
-        let Some(frame) = self.lua.inspect_stack(1) else {
+        let Some(frame) = self.lua.inspect_stack(1 + self.level) else {
             return String::new();
         };
         let line = frame.curr_line();
@@ -232,7 +327,7 @@ impl<'l> Call<'l> {
 
     /// `luaL_argerror`: names the function as its call site does.
     pub fn arg_error(&self, narg: usize, extramsg: &str) -> mlua::Error {
-        let (name, method) = match self.lua.inspect_stack(0) {
+        let (name, method) = match self.lua.inspect_stack(self.level) {
             Some(frame) => {
                 let names = frame.names();
                 (

@@ -7,7 +7,7 @@
 
 use mlua::{Lua, MultiValue, Table, Value};
 
-use super::{number_to_i64, Call};
+use super::{number_to_i64, spreading, Call, Results};
 
 /// Largest integer size (`MAXINTSIZE`).
 const MAX_INT_SIZE: i64 = 32;
@@ -228,7 +228,7 @@ fn pack(mut call: Call<'_>) -> mlua::Result<mlua::String> {
 
 /// `struct.unpack(fmt, data [, pos])`: the values, then the position
 /// after them.
-fn unpack(call: &Call<'_>) -> mlua::Result<MultiValue> {
+fn unpack(call: &Call<'_>) -> mlua::Result<(Table, usize)> {
     let fmt = call.check_string(1)?;
     let fmt = fmt.as_bytes();
     let data = call.check_string(2)?;
@@ -241,8 +241,8 @@ fn unpack(call: &Call<'_>) -> mlua::Result<MultiValue> {
     }
     let mut pos = pos - 1;
     let mut f = Format::new(&fmt);
-    let mut out: Vec<Value> = Vec::new();
     let lua = call.lua();
+    let mut out = Results::new(lua)?;
     let short = || call.arg_error(2, "data string too short");
     while let Some(opt) = f.next_opt() {
         let mut size = f.size(call, opt)?;
@@ -260,7 +260,7 @@ fn unpack(call: &Call<'_>) -> mlua::Result<MultiValue> {
                     f.big_endian,
                     opt.is_ascii_lowercase(),
                 );
-                out.push(Value::Number(n));
+                out.push(Value::Number(n))?;
             }
             b'x' => {}
             b'f' => {
@@ -271,7 +271,7 @@ fn unpack(call: &Call<'_>) -> mlua::Result<MultiValue> {
                 } else {
                     f32::from_le_bytes(b)
                 };
-                out.push(Value::Number(f64::from(v)));
+                out.push(Value::Number(f64::from(v)))?;
             }
             b'd' => {
                 let mut b = [0u8; 8];
@@ -281,11 +281,16 @@ fn unpack(call: &Call<'_>) -> mlua::Result<MultiValue> {
                 } else {
                     f64::from_le_bytes(b)
                 };
-                out.push(Value::Number(v));
+                out.push(Value::Number(v))?;
             }
             b'c' => {
                 if size == 0 {
-                    let previous = out.last().cloned().and_then(|v| match v {
+                    let last = if out.len() == 0 {
+                        Value::Nil
+                    } else {
+                        out.last()?
+                    };
+                    let previous = Some(last).and_then(|v| match v {
                         Value::Integer(i) => Some(i as f64),
                         Value::Number(n) => Some(n),
                         v @ Value::String(_) => lua.coerce_number(v).ok().flatten(),
@@ -294,27 +299,27 @@ fn unpack(call: &Call<'_>) -> mlua::Result<MultiValue> {
                     let Some(n) = previous else {
                         return Err(call.error("format 'c0' needs a previous size"));
                     };
-                    out.pop();
+                    out.pop()?;
                     size = c_to_u64(n) as usize;
                     if size > ld || pos > ld - size {
                         return Err(short());
                     }
                 }
-                out.push(Value::String(lua.create_string(&data[pos..pos + size])?));
+                out.push(Value::String(lua.create_string(&data[pos..pos + size])?))?;
             }
             b's' => {
                 let Some(end) = memchr::memchr(0, &data[pos..]) else {
                     return Err(call.error("unfinished string in data"));
                 };
-                out.push(Value::String(lua.create_string(&data[pos..pos + end])?));
+                out.push(Value::String(lua.create_string(&data[pos..pos + end])?))?;
                 size = end + 1;
             }
             _ => f.control(call, opt)?,
         }
         pos = pos.wrapping_add(size);
     }
-    out.push(Value::Number(pos.wrapping_add(1) as i64 as f64));
-    Ok(MultiValue::from_iter(out))
+    out.push(Value::Number(pos.wrapping_add(1) as i64 as f64))?;
+    Ok(out.finish())
 }
 
 /// `struct.size(fmt)`: the bytes `pack` writes for a fixed-size format.
@@ -349,7 +354,10 @@ pub fn open(lua: &Lua) -> mlua::Result<Table> {
     )?;
     t.raw_set(
         "unpack",
-        lua.create_function(|lua, args: MultiValue| unpack(&Call::new(lua, args)))?,
+        spreading(
+            lua,
+            lua.create_function(|lua, args: MultiValue| unpack(&Call::spread(lua, args)))?,
+        )?,
     )?;
     t.raw_set(
         "size",
