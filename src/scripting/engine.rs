@@ -88,20 +88,19 @@ redis.LOG_WARNING = 3
 /// (`__newindex`); the raw functions that would bypass that (`rawset`,
 /// `setmetatable`, `table.insert`) refuse too, and the raw readers
 /// (`rawget`, `next`, `pairs`, `getmetatable`) read the backing table (or a
-/// read-only view of a metatable); `rawset`, `rawget`, `next`, `pairs` and
-/// `table.insert` are C functions (`readonly`). Also removes `print`,
+/// read-only view of a metatable); these are C functions (`readonly`). Also removes `print`,
 /// absent from Redis 7.0. Returns the backing tables of `_G` and `redis`,
 /// where the engine writes `KEYS`/`ARGV` and `redis.call`.
 const PROTECT: &str = r#"
-local follow, plain, backing, raw = ...
+local follow, plain, backing, shown, views, raw = ...
 getfenv, setfenv, newproxy, dofile, loadfile, print = nil, nil, nil, nil, nil, nil
 local READONLY = 'Attempt to modify a readonly table'
 local rawget, rawset, next, getmetatable, setmetatable = rawget, rawset, next, getmetatable, setmetatable
 local error, tostring, tonumber, type, select, pcall, unpack =
   error, tostring, tonumber, type, select, pcall, unpack
 -- backing: protected table -> its contents (shared with `raw`'s functions)
-local shown = {}   -- protected table -> the metatable getmetatable shows
-local views = {}   -- real metatable -> its read-only view
+-- shown: protected table -> the metatable getmetatable shows
+-- views: real metatable -> its read-only view
 local function refuse() error(READONLY, 2) end
 local function missing(_, name)
   error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
@@ -123,35 +122,8 @@ end
 local function argerror(level, i, name, msg)
   error('bad argument #' .. i .. " to '" .. name .. "' (" .. msg .. ')', level + 1)
 end
-local function want_table(name, n, t)
-  if type(t) ~= 'table' then
-    argerror(3, 1, name, 'table expected, got ' .. (n == 0 and 'no value' or type(t)))
-  end
-end
-local function want_value(name, i, n)
-  if n < i then argerror(3, i, name, 'value expected') end
-end
-_G.next, _G.rawset, _G.rawget, _G.pairs, table.insert =
-  raw.next, raw.rawset, raw.rawget, raw.pairs, raw.insert
-function _G.getmetatable(...)
-  want_value('getmetatable', 1, select('#', ...))
-  local x = ...
-  if backing[x] then return shown[x] end
-  local m = getmetatable(x)
-  return views[m] or m
-end
-function _G.setmetatable(...)
-  local t, m = ...
-  local n = select('#', ...)
-  want_table('setmetatable', n, t)
-  if n < 2 or (m ~= nil and type(m) ~= 'table') then
-    argerror(2, 2, 'setmetatable', 'nil or table expected')
-  end
-  if backing[t] then error(READONLY, 0) end
-  local ok, err = pcall(setmetatable, t, m)
-  if not ok then error(err, 2) end
-  return t
-end
+_G.next, _G.rawset, _G.rawget, _G.pairs, table.insert = raw.next, raw.rawset, raw.rawget, raw.pairs, raw.insert
+_G.getmetatable, _G.setmetatable = raw.getmetatable, raw.setmetatable
 -- Errors raised from Rust reach the script as what Redis raises: the
 -- strings of the C libraries, `{err=...}` tables for `redis.call` (`plain`).
 -- Redis' own `pcall` (`luaRedisPcall`) then turns an error table into its
@@ -414,12 +386,16 @@ impl Engine {
         // Redis names its message handler as a global; scripts may call it.
         lua.globals()
             .raw_set("__redis__err__handler", handler.clone())?;
-        let backing = lua.create_table()?;
-        let raw = readonly::functions(&lua, backing.clone())?;
+        let (backing, shown, views) = (
+            lua.create_table()?,
+            lua.create_table()?,
+            lua.create_table()?,
+        );
+        let raw = readonly::functions(&lua, backing.clone(), shown.clone(), views.clone())?;
         let (globals, redis): (Table, Table) = lua
             .load(PROTECT)
             .set_name("=protect")
-            .call((follow, plain, backing, raw))?;
+            .call((follow, plain, backing, shown, views, raw))?;
         Ok(Engine {
             lua,
             stop_hook,

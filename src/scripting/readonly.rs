@@ -1,5 +1,6 @@
 //! The raw-access functions of the read-only Lua environment (`rawset`,
-//! `rawget`, `next`, `pairs`, `table.insert`). The engine's `PROTECT` chunk
+//! `rawget`, `next`, `pairs`, `table.insert`, `getmetatable`,
+//! `setmetatable`). The engine's `PROTECT` chunk
 //! empties each protected table into a hidden backing table; these read
 //! through it and refuse writes to it with Redis 7.0's `Attempt to modify a
 //! readonly table`, and otherwise behave as Lua 5.1's own (`lbaselib.c`,
@@ -18,6 +19,11 @@ use mlua::{Function, Lua, Table};
 
 /// Registry key of the table: protected table -> its contents.
 const BACKING: &CStr = c"ringcache.readonly.backing";
+/// Registry key of the table: protected table -> the metatable
+/// `getmetatable` shows for it.
+const SHOWN: &CStr = c"ringcache.readonly.shown";
+/// Registry key of the table: real metatable -> its read-only view.
+const VIEWS: &CStr = c"ringcache.readonly.views";
 /// Registry key of the `next` that `pairs` returns (as in Lua, a function
 /// object of its own, not the global `next`).
 const NEXT: &CStr = c"ringcache.readonly.pairs_next";
@@ -106,6 +112,62 @@ unsafe extern "C-unwind" fn pairs(l: *mut lua_State) -> c_int {
     3
 }
 
+/// Replaces the value on top by `registry[key][value]` when that is set.
+///
+/// # Safety
+/// `l` is a running Lua state with a value on top.
+unsafe fn map_top(l: *mut lua_State, key: &CStr) {
+    ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, key.as_ptr());
+    ffi::lua_pushvalue(l, -2);
+    ffi::lua_rawget(l, -2);
+    if ffi::lua_isnil(l, -1) == 0 {
+        ffi::lua_replace(l, -3);
+        ffi::lua_pop(l, 1);
+    } else {
+        ffi::lua_pop(l, 2);
+    }
+}
+
+/// `getmetatable(x)` (`luaB_getmetatable`): what `shown` says for a
+/// protected table, else the metatable (or its `__metatable` field), a
+/// read-only view in place of a protected one.
+unsafe extern "C-unwind" fn getmetatable(l: *mut lua_State) -> c_int {
+    ffi::luaL_checkany(l, 1);
+    ffi::lua_settop(l, 1);
+    push_backing(l, 1);
+    let protected = ffi::lua_isnil(l, -1) == 0;
+    ffi::lua_pop(l, 1);
+    if protected {
+        ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, SHOWN.as_ptr());
+        ffi::lua_pushvalue(l, 1);
+        ffi::lua_rawget(l, -2);
+        return 1;
+    }
+    if ffi::lua_getmetatable(l, 1) == 0 {
+        ffi::lua_pushnil(l);
+        return 1;
+    }
+    ffi::luaL_getmetafield(l, 1, c"__metatable".as_ptr());
+    map_top(l, VIEWS);
+    1
+}
+
+/// `setmetatable(t, m)` (`luaB_setmetatable`), refusing protected tables.
+unsafe extern "C-unwind" fn setmetatable(l: *mut lua_State) -> c_int {
+    let t = ffi::lua_type(l, 2);
+    ffi::luaL_checktype(l, 1, ffi::LUA_TTABLE);
+    if t != ffi::LUA_TNIL && t != ffi::LUA_TTABLE {
+        ffi::luaL_argerror(l, 2, c"nil or table expected".as_ptr());
+    }
+    refuse_protected(l, 1);
+    if ffi::luaL_getmetafield(l, 1, c"__metatable".as_ptr()) != 0 {
+        ffi::luaL_error(l, c"cannot change a protected metatable".as_ptr());
+    }
+    ffi::lua_settop(l, 2);
+    ffi::lua_setmetatable(l, 1);
+    1
+}
+
 /// `table.insert(t, [pos,] v)` (`tinsert`), refusing protected tables.
 unsafe extern "C-unwind" fn insert(l: *mut lua_State) -> c_int {
     ffi::luaL_checktype(l, 1, ffi::LUA_TTABLE);
@@ -134,16 +196,22 @@ unsafe extern "C-unwind" fn insert(l: *mut lua_State) -> c_int {
 }
 
 /// The functions, by name, for the protected tables of `backing`
-/// (protected table -> its contents).
-pub fn functions(lua: &Lua, backing: Table) -> mlua::Result<Table> {
+/// (protected table -> its contents), `shown` (protected table -> the
+/// metatable `getmetatable` shows) and `views` (real metatable -> its
+/// read-only view).
+pub fn functions(lua: &Lua, backing: Table, shown: Table, views: Table) -> mlua::Result<Table> {
     lua.set_named_registry_value(&BACKING.to_string_lossy(), backing)?;
+    lua.set_named_registry_value(&SHOWN.to_string_lossy(), shown)?;
+    lua.set_named_registry_value(&VIEWS.to_string_lossy(), views)?;
     let out = lua.create_table()?;
-    let made: [(&str, ffi::lua_CFunction); 5] = [
+    let made: [(&str, ffi::lua_CFunction); 7] = [
         ("rawset", rawset),
         ("rawget", rawget),
         ("next", next),
         ("pairs", pairs),
         ("insert", insert),
+        ("getmetatable", getmetatable),
+        ("setmetatable", setmetatable),
     ];
     for (name, f) in made {
         // SAFETY: each function only uses the Lua API on its own frame,
