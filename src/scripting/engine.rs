@@ -19,6 +19,9 @@ use crate::node::gate::ScriptRun;
 use crate::resp::reply::format_double;
 use crate::resp::{decode_reply, Reply, ReplyValue};
 
+use super::lualib::{self, number_to_i64};
+use super::readonly;
+
 /// Script/function flag: never writes (FCALL_RO / EVAL_RO may run it).
 pub const NO_WRITES: u8 = 1;
 /// Script/function flag: runs even over `maxmemory`.
@@ -85,18 +88,19 @@ redis.LOG_WARNING = 3
 /// (`__newindex`); the raw functions that would bypass that (`rawset`,
 /// `setmetatable`, `table.insert`) refuse too, and the raw readers
 /// (`rawget`, `next`, `pairs`, `getmetatable`) read the backing table (or a
-/// read-only view of a metatable). Returns the backing tables of `_G` and
-/// `redis`, where the engine writes `KEYS`/`ARGV` and `redis.call`.
+/// read-only view of a metatable); these are C functions (`readonly`). Also removes `print`,
+/// absent from Redis 7.0. Returns the backing tables of `_G` and `redis`,
+/// where the engine writes `KEYS`/`ARGV` and `redis.call`.
 const PROTECT: &str = r#"
-local follow = ...
-getfenv, setfenv, newproxy, dofile, loadfile = nil, nil, nil, nil, nil
+local follow, plain, backing, shown, views, raw = ...
+getfenv, setfenv, newproxy, dofile, loadfile, print = nil, nil, nil, nil, nil, nil
 local READONLY = 'Attempt to modify a readonly table'
-local rawget, rawset, next, getmetatable, setmetatable, insert = rawget, rawset, next, getmetatable, setmetatable, table.insert
+local rawget, rawset, next, getmetatable, setmetatable = rawget, rawset, next, getmetatable, setmetatable
 local error, tostring, tonumber, type, select, pcall, unpack =
   error, tostring, tonumber, type, select, pcall, unpack
-local backing = {} -- protected table -> its contents
-local shown = {}   -- protected table -> the metatable getmetatable shows
-local views = {}   -- real metatable -> its read-only view
+-- backing: protected table -> its contents (shared with `raw`'s functions)
+-- shown: protected table -> the metatable getmetatable shows
+-- views: real metatable -> its read-only view
 local function refuse() error(READONLY, 2) end
 local function missing(_, name)
   error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
@@ -118,72 +122,30 @@ end
 local function argerror(level, i, name, msg)
   error('bad argument #' .. i .. " to '" .. name .. "' (" .. msg .. ')', level + 1)
 end
-local function want_table(name, n, t)
-  if type(t) ~= 'table' then
-    argerror(3, 1, name, 'table expected, got ' .. (n == 0 and 'no value' or type(t)))
+_G.next, _G.rawset, _G.rawget, _G.pairs, table.insert = raw.next, raw.rawset, raw.rawget, raw.pairs, raw.insert
+_G.getmetatable, _G.setmetatable = raw.getmetatable, raw.setmetatable
+-- Errors raised from Rust reach the script as what Redis raises: the
+-- strings of the C libraries, `{err=...}` tables for `redis.call` (`plain`).
+-- Redis' own `pcall` (`luaRedisPcall`) then turns an error table into its
+-- `err` string, and without arguments calls its boolean placeholder.
+local xpcall = xpcall
+local function caught(ok, ...)
+  if ok then return ok, ... end
+  local e = plain((...))
+  if type(e) == 'table' then
+    local text = e.err
+    if type(text) == 'string' or type(text) == 'number' then e = text end
   end
+  return ok, e
 end
-local function want_value(name, i, n)
-  if n < i then argerror(3, i, name, 'value expected') end
+function _G.pcall(...)
+  if select('#', ...) == 0 then return false, 'attempt to call a boolean value' end
+  return caught(pcall(...))
 end
-local function wrapped_next(...)
-  local t, k = ...
-  want_table('next', select('#', ...), t)
-  local key, value = next(backing[t] or t, k)
-  return key, value
-end
-_G.next = wrapped_next
-function _G.rawset(...)
-  local t, k, v = ...
-  local n = select('#', ...)
-  want_table('rawset', n, t)
-  want_value('rawset', 2, n)
-  want_value('rawset', 3, n)
-  if backing[t] then error(READONLY, 0) end
-  return (rawset(t, k, v))
-end
-function _G.rawget(...)
-  local t, k = ...
-  local n = select('#', ...)
-  want_table('rawget', n, t)
-  want_value('rawget', 2, n)
-  return (rawget(backing[t] or t, k))
-end
-function _G.pairs(...)
-  local t = ...
-  want_table('pairs', select('#', ...), t)
-  if backing[t] then return wrapped_next, t, nil end
-  return next, t, nil
-end
-function _G.getmetatable(...)
-  want_value('getmetatable', 1, select('#', ...))
-  local x = ...
-  if backing[x] then return shown[x] end
-  local m = getmetatable(x)
-  return views[m] or m
-end
-function _G.setmetatable(...)
-  local t, m = ...
-  local n = select('#', ...)
-  want_table('setmetatable', n, t)
-  if n < 2 or (m ~= nil and type(m) ~= 'table') then
-    argerror(2, 2, 'setmetatable', 'nil or table expected')
-  end
-  if backing[t] then error(READONLY, 0) end
-  local ok, err = pcall(setmetatable, t, m)
-  if not ok then error(err, 2) end
-  return t
-end
-function table.insert(...)
-  local t, pos = ...
-  local n = select('#', ...)
-  want_table('insert', n, t)
-  if n ~= 2 and n ~= 3 then error("wrong number of arguments to 'insert'", 2) end
-  if n == 3 and tonumber(pos) == nil then
-    argerror(2, 2, 'insert', 'number expected, got ' .. type(pos))
-  end
-  if backing[t] then error(READONLY, 0) end
-  insert(...)
+function _G.xpcall(...)
+  local f, handler = ...
+  if select('#', ...) < 2 then argerror(2, 2, 'xpcall', 'value expected') end
+  return xpcall(f, function(e) return handler(plain(e)) end)
 end
 -- mlua runs the kill hook in one thread only: resuming a coroutine moves it
 -- there (`follow`) and back to the resumer afterwards.
@@ -191,7 +153,8 @@ local create, resume, running = coroutine.create, coroutine.resume, coroutine.ru
 local function pack(...) return { n = select('#', ...), ... } end
 local function resumed(ok, ...)
   follow(running())
-  return ok, ...
+  if ok then return ok, ... end
+  return ok, plain((...))
 end
 local function wrapped_resume(...)
   local co = ...
@@ -235,6 +198,8 @@ pub struct Engine {
     globals: Table,
     /// What the read-only `redis` table reads through: where `redis.call` goes.
     redis: Table,
+    /// Lua's own `xpcall` (scripts see a wrapper that converts errors).
+    xpcall: Function,
     /// `binder(f, keys, args)`: a no-argument closure calling `f(keys, args)`
     /// (Lua 5.1's `xpcall` cannot pass arguments; functions take two).
     binder: Function,
@@ -337,15 +302,6 @@ fn version_num(version: &str) -> i64 {
         .fold(0, |acc, p| (acc << 8) | p.parse::<i64>().unwrap_or(0))
 }
 
-/// Lua numbers become integers the way C's `(long long)` cast does on x86-64.
-fn number_to_i64(n: f64) -> i64 {
-    if n.is_finite() && (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&n) {
-        n as i64
-    } else {
-        i64::MIN
-    }
-}
-
 impl Engine {
     /// A fresh VM with the `redis` library, checking `run.kill` from a hook.
     pub fn new(run: Arc<ScriptRun>) -> mlua::Result<Engine> {
@@ -401,6 +357,7 @@ impl Engine {
             .set_name("=redis")
             .call::<()>(hidden.clone())?;
         let redis: Table = lua.globals().raw_get("redis")?;
+        lualib::install(&lua)?;
         let version = crate::cmd::connection::REDIS_VERSION;
         redis.raw_set("REDIS_VERSION", version)?;
         redis.raw_set("REDIS_VERSION_NUM", version_num(version))?;
@@ -418,8 +375,27 @@ impl Engine {
         let follow = lua.create_function(move |lua, co: Option<Thread>| {
             hook.follow(lua, &co.unwrap_or_else(|| lua.current_thread()))
         })?;
-        let (globals, redis): (Table, Table) =
-            lua.load(PROTECT).set_name("=protect").call(follow)?;
+        let plain = lua.create_function(|lua, e: Value| match e {
+            Value::Error(err) => match raised_reply(&err) {
+                Some(text) => Ok(Value::Table(err_table(lua, &text)?)),
+                None => Ok(Value::String(lua.create_string(root_message(&err))?)),
+            },
+            other => Ok(other),
+        })?;
+        let xpcall: Function = lua.globals().raw_get("xpcall")?;
+        // Redis names its message handler as a global; scripts may call it.
+        lua.globals()
+            .raw_set("__redis__err__handler", handler.clone())?;
+        let (backing, shown, views) = (
+            lua.create_table()?,
+            lua.create_table()?,
+            lua.create_table()?,
+        );
+        let raw = readonly::functions(&lua, backing.clone(), shown.clone(), views.clone())?;
+        let (globals, redis): (Table, Table) = lua
+            .load(PROTECT)
+            .set_name("=protect")
+            .call((follow, plain, backing, shown, views, raw))?;
         Ok(Engine {
             lua,
             stop_hook,
@@ -427,6 +403,7 @@ impl Engine {
             globals,
             redis,
             handler,
+            xpcall,
             binder,
             cache: HashMap::new(),
         })
@@ -440,12 +417,10 @@ impl Engine {
     /// Calls `func` with no arguments under the error handler; on failure
     /// returns the `err` text of the raised error (`ERR user_function:2: ...`).
     pub fn protected_call(&self, func: &Function) -> Result<(), String> {
-        let xpcall: Function = self
-            .globals
-            .raw_get("xpcall")
-            .map_err(|e| format!("ERR {}", root_message(&e)))?;
         self.stop_hook.reset(&self.main);
-        let out = xpcall.call::<MultiValue>((func.clone(), self.handler.clone()));
+        let out = self
+            .xpcall
+            .call::<MultiValue>((func.clone(), self.handler.clone()));
         self.stop_hook.reset(&self.main);
         let out = out.map_err(|e| format!("ERR {}", root_message(&e)))?;
         let mut out = out.into_iter();
@@ -557,7 +532,6 @@ impl Engine {
         readonly: bool,
     ) -> CmdResult {
         let lua_err = |e: mlua::Error| CmdError::err(root_message(&e));
-        let globals = &self.globals;
         let saved_db = ctx.client.db;
         run.kill.store(false, Ordering::Release);
         run.wrote.store(false, Ordering::Release);
@@ -573,6 +547,7 @@ impl Engine {
             };
             let redis = &self.redis;
             let handler = &self.handler;
+            let xpcall = &self.xpcall;
             self.lua.scope(|scope| {
                 let call = scope.create_function(|lua, args: MultiValue| {
                     let (reply, failed) = bridge.call(lua, args)?;
@@ -588,7 +563,6 @@ impl Engine {
                     scope.create_function(|lua, args: MultiValue| Ok(bridge.call(lua, args)?.0))?;
                 redis.raw_set("call", call)?;
                 redis.raw_set("pcall", pcall)?;
-                let xpcall: Function = globals.raw_get("xpcall")?;
                 let out: MultiValue = xpcall.call((func, handler.clone()))?;
                 redis.raw_set("call", Value::Nil)?;
                 redis.raw_set("pcall", Value::Nil)?;

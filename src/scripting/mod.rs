@@ -13,6 +13,8 @@
 
 pub mod engine;
 pub mod functions;
+pub mod lualib;
+pub mod readonly;
 
 use std::sync::Arc;
 
