@@ -185,6 +185,9 @@ pub struct Lease {
     until: AtomicU64,
     /// D in ms.
     timeout_ms: AtomicU64,
+    /// Wakes the lease task when the installed epoch changed (a node
+    /// that just joined or caught up asks at once).
+    wake: tokio::sync::Notify,
 }
 
 impl Lease {
@@ -195,7 +198,13 @@ impl Lease {
             base: Instant::now(),
             until: AtomicU64::new(NEVER),
             timeout_ms: AtomicU64::new(timeout_ms),
+            wake: tokio::sync::Notify::new(),
         }
+    }
+
+    /// Waits until the installed epoch changes.
+    pub async fn epoch_changed(&self) {
+        self.wake.notified().await
     }
 
     /// True when this node holds the lease at `now`.
@@ -230,7 +239,14 @@ impl Lease {
 
     /// Sets the installed epoch (`Cluster::install`, after any rejoin cleanup).
     pub fn set_epoch(&self, epoch: u64, self_ok: bool) {
-        self.update(|s| s.set_epoch(epoch, self_ok));
+        let mut changed = false;
+        self.update(|s| {
+            changed = s.epoch() != epoch;
+            s.set_epoch(epoch, self_ok)
+        });
+        if changed {
+            self.wake.notify_one();
+        }
     }
 
     /// The installed epoch and the voters to ask.

@@ -250,6 +250,13 @@ pub fn serve_here(view: &View, slot: u16, proxied: bool) -> Result<(), CmdError>
     }
 }
 
+/// `-TRYAGAIN` for a peer's request while this node does not hold its
+/// lease: the requester waits and decides again (a newcomer gets its lease
+/// moments after it adopted the membership that routes requests to it).
+pub fn no_lease_yet() -> CmdError {
+    CmdError::Other("TRYAGAIN This node does not hold its cluster lease, try again".into())
+}
+
 /// `-CLUSTERDOWN The cluster is down`: this node does not hold its lease.
 pub fn cluster_down() -> CmdError {
     CmdError::Other("CLUSTERDOWN The cluster is down".into())
@@ -280,7 +287,13 @@ pub fn decide(
         return Decision::Local;
     };
     if let Err(e) = lease_fence(cluster) {
-        return Decision::Reject(e);
+        // A peer routed it here by a view in which this node serves the
+        // slot: this node may have just adopted that view and be about to
+        // get its lease (a newcomer), so it waits (then `-CLUSTERDOWN`).
+        return match context.proxied && !context.in_multi {
+            true => Decision::Route(Forwarding::Hold),
+            false => Decision::Reject(e),
+        };
     }
     let slot = crate::store::key_slot(&args[first]);
     let single = positions

@@ -110,11 +110,14 @@ pub fn cluster_info(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     let mut ok = 0usize;
     let mut assigned = 0usize;
     let mut sizes = vec![0usize; view.map.members.len()];
+    let now = std::time::Instant::now();
+    // Slots taken from a removed node are served once its lease expired.
+    let waits = |s: u16| view.takeover.as_ref().is_some_and(|t| t.waits(s, now));
     for s in 0..SLOTS as u16 {
         if let Some(m) = view.map.owner(s) {
             assigned += 1;
             sizes[m] += 1;
-            if view.node_of(m).is_some_and(|n| n.alive) {
+            if view.node_of(m).is_some_and(|n| n.alive) && !waits(s) {
                 ok += 1;
             }
         }

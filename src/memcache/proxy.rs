@@ -143,8 +143,9 @@ fn fenced(cluster: &Cluster) -> Option<&'static str> {
 
 /// `Ok` when this node serves every key of `req` now (checked under the
 /// gate, right before executing it); else the error that sends the
-/// requester on: `-MOVED slot host:port`, `-TRYAGAIN`, or
-/// `-CLUSTERDOWN The cluster is down` without the lease.
+/// requester on: `-MOVED slot host:port` or `-TRYAGAIN` (also for a peer's
+/// request while this node does not hold its lease; a local one then gets
+/// `-CLUSTERDOWN The cluster is down`).
 fn served_here(
     cluster: &Cluster,
     view: &View,
@@ -152,7 +153,9 @@ fn served_here(
     proxied: bool,
 ) -> Result<(), CmdError> {
     let check = |key: &[u8]| {
-        route::lease_fence(cluster)?;
+        // A peer's request waits at its requester (which decides again)
+        // while this node gets its lease.
+        route::lease_fence(cluster).map_err(|e| if proxied { route::no_lease_yet() } else { e })?;
         route::serve_here(view, key_slot(key), proxied)
     };
     match req {
@@ -364,9 +367,6 @@ pub fn classify(frame: &[u8]) -> Result<McAnswer, String> {
         Ok(ReplyValue::Error(e)) => {
             if e.starts_with("TRYAGAIN") {
                 return Ok(McAnswer::TryAgain);
-            }
-            if e == route::cluster_down().to_string() {
-                return Err(NO_QUORUM.to_string());
             }
             let moved = e
                 .strip_prefix("MOVED ")

@@ -3,7 +3,9 @@
 //! and asks every other voter `CLUSTER LEASE <id> <epoch>` over the peer
 //! pool's control links, recording the monotonic send time of each request
 //! with the answer. Requests run concurrently and each is bounded by the
-//! pool's node-timeout waits, so a slow voter delays nobody.
+//! pool's node-timeout waits, so a slow voter delays nobody. A node without
+//! the lease asks every [`RETRY`], and at once when its installed epoch
+//! changed (a newcomer serves moments after it adopted its membership).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,6 +18,8 @@ use crate::node::Node;
 
 /// Shortest pause between two rounds of requests.
 const MIN_ROUND: Duration = Duration::from_millis(10);
+/// Pause between two rounds while the lease is not held.
+const RETRY: Duration = Duration::from_millis(50);
 
 /// Asks the voters for the lease every D/4 until shutdown.
 pub async fn run_lease(shared: Arc<Node>, cluster: Arc<Cluster>) {
@@ -50,9 +54,13 @@ pub async fn run_lease(shared: Arc<Node>, cluster: Arc<Cluster>) {
                 }
             });
         }
-        let round = (cluster.lease.timeout() / 4).max(MIN_ROUND);
+        let mut round = (cluster.lease.timeout() / 4).max(MIN_ROUND);
+        if !cluster.lease.holds() {
+            round = round.min(RETRY);
+        }
         tokio::select! {
             _ = tokio::time::sleep(round) => {}
+            _ = cluster.lease.epoch_changed() => {}
             _ = stop.changed() => break,
         }
     }
