@@ -576,6 +576,45 @@ mod tests {
         states
     }
 
+    /// A member learns it was removed meanwhile when the next membership
+    /// of its group lacks it (unless it is leaving) or added it again
+    /// (newer `joined` epoch); not on an ordinary change, nor across groups.
+    #[test]
+    fn rejoined_after_a_removal() {
+        let h = history(&[
+            &["a", "b", "c"],
+            &["a", "b"],
+            &["a", "b", "c"],
+            &["a", "b", "c", "d"],
+        ]);
+        assert_eq!(h[3].joined_at("c"), 3);
+        assert_eq!(h[4].joined_at("c"), 3, "kept while a member");
+        assert_eq!(h[4].joined_at("d"), 4);
+        let view = |m: &Membership, group: &str| {
+            let mut v = View::new("c", m.clone(), Vec::new(), None);
+            v.group = group.to_string();
+            v
+        };
+        let (v1, v2, v3, v4) = (
+            view(&h[1], "g"),
+            view(&h[2], "g"),
+            view(&h[3], "g"),
+            view(&h[4], "g"),
+        );
+        assert!(
+            v1.rejoined(&v3, "c", false),
+            "re-added: epoch 1 -> 3 directly"
+        );
+        assert!(v1.rejoined(&v2, "c", false), "removed");
+        assert!(!v1.rejoined(&v2, "c", true), "a leaving node hands over");
+        assert!(!v3.rejoined(&v4, "c", false), "another node joined");
+        assert!(!v2.rejoined(&v3, "c", false), "was no member");
+        assert!(
+            !v1.rejoined(&view(&h[3], "other"), "c", false),
+            "another group"
+        );
+    }
+
     /// Two nodes that join in one change import every slot from the node
     /// that held it, never from each other (a wrong guess costs hops).
     #[test]
