@@ -185,8 +185,9 @@ pub struct Lease {
     until: AtomicU64,
     /// D in ms.
     timeout_ms: AtomicU64,
-    /// Wakes the lease task when the installed epoch changed (a node
-    /// that just joined or caught up asks at once).
+    /// Wakes the lease task when the installed epoch or D changed (a node
+    /// that just joined or caught up asks at once, a shorter D is refreshed
+    /// at its own pace).
     wake: tokio::sync::Notify,
 }
 
@@ -202,8 +203,8 @@ impl Lease {
         }
     }
 
-    /// Waits until the installed epoch changes.
-    pub async fn epoch_changed(&self) {
+    /// Waits until the installed epoch or the lease duration changes.
+    pub async fn changed(&self) {
         self.wake.notified().await
     }
 
@@ -228,8 +229,11 @@ impl Lease {
 
     /// Sets the lease duration (`cluster-node-timeout`, ms).
     pub fn set_timeout(&self, ms: u64) {
-        self.timeout_ms.store(ms, Ordering::Relaxed);
+        let old = self.timeout_ms.swap(ms, Ordering::Relaxed);
         self.update(|_| ());
+        if old != ms {
+            self.wake.notify_one();
+        }
     }
 
     /// Sets the voters (the lease task, every round).

@@ -31,7 +31,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use parking_lot::{Mutex, RwLock};
 
@@ -163,16 +163,14 @@ impl View {
         }
     }
 
-    /// True when gossip has not seen node `id` for at least `limit` (also
-    /// when it knows nothing of it): the failure detector has reported it
-    /// dead for a while, so it holds no lease and serves nothing.
-    pub fn silent_for(&self, id: &str, limit: Duration, now_ms: u64) -> bool {
-        match self.nodes.iter().find(|n| n.id == id) {
-            Some(n) => {
-                !n.alive && now_ms.saturating_sub(n.last_seen_ms) >= limit.as_millis() as u64
-            }
-            None => true,
-        }
+    /// How long (ms) node `id` has been down by gossip at `now_ms` (0 while
+    /// alive), or `None` when gossip knows nothing of it.
+    pub fn down_for(&self, id: &str, now_ms: u64) -> Option<u64> {
+        let n = self.nodes.iter().find(|n| n.id == id)?;
+        Some(match n.alive {
+            true => 0,
+            false => now_ms.saturating_sub(n.last_seen_ms),
+        })
     }
 
     /// The RESP address of node `id` (member or not, e.g. a leaving node).
@@ -228,10 +226,11 @@ impl View {
 
     /// True when node `me`, a member in this view, learns from `next` (of
     /// the same group) that the cluster removed it meanwhile: `next` no
-    /// longer has it (and it is not leaving gracefully), or added it again
-    /// later (a newer `joined` epoch). What it holds is then stale: the
-    /// others served its slots while it was away.
-    pub fn rejoined(&self, next: &View, me: &str, leaving: bool) -> bool {
+    /// longer has it (and it is not `handing_over`: leaving gracefully, or
+    /// still holding its lease, so the others import from it), or added it
+    /// again later (a newer `joined` epoch). What it holds is then stale:
+    /// the others served its slots while it was away.
+    pub fn rejoined(&self, next: &View, me: &str, handing_over: bool) -> bool {
         if self.membership == next.membership
             || self.map.members.is_empty()
             || !self.is_member(me)
@@ -243,7 +242,7 @@ impl View {
         if next.is_member(me) {
             next.membership.joined_at(me) != self.membership.joined_at(me)
         } else {
-            !leaving
+            !handing_over
         }
     }
 }
@@ -356,7 +355,9 @@ impl Cluster {
         new.states = old.states.clone();
         new.takeover = old.takeover.clone();
         let leaving = self.is_leaving();
-        let stale = old.rejoined(&new, &self.id, leaving);
+        // Removed while it held its lease (forgotten while alive, or
+        // leaving): the others import its slots from it, nothing is stale.
+        let stale = old.rejoined(&new, &self.id, leaving || self.lease.holds());
         if stale {
             let now = crate::store::now_ms();
             let mut keys = 0usize;
@@ -471,15 +472,23 @@ impl Cluster {
     }
 
     /// True when node `id` (the source of an import) holds no data any
-    /// more, so its slots are taken outright: it is not alive, and the
+    /// more, so its slots are taken outright: it is not alive, and either
+    /// it was removed without announcing a graceful leave (it died), or the
     /// failure detector has reported it dead for a node timeout (silent for
-    /// twice the timeout, or unknown), or it was removed without announcing
-    /// a graceful leave (it died). A source that is alive, or a leaving
-    /// node briefly reported down while it hands over, is waited for.
+    /// twice the timeout; a removed leaving node also when gossip forgot
+    /// it). A source that is alive, a member not gossiped here yet, or a
+    /// leaving node reported down only briefly while it hands over, is
+    /// waited for.
     pub fn source_gone(&self, view: &View, id: &str, now_ms: u64) -> bool {
-        !view.is_alive(id)
-            && (view.silent_for(id, self.lease.timeout() * 2, now_ms)
-                || (!view.is_member(id) && !self.leaving_peers.lock().contains(id)))
+        if view.is_alive(id) {
+            return false;
+        }
+        migrate::plan::source_gone(
+            view.is_member(id),
+            self.leaving_peers.lock().contains(id),
+            view.down_for(id, now_ms),
+            2 * self.lease.timeout().as_millis() as u64,
+        )
     }
 
     /// True when this node leaves gracefully (SHUTDOWN/SIGTERM, or CLUSTER

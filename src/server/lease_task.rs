@@ -5,7 +5,9 @@
 //! with the answer. Requests run concurrently and each is bounded by the
 //! pool's node-timeout waits, so a slow voter delays nobody. A node without
 //! the lease asks every [`RETRY`], and at once when its installed epoch
-//! changed (a newcomer serves moments after it adopted its membership).
+//! changed (a newcomer serves moments after it adopted its membership) or
+//! `cluster-node-timeout` did (a grant sent under a longer D may not cover
+//! the shorter one).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -60,7 +62,7 @@ pub async fn run_lease(shared: Arc<Node>, cluster: Arc<Cluster>) {
         }
         tokio::select! {
             _ = tokio::time::sleep(round) => {}
-            _ = cluster.lease.epoch_changed() => {}
+            _ = cluster.lease.changed() => {}
             _ = stop.changed() => break,
         }
     }
