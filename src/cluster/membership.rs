@@ -59,9 +59,10 @@ impl Membership {
         let joined = members
             .keys()
             .map(|id| {
-                let at = match self.members.contains_key(id) {
-                    true => self.joined.get(id).copied().unwrap_or(0),
-                    false => epoch,
+                let at = if self.members.contains_key(id) {
+                    self.joined.get(id).copied().unwrap_or(0)
+                } else {
+                    epoch
                 };
                 (id.clone(), at)
             })

@@ -290,9 +290,10 @@ pub fn decide(
         // A peer routed it here by a view in which this node serves the
         // slot: this node may have just adopted that view and be about to
         // get its lease (a newcomer), so it waits (then `-CLUSTERDOWN`).
-        return match context.proxied && !context.in_multi {
-            true => Decision::Route(Forwarding::Hold),
-            false => Decision::Reject(e),
+        return if context.proxied && !context.in_multi {
+            Decision::Route(Forwarding::Hold)
+        } else {
+            Decision::Reject(e)
         };
     }
     let slot = crate::store::key_slot(&args[first]);
