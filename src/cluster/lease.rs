@@ -20,9 +20,11 @@
 //! - a grant counts only while this node's installed membership is at least
 //!   as new as the grant's epoch (a node must catch up before it serves);
 //! - the node holds the lease until the send time of the majority-th newest
-//!   counting grant + D (itself counting as a voter that always grants, if
-//!   it is one and a member); a single voter that is this node holds it
-//!   forever, a node that knows no voter never.
+//!   counting grant + [`validity`] (D − max(D/10, 50 ms): a node cut off
+//!   has stopped serving, and its last replies have reached their clients,
+//!   by D after its last request went out), itself counting as a voter that
+//!   always grants, if it is one and a member; a single voter that is this
+//!   node holds it forever, a node that knows no voter never.
 //!
 //! A node that gains slots because their owner was removed waits
 //! D + [`takeover_margin`] after installing the removal before serving them:
@@ -44,6 +46,12 @@ const NEVER: u64 = 0;
 /// between the voters applying a removal.
 pub fn takeover_margin(d: Duration) -> Duration {
     (d / 10).max(Duration::from_millis(50))
+}
+
+/// How long after its send time a grant keeps the lease: D minus the
+/// takeover margin (see the module docs).
+pub fn validity(d: Duration) -> Duration {
+    d.saturating_sub(takeover_margin(d))
 }
 
 /// A voter's answer to `CLUSTER LEASE`, as sent on the wire
@@ -149,7 +157,8 @@ impl LeaseState {
         *t = (*t).max(sent);
     }
 
-    /// Until when the lease holds with lease duration `d`.
+    /// Until when the lease holds with node timeout `d` (a grant counts for
+    /// [`validity`]`(d)` after its send time).
     pub fn until(&self, d: Duration) -> Until {
         let me_voter = self.voters.contains(&self.me);
         if self.voters.is_empty() || !self.self_ok {
@@ -170,7 +179,7 @@ impl LeaseState {
             return Until::Never;
         }
         sent.sort_unstable_by(|a, b| b.cmp(a));
-        Until::At(sent[needed - 1] + d)
+        Until::At(sent[needed - 1] + validity(d))
     }
 }
 
@@ -281,6 +290,8 @@ mod tests {
     use super::*;
 
     const D: Duration = Duration::from_millis(1000);
+    /// How long a grant counts at D: 900 ms.
+    const V: Duration = Duration::from_millis(900);
 
     fn state(me: &str, voters: &[&str], epoch: u64) -> LeaseState {
         let mut s = LeaseState::new(me);
@@ -297,17 +308,17 @@ mod tests {
         let mut a = state("a", &["a", "b", "c"], 3);
         assert_eq!(a.until(D), Until::Never);
         a.answer("b", t0, true, 3);
-        assert_eq!(a.until(D), Until::At(t0 + D));
+        assert_eq!(a.until(D), Until::At(t0 + V));
         let mut l = state("l", &["a", "b", "c"], 3);
         l.answer("a", t0, true, 3);
         assert_eq!(l.until(D), Until::Never, "a learner counts no self-grant");
         l.answer("c", t0 + D / 2, true, 3);
-        assert_eq!(l.until(D), Until::At(t0 + D));
+        assert_eq!(l.until(D), Until::At(t0 + V));
         l.answer("b", t0 + D / 4, true, 3);
-        assert_eq!(l.until(D), Until::At(t0 + D / 4 + D));
+        assert_eq!(l.until(D), Until::At(t0 + D / 4 + V));
         // A node that is no voter's grant counts nothing.
         l.answer("x", t0 + D, true, 3);
-        assert_eq!(l.until(D), Until::At(t0 + D / 4 + D));
+        assert_eq!(l.until(D), Until::At(t0 + D / 4 + V));
         // A single voter that is this node; no voter at all.
         assert_eq!(state("a", &["a"], 1).until(D), Until::Always);
         assert_eq!(state("a", &[], 1).until(D), Until::Never);
@@ -327,19 +338,20 @@ mod tests {
         lease.set_epoch(2, true);
         assert!(!lease.holds_at(base));
         lease.answer("b", base, true, 2);
-        assert!(lease.holds_at(base + D - Duration::from_millis(1)));
-        assert!(!lease.holds_at(base + D));
+        assert!(lease.holds_at(base + V - Duration::from_millis(1)));
+        assert!(!lease.holds_at(base + V));
         // A paused node resumes: its old grants are stale.
         assert!(!lease.holds_at(base + 3 * D));
         lease.answer("c", base + D / 2, true, 2);
-        assert!(lease.holds_at(base + D));
+        assert!(lease.holds_at(base + V));
         lease.answer("c", base + D, false, 3);
         lease.answer("b", base + D, false, 3);
         assert!(!lease.holds_at(base + D / 2), "denials withdraw the grants");
         // A shorter node timeout shortens the lease at once.
         lease.answer("b", base, true, 2);
         lease.set_timeout(100);
-        assert!(!lease.holds_at(base + Duration::from_millis(100)));
+        assert!(!lease.holds_at(base + Duration::from_millis(50)));
+        assert_eq!(validity(D), V);
     }
 
     /// A grant from a voter whose committed membership is newer than this
@@ -352,7 +364,7 @@ mod tests {
         assert_eq!(a.until(D), Until::Never);
         a.set_epoch(4, true);
         a.answer("b", t0, true, 4);
-        assert_eq!(a.until(D), Until::At(t0 + D));
+        assert_eq!(a.until(D), Until::At(t0 + V));
         assert_eq!(parse_reply(b"+GRANTED 4\r\n"), Some((true, 4)));
         assert_eq!(parse_reply(reply_line(false, 7).as_bytes()), None);
         assert_eq!(
