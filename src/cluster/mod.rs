@@ -391,6 +391,23 @@ impl Cluster {
             };
             let timeout = self.lease.timeout();
             let now_ms = crate::store::now_ms();
+            // Imports from a node removed and added again meanwhile are
+            // over: it discarded what it held when it learned of its
+            // removal (`View::rejoined`), so nothing will come from it.
+            let readded = |x: &str| {
+                new.is_member(x)
+                    && (!old.is_member(x)
+                        || old.membership.joined_at(x) != new.membership.joined_at(x))
+            };
+            let orphaned = |st: &SlotState| matches!(st, SlotState::Importing(x) | SlotState::Dropped(x) if readded(x));
+            let cleaned: Option<HashMap<u16, SlotState>> =
+                new.states.values().any(orphaned).then(|| {
+                    let kept = new.states.iter().filter(|(_, st)| !orphaned(st));
+                    kept.map(|(s, st)| (*s, st.clone())).collect()
+                });
+            if let Some(cleaned) = cleaned {
+                new.states = Arc::new(cleaned);
+            }
             let may_hold = |id: &str| !self.source_gone(&new, id, now_ms);
             let states = migrate::transition(
                 &self.id,
