@@ -250,6 +250,15 @@ impl Liveness {
         }
     }
 
+    /// How long `cid`'s heartbeat has not advanced at `now` (`None`: never
+    /// seen advancing).
+    fn silence(&self, cid: &chitchat::ChitchatId, now: Instant) -> Option<Duration> {
+        self.beats
+            .get(cid)
+            .filter(|b| b.advanced)
+            .map(|b| now.saturating_duration_since(b.at))
+    }
+
     /// True when `cid`'s heartbeat advanced within `timeout` of `now`
     /// (stretched for a peer whose heartbeats come slowly, see
     /// [`NORMAL_BEAT`]).
@@ -300,9 +309,17 @@ impl GossipState {
         let now = Instant::now();
         self.liveness.record(cc, now, node_timeout);
         let alive = |cid: &chitchat::ChitchatId| self.liveness.alive(cid, now, node_timeout);
-        let (obs, nodes, forgotten) =
-            observe(cc, cluster, self.advertise, &mut self.duplicates, alive);
+        let silence = |cid: &chitchat::ChitchatId| self.liveness.silence(cid, now);
+        let (obs, nodes, forgotten) = observe(
+            cc,
+            cluster,
+            self.advertise,
+            &mut self.duplicates,
+            alive,
+            silence,
+        );
         *cluster.forgotten.lock() = forgotten;
+        *cluster.leaving_peers.lock() = obs.leaving.clone();
         let group = cluster.raft.group();
         if self.group.as_ref() != Some(&group) {
             cc.self_node_state().set(K_GROUP, &group);
@@ -331,16 +348,32 @@ impl GossipState {
 /// Feeds a round's observation to the raft agreement and installs the view
 /// of the membership it has committed: its members and the alive nodes (a
 /// node down and no member is gone from the view). Hands the node timeout
-/// (ms) to the raft core and the peer pool, and the down peers to the pool.
-pub fn adopt(cluster: &Cluster, obs: Observation, mut nodes: Vec<NodeInfo>, node_timeout: u64) {
+/// (ms) to the raft core, the lease and the peer pool, and the down peers
+/// to the pool.
+pub fn adopt(
+    cluster: &Cluster,
+    store: &crate::store::Store,
+    obs: Observation,
+    mut nodes: Vec<NodeInfo>,
+    node_timeout: u64,
+) {
     cluster.raft.set_node_timeout(node_timeout);
     cluster.pool.set_node_timeout(node_timeout);
+    cluster.lease.set_timeout(node_timeout);
     cluster.raft.observe(obs);
     let m = cluster.raft.current();
-    nodes.retain(|n| n.alive || m.members.contains_key(&n.id));
+    let group = cluster.raft.group();
+    // A node down for less than two timeouts stays listed even once removed
+    // (a leaving node briefly reported down still hands its slots over).
+    let (now, quiet) = (now_ms(), 2 * node_timeout);
+    nodes.retain(|n| {
+        n.alive || m.members.contains_key(&n.id) || now.saturating_sub(n.last_seen_ms) < quiet
+    });
     cluster.pool.set_down(down_peers(&nodes));
     let prior = cluster.view();
-    cluster.install(View::new(&cluster.id, m, nodes, Some(&prior)));
+    let mut view = View::new(&cluster.id, m, nodes, Some(&prior));
+    view.group = group;
+    cluster.install(view, store);
 }
 
 /// The RESP addresses of the nodes reported down (none that an alive node
@@ -357,13 +390,15 @@ fn down_peers(nodes: &[NodeInfo]) -> Vec<SocketAddr> {
 }
 
 /// Reads the chitchat state into an observation and the known-node list;
-/// `live` says which gossip identities are alive.
+/// `live` says which gossip identities are alive, `silence` how long each
+/// has not been heard.
 fn observe(
     cc: &chitchat::Chitchat,
     cluster: &Cluster,
     advertise: SocketAddr,
     duplicates: &mut BTreeSet<SocketAddr>,
     live: impl Fn(&ChitchatId) -> bool,
+    silence: impl Fn(&ChitchatId) -> Option<Duration>,
 ) -> (Observation, Vec<NodeInfo>, BTreeSet<String>) {
     let mut forgotten = cluster.forgotten.lock().clone();
     let mut groups = BTreeMap::new();
@@ -437,7 +472,11 @@ fn observe(
             bus_port: cid.gossip_advertise_addr.port(),
             alive: is_alive,
             weight,
-            last_seen_ms: if is_alive { now_ms() } else { 0 },
+            last_seen_ms: match (is_alive, silence(cid)) {
+                (true, _) => now_ms(),
+                (false, Some(quiet)) => now_ms().saturating_sub(quiet.as_millis() as u64),
+                (false, None) => 0,
+            },
         });
     }
     if !nodes.iter().any(|n| n.id == cluster.id) {

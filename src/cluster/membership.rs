@@ -32,9 +32,19 @@ pub struct Membership {
     /// `slots` of the membership this one replaced (indexes into `previous`).
     #[serde(default)]
     pub previous_slots: Vec<u16>,
+    /// Member id → the epoch of the change that added it. A node that finds
+    /// its own entry newer than in the membership it served was removed and
+    /// added again meanwhile: what it still holds is stale (`Cluster::install`).
+    #[serde(default)]
+    pub joined: BTreeMap<String, u64>,
 }
 
 impl Membership {
+    /// The epoch at which member `id` was added (0: before this was recorded).
+    pub fn joined_at(&self, id: &str) -> u64 {
+        self.joined.get(id).copied().unwrap_or(0)
+    }
+
     /// The membership that replaces this one when the agreed member set
     /// becomes `members`: next epoch, committed slot owners balanced from
     /// this one's.
@@ -45,8 +55,21 @@ impl Membership {
             old_ids.get(i as usize).copied()
         };
         let slots = super::ring::balance(&super::ring::active(&members), prev);
+        let epoch = self.epoch + 1;
+        let joined = members
+            .keys()
+            .map(|id| {
+                let at = if self.members.contains_key(id) {
+                    self.joined.get(id).copied().unwrap_or(0)
+                } else {
+                    epoch
+                };
+                (id.clone(), at)
+            })
+            .collect();
         Membership {
-            epoch: self.epoch + 1,
+            epoch,
+            joined,
             previous: std::mem::take(&mut self.members),
             previous_slots: std::mem::take(&mut self.slots),
             slots,
@@ -77,6 +100,4 @@ pub trait Agreement {
     fn current(&self) -> Membership;
     /// Feeds one observation.
     fn observe(&self, obs: Observation);
-    /// False while this node cannot reach a quorum (it must not serve keys).
-    fn has_quorum(&self) -> bool;
 }

@@ -12,6 +12,7 @@ pub mod bus_junk;
 pub mod dump;
 pub mod fanout;
 pub mod gossip;
+pub mod lease;
 pub mod membership;
 pub mod migrate;
 pub mod node;
@@ -30,6 +31,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use parking_lot::{Mutex, RwLock};
 
@@ -81,6 +83,29 @@ pub struct View {
     me: Option<usize>,
     /// Slots this node is importing, migrating or handed over (see `migrate`).
     pub states: Arc<HashMap<u16, SlotState>>,
+    /// The raft group whose membership this is ("" when not known).
+    pub group: String,
+    /// Slots gained because their owner was removed: not served before the
+    /// removed node's lease has surely expired (see [`Takeover`]).
+    pub takeover: Option<Arc<Takeover>>,
+}
+
+/// Slots this node took from a removed owner and the instant from which it
+/// may serve them: D + `lease::takeover_margin(D)` after it installed the
+/// removal (requests get `-TRYAGAIN` until then).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Takeover {
+    /// First instant the slots may be served.
+    pub from: Instant,
+    /// The slots (indexed by slot number).
+    pub slots: Vec<bool>,
+}
+
+impl Takeover {
+    /// True when `slot` may not be served yet at `now`.
+    pub fn waits(&self, slot: u16, now: Instant) -> bool {
+        now < self.from && self.slots.get(slot as usize).copied().unwrap_or(false)
+    }
 }
 
 /// Where a slot is served.
@@ -133,7 +158,19 @@ impl View {
             member_addr,
             me,
             states: prior.map(|p| p.states.clone()).unwrap_or_default(),
+            group: String::new(),
+            takeover: prior.and_then(|p| p.takeover.clone()),
         }
+    }
+
+    /// How long (ms) node `id` has been down by gossip at `now_ms` (0 while
+    /// alive), or `None` when gossip knows nothing of it.
+    pub fn down_for(&self, id: &str, now_ms: u64) -> Option<u64> {
+        let n = self.nodes.iter().find(|n| n.id == id)?;
+        Some(match n.alive {
+            true => 0,
+            false => now_ms.saturating_sub(n.last_seen_ms),
+        })
     }
 
     /// The RESP address of node `id` (member or not, e.g. a leaving node).
@@ -186,6 +223,28 @@ impl View {
     pub fn is_member(&self, id: &str) -> bool {
         self.membership.members.contains_key(id)
     }
+
+    /// True when node `me`, a member in this view, learns from `next` (of
+    /// the same group) that the cluster removed it meanwhile: `next` no
+    /// longer has it (and it is not `handing_over`: leaving gracefully, or
+    /// still holding its lease, so the others import from it), or added it
+    /// again later (a newer `joined` epoch). What it holds is then stale:
+    /// the others served its slots while it was away.
+    pub fn rejoined(&self, next: &View, me: &str, handing_over: bool) -> bool {
+        if self.membership == next.membership
+            || self.map.members.is_empty()
+            || !self.is_member(me)
+            || self.group.is_empty()
+            || self.group != next.group
+        {
+            return false;
+        }
+        if next.is_member(me) {
+            next.membership.joined_at(me) != self.membership.joined_at(me)
+        } else {
+            !handing_over
+        }
+    }
 }
 
 /// Cluster state of this node.
@@ -220,6 +279,12 @@ pub struct Cluster {
     /// Slots whose import a membership change dropped: the migration task
     /// deletes the keys copied so far (`migrate::target::discard`).
     pub dropped: Mutex<Vec<u16>>,
+    /// This node's majority lease (`lease.rs`): keys are served only while
+    /// it holds.
+    pub lease: lease::Lease,
+    /// Peers that announce a graceful leave (gossip): voters grant them the
+    /// lease while they hand their slots over.
+    pub leaving_peers: Mutex<BTreeSet<String>>,
 }
 
 impl Cluster {
@@ -247,7 +312,9 @@ impl Cluster {
         };
         let view = View::new(&file.id, file.membership.clone(), vec![me.clone()], None);
         let pool = pool::Pool::new(&file.id, &settings.cluster_secret);
+        let lease = lease::Lease::new(&file.id, settings.cluster_node_timeout);
         Ok(Cluster {
+            lease,
             raft: raft_agreement::RaftAgreement::new(settings, &file.id, &file.membership)
                 .map_err(std::io::Error::other)?,
             id: file.id,
@@ -263,6 +330,7 @@ impl Cluster {
             progress: migrate::Progress::default(),
             wake: tokio::sync::Notify::new(),
             dropped: Mutex::new(Vec::new()),
+            leaving_peers: Mutex::new(BTreeSet::new()),
         })
     }
 
@@ -273,34 +341,83 @@ impl Cluster {
 
     /// Installs a new view. When the slot map changed, the slot states move
     /// on (`migrate::transition`): slots this node holds but no longer owns
-    /// start migrating, slots it gained from a live node start importing.
-    pub fn install(&self, mut new: View) {
+    /// start migrating, slots it gained from a live node start importing,
+    /// slots it gained from a removed owner wait for that node's lease to
+    /// expire ([`Takeover`]). A node that finds it was removed meanwhile
+    /// ([`View::rejoined`]) first discards every key it holds (`store`): it
+    /// holds nothing it could still own, and receives slots only by
+    /// migration. Then the lease counts grants up to the new epoch.
+    pub fn install(&self, mut new: View, store: &crate::store::Store) {
         let mut guard = self.view.write();
         let old = guard.clone();
         // The states of the installed view, not of the view `new` was built
         // from: the migration task may have changed them in between.
         new.states = old.states.clone();
+        new.takeover = old.takeover.clone();
+        let leaving = self.is_leaving();
+        // Removed while it held its lease (forgotten while alive, or
+        // leaving): the others import its slots from it, nothing is stale.
+        let stale = old.rejoined(&new, &self.id, leaving || self.lease.holds());
+        if stale {
+            let now = crate::store::now_ms();
+            let mut keys = 0usize;
+            for s in 0..crate::store::SLOTS as u16 {
+                let mut l = store.lock_slot(0, s, now);
+                l.table().track_dirty(false);
+                keys += l.drop_all().len();
+            }
+            tracing::warn!(
+                keys,
+                old_epoch = old.membership.epoch,
+                epoch = new.membership.epoch,
+                "this node was removed from the cluster meanwhile: discarded every key it held (the others served its slots since); it receives slots again only by migration"
+            );
+            new.states = Arc::default();
+            new.takeover = None;
+            self.dropped.lock().clear();
+        }
         if !Arc::ptr_eq(&old.map, &new.map) {
-            // A node that had no ring yet (just joined) takes the ring of the
-            // membership this one replaced as the previous owners (or, when
-            // that is not known, the ring without itself). The nodes holding
-            // the data correct a wrong guess with their `begin`.
+            // A node that had no ring yet (just joined) or that was removed
+            // meanwhile takes the ring of the membership this one replaced
+            // as the previous owners (or, when that is not known, the ring
+            // without itself). The nodes holding the data correct a wrong
+            // guess with their `begin`.
             let fallback;
-            let prev: &SlotMap = if old.map.members.is_empty() {
+            let prev: &SlotMap = if old.map.members.is_empty() || stale {
                 fallback = previous_map(&self.id, &new.membership);
                 &fallback
             } else {
                 &old.map
             };
+            let timeout = self.lease.timeout();
+            let now_ms = crate::store::now_ms();
+            // Imports from a node removed and added again meanwhile are
+            // over: it discarded what it held when it learned of its
+            // removal (`View::rejoined`), so nothing will come from it.
+            let readded = |x: &str| {
+                new.is_member(x)
+                    && (!old.is_member(x)
+                        || old.membership.joined_at(x) != new.membership.joined_at(x))
+            };
+            let orphaned = |st: &SlotState| matches!(st, SlotState::Importing(x) | SlotState::Dropped(x) if readded(x));
+            let cleaned: Option<HashMap<u16, SlotState>> =
+                new.states.values().any(orphaned).then(|| {
+                    let kept = new.states.iter().filter(|(_, st)| !orphaned(st));
+                    kept.map(|(s, st)| (*s, st.clone())).collect()
+                });
+            if let Some(cleaned) = cleaned {
+                new.states = Arc::new(cleaned);
+            }
+            let may_hold = |id: &str| !self.source_gone(&new, id, now_ms);
             let states = migrate::transition(
                 &self.id,
                 |s| prev.owner_id(s),
                 |s| new.map.owner_id(s),
-                &old.states,
-                |id| new.may_hold(id),
+                &new.states,
+                may_hold,
             );
             self.dropped.lock().extend(
-                old.states
+                new.states
                     .iter()
                     .filter(|(s, st)| {
                         matches!(st, SlotState::Importing(_))
@@ -309,6 +426,35 @@ impl Cluster {
                     .filter(|(s, _)| new.map.owner_id(**s) != Some(self.id.as_str()))
                     .map(|(s, _)| *s),
             );
+            // Slots taken outright from an owner the new membership removed:
+            // that node may still hold a lease (granted before the voters
+            // applied the removal) for D after its last request.
+            let taken: Vec<u16> = (0..crate::store::SLOTS as u16)
+                .filter(|s| {
+                    new.map.owner_id(*s) == Some(self.id.as_str())
+                        && !states.contains_key(s)
+                        && new.states.get(s) != Some(&SlotState::Migrating)
+                        && prev
+                            .owner_id(*s)
+                            .is_some_and(|p| p != self.id && !new.is_member(p))
+                })
+                .collect();
+            if !taken.is_empty() {
+                let from = Instant::now() + timeout + lease::takeover_margin(timeout);
+                let mut slots = match &new.takeover {
+                    Some(t) if t.from > Instant::now() => t.slots.clone(),
+                    _ => vec![false; crate::store::SLOTS],
+                };
+                for s in &taken {
+                    slots[*s as usize] = true;
+                }
+                tracing::info!(
+                    slots = taken.len(),
+                    wait_ms = (from - Instant::now()).as_millis() as u64,
+                    "took slots of a removed node: serving them once its lease has expired"
+                );
+                new.takeover = Some(Arc::new(Takeover { from, slots }));
+            }
             new.states = Arc::new(states);
             self.wake.notify_one();
         }
@@ -324,6 +470,8 @@ impl Cluster {
                 );
             }
         }
+        self.lease
+            .set_epoch(new.membership.epoch, new.is_member(&self.id) || leaving);
         *guard = Arc::new(new);
     }
 
@@ -338,6 +486,32 @@ impl Cluster {
         v.states = Arc::new(states);
         *guard = Arc::new(v);
         r
+    }
+
+    /// True when node `id` (the source of an import) holds no data any
+    /// more, so its slots are taken outright: it is not alive, and either
+    /// it was removed without announcing a graceful leave (it died), or the
+    /// failure detector has reported it dead for a node timeout (silent for
+    /// twice the timeout; a removed leaving node also when gossip forgot
+    /// it). A source that is alive, a member not gossiped here yet, or a
+    /// leaving node reported down only briefly while it hands over, is
+    /// waited for.
+    pub fn source_gone(&self, view: &View, id: &str, now_ms: u64) -> bool {
+        if view.is_alive(id) {
+            return false;
+        }
+        migrate::plan::source_gone(
+            view.is_member(id),
+            self.leaving_peers.lock().contains(id),
+            view.down_for(id, now_ms),
+            2 * self.lease.timeout().as_millis() as u64,
+        )
+    }
+
+    /// True when this node leaves gracefully (SHUTDOWN/SIGTERM, or CLUSTER
+    /// FORGET while it is alive): it keeps serving while it hands over.
+    pub fn is_leaving(&self) -> bool {
+        self.leaving.load(Ordering::Relaxed) || self.leaving_peers.lock().contains(&self.id)
     }
 
     /// Total gossip rounds so far.
@@ -426,6 +600,45 @@ mod tests {
         assert!(owned > 0);
         assert_eq!(states.len(), owned, "{me} imports every slot it owns");
         states
+    }
+
+    /// A member learns it was removed meanwhile when the next membership
+    /// of its group lacks it (unless it is leaving) or added it again
+    /// (newer `joined` epoch); not on an ordinary change, nor across groups.
+    #[test]
+    fn rejoined_after_a_removal() {
+        let h = history(&[
+            &["a", "b", "c"],
+            &["a", "b"],
+            &["a", "b", "c"],
+            &["a", "b", "c", "d"],
+        ]);
+        assert_eq!(h[3].joined_at("c"), 3);
+        assert_eq!(h[4].joined_at("c"), 3, "kept while a member");
+        assert_eq!(h[4].joined_at("d"), 4);
+        let view = |m: &Membership, group: &str| {
+            let mut v = View::new("c", m.clone(), Vec::new(), None);
+            v.group = group.to_string();
+            v
+        };
+        let (v1, v2, v3, v4) = (
+            view(&h[1], "g"),
+            view(&h[2], "g"),
+            view(&h[3], "g"),
+            view(&h[4], "g"),
+        );
+        assert!(
+            v1.rejoined(&v3, "c", false),
+            "re-added: epoch 1 -> 3 directly"
+        );
+        assert!(v1.rejoined(&v2, "c", false), "removed");
+        assert!(!v1.rejoined(&v2, "c", true), "a leaving node hands over");
+        assert!(!v3.rejoined(&v4, "c", false), "another node joined");
+        assert!(!v2.rejoined(&v3, "c", false), "was no member");
+        assert!(
+            !v1.rejoined(&view(&h[3], "other"), "c", false),
+            "another group"
+        );
     }
 
     /// Two nodes that join in one change import every slot from the node

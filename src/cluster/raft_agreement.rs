@@ -1,6 +1,6 @@
 //! This node's Raft agreement on the membership: the raft core
 //! (`raft_core.rs`) behind a lock, the inbox of messages peers sent with
-//! `CLUSTER RAFT`, and the quorum flag request paths read without locking.
+//! `CLUSTER RAFT`.
 //! [`RaftAgreement::advance`] steps and ticks the core and persists its state
 //! in `<dir>/raft.json`; the raft task (`server/raft_task.rs`) calls it and
 //! sends the resulting messages over the peer connection pool.
@@ -11,7 +11,6 @@
 //! see `peer_auth`). A message that fails to decode is logged and dropped.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use parking_lot::Mutex;
@@ -35,14 +34,13 @@ pub enum RaftStartError {
     Core(#[from] CoreError),
 }
 
-/// This node's Raft agreement: the core behind a lock, the inbox of peer
-/// messages and the flags request paths read without locking.
+/// This node's Raft agreement: the core behind a lock and the inbox of peer
+/// messages.
 #[derive(Debug)]
 pub struct RaftAgreement {
     core: Mutex<Core>,
     inbox: Mutex<Vec<(String, Message)>>,
     wake: tokio::sync::Notify,
-    quorum: AtomicBool,
     dir: PathBuf,
 }
 
@@ -69,7 +67,6 @@ impl RaftAgreement {
             now_ms(),
         )?;
         Ok(RaftAgreement {
-            quorum: AtomicBool::new(core.has_quorum()),
             core: Mutex::new(core),
             inbox: Mutex::new(Vec::new()),
             wake: tokio::sync::Notify::new(),
@@ -82,13 +79,18 @@ impl RaftAgreement {
         self.core.lock().status()
     }
 
+    /// The raft voters' node ids (whom the lease task asks).
+    pub fn voters(&self) -> Vec<String> {
+        self.core.lock().voters()
+    }
+
     /// The group name this node announces by gossip.
     pub fn group(&self) -> String {
         self.core.lock().group().to_string()
     }
 
     /// Sets the node timeout (`cluster-node-timeout`, ms) of the removal
-    /// rule and the quorum check (the gossip task, every round).
+    /// rule (the gossip task, every round).
     pub fn set_node_timeout(&self, ms: u64) {
         self.core.lock().set_node_timeout(ms);
     }
@@ -125,7 +127,6 @@ impl RaftAgreement {
                 core.step(&group, m);
             }
             core.tick(now, ticks);
-            self.quorum.store(core.has_quorum(), Ordering::Relaxed);
             core.take_output()
         };
         if let Some(f) = &out.persist {
@@ -146,9 +147,5 @@ impl Agreement for RaftAgreement {
     fn observe(&self, obs: Observation) {
         self.core.lock().observe(obs, now_ms());
         self.wake.notify_one();
-    }
-
-    fn has_quorum(&self) -> bool {
-        self.quorum.load(Ordering::Relaxed)
     }
 }

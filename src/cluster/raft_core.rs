@@ -34,8 +34,9 @@
 //! directory holds raft state restarts into its group either way.
 //!
 //! Availability: [`Core::has_quorum`] is false once no leader has been heard
-//! for longer than the node timeout (a minority side); the server then answers
-//! key commands with `-CLUSTERDOWN`.
+//! for longer than the node timeout (a minority side, checked by the
+//! simulation tests); what decides whether a node serves keys is the
+//! majority lease (`lease.rs`), whose voters are [`Core::voters`].
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -260,6 +261,16 @@ impl Core {
     /// True while a leader was heard within the node timeout.
     pub fn has_quorum(&self) -> bool {
         !self.group().is_empty() && self.now.saturating_sub(self.last_leader) <= self.node_timeout
+    }
+
+    /// The node ids of the raft voters (a voter whose id is not known here
+    /// is named by its raft id, so it still counts in a majority).
+    pub fn voters(&self) -> Vec<String> {
+        let cs = self.raw.raft.prs().conf().to_conf_state();
+        cs.voters
+            .iter()
+            .map(|&r| self.name_of(r).unwrap_or_else(|| format!("raft:{r:016x}")))
+            .collect()
     }
 
     /// Role, term, leader and configuration size.

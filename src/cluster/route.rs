@@ -14,7 +14,13 @@
 //!   importing ones go to the source, paused ones wait ([`Forwarding::Hold`]),
 //!   moved ones go to the owner, dropped imports to their source.
 //!
-//! The decision is pure (the view, the slot states, the quorum check); the
+//! Before any of this, the lease fence ([`lease_fence`]): a node that does
+//! not hold its majority lease (`cluster::lease`) at this instant serves no
+//! request with a key, proxied ones included (`-CLUSTERDOWN The cluster is
+//! down`), and slots taken from a removed owner wait for that node's lease
+//! to expire (`-TRYAGAIN` meanwhile, see `cluster::Takeover`).
+//!
+//! The decision is pure (the view, the slot states, the lease); the
 //! forwarding shell that carries it out (send now, collect later, hold,
 //! split and join) is `server::forward`, one for both protocols. See
 //! [`target`] for how disagreeing views are kept from bouncing a request.
@@ -157,6 +163,12 @@ fn target(view: &View, slot: u16, context: RouteContext) -> Target<'_> {
         Owner::Down if context.proxied => Target::Hold,
         Owner::Down => Target::Down,
     };
+    // Taken from a removed owner whose lease may not have expired yet.
+    if let Some(t) = &view.takeover {
+        if t.waits(slot, std::time::Instant::now()) {
+            return Target::Hold;
+        }
+    }
     // No migration (the common case): no hashing of the slot.
     let state = if view.states.is_empty() {
         None
@@ -190,7 +202,7 @@ pub(crate) const HOLD_LIMIT: Duration = Duration::from_secs(5);
 pub(crate) const HOLD_STEP: Duration = Duration::from_millis(2);
 
 /// Where a memcached request for `slot` runs, by the same migration states
-/// as a RESP command's (after `quorum_fence`; `server::forward` carries it out).
+/// as a RESP command's (after [`lease_fence`]; `server::forward` carries it out).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SlotRoute<'v> {
     /// On this node.
@@ -238,15 +250,28 @@ pub fn serve_here(view: &View, slot: u16, proxied: bool) -> Result<(), CmdError>
     }
 }
 
-/// The minority fence of every client request with keys, both protocols
-/// ([`decide`] and the memcached proxy): a node that cannot reach a quorum
-/// serves none of them (`-CLUSTERDOWN The cluster is down`). A peer's proxied
-/// request passed its sender's fence.
-pub fn quorum_fence(cluster: &Cluster, proxied: bool) -> Result<(), CmdError> {
-    if proxied || super::membership::Agreement::has_quorum(&cluster.raft) {
+/// `-TRYAGAIN` for a peer's request while this node does not hold its
+/// lease: the requester waits and decides again (a newcomer gets its lease
+/// moments after it adopted the membership that routes requests to it).
+pub fn no_lease_yet() -> CmdError {
+    CmdError::Other("TRYAGAIN This node does not hold its cluster lease, try again".into())
+}
+
+/// `-CLUSTERDOWN The cluster is down`: this node does not hold its lease.
+pub fn cluster_down() -> CmdError {
+    CmdError::Other("CLUSTERDOWN The cluster is down".into())
+}
+
+/// The lease fence of every request with a key, both protocols, direct and
+/// proxied alike ([`decide`], the memcached proxy on both sides, EXEC,
+/// scripts, blocked pops): a node that does not hold its majority lease
+/// now (monotonic clock, `cluster::lease`) serves none of them. A proxied
+/// request is fenced by the receiver's own lease, not its sender's.
+pub fn lease_fence(cluster: &Cluster) -> Result<(), CmdError> {
+    if cluster.lease.holds() {
         Ok(())
     } else {
-        Err(CmdError::Other("CLUSTERDOWN The cluster is down".into()))
+        Err(cluster_down())
     }
 }
 
@@ -261,8 +286,15 @@ pub fn decide(
     let Some(&first) = positions.first() else {
         return Decision::Local;
     };
-    if let Err(e) = quorum_fence(cluster, context.proxied) {
-        return Decision::Reject(e);
+    if let Err(e) = lease_fence(cluster) {
+        // A peer routed it here by a view in which this node serves the
+        // slot: this node may have just adopted that view and be about to
+        // get its lease (a newcomer), so it waits (then `-CLUSTERDOWN`).
+        return if context.proxied && !context.in_multi {
+            Decision::Route(Forwarding::Hold)
+        } else {
+            Decision::Reject(e)
+        };
     }
     let slot = crate::store::key_slot(&args[first]);
     let single = positions

@@ -74,6 +74,8 @@ pub fn cluster_help(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
             "    Return information about the cluster.",
             "KEYSLOT <key>",
             "    Return the hash slot for <key>.",
+            "LEASE <node-id> <epoch>",
+            "    Internal: a node asks this voter for its majority lease (peer links only).",
             "MC <request>",
             "    Internal: a memcached request forwarded by a peer node (peer links only).",
             "MEET <ip> <port> [<bus-port>]",
@@ -113,23 +115,26 @@ pub fn cluster_info(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     let mut ok = 0usize;
     let mut assigned = 0usize;
     let mut sizes = vec![0usize; view.map.members.len()];
+    let now = std::time::Instant::now();
+    // Slots taken from a removed node are served once its lease expired.
+    let waits = |s: u16| view.takeover.as_ref().is_some_and(|t| t.waits(s, now));
     for s in 0..SLOTS as u16 {
         if let Some(m) = view.map.owner(s) {
             assigned += 1;
             sizes[m] += 1;
-            if view.node_of(m).is_some_and(|n| n.alive) {
+            if view.node_of(m).is_some_and(|n| n.alive) && !waits(s) {
                 ok += 1;
             }
         }
     }
-    let quorum = crate::cluster::membership::Agreement::has_quorum(&c.raft);
-    let state = if ok == SLOTS && quorum { "ok" } else { "fail" };
+    let leased = c.lease.holds();
+    let state = if ok == SLOTS && leased { "ok" } else { "fail" };
     let raft = c.raft.status();
     let epoch = view.membership.epoch;
     let mut out = String::new();
     let _ = write!(
         out,
-        "cluster_state:{state}\r\ncluster_slots_assigned:{assigned}\r\ncluster_slots_ok:{ok}\r\ncluster_slots_pfail:0\r\ncluster_slots_fail:{}\r\ncluster_known_nodes:{}\r\ncluster_size:{}\r\ncluster_current_epoch:{epoch}\r\ncluster_my_epoch:{epoch}\r\ncluster_stats_gossip_rounds:{}\r\ntotal_cluster_links_buffer_limit_exceeded:0\r\ncluster_raft_role:{}\r\ncluster_raft_term:{}\r\ncluster_raft_leader:{}\r\ncluster_raft_voters:{}\r\ncluster_raft_learners:{}\r\n",
+        "cluster_state:{state}\r\ncluster_slots_assigned:{assigned}\r\ncluster_slots_ok:{ok}\r\ncluster_slots_pfail:0\r\ncluster_slots_fail:{}\r\ncluster_known_nodes:{}\r\ncluster_size:{}\r\ncluster_current_epoch:{epoch}\r\ncluster_my_epoch:{epoch}\r\ncluster_stats_gossip_rounds:{}\r\ntotal_cluster_links_buffer_limit_exceeded:0\r\ncluster_raft_role:{}\r\ncluster_raft_term:{}\r\ncluster_raft_leader:{}\r\ncluster_raft_voters:{}\r\ncluster_raft_learners:{}\r\n{}",
         assigned - ok,
         listed(&c, &view).count(),
         sizes.iter().filter(|&&n| n > 0).count(),
@@ -139,9 +144,19 @@ pub fn cluster_info(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
         raft.leader.as_deref().unwrap_or("-"),
         raft.voters,
         raft.learners,
+        lease_lines(leased, epoch),
     );
     ctx.out.verbatim(out.as_bytes());
     Ok(())
+}
+
+/// The lease lines of CLUSTER INFO and INFO cluster: whether this node
+/// holds its majority lease now and the epoch it serves.
+pub(crate) fn lease_lines(leased: bool, epoch: u64) -> String {
+    format!(
+        "cluster_lease:{}\r\ncluster_lease_epoch:{epoch}\r\n",
+        if leased { "ok" } else { "expired" }
+    )
 }
 
 /// CLUSTER MYID
@@ -456,6 +471,25 @@ pub fn cluster_raft(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
+/// CLUSTER LEASE node-id epoch: a node asks this voter for its majority
+/// lease (`cluster::lease`), only on an authenticated peer link. Granted when
+/// the requester is a member of this node's committed membership (or leaves
+/// gracefully); the reply carries that membership's epoch either way:
+/// `+GRANTED <epoch>` / `+DENIED <epoch>`.
+pub fn cluster_lease(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let c = cluster(ctx)?;
+    peer_link(ctx)?;
+    crate::util::parse_i64(&args[3]).ok_or(CmdError::NotInt)?;
+    let from = String::from_utf8_lossy(&args[2]);
+    let committed = crate::cluster::membership::Agreement::current(&c.raft);
+    let leaving = c.leaving_peers.lock().contains(from.as_ref());
+    let granted =
+        crate::cluster::lease::grants(committed.members.contains_key(from.as_ref()), leaving);
+    ctx.out
+        .simple(&crate::cluster::lease::reply_line(granted, committed.epoch));
+    Ok(())
+}
+
 /// CLUSTER MIGRATE-BATCH source-id epoch phase slots payload: the receiving
 /// side of live slot migration (`cluster::migrate`). Accepted only on an
 /// authenticated peer link.
@@ -468,13 +502,8 @@ pub fn cluster_migrate_batch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         .ok_or(CmdError::NotInt)?;
     let phase = migrate::Phase::parse(&args[4]).ok_or(CmdError::Syntax)?;
     let slots = migrate::parse_slots(&args[5]).ok_or_else(|| CmdError::err("Invalid slot"))?;
-    let refused = migrate::apply_batch(ctx.shared, &c, &src, epoch, phase, &slots, &args[6])?;
-    if refused.is_empty() {
-        ctx.out.ok();
-    } else {
-        let list: Vec<String> = refused.iter().map(|s| s.to_string()).collect();
-        ctx.out.simple(&format!("REFUSED {}", list.join(",")));
-    }
+    migrate::apply_batch(ctx.shared, &c, &src, epoch, phase, &slots, &args[6])?;
+    ctx.out.ok();
     Ok(())
 }
 

@@ -431,10 +431,19 @@ pub fn execute(ctx: &mut Ctx<'_>, args: Vec<Bytes>) -> Option<Vec<Bytes>> {
         }
     }
     call(ctx, found, &args);
-    // Hand elements pushed by this command (or this EXEC) to blocked clients.
-    ctx.shared
-        .blocking
-        .serve_ready(&ctx.shared.node, super::blocking_pop::attempt);
+    // Hand elements pushed by this command (or this EXEC) to blocked clients,
+    // in cluster mode only while this node holds its lease (checked now, at
+    // the wake-up: the waiters stay blocked otherwise).
+    if ctx
+        .shared
+        .cluster
+        .get()
+        .is_none_or(|c| crate::cluster::route::lease_fence(c).is_ok())
+    {
+        ctx.shared
+            .blocking
+            .serve_ready(&ctx.shared.node, super::blocking_pop::attempt);
+    }
     // (P|S)(UN)SUBSCRIBE confirm with pushes, which Redis 7.0 delivers
     // under CLIENT REPLY OFF/SKIP too: keep them (the mode still advances).
     let mark = if confirms_with_pushes(cmd) {

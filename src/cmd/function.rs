@@ -34,6 +34,11 @@ fn with_registry<R>(
 }
 
 fn fcall_generic(ctx: &mut Ctx<'_>, args: &[Bytes], readonly: bool) -> CmdResult {
+    // A script may touch any key: it starts only while this node holds
+    // its lease (its declared keys were also routed, lease included).
+    if let Some(c) = ctx.shared.cluster.get() {
+        crate::cluster::route::lease_fence(c)?;
+    }
     let shared = ctx.shared;
     let scripts = &shared.scripts;
     with_registry(scripts, |reg| {

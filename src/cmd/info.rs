@@ -260,6 +260,8 @@ fn info_text(ctx: &Ctx<'_>, sections: &[String]) -> String {
         section(&mut out, "Cluster");
         let _ = write!(out, "cluster_enabled:{}\r\n", cfg.cluster_enabled as u8);
         if let Some(c) = sh.cluster.get() {
+            let epoch = c.view().membership.epoch;
+            out.push_str(&super::cluster::lease_lines(c.lease.holds(), epoch));
             out.push_str(&crate::cluster::migrate::status(c));
         }
     }

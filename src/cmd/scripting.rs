@@ -43,6 +43,11 @@ fn with_engine<R>(
 }
 
 fn eval_generic(ctx: &mut Ctx<'_>, args: &[Bytes], by_sha: bool, readonly: bool) -> CmdResult {
+    // A script may touch any key: it starts only while this node holds
+    // its lease (its declared keys were also routed, lease included).
+    if let Some(c) = ctx.shared.cluster.get() {
+        crate::cluster::route::lease_fence(c)?;
+    }
     if by_sha && args[1].len() != 40 {
         return Err(CmdError::Other(NOSCRIPT.into()));
     }

@@ -479,6 +479,7 @@ static COMMANDS: &[Command] = &[
         c("cluster|forget", 3, ADMIN | STALE, NO_KEYS, "cluster", cluster::cluster_forget),
         c("cluster|proxy-origin", -3, LOADING | STALE | SKIP_MONITOR, NO_KEYS, "cluster", cluster::cluster_proxy_origin),
         c("cluster|raft", -4, LOADING | STALE | SKIP_MONITOR, NO_KEYS, "cluster", cluster::cluster_raft),
+        c("cluster|lease", 4, LOADING | STALE | SKIP_MONITOR | FAST, NO_KEYS, "cluster", cluster::cluster_lease),
         c("cluster|migrate-batch", 7, ADMIN | STALE, NO_KEYS, "cluster", cluster::cluster_migrate_batch),
         c("cluster|rebalance-status", 2, LOADING | STALE, NO_KEYS, "cluster", cluster::cluster_rebalance_status),
         c("cluster|mc", 3, STALE | SKIP_MONITOR, NO_KEYS, "cluster", cluster::cluster_mc),

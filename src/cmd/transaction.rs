@@ -45,6 +45,21 @@ pub fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     let Some(queued) = ctx.client.multi.take() else {
         return Err(CmdError::err("EXEC without MULTI"));
     };
+    // The lease is checked again now, not only when the commands were
+    // queued: like Redis Cluster, a transaction with keys is discarded with
+    // -CLUSTERDOWN when this node stopped serving meanwhile.
+    if let Some(c) = ctx.shared.cluster.get() {
+        let keyed = queued.iter().any(|q| {
+            super::command::by_stat(q.stat)
+                .is_some_and(|f| !f.cmd.key_positions(&q.args).is_empty())
+        });
+        if keyed {
+            if let Err(e) = crate::cluster::route::lease_fence(c) {
+                end_multi(ctx);
+                return Err(e);
+            }
+        }
+    }
     if ctx.client.multi_error {
         end_multi(ctx);
         return Err(CmdError::Other(

@@ -7,9 +7,11 @@
 //! multi-get join and the `SERVER_ERROR` texts.
 //!
 //! [`route`] decides synchronously, inside the batch, from the key's slot,
-//! with the routing core of RESP commands (`cluster::route`: its minority
-//! fence [`route::quorum_fence`], then [`route::slot_route`]). A node without
-//! quorum answers `SERVER_ERROR cluster is down` to every request with a key.
+//! with the routing core of RESP commands (`cluster::route`: its lease
+//! fence [`route::lease_fence`], then [`route::slot_route`]). A node without
+//! its lease answers `SERVER_ERROR cluster is down` to every request with a
+//! key, on the requesting side and, for a forwarded one, on the receiving
+//! side (by its own lease).
 //! A remote request travels as the internal RESP command
 //! `CLUSTER MC <raw memcached request>` ([`peer_command`]) over the cluster's
 //! peer pool (whose connections announce `CLUSTER PROXY-ORIGIN`); the owner
@@ -42,8 +44,8 @@ use crate::store::key_slot;
 
 /// Reply when a key's slot has no reachable owner.
 pub const DOWN: &str = "SERVER_ERROR cluster is down: hash slot not served";
-/// Reply when this node lost its quorum: memcached's form of
-/// `-CLUSTERDOWN The cluster is down`.
+/// Reply when this node (or the owner a request was sent to) does not hold
+/// its lease: memcached's form of `-CLUSTERDOWN The cluster is down`.
 pub const NO_QUORUM: &str = "SERVER_ERROR cluster is down";
 /// Reply when an owner answered something that is not a memcached reply.
 const BAD_REPLY: &[u8] = b"SERVER_ERROR bad reply from the owner node\r\n";
@@ -132,18 +134,30 @@ fn dest_of(view: &View, key: &[u8]) -> Result<McDest, &'static str> {
     dest_of_slot(view, key_slot(key))
 }
 
-/// The memcached form of the routing core's minority fence
-/// (`route::quorum_fence`): `Some(reply)` when this node lost its quorum and
-/// must serve no request with a key.
+/// The memcached form of the routing core's lease fence
+/// (`route::lease_fence`): `Some(reply)` when this node does not hold its
+/// lease and must serve no request with a key.
 fn fenced(cluster: &Cluster) -> Option<&'static str> {
-    route::quorum_fence(cluster, false).err().map(|_| NO_QUORUM)
+    route::lease_fence(cluster).err().map(|_| NO_QUORUM)
 }
 
 /// `Ok` when this node serves every key of `req` now (checked under the
 /// gate, right before executing it); else the error that sends the
-/// requester on: `-MOVED slot host:port` or `-TRYAGAIN`.
-fn served_here(view: &View, req: &Request<'_>, proxied: bool) -> Result<(), CmdError> {
-    let check = |key: &[u8]| route::serve_here(view, key_slot(key), proxied);
+/// requester on: `-MOVED slot host:port` or `-TRYAGAIN` (also for a peer's
+/// request while this node does not hold its lease; a local one then gets
+/// `-CLUSTERDOWN The cluster is down`).
+fn served_here(
+    cluster: &Cluster,
+    view: &View,
+    req: &Request<'_>,
+    proxied: bool,
+) -> Result<(), CmdError> {
+    let check = |key: &[u8]| {
+        // A peer's request waits at its requester (which decides again)
+        // while this node gets its lease.
+        route::lease_fence(cluster).map_err(|e| if proxied { route::no_lease_yet() } else { e })?;
+        route::serve_here(view, key_slot(key), proxied)
+    };
     match req {
         Request::Get { keys, .. } => keys.iter().try_for_each(check),
         Request::TooLarge { key, .. } => check(key),
@@ -392,7 +406,7 @@ pub fn run_here(shared: &Arc<Shared>, cluster: &Cluster, request: &[u8]) -> Opti
         now_ms: crate::store::now_ms(),
     };
     super::execute_forwarded(shared, request, origin, |req| {
-        served_here(&view, req, false)
+        served_here(cluster, &view, req, false)
     })
     .ok()
 }
@@ -489,7 +503,9 @@ pub fn execute_for_peer(
         return Err(CmdError::err("This instance has cluster support disabled"));
     };
     let view = cluster.view();
-    super::execute_forwarded(shared, request, origin, |req| served_here(&view, req, true))
+    super::execute_forwarded(shared, request, origin, |req| {
+        served_here(cluster, &view, req, true)
+    })
 }
 
 #[cfg(test)]

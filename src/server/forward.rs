@@ -368,7 +368,15 @@ impl Carrier for RespCarrier<'_> {
             proxied = self.client.proxied,
             "request held too long: TRYAGAIN"
         );
-        self.reply.error(&tryagain().to_string());
+        // A peer's request held because this node has no lease: the
+        // lease's answer, not a migration's.
+        let fenced = self
+            .shared
+            .cluster
+            .get()
+            .and_then(|c| crate::cluster::route::lease_fence(c).err());
+        let e = fenced.unwrap_or_else(tryagain);
+        self.reply.error(&e.to_string());
     }
 }
 

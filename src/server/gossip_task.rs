@@ -141,7 +141,7 @@ pub async fn run_gossip(shared: Arc<Node>, cluster: Arc<Cluster>, bus: Bus) {
         let mut cc = chitchat.lock().await;
         let (obs, nodes) = state.round(&mut cc, &cluster, Duration::from_millis(node_timeout));
         drop(cc);
-        gossip::adopt(&cluster, obs, nodes, node_timeout);
+        gossip::adopt(&cluster, &shared.store, obs, nodes, node_timeout);
     }
     let _ = bus.handle.shutdown().await;
 }

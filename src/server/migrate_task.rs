@@ -19,7 +19,7 @@ use crate::cluster::migrate::progress::slot_counts;
 use crate::cluster::migrate::source::{
     drop_moved_shard_channels, give_up, migrating_by_target, take_orphaned_imports, OutgoingSlots,
 };
-use crate::cluster::migrate::target::{discard, parse_slots, Phase};
+use crate::cluster::migrate::target::{discard, Phase};
 use crate::cluster::Cluster;
 use crate::node::Node;
 
@@ -61,8 +61,8 @@ impl<'a> GroupCopy<'a> {
         }
     }
 
-    /// Sends one batch; returns the slots the target refused (`begin` only).
-    async fn send(&self, phase: Phase, payload: &[u8]) -> Result<Vec<u16>, String> {
+    /// Sends one batch.
+    async fn send(&self, phase: Phase, payload: &[u8]) -> Result<(), String> {
         let args: [&[u8]; 7] = [
             b"CLUSTER",
             b"MIGRATE-BATCH",
@@ -80,10 +80,7 @@ impl<'a> GroupCopy<'a> {
         {
             Ok(r) if r.starts_with(b"+OK") => {
                 self.c.progress.sent(0, payload.len());
-                Ok(Vec::new())
-            }
-            Ok(r) if r.starts_with(b"+REFUSED ") => {
-                Ok(parse_slots(r[9..].trim_ascii_end()).unwrap_or_default())
+                Ok(())
             }
             Ok(r) => Err(String::from_utf8_lossy(&r).trim_end().to_string()),
             Err(e) => Err(e.to_string()),
@@ -135,11 +132,7 @@ impl<'a> GroupCopy<'a> {
         let mut m = Mover::default();
         loop {
             let r = match m.step() {
-                Step::Begin => match self.send(Phase::Begin, b"").await {
-                    Ok(refused) if refused.is_empty() => Ok(0),
-                    Ok(_) => Err("target refused slots".to_string()),
-                    Err(e) => Err(e),
-                },
+                Step::Begin => self.send(Phase::Begin, b"").await.map(|()| 0),
                 Step::Snapshot => self.snapshot().await,
                 Step::Dirty => self.dirty_round().await,
                 Step::Flip => self.flip().await,
@@ -208,12 +201,7 @@ pub async fn run_migration(shared: Arc<Node>, c: Arc<Cluster>) {
                 .send(Phase::Begin, b"")
                 .await
             {
-                Ok(refused) if refused.is_empty() => {}
-                Ok(refused) => {
-                    warn!(target = %target, slots = refused.len(), "the target already owns slots this node still held (it took them while this node was thought down): dropping the local copies");
-                    give_up(&shared, &c, &refused);
-                    slots.retain(|s| !refused.contains(s));
-                }
+                Ok(()) => {}
                 Err(e) => {
                     failed = true;
                     if !e.starts_with("-TRYAGAIN") {

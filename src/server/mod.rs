@@ -7,6 +7,7 @@ pub mod busypoll;
 pub mod conn;
 pub mod forward;
 pub mod gossip_task;
+pub mod lease_task;
 pub mod mc_conn;
 pub mod metrics;
 pub mod migrate_cmd;
@@ -74,6 +75,7 @@ async fn run_cluster(node: Arc<Node>, cluster: Arc<Cluster>) {
         return;
     };
     tokio::spawn(raft_task::run_raft(node.clone(), cluster.clone()));
+    tokio::spawn(lease_task::run_lease(node.clone(), cluster.clone()));
     tokio::spawn(migrate_task::run_migration(node.clone(), cluster.clone()));
     gossip_task::run_gossip(node, cluster, bus).await;
 }

@@ -96,6 +96,21 @@ pub fn transition<'a>(
     out
 }
 
+/// Whether the source of an import that gossip reports down is gone (its
+/// slots are then taken outright), from whether it is a `member`, announces
+/// a graceful leave (`leaving`), and how long it has been down (`down`, ms;
+/// `None`: gossip does not know it): a member once it has been down for
+/// `limit` (twice the node timeout: reported dead for a node timeout), a
+/// removed leaving node likewise (or once gossip forgot it), a removed node
+/// that never announced a leave (it died) at once. Pure, like [`transition`].
+pub fn source_gone(member: bool, leaving: bool, down: Option<u64>, limit: u64) -> bool {
+    match (member, leaving) {
+        (true, _) => down.is_some_and(|d| d >= limit),
+        (false, true) => down.is_none_or(|d| d >= limit),
+        (false, false) => true,
+    }
+}
+
 /// The state of a slot whose flip just ended, against the newest map
 /// (`owner`, which may have changed during the flip): when `handed` the
 /// target holds the data now, else this node still does. Pure, like
@@ -287,6 +302,30 @@ mod tests {
         );
         let st = transition(B, &old, &new, &HashMap::new(), all);
         assert_eq!(st.get(&2), Some(&Importing(N.into())));
+    }
+
+    /// Issue 14: a survivor importing from a killed source takes the slots
+    /// once the source is removed or dead for a node timeout (it stayed
+    /// importing for over a minute); a target never takes them from a
+    /// leaving source that was reported down only briefly (a rolling
+    /// restart lost writes that way), nor from a member not gossiped yet.
+    #[test]
+    fn orphaned_imports_only_from_gone_sources() {
+        let limit = 2000;
+        assert!(source_gone(false, false, Some(10), limit), "removed, died");
+        assert!(source_gone(false, false, None, limit));
+        assert!(
+            source_gone(true, false, Some(limit), limit),
+            "dead a timeout"
+        );
+        assert!(!source_gone(true, false, Some(limit - 1), limit));
+        assert!(!source_gone(true, false, None, limit), "not gossiped yet");
+        assert!(
+            !source_gone(false, true, Some(300), limit),
+            "leaving, flapped"
+        );
+        assert!(source_gone(false, true, Some(limit), limit));
+        assert!(source_gone(false, true, None, limit));
     }
 
     #[test]

@@ -151,16 +151,17 @@ impl<'a> OutgoingSlots<'a> {
     }
 }
 
-/// Imports whose source died mid-copy (not alive, dropped from the
-/// membership): takes their slots (missing keys are cache misses).
+/// Imports whose source died mid-copy (`Cluster::source_gone`: reported
+/// dead for a node timeout, or removed without a graceful leave): takes
+/// their slots (missing keys are cache misses). A source that is alive, or
+/// a leaving one that was reported down only briefly, keeps its imports.
 pub fn take_orphaned_imports(c: &Cluster, view: &View) {
+    let now = now_ms();
     let orphaned: Vec<(u16, String)> = view
         .states
         .iter()
         .filter_map(|(s, st)| match st {
-            SlotState::Importing(src) if !view.is_alive(src) && !view.is_member(src) => {
-                Some((*s, src.clone()))
-            }
+            SlotState::Importing(src) if c.source_gone(view, src, now) => Some((*s, src.clone())),
             _ => None,
         })
         .collect();

@@ -67,9 +67,10 @@ pub fn parse_slots(b: &[u8]) -> Option<Vec<u16>> {
 }
 
 /// The target's side of `CLUSTER MIGRATE-BATCH src epoch phase slots payload`.
-/// Returns the slots refused by a `begin`: slots this node owns outright
-/// (it took them while the source was thought dead, and may have served
-/// writes since), which the source must give up.
+/// A slot this node owns outright (it took it while the source was thought
+/// gone) is refused with an error like any slot it does not import: the
+/// source keeps its copy and retries (no node drops data because another
+/// one claims it).
 pub fn apply_batch(
     shared: &Node,
     c: &Cluster,
@@ -78,7 +79,7 @@ pub fn apply_batch(
     phase: Phase,
     slots: &[u16],
     payload: &[u8],
-) -> Result<Vec<u16>, CmdError> {
+) -> Result<(), CmdError> {
     let view = c.view();
     if view.membership.epoch < epoch {
         return Err(CmdError::Other(format!(
@@ -88,7 +89,6 @@ pub fn apply_batch(
     }
     let from = SlotState::Importing(src.to_string());
     let mut adopt = Vec::new();
-    let mut refused = Vec::new();
     for &s in slots {
         match view.states.get(&s) {
             Some(st) if *st == from => {}
@@ -102,9 +102,6 @@ pub fn apply_batch(
             // A node that joined together with others guessed the previous
             // owner (`Cluster::install`); the node that holds the data corrects it.
             Some(SlotState::Importing(_)) if phase == Phase::Begin => adopt.push(s),
-            _ if phase == Phase::Begin && view.map.owner_id(s) == Some(c.id.as_str()) => {
-                refused.push(s)
-            }
             _ => {
                 return Err(CmdError::err(format!(
                     "slot {s} is not being imported from {src}"
@@ -123,10 +120,10 @@ pub fn apply_batch(
     }
     let now = now_ms();
     if phase == Phase::Begin {
-        for &s in slots.iter().filter(|s| !refused.contains(s)) {
+        for &s in slots {
             drop(shared.store.lock_slot(0, s, now).drop_all());
         }
-        return Ok(refused);
+        return Ok(());
     }
     let lim = limits(shared);
     let mut buf = payload;
@@ -179,7 +176,7 @@ pub fn apply_batch(
             "slot {s} is no longer imported from {src}"
         )));
     }
-    Ok(Vec::new())
+    Ok(())
 }
 
 /// Deletes this node's keys of those `slots` it neither holds nor imports:
