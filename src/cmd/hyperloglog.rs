@@ -106,7 +106,7 @@ pub fn pfcount(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let key = ctx.key(&args[1]);
     let mut slot = ctx.lock(&key);
     let found = slot.get(&key).map(checked_hll).transpose()?.is_some();
-    ctx.hit(found);
+    ctx.hit(found, key.bytes);
     let Some(e) = slot.get_mut_quiet(&key) else {
         ctx.out.int(0);
         return Ok(());

@@ -119,7 +119,7 @@ fn lookup_by_pattern(ctx: &mut Ctx<'_>, pattern: &[u8], elem: &[u8]) -> Option<V
     let k = ctx.key(&key);
     let mut slot = ctx.lock(&k);
     let found = slot.get(&k);
-    ctx.hit(found.is_some());
+    ctx.hit(found.is_some(), k.bytes);
     match (found?.value(), field) {
         (Value::Hash(h), Some(f)) => h.get(f).map(<[u8]>::to_vec),
         (Value::Str(s), None) => {
@@ -180,7 +180,7 @@ fn source_elements(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<(Vec<Vec<u8>>, bool)
     let k = ctx.key(key);
     let mut slot = ctx.lock(&k);
     let entry = slot.get(&k);
-    ctx.hit(entry.is_some());
+    ctx.hit(entry.is_some(), k.bytes);
     let Some(entry) = entry else {
         return Ok((Vec::new(), false));
     };

@@ -145,7 +145,7 @@ pub(crate) fn stream_ref<'l>(
 ) -> Result<Option<&'l Stream>, CmdError> {
     let now = ctx.now_ms;
     let found = slot.get_access(key);
-    ctx.hit(found.is_some());
+    ctx.hit(found.is_some(), key.bytes);
     let Some(e) = found else { return Ok(None) };
     e.touch_access(now);
     let e: &'l Entry = e;

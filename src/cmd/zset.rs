@@ -516,7 +516,7 @@ fn read_zset<T>(
     let key = ctx.key(key);
     let mut slot = ctx.lock(&key);
     let e = slot.get(&key);
-    ctx.hit(e.is_some());
+    ctx.hit(e.is_some(), key.bytes);
     let z = e.map(as_zset).transpose()?;
     Ok(f(z, ctx.out))
 }
