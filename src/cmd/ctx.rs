@@ -210,10 +210,12 @@ pub fn value_for_write<'s, T>(
 /// Runs `f` on the existing aggregate at `key` (None when the key is missing;
 /// WRONGTYPE when `pick` rejects the value) and deletes the key when `f`
 /// leaves the aggregate empty, as Redis does. The key counts as modified
-/// (WATCH) only when `changed` says so of `f`'s result.
+/// (WATCH) and raises `event` (class, name) only when `changed` says so of
+/// `f`'s result; a deletion raises `del` after it, in Redis' order.
 pub fn modify_key<T, R>(
     slot: &mut crate::store::Locked<'_>,
     key: &Key<'_>,
+    event: (u32, &str),
     pick: fn(&mut crate::store::Value) -> Option<&mut T>,
     is_empty: fn(&T) -> bool,
     changed: fn(&R) -> bool,
@@ -227,9 +229,11 @@ pub fn modify_key<T, R>(
     let empty = is_empty(agg);
     if changed(&r) {
         slot.signal_modified(key);
+        slot.notify(event.0, event.1, key.bytes);
     }
     if empty {
         slot.remove(key);
+        slot.notify(notify::GENERIC, "del", key.bytes);
     }
     Ok(Some(r))
 }
