@@ -480,7 +480,12 @@ fn search(ctx: &mut Ctx<'_>, args: &[Bytes], src: usize, kind: SearchCmd) -> Cmd
                 .map(|f| (f.member, if storedist { f.dist } else { f.score }))
                 .collect();
             elems.sort_by(|a, b| cmp_elem(a.1, &a.0, b.1, &b.0));
-            let n = store_result(ctx, locks.of(&dst), &dst, elems);
+            let event = if kind == SearchCmd::GeoSearchStore {
+                "geosearchstore"
+            } else {
+                "georadiusstore"
+            };
+            let n = store_result(ctx, locks.of(&dst), &dst, elems, event);
             ctx.out.int(n as i64);
         }
         _ => {
