@@ -237,6 +237,11 @@ pub struct Settings {
     /// Values set for Redis parameters the node remembers but does not act
     /// on ([`crate::config_stored`]); absent ones show their default.
     pub stored: std::collections::BTreeMap<&'static str, String>,
+    /// `notify-keyspace-events` as last set (validated): the classes the
+    /// node publishes (`store::notify`). CONFIG GET shows Redis' normalised
+    /// form from `stored`, which drops `n` next to `A`, so it cannot be
+    /// parsed back.
+    pub notify_keyspace_events: String,
 }
 
 impl Default for Settings {
@@ -291,6 +296,7 @@ impl Default for Settings {
             enable_debug_command: Enablement::No,
             enable_protected_configs: Enablement::No,
             stored: std::collections::BTreeMap::new(),
+            notify_keyspace_events: String::new(),
         }
     }
 }
@@ -790,6 +796,9 @@ impl Settings {
             return Err(invalid(reason.into()));
         }
         let normalised = p.normalise(value).map_err(invalid)?;
+        if p.name == "notify-keyspace-events" {
+            self.notify_keyspace_events = value.to_string();
+        }
         self.stored.insert(p.name, normalised);
         Ok(())
     }

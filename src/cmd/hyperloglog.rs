@@ -113,9 +113,8 @@ pub fn pfcount(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     let key = ctx.key(&args[1]);
     let mut slot = ctx.lock(&key);
-    // Redis looks the single key up for a write (it may cache the count):
-    // no keyspace hit or miss, no `keymiss` event.
-    slot.get(&key).map(checked_hll).transpose()?;
+    let found = slot.get(&key).map(checked_hll).transpose()?.is_some();
+    ctx.hit(found, key.bytes);
     let Some(e) = slot.get_mut_quiet(&key) else {
         ctx.out.int(0);
         return Ok(());
@@ -145,7 +144,7 @@ pub fn pfmerge(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let mut locked = ctx.store().lock_many(ctx.client.db, &keys, ctx.now_ms);
     // The destination is merged too (it is the first key).
     let entries = locked.entries(&keys);
-    for (k, e) in keys.iter().zip(&entries).skip(1) {
+    for (k, e) in keys.iter().zip(&entries) {
         ctx.notify_miss(e.is_some(), k.bytes);
     }
     let (max, any_dense) = merged_registers(entries)?;

@@ -389,10 +389,8 @@ fn set_op(ctx: &mut Ctx<'_>, op: SetOp, srcs: &[Bytes], dst: Option<&Bytes>) -> 
         .iter()
         .map(|e| e.map(|e| as_set(e.value())).transpose())
         .collect::<Result<Vec<_>, _>>()?;
-    if dst.is_none() {
-        for (k, s) in keys.iter().zip(&sets) {
-            ctx.notify_miss(s.is_some(), k.bytes);
-        }
+    for (k, s) in keys.iter().zip(&sets) {
+        ctx.notify_miss(s.is_some(), k.bytes);
     }
     if op == SetOp::Inter && dst.is_none() {
         let members: Vec<Member<'_>> = intersection(&sets).into_iter().flatten().collect();

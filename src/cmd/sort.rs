@@ -19,6 +19,7 @@ use bytes::Bytes;
 use super::ctx::{arg_i64, is, Ctx};
 use super::partial_sort::pqsort;
 use crate::error::{CmdError, CmdResult};
+use crate::store::notify::{GENERIC, LIST};
 use crate::store::list::{End, List};
 use crate::store::Value;
 
@@ -325,8 +326,9 @@ fn sort_generic(ctx: &mut Ctx<'_>, args: &[Bytes], readonly: bool) -> CmdResult 
             let mut slot = ctx.lock(&k);
             if n > 0 {
                 slot.set(&k, Value::List(Box::new(list)), false, ctx.lru_stamp());
-            } else {
-                slot.remove(&k);
+                slot.notify(LIST, "sortstore", k.bytes);
+            } else if slot.remove(&k).is_some() {
+                slot.notify(GENERIC, "del", k.bytes);
             }
             ctx.out.int(n as i64);
         }

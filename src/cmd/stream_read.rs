@@ -249,6 +249,7 @@ fn read_cmd(ctx: &mut Ctx<'_>, args: &[Bytes], xreadgroup: bool) -> CmdResult {
             )),
             _ => Err(CmdError::WrongType),
         });
+        ctx.notify_miss(found.is_some(), key);
         let found = found.transpose()?;
         if let Some((group, _)) = &r.group {
             if !matches!(found, Some((_, Some(true)))) {
@@ -284,7 +285,9 @@ fn read_cmd(ctx: &mut Ctx<'_>, args: &[Bytes], xreadgroup: bool) -> CmdResult {
     for (key, want) in keys.iter().zip(&wants) {
         let k = ctx.key(key);
         let mut slot = ctx.lock(&k);
+        // Redis looks every key up twice (IDs, then serving): two `keymiss`.
         let Some(s) = stream_mut(&mut slot, &k)? else {
+            ctx.notify_miss(false, key);
             continue;
         };
         match (*want, &r.group) {

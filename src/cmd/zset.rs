@@ -786,7 +786,9 @@ fn zrange_generic(
         let mut locks = ctx
             .store()
             .lock_many(ctx.client.db, &[dst, srck], ctx.now_ms);
-        let elems: Vec<(Box<[u8]>, f64)> = match locks.of(&srck).get(&srck) {
+        let src_entry = locks.of(&srck).get(&srck);
+        ctx.notify_miss(src_entry.is_some(), srck.bytes);
+        let elems: Vec<(Box<[u8]>, f64)> = match src_entry {
             None => Vec::new(),
             Some(e) => {
                 let z = as_zset(e)?;
@@ -1158,7 +1160,9 @@ fn setop_generic(
     let mut locks = ctx.store().lock_many(ctx.client.db, &all, ctx.now_ms);
     let mut lens = Vec::with_capacity(n);
     for k in &srcs {
-        lens.push(match locks.of(k).get(k) {
+        let e = locks.of(k).get(k);
+        ctx.notify_miss(e.is_some(), k.bytes);
+        lens.push(match e {
             Some(e) => input_len(e)?,
             None => 0,
         });

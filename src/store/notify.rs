@@ -85,10 +85,7 @@ pub fn parse_flags(text: &str) -> u32 {
 /// Publishes the `notify-keyspace-events` setting to the lock-free switch
 /// (start-up and CONFIG SET).
 pub fn apply_settings(s: &Settings) {
-    let flags = s
-        .stored
-        .get("notify-keyspace-events")
-        .map_or(0, |v| parse_flags(v));
+    let flags = parse_flags(&s.notify_keyspace_events);
     let effective = if flags & (KEYSPACE | KEYEVENT) == 0 {
         0
     } else {
