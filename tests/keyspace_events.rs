@@ -19,7 +19,9 @@ fn subscriber(port: u16, resp3: bool) -> RawConn {
     };
     c.send_raw(&encode(&[b"PSUBSCRIBE", b"__key*__:*"]));
     c.read_reply();
-    c.send_raw(&encode(&[b"SUBSCRIBE", b"mark"]));
+    // Channel subscribers get their copy before the pattern's, as in Redis.
+    c.send_raw(&encode(&[b"SUBSCRIBE", b"mark", b"__keyevent@0__:del"]));
+    c.read_reply();
     c.read_reply();
     c
 }
@@ -349,6 +351,26 @@ SET t1 a
 LPUSH t2 b
 EXEC
 EVAL "redis.call('set', KEYS[1], 'x'); redis.call('del', KEYS[1]); return redis.call('get', KEYS[1])" 1 t3
+# more reads of missing keys
+HSCAN nohash 0
+SSCAN noset 0
+ZSCAN nozset 0
+SINTERCARD 2 noset s11
+ZINTERCARD 2 nozset z4
+ZCOUNT nozset 0 1
+ZLEXCOUNT nozset - +
+ZRANGEBYSCORE nozset 0 1
+GEOHASH nogeo a
+GEOSEARCH nogeo FROMLONLAT 0 0 BYRADIUS 1 km
+XPENDING nostream g
+XINFO STREAM nostream
+EXPIRETIME nope
+SUBSTR nope 0 1
+SORT_RO nope
+HKEYS nohash
+HVALS nohash
+HMGET nohash a b
+LINDEX nolist 0
 # flush
 FLUSHDB
 "#;
@@ -421,4 +443,48 @@ fn evicted_events_counted() {
         .filter(|m| m.contains("__keyevent@0__:evicted"))
         .count() as u64;
     assert_eq!(events, evicted);
+}
+
+/// A blocked client served by a later write raises the pop's (and the
+/// emptied key's) events after the write's own, as Redis does when it
+/// serves blocked clients after the command.
+#[test]
+fn blocked_commands_served_later() {
+    let redis = require_redis(&["--enable-debug-command", "yes"]);
+    let ours = start_ringcache(&[]);
+    let cases: &[(&str, &str)] = &[
+        ("BLPOP bl 5", "RPUSH bl a"),
+        ("BLMOVE bm bd LEFT RIGHT 5", "RPUSH bm a b"),
+        ("BZPOPMIN bz 5", "ZADD bz 1 a"),
+        ("BLMPOP 5 2 nolist bl2 RIGHT COUNT 3", "LPUSH bl2 a b"),
+        ("XREADGROUP GROUP g c BLOCK 5000 STREAMS bx >", "XADD bx 1-1 f v"),
+    ];
+    for (block, write) in cases {
+        let mut streams = Vec::new();
+        for port in [redis.port, ours.port] {
+            let mut c = RawConn::connect(port);
+            c.cmd(&[b"FLUSHALL"]);
+            c.cmd(&[b"CONFIG", b"SET", b"notify-keyspace-events", b"KEA"]);
+            if block.starts_with("XREADGROUP") {
+                c.cmd_str("XGROUP CREATE bx g $ MKSTREAM");
+            }
+            let mut s = subscriber(port, false);
+            let mut blocked = RawConn::connect(port);
+            let args = script(block).remove(0);
+            let args: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
+            blocked.send_raw(&encode(&args));
+            assert!(
+                common::eventually(std::time::Duration::from_secs(5), || {
+                    common::info_field(port, "clients", "blocked_clients").as_deref() == Some("1")
+                }),
+                "{block} did not block"
+            );
+            c.cmd_str(write);
+            blocked.read_reply();
+            c.cmd(&[b"PUBLISH", b"mark", b"end"]);
+            streams.push(drain(&mut s, "end"));
+            c.cmd(&[b"CONFIG", b"SET", b"notify-keyspace-events", b""]);
+        }
+        first_difference(&streams[0], &streams[1], block, "RESP2");
+    }
 }

@@ -493,8 +493,11 @@ pub fn sintercard(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     let keys: Vec<Key<'_>> = args[2..2 + n].iter().map(|k| ctx.key(k)).collect();
     let mut locked = ctx.store().lock_many(ctx.client.db, &keys, ctx.now_ms);
-    let sets = locked
-        .entries(&keys)
+    let entries = locked.entries(&keys);
+    for (k, e) in keys.iter().zip(&entries) {
+        ctx.notify_miss(e.is_some(), k.bytes);
+    }
+    let sets = entries
         .iter()
         .map(|e| e.map(|e| as_set(e.value())).transpose())
         .collect::<Result<Vec<_>, _>>()?;

@@ -1410,7 +1410,9 @@ pub fn zscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let cursor = super::keys::parse_cursor(&args[2])?;
     let key = ctx.key(&args[1]);
     let mut slot = ctx.lock(&key);
-    let Some(e) = slot.get(&key) else {
+    let e = slot.get(&key);
+    ctx.hit(e.is_some(), key.bytes);
+    let Some(e) = e else {
         super::keys::scan_head(ctx.out, 0, 0);
         return Ok(());
     };
