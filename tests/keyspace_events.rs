@@ -45,7 +45,12 @@ fn drain(c: &mut RawConn, last: &str) -> Vec<String> {
 fn run(port: u16, events: &str, cmds: &[Vec<Vec<u8>>]) -> (Vec<String>, Vec<String>, Vec<String>) {
     let mut c = RawConn::connect(port);
     c.cmd(&[b"FLUSHALL"]);
-    let r = c.cmd(&[b"CONFIG", b"SET", b"notify-keyspace-events", events.as_bytes()]);
+    let r = c.cmd(&[
+        b"CONFIG",
+        b"SET",
+        b"notify-keyspace-events",
+        events.as_bytes(),
+    ]);
     assert_eq!(r, b"+OK\r\n", "CONFIG SET {events}");
     let mut s2 = subscriber(port, false);
     let mut s3 = subscriber(port, true);
@@ -457,7 +462,10 @@ fn blocked_commands_served_later() {
         ("BLMOVE bm bd LEFT RIGHT 5", "RPUSH bm a b"),
         ("BZPOPMIN bz 5", "ZADD bz 1 a"),
         ("BLMPOP 5 2 nolist bl2 RIGHT COUNT 3", "LPUSH bl2 a b"),
-        ("XREADGROUP GROUP g c BLOCK 5000 STREAMS bx >", "XADD bx 1-1 f v"),
+        (
+            "XREADGROUP GROUP g c BLOCK 5000 STREAMS bx >",
+            "XADD bx 1-1 f v",
+        ),
     ];
     for (block, write) in cases {
         let mut streams = Vec::new();

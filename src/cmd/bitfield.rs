@@ -9,8 +9,8 @@ use bytes::Bytes;
 use super::bitmap::{bit_offset, with_bit_string};
 use super::ctx::{arg_i64, is, read_key, Ctx};
 use super::string::value_as_str;
-use crate::store::notify::STRING;
 use crate::error::{CmdError, CmdResult};
+use crate::store::notify::STRING;
 
 /// What to do when a SET or INCRBY does not fit the field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -121,9 +121,7 @@ impl<'a> Ctx<'a> {
     /// Costs one branch while the class is off.
     #[inline]
     pub fn notify(&self, class: u32, event: &str, key: &[u8]) {
-        self.shared
-            .store
-            .notify(self.client.db, class, event, key);
+        self.shared.store.notify(self.client.db, class, event, key);
     }
 }
 

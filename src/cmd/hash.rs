@@ -7,9 +7,9 @@ use super::ctx::{arg_i64, is, modify_key, read_key, value_for_write, Ctx};
 use super::keys::{parse_cursor, parse_scan_opts, scan_head};
 use super::set::{parse_rand_count, random_picks, RandPicks};
 use crate::error::{CmdError, CmdResult};
-use crate::store::notify::HASH;
 use crate::resp::Reply;
 use crate::store::hash::{HashLimits, HashValue};
+use crate::store::notify::HASH;
 use crate::store::{Key, Locked, Value};
 use crate::util::{glob_match, incr_long_double, LdError};
 

@@ -10,8 +10,8 @@ use bytes::Bytes;
 use super::ctx::{is, Ctx};
 use super::string::{as_str, as_str_mut};
 use crate::error::{CmdError, CmdResult};
-use crate::store::notify::STRING;
 use crate::store::hll::{self, HllError};
+use crate::store::notify::STRING;
 use crate::store::{Entry, Key, StrValue, Value};
 
 impl From<HllError> for CmdError {

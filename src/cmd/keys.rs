@@ -59,10 +59,7 @@ pub fn touch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 /// TYPE key
 pub fn type_cmd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let key = ctx.key(&args[1]);
-    let t = ctx
-        .lock(&key)
-        .get(&key)
-        .map(|e| e.value().type_name());
+    let t = ctx.lock(&key).get(&key).map(|e| e.value().type_name());
     ctx.notify_miss(t.is_some(), key.bytes);
     let t = t.unwrap_or("none");
     ctx.out.simple(t);

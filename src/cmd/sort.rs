@@ -19,8 +19,8 @@ use bytes::Bytes;
 use super::ctx::{arg_i64, is, Ctx};
 use super::partial_sort::pqsort;
 use crate::error::{CmdError, CmdResult};
-use crate::store::notify::{GENERIC, LIST};
 use crate::store::list::{End, List};
+use crate::store::notify::{GENERIC, LIST};
 use crate::store::Value;
 
 /// Parsed SORT options.

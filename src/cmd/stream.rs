@@ -8,8 +8,8 @@ use bytes::Bytes;
 use super::ctx::{arg_i64, help_reply, is, Ctx};
 use crate::error::{CmdError, CmdResult};
 use crate::resp::Reply;
-use crate::store::stream::{AppendError, Stream, StreamEntry, StreamId, Trim};
 use crate::store::notify::STREAM;
+use crate::store::stream::{AppendError, Stream, StreamEntry, StreamId, Trim};
 use crate::store::{Entry, Key, Locked, Value};
 
 /// The error of any malformed ID.

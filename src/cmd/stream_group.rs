@@ -11,8 +11,8 @@ use super::stream::{
 };
 use crate::error::{CmdError, CmdResult};
 use crate::resp::Reply;
-use crate::store::stream::{Group, Stream, StreamId};
 use crate::store::notify::STREAM;
+use crate::store::stream::{Group, Stream, StreamId};
 use crate::store::Value;
 
 fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
@@ -145,7 +145,9 @@ pub fn xgroup(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         ctx.out.int(i64::from(made));
     } else if is(sub, "delconsumer") && n == 5 {
         let g = s.groups.get_mut(group);
-        let existed = g.as_ref().is_some_and(|g| g.consumers.contains_key(&args[4][..]));
+        let existed = g
+            .as_ref()
+            .is_some_and(|g| g.consumers.contains_key(&args[4][..]));
         let pending = g.map_or(0, |g| g.delete_consumer(&args[4]));
         slot.signal_modified(&key);
         if existed {

@@ -14,8 +14,8 @@ use crate::error::{CmdError, CmdResult};
 use crate::node::blocking::{BlockOp, BlockSpec, Refusal, StreamWait};
 use crate::resp::reply::Proto;
 use crate::resp::Reply;
-use crate::store::stream::{Stream, StreamId};
 use crate::store::notify::STREAM;
+use crate::store::stream::{Stream, StreamId};
 use crate::store::{Store, Value};
 
 /// Key positions of XREAD/XREADGROUP: the first half of the arguments after

@@ -291,7 +291,14 @@ impl Hub {
 
     /// `publish` with the subscribers' backlog limit given (keyspace events
     /// are published under a slot lock, where the settings lock is not taken).
-    fn deliver(&self, node: &Node, shard: bool, channel: &Bytes, payload: &Bytes, limit: u64) -> i64 {
+    fn deliver(
+        &self,
+        node: &Node,
+        shard: bool,
+        channel: &Bytes,
+        payload: &Bytes,
+        limit: u64,
+    ) -> i64 {
         let t = self.tables.lock();
         let mut receivers = 0;
         let direct = if shard { &t.shard } else { &t.channels };

@@ -347,8 +347,7 @@ impl<'s> Locked<'s> {
             .stats
             .expired_keys
             .fetch_add(1, Ordering::Relaxed);
-        self.store
-            .notify(self.db, notify::EXPIRED, "expired", key);
+        self.store.notify(self.db, notify::EXPIRED, "expired", key);
     }
 
     /// Removes the key if its TTL has passed.

@@ -113,7 +113,11 @@ pub struct SinkSlot(OnceLock<Weak<dyn EventSink>>);
 
 impl std::fmt::Debug for SinkSlot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.get().is_some() { "SinkSlot(set)" } else { "SinkSlot(empty)" })
+        f.write_str(if self.0.get().is_some() {
+            "SinkSlot(set)"
+        } else {
+            "SinkSlot(empty)"
+        })
     }
 }
 
