@@ -278,6 +278,11 @@ pub struct Settings {
     pub config_file: Option<PathBuf>,
     /// LATENCY monitor threshold in milliseconds (0: off).
     pub latency_monitor_threshold: i64,
+    /// `notify-keyspace-events` as last set (validated): the classes the
+    /// node publishes (`store::notify`). CONFIG GET shows Redis' normalised
+    /// form from `stored`, which drops `n` next to `A`, so it cannot be
+    /// parsed back.
+    pub notify_keyspace_events: String,
 }
 
 impl Default for Settings {
@@ -335,6 +340,7 @@ impl Default for Settings {
             stored: std::collections::BTreeMap::new(),
             config_file: None,
             latency_monitor_threshold: 0,
+            notify_keyspace_events: String::new(),
         }
     }
 }
@@ -855,6 +861,9 @@ impl Settings {
             return Err(invalid(reason.into()));
         }
         let normalised = p.normalise(value).map_err(invalid)?;
+        if p.name == "notify-keyspace-events" {
+            self.notify_keyspace_events = value.to_string();
+        }
         self.stored.insert(p.name, normalised);
         Ok(())
     }

@@ -7,7 +7,8 @@
 //! default, its validation and its error texts (read from a live redis-server
 //! 7.0.15: names, defaults, which ones `CONFIG SET` refuses, and the reason
 //! texts for bad values), and CONFIG GET returns what was set, normalised as
-//! Redis does. None of them changes what the node does; README
+//! Redis does. None of them changes what the node does (but
+//! `notify-keyspace-events`, which the node acts on: `store::notify`); README
 //! ("Configuration") says so.
 
 use crate::util::parse_memory;

@@ -1193,3 +1193,65 @@ fn migrate_matches_redis() {
         b"*1\r\n-ERR MIGRATE is not allowed inside MULTI/EXEC or scripts on ringcache\r\n"
     );
 }
+
+/// RESTORE raises Redis' keyspace events: `restore` for the new key, `del`
+/// when REPLACE met an already expired TTL and only removed the old key.
+#[test]
+fn restore_raises_keyspace_events_like_redis() {
+    let (_r, _c, mut redis, mut rc) = servers();
+    let events = |c: &mut RawConn, port: u16| -> Vec<u8> {
+        run(
+            c,
+            &cmd(&[b"CONFIG", b"SET", b"notify-keyspace-events", b"KEA"]),
+        );
+        run(c, &cmd(&[b"SET", b"k", b"v"]));
+        let payload = dump(c, "k");
+        let mut sub = RawConn::connect(port);
+        sub.cmd(&[b"PSUBSCRIBE", b"__keyevent@0__:*"]);
+        for args in [
+            vec![
+                b"RESTORE".to_vec(),
+                b"k".to_vec(),
+                b"0".to_vec(),
+                payload.clone(),
+                b"REPLACE".to_vec(),
+            ],
+            vec![
+                b"RESTORE".to_vec(),
+                b"k2".to_vec(),
+                b"0".to_vec(),
+                payload.clone(),
+            ],
+            vec![
+                b"RESTORE".to_vec(),
+                b"k2".to_vec(),
+                b"1".to_vec(),
+                payload.clone(),
+                b"REPLACE".to_vec(),
+                b"ABSTTL".to_vec(),
+            ],
+        ] {
+            run(c, &args);
+        }
+        run(c, &cmd(&[b"PUBLISH", b"__keyevent@0__:end", b"x"]));
+        let mut out = Vec::new();
+        loop {
+            let r = sub.read_reply();
+            let end = r.windows(3).any(|w| w == b"end");
+            out.extend_from_slice(&r);
+            if end {
+                break out;
+            }
+        }
+    };
+    let theirs = events(&mut redis, _r.port);
+    assert!(
+        theirs.windows(7).any(|w| w == b"restore"),
+        "{}",
+        String::from_utf8_lossy(&theirs)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&events(&mut rc, _c.port)),
+        String::from_utf8_lossy(&theirs)
+    );
+}

@@ -10,6 +10,7 @@ use super::bitmap::{bit_offset, with_bit_string};
 use super::ctx::{arg_i64, is, read_key, Ctx};
 use super::string::value_as_str;
 use crate::error::{CmdError, CmdResult};
+use crate::store::notify::STRING;
 
 /// What to do when a SET or INCRBY does not fit the field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -294,7 +295,7 @@ fn bitfield_generic(ctx: &mut Ctx<'_>, args: &[Bytes], read_only: bool) -> CmdRe
         ));
     }
     let min_len = (highest >> 3) as usize + 1;
-    let replies = with_bit_string(ctx, &args[1], min_len, |p| {
+    let (replies, _) = with_bit_string(ctx, &args[1], min_len, |p| {
         let mut changed = false;
         let replies: Vec<Option<i64>> = ops
             .iter()
@@ -306,6 +307,15 @@ fn bitfield_generic(ctx: &mut Ctx<'_>, args: &[Bytes], read_only: bool) -> CmdRe
             .collect();
         (replies, changed)
     })?;
+    // Redis counts the SET/INCRBY operations that ran (not those OVERFLOW
+    // FAIL refused) and raises `setbit` when there was one.
+    let wrote = ops
+        .iter()
+        .zip(&replies)
+        .any(|(op, r)| !matches!(op.op, Op::Get) && r.is_some());
+    if wrote {
+        ctx.notify(STRING, "setbit", &args[1]);
+    }
     ctx.out.array_len(replies.len());
     for r in replies {
         match r {

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use super::ctx::{arg_i64, is, read_key, Ctx};
 use super::string::{as_str, as_str_mut, value_as_str};
 use crate::error::{CmdError, CmdResult};
+use crate::store::notify::{GENERIC, STRING};
 use crate::store::{Key, StrValue, Value};
 use crate::util::parse_i64;
 
@@ -34,25 +35,28 @@ pub(super) fn bit_offset(ctx: &Ctx<'_>, arg: &[u8], unit: Option<u32>) -> Result
 /// Runs `f` on the string at `key` made at least `min_len` bytes long (zero
 /// padded; created when missing), like Redis' `lookupStringForBitCommand`.
 /// `f` gets the bytes and says whether it changed them; the key counts as
-/// modified (WATCH) when it was created, grown or changed.
+/// modified (WATCH) when it was created, grown or changed, which the second
+/// result tells.
 pub(super) fn with_bit_string<R>(
     ctx: &mut Ctx<'_>,
     key: &[u8],
     min_len: usize,
     f: impl FnOnce(&mut [u8]) -> (R, bool),
-) -> Result<R, CmdError> {
+) -> Result<(R, bool), CmdError> {
     let lru = ctx.lru_stamp();
     let key = ctx.key(key);
     let mut slot = ctx.lock(&key);
-    match slot.get(&key) {
+    let created = match slot.get(&key) {
         Some(e) => {
             as_str(e)?;
+            false
         }
         None => {
             let fresh = Value::Str(StrValue::raw(vec![0; min_len]));
             slot.set(&key, fresh, false, lru);
+            true
         }
-    }
+    };
     let Some(e) = slot.get_mut_quiet(&key) else {
         return Err(CmdError::WrongType);
     };
@@ -65,7 +69,7 @@ pub(super) fn with_bit_string<R>(
     if grown || changed {
         slot.signal_modified(&key);
     }
-    Ok(r)
+    Ok((r, created || grown || changed))
 }
 
 /// SETBIT key offset value
@@ -78,12 +82,15 @@ pub fn setbit(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     let byte = (offset >> 3) as usize;
     let shift = 7 - (offset & 7) as u32;
-    let old = with_bit_string(ctx, &args[1], byte + 1, |v| {
+    let (old, modified) = with_bit_string(ctx, &args[1], byte + 1, |v| {
         let old = (v[byte] >> shift) & 1;
         let changed = i64::from(old) != on;
         v[byte] = (v[byte] & !(1 << shift)) | ((on as u8) << shift);
         (old, changed)
     })?;
+    if modified {
+        ctx.notify(STRING, "setbit", &args[1]);
+    }
     ctx.out.int(i64::from(old));
     Ok(())
 }
@@ -291,6 +298,9 @@ pub fn bitop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let keys: Vec<Key<'_>> = args[2..].iter().map(|k| ctx.key(k)).collect();
     let mut locked = ctx.store().lock_many(ctx.client.db, &keys, ctx.now_ms);
     let entries = locked.entries(&keys[1..]);
+    for (k, e) in keys[1..].iter().zip(&entries) {
+        ctx.notify_miss(e.is_some(), k.bytes);
+    }
     let sources = entries
         .iter()
         .map(|e| e.map(as_str).transpose())
@@ -322,9 +332,12 @@ pub fn bitop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let dest = &keys[0];
     let slot = locked.of(dest);
     if max_len == 0 {
-        slot.remove(dest);
+        if slot.remove(dest).is_some() {
+            slot.notify(GENERIC, "del", dest.bytes);
+        }
     } else {
         slot.set(dest, Value::Str(StrValue::raw(res)), false, lru);
+        slot.notify(STRING, "set", dest.bytes);
     }
     ctx.out.int(max_len as i64);
     Ok(())

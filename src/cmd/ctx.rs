@@ -11,7 +11,7 @@ use super::client::Client;
 use super::shared::Shared;
 use crate::error::{CmdError, CmdResult};
 use crate::resp::Reply;
-use crate::store::{Key, Locked, Store};
+use crate::store::{notify, Key, Locked, Store};
 
 /// A command handler: reads `args` (name included) and writes its reply to `ctx.out`.
 pub type Handler = fn(&mut Ctx<'_>, &[Bytes]) -> CmdResult;
@@ -100,14 +100,34 @@ impl<'a> Ctx<'a> {
         crate::store::evict::new_stamp(self.now_ms)
     }
 
-    /// Records a hit or miss of a read lookup.
-    pub fn hit(&self, found: bool) {
+    /// Records a hit or miss of a read lookup of `key`; a miss raises the
+    /// `keymiss` event (Redis' `lookupKey` for reads).
+    pub fn hit(&self, found: bool, key: &[u8]) {
         let s = &self.shared.store.stats;
         if found {
             s.keyspace_hits.fetch_add(1, Ordering::Relaxed);
         } else {
             s.keyspace_misses.fetch_add(1, Ordering::Relaxed);
+            self.notify(notify::KEY_MISS, "keymiss", key);
         }
+    }
+
+    /// Raises the `keymiss` event when a read lookup of `key` found nothing
+    /// (for lookups Redis counts apart from the keyspace hits: EXISTS, TYPE,
+    /// TTL, TOUCH).
+    #[inline]
+    pub fn notify_miss(&self, found: bool, key: &[u8]) {
+        if !found {
+            self.notify(notify::KEY_MISS, "keymiss", key);
+        }
+    }
+
+    /// Raises keyspace event `event` of class `class` (`store::notify`) for
+    /// `key` in the client's database, as Redis' `notifyKeyspaceEvent`.
+    /// Costs one branch while the class is off.
+    #[inline]
+    pub fn notify(&self, class: u32, event: &str, key: &[u8]) {
+        self.shared.store.notify(self.client.db, class, event, key);
     }
 }
 
@@ -164,7 +184,7 @@ pub fn read_key<T>(
     let mut slot = ctx.lock(&key);
     let now = ctx.now_ms;
     let entry = slot.get_access(&key);
-    ctx.hit(entry.is_some());
+    ctx.hit(entry.is_some(), key.bytes);
     let value = entry.map(|e| {
         e.touch_access(now);
         e.value()
@@ -194,10 +214,12 @@ pub fn value_for_write<'s, T>(
 /// Runs `f` on the existing aggregate at `key` (None when the key is missing;
 /// WRONGTYPE when `pick` rejects the value) and deletes the key when `f`
 /// leaves the aggregate empty, as Redis does. The key counts as modified
-/// (WATCH) only when `changed` says so of `f`'s result.
+/// (WATCH) and raises `event` (class, name) only when `changed` says so of
+/// `f`'s result; a deletion raises `del` after it, in Redis' order.
 pub fn modify_key<T, R>(
     slot: &mut crate::store::Locked<'_>,
     key: &Key<'_>,
+    event: (u32, &str),
     pick: fn(&mut crate::store::Value) -> Option<&mut T>,
     is_empty: fn(&T) -> bool,
     changed: fn(&R) -> bool,
@@ -211,9 +233,11 @@ pub fn modify_key<T, R>(
     let empty = is_empty(agg);
     if changed(&r) {
         slot.signal_modified(key);
+        slot.notify(event.0, event.1, key.bytes);
     }
     if empty {
         slot.remove(key);
+        slot.notify(notify::GENERIC, "del", key.bytes);
     }
     Ok(Some(r))
 }

@@ -114,16 +114,18 @@ pub fn restore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     if ttl != 0 && !o.absttl {
         at = ttl.saturating_add(ctx.now_ms as i64);
     }
-    if o.replace {
-        slot.remove(&key);
-    }
+    let replaced = o.replace && slot.remove(&key).is_some();
     if ttl != 0 && at <= ctx.now_ms as i64 {
-        // Already expired: only the old key goes.
+        // Already expired: only the old key goes (Redis' `del` event).
+        if replaced {
+            slot.notify(crate::store::notify::GENERIC, "del", key.bytes);
+        }
         ctx.out.ok();
         return Ok(());
     }
     let expire = (ttl != 0).then_some(at as u64);
     slot.insert_entry(&key, Entry::new(key.bytes, value, lru).with_expire(expire));
+    slot.notify(crate::store::notify::GENERIC, "restore", key.bytes);
     ctx.out.ok();
     Ok(())
 }

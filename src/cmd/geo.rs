@@ -111,7 +111,7 @@ fn with_scores(
     let k = ctx.key(key);
     let mut slot = ctx.lock(&k);
     let entry = slot.get(&k);
-    ctx.hit(entry.is_some());
+    ctx.hit(entry.is_some(), k.bytes);
     let scores = match entry {
         None => None,
         Some(e) => {
@@ -433,7 +433,7 @@ fn search(ctx: &mut Ctx<'_>, args: &[Bytes], src: usize, kind: SearchCmd) -> Cmd
     let keys: Vec<_> = std::iter::once(src_key).chain(dst_key).collect();
     let mut locks = ctx.store().lock_many(ctx.client.db, &keys, ctx.now_ms);
     let entry = locks.of(&src_key).get(&src_key);
-    ctx.hit(entry.is_some());
+    ctx.hit(entry.is_some(), src_key.bytes);
     let z = entry.map(as_zset).transpose()?;
     let req = parse_request(args, kind, z)?;
     let mut found = match (z, req.center, req.extent) {
@@ -480,7 +480,12 @@ fn search(ctx: &mut Ctx<'_>, args: &[Bytes], src: usize, kind: SearchCmd) -> Cmd
                 .map(|f| (f.member, if storedist { f.dist } else { f.score }))
                 .collect();
             elems.sort_by(|a, b| cmp_elem(a.1, &a.0, b.1, &b.0));
-            let n = store_result(ctx, locks.of(&dst), &dst, elems);
+            let event = if kind == SearchCmd::GeoSearchStore {
+                "geosearchstore"
+            } else {
+                "georadiusstore"
+            };
+            let n = store_result(ctx, locks.of(&dst), &dst, elems, event);
             ctx.out.int(n as i64);
         }
         _ => {

@@ -9,6 +9,7 @@ use super::set::{parse_rand_count, random_picks, RandPicks};
 use crate::error::{CmdError, CmdResult};
 use crate::resp::Reply;
 use crate::store::hash::{HashLimits, HashValue};
+use crate::store::notify::HASH;
 use crate::store::{Key, Locked, Value};
 use crate::util::{glob_match, incr_long_double, LdError};
 
@@ -64,6 +65,7 @@ fn hset_generic(ctx: &mut Ctx<'_>, args: &[Bytes], name: &str) -> CmdResult {
         .chunks_exact(2)
         .filter(|p| h.set(&p[0], &p[1], lim))
         .count();
+    slot.notify(HASH, "hset", key.bytes);
     drop(slot);
     if name == "hmset" {
         ctx.out.ok();
@@ -98,6 +100,7 @@ pub fn hsetnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let added = h.get(&args[2]).is_none() && h.set(&args[2], &args[3], lim);
     if added {
         slot.signal_modified(&key);
+        slot.notify(HASH, "hset", key.bytes);
     }
     drop(slot);
     ctx.out.int(added as i64);
@@ -137,6 +140,7 @@ pub fn hdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let removed = modify_key(
         &mut slot,
         &key,
+        (HASH, "hdel"),
         hash_mut,
         HashValue::is_empty,
         |&n| n > 0,
@@ -219,6 +223,7 @@ pub fn hgetall(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 fn hincr_generic<T>(
     ctx: &mut Ctx<'_>,
     args: &[Bytes],
+    event: &str,
     op: impl FnOnce(Option<&[u8]>) -> Result<(String, T), CmdError>,
 ) -> Result<T, CmdError> {
     let (lim, lru) = (limits(ctx), ctx.lru_stamp());
@@ -230,13 +235,14 @@ fn hincr_generic<T>(
     };
     let (text, result) = op(cur)?;
     hash_for_write(&mut slot, &key, lru)?.set(&args[2], text.as_bytes(), lim);
+    slot.notify(HASH, event, key.bytes);
     Ok(result)
 }
 
 /// HINCRBY key field increment
 pub fn hincrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let incr = arg_i64(&args[3])?;
-    let n = hincr_generic(ctx, args, |cur| {
+    let n = hincr_generic(ctx, args, "hincrby", |cur| {
         let cur = match cur {
             Some(v) => crate::util::parse_i64(v)
                 .ok_or_else(|| CmdError::err("hash value is not an integer"))?,
@@ -257,7 +263,7 @@ pub fn hincrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         Err(_) => return Err(CmdError::NotFloat),
         Ok(_) => {}
     }
-    let text = hincr_generic(ctx, args, |cur| {
+    let text = hincr_generic(ctx, args, "hincrbyfloat", |cur| {
         let text = incr_long_double(Some(cur.unwrap_or(b"0")), incr).map_err(|e| match e {
             LdError::NanOrInf => CmdError::err("increment would produce NaN or Infinity"),
             LdError::BadValue => CmdError::err("hash value is not a float"),

@@ -11,6 +11,7 @@ use super::ctx::{is, Ctx};
 use super::string::{as_str, as_str_mut};
 use crate::error::{CmdError, CmdResult};
 use crate::store::hll::{self, HllError};
+use crate::store::notify::STRING;
 use crate::store::{Entry, Key, StrValue, Value};
 
 impl From<HllError> for CmdError {
@@ -90,6 +91,9 @@ pub fn pfadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         slot.signal_modified(&key);
     }
     outcome?;
+    if created || updated {
+        slot.notify(STRING, "pfadd", key.bytes);
+    }
     ctx.out.int(i64::from(created || updated));
     Ok(())
 }
@@ -99,14 +103,18 @@ pub fn pfcount(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     if args.len() > 2 {
         let keys: Vec<Key<'_>> = args[1..].iter().map(|k| ctx.key(k)).collect();
         let mut locked = ctx.store().lock_many(ctx.client.db, &keys, ctx.now_ms);
-        let (max, _) = merged_registers(locked.entries(&keys))?;
+        let entries = locked.entries(&keys);
+        for (k, e) in keys.iter().zip(&entries) {
+            ctx.notify_miss(e.is_some(), k.bytes);
+        }
+        let (max, _) = merged_registers(entries)?;
         ctx.out.int(hll::count_registers(&max) as i64);
         return Ok(());
     }
     let key = ctx.key(&args[1]);
     let mut slot = ctx.lock(&key);
     let found = slot.get(&key).map(checked_hll).transpose()?.is_some();
-    ctx.hit(found);
+    ctx.hit(found, key.bytes);
     let Some(e) = slot.get_mut_quiet(&key) else {
         ctx.out.int(0);
         return Ok(());
@@ -135,7 +143,11 @@ pub fn pfmerge(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let keys: Vec<Key<'_>> = args[1..].iter().map(|k| ctx.key(k)).collect();
     let mut locked = ctx.store().lock_many(ctx.client.db, &keys, ctx.now_ms);
     // The destination is merged too (it is the first key).
-    let (max, any_dense) = merged_registers(locked.entries(&keys))?;
+    let entries = locked.entries(&keys);
+    for (k, e) in keys.iter().zip(&entries) {
+        ctx.notify_miss(e.is_some(), k.bytes);
+    }
+    let (max, any_dense) = merged_registers(entries)?;
     let dest = &keys[0];
     let slot = locked.of(dest);
     if slot.get(dest).is_none() {
@@ -162,6 +174,7 @@ pub fn pfmerge(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     })();
     slot.signal_modified(dest);
     written?;
+    slot.notify(STRING, "pfadd", dest.bytes);
     ctx.out.ok();
     Ok(())
 }

@@ -5,6 +5,7 @@ use rand::Rng;
 
 use super::ctx::{arg_i64, is, Ctx};
 use crate::error::{CmdError, CmdResult};
+use crate::store::notify::GENERIC;
 use crate::store::{Entry, Key, StrValue, Value, SLOTS};
 use crate::util::glob_match;
 
@@ -14,6 +15,7 @@ pub fn del(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     for k in &args[1..] {
         let key = ctx.key(k);
         if ctx.lock(&key).remove(&key).is_some() {
+            ctx.notify(GENERIC, "del", key.bytes);
             n += 1;
         }
     }
@@ -26,7 +28,9 @@ pub fn exists(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let mut n = 0;
     for k in &args[1..] {
         let key = ctx.key(k);
-        if ctx.lock(&key).exists(&key) {
+        let found = ctx.lock(&key).exists(&key);
+        ctx.notify_miss(found, key.bytes);
+        if found {
             n += 1;
         }
     }
@@ -40,7 +44,10 @@ pub fn touch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let now = ctx.now_ms;
     for k in &args[1..] {
         let key = ctx.key(k);
-        if let Some(e) = ctx.lock(&key).get_access(&key) {
+        let mut slot = ctx.lock(&key);
+        let entry = slot.get_access(&key);
+        ctx.notify_miss(entry.is_some(), key.bytes);
+        if let Some(e) = entry {
             e.touch_access(now);
             n += 1;
         }
@@ -52,11 +59,9 @@ pub fn touch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 /// TYPE key
 pub fn type_cmd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let key = ctx.key(&args[1]);
-    let t = ctx
-        .lock(&key)
-        .get(&key)
-        .map(|e| e.value().type_name())
-        .unwrap_or("none");
+    let t = ctx.lock(&key).get(&key).map(|e| e.value().type_name());
+    ctx.notify_miss(t.is_some(), key.bytes);
+    let t = t.unwrap_or("none");
     ctx.out.simple(t);
     Ok(())
 }
@@ -122,8 +127,10 @@ fn expire_generic(
     }
     if at <= ctx.now_ms as i64 {
         slot.remove(&key);
+        ctx.notify(GENERIC, "del", key.bytes);
     } else {
         slot.set_expire(&key, Some(at as u64));
+        ctx.notify(GENERIC, "expire", key.bytes);
     }
     ctx.out.int(1);
     Ok(())
@@ -152,7 +159,9 @@ pub fn pexpireat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 fn ttl_generic(ctx: &mut Ctx<'_>, args: &[Bytes], ms: bool, absolute: bool) -> CmdResult {
     let key = ctx.key(&args[1]);
     let mut slot = ctx.lock(&key);
-    let reply = match slot.get(&key) {
+    let entry = slot.get(&key);
+    ctx.notify_miss(entry.is_some(), key.bytes);
+    let reply = match entry {
         None => -2,
         Some(e) => match e.expire_at() {
             None => -1,
@@ -201,6 +210,7 @@ pub fn persist(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let had = slot.get(&key).and_then(|e| e.expire_at()).is_some();
     if had {
         slot.set_expire(&key, None);
+        ctx.notify(GENERIC, "persist", key.bytes);
     }
     ctx.out.int(had as i64);
     Ok(())
@@ -358,6 +368,8 @@ fn rename_generic(ctx: &mut Ctx<'_>, args: &[Bytes], nx: bool) -> CmdResult {
     dslot.remove(&dst);
     dslot.insert_entry(&dst, moved);
     dslot.set_expire(&dst, expire);
+    ctx.notify(GENERIC, "rename_from", src.bytes);
+    ctx.notify(GENERIC, "rename_to", dst.bytes);
     if nx {
         ctx.out.int(1);
     } else {
@@ -414,13 +426,21 @@ fn transfer(
         Some(b) => b,
         None => &mut a,
     };
-    if dst_lock.exists(dst) && !replace {
-        return false;
+    if dst_lock.exists(dst) {
+        if !replace {
+            return false;
+        }
+        // Redis deletes the old value and adds the copy (a `new` key).
+        dst_lock.remove(dst);
     }
     dst_lock.set(dst, value, false, lru);
     dst_lock.set_expire(dst, expire);
     if remove_src {
         a.remove(src);
+        store.notify(src_db, GENERIC, "move_from", src.bytes);
+        store.notify(dst_db, GENERIC, "move_to", dst.bytes);
+    } else {
+        store.notify(dst_db, GENERIC, "copy_to", dst.bytes);
     }
     true
 }

@@ -8,6 +8,7 @@ use super::ctx::{arg_i64, is, numkeys_positions, Ctx};
 use crate::error::{CmdError, CmdResult};
 use crate::node::blocking::Refusal;
 use crate::resp::Reply;
+use crate::store::notify::{GENERIC, LIST};
 use crate::store::{End, Entry, Key, List, Locked, Store, Value};
 
 fn as_list_mut(e: &mut Entry) -> Result<&mut List, CmdError> {
@@ -33,6 +34,23 @@ fn list_at<'l>(slot: &'l mut Locked<'_>, key: &Key<'_>) -> Result<Option<&'l mut
 fn drop_if_empty(slot: &mut Locked<'_>, key: &Key<'_>) {
     if matches!(slot.get(key).map(Entry::value), Some(Value::List(l)) if l.is_empty()) {
         slot.remove(key);
+        slot.notify(GENERIC, "del", key.bytes);
+    }
+}
+
+/// The event of a pop from `end`.
+fn pop_event(end: End) -> &'static str {
+    match end {
+        End::Left => "lpop",
+        End::Right => "rpop",
+    }
+}
+
+/// The event of a push at `end`.
+fn push_event(end: End) -> &'static str {
+    match end {
+        End::Left => "lpush",
+        End::Right => "rpush",
     }
 }
 
@@ -63,6 +81,9 @@ fn pop_n(
     };
     let n = count.min(list.len());
     let items: Vec<_> = (0..n).filter_map(|_| list.pop(end)).collect();
+    if !items.is_empty() {
+        slot.notify(LIST, pop_event(end), key.bytes);
+    }
     drop_if_empty(slot, key);
     Ok(Some(items))
 }
@@ -100,12 +121,17 @@ pub fn move_elem(
     let Some(item) = list_at(s, &sk).ok().flatten().and_then(|l| l.pop(from)) else {
         return Ok(None);
     };
-    // Rotating a one-element list must keep the key (and its TTL).
+    // Redis pushes before it deletes an emptied source; rotating a
+    // one-element list keeps the key (and its TTL).
+    let lru = crate::store::evict::new_stamp(now);
+    let d = locks.of(&dk);
+    push_all(d, &dk, to, [&item[..]], true, lru).map_err(|_| Refusal::Dest)?;
+    d.notify(LIST, push_event(to), dk.bytes);
+    let s = locks.of(&sk);
+    s.notify(LIST, pop_event(from), sk.bytes);
     if src != dst {
         drop_if_empty(s, &sk);
     }
-    let lru = crate::store::evict::new_stamp(now);
-    push_all(locks.of(&dk), &dk, to, [&item[..]], true, lru).map_err(|_| Refusal::Dest)?;
     Ok(Some(item))
 }
 
@@ -174,6 +200,9 @@ fn push(ctx: &mut Ctx<'_>, args: &[Bytes], end: End, create: bool) -> CmdResult 
         create,
         lru,
     )?;
+    if len > 0 {
+        slot.notify(LIST, push_event(end), key.bytes);
+    }
     ctx.out.int(len as i64);
     Ok(())
 }
@@ -247,7 +276,7 @@ fn read(
     let key = ctx.key(key);
     let mut slot = ctx.lock(&key);
     let list = list_at(&mut slot, &key)?;
-    ctx.hit(list.is_some());
+    ctx.hit(list.is_some(), key.bytes);
     match list {
         Some(l) => f(l, ctx.out),
         None => {
@@ -313,6 +342,7 @@ pub fn lrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 fn modify(
     ctx: &mut Ctx<'_>,
     key: &[u8],
+    event: &str,
     if_resized: bool,
     f: impl FnOnce(&mut List, &mut Reply) -> CmdResult,
     missing: impl FnOnce(&mut Reply) -> CmdResult,
@@ -330,6 +360,9 @@ fn modify(
     };
     if changed {
         slot.signal_modified(&key);
+        if result.is_ok() {
+            slot.notify(LIST, event, key.bytes);
+        }
     }
     drop_if_empty(&mut slot, &key);
     result
@@ -340,6 +373,7 @@ pub fn lset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     modify(
         ctx,
         &args[1],
+        "lset",
         false,
         |l, out| {
             if !l.set(arg_i64(&args[2])?, &args[3]) {
@@ -362,6 +396,7 @@ pub fn ltrim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     modify(
         ctx,
         &args[1],
+        "ltrim",
         false,
         |l, out| {
             l.retain_span(l.span(start, stop));
@@ -377,6 +412,7 @@ pub fn lrem(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     modify(
         ctx,
         &args[1],
+        "lrem",
         true,
         |l, out| {
             out.int(l.remove(count, &args[3]) as i64);
@@ -401,6 +437,7 @@ pub fn linsert(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     modify(
         ctx,
         &args[1],
+        "linsert",
         true,
         |l, out| {
             if l.insert(side, &args[3], &args[4]) {

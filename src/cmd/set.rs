@@ -8,6 +8,7 @@ use super::ctx::{arg_i64, is, modify_key, read_key, value_for_write, Ctx};
 use super::keys::{parse_cursor, parse_scan_opts, scan_head};
 use crate::error::{CmdError, CmdResult};
 use crate::resp::Reply;
+use crate::store::notify::{GENERIC, SET};
 use crate::store::set::{Member, SetValue};
 use crate::store::{Key, Value};
 use crate::util::glob_match;
@@ -59,6 +60,7 @@ pub fn sadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         .count();
     if added > 0 {
         slot.signal_modified(&key);
+        slot.notify(SET, "sadd", key.bytes);
     }
     drop(slot);
     ctx.out.int(added as i64);
@@ -72,6 +74,7 @@ pub fn srem(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let removed = modify_key(
         &mut slot,
         &key,
+        (SET, "srem"),
         set_mut,
         SetValue::is_empty,
         |&n| n > 0,
@@ -234,20 +237,21 @@ pub fn spop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let done = modify_key(
         &mut slot,
         &key,
+        (SET, "spop"),
         set_mut,
         SetValue::is_empty,
-        |_| true,
+        |&popped| popped,
         |s| {
             let Some(count) = count else {
                 let i = rand::rng().random_range(0..s.len());
                 out.bulk(&s.remove_at(i));
-                return;
+                return true;
             };
             if count >= s.len() as u64 {
                 out.set_len(s.len());
                 s.iter().for_each(|m| reply_member(out, m));
                 *s = SetValue::Intset(Vec::new());
-                return;
+                return true;
             }
             let mut idx =
                 rand::seq::index::sample(&mut rand::rng(), s.len(), count as usize).into_vec();
@@ -257,6 +261,7 @@ pub fn spop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             for i in idx {
                 out.bulk(&s.remove_at(i));
             }
+            count > 0
         },
     )?;
     if done.is_none() {
@@ -294,6 +299,7 @@ pub fn smove(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let removed = modify_key(
         locked.of(&src),
         &src,
+        (SET, "srem"),
         set_mut,
         SetValue::is_empty,
         |&r| r,
@@ -307,6 +313,7 @@ pub fn smove(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let dst_slot = locked.of(&dst);
     if value_for_write(dst_slot, &dst, lru, make, set_mut)?.add(m, max) {
         dst_slot.signal_modified(&dst);
+        dst_slot.notify(SET, "sadd", dst.bytes);
     }
     ctx.out.int(1);
     Ok(())
@@ -366,6 +373,11 @@ fn compute(op: SetOp, sets: &[Option<&SetValue>], max: usize) -> SetValue {
 /// `dst`, storing the result there (deleting it when empty) and replying
 /// with its size.
 fn set_op(ctx: &mut Ctx<'_>, op: SetOp, srcs: &[Bytes], dst: Option<&Bytes>) -> CmdResult {
+    let event = match op {
+        SetOp::Inter => "sinterstore",
+        SetOp::Union => "sunionstore",
+        SetOp::Diff => "sdiffstore",
+    };
     let (max, lru) = (max_intset(ctx), ctx.lru_stamp());
     let mut keys: Vec<Key<'_>> = srcs.iter().map(|k| ctx.key(k)).collect();
     if let Some(d) = dst {
@@ -377,6 +389,9 @@ fn set_op(ctx: &mut Ctx<'_>, op: SetOp, srcs: &[Bytes], dst: Option<&Bytes>) -> 
         .iter()
         .map(|e| e.map(|e| as_set(e.value())).transpose())
         .collect::<Result<Vec<_>, _>>()?;
+    for (k, s) in keys.iter().zip(&sets) {
+        ctx.notify_miss(s.is_some(), k.bytes);
+    }
     if op == SetOp::Inter && dst.is_none() {
         let members: Vec<Member<'_>> = intersection(&sets).into_iter().flatten().collect();
         ctx.out.set_len(members.len());
@@ -395,9 +410,12 @@ fn set_op(ctx: &mut Ctx<'_>, op: SetOp, srcs: &[Bytes], dst: Option<&Bytes>) -> 
     let n = res.len();
     let slot = locked.of(&dkey);
     if n == 0 {
-        slot.remove(&dkey);
+        if slot.remove(&dkey).is_some() {
+            slot.notify(GENERIC, "del", dkey.bytes);
+        }
     } else {
         slot.set(&dkey, Value::Set(Box::new(res)), false, lru);
+        slot.notify(SET, event, dkey.bytes);
     }
     ctx.out.int(n as i64);
     Ok(())
@@ -475,8 +493,11 @@ pub fn sintercard(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     let keys: Vec<Key<'_>> = args[2..2 + n].iter().map(|k| ctx.key(k)).collect();
     let mut locked = ctx.store().lock_many(ctx.client.db, &keys, ctx.now_ms);
-    let sets = locked
-        .entries(&keys)
+    let entries = locked.entries(&keys);
+    for (k, e) in keys.iter().zip(&entries) {
+        ctx.notify_miss(e.is_some(), k.bytes);
+    }
+    let sets = entries
         .iter()
         .map(|e| e.map(|e| as_set(e.value())).transpose())
         .collect::<Result<Vec<_>, _>>()?;

@@ -60,6 +60,8 @@ impl Shared {
     /// command table).
     pub fn with_node(node: Node) -> Arc<Shared> {
         let node = Arc::new(node);
+        let sink: std::sync::Weak<Node> = Arc::downgrade(&node);
+        node.store.set_event_sink(sink);
         let scripts = Scripts::new(node.script_run.clone());
         Arc::new(Shared {
             node,

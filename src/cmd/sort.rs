@@ -20,6 +20,7 @@ use super::ctx::{arg_i64, is, Ctx};
 use super::partial_sort::pqsort;
 use crate::error::{CmdError, CmdResult};
 use crate::store::list::{End, List};
+use crate::store::notify::{GENERIC, LIST};
 use crate::store::Value;
 
 /// Parsed SORT options.
@@ -119,7 +120,7 @@ fn lookup_by_pattern(ctx: &mut Ctx<'_>, pattern: &[u8], elem: &[u8]) -> Option<V
     let k = ctx.key(&key);
     let mut slot = ctx.lock(&k);
     let found = slot.get(&k);
-    ctx.hit(found.is_some());
+    ctx.hit(found.is_some(), k.bytes);
     match (found?.value(), field) {
         (Value::Hash(h), Some(f)) => h.get(f).map(<[u8]>::to_vec),
         (Value::Str(s), None) => {
@@ -180,7 +181,7 @@ fn source_elements(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<(Vec<Vec<u8>>, bool)
     let k = ctx.key(key);
     let mut slot = ctx.lock(&k);
     let entry = slot.get(&k);
-    ctx.hit(entry.is_some());
+    ctx.hit(entry.is_some(), k.bytes);
     let Some(entry) = entry else {
         return Ok((Vec::new(), false));
     };
@@ -325,8 +326,9 @@ fn sort_generic(ctx: &mut Ctx<'_>, args: &[Bytes], readonly: bool) -> CmdResult 
             let mut slot = ctx.lock(&k);
             if n > 0 {
                 slot.set(&k, Value::List(Box::new(list)), false, ctx.lru_stamp());
-            } else {
-                slot.remove(&k);
+                slot.notify(LIST, "sortstore", k.bytes);
+            } else if slot.remove(&k).is_some() {
+                slot.notify(GENERIC, "del", k.bytes);
             }
             ctx.out.int(n as i64);
         }

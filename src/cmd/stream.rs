@@ -8,6 +8,7 @@ use bytes::Bytes;
 use super::ctx::{arg_i64, help_reply, is, Ctx};
 use crate::error::{CmdError, CmdResult};
 use crate::resp::Reply;
+use crate::store::notify::STREAM;
 use crate::store::stream::{AppendError, Stream, StreamEntry, StreamId, Trim};
 use crate::store::{Entry, Key, Locked, Value};
 
@@ -145,7 +146,7 @@ pub(crate) fn stream_ref<'l>(
 ) -> Result<Option<&'l Stream>, CmdError> {
     let now = ctx.now_ms;
     let found = slot.get_access(key);
-    ctx.hit(found.is_some());
+    ctx.hit(found.is_some(), key.bytes);
     let Some(e) = found else { return Ok(None) };
     e.touch_access(now);
     let e: &'l Entry = e;
@@ -306,7 +307,7 @@ pub fn xadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let lru = ctx.lru_stamp();
     let now = ctx.now_ms;
     let mut slot = ctx.lock(&key);
-    let (id, created) = match stream_mut(&mut slot, &key)? {
+    let (id, created, trimmed) = match stream_mut(&mut slot, &key)? {
         Some(s) => {
             if s.last_id == StreamId::MAX {
                 return Err(CmdError::err(
@@ -315,10 +316,8 @@ pub fn xadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             }
             let id = next_id(s.last_id, p.id, now)?;
             append(s, id, &fields)?;
-            if let Some(t) = p.trim {
-                s.trim(t, p.approx, p.limit);
-            }
-            (id, None)
+            let trimmed = p.trim.map_or(0, |t| s.trim(t, p.approx, p.limit));
+            (id, None, trimmed)
         }
         None if p.nomkstream => {
             ctx.out.null();
@@ -328,10 +327,8 @@ pub fn xadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             let mut s = Stream::default();
             let id = next_id(s.last_id, p.id, now)?;
             append(&mut s, id, &fields)?;
-            if let Some(t) = p.trim {
-                s.trim(t, p.approx, p.limit);
-            }
-            (id, Some(s))
+            let trimmed = p.trim.map_or(0, |t| s.trim(t, p.approx, p.limit));
+            (id, Some(s), trimmed)
         }
     };
     match created {
@@ -339,6 +336,10 @@ pub fn xadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             slot.set(&key, Value::Stream(Box::new(s)), false, lru);
         }
         None => slot.signal_modified(&key),
+    }
+    slot.notify(STREAM, "xadd", key.bytes);
+    if trimmed > 0 {
+        slot.notify(STREAM, "xtrim", key.bytes);
     }
     drop(slot);
     reply_id(ctx.out, id);
@@ -368,6 +369,7 @@ pub fn xtrim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     };
     if deleted > 0 {
         slot.signal_modified(&key);
+        slot.notify(STREAM, "xtrim", key.bytes);
     }
     drop(slot);
     ctx.out.int(deleted as i64);
@@ -444,6 +446,7 @@ pub fn xdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let n = s.delete(&ids);
     if n > 0 {
         slot.signal_modified(&key);
+        slot.notify(STREAM, "xdel", key.bytes);
     }
     drop(slot);
     ctx.out.int(n as i64);
@@ -499,6 +502,7 @@ pub fn xsetid(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         s.max_deleted = max_deleted;
     }
     slot.signal_modified(&key);
+    slot.notify(STREAM, "xsetid", key.bytes);
     drop(slot);
     ctx.out.ok();
     Ok(())

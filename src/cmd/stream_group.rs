@@ -11,6 +11,7 @@ use super::stream::{
 };
 use crate::error::{CmdError, CmdResult};
 use crate::resp::Reply;
+use crate::store::notify::STREAM;
 use crate::store::stream::{Group, Stream, StreamId};
 use crate::store::Value;
 
@@ -101,6 +102,7 @@ pub fn xgroup(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             ));
         }
         slot.signal_modified(&key);
+        slot.notify(STREAM, "xgroup-create", key.bytes);
         drop(slot);
         ctx.out.ok();
         return Ok(());
@@ -119,12 +121,14 @@ pub fn xgroup(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             g.entries_read = entries_read;
         }
         slot.signal_modified(&key);
+        slot.notify(STREAM, "xgroup-setid", key.bytes);
         drop(slot);
         ctx.out.ok();
     } else if is(sub, "destroy") && n == 4 {
         let gone = s.groups.remove(group).is_some();
         if gone {
             slot.signal_modified(&key);
+            slot.notify(STREAM, "xgroup-destroy", key.bytes);
         }
         drop(slot);
         ctx.out.int(i64::from(gone));
@@ -135,15 +139,20 @@ pub fn xgroup(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             .is_some_and(|g| g.create_consumer(&args[4], now));
         if made {
             slot.signal_modified(&key);
+            slot.notify(STREAM, "xgroup-createconsumer", key.bytes);
         }
         drop(slot);
         ctx.out.int(i64::from(made));
     } else if is(sub, "delconsumer") && n == 5 {
-        let pending = s
-            .groups
-            .get_mut(group)
-            .map_or(0, |g| g.delete_consumer(&args[4]));
+        let g = s.groups.get_mut(group);
+        let existed = g
+            .as_ref()
+            .is_some_and(|g| g.consumers.contains_key(&args[4][..]));
+        let pending = g.map_or(0, |g| g.delete_consumer(&args[4]));
         slot.signal_modified(&key);
+        if existed {
+            slot.notify(STREAM, "xgroup-delconsumer", key.bytes);
+        }
         drop(slot);
         ctx.out.int(pending as i64);
     } else {
@@ -388,7 +397,7 @@ pub fn xclaim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let group_name = &args[2][..];
     let consumer = &args[3][..];
     let mut claimed = Vec::new();
-    let mut changed = false;
+    let (mut changed, mut created) = (false, false);
     {
         let exists: Vec<bool> = ids.iter().map(|&id| s.contains(id)).collect();
         let Some(g) = s.groups.get_mut(group_name) else {
@@ -419,6 +428,7 @@ pub fn xclaim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             if !forced && min_idle != 0 && now - (p.delivery_time as i64) < min_idle {
                 continue;
             }
+            created |= !g.consumers.contains_key(consumer);
             g.consumer(consumer, now as u64);
             let Some(p) = g.claim(id, consumer, now as u64) else {
                 continue;
@@ -440,6 +450,9 @@ pub fn xclaim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     if changed {
         slot.signal_modified(&key);
+    }
+    if created {
+        slot.notify(STREAM, "xgroup-createconsumer", key.bytes);
     }
     Ok(())
 }
@@ -484,6 +497,7 @@ pub fn xautoclaim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         .unwrap_or_default();
     let exists: Vec<bool> = pel.iter().map(|&id| s.contains(id)).collect();
     let (mut claimed, mut deleted) = (Vec::new(), Vec::new());
+    let mut created = false;
     let mut next = StreamId::MIN;
     let Some(g) = s.groups.get_mut(&args[2][..]) else {
         return Err(no_key_or_group(&args[1], &args[2]));
@@ -513,6 +527,7 @@ pub fn xautoclaim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         if !idle_ok {
             continue;
         }
+        created |= !g.consumers.contains_key(consumer);
         g.consumer(consumer, now);
         if let Some(p) = g.claim(id, consumer, now) {
             p.delivery_time = now;
@@ -525,6 +540,9 @@ pub fn xautoclaim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     if !claimed.is_empty() || !deleted.is_empty() {
         slot.signal_modified(&key);
+    }
+    if created {
+        slot.notify(STREAM, "xgroup-createconsumer", key.bytes);
     }
     let Ok(Some(s)) = stream_mut(&mut slot, &key) else {
         return Ok(());

@@ -14,6 +14,7 @@ use crate::error::{CmdError, CmdResult};
 use crate::node::blocking::{BlockOp, BlockSpec, Refusal, StreamWait};
 use crate::resp::reply::Proto;
 use crate::resp::Reply;
+use crate::store::notify::STREAM;
 use crate::store::stream::{Stream, StreamId};
 use crate::store::{Store, Value};
 
@@ -159,6 +160,14 @@ fn deliver_new(
     }
 }
 
+/// True when `group` exists and has no consumer `consumer` yet (serving
+/// the read creates it, with Redis' `xgroup-createconsumer` event).
+fn new_consumer(s: &Stream, group: &[u8], consumer: &[u8]) -> bool {
+    s.groups
+        .get(group)
+        .is_some_and(|g| !g.consumers.contains_key(consumer))
+}
+
 /// Replays the consumer's pending entries after `gt` (Redis'
 /// `streamReplyWithRangeFromConsumerPEL`): deleted entries come back as
 /// `[id, nil]`, the others count one more delivery.
@@ -240,6 +249,7 @@ fn read_cmd(ctx: &mut Ctx<'_>, args: &[Bytes], xreadgroup: bool) -> CmdResult {
             )),
             _ => Err(CmdError::WrongType),
         });
+        ctx.notify_miss(found.is_some(), key);
         let found = found.transpose()?;
         if let Some((group, _)) = &r.group {
             if !matches!(found, Some((_, Some(true)))) {
@@ -275,7 +285,9 @@ fn read_cmd(ctx: &mut Ctx<'_>, args: &[Bytes], xreadgroup: bool) -> CmdResult {
     for (key, want) in keys.iter().zip(&wants) {
         let k = ctx.key(key);
         let mut slot = ctx.lock(&k);
+        // Redis looks every key up twice (IDs, then serving): two `keymiss`.
         let Some(s) = stream_mut(&mut slot, &k)? else {
+            ctx.notify_miss(false, key);
             continue;
         };
         match (*want, &r.group) {
@@ -296,13 +308,21 @@ fn read_cmd(ctx: &mut Ctx<'_>, args: &[Bytes], xreadgroup: bool) -> CmdResult {
                     continue;
                 }
                 stream_header(&mut body, key);
+                let created = new_consumer(s, g, c);
                 deliver_new(s, g, c, last, r.count, r.noack, now, &mut body);
                 slot.signal_modified(&k);
+                if created {
+                    slot.notify(STREAM, "xgroup-createconsumer", key);
+                }
             }
             (Want::History(gt), Some((g, c))) => {
                 stream_header(&mut body, key);
+                let created = new_consumer(s, g, c);
                 deliver_history(s, g, c, gt, r.count, now, &mut body);
                 slot.signal_modified(&k);
+                if created {
+                    slot.notify(STREAM, "xgroup-createconsumer", key);
+                }
             }
             _ => continue,
         }
@@ -425,8 +445,12 @@ pub fn attempt_stream_read(
                 return Ok(false);
             }
             header(out);
+            let created = new_consumer(s, group, consumer);
             deliver_new(s, group, consumer, gt, wait.count, *noack, now, out);
             slot.signal_modified(&k);
+            if created {
+                slot.notify(STREAM, "xgroup-createconsumer", key);
+            }
         }
     }
     Ok(true)

@@ -4,6 +4,7 @@ use bytes::Bytes;
 
 use super::ctx::{arg_i64, is, Ctx};
 use crate::error::{CmdError, CmdResult};
+use crate::store::notify::{GENERIC, STRING};
 use crate::store::{Entry, Key, StrValue, Value};
 
 /// Largest string a command may build (Redis' proto-max-bulk-len default).
@@ -49,7 +50,7 @@ pub fn get(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         }
     };
     drop(slot);
-    ctx.hit(found);
+    ctx.hit(found, key.bytes);
     Ok(())
 }
 
@@ -128,6 +129,9 @@ pub fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let write = if nx || xx || want_get {
         let old = slot.get(&key);
         let exists = old.is_some();
+        if want_get {
+            ctx.hit(exists, key.bytes);
+        }
         if let Some(e) = old {
             if want_get {
                 old_val = Some(as_str(e)?.to_vec());
@@ -139,12 +143,12 @@ pub fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     };
     if write {
         slot.set_str(&key, &args[2], expiry == ExpiryOpt::Keep, lru);
+        ctx.notify(STRING, "set", key.bytes);
         if let ExpiryOpt::At(t) = expiry {
-            if t <= ctx.now_ms {
-                slot.remove(&key);
-            } else {
-                slot.set_expire(&key, Some(t));
-            }
+            // Like Redis, a key whose EXAT/PXAT already passed stays until
+            // its next lookup (or the active cycle) expires it.
+            slot.set_expire(&key, Some(t));
+            ctx.notify(GENERIC, "expire", key.bytes);
         }
     }
     drop(slot);
@@ -170,6 +174,7 @@ pub fn setnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         ctx.out.int(0);
     } else {
         slot.set_str(&key, &args[2], false, lru);
+        ctx.notify(STRING, "set", key.bytes);
         ctx.out.int(1);
     }
     Ok(())
@@ -188,7 +193,9 @@ fn set_with_ttl(ctx: &mut Ctx<'_>, args: &[Bytes], unit_ms: i64, name: &str) -> 
     let key = ctx.key(&args[1]);
     let mut slot = ctx.lock(&key);
     slot.set_str(&key, &args[3], false, lru);
+    ctx.notify(STRING, "set", key.bytes);
     slot.set_expire(&key, Some(at as u64));
+    ctx.notify(GENERIC, "expire", key.bytes);
     ctx.out.ok();
     Ok(())
 }
@@ -212,7 +219,9 @@ pub fn getset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         Some(e) => Some(as_str(e)?.to_vec()),
         None => None,
     };
+    ctx.hit(old.is_some(), key.bytes);
     slot.set_str(&key, &args[2], false, lru);
+    ctx.notify(STRING, "set", key.bytes);
     drop(slot);
     match old {
         Some(v) => ctx.out.bulk(&v),
@@ -225,10 +234,13 @@ pub fn getset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 pub fn getdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let key = ctx.key(&args[1]);
     let mut slot = ctx.lock(&key);
-    match slot.get(&key) {
+    let entry = slot.get(&key);
+    ctx.hit(entry.is_some(), key.bytes);
+    match entry {
         Some(e) => {
             as_str(e)?;
             if let Some(e) = slot.remove(&key) {
+                ctx.notify(GENERIC, "del", key.bytes);
                 let mut b = itoa::Buffer::new();
                 ctx.out.bulk(as_str(&e)?.as_bytes(&mut b));
             }
@@ -259,21 +271,27 @@ pub fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     let key = ctx.key(&args[1]);
     let mut slot = ctx.lock(&key);
-    let Some(e) = slot.get(&key) else {
+    let entry = slot.get(&key);
+    ctx.hit(entry.is_some(), key.bytes);
+    let Some(e) = entry else {
         ctx.out.null();
         return Ok(());
     };
     let mut b = itoa::Buffer::new();
     let v = as_str(e)?.as_bytes(&mut b).to_vec();
+    let had_ttl = e.expire_at().is_some();
     match expiry {
         ExpiryOpt::At(t) if t <= ctx.now_ms => {
             slot.remove(&key);
+            ctx.notify(GENERIC, "del", key.bytes);
         }
         ExpiryOpt::At(t) => {
             slot.set_expire(&key, Some(t));
+            ctx.notify(GENERIC, "expire", key.bytes);
         }
-        ExpiryOpt::Persist => {
+        ExpiryOpt::Persist if had_ttl => {
             slot.set_expire(&key, None);
+            ctx.notify(GENERIC, "persist", key.bytes);
         }
         _ => {}
     }
@@ -288,7 +306,9 @@ pub fn mget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     ctx.out.array_len(keys.len());
     let mut b = itoa::Buffer::new();
     for k in &keys {
-        match locked.of(k).get(k).map(Entry::value) {
+        let entry = locked.of(k).get(k);
+        ctx.hit(entry.is_some(), k.bytes);
+        match entry.map(Entry::value) {
             Some(Value::Str(s)) => ctx.out.bulk(s.as_bytes(&mut b)),
             #[allow(unreachable_patterns)]
             _ => ctx.out.null(),
@@ -311,6 +331,7 @@ fn mset_generic(ctx: &mut Ctx<'_>, args: &[Bytes], nx: bool) -> CmdResult {
     }
     for (k, v) in keys.iter().zip(args[2..].iter().step_by(2)) {
         locked.of(k).set_str(k, v, false, lru);
+        ctx.notify(STRING, "set", k.bytes);
     }
     if nx {
         ctx.out.int(1);
@@ -362,6 +383,7 @@ pub fn append(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             args[2].len()
         }
     };
+    ctx.notify(STRING, "append", key.bytes);
     ctx.out.int(len as i64);
     Ok(())
 }
@@ -370,7 +392,9 @@ pub fn append(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 pub fn strlen(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let key = ctx.key(&args[1]);
     let mut slot = ctx.lock(&key);
-    let n = match slot.get(&key) {
+    let entry = slot.get(&key);
+    ctx.hit(entry.is_some(), key.bytes);
+    let n = match entry {
         Some(e) => as_str(e)?.len(),
         None => 0,
     };
@@ -383,7 +407,9 @@ pub fn getrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let (mut start, mut end) = (arg_i64(&args[2])?, arg_i64(&args[3])?);
     let key = ctx.key(&args[1]);
     let mut slot = ctx.lock(&key);
-    let Some(e) = slot.get(&key) else {
+    let entry = slot.get(&key);
+    ctx.hit(entry.is_some(), key.bytes);
+    let Some(e) = entry else {
         ctx.out.bulk(b"");
         return Ok(());
     };
@@ -455,6 +481,7 @@ pub fn setrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     };
     if !val.is_empty() {
         slot.signal_modified(&key);
+        ctx.notify(STRING, "setrange", key.bytes);
     }
     ctx.out.int(len as i64);
     Ok(())
@@ -484,6 +511,7 @@ fn incr_by(ctx: &mut Ctx<'_>, key: &[u8], delta: i64) -> CmdResult {
             delta
         }
     };
+    ctx.notify(STRING, "incrby", key.bytes);
     ctx.out.int(result);
     Ok(())
 }
@@ -532,6 +560,7 @@ pub fn incrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         true,
         lru,
     );
+    ctx.notify(STRING, "incrbyfloat", key.bytes);
     ctx.out.bulk(text.as_bytes());
     Ok(())
 }
@@ -560,7 +589,9 @@ pub fn lcs(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let read = |ctx: &Ctx<'_>, k: &[u8]| -> Result<Vec<u8>, CmdError> {
         let key = ctx.key(k);
         let mut slot = ctx.lock(&key);
-        match slot.get(&key) {
+        let entry = slot.get(&key);
+        ctx.hit(entry.is_some(), key.bytes);
+        match entry {
             Some(e) => match e.value() {
                 Value::Str(s) => Ok(s.to_vec()),
                 #[allow(unreachable_patterns)]

@@ -14,6 +14,7 @@ use super::ctx::{arg_i64, is, numkeys_positions, Ctx};
 use crate::error::{CmdError, CmdResult};
 use crate::node::blocking::Refusal;
 use crate::resp::Reply;
+use crate::store::notify::{GENERIC, ZSET};
 use crate::store::zset::{cmp_elem, ZSet, ZsetLimits};
 use crate::store::{Entry, Key, Store, Value};
 
@@ -329,19 +330,24 @@ fn emit_with<'a>(
     }
 }
 
-/// Replaces `key` with `elems` (sorted, distinct) or deletes it when empty; returns the count.
+/// Replaces `key` with `elems` (sorted, distinct) and raises `event`, or
+/// deletes it when empty (raising `del` if it existed); returns the count.
 pub(super) fn store_result(
     ctx: &Ctx<'_>,
     slot: &mut crate::store::Locked<'_>,
     key: &Key<'_>,
     elems: Vec<(Box<[u8]>, f64)>,
+    event: &str,
 ) -> usize {
     let n = elems.len();
     if n == 0 {
-        slot.remove(key);
+        if slot.remove(key).is_some() {
+            slot.notify(GENERIC, "del", key.bytes);
+        }
     } else {
         let z = ZSet::from_sorted(elems, limits(ctx));
         slot.set(key, Value::ZSet(Box::new(z)), false, ctx.lru_stamp());
+        slot.notify(ZSET, event, key.bytes);
     }
     n
 }
@@ -459,12 +465,14 @@ fn zadd_generic(ctx: &mut Ctx<'_>, args: &[Bytes], mut f: AddFlags, first: usize
     let lim = limits(ctx);
     let key = ctx.key(&args[1]);
     let mut slot = ctx.lock(&key);
+    let event = if f.incr { "zincr" } else { "zadd" };
     let outcome = match slot.get_mut_quiet(&key) {
         Some(e) => {
             let o = zadd_apply(as_zset_mut(e)?, f, &pairs, lim)?;
             // Redis signals only when a member was added or its score changed.
             if o.added + o.updated > 0 {
                 slot.signal_modified(&key);
+                slot.notify(ZSET, event, key.bytes);
             }
             o
         }
@@ -474,6 +482,7 @@ fn zadd_generic(ctx: &mut Ctx<'_>, args: &[Bytes], mut f: AddFlags, first: usize
             let o = zadd_apply(&mut z, f, &pairs, lim)?;
             if !z.is_empty() {
                 slot.set(&key, Value::ZSet(Box::new(z)), false, ctx.lru_stamp());
+                slot.notify(ZSET, event, key.bytes);
             }
             o
         }
@@ -516,7 +525,7 @@ fn read_zset<T>(
     let key = ctx.key(key);
     let mut slot = ctx.lock(&key);
     let e = slot.get(&key);
-    ctx.hit(e.is_some());
+    ctx.hit(e.is_some(), key.bytes);
     let z = e.map(as_zset).transpose()?;
     Ok(f(z, ctx.out))
 }
@@ -588,10 +597,12 @@ pub fn zlexcount(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 /// Runs `f` on the sorted set at `key` for a write; deletes the key when `f`
 /// leaves it empty. Returns None when the key is missing. The key counts as
-/// modified (WATCH) only when `changed` says so of `f`'s result.
+/// modified (WATCH) and raises `event` only when `changed` says so of
+/// `f`'s result; a deletion raises `del` after it.
 fn write_zset<T>(
     ctx: &mut Ctx<'_>,
     key: &[u8],
+    event: &str,
     changed: fn(&T) -> bool,
     f: impl FnOnce(&mut ZSet) -> T,
 ) -> Result<Option<T>, CmdError> {
@@ -605,9 +616,11 @@ fn write_zset<T>(
     let empty = z.is_empty();
     if changed(&r) {
         slot.signal_modified(&key);
+        slot.notify(ZSET, event, key.bytes);
     }
     if empty {
         slot.remove(&key);
+        slot.notify(GENERIC, "del", key.bytes);
     }
     Ok(Some(r))
 }
@@ -617,6 +630,7 @@ pub fn zrem(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let n = write_zset(
         ctx,
         &args[1],
+        "zrem",
         |&n| n > 0,
         |z| args[2..].iter().filter(|m| z.remove(m).is_some()).count(),
     )?;
@@ -639,6 +653,7 @@ pub fn zremrangebyrank(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let n = write_zset(
         ctx,
         &args[1],
+        "zremrangebyrank",
         |&n| n > 0,
         |z| {
             let sp = rank_span(z.len(), start, end);
@@ -652,21 +667,22 @@ pub fn zremrangebyrank(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 /// ZREMRANGEBYSCORE key min max
 pub fn zremrangebyscore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let r = ScoreRange::parse(&args[2], &args[3])?;
-    remove_interval(ctx, &args[1], &r)
+    remove_interval(ctx, &args[1], &r, "zremrangebyscore")
 }
 
 /// ZREMRANGEBYLEX key min max
 pub fn zremrangebylex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let r = LexRange::parse(&args[2], &args[3])?;
-    remove_interval(ctx, &args[1], &r)
+    remove_interval(ctx, &args[1], &r, "zremrangebylex")
 }
 
 /// Removes the members of `key` inside the score or lex interval `r` and
 /// replies with how many went.
-fn remove_interval(ctx: &mut Ctx<'_>, key: &[u8], r: &impl Interval) -> CmdResult {
+fn remove_interval(ctx: &mut Ctx<'_>, key: &[u8], r: &impl Interval, event: &str) -> CmdResult {
     let n = write_zset(
         ctx,
         key,
+        event,
         |&n| n > 0,
         |z| {
             let sp = select_walk(z, r, false, 0, -1);
@@ -770,7 +786,9 @@ fn zrange_generic(
         let mut locks = ctx
             .store()
             .lock_many(ctx.client.db, &[dst, srck], ctx.now_ms);
-        let elems: Vec<(Box<[u8]>, f64)> = match locks.of(&srck).get(&srck) {
+        let src_entry = locks.of(&srck).get(&srck);
+        ctx.notify_miss(src_entry.is_some(), srck.bytes);
+        let elems: Vec<(Box<[u8]>, f64)> = match src_entry {
             None => Vec::new(),
             Some(e) => {
                 let z = as_zset(e)?;
@@ -778,7 +796,7 @@ fn zrange_generic(
                 z.range(s, e, false).map(|(m, sc)| (m.into(), sc)).collect()
             }
         };
-        let n = store_result(ctx, locks.of(&dst), &dst, elems);
+        let n = store_result(ctx, locks.of(&dst), &dst, elems, "zrangestore");
         ctx.out.int(n as i64);
         return Ok(());
     }
@@ -860,6 +878,7 @@ fn zpop_generic(ctx: &mut Ctx<'_>, args: &[Bytes], max: bool) -> CmdResult {
     let popped = write_zset(
         ctx,
         &args[1],
+        if max { "zpopmax" } else { "zpopmin" },
         |p: &Vec<(Box<[u8]>, f64)>| !p.is_empty(),
         |z| pop_n(z, count.unwrap_or(1), max),
     )?;
@@ -908,8 +927,13 @@ pub fn attempt_zset_pop(
         return Err(Refusal::Source);
     };
     let popped = pop_n(z, count.unwrap_or(1), max);
-    if z.is_empty() {
+    let empty = z.is_empty();
+    if !popped.is_empty() {
+        slot.notify(ZSET, if max { "zpopmax" } else { "zpopmin" }, key);
+    }
+    if empty {
         slot.remove(&k);
+        slot.notify(GENERIC, "del", key);
     }
     drop(slot);
     if popped.is_empty() {
@@ -1136,7 +1160,9 @@ fn setop_generic(
     let mut locks = ctx.store().lock_many(ctx.client.db, &all, ctx.now_ms);
     let mut lens = Vec::with_capacity(n);
     for k in &srcs {
-        lens.push(match locks.of(k).get(k) {
+        let e = locks.of(k).get(k);
+        ctx.notify_miss(e.is_some(), k.bytes);
+        lens.push(match e {
             Some(e) => input_len(e)?,
             None => 0,
         });
@@ -1237,7 +1263,12 @@ fn setop_generic(
     }
     result.sort_by(|a, b| cmp_elem(a.1, &a.0, b.1, &b.0));
     if let Some(dst) = dst {
-        let n = store_result(ctx, locks.of(&dst), &dst, result);
+        let event = match op {
+            SetOp::Union => "zunionstore",
+            SetOp::Inter => "zinterstore",
+            SetOp::Diff => "zdiffstore",
+        };
+        let n = store_result(ctx, locks.of(&dst), &dst, result, event);
         ctx.out.int(n as i64);
     } else {
         emit_elems(
@@ -1379,7 +1410,9 @@ pub fn zscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let cursor = super::keys::parse_cursor(&args[2])?;
     let key = ctx.key(&args[1]);
     let mut slot = ctx.lock(&key);
-    let Some(e) = slot.get(&key) else {
+    let e = slot.get(&key);
+    ctx.hit(e.is_some(), key.bytes);
+    let Some(e) = e else {
         super::keys::scan_head(ctx.out, 0, 0);
         return Ok(());
     };

@@ -99,9 +99,12 @@ pub fn random_hex_id() -> String {
 }
 
 /// Publishes the settings read on every command to lock-free globals
-/// (eviction/LFU parameters, slowlog threshold); called at start-up and by CONFIG SET.
+/// (eviction/LFU parameters, keyspace notification classes, the pubsub
+/// backlog limit, slowlog threshold); called at start-up and by CONFIG SET.
 pub fn apply_hot_settings(s: &Settings) {
     crate::store::evict::apply_settings(s);
+    crate::store::notify::apply_settings(s);
+    pubsub::apply_settings(s);
     slowlog::apply_settings(s);
     latency::apply_settings(s);
 }

@@ -9,7 +9,7 @@
 //! subscriber that never reads cannot grow the node's memory without bound.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -18,6 +18,7 @@ use parking_lot::Mutex;
 use super::clients::ClientHandle;
 use super::Node;
 use crate::resp::Reply;
+use crate::store::notify::{self, EventSink};
 
 /// Which family a subscription belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,6 +217,44 @@ impl Tables {
     }
 }
 
+/// `client-output-buffer-limit pubsub` hard limit in bytes, published by
+/// [`apply_settings`] so that delivery never takes the settings lock.
+static PUBSUB_LIMIT: AtomicU64 = AtomicU64::new(0);
+
+/// Publishes the settings delivery reads (start-up and CONFIG SET).
+pub fn apply_settings(s: &crate::config::Settings) {
+    PUBSUB_LIMIT.store(s.client_output_buffer_limit_pubsub, Ordering::Relaxed);
+}
+
+fn pubsub_limit() -> u64 {
+    PUBSUB_LIMIT.load(Ordering::Relaxed)
+}
+
+/// Keyspace notifications: the node publishes the store's events (see
+/// `store::notify`) like Redis' `notifyKeyspaceEvent`, the `__keyspace@`
+/// message first, through the ordinary PUBLISH path, so SUBSCRIBE and
+/// PSUBSCRIBE clients of either protocol receive them. Each node publishes
+/// its own keys' events to its own subscribers (Redis Cluster does the same).
+impl EventSink for Node {
+    fn publish_event(&self, flags: u32, db: usize, event: &str, key: &[u8]) {
+        let event = Bytes::copy_from_slice(event.as_bytes());
+        let key = Bytes::copy_from_slice(key);
+        let limit = pubsub_limit();
+        if flags & notify::KEYSPACE != 0 {
+            let mut chan = format!("__keyspace@{db}__:").into_bytes();
+            chan.extend_from_slice(&key);
+            self.pubsub
+                .deliver(self, false, &Bytes::from(chan), &event, limit);
+        }
+        if flags & notify::KEYEVENT != 0 {
+            let mut chan = format!("__keyevent@{db}__:").into_bytes();
+            chan.extend_from_slice(&event);
+            self.pubsub
+                .deliver(self, false, &Bytes::from(chan), &key, limit);
+        }
+    }
+}
+
 /// Node-wide subscription registry.
 #[derive(Debug, Default)]
 pub struct Hub {
@@ -247,7 +286,19 @@ impl Hub {
 
     /// Delivers a message and returns how many receivers got it.
     pub fn publish(&self, node: &Node, shard: bool, channel: &Bytes, payload: &Bytes) -> i64 {
-        let limit = node.config.read().client_output_buffer_limit_pubsub;
+        self.deliver(node, shard, channel, payload, pubsub_limit())
+    }
+
+    /// `publish` with the subscribers' backlog limit given (keyspace events
+    /// are published under a slot lock, where the settings lock is not taken).
+    fn deliver(
+        &self,
+        node: &Node,
+        shard: bool,
+        channel: &Bytes,
+        payload: &Bytes,
+        limit: u64,
+    ) -> i64 {
         let t = self.tables.lock();
         let mut receivers = 0;
         let direct = if shard { &t.shard } else { &t.channels };

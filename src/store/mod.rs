@@ -17,6 +17,7 @@ pub mod hash;
 pub mod hll;
 pub mod list;
 pub mod mutation;
+pub mod notify;
 pub mod rdb;
 pub mod set;
 pub mod slot;
@@ -135,6 +136,8 @@ pub struct Store {
     hasher: ahash::RandomState,
     /// Keyspace counters.
     pub stats: StoreStats,
+    /// The publisher of keyspace events (see `notify`).
+    events: notify::SinkSlot,
 }
 
 impl Store {
@@ -145,6 +148,7 @@ impl Store {
             dbs,
             hasher: ahash::RandomState::new(),
             stats: StoreStats::default(),
+            events: notify::SinkSlot::default(),
         };
         store.db(0);
         store
@@ -332,12 +336,19 @@ impl<'s> Locked<'s> {
         }
         let h = self.hasher();
         self.table.remove_at(pos, key.hash, h);
-        self.observe(key.bytes, Change::Expired);
+        self.expired(key.bytes);
+        None
+    }
+
+    /// Observes and counts the removal of an expired key, and raises its
+    /// `expired` event.
+    fn expired(&mut self, key: &[u8]) {
+        self.observe(key, Change::Expired);
         self.store
             .stats
             .expired_keys
             .fetch_add(1, Ordering::Relaxed);
-        None
+        self.store.notify(self.db, notify::EXPIRED, "expired", key);
     }
 
     /// Removes the key if its TTL has passed.
@@ -427,12 +438,13 @@ impl<'s> Locked<'s> {
         self.observe(key.bytes, Change::Written);
         let h = self.hasher();
         let (pos, old) = self.table.upsert(key.hash, entry, h);
-        let old = old?;
+        let Some(old) = old else {
+            self.created(key.bytes);
+            return None;
+        };
         if old.is_expired(self.now_ms) {
-            self.store
-                .stats
-                .expired_keys
-                .fetch_add(1, Ordering::Relaxed);
+            self.expired(key.bytes);
+            self.created(key.bytes);
             return None;
         }
         if keep_ttl && old.expire_at().is_some() {
@@ -445,7 +457,17 @@ impl<'s> Locked<'s> {
     pub fn insert_entry(&mut self, key: &Key<'_>, entry: Entry) -> Option<Entry> {
         self.observe(key.bytes, Change::Written);
         let h = self.hasher();
-        self.table.insert(key.hash, entry, h)
+        let old = self.table.insert(key.hash, entry, h);
+        if old.is_none() {
+            self.created(key.bytes);
+        }
+        old
+    }
+
+    /// Raises the `new` event of a key just created (Redis' `dbAdd`).
+    #[inline]
+    fn created(&self, key: &[u8]) {
+        self.store.notify(self.db, notify::NEW, "new", key);
     }
 
     /// Deletes `key`; returns its entry if it was live.
@@ -479,11 +501,7 @@ impl<'s> Locked<'s> {
         let hash = self.store.hash(e.key());
         let h = self.hasher();
         let gone = self.table.remove_at(pos, hash, h);
-        self.observe(gone.key(), Change::Expired);
-        self.store
-            .stats
-            .expired_keys
-            .fetch_add(1, Ordering::Relaxed);
+        self.expired(gone.key());
         true
     }
 
@@ -499,6 +517,8 @@ impl<'s> Locked<'s> {
             .stats
             .evicted_keys
             .fetch_add(1, Ordering::Relaxed);
+        self.store
+            .notify(self.db, notify::EVICTED, "evicted", key.bytes);
         true
     }
 
@@ -518,6 +538,13 @@ impl<'s> Locked<'s> {
     /// The underlying table (for scans and sampling).
     pub fn table(&mut self) -> &mut SlotTable {
         &mut self.table
+    }
+
+    /// Raises keyspace event `event` of `class` for `key` in this lock's
+    /// database (see `notify`).
+    #[inline]
+    pub fn notify(&self, class: u32, event: &str, key: &[u8]) {
+        self.store.notify(self.db, class, event, key);
     }
 
     /// The time this lock works at.
