@@ -121,10 +121,10 @@ pub fn tune_malloc() {
 static TRIM_HIGH: AtomicUsize = AtomicUsize::new(0);
 /// Smallest drop of `used_memory` (below its high since the last trim) that
 /// makes [`trim_after_shrink`] hand memory back.
-const TRIM_STEP: usize = 4 << 20;
+const TRIM_STEP: usize = 1 << 20;
 
 /// Hands freed heap memory back to the kernel (`malloc_trim`) once
-/// `used_memory` has fallen by at least 4 MiB, and by an eighth, below its
+/// `used_memory` has fallen by at least 1 MiB, and by an eighth, below its
 /// high since the last trim; returns whether it trimmed. Without this, memory
 /// freed inside glibc's heaps (not at their top, or under the 64 MiB trim
 /// threshold of [`tune_malloc`], in each of the per-thread arenas) stays

@@ -67,7 +67,7 @@ pub struct ClientMeta {
     /// Selected database.
     pub db: usize,
     /// Last command's full name.
-    pub last_cmd: String,
+    pub last_cmd: &'static str,
     /// Protocol version (2 or 3).
     pub resp: u8,
     /// Library name (CLIENT SETINFO / HELLO).
@@ -113,7 +113,7 @@ impl ClientHandle {
             "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id, self.addr, self.laddr, m.name, age, idle, flags, m.db, m.sub, m.psub, m.ssub, m.multi,
             qbuf, qbuf_alloc.saturating_sub(qbuf), qbuf_alloc, load(&self.mem.omem), load(&self.mem.total),
-            if m.last_cmd.is_empty() { "NULL" } else { &m.last_cmd }, m.resp.max(2), m.lib_name, m.lib_ver
+            if m.last_cmd.is_empty() { "NULL" } else { m.last_cmd }, m.resp.max(2), m.lib_name, m.lib_ver
         )
     }
 }

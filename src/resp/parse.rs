@@ -125,6 +125,15 @@ impl RequestParser {
         self.big.as_ref().map_or(0, |(b, _)| b.len())
     }
 
+    /// Drops the vectors kept for the next request, for a connection that
+    /// goes idle between requests (they are allocated again by the next).
+    pub fn release(&mut self) {
+        if self.count == 0 {
+            self.spans = Vec::new();
+            self.spare = Vec::new();
+        }
+    }
+
     /// Takes back an executed command's argument vector, emptied, so the next
     /// command reuses its allocation.
     pub fn recycle(&mut self, mut args: Vec<Bytes>) {

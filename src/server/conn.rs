@@ -137,6 +137,7 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
                     .net_output_bytes
                     .fetch_add(reply.buf.len() as u64, Ordering::Relaxed);
                 let limit = shared.config.read().client_output_buffer_limit_normal;
+                publish_mem(&handle, &inbuf, &parser, &reply, 0);
                 match write_out(&mut sock, &reply.buf, limit, &mut over_soft, &handle).await {
                     Ok(()) => {}
                     Err(WriteFail::Io) => break 'conn,
@@ -201,6 +202,7 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
         // arrives (the reply buffer is empty here, everything was written).
         if inbuf.is_empty() {
             inbuf = BytesMut::new();
+            parser.release();
         }
         reply.buf = BytesMut::new();
         publish_mem(&handle, &inbuf, &parser, &reply, 0);
@@ -509,11 +511,8 @@ fn process_batch(
     };
     drop(dispatcher);
     if ran {
-        let full = client.last_cmd;
         let mut m = client.handle.meta.lock();
-        if m.last_cmd != full {
-            m.last_cmd = full.to_string();
-        }
+        m.last_cmd = client.last_cmd;
         m.db = client.db;
     }
     next
