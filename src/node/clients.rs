@@ -50,11 +50,11 @@ pub struct ClientMem {
 }
 
 impl ClientMem {
-    /// Publishes the sizes of the connection's input and output.
-    pub fn publish(&self, qbuf: usize, qbuf_alloc: usize, omem: usize, total: usize) {
+    /// Publishes the sizes of the connection's input and of all it holds
+    /// (`omem` is stored on its own, by the code that waits to write).
+    pub fn publish(&self, qbuf: usize, qbuf_alloc: usize, total: usize) {
         self.qbuf.store(qbuf, Ordering::Relaxed);
         self.qbuf_alloc.store(qbuf_alloc, Ordering::Relaxed);
-        self.omem.store(omem, Ordering::Relaxed);
         self.total.store(total, Ordering::Relaxed);
     }
 }

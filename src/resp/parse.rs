@@ -119,10 +119,13 @@ impl RequestParser {
         }
     }
 
-    /// Bytes of a big argument received so far (part of the query buffer,
-    /// for `client-query-buffer-limit` and CLIENT LIST).
-    pub fn pending_big(&self) -> usize {
-        self.big.as_ref().map_or(0, |(b, _)| b.len())
+    /// Bytes of a big argument received so far and the size of its buffer
+    /// (part of the query buffer, for `client-query-buffer-limit` and CLIENT
+    /// LIST); zeros when none is being received.
+    pub fn big_buffer(&self) -> (usize, usize) {
+        self.big
+            .as_ref()
+            .map_or((0, 0), |(b, len)| (b.len(), len + 2))
     }
 
     /// Drops the vectors kept for the next request, for a connection that
@@ -501,7 +504,7 @@ mod tests {
             let n = 1000.min(wire.len() - fed).min(t.capacity() - t.len());
             t.extend_from_slice(&wire[fed..fed + n]);
             fed += n;
-            big_seen = big_seen.max(p.pending_big());
+            big_seen = big_seen.max(p.big_buffer().0);
         }
     }
 

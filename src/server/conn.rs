@@ -137,7 +137,7 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
                     .net_output_bytes
                     .fetch_add(reply.buf.len() as u64, Ordering::Relaxed);
                 let limit = shared.config.read().client_output_buffer_limit_normal;
-                publish_mem(&handle, &inbuf, &parser, &reply, 0);
+                publish_mem(&handle, &inbuf, &parser, &reply);
                 match write_out(&mut sock, &reply.buf, limit, &mut over_soft, &handle).await {
                     Ok(()) => {}
                     Err(WriteFail::Io) => break 'conn,
@@ -205,7 +205,7 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
             parser.release();
         }
         reply.buf = BytesMut::new();
-        publish_mem(&handle, &inbuf, &parser, &reply, 0);
+        publish_mem(&handle, &inbuf, &parser, &reply);
         let idle = shared.config.read().timeout;
         // Like Redis: MONITOR and Pub/Sub clients never time out, clients inside MULTI do.
         let exempt_from_idle = monitor.is_some() || client.subscriptions() > 0;
@@ -246,8 +246,8 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
                     .fetch_add(n as u64, Ordering::Relaxed);
                 handle.last_active_ms.store(now_ms(), Ordering::Relaxed);
                 let limit = shared.config.read().client_query_buffer_limit as usize;
-                publish_mem(&handle, &inbuf, &parser, &reply, 0);
-                if inbuf.len() + parser.pending_big() > limit {
+                publish_mem(&handle, &inbuf, &parser, &reply);
+                if inbuf.len() + parser.big_buffer().0 > limit {
                     shared
                         .stats
                         .client_query_buffer_limit_disconnections
@@ -279,20 +279,14 @@ enum WriteFail {
     OverLimit,
 }
 
-/// Publishes the sizes of the connection's buffers (CLIENT LIST), with
-/// `unsent` reply bytes not yet taken by the socket.
-fn publish_mem(
-    handle: &ClientHandle,
-    inbuf: &BytesMut,
-    parser: &RequestParser,
-    reply: &Reply,
-    unsent: usize,
-) {
-    let qbuf = inbuf.len() + parser.pending_big();
-    let qbuf_alloc = inbuf.capacity() + parser.pending_big();
+/// Publishes the sizes of the connection's buffers (CLIENT LIST; `omem` is
+/// published by `write_out` while it waits).
+fn publish_mem(handle: &ClientHandle, inbuf: &BytesMut, parser: &RequestParser, reply: &Reply) {
+    let (big, big_alloc) = parser.big_buffer();
+    let (qbuf, qbuf_alloc) = (inbuf.len() + big, inbuf.capacity() + big_alloc);
     let state = std::mem::size_of::<Client>() + std::mem::size_of::<ClientHandle>();
     let total = state + qbuf_alloc + reply.buf.capacity();
-    handle.mem.publish(qbuf, qbuf_alloc, unsent, total);
+    handle.mem.publish(qbuf, qbuf_alloc, total);
 }
 
 /// Writes `out` to the client. A slow reader normally just gets backpressure

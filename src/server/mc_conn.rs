@@ -259,7 +259,7 @@ async fn serve(
         let state = std::mem::size_of::<ClientHandle>();
         client
             .mem
-            .publish(inbuf.len(), inbuf.capacity(), 0, state + inbuf.capacity());
+            .publish(inbuf.len(), inbuf.capacity(), state + inbuf.capacity());
         // `biased`: when the socket woke the task, only the read is polled
         // (the others are polled, and their wakers kept, only while it waits).
         let read = tokio::select! {
