@@ -17,6 +17,7 @@ use tokio::sync::broadcast;
 use tracing::debug;
 
 use super::access::{Access, PROTECTED_MODE_RESP};
+use super::spare::{self, READ_ROOM};
 use crate::cmd::client::Client;
 use crate::cmd::Shared;
 use crate::cmd::{After, Dispatched, Dispatcher};
@@ -27,9 +28,6 @@ use crate::store::now_ms;
 
 /// Output flushed mid-batch once it grows past this, for backpressure.
 const FLUSH_AT: usize = 64 * 1024;
-/// Input buffer allocated when input arrives (Redis' `PROTO_IOBUF_LEN`); an
-/// idle connection holds none.
-const READ_ROOM: usize = 16 * 1024;
 /// Replies of forwarded commands (cluster proxy) collected mid-batch once
 /// this many are outstanding, for backpressure.
 const MAX_IN_FLIGHT: usize = 128;
@@ -198,10 +196,11 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
             continue;
         }
         // Like Redis with its query buffer, a waiting connection keeps no
-        // buffers it does not need: they are allocated again when input
-        // arrives (the reply buffer is empty here, everything was written).
+        // buffers it does not need: the read buffer goes back to the
+        // thread's spares until input arrives, the reply buffer (empty here,
+        // everything was written) is dropped.
         if inbuf.is_empty() {
-            inbuf = BytesMut::new();
+            spare::give(std::mem::take(&mut inbuf));
             parser.release();
         }
         reply.buf = BytesMut::new();
@@ -211,10 +210,13 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
         let exempt_from_idle = monitor.is_some() || client.subscriptions() > 0;
         let read = tokio::select! {
             r = sock.readable() => match r {
-                Ok(()) => match sock.try_read_buf(parser.read_target(&mut inbuf, READ_ROOM)) {
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-                    r => r,
-                },
+                Ok(()) => {
+                    spare::refill(&mut inbuf);
+                    match sock.try_read_buf(parser.read_target(&mut inbuf, READ_ROOM)) {
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                        r => r,
+                    }
+                }
                 Err(e) => Err(e),
             },
             _ = handle.wake.notified() => {

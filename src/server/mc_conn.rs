@@ -15,6 +15,7 @@ use tokio::runtime::Handle;
 use tracing::debug;
 
 use super::access::{Access, PROTECTED_MODE_MEMCACHED};
+use super::spare::{self, READ_ROOM};
 use crate::cmd::Shared;
 use crate::config::Settings;
 use crate::error::StartError;
@@ -23,10 +24,6 @@ use crate::memcache::{limits, process, Next};
 use crate::node::clients::ClientHandle;
 use crate::node::mc_stats::McCounters;
 use crate::store::now_ms;
-
-/// Spare input capacity made before each read (an idle connection holds no
-/// input buffer).
-const READ_ROOM: usize = 16 * 1024;
 
 /// memcached's answer to a connection over the limit (then it closes).
 const TOO_MANY: &[u8] = b"ERROR Too many open connections\r\n";
@@ -253,7 +250,7 @@ async fn serve(
         // buffers it does not need: they are allocated again when input
         // arrives (the output is empty here, everything was written).
         if inbuf.is_empty() {
-            inbuf = BytesMut::new();
+            spare::give(std::mem::take(&mut inbuf));
         }
         out = Vec::new();
         let state = std::mem::size_of::<ClientHandle>();
@@ -270,6 +267,7 @@ async fn serve(
                     // spare capacity, which shrinks as parsed bytes are
                     // advanced past, and a request split over two reads
                     // costs a syscall and a parse retry.
+                    spare::refill(&mut inbuf);
                     if inbuf.capacity() - inbuf.len() < READ_ROOM {
                         inbuf.reserve(READ_ROOM);
                     }

@@ -11,6 +11,7 @@ pub mod mc_conn;
 pub mod metrics;
 pub mod migrate_task;
 pub mod raft_task;
+pub mod spare;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
