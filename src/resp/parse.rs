@@ -128,10 +128,12 @@ impl RequestParser {
             .map_or((0, 0), |(b, len)| (b.len(), len + 2))
     }
 
-    /// Drops the vectors kept for the next request, for a connection that
-    /// goes idle between requests (they are allocated again by the next).
+    /// Drops the vectors kept for the next request when they are larger
+    /// than a short command needs, for a connection that goes idle between
+    /// requests (they are allocated again by the next).
     pub fn release(&mut self) {
-        if self.count == 0 {
+        const KEEP: usize = 4;
+        if self.count == 0 && self.spans.capacity() + self.spare.capacity() > 2 * KEEP {
             self.spans = Vec::new();
             self.spare = Vec::new();
         }

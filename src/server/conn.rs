@@ -28,6 +28,8 @@ use crate::store::now_ms;
 
 /// Output flushed mid-batch once it grows past this, for backpressure.
 const FLUSH_AT: usize = 64 * 1024;
+/// Largest reply buffer an idle connection keeps.
+const KEEP_REPLY: usize = 1024;
 /// Replies of forwarded commands (cluster proxy) collected mid-batch once
 /// this many are outstanding, for backpressure.
 const MAX_IN_FLIGHT: usize = 128;
@@ -198,12 +200,15 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
         // Like Redis with its query buffer, a waiting connection keeps no
         // buffers it does not need: the read buffer goes back to the
         // thread's spares until input arrives, the reply buffer (empty here,
-        // everything was written) is dropped.
+        // everything was written) is dropped unless it is small enough to
+        // keep for the next reply (a malloc and free per request saved).
         if inbuf.is_empty() {
             spare::give(std::mem::take(&mut inbuf));
             parser.release();
         }
-        reply.buf = BytesMut::new();
+        if reply.buf.capacity() > KEEP_REPLY {
+            reply.buf = BytesMut::new();
+        }
         publish_mem(&handle, &inbuf, &parser, &reply);
         let idle = shared.config.read().timeout;
         // Like Redis: MONITOR and Pub/Sub clients never time out, clients inside MULTI do.
