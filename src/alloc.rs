@@ -8,7 +8,7 @@
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 
 use std::alloc::System;
 
@@ -100,7 +100,8 @@ pub fn rss_bytes() -> usize {
 /// and top pad the worker threads' arenas shrank and grew again (an
 /// `mprotect` about every 50 memcached sets, plus page faults to touch the
 /// pages again; 7% more server CPU per set than with these settings).
-/// Freed memory at a heap's top is returned once 64 MiB of it is free; a
+/// Freed memory at a heap's top is returned once 64 MiB of it is free (the
+/// rest is handed back by [`trim_after_shrink`]); a
 /// heap grows 16 MiB at a time (address space, not resident memory); blocks
 /// under 4 MiB come from the heaps, not from their own `mmap` (setting the
 /// trim threshold turns off glibc's adaptive mmap threshold). Call once,
@@ -114,4 +115,34 @@ pub fn tune_malloc() {
         libc::mallopt(libc::M_TOP_PAD, 16 << 20);
         libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
     }
+}
+
+/// The highest `used_memory` seen since the last trim.
+static TRIM_HIGH: AtomicUsize = AtomicUsize::new(0);
+/// Smallest drop of `used_memory` (below its high since the last trim) that
+/// makes [`trim_after_shrink`] hand memory back.
+const TRIM_STEP: usize = 1 << 20;
+
+/// Hands freed heap memory back to the kernel (`malloc_trim`) once
+/// `used_memory` has fallen by at least 1 MiB, and by an eighth, below its
+/// high since the last trim; returns whether it trimmed. Without this, memory
+/// freed inside glibc's heaps (not at their top, or under the 64 MiB trim
+/// threshold of [`tune_malloc`], in each of the per-thread arenas) stays
+/// resident for ever: 7 waves of 5,000 connections opened and closed grew
+/// RSS from 62 to 172 MB while `used_memory` stayed at 2 MB. Called by the
+/// server's periodic task; a workload whose usage stays level never trims,
+/// so the set/overwrite churn [`tune_malloc`] avoids does not come back.
+pub fn trim_after_shrink() -> bool {
+    let used = used_memory();
+    let high = TRIM_HIGH.fetch_max(used, Ordering::Relaxed).max(used);
+    if high - used < TRIM_STEP.max(used / 8) {
+        return false;
+    }
+    TRIM_HIGH.store(used, Ordering::Relaxed);
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim has no preconditions; it takes each arena's lock.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+    true
 }

@@ -167,6 +167,19 @@ pub enum SetBy {
 /// make the node write where it should not.
 const PROTECTED: [&str; 1] = ["dir"];
 
+/// One class of `client-output-buffer-limit`, as in Redis: a client whose
+/// reply bytes not yet taken pass `hard`, or stay above `soft` for more than
+/// `soft_secs` seconds, is disconnected (0 turns a limit off).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OutputLimit {
+    /// Hard limit in bytes.
+    pub hard: u64,
+    /// Soft limit in bytes.
+    pub soft: u64,
+    /// How long the soft limit may be exceeded, in seconds.
+    pub soft_secs: u64,
+}
+
 /// All settings of a node.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -194,8 +207,8 @@ pub struct Settings {
     pub proto_max_bulk_len: u64,
     /// Largest unparsed query buffer per client.
     pub client_query_buffer_limit: u64,
-    /// Output buffer hard limit for normal clients (bytes, 0: none).
-    pub client_output_buffer_limit_normal: u64,
+    /// Output buffer limits for normal clients.
+    pub client_output_buffer_limit_normal: OutputLimit,
     /// Output buffer hard limit for pub/sub clients.
     pub client_output_buffer_limit_pubsub: u64,
     /// Background task frequency.
@@ -300,7 +313,7 @@ impl Default for Settings {
             databases: 16,
             proto_max_bulk_len: 512 * 1024 * 1024,
             client_query_buffer_limit: 1024 * 1024 * 1024,
-            client_output_buffer_limit_normal: 0,
+            client_output_buffer_limit_normal: OutputLimit::default(),
             client_output_buffer_limit_pubsub: 32 * 1024 * 1024,
             hz: 10,
             slowlog_log_slower_than: 10000,
@@ -506,8 +519,11 @@ pub static PARAMS: &[Param] = &[
         mutable: true,
         get: |s| {
             format!(
-                "normal {} 0 0 slave 268435456 67108864 60 pubsub {} 8388608 60",
-                s.client_output_buffer_limit_normal, s.client_output_buffer_limit_pubsub
+                "normal {} {} {} slave 268435456 67108864 60 pubsub {} 8388608 60",
+                s.client_output_buffer_limit_normal.hard,
+                s.client_output_buffer_limit_normal.soft,
+                s.client_output_buffer_limit_normal.soft_secs,
+                s.client_output_buffer_limit_pubsub
             )
         },
         set: |s, v| {
@@ -515,19 +531,29 @@ pub static PARAMS: &[Param] = &[
             if parts.is_empty() || !parts.len().is_multiple_of(4) {
                 return Err("Wrong number of arguments in buffer limit configuration.".into());
             }
+            // Every class is checked before any is applied, as in Redis.
+            let mut parsed = Vec::with_capacity(parts.len() / 4);
             for c in parts.chunks(4) {
-                let hard = parse_memory(c[1]).ok_or(
-                    "Error in hard, soft or soft_seconds setting in buffer limit configuration.",
-                )?;
-                match c[0].to_ascii_lowercase().as_str() {
-                    "normal" => s.client_output_buffer_limit_normal = hard,
-                    "pubsub" => s.client_output_buffer_limit_pubsub = hard,
-                    "slave" | "replica" => {}
-                    _ => {
-                        return Err(
-                            "Invalid client class specified in buffer limit configuration.".into(),
-                        )
-                    }
+                let class = c[0].to_ascii_lowercase();
+                if !matches!(class.as_str(), "normal" | "pubsub" | "slave" | "replica") {
+                    return Err(
+                        "Invalid client class specified in buffer limit configuration.".into(),
+                    );
+                }
+                let bad =
+                    "Error in hard, soft or soft_seconds setting in buffer limit configuration.";
+                let limit = OutputLimit {
+                    hard: parse_memory(c[1]).ok_or(bad)?,
+                    soft: parse_memory(c[2]).ok_or(bad)?,
+                    soft_secs: c[3].parse().map_err(|_| bad)?,
+                };
+                parsed.push((class, limit));
+            }
+            for (class, limit) in parsed {
+                match class.as_str() {
+                    "normal" => s.client_output_buffer_limit_normal = limit,
+                    "pubsub" => s.client_output_buffer_limit_pubsub = limit.hard,
+                    _ => {}
                 }
             }
             Ok(())

@@ -55,8 +55,10 @@ pub struct Client {
     pub close_after_reply: bool,
     /// CLIENT NO-EVICT flag.
     pub no_evict: bool,
-    /// Pub/Sub subscriptions (created by the first SUBSCRIBE).
-    pub pubsub: Option<crate::node::pubsub::Subscriptions>,
+    /// Pub/Sub subscriptions (created by the first SUBSCRIBE; boxed, since
+    /// most connections never subscribe and every idle one pays for this
+    /// struct).
+    pub pubsub: Option<Box<crate::node::pubsub::Subscriptions>>,
     /// An authenticated peer link (the CLUSTER PROXY-ORIGIN handshake
     /// passed): its requests are never re-routed, and only it may send the
     /// internal CLUSTER subcommands.

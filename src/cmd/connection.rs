@@ -221,9 +221,9 @@ pub fn client_info(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
 /// Redis records the running command (and db) before executing it, so a
 /// client's own CLIENT INFO/LIST line shows them; our connection loop only
 /// publishes them per batch.
-fn note_running(ctx: &Ctx<'_>, name: &str) {
+fn note_running(ctx: &Ctx<'_>, name: &'static str) {
     let mut m = ctx.client.handle.meta.lock();
-    m.last_cmd = name.to_string();
+    m.last_cmd = name;
     m.db = ctx.client.db;
 }
 

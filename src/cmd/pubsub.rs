@@ -26,7 +26,7 @@ fn subscribe_to(ctx: &mut Ctx<'_>, args: &[Bytes], kind: Kind) -> CmdResult {
     let subs = ctx
         .client
         .pubsub
-        .get_or_insert_with(|| Subscriptions::new(handle.clone()));
+        .get_or_insert_with(|| Box::new(Subscriptions::new(handle.clone())));
     for name in &args[1..] {
         subs.add(hub, kind, name);
         let count = subs.reply_count(kind);

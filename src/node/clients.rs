@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -30,6 +30,33 @@ pub struct ClientHandle {
     pub dirty: AtomicBool,
     /// Wakes the connection (kill, unblock, messages).
     pub wake: Notify,
+    /// What the connection's buffers hold, as its task last published it.
+    pub mem: ClientMem,
+}
+
+/// A connection's buffer sizes for CLIENT LIST (`qbuf`, `qbuf-free`, `rbs`,
+/// `omem`, `tot-mem`), published by its task when it reads, waits or is
+/// stuck writing, since only that task owns the buffers.
+#[derive(Debug, Default)]
+pub struct ClientMem {
+    /// Input received and not yet executed.
+    pub qbuf: AtomicUsize,
+    /// Bytes allocated for input.
+    pub qbuf_alloc: AtomicUsize,
+    /// Reply bytes produced and not yet taken by the client's socket.
+    pub omem: AtomicUsize,
+    /// Everything the connection holds: its state and both buffers.
+    pub total: AtomicUsize,
+}
+
+impl ClientMem {
+    /// Publishes the sizes of the connection's input and of all it holds
+    /// (`omem` is stored on its own, by the code that waits to write).
+    pub fn publish(&self, qbuf: usize, qbuf_alloc: usize, total: usize) {
+        self.qbuf.store(qbuf, Ordering::Relaxed);
+        self.qbuf_alloc.store(qbuf_alloc, Ordering::Relaxed);
+        self.total.store(total, Ordering::Relaxed);
+    }
 }
 
 /// Descriptive fields shown by CLIENT LIST / INFO.
@@ -40,7 +67,7 @@ pub struct ClientMeta {
     /// Selected database.
     pub db: usize,
     /// Last command's full name.
-    pub last_cmd: String,
+    pub last_cmd: &'static str,
     /// Protocol version (2 or 3).
     pub resp: u8,
     /// Library name (CLIENT SETINFO / HELLO).
@@ -49,10 +76,6 @@ pub struct ClientMeta {
     pub lib_ver: String,
     /// Flags letters (N, x, P, ...).
     pub flags: String,
-    /// Query buffer length.
-    pub qbuf: usize,
-    /// Output buffer length.
-    pub omem: usize,
     /// Subscribed channel count.
     pub sub: usize,
     /// Subscribed pattern count.
@@ -84,10 +107,13 @@ impl ClientHandle {
         if flags.is_empty() {
             flags.push('N');
         }
+        let load = |a: &AtomicUsize| a.load(Ordering::Relaxed);
+        let (qbuf, qbuf_alloc) = (load(&self.mem.qbuf), load(&self.mem.qbuf_alloc));
         format!(
-            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
-            self.id, self.addr, self.laddr, m.name, age, idle, flags, m.db, m.sub, m.psub, m.ssub, m.multi, m.qbuf, m.omem,
-            if m.last_cmd.is_empty() { "NULL" } else { &m.last_cmd }, m.resp.max(2), m.lib_name, m.lib_ver
+            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            self.id, self.addr, self.laddr, m.name, age, idle, flags, m.db, m.sub, m.psub, m.ssub, m.multi,
+            qbuf, qbuf_alloc.saturating_sub(qbuf), qbuf_alloc, load(&self.mem.omem), load(&self.mem.total),
+            if m.last_cmd.is_empty() { "NULL" } else { m.last_cmd }, m.resp.max(2), m.lib_name, m.lib_ver
         )
     }
 }
@@ -117,6 +143,7 @@ impl ClientRegistry {
             killed: AtomicBool::new(false),
             dirty: AtomicBool::new(false),
             wake: Notify::new(),
+            mem: ClientMem::default(),
         });
         self.clients.lock().insert(id, h.clone());
         h

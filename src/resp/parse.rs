@@ -62,6 +62,14 @@ pub fn parse_request(buf: &mut BytesMut, limits: ParseLimits) -> Result<Parsed, 
 ///
 /// The state refers to offsets in the caller's buffer: use one parser per
 /// buffer, and only append to that buffer between calls.
+///
+/// A parser made by [`RequestParser::with_big_args`] also receives big
+/// arguments like Redis does (`PROTO_MBULK_BIG_ARG`): a bulk of at least
+/// [`BIG_ARG`] bytes that has not fully arrived gets its own buffer of exactly
+/// its size, which the connection reads into ([`RequestParser::read_target`])
+/// and which becomes the argument without a copy (unique, so a command may
+/// keep it: see `StrValue::Big`). A 500 MB `SET` then needs 500 MB, not a
+/// read buffer grown to 500 MB plus the stored copy.
 #[derive(Debug, Default)]
 pub struct RequestParser {
     /// Declared argument count of the current frame (0: header not parsed).
@@ -70,11 +78,67 @@ pub struct RequestParser {
     pos: usize,
     /// (start, len) of the arguments parsed so far.
     spans: Vec<(usize, usize)>,
+    /// Arguments of the current frame already taken out of the read buffer
+    /// (those before and including a big argument), in order, before `spans`.
+    taken: Vec<Bytes>,
+    /// The big argument being received: its exactly sized buffer (payload
+    /// and CRLF) and the payload length.
+    big: Option<(BytesMut, usize)>,
+    /// Whether big arguments get their own buffer.
+    big_args: bool,
     /// An emptied argument vector to fill next (see [`RequestParser::recycle`]).
     spare: Vec<Bytes>,
 }
 
+/// Smallest bulk that gets its own buffer (Redis' `PROTO_MBULK_BIG_ARG`).
+pub const BIG_ARG: usize = 32 * 1024;
+
 impl RequestParser {
+    /// A parser that receives big arguments in their own buffers; the
+    /// connection must then read through [`RequestParser::read_target`].
+    pub fn with_big_args() -> Self {
+        RequestParser {
+            big_args: true,
+            ..Default::default()
+        }
+    }
+
+    /// The buffer the next read should fill: a big argument's own buffer
+    /// while it is being received (its capacity is exactly what is missing,
+    /// so a read never takes bytes past it), else the read buffer `buf`,
+    /// given `room` bytes of spare capacity when less than half that is left.
+    pub fn read_target<'a>(&'a mut self, buf: &'a mut BytesMut, room: usize) -> &'a mut BytesMut {
+        match &mut self.big {
+            Some((b, len)) if b.len() < *len + 2 => b,
+            _ => {
+                if buf.capacity() - buf.len() < room / 2 {
+                    buf.reserve(room);
+                }
+                buf
+            }
+        }
+    }
+
+    /// Bytes of a big argument received so far and the size of its buffer
+    /// (part of the query buffer, for `client-query-buffer-limit` and CLIENT
+    /// LIST); zeros when none is being received.
+    pub fn big_buffer(&self) -> (usize, usize) {
+        self.big
+            .as_ref()
+            .map_or((0, 0), |(b, len)| (b.len(), len + 2))
+    }
+
+    /// Drops the vectors kept for the next request when they are larger
+    /// than a short command needs, for a connection that goes idle between
+    /// requests (they are allocated again by the next).
+    pub fn release(&mut self) {
+        const KEEP: usize = 4;
+        if self.count == 0 && self.spans.capacity() + self.spare.capacity() > 2 * KEEP {
+            self.spans = Vec::new();
+            self.spare = Vec::new();
+        }
+    }
+
     /// Takes back an executed command's argument vector, emptied, so the next
     /// command reuses its allocation.
     pub fn recycle(&mut self, mut args: Vec<Bytes>) {
@@ -90,7 +154,7 @@ impl RequestParser {
         buf: &mut BytesMut,
         limits: ParseLimits,
     ) -> Result<Parsed, ProtocolError> {
-        let r = if buf.is_empty() {
+        let r = if buf.is_empty() && self.big.is_none() {
             Ok(Parsed::Incomplete)
         } else if self.count > 0 || buf[0] == b'*' {
             self.parse_multibulk(buf, limits)
@@ -101,6 +165,8 @@ impl RequestParser {
             self.count = 0;
             self.pos = 0;
             self.spans.clear();
+            self.taken.clear();
+            self.big = None;
             // Reused across requests; only a huge request's capacity is returned.
             if self.spans.capacity() > 1024 {
                 self.spans = Vec::new();
@@ -139,7 +205,25 @@ impl RequestParser {
             self.pos = cr + 2;
             self.spans.reserve(self.count.min(1024));
         }
-        while self.spans.len() < self.count {
+        while self.taken.len() + self.spans.len() < self.count {
+            if let Some((mut b, len)) = self.big.take() {
+                if b.len() < len + 2 {
+                    self.big = Some((b, len));
+                    return Ok(Parsed::Incomplete);
+                }
+                if b.len() > len + 2 {
+                    // Only when the allocator gave more room than asked: the
+                    // bytes a read put past the argument go back in front.
+                    let mut rest = b.split_off(len + 2);
+                    rest.extend_from_slice(buf);
+                    *buf = rest;
+                }
+                // Redis skips the two bytes after the payload without checking them.
+                let mut arg = b.freeze();
+                arg.truncate(len);
+                self.taken.push(arg);
+                continue;
+            }
             let pos = self.pos;
             if pos >= buf.len() {
                 return Ok(Parsed::Incomplete);
@@ -168,6 +252,10 @@ impl RequestParser {
             }
             let start = cr + 2;
             // Redis skips the two bytes after the payload without checking them.
+            if buf.len() < start + len + 2 && len >= BIG_ARG && self.big_args {
+                self.start_big(buf, start, len);
+                continue;
+            }
             if buf.len() < start + len + 2 {
                 if buf.capacity() - buf.len() < start + len + 2 - buf.len() {
                     buf.reserve(start + len + 2 - buf.len());
@@ -182,7 +270,8 @@ impl RequestParser {
         // increment each); the last one is the frame itself, narrowed, which
         // saves an increment and a decrement per command.
         let mut args = std::mem::take(&mut self.spare);
-        args.reserve(self.spans.len());
+        args.reserve(self.taken.len() + self.spans.len());
+        args.append(&mut self.taken);
         let last = self.spans.pop();
         args.extend(self.spans.drain(..).map(|(s, l)| frame.slice(s..s + l)));
         if let Some((s, l)) = last {
@@ -191,6 +280,23 @@ impl RequestParser {
             args.push(frame);
         }
         Ok(Parsed::Command(args))
+    }
+}
+
+impl RequestParser {
+    /// Starts receiving the big argument whose payload begins at `start` in
+    /// `buf`: the arguments before it leave the read buffer (as slices of
+    /// the bytes before the payload), and the payload bytes already read move
+    /// to the argument's own buffer of `len` + 2 bytes.
+    fn start_big(&mut self, buf: &mut BytesMut, start: usize, len: usize) {
+        let head = buf.split_to(start).freeze();
+        self.taken
+            .extend(self.spans.drain(..).map(|(s, l)| head.slice(s..s + l)));
+        let mut own = BytesMut::with_capacity(len + 2);
+        own.extend_from_slice(buf);
+        buf.clear();
+        self.big = Some((own, len));
+        self.pos = 0;
     }
 }
 
@@ -378,6 +484,51 @@ mod tests {
                 Err(e) => return (cmds, Some(e), buf.len()),
             }
         }
+    }
+
+    /// Feeds `wire` to `p` in reads of at most 1000 bytes, each into the
+    /// parser's read target, and returns the commands and the largest
+    /// partial big argument seen.
+    fn feed(p: &mut RequestParser, wire: &[u8]) -> (Vec<Vec<Bytes>>, usize) {
+        let (mut buf, mut cmds, mut fed, mut big_seen) = (BytesMut::new(), Vec::new(), 0, 0);
+        loop {
+            loop {
+                match p.parse(&mut buf, ParseLimits::default()) {
+                    Ok(Parsed::Command(c)) => cmds.push(c),
+                    Ok(Parsed::Incomplete) => break,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            if fed == wire.len() {
+                return (cmds, big_seen);
+            }
+            let t = p.read_target(&mut buf, 16 * 1024);
+            let n = 1000.min(wire.len() - fed).min(t.capacity() - t.len());
+            t.extend_from_slice(&wire[fed..fed + n]);
+            fed += n;
+            big_seen = big_seen.max(p.big_buffer().0);
+        }
+    }
+
+    #[test]
+    fn big_argument_gets_its_own_buffer() {
+        let value = vec![b'v'; BIG_ARG * 3 + 7];
+        let mut wire = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n".to_vec();
+        wire.extend_from_slice(format!("${}\r\n", value.len()).as_bytes());
+        wire.extend_from_slice(&value);
+        wire.extend_from_slice(b"\r\n*2\r\n$4\r\nECHO\r\n$2\r\nhi\r\n");
+        let (cmds, big) = feed(&mut RequestParser::with_big_args(), &wire);
+        assert_eq!(cmds.len(), 2);
+        assert_eq!(cmds[0][..2], [Bytes::from("SET"), Bytes::from("k")]);
+        assert_eq!(cmds[0][2], value);
+        assert!(cmds[0][2].is_unique(), "the value owns its buffer");
+        assert_eq!(cmds[1], vec![Bytes::from("ECHO"), Bytes::from("hi")]);
+        assert!(big > BIG_ARG, "received in its own buffer");
+        // Without big-argument buffers: same commands, the value a slice.
+        let (plain, big) = feed(&mut RequestParser::default(), &wire);
+        assert_eq!(plain, cmds);
+        assert_eq!(big, 0);
+        assert!(!plain[0][2].is_unique());
     }
 
     #[test]

@@ -30,10 +30,10 @@ pub struct Reply {
 }
 
 impl Reply {
-    /// An empty RESP2 reply buffer.
+    /// An empty RESP2 reply buffer (allocated as replies are added).
     pub fn new() -> Self {
         Reply {
-            buf: BytesMut::with_capacity(16 * 1024),
+            buf: BytesMut::new(),
             proto: Proto::Resp2,
         }
     }

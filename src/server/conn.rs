@@ -11,21 +11,25 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::broadcast;
 use tracing::debug;
 
 use super::access::{Access, PROTECTED_MODE_RESP};
+use super::spare::{self, READ_ROOM};
 use crate::cmd::client::Client;
 use crate::cmd::Shared;
 use crate::cmd::{After, Dispatched, Dispatcher};
+use crate::config::OutputLimit;
 use crate::node::clients::ClientHandle;
 use crate::resp::{ParseLimits, Parsed, Reply, RequestParser};
 use crate::store::now_ms;
 
 /// Output flushed mid-batch once it grows past this, for backpressure.
 const FLUSH_AT: usize = 64 * 1024;
+/// Largest reply buffer an idle connection keeps.
+const KEEP_REPLY: usize = 1024;
 /// Replies of forwarded commands (cluster proxy) collected mid-batch once
 /// this many are outstanding, for backpressure.
 const MAX_IN_FLIGHT: usize = 128;
@@ -89,8 +93,10 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
     let handle = shared.clients.register(addr, laddr, now_ms());
     let mut client = Client::new(handle.clone(), !access.needs_auth);
     let mut reply = Reply::new();
-    let mut inbuf = BytesMut::with_capacity(16 * 1024);
-    let mut parser = RequestParser::default();
+    let mut inbuf = BytesMut::new();
+    let mut parser = RequestParser::with_big_args();
+    // Since when the pending output has been over the soft limit.
+    let mut over_soft = None;
     let mut stop = shared.shutdown.subscribe();
     let mut monitor: Option<broadcast::Receiver<bytes::Bytes>> = None;
     // A parsed command waiting until forwarded commands before it are answered.
@@ -112,12 +118,12 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
             }
             // Replies of commands forwarded to other cluster nodes.
             if !client.in_flight.is_empty() {
-                super::forward::settle(&mut client, &mut reply).await;
+                Box::pin(super::forward::settle(&mut client, &mut reply)).await;
             }
             // DEBUG SLEEP / WAIT answer after the pause, like Redis.
             if let Next::Sleep(d) = next {
                 tokio::select! {
-                    _ = tokio::time::sleep(d) => {}
+                    _ = Box::pin(tokio::time::sleep(d)) => {}
                     _ = stop.changed() => break 'conn,
                 }
             }
@@ -135,7 +141,8 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
                     .net_output_bytes
                     .fetch_add(reply.buf.len() as u64, Ordering::Relaxed);
                 let limit = shared.config.read().client_output_buffer_limit_normal;
-                match write_out(&mut sock, &reply.buf, limit, &handle).await {
+                publish_mem(&handle, &inbuf, &parser, &reply);
+                match write_out(&mut sock, &reply.buf, limit, &mut over_soft, &handle).await {
                     Ok(()) => {}
                     Err(WriteFail::Io) => break 'conn,
                     Err(WriteFail::OverLimit) => {
@@ -159,7 +166,7 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
                 Next::Sleep(_) => {}
                 Next::Block(spec) => {
                     let mailbox = client.pubsub.as_ref().map(|s| s.mailbox.clone());
-                    let waited = super::blocked::wait(
+                    let waited = Box::pin(super::blocked::wait(
                         &shared,
                         &handle,
                         spec,
@@ -167,14 +174,14 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
                         &mut inbuf,
                         &mut stop,
                         mailbox.as_deref(),
-                    );
+                    ));
                     match waited.await {
                         Some(r) => reply.buf.extend_from_slice(&r),
                         None => break 'conn,
                     }
                 }
                 Next::Route(plan) => {
-                    super::forward::run(&shared, &mut client, &mut reply, *plan).await;
+                    Box::pin(super::forward::run(&shared, &mut client, &mut reply, *plan)).await;
                 }
                 Next::Paused => {
                     tokio::select! {
@@ -208,11 +215,33 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
         {
             continue;
         }
+        // Like Redis with its query buffer, a waiting connection keeps no
+        // buffers it does not need: the read buffer goes back to the
+        // thread's spares until input arrives, the reply buffer (empty here,
+        // everything was written) is dropped unless it is small enough to
+        // keep for the next reply (a malloc and free per request saved).
+        if inbuf.is_empty() {
+            spare::give(std::mem::take(&mut inbuf));
+            parser.release();
+        }
+        if reply.buf.capacity() > KEEP_REPLY {
+            reply.buf = BytesMut::new();
+        }
+        publish_mem(&handle, &inbuf, &parser, &reply);
         let idle = shared.config.read().timeout;
         // Like Redis: MONITOR and Pub/Sub clients never time out, clients inside MULTI do.
         let exempt_from_idle = monitor.is_some() || client.subscriptions() > 0;
         let read = tokio::select! {
-            r = sock.read_buf(&mut inbuf) => r,
+            r = sock.readable() => match r {
+                Ok(()) => {
+                    spare::refill(&mut inbuf);
+                    match sock.try_read_buf(parser.read_target(&mut inbuf, READ_ROOM)) {
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                        r => r,
+                    }
+                }
+                Err(e) => Err(e),
+            },
             _ = handle.wake.notified() => {
                 if handle.killed.load(Ordering::Acquire) {
                     break;
@@ -242,7 +271,8 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
                     .fetch_add(n as u64, Ordering::Relaxed);
                 handle.last_active_ms.store(now_ms(), Ordering::Relaxed);
                 let limit = shared.config.read().client_query_buffer_limit as usize;
-                if inbuf.len() > limit {
+                publish_mem(&handle, &inbuf, &parser, &reply);
+                if inbuf.len() + parser.big_buffer().0 > limit {
                     shared
                         .stats
                         .client_query_buffer_limit_disconnections
@@ -274,10 +304,22 @@ enum WriteFail {
     OverLimit,
 }
 
+/// Publishes the sizes of the connection's buffers (CLIENT LIST; `omem` is
+/// published by `write_out` while it waits).
+fn publish_mem(handle: &ClientHandle, inbuf: &BytesMut, parser: &RequestParser, reply: &Reply) {
+    let (big, big_alloc) = parser.big_buffer();
+    let (qbuf, qbuf_alloc) = (inbuf.len() + big, inbuf.capacity() + big_alloc);
+    let state = std::mem::size_of::<Client>() + std::mem::size_of::<ClientHandle>();
+    let total = state + qbuf_alloc + reply.buf.capacity();
+    handle.mem.publish(qbuf, qbuf_alloc, total);
+}
+
 /// Writes `out` to the client. A slow reader normally just gets backpressure
-/// (we stop executing its commands); with a hard `client-output-buffer-limit`
-/// it is dropped, like in Redis, once what it has not taken (our unsent bytes
-/// plus the kernel's send queue) exceeds the limit.
+/// (we stop executing its commands); with `client-output-buffer-limit` it is
+/// dropped, like in Redis, once what it has not taken (our unsent bytes plus
+/// the kernel's send queue) exceeds the hard limit, or has stayed above the
+/// soft limit (since `over_soft`) for longer than its seconds. The unsent
+/// bytes are published as the client's `omem` while it waits.
 ///
 /// While waiting for the socket it also gives up when the client is killed (a
 /// subscriber dropped by the pub/sub limit must not pin its task); other
@@ -285,28 +327,36 @@ enum WriteFail {
 async fn write_out(
     sock: &mut TcpStream,
     out: &[u8],
-    limit: u64,
+    limit: OutputLimit,
+    over_soft: &mut Option<tokio::time::Instant>,
     handle: &ClientHandle,
 ) -> Result<(), WriteFail> {
     let mut off = 0;
     let mut woken = false;
     let result = loop {
         if off >= out.len() {
+            *over_soft = None;
             break Ok(());
         }
         match sock.try_write(&out[off..]) {
             Ok(0) => break Err(WriteFail::Io),
             Ok(n) => off += n,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                if limit > 0 && (out.len() - off) as u64 + kernel_send_queue(sock) > limit {
-                    break Err(WriteFail::OverLimit);
-                }
+                let unsent = out.len() - off;
+                handle.mem.omem.store(unsent, Ordering::Relaxed);
+                let pending = unsent as u64 + kernel_send_queue(sock);
+                let soft_deadline = match over_limit(limit, pending, over_soft) {
+                    Err(()) => break Err(WriteFail::OverLimit),
+                    Ok(deadline) => deadline,
+                };
                 tokio::select! {
                     r = sock.writable() => {
                         if r.is_err() {
                             break Err(WriteFail::Io);
                         }
                     }
+                    // Checked again once the soft limit's time is up.
+                    _ = sleep_until(soft_deadline) => {}
                     _ = handle.wake.notified() => {
                         if handle.killed.load(Ordering::Acquire) {
                             return Err(WriteFail::Io);
@@ -318,10 +368,46 @@ async fn write_out(
             Err(_) => break Err(WriteFail::Io),
         }
     };
+    handle.mem.omem.store(0, Ordering::Relaxed);
     if woken {
         handle.wake.notify_one();
     }
     result
+}
+
+/// Applies `limit` to `pending` output bytes like Redis'
+/// `checkClientOutputBufferLimits`: `Err` when the client must go (over the
+/// hard limit, or over the soft one for more than its seconds, counted from
+/// `over_soft`, which is set when the soft limit is first seen exceeded and
+/// cleared when it is not), else when to check again for the soft limit.
+fn over_limit(
+    limit: OutputLimit,
+    pending: u64,
+    over_soft: &mut Option<tokio::time::Instant>,
+) -> Result<Option<tokio::time::Instant>, ()> {
+    if limit.hard > 0 && pending >= limit.hard {
+        return Err(());
+    }
+    if limit.soft == 0 || pending < limit.soft {
+        *over_soft = None;
+        return Ok(None);
+    }
+    let now = tokio::time::Instant::now();
+    let since = *over_soft.get_or_insert(now);
+    let deadline = since + Duration::from_secs(limit.soft_secs);
+    if now > deadline {
+        return Err(());
+    }
+    // Just past the deadline, so the check then finds it passed.
+    Ok(Some(deadline + Duration::from_millis(1)))
+}
+
+/// Sleeps until `at`, or for ever when there is no deadline.
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => Box::pin(tokio::time::sleep_until(at)).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Bytes the kernel still holds for the peer (Linux `TIOCOUTQ`; 0 elsewhere).
@@ -357,7 +443,8 @@ async fn idle_timer(secs: u64, exempt: bool) {
     if secs == 0 || exempt {
         std::future::pending::<()>().await;
     }
-    tokio::time::sleep(Duration::from_secs(secs)).await;
+    // Boxed: an idle connection's task stays small when no timeout is set.
+    Box::pin(tokio::time::sleep(Duration::from_secs(secs))).await;
 }
 
 /// Parses and executes buffered requests (the `held` one first) until input
@@ -449,11 +536,8 @@ fn process_batch(
     };
     drop(dispatcher);
     if ran {
-        let full = client.last_cmd;
         let mut m = client.handle.meta.lock();
-        if m.last_cmd != full {
-            m.last_cmd = full.to_string();
-        }
+        m.last_cmd = client.last_cmd;
         m.db = client.db;
     }
     next

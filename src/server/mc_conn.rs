@@ -9,12 +9,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Handle;
 use tracing::debug;
 
 use super::access::{Access, PROTECTED_MODE_MEMCACHED};
+use super::spare::{self, READ_ROOM};
 use crate::cmd::Shared;
 use crate::config::Settings;
 use crate::error::StartError;
@@ -23,9 +24,6 @@ use crate::memcache::{limits, process, Next};
 use crate::node::clients::ClientHandle;
 use crate::node::mc_stats::McCounters;
 use crate::store::now_ms;
-
-/// Spare input capacity kept before each read.
-const READ_ROOM: usize = 16 * 1024;
 
 /// memcached's answer to a connection over the limit (then it closes).
 const TOO_MANY: &[u8] = b"ERROR Too many open connections\r\n";
@@ -167,7 +165,8 @@ async fn idle_timer(secs: u64) {
     if secs == 0 {
         std::future::pending::<()>().await;
     }
-    tokio::time::sleep(Duration::from_secs(secs)).await;
+    // Boxed: an idle connection's task stays small when no timeout is set.
+    Box::pin(tokio::time::sleep(Duration::from_secs(secs))).await;
 }
 
 /// Serves one memcached connection until it closes, is killed or idles out;
@@ -183,8 +182,8 @@ async fn serve(
 ) {
     let mut authenticated = !needs_auth;
     let _ = sock.set_nodelay(true);
-    let mut inbuf = BytesMut::with_capacity(READ_ROOM);
-    let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
+    let mut inbuf = BytesMut::new();
+    let mut out: Vec<u8> = Vec::new();
     let mut swallow = 0usize;
     let addr = client.addr.to_string();
     let mut stop = shared.shutdown.subscribe();
@@ -233,7 +232,13 @@ async fn serve(
             Next::Flush => continue,
             Next::Close => return,
             Next::Proxy(plan) => {
-                super::forward::run_memcached(shared, &workers.main, plan, &mut out).await;
+                Box::pin(super::forward::run_memcached(
+                    shared,
+                    &workers.main,
+                    plan,
+                    &mut out,
+                ))
+                .await;
                 continue;
             }
             Next::Read => {}
@@ -241,18 +246,38 @@ async fn serve(
         if client.killed.load(Ordering::Acquire) {
             return;
         }
-        // Room for a whole request: `read_buf` reads at most the spare
-        // capacity, which shrinks as parsed bytes are advanced past, and a
-        // request split over two reads costs a syscall and a parse retry.
-        // Reserving in an empty buffer just rewinds it (no allocation).
-        if inbuf.capacity() - inbuf.len() < READ_ROOM {
-            inbuf.reserve(READ_ROOM);
+        // Like Redis with its query buffer, a waiting connection keeps no
+        // buffers it does not need: they are allocated again when input
+        // arrives (the output is empty here, everything was written).
+        if inbuf.is_empty() {
+            spare::give(std::mem::take(&mut inbuf));
         }
+        out = Vec::new();
+        let state = std::mem::size_of::<ClientHandle>();
+        client
+            .mem
+            .publish(inbuf.len(), inbuf.capacity(), state + inbuf.capacity());
         // `biased`: when the socket woke the task, only the read is polled
         // (the others are polled, and their wakers kept, only while it waits).
         let read = tokio::select! {
             biased;
-            r = sock.read_buf(&mut inbuf) => r,
+            r = sock.readable() => match r {
+                Ok(()) => {
+                    // Room for a whole request: a read takes at most the
+                    // spare capacity, which shrinks as parsed bytes are
+                    // advanced past, and a request split over two reads
+                    // costs a syscall and a parse retry.
+                    spare::refill(&mut inbuf);
+                    if inbuf.capacity() - inbuf.len() < READ_ROOM {
+                        inbuf.reserve(READ_ROOM);
+                    }
+                    match sock.try_read_buf(&mut inbuf) {
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                        r => r,
+                    }
+                }
+                Err(e) => Err(e),
+            },
             _ = &mut woken => {
                 woken.set(client.wake.notified());
                 continue;

@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod migrate_cmd;
 pub mod migrate_task;
 pub mod raft_task;
+pub mod spare;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -182,7 +183,8 @@ pub(crate) async fn accept_until_shutdown<F, Fut>(
     }
 }
 
-/// Periodic work: active expiry, ops/sec sampling, idle timeouts are per connection.
+/// Periodic work: active expiry, ops/sec sampling, handing freed memory back
+/// to the kernel; idle timeouts are per connection.
 async fn background(shared: Arc<Shared>) {
     let mut stop = shared.shutdown.subscribe();
     let mut expiry = crate::store::expire::ActiveExpiry::default();
@@ -196,6 +198,7 @@ async fn background(shared: Arc<Shared>) {
             expiry.cycle(&shared.store, Duration::from_micros(25_000 / hz * 10 / 10));
         }
         crate::cmd::info::sample_memory_peak();
+        crate::alloc::trim_after_shrink();
         let now = now_ms();
         let ops = shared.stats.commands_processed.load(Ordering::Relaxed);
         let mut s = shared.ops_samples.lock();

@@ -420,16 +420,22 @@ impl<'s> Locked<'s> {
         self.put(key, Entry::new(key.bytes, value, lru), keep_ttl)
     }
 
-    /// `set` of a string given as bytes, encoded like `StrValue::from_bytes`
-    /// (short strings stored inline with the key, no intermediate copy).
+    /// `set` of a string given as a command argument, encoded like
+    /// `StrValue::from_bytes` (short strings stored inline with the key, no
+    /// intermediate copy; a big argument received in its own buffer is kept
+    /// as it is, see `StrValue::adopt`).
     pub fn set_str(
         &mut self,
         key: &Key<'_>,
-        bytes: &[u8],
+        bytes: &bytes::Bytes,
         keep_ttl: bool,
         lru: u32,
     ) -> Option<Entry> {
-        self.put(key, Entry::new_str(key.bytes, bytes, lru), keep_ttl)
+        let entry = match StrValue::adopt(bytes) {
+            Some(big) => Entry::new(key.bytes, Value::Str(big), lru),
+            None => Entry::new_str(key.bytes, bytes, lru),
+        };
+        self.put(key, entry, keep_ttl)
     }
 
     /// Stores a new entry with one index lookup; an expired old entry counts

@@ -7,7 +7,9 @@ use super::hash::HashValue;
 use super::list::List;
 use super::set::SetValue;
 use super::thin::{InlineStr, ThinBytes};
+use crate::resp::parse::BIG_ARG;
 use crate::util::parse_i64;
+use bytes::Bytes;
 
 /// Longest string Redis stores as `embstr`.
 pub const EMBSTR_MAX: usize = 44;
@@ -24,6 +26,9 @@ pub enum StrValue {
     /// A short immutable string stored in its entry's key allocation
     /// (`embstr`); only seen through `&Entry::value()`.
     Inline(InlineStr),
+    /// A big immutable string (`raw`) kept in the buffer it was received in
+    /// (see [`StrValue::adopt`]), boxed to keep the enum one word wide.
+    Big(Box<Bytes>),
 }
 
 impl Clone for StrValue {
@@ -34,6 +39,7 @@ impl Clone for StrValue {
             StrValue::Emb(b) => StrValue::Emb(b.clone()),
             StrValue::Raw(v) => StrValue::Raw(v.clone()),
             StrValue::Inline(b) => StrValue::Emb(ThinBytes::new(b.as_slice())),
+            StrValue::Big(b) => StrValue::Big(b.clone()),
         }
     }
 }
@@ -45,6 +51,15 @@ impl StrValue {
             Some(n) => StrValue::Int(n),
             None => StrValue::Emb(ThinBytes::new(b)),
         }
+    }
+
+    /// `arg` itself, without a copy, when it is a big argument the parser
+    /// received in its own buffer (at least [`BIG_ARG`] bytes, and no other
+    /// reference to that buffer: `RequestParser::with_big_args`), as Redis
+    /// makes such a query buffer the string object. Anything else is copied
+    /// by the caller, since keeping a slice would pin the whole read buffer.
+    pub fn adopt(arg: &Bytes) -> Option<Self> {
+        (arg.len() >= BIG_ARG && arg.is_unique()).then(|| StrValue::Big(Box::new(arg.clone())))
     }
 
     /// The integer `b` is stored as under the `int` encoding, if any.
@@ -64,6 +79,7 @@ impl StrValue {
             StrValue::Emb(b) => b.as_slice(),
             StrValue::Raw(v) => v,
             StrValue::Inline(b) => b.as_slice(),
+            StrValue::Big(b) => b,
         }
     }
 
@@ -80,6 +96,7 @@ impl StrValue {
             StrValue::Emb(b) => b.len(),
             StrValue::Raw(v) => v.len(),
             StrValue::Inline(b) => b.as_slice().len(),
+            StrValue::Big(b) => b.len(),
         }
     }
 
@@ -117,6 +134,7 @@ impl StrValue {
             StrValue::Emb(_) => "raw",
             StrValue::Raw(_) => "raw",
             StrValue::Inline(_) => "embstr",
+            StrValue::Big(_) => "raw",
         }
     }
 }
@@ -171,6 +189,8 @@ impl Value {
             // Counted with the key allocation (`KeyBlob::heap_size`).
             Value::Str(StrValue::Inline(_)) => 0,
             Value::Str(StrValue::Raw(v)) => v.capacity(),
+            // The payload with its CRLF, and the box.
+            Value::Str(StrValue::Big(b)) => b.len() + 2 + std::mem::size_of::<Bytes>(),
             Value::List(l) => l.mem_usage(),
             Value::ZSet(z) => z.mem_usage(),
             Value::Hash(h) => h.mem_usage(),
