@@ -986,6 +986,11 @@ mod tests {
     }
 
     #[test]
+    fn no_stored_row_shadows_a_parameter_the_node_acts_on() {
+        assert!(STORED_PARAMS.iter().all(|p| find_param(p.name).is_none()));
+    }
+
+    #[test]
     fn cluster_node_timeout_is_set_at_run_time_within_its_range() {
         let mut s = Settings::default();
         let remote = SetBy::Client { local: false };

@@ -491,10 +491,6 @@ mod tests {
             Some("replica-priority")
         );
         assert_eq!(find_stored("slaveof").map(|p| p.name), Some("replicaof"));
-        // No row shadows a parameter the node acts on.
-        assert!(STORED_PARAMS
-            .iter()
-            .all(|p| crate::config::find_param(p.name).is_none()));
         let fsync = find_stored("appendfsync").expect("row");
         assert_eq!(fsync.normalise("ALWAYS").as_deref(), Ok("always"));
     }

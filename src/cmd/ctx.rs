@@ -32,7 +32,7 @@ pub enum After {
     /// Run a cluster routing plan (proxy to the owner) and append its reply.
     Route(Box<crate::cluster::route::RoutedCommand>),
     /// Send keys to another server (MIGRATE) and append the outcome.
-    Migrate(Box<super::dump_restore::MigratePlan>),
+    Migrate(Box<super::migrate_plan::MigratePlan>),
 }
 
 /// Everything a handler may touch.

@@ -34,6 +34,7 @@ pub mod key_spec_table;
 pub mod keys;
 pub mod latency;
 pub mod list;
+pub mod migrate_plan;
 pub mod observe;
 pub mod partial_sort;
 pub mod pubsub;

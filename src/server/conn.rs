@@ -49,7 +49,7 @@ enum Next {
     /// Flush, wait as a blocked client, queue its reply, continue.
     Block(crate::node::blocking::BlockSpec),
     /// Flush, run a MIGRATE's network exchange, queue its reply, continue.
-    Migrate(Box<crate::cmd::dump_restore::MigratePlan>),
+    Migrate(Box<crate::cmd::migrate_plan::MigratePlan>),
     /// Run a cluster routing plan (proxy), continue.
     Route(Box<crate::cluster::route::RoutedCommand>),
     /// Flush, wait for CLIENT PAUSE to let the held command run, continue.

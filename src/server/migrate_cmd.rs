@@ -13,7 +13,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
-use crate::cmd::dump_restore::MigratePlan;
+use crate::cmd::migrate_plan::MigratePlan;
 use crate::cmd::Shared;
 use crate::resp::Reply;
 use crate::store::{now_ms, rdb};
