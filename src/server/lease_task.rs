@@ -46,7 +46,13 @@ pub async fn run_lease(shared: Arc<Node>, cluster: Arc<Cluster>) {
                 ];
                 match cluster.pool.request_control(&shared, addr, &args).await {
                     Ok(reply) => match lease::parse_reply(&reply) {
-                        Some((granted, at)) => cluster.lease.answer(&voter, sent, granted, at),
+                        Some((granted, at)) => {
+                            debug!(
+                                "cluster lease: {voter} answered granted={granted} epoch={at} after {:?}",
+                                sent.elapsed()
+                            );
+                            cluster.lease.answer(&voter, sent, granted, at)
+                        }
                         None => debug!(
                             "cluster lease: {voter} answered {}",
                             String::from_utf8_lossy(&reply).trim_end()
