@@ -90,10 +90,15 @@ pub fn wait_converged(nodes: &[Node], size: usize) {
             .iter()
             .map(|n| {
                 let info = redis_cli(n.port(), &["cluster", "info"]);
+                // Serving needs the majority lease too (a node that just
+                // adopted a membership answers -CLUSTERDOWN until its first
+                // grants arrive).
+                let lease = field(&info, "cluster_lease");
+                let state = field(&info, "cluster_state");
                 (
                     field(&info, "cluster_size"),
                     field(&info, "cluster_current_epoch"),
-                    field(&info, "cluster_state"),
+                    if lease == "ok" { state } else { format!("lease {lease}") },
                 )
             })
             .collect();
