@@ -98,7 +98,11 @@ pub fn wait_converged(nodes: &[Node], size: usize) {
                 (
                     field(&info, "cluster_size"),
                     field(&info, "cluster_current_epoch"),
-                    if lease == "ok" { state } else { format!("lease {lease}") },
+                    if lease == "ok" {
+                        state
+                    } else {
+                        format!("lease {lease}")
+                    },
                 )
             })
             .collect();
