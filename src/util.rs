@@ -252,6 +252,32 @@ pub fn parse_memory(s: &str) -> Option<u64> {
     num.parse::<u64>().ok()?.checked_mul(mult)
 }
 
+/// Sets SO_LINGER to 0 on a socket: closing it then resets the connection
+/// and drops whatever the kernel has not sent yet (and leaves no TIME_WAIT).
+/// Tokio's own `set_linger` is deprecated for blocking closes; a zero linger
+/// never blocks.
+pub fn reset_on_close(sock: &impl std::os::fd::AsRawFd) -> std::io::Result<()> {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: a valid socket descriptor and a correctly sized linger value.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

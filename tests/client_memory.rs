@@ -25,36 +25,16 @@ fn rss(p: &Proc) -> u64 {
     status_bytes(p, "VmRSS")
 }
 
-/// Makes closing `s` a reset (SO_LINGER 0): the tens of thousands of
-/// connections these tests open and close would otherwise sit in TIME_WAIT
-/// for a minute and use up loopback's ephemeral ports, failing the
-/// connections of the test files that run next (cluster peer links).
-fn reset_on_close(s: &TcpStream) {
-    use std::os::fd::AsRawFd;
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: a valid socket descriptor and a correctly sized linger value.
-    let rc = unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0, "SO_LINGER");
-}
-
 /// Opens `n` connections to `port`, each sending `request` and reading its
 /// one-line reply (nothing when `request` is empty).
 fn open(port: u16, n: usize, request: &[u8]) -> Vec<TcpStream> {
     (0..n)
         .map(|_| {
             let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-            reset_on_close(&s);
+            // A reset on close: the tens of thousands of connections these
+            // tests open and close would otherwise sit in TIME_WAIT and use
+            // up loopback's ephemeral ports for the test files that follow.
+            ringcache::util::reset_on_close(&s).expect("SO_LINGER");
             if !request.is_empty() {
                 s.write_all(request).expect("write");
                 let mut buf = [0u8; 128];

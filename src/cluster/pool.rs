@@ -576,34 +576,6 @@ async fn handshake_reply(
     Ok(frame)
 }
 
-/// Sets SO_LINGER to 0 on a peer link: closing it then resets the connection
-/// and discards whatever the kernel has not sent yet. (Tokio's own
-/// `set_linger` is deprecated for blocking closes; a zero linger never
-/// blocks.) Best effort: a failure only loses that protection.
-fn reset_on_close(sock: &TcpStream) {
-    use std::os::fd::AsRawFd;
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: a valid socket descriptor and a correctly sized linger value.
-    let rc = unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        tracing::debug!(
-            "peer link: SO_LINGER not set: {}",
-            io::Error::last_os_error()
-        );
-    }
-}
-
 /// The link's loop: take queued requests into one write, match replies to
 /// waiting requesters in order. Returns `Ok` when the pool is gone and
 /// nothing is outstanding.
@@ -618,7 +590,9 @@ async fn serve(
     // requests must die with it: a graceful close would let the kernel
     // deliver them after a partition heals, replaying stale writes over
     // newer ones. Linger 0 makes the close a reset that drops them.
-    reset_on_close(&sock);
+    if let Err(e) = crate::util::reset_on_close(&sock) {
+        tracing::debug!("peer link: SO_LINGER not set: {e}");
+    }
     let (mut rd, mut wr) = sock.into_split();
     let mut out = BytesMut::with_capacity(16 * 1024);
     let mut scan = FrameScan::default();
