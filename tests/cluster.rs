@@ -400,7 +400,6 @@ fn meet_joins_and_forget_removes() {
 /// node get their own replies in order; when an owner is SIGKILLed, requests
 /// for its keys fail fast with CLUSTERDOWN (none hang) until the ring drops it.
 #[test]
-#[ignore = "fails in every full `scripts/test` run since the lease merge (-CLUSTERDOWN: a node's lease lapses under this load) yet passes when run alone or after the same neighbouring test files; open under issue 14, run with --ignored"]
 fn proxy_links_keep_order_under_concurrency_and_fail_fast_on_owner_death() {
     let mut nodes = start_cluster(3, &["--cluster-node-timeout", "2000"]);
     let port = nodes[0].port();

@@ -376,14 +376,17 @@ pub fn adopt(
     cluster.install(view, store);
 }
 
-/// The RESP addresses of the nodes reported down (none that an alive node
-/// uses: a node restarted on the same port under a new id is up).
+/// The RESP addresses of the nodes reported down: seen alive once, silent
+/// since (a node whose heartbeat this node has not seen advance yet, such as
+/// a newcomer just committed as a member or any peer right after this node
+/// started, is no evidence of a failure), and none that an alive node uses
+/// (a node restarted on the same port under a new id is up).
 fn down_peers(nodes: &[NodeInfo]) -> Vec<SocketAddr> {
     let addr = |n: &NodeInfo| n.addr().parse::<SocketAddr>().ok();
     let up: BTreeSet<SocketAddr> = nodes.iter().filter(|n| n.alive).filter_map(addr).collect();
     nodes
         .iter()
-        .filter(|n| !n.alive)
+        .filter(|n| !n.alive && n.last_seen_ms != 0)
         .filter_map(addr)
         .filter(|a| !up.contains(a))
         .collect()
@@ -496,6 +499,36 @@ fn observe(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn node(id: &str, port: u16, alive: bool, last_seen_ms: u64) -> NodeInfo {
+        NodeInfo {
+            id: id.to_string(),
+            host: "127.0.0.1".into(),
+            port,
+            bus_port: port + 10000,
+            alive,
+            weight: 1,
+            last_seen_ms,
+        }
+    }
+
+    /// Only a node seen alive and silent since is down for the peer pool:
+    /// not one whose heartbeat was never seen advancing (a newcomer), not an
+    /// address an alive node uses.
+    #[test]
+    fn down_peers_need_evidence() {
+        let nodes = [
+            node("a", 7000, true, 5),
+            node("b", 7001, false, 5),
+            node("newcomer", 7002, false, 0),
+            node("old-generation", 7000, false, 5),
+        ];
+        let down = down_peers(&nodes);
+        assert_eq!(
+            down,
+            vec!["127.0.0.1:7001".parse::<SocketAddr>().expect("addr")]
+        );
+    }
 
     #[test]
     fn seeds_and_ids() {

@@ -12,13 +12,20 @@
 //!
 //! The rule (D = `cluster-node-timeout`):
 //!
-//! - every D/4 a node asks every voter `CLUSTER LEASE <id> <epoch>` over an
-//!   authenticated peer link, recording the monotonic send time;
+//! - every D/4 a node asks every voter and learner `CLUSTER LEASE <id>
+//!   <epoch>` over an authenticated peer link, recording the monotonic send
+//!   time (a learner's grant counts only once it is a voter: when a learner
+//!   is promoted the lease holds on without a gap; safe because a learner is
+//!   promoted only once caught up, and a node that learns of a promotion
+//!   committed after its own removal has applied that removal first);
 //! - a voter grants when the requester is a member of its committed
 //!   membership (or announces a graceful leave: it still hands its slots
 //!   over) and answers its committed epoch either way;
 //! - a grant counts only while this node's installed membership is at least
 //!   as new as the grant's epoch (a node must catch up before it serves);
+//! - a denial withdraws nothing (a voter that has not applied this node's
+//!   join yet denies; safety never rests on denials, a grant expires by its
+//!   send time alone);
 //! - the node holds the lease until the send time of the majority-th newest
 //!   counting grant + [`validity`] (D − max(D/10, 50 ms): a node cut off
 //!   has stopped serving, and its last replies have reached their clients,
@@ -84,12 +91,15 @@ pub struct LeaseState {
     me: String,
     /// Current raft voters (node ids).
     voters: Vec<String>,
+    /// Current raft learners (asked too: their grants count once promoted).
+    learners: Vec<String>,
     /// Epoch of this node's installed membership.
     epoch: u64,
     /// This node may count itself: a member of its installed membership,
     /// or leaving gracefully.
     self_ok: bool,
-    /// Per voter, the send time of its newest counting grant.
+    /// Per voter or learner, the send time of its newest grant at an epoch
+    /// no newer than this node's.
     grants: BTreeMap<String, Instant>,
 }
 
@@ -113,10 +123,13 @@ impl LeaseState {
         }
     }
 
-    /// Sets the voters; grants of nodes that are no voter any more are dropped.
-    pub fn set_voters(&mut self, voters: Vec<String>) {
-        self.grants.retain(|id, _| voters.contains(id));
+    /// Sets the raft configuration; grants of nodes that are in it no more
+    /// are dropped.
+    pub fn set_configuration(&mut self, voters: Vec<String>, learners: Vec<String>) {
+        self.grants
+            .retain(|id, _| voters.contains(id) || learners.contains(id));
         self.voters = voters;
+        self.learners = learners;
     }
 
     /// Sets the installed membership's epoch and whether this node counts itself.
@@ -130,27 +143,23 @@ impl LeaseState {
         self.epoch
     }
 
-    /// The voters other than this node (whom to ask).
+    /// The voters and learners other than this node (whom to ask).
     pub fn others(&self) -> Vec<String> {
         self.voters
             .iter()
+            .chain(&self.learners)
             .filter(|v| **v != self.me)
             .cloned()
             .collect()
     }
 
     /// Records `voter`'s answer to the request sent at `sent`: a grant at
-    /// `epoch` counts only if this node's membership is at least as new; a
-    /// denial withdraws the voter's earlier grant.
+    /// `epoch` counts only if this node's membership is at least as new (a
+    /// node must catch up before it serves); a denial changes nothing (see
+    /// the module docs).
     pub fn answer(&mut self, voter: &str, sent: Instant, granted: bool, epoch: u64) {
-        if !self.voters.iter().any(|v| v == voter) {
-            return;
-        }
-        if !granted {
-            self.grants.remove(voter);
-            return;
-        }
-        if epoch > self.epoch {
+        let known = self.voters.iter().chain(&self.learners).any(|v| v == voter);
+        if !known || !granted || epoch > self.epoch {
             return;
         }
         let t = self.grants.entry(voter.to_string()).or_insert(sent);
@@ -172,7 +181,7 @@ impl LeaseState {
         let mut sent: Vec<Instant> = self
             .grants
             .iter()
-            .filter(|(id, _)| **id != self.me)
+            .filter(|(id, _)| **id != self.me && self.voters.contains(id))
             .map(|(_, t)| *t)
             .collect();
         if sent.len() < needed {
@@ -245,9 +254,9 @@ impl Lease {
         }
     }
 
-    /// Sets the voters (the lease task, every round).
-    pub fn set_voters(&self, voters: Vec<String>) {
-        self.update(|s| s.set_voters(voters));
+    /// Sets the raft configuration (the lease task, every round).
+    pub fn set_configuration(&self, voters: Vec<String>, learners: Vec<String>) {
+        self.update(|s| s.set_configuration(voters, learners));
     }
 
     /// Sets the installed epoch (`Cluster::install`, after any rejoin cleanup).
@@ -295,7 +304,7 @@ mod tests {
 
     fn state(me: &str, voters: &[&str], epoch: u64) -> LeaseState {
         let mut s = LeaseState::new(me);
-        s.set_voters(voters.iter().map(|v| v.to_string()).collect());
+        s.set_configuration(voters.iter().map(|v| v.to_string()).collect(), Vec::new());
         s.set_epoch(epoch, true);
         s
     }
@@ -329,12 +338,14 @@ mod tests {
     }
 
     /// The lease expires D after the send time, however late the reply
-    /// came, and a denial withdraws the voter's grant.
+    /// came; a denial withdraws nothing (a voter that has not applied this
+    /// node's join yet, a forgotten node still handing over).
     #[test]
     fn expiry_and_denial() {
         let base = Instant::now();
+        let abc = || vec!["a".to_string(), "b".into(), "c".into()];
         let lease = Lease::new("a", 1000);
-        lease.set_voters(vec!["a".into(), "b".into(), "c".into()]);
+        lease.set_configuration(abc(), Vec::new());
         lease.set_epoch(2, true);
         assert!(!lease.holds_at(base));
         lease.answer("b", base, true, 2);
@@ -345,13 +356,42 @@ mod tests {
         lease.answer("c", base + D / 2, true, 2);
         assert!(lease.holds_at(base + V));
         lease.answer("c", base + D, false, 3);
-        lease.answer("b", base + D, false, 3);
-        assert!(!lease.holds_at(base + D / 2), "denials withdraw the grants");
+        lease.answer("b", base + D, false, 2);
+        assert!(lease.holds_at(base + V), "denials withdraw nothing");
+        assert!(!lease.holds_at(base + D / 2 + V), "the grant expires");
         // A shorter node timeout shortens the lease at once.
+        let lease = Lease::new("a", 1000);
+        lease.set_configuration(abc(), Vec::new());
+        lease.set_epoch(2, true);
         lease.answer("b", base, true, 2);
         lease.set_timeout(100);
         assert!(!lease.holds_at(base + Duration::from_millis(50)));
         assert_eq!(validity(D), V);
+    }
+
+    /// A learner is asked too; its grant counts once it is promoted, so a
+    /// single voter that gains a second one keeps its lease; a grant of a
+    /// node that left the configuration is dropped.
+    #[test]
+    fn promotion_keeps_the_lease() {
+        let t0 = Instant::now();
+        let mut a = LeaseState::new("a");
+        a.set_configuration(vec!["a".into()], vec!["b".into(), "c".into()]);
+        a.set_epoch(3, true);
+        assert_eq!(a.until(D), Until::Always);
+        assert_eq!(a.others(), vec!["b".to_string(), "c".into()]);
+        a.answer("b", t0, true, 3);
+        assert_eq!(a.until(D), Until::Always);
+        a.set_configuration(vec!["a".into(), "b".into()], vec!["c".into()]);
+        assert_eq!(
+            a.until(D),
+            Until::At(t0 + V),
+            "b's grant as a learner counts"
+        );
+        a.set_configuration(vec!["a".into(), "c".into()], Vec::new());
+        assert_eq!(a.until(D), Until::Never, "b left the configuration");
+        a.answer("b", t0, true, 3);
+        assert_eq!(a.until(D), Until::Never, "no grant from outside it");
     }
 
     /// A grant from a voter whose committed membership is newer than this

@@ -248,6 +248,7 @@ impl Pool {
         if links.down == down {
             return;
         }
+        tracing::debug!(?down, "peers reported down");
         let failure = Failure::peer_down();
         let mut dead = Vec::new();
         links.by_key.retain(|(addr, _, _), lanes| {

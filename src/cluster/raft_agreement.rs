@@ -79,9 +79,14 @@ impl RaftAgreement {
         self.core.lock().status()
     }
 
-    /// The raft voters' node ids (whom the lease task asks).
+    /// The raft voters' node ids.
     pub fn voters(&self) -> Vec<String> {
         self.core.lock().voters()
+    }
+
+    /// The raft voters' and learners' node ids (whom the lease task asks).
+    pub fn configuration(&self) -> (Vec<String>, Vec<String>) {
+        self.core.lock().configuration()
     }
 
     /// The group name this node announces by gossip.

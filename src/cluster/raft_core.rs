@@ -266,11 +266,18 @@ impl Core {
     /// The node ids of the raft voters (a voter whose id is not known here
     /// is named by its raft id, so it still counts in a majority).
     pub fn voters(&self) -> Vec<String> {
+        self.configuration().0
+    }
+
+    /// The raft configuration's node ids: voters, then learners.
+    pub fn configuration(&self) -> (Vec<String>, Vec<String>) {
         let cs = self.raw.raft.prs().conf().to_conf_state();
-        cs.voters
-            .iter()
-            .map(|&r| self.name_of(r).unwrap_or_else(|| format!("raft:{r:016x}")))
-            .collect()
+        let names = |ids: &[u64]| -> Vec<String> {
+            ids.iter()
+                .map(|&r| self.name_of(r).unwrap_or_else(|| format!("raft:{r:016x}")))
+                .collect()
+        };
+        (names(&cs.voters), names(&cs.learners))
     }
 
     /// Role, term, leader and configuration size.

@@ -1,6 +1,8 @@
 //! The lease task: keeps this node's majority lease (`cluster/lease.rs`)
-//! fresh. Every D/4 (D = `cluster-node-timeout`) it reads the raft voters,
-//! and asks every other voter `CLUSTER LEASE <id> <epoch>` over the peer
+//! fresh. Every D/4 (D = `cluster-node-timeout`) it reads the raft
+//! configuration, and asks every other voter and learner (a learner's grant
+//! counts once it is promoted: a promotion does not interrupt the lease)
+//! `CLUSTER LEASE <id> <epoch>` over the peer
 //! pool's control links, recording the monotonic send time of each request
 //! with the answer. Requests run concurrently and each is bounded by the
 //! pool's node-timeout waits, so a slow voter delays nobody. A node without
@@ -27,7 +29,8 @@ const RETRY: Duration = Duration::from_millis(50);
 pub async fn run_lease(shared: Arc<Node>, cluster: Arc<Cluster>) {
     let mut stop = shared.shutdown.subscribe();
     loop {
-        cluster.lease.set_voters(cluster.raft.voters());
+        let (voters, learners) = cluster.raft.configuration();
+        cluster.lease.set_configuration(voters, learners);
         let (epoch, voters) = cluster.lease.request();
         let view = cluster.view();
         let epoch = epoch.to_string();
