@@ -17,7 +17,7 @@ prints ONE line:
   acknowledged one (a newer one is fine: an unacknowledged write may land);
 - minority_after_fence: writes acknowledged through a cut-off node (paused,
   partitioned, the minority of a split) later than cluster-node-timeout after
-  it was cut off, for requests sent before the fault was healed;
+  it was cut off and before the heal started (still a minority);
 - longest_request: the longest request through a node that was not itself
   cut off at the time (requests to a frozen node wait for it by nature; that
   one is shown as faulted_node_longest);
@@ -539,16 +539,23 @@ def evaluate(run, owners_at_fault, values):
 
 def minority_writes(run):
     """Writes acknowledged through a cut-off node more than the fence time
-    after it was cut off, for requests sent before the fault was healed."""
-    n = 0
+    after it was cut off and before the heal started, i.e. while it was
+    still a minority: (key, seq, sent, acked, via) each. An ack after the
+    heal started is no minority write: the node may have its lease again
+    (a partitioned node that was never removed is granted at once; one that
+    was removed rejoins first), and whether what it acknowledged is
+    durable is what `lost` and `reverted` check (a request sent to the cut
+    node and answered after the heal, e.g. RedisCluster's retry reaching it
+    over the reconnected network, used to be counted here)."""
+    found = []
     for f in run.windows:
         if not f["allow_loss"]:
             continue
         for w in run.workers:
-            for _key, _seq, t0, t1, via in w.acks:
-                if via in f["nodes"] and t1 > f["start"] + run.t and (f["heal_start"] is None or t0 < f["heal_start"]):
-                    n += 1
-    return n
+            for key, seq, t0, t1, via in w.acks:
+                if via in f["nodes"] and t1 > f["start"] + run.t and (f["heal_start"] is None or t1 < f["heal_start"]):
+                    found.append((key, seq, t0, t1, via))
+    return found
 
 
 def latencies(run):
@@ -586,7 +593,7 @@ def recovery(run):
     return worst
 
 
-def write_dump(path, run, owners_at_fault, bad_keys, label):
+def write_dump(path, run, owners_at_fault, bad_keys, minority_acks, label):
     """The fault windows and every bad key per read-back node, times in
     seconds from the first fault, for reading what went wrong."""
     import json
@@ -611,9 +618,11 @@ def write_dump(path, run, owners_at_fault, bad_keys, label):
         for node, bad in bad_keys.items()
     }
     failed_probes = [(rel(t0), rel(t1)) for t0, t1, ok in run.probes if not ok]
+    minority = [dict(key=k, seq=q, sent=rel(t0), acked=rel(t1), via=via, slot=key_slot(k.encode()))
+                for k, q, t0, t1, via in minority_acks]
     with open(path, "w") as f:
         json.dump(dict(scenario=label.strip(), node_timeout_s=run.t, windows=windows,
-                       failed_probe_rounds=failed_probes, bad_keys=keys), f, indent=1)
+                       failed_probe_rounds=failed_probes, minority_acks=minority, bad_keys=keys), f, indent=1)
 
 
 def main():
@@ -737,7 +746,8 @@ def main():
         views = list(reads.values())
         divergent = sum(1 for k in keys if len({v.get(k) for v in views}) > 1)
     lost, reverted, dead, read_errors = worst
-    minority = minority_writes(run)
+    minority_acks = minority_writes(run)
+    minority = len(minority_acks)
     longest, faulted = latencies(run)
     rec = recovery(run)
     acked = sum(len(w.acks) for w in run.workers)
@@ -772,7 +782,7 @@ def main():
         flush=True,
     )
     if a.dump:
-        write_dump(a.dump, run, owners_at_fault, bad_keys, label)
+        write_dump(a.dump, run, owners_at_fault, bad_keys, minority_acks, label)
     return 0 if ok or a.report_only else 1
 
 
