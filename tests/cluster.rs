@@ -285,6 +285,65 @@ fn foreign_secret_is_not_admitted() {
     assert_eq!(info_field(b.port(), "cluster_size"), "0");
 }
 
+/// Gossip datagrams carry a MAC of the cluster secret: a valid chitchat SYN
+/// (with the right cluster id, which travels in clear) gets no answer
+/// unless sealed with the secret, and the answer is sealed too.
+#[test]
+fn gossip_without_the_secrets_mac_is_ignored() {
+    use chitchat::transport::{Socket, UdpSocket as CodecSocket};
+    use chitchat::{ChitchatEnvelope, ChitchatMessage, ProtocolVersion};
+    use ringcache::cluster::peer_auth::{open_gossip, seal_gossip};
+    let n = start_node(tmp(), free_port(), &["--cluster-secret", "s3cret"]);
+    wait_converged(std::slice::from_ref(&n), 1);
+    let bus = format!("127.0.0.1:{}", n.port() + 10000);
+    // chitchat encodes a SYN to a loopback socket of ours.
+    let tap = std::net::UdpSocket::bind("127.0.0.1:0").expect("tap");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let mut codec = CodecSocket::open("127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("codec");
+        let syn = ChitchatEnvelope {
+            version: ProtocolVersion::V0,
+            message: ChitchatMessage::Syn {
+                cluster_id: ringcache::cluster::gossip::cluster_id("s3cret"),
+                digest: Default::default(),
+            },
+        };
+        codec
+            .send(tap.local_addr().expect("tap addr"), syn)
+            .await
+            .expect("encode");
+    });
+    let mut buf = vec![0u8; 65536];
+    let (len, _) = tap.recv_from(&mut buf).expect("encoded syn");
+    let syn = buf[..len].to_vec();
+    let probe = std::net::UdpSocket::bind("127.0.0.1:0").expect("probe");
+    probe
+        .set_read_timeout(Some(Duration::from_millis(1500)))
+        .expect("timeout");
+    let answer = |datagram: &[u8], buf: &mut Vec<u8>| -> Option<Vec<u8>> {
+        probe.send_to(datagram, &bus).expect("send");
+        probe.recv_from(buf).ok().map(|(n, _)| buf[..n].to_vec())
+    };
+    assert_eq!(answer(&syn, &mut buf), None, "an unsealed SYN is ignored");
+    let mut foreign = syn.clone();
+    seal_gossip("other", &mut foreign);
+    assert_eq!(
+        answer(&foreign, &mut buf),
+        None,
+        "sealed with another secret"
+    );
+    let mut sealed = syn.clone();
+    seal_gossip("s3cret", &mut sealed);
+    let reply = answer(&sealed, &mut buf).expect("a sealed SYN is answered");
+    assert!(
+        open_gossip("s3cret", &reply).is_some(),
+        "the answer is sealed"
+    );
+    assert!(open_gossip("other", &reply).is_none());
+}
+
 #[test]
 fn cluster_commands_errors() {
     let n = start_node(tmp(), free_port(), &[]);

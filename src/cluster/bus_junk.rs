@@ -14,8 +14,9 @@ use tracing::{Level, Metadata};
 
 /// Shortest time between two log lines about undecodable bus datagrams.
 pub const REPORT_INTERVAL: Duration = Duration::from_secs(10);
-/// The module whose warnings are rate limited.
-const TRANSPORT_TARGET: &str = "chitchat::transport";
+/// The modules whose warnings are rate limited: chitchat's transport (an
+/// undecodable datagram) and ringcache's MAC'd one (a wrong MAC).
+const TRANSPORT_TARGETS: [&str; 2] = ["chitchat::transport", "ringcache::server::gossip_transport"];
 
 /// Warnings held back since the last report.
 static SUPPRESSED: AtomicU64 = AtomicU64::new(0);
@@ -25,7 +26,10 @@ static LAST_PASSED: Mutex<Option<Instant>> = Mutex::new(None);
 /// Whether a log event may be written: everything but chitchat transport
 /// warnings, and of those one per [`REPORT_INTERVAL`] (the rest are counted).
 pub fn filter(meta: &Metadata<'_>) -> bool {
-    if *meta.level() != Level::WARN || !meta.target().starts_with(TRANSPORT_TARGET) {
+    let transport = TRANSPORT_TARGETS
+        .iter()
+        .any(|t| meta.target().starts_with(t));
+    if *meta.level() != Level::WARN || !transport {
         return true;
     }
     admit(&mut LAST_PASSED.lock(), Instant::now())

@@ -93,8 +93,9 @@ pub struct BusConfig {
     pub listen: SocketAddr,
     /// The bus address announced to peers.
     pub advertise: SocketAddr,
-    /// Whether `cluster-secret` is empty (warned about at startup).
-    pub no_secret: bool,
+    /// `cluster-secret`: when set, every datagram carries its MAC
+    /// (`server::gossip_transport`); when empty, warned about at startup.
+    pub secret: String,
 }
 
 /// Builds this node's gossip configuration; `None` (logged) when the bind
@@ -166,7 +167,7 @@ pub fn bus_config(shared: &Node, cluster: &Cluster) -> Option<BusConfig> {
         keys,
         listen,
         advertise,
-        no_secret: secret.is_empty(),
+        secret,
     })
 }
 

@@ -104,6 +104,31 @@ pub fn verify(
     })
 }
 
+/// Bytes of the MAC that ends every gossip datagram of a cluster with a
+/// secret (HMAC-SHA256 truncated, as TLS and IPsec truncate theirs).
+pub const GOSSIP_TAG_LEN: usize = 16;
+
+fn gossip_mac(secret: &str, payload: &[u8]) -> HmacSha256 {
+    mac(secret, &[b"gossip", payload])
+}
+
+/// Appends the gossip MAC of `datagram` (the payload so far) to it.
+pub fn seal_gossip(secret: &str, datagram: &mut Vec<u8>) {
+    let tag = gossip_mac(secret, datagram).finalize().into_bytes();
+    datagram.extend_from_slice(&tag[..GOSSIP_TAG_LEN]);
+}
+
+/// The payload of a sealed gossip datagram when its MAC is right (checked
+/// in constant time), `None` for junk or a datagram of another secret.
+pub fn open_gossip<'a>(secret: &str, datagram: &'a [u8]) -> Option<&'a [u8]> {
+    let split = datagram.len().checked_sub(GOSSIP_TAG_LEN)?;
+    let (payload, tag) = datagram.split_at(split);
+    gossip_mac(secret, payload)
+        .verify_truncated_left(tag)
+        .is_ok()
+        .then_some(payload)
+}
+
 fn hex(bytes: &[u8]) -> String {
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
@@ -126,6 +151,22 @@ fn unhex(text: &[u8]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A sealed datagram opens with its secret only; junk, a short
+    /// datagram and a changed byte are refused.
+    #[test]
+    fn gossip_seal_and_open() {
+        let mut d = b"chitchat payload".to_vec();
+        seal_gossip("s1", &mut d);
+        assert_eq!(d.len(), 16 + GOSSIP_TAG_LEN);
+        assert_eq!(open_gossip("s1", &d), Some(&b"chitchat payload"[..]));
+        assert_eq!(open_gossip("s2", &d), None);
+        assert_eq!(open_gossip("s1", &d[1..]), None);
+        assert_eq!(open_gossip("s1", b"short"), None);
+        let mut forged = d.clone();
+        forged[0] ^= 1;
+        assert_eq!(open_gossip("s1", &forged), None);
+    }
 
     #[test]
     fn proofs_bind_secret_nonce_ids_and_direction() {

@@ -37,7 +37,7 @@ pub struct Bus {
 /// Starts the chitchat server; `None` (logged) when the bus cannot listen.
 pub async fn start_bus(shared: &Node, cluster: &Cluster) -> Option<Bus> {
     let config = gossip::bus_config(shared, cluster)?;
-    if config.no_secret {
+    if config.secret.is_empty() {
         warn!(
             "cluster started without a cluster-secret: anyone who can reach the bus port \
              {} (UDP) or the client port can join this cluster, forge gossip and open \
@@ -45,7 +45,15 @@ pub async fn start_bus(shared: &Node, cluster: &Cluster) -> Option<Bus> {
             config.listen
         );
     }
-    let handle = match spawn_chitchat(config.chitchat, config.keys, &UdpTransport).await {
+    let spawned = if config.secret.is_empty() {
+        spawn_chitchat(config.chitchat, config.keys, &UdpTransport).await
+    } else {
+        let transport = super::gossip_transport::MacTransport {
+            secret: config.secret.clone(),
+        };
+        spawn_chitchat(config.chitchat, config.keys, &transport).await
+    };
+    let handle = match spawned {
         Ok(h) => h,
         Err(e) => {
             warn!("cluster bus: cannot listen on {}: {e:#}", config.listen);
@@ -125,8 +133,8 @@ pub async fn run_gossip(shared: Arc<Node>, cluster: Arc<Cluster>, bus: Bus) {
             let n = bus_junk::take_suppressed();
             if n > 0 {
                 warn!(
-                    "cluster bus: {n} more undecodable datagram(s) dropped in the last {}s \
-                     (not ringcache gossip)",
+                    "cluster bus: {n} more undecodable or unauthenticated datagram(s) dropped \
+                     in the last {}s (not gossip of this cluster)",
                     bus_junk::REPORT_INTERVAL.as_secs()
                 );
             }

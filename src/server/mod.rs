@@ -7,6 +7,7 @@ pub mod busypoll;
 pub mod conn;
 pub mod forward;
 pub mod gossip_task;
+pub mod gossip_transport;
 pub mod lease_task;
 pub mod mc_conn;
 pub mod metrics;
