@@ -250,8 +250,11 @@ fn repeat(c: &mut RawConn, count: usize, args: &[&[u8]]) {
     }
 }
 
-/// A LATENCY HISTOGRAM reply as command → (calls, [(bucket µs, cumulative)]).
-fn histograms(c: &mut RawConn, args: &[&[u8]]) -> Vec<(String, i64, Vec<(i64, i64)>)> {
+/// One LATENCY HISTOGRAM entry: command, calls, (bucket µs, cumulative count)s.
+type Histogram = (String, i64, Vec<(i64, i64)>);
+
+/// A LATENCY HISTOGRAM reply, entry by entry.
+fn histograms(c: &mut RawConn, args: &[&[u8]]) -> Vec<Histogram> {
     let mut cmd: Vec<&[u8]> = vec![b"LATENCY", b"HISTOGRAM"];
     cmd.extend_from_slice(args);
     pairs(frame(&c.cmd(&cmd)))
