@@ -575,7 +575,9 @@ struct LinkRow {
 
 /// CLUSTER LINKS: the peer links of this node, in Redis' form: outgoing
 /// ones (`to`) from the peer pool, incoming ones (`from`) from the clients
-/// that proved themselves peers (`CLUSTER PROXY-ORIGIN`).
+/// that proved themselves peers (`CLUSTER PROXY-ORIGIN`). One entry per
+/// connection: the pool keeps several per peer (lanes, hop classes), where
+/// Redis' bus keeps one each way.
 pub fn cluster_links(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     let c = cluster(ctx)?;
     let view = c.view();

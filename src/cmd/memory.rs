@@ -79,8 +79,11 @@ fn overhead(ctx: &Ctx<'_>) -> MemOverhead {
             .map(|l| l.send_buffer_allocated as u64)
             .sum()
     });
-    // A script running right now holds its VM's lock: its caches are then
-    // left out of this report (0) rather than waited for.
+    // `lua.caches` / `functions.caches`: the memory of the EVAL and of the
+    // FUNCTION Lua VMs, where the compiled scripts and libraries live (Redis
+    // counts its script dictionaries; here the VM holds them). A script
+    // running right now holds its VM's lock: its VM is then left out of this
+    // report (0) rather than waited for.
     let (lua_caches, cached_scripts) = sh.scripts.engine.try_lock().map_or((0, 0), |g| {
         g.as_ref().map_or((0, 0), |e| {
             (e.lua().used_memory() as u64, e.cached_scripts())
