@@ -146,3 +146,84 @@ pub fn trim_after_shrink() -> bool {
     }
     true
 }
+
+/// What the allocator itself reports (MEMORY STATS' `allocator.*`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AllocatorInfo {
+    /// Bytes in chunks handed out (glibc: `uordblks + hblkhd`).
+    pub allocated: usize,
+    /// Bytes the allocator took from the system, free chunks included
+    /// (glibc: `arena + hblkhd`), like jemalloc's `active`.
+    pub active: usize,
+}
+
+/// The allocator's own counters, over all its arenas (glibc `mallinfo2`);
+/// zeros where the allocator offers none.
+pub fn allocator_info() -> AllocatorInfo {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallinfo2 has no preconditions; it takes each arena's lock.
+        let m = unsafe { libc::mallinfo2() };
+        AllocatorInfo {
+            allocated: m.uordblks + m.hblkhd,
+            active: m.arena + m.hblkhd,
+        }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    AllocatorInfo::default()
+}
+
+/// The allocator's statistics report (MEMORY MALLOC-STATS): glibc's
+/// `malloc_info` XML; None where the allocator has no such report.
+pub fn allocator_stats_text() -> Option<String> {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        let mut buf: *mut libc::c_char = std::ptr::null_mut();
+        let mut len: libc::size_t = 0;
+        // SAFETY: open_memstream writes the buffer pointer and length into
+        // the two locals; the stream is closed (which finalises both) before
+        // they are read, and the buffer is freed once copied.
+        unsafe {
+            let stream = libc::open_memstream(&mut buf, &mut len);
+            if stream.is_null() {
+                return None;
+            }
+            let rc = libc::malloc_info(0, stream);
+            libc::fclose(stream);
+            if buf.is_null() {
+                return None;
+            }
+            let text = std::slice::from_raw_parts(buf.cast::<u8>(), len).to_vec();
+            libc::free(buf.cast());
+            (rc == 0).then(|| String::from_utf8_lossy(&text).into_owned())
+        }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    None
+}
+
+/// Hands every free page the allocator holds back to the kernel (MEMORY
+/// PURGE: glibc `malloc_trim(0)`, which also releases free pages inside its
+/// heaps, not only at their top).
+pub fn purge() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim has no preconditions; it takes each arena's lock.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+    TRIM_HIGH.store(used_memory(), Ordering::Relaxed);
+}
+
+/// `used_memory` when the server started serving (MEMORY STATS'
+/// `startup.allocated`).
+static STARTUP: AtomicUsize = AtomicUsize::new(0);
+
+/// Records the memory in use once start-up is done (before the first client).
+pub fn mark_startup() {
+    STARTUP.store(used_memory(), Ordering::Relaxed);
+}
+
+/// `used_memory` when the server started serving (0 before).
+pub fn startup_allocated() -> usize {
+    STARTUP.load(Ordering::Relaxed)
+}

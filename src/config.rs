@@ -866,6 +866,15 @@ impl Settings {
         out
     }
 
+    /// The value of a remembered Redis parameter ([`crate::config_stored`]):
+    /// what was set, else its default ("" for a name that is not one).
+    pub fn stored_value(&self, name: &str) -> &str {
+        match find_stored(name) {
+            Some(p) => self.stored.get(p.name).map_or(p.default, String::as_str),
+            None => "",
+        }
+    }
+
     /// Sets one of the remembered Redis parameters ([`crate::config_stored`]),
     /// with Redis' immutable/protected rules and reason texts.
     fn set_stored(&mut self, name: &str, value: &str, by: SetBy) -> Result<(), ConfigError> {

@@ -8,7 +8,9 @@
 //! 7.0.15: names, defaults, which ones `CONFIG SET` refuses, and the reason
 //! texts for bad values), and CONFIG GET returns what was set, normalised as
 //! Redis does. None of them changes what the node does (but
-//! `notify-keyspace-events`, which the node acts on: `store::notify`); README
+//! `notify-keyspace-events`, which the node acts on: `store::notify`, and
+//! `latency-tracking` / `latency-tracking-info-percentiles`, read by the
+//! latency histograms: `node::latency_histogram`, INFO latencystats); README
 //! ("Configuration") says so.
 
 use crate::util::parse_memory;

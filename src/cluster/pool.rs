@@ -140,6 +140,21 @@ struct Queue {
 struct Link {
     queue: Mutex<Queue>,
     wake: Notify,
+    /// Unix time (ms) the link was opened (CLUSTER LINKS).
+    created_ms: u64,
+}
+
+/// One live link to a peer, as CLUSTER LINKS and MEMORY STATS show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkInfo {
+    /// The peer's RESP address.
+    pub addr: SocketAddr,
+    /// Unix time (ms) the link was opened.
+    pub created_ms: u64,
+    /// Bytes allocated for requests queued and not yet written.
+    pub send_buffer_allocated: usize,
+    /// Bytes of requests queued and not yet written.
+    pub send_buffer_used: usize,
 }
 
 impl Link {
@@ -237,6 +252,25 @@ impl Pool {
     /// waits of every link, open ones included.
     pub fn set_node_timeout(&self, ms: u64) {
         self.timeout_ms.store(ms.max(1), Ordering::Relaxed);
+    }
+
+    /// The live links (read-only: CLUSTER LINKS, MEMORY STATS).
+    pub fn link_infos(&self) -> Vec<LinkInfo> {
+        let links = self.links.lock();
+        links
+            .by_key
+            .iter()
+            .flat_map(|((addr, _, _), lanes)| lanes.iter().flatten().map(move |l| (*addr, l)))
+            .filter_map(|(addr, link)| {
+                let q = link.queue.lock();
+                (!q.closed).then(|| LinkInfo {
+                    addr,
+                    created_ms: link.created_ms,
+                    send_buffer_allocated: q.out.capacity(),
+                    send_buffer_used: q.out.len(),
+                })
+            })
+            .collect()
     }
 
     /// Replaces the set of peers (RESP addresses) the failure detector
@@ -368,7 +402,10 @@ impl Pool {
                 return Pending(rx);
             }
         }
-        let link = Arc::new(Link::default());
+        let link = Arc::new(Link {
+            created_ms: crate::store::now_ms(),
+            ..Link::default()
+        });
         {
             let mut q = link.queue.lock();
             write(&mut q.out);

@@ -64,6 +64,8 @@ pub fn cluster_help(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
         ctx,
         "CLUSTER",
         &[
+            "COUNT-FAILURE-REPORTS <node-id>",
+            "    Return number of failure reports for <node-id>.",
             "COUNTKEYSINSLOT <slot>",
             "    Return the number of keys in <slot>.",
             "FORGET <node-id>",
@@ -74,6 +76,9 @@ pub fn cluster_help(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
             "    Return information about the cluster.",
             "KEYSLOT <key>",
             "    Return the hash slot for <key>.",
+            "LINKS",
+            "    Return information about all network links between this node and its peers.",
+            "    Output format is an array where each array element is a map containing attributes of a link",
             "LEASE <node-id> <epoch>",
             "    Internal: a node asks this voter for its majority lease (peer links only).",
             "MC <request>",
@@ -95,6 +100,8 @@ pub fn cluster_help(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
             "    Return live-migration progress: slots pending/done, keys, bytes, rate, ETA.",
             "REPLICAS <node-id>",
             "    Return <node-id> replicas (none: ringcache keeps no replicas yet).",
+            "SAVECONFIG",
+            "    Save current cluster configuration to disk.",
             "SHARDS",
             "    Return information about slot range mappings and the nodes associated with them.",
             "SLOTS",
@@ -457,6 +464,7 @@ pub fn cluster_proxy_origin(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     ctx.client.proxied = true;
     ctx.client.proxy_hop = hop;
+    ctx.client.handle.meta.lock().peer = from.into_owned();
     ctx.out.ok();
     Ok(())
 }
@@ -538,5 +546,106 @@ pub fn cluster_mc(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     };
     let reply = exec(ctx.shared, &args[2], origin)?;
     ctx.out.bulk(&reply);
+    Ok(())
+}
+
+/// CLUSTER COUNT-FAILURE-REPORTS node-id: how many other nodes report
+/// `node-id` down. Gossip here carries heartbeats, not failure reports
+/// (each node's detector is its own, see `cluster::gossip`), so no other
+/// node's report ever reaches this one: the count is 0 for every known node.
+pub fn cluster_count_failure_reports(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let c = cluster(ctx)?;
+    let id = String::from_utf8_lossy(&args[2]);
+    if !c.view().nodes.iter().any(|n| n.id == id) {
+        return Err(CmdError::err(format!("Unknown node {id}")));
+    }
+    ctx.out.int(0);
+    Ok(())
+}
+
+/// One CLUSTER LINKS entry.
+struct LinkRow {
+    direction: &'static str,
+    node: String,
+    created_ms: u64,
+    events: &'static str,
+    allocated: usize,
+    used: usize,
+}
+
+/// CLUSTER LINKS: the peer links of this node, in Redis' form: outgoing
+/// ones (`to`) from the peer pool, incoming ones (`from`) from the clients
+/// that proved themselves peers (`CLUSTER PROXY-ORIGIN`). One entry per
+/// connection: the pool keeps several per peer (lanes, hop classes), where
+/// Redis' bus keeps one each way.
+pub fn cluster_links(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
+    let c = cluster(ctx)?;
+    let view = c.view();
+    let id_of = |addr: std::net::SocketAddr| {
+        view.nodes
+            .iter()
+            .find(|n| n.addr().parse::<std::net::SocketAddr>().ok() == Some(addr))
+            .map(|n| n.id.clone())
+    };
+    let mut rows: Vec<LinkRow> = c
+        .pool
+        .link_infos()
+        .into_iter()
+        .filter_map(|l| {
+            Some(LinkRow {
+                direction: "to",
+                node: id_of(l.addr)?,
+                created_ms: l.created_ms,
+                events: if l.send_buffer_used > 0 { "rw" } else { "r" },
+                allocated: l.send_buffer_allocated,
+                used: l.send_buffer_used,
+            })
+        })
+        .collect();
+    for h in ctx.shared.clients.all() {
+        let peer = h.meta.lock().peer.clone();
+        if peer.is_empty() {
+            continue;
+        }
+        let omem = h.mem.omem.load(std::sync::atomic::Ordering::Relaxed);
+        rows.push(LinkRow {
+            direction: "from",
+            node: peer,
+            created_ms: h.created_ms,
+            events: if omem > 0 { "rw" } else { "r" },
+            allocated: omem,
+            used: omem,
+        });
+    }
+    ctx.out.array_len(rows.len());
+    for r in rows {
+        ctx.out.map_len(6);
+        ctx.out.bulk(b"direction");
+        ctx.out.bulk(r.direction.as_bytes());
+        ctx.out.bulk(b"node");
+        ctx.out.bulk(r.node.as_bytes());
+        ctx.out.bulk(b"create-time");
+        ctx.out.int(r.created_ms as i64);
+        ctx.out.bulk(b"events");
+        ctx.out.bulk(r.events.as_bytes());
+        ctx.out.bulk(b"send-buffer-allocated");
+        ctx.out.int(r.allocated as i64);
+        ctx.out.bulk(b"send-buffer-used");
+        ctx.out.int(r.used as i64);
+    }
+    Ok(())
+}
+
+/// CLUSTER SAVECONFIG: writes the node's cluster state file
+/// (`<dir>/nodes.json`: its id and the membership it adopted) now.
+pub fn cluster_saveconfig(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
+    let c = cluster(ctx)?;
+    let file = crate::cluster::node::NodeFile {
+        id: c.id.clone(),
+        membership: c.view().membership.clone(),
+    };
+    crate::cluster::node::save(&c.dir, &file)
+        .map_err(|e| CmdError::err(format!("error saving the cluster node config: {e}")))?;
+    ctx.out.ok();
     Ok(())
 }

@@ -88,6 +88,7 @@ pub fn config_resetstat(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
         s.usec.store(0, Ordering::Relaxed);
         s.rejected.store(0, Ordering::Relaxed);
         s.failed.store(0, Ordering::Relaxed);
+        s.latency.reset();
     }
     let st = &sh.stats;
     for c in [

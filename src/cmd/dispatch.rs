@@ -507,6 +507,9 @@ pub fn call(ctx: &mut Ctx<'_>, found: Found, args: &[Bytes]) {
     let stat = &ctx.shared.cmd_stats[found.stat];
     stat.calls.fetch_add(1, Ordering::Relaxed);
     stat.usec.fetch_add(micros, Ordering::Relaxed);
+    if crate::node::latency_histogram::tracking() {
+        stat.latency.record(micros);
+    }
     ctx.shared
         .stats
         .commands_processed

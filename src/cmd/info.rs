@@ -1,7 +1,7 @@
 //! INFO: the server report of every section Redis' INFO has (server,
 //! clients, memory, persistence, stats, replication, CPU, modules,
-//! commandstats, errorstats, cluster, keyspace), and the memory peak the
-//! server cron samples for it.
+//! commandstats, errorstats, latencystats, cluster, keyspace), and the
+//! memory peak the server cron samples for it.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -100,6 +100,44 @@ fn cpu_times() -> (f64, f64) {
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
     let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
     (t(ru.ru_stime), t(ru.ru_utime))
+}
+
+/// INFO latencystats: `latency_percentiles_usec_<command>:p50=..,p99=..`
+/// for every command with samples, at the percentiles of
+/// `latency-tracking-info-percentiles` (Redis' `%f` trimmed labels and
+/// `%.3f` microsecond values).
+fn latency_stats(ctx: &Ctx<'_>, percentiles: &str) -> String {
+    let percentiles: Vec<f64> = percentiles
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    let mut out = String::new();
+    for (cmd, stat) in command::all_commands()
+        .iter()
+        .zip(ctx.shared.cmd_stats.iter())
+    {
+        let Some(snap) = stat.latency.snapshot() else {
+            continue;
+        };
+        let values: Vec<String> = percentiles
+            .iter()
+            .map(|&p| {
+                let label = format!("{p:.6}");
+                let label = label.trim_end_matches('0').trim_end_matches('.');
+                format!(
+                    "p{label}={:.3}",
+                    snap.value_at_percentile(p) as f64 / 1000.0
+                )
+            })
+            .collect();
+        let _ = write!(
+            out,
+            "latency_percentiles_usec_{}:{}\r\n",
+            cmd.name,
+            values.join(",")
+        );
+    }
+    out
 }
 
 /// Builds the INFO text for the requested sections.
@@ -255,6 +293,13 @@ fn info_text(ctx: &Ctx<'_>, sections: &[String]) -> String {
         for (code, n) in sh.stats.error_codes.lock().iter() {
             let _ = write!(out, "errorstat_{code}:count={n}\r\n");
         }
+    }
+    if all || sections.iter().any(|s| s == "latencystats") {
+        section(&mut out, "Latencystats");
+        out.push_str(&latency_stats(
+            ctx,
+            cfg.stored_value("latency-tracking-info-percentiles"),
+        ));
     }
     if wanted("cluster") {
         section(&mut out, "Cluster");

@@ -34,6 +34,8 @@ pub mod key_spec_table;
 pub mod keys;
 pub mod latency;
 pub mod list;
+pub mod lolwut;
+pub mod memory;
 pub mod migrate_plan;
 pub mod observe;
 pub mod partial_sort;

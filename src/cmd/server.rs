@@ -1,6 +1,7 @@
 //! Server commands: FLUSHALL/FLUSHDB, SWAPDB, TIME, LASTSAVE, SLOWLOG,
-//! MONITOR, DEBUG, SHUTDOWN, WAIT and MEMORY USAGE. INFO is `cmd/info.rs`,
-//! CONFIG `cmd/config_cmd.rs`, COMMAND introspection `cmd/introspect.rs`.
+//! MONITOR, DEBUG, SHUTDOWN and WAIT. INFO is `cmd/info.rs`, MEMORY
+//! `cmd/memory.rs`, CONFIG `cmd/config_cmd.rs`, COMMAND introspection
+//! `cmd/introspect.rs`.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -226,33 +227,5 @@ pub fn wait(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         ctx.after = Some(After::Sleep(d));
     }
     ctx.out.int(0);
-    Ok(())
-}
-
-/// MEMORY HELP (the subcommands this node has: USAGE).
-pub fn memory_help(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
-    super::ctx::help_reply(
-        ctx,
-        "MEMORY",
-        &[
-            "USAGE <key> [SAMPLES <count>]",
-            "    Return memory in bytes used by <key> and its value. Nested values are",
-            "    sampled up to <count> times (default: 5, 0 means sample all).",
-        ],
-    );
-    Ok(())
-}
-
-/// MEMORY USAGE key [SAMPLES n]
-pub fn memory_usage(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    if args.len() != 3 && !(args.len() == 5 && is(&args[3], "samples")) {
-        return Err(CmdError::Syntax);
-    }
-    let key = ctx.key(&args[2]);
-    let usage = ctx.lock(&key).get(&key).map(|e| e.mem_usage());
-    match usage {
-        Some(n) => ctx.out.int(n as i64),
-        None => ctx.out.null(),
-    }
     Ok(())
 }

@@ -13,8 +13,8 @@ use super::ctx::{Handler, KeysFn};
 use super::shared::Shared;
 use super::{
     acl, bitfield, bitmap, blocking_pop, cluster, config_cmd, connection, dump_restore, function,
-    geo, hash, hyperloglog, info, introspect, keys, latency, list, pubsub, scripting, server, set,
-    sort, stream, stream_group, stream_read, string, transaction, zset,
+    geo, hash, hyperloglog, info, introspect, keys, latency, list, lolwut, memory, pubsub,
+    scripting, server, set, sort, stream, stream_group, stream_read, string, transaction, zset,
 };
 use crate::config::Settings;
 use crate::node::Node;
@@ -254,15 +254,23 @@ static COMMANDS: &[Command] = &[
     c("shutdown", -1, ADMIN_CMD | NO_MULTI | ALLOW_BUSY, NO_KEYS, "server", server::shutdown),
     c("wait", 3, NOSCRIPT, NO_KEYS, "generic", server::wait),
     container("memory", -2, "server", &[
-        c("memory|usage", -3, READONLY, SUBCOMMAND_KEY, "server", server::memory_usage),
-        c("memory|help", 2, LOADING | STALE, NO_KEYS, "server", server::memory_help),
+        c("memory|usage", -3, READONLY, SUBCOMMAND_KEY, "server", memory::memory_usage),
+        c("memory|help", 2, LOADING | STALE, NO_KEYS, "server", memory::memory_help),
+        c("memory|stats", 2, 0, NO_KEYS, "server", memory::memory_stats),
+        c("memory|doctor", 2, 0, NO_KEYS, "server", memory::memory_doctor),
+        c("memory|malloc-stats", 2, 0, NO_KEYS, "server", memory::memory_malloc_stats),
+        c("memory|purge", 2, 0, NO_KEYS, "server", memory::memory_purge),
     ]),
+    c("lolwut", -1, READONLY | FAST, NO_KEYS, "server", lolwut::lolwut),
     // latency monitor (cmd/latency.rs)
     container("latency", -2, "server", &[
         c("latency|latest", 2, ADMIN | NOSCRIPT | LOADING | STALE, NO_KEYS, "server", latency::latency_latest),
         c("latency|history", 3, ADMIN | NOSCRIPT | LOADING | STALE, NO_KEYS, "server", latency::latency_history),
         c("latency|reset", -2, ADMIN | NOSCRIPT | LOADING | STALE, NO_KEYS, "server", latency::latency_reset),
         c("latency|help", 2, LOADING | STALE, NO_KEYS, "server", latency::latency_help),
+        c("latency|doctor", 2, ADMIN | NOSCRIPT | LOADING | STALE, NO_KEYS, "server", latency::latency_doctor),
+        c("latency|graph", 3, ADMIN | NOSCRIPT | LOADING | STALE, NO_KEYS, "server", latency::latency_graph),
+        c("latency|histogram", -2, ADMIN | NOSCRIPT | LOADING | STALE, NO_KEYS, "server", latency::latency_histogram),
     ]),
     // ACL, read side, and ROLE (cmd/acl.rs)
     container("acl", -2, "server", &[
@@ -477,6 +485,9 @@ static COMMANDS: &[Command] = &[
         c("cluster|getkeysinslot", 4, STALE, NO_KEYS, "cluster", cluster::cluster_getkeysinslot),
         c("cluster|meet", -4, ADMIN | STALE, NO_KEYS, "cluster", cluster::cluster_meet),
         c("cluster|forget", 3, ADMIN | STALE, NO_KEYS, "cluster", cluster::cluster_forget),
+        c("cluster|count-failure-reports", 3, ADMIN | STALE, NO_KEYS, "cluster", cluster::cluster_count_failure_reports),
+        c("cluster|links", 2, STALE, NO_KEYS, "cluster", cluster::cluster_links),
+        c("cluster|saveconfig", 2, ADMIN | STALE, NO_KEYS, "cluster", cluster::cluster_saveconfig),
         c("cluster|proxy-origin", -3, LOADING | STALE | SKIP_MONITOR, NO_KEYS, "cluster", cluster::cluster_proxy_origin),
         c("cluster|raft", -4, LOADING | STALE | SKIP_MONITOR, NO_KEYS, "cluster", cluster::cluster_raft),
         c("cluster|lease", 4, LOADING | STALE | SKIP_MONITOR | FAST, NO_KEYS, "cluster", cluster::cluster_lease),

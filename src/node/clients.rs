@@ -86,6 +86,9 @@ pub struct ClientMeta {
     pub multi: i64,
     /// Connection not subject to eviction (CLIENT NO-EVICT).
     pub no_evict: bool,
+    /// On a peer link: the id of the node at the other end ("" otherwise;
+    /// CLUSTER LINKS).
+    pub peer: String,
 }
 
 impl ClientHandle {

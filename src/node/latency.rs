@@ -14,9 +14,16 @@ static THRESHOLD_MS: AtomicU64 = AtomicU64::new(0);
 /// Samples kept per event (Redis' `LATENCY_TS_LEN`).
 const SERIES_LEN: usize = 160;
 
-/// Publishes `latency-monitor-threshold` to the command path.
+/// Publishes `latency-monitor-threshold` and `latency-tracking` to the
+/// command path.
 pub fn apply_settings(s: &crate::config::Settings) {
     THRESHOLD_MS.store(s.latency_monitor_threshold.max(0) as u64, Ordering::Relaxed);
+    super::latency_histogram::set_tracking(s.stored_value("latency-tracking") == "yes");
+}
+
+/// `latency-monitor-threshold` in milliseconds (0: off).
+pub fn threshold_ms() -> u64 {
+    THRESHOLD_MS.load(Ordering::Relaxed)
 }
 
 /// The latency in milliseconds of something that took `micros`, when the
@@ -58,6 +65,23 @@ pub struct LatestSample {
     pub latency: u64,
     /// The worst latency since the event's last reset.
     pub max: u64,
+}
+
+/// One event's figures for LATENCY DOCTOR.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventStats {
+    /// Event name.
+    pub event: String,
+    /// Samples kept.
+    pub samples: u64,
+    /// Their average (ms).
+    pub avg: u64,
+    /// Their mean absolute deviation from the average (ms).
+    pub mad: u64,
+    /// Seconds since the oldest sample (at least 1 when there are samples).
+    pub period: u64,
+    /// Worst latency since the last reset (ms).
+    pub all_time_high: u64,
 }
 
 /// Every event's samples.
@@ -117,6 +141,45 @@ impl LatencyMonitor {
             .collect()
     }
 
+    /// True when no event was ever recorded (or all were reset).
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// LATENCY DOCTOR's figures for every event (Redis'
+    /// `analyzeLatencyForEvent`) at unix second `now`.
+    pub fn analyze(&self, now: u64) -> Vec<EventStats> {
+        self.events
+            .iter()
+            .map(|(event, s)| {
+                let samples: Vec<LatencySample> =
+                    s.samples.iter().copied().filter(|x| x.time != 0).collect();
+                let n = samples.len() as u64;
+                let avg = samples.iter().map(|x| x.latency).sum::<u64>() / n.max(1);
+                let mad = samples.iter().map(|x| x.latency.abs_diff(avg)).sum::<u64>() / n.max(1);
+                let oldest = samples.iter().map(|x| x.time).min().unwrap_or(now);
+                EventStats {
+                    event: event.clone(),
+                    samples: n,
+                    avg,
+                    mad,
+                    period: if n > 0 {
+                        now.saturating_sub(oldest).max(1)
+                    } else {
+                        0
+                    },
+                    all_time_high: s.max,
+                }
+            })
+            .collect()
+    }
+
+    /// The worst latency of an event since its last reset; None for an
+    /// event never recorded.
+    pub fn max_of(&self, event: &str) -> Option<u64> {
+        self.events.get(event).map(|s| s.max)
+    }
+
     /// Forgets the named events (all when `events` is empty); how many
     /// existed.
     pub fn reset(&mut self, events: &[String]) -> usize {
@@ -153,6 +216,10 @@ mod tests {
         let h = m.history("command");
         assert_eq!(h.len(), SERIES_LEN);
         assert_eq!(h[0], (1040, 40));
+        let a = &m.analyze(1200)[0];
+        assert_eq!((a.samples, a.all_time_high), (160, 199));
+        assert_eq!((a.avg, a.period), ((40..200).sum::<u64>() / 160, 160));
+        assert_eq!(m.max_of("command"), Some(199));
         assert_eq!(m.reset(&["nosuch".into()]), 0);
         assert_eq!(m.reset(&[]), 1);
         assert!(m.latest().is_empty());

@@ -8,6 +8,7 @@ pub mod busy_poll;
 pub mod clients;
 pub mod gate;
 pub mod latency;
+pub mod latency_histogram;
 pub mod mc_stats;
 pub mod pause;
 pub mod pubsub;

@@ -17,6 +17,8 @@ pub struct CmdStat {
     pub rejected: AtomicU64,
     /// Executed but answered an error.
     pub failed: AtomicU64,
+    /// Latency distribution (LATENCY HISTOGRAM, INFO latencystats).
+    pub latency: super::latency_histogram::LatencyHistogram,
 }
 
 /// Server-wide counters (INFO stats).

@@ -409,6 +409,11 @@ impl Engine {
         })
     }
 
+    /// Number of scripts in the cache (MEMORY DOCTOR's many-scripts check).
+    pub fn cached_scripts(&self) -> usize {
+        self.cache.len()
+    }
+
     /// The VM (the function registry builds library environments in it).
     pub fn lua(&self) -> &Lua {
         &self.lua

@@ -130,6 +130,7 @@ pub async fn serve(shared: Arc<Shared>, listeners: Vec<TcpListener>) {
         }
         (Err(e), _) | (_, Err(e)) => warn!("cannot install signal handlers: {e}"),
     }
+    crate::alloc::mark_startup();
     for l in listeners {
         let sh = shared.clone();
         tokio::spawn(async move { accept_loop(sh, l).await });

@@ -259,6 +259,13 @@ impl Store {
         }
     }
 
+    /// Heap bytes of database `db`'s slot tables themselves (see
+    /// `SlotTable::overhead`); 0 for a database never used.
+    pub fn db_overhead(&self, db: usize) -> usize {
+        self.db_if_used(db)
+            .map_or(0, |d| d.slots.iter().map(|s| s.lock().overhead()).sum())
+    }
+
     /// Keys per database with their volatile count: `(db, keys, expires)` for INFO keyspace.
     pub fn keyspace(&self) -> Vec<(usize, usize, usize)> {
         let mut out = Vec::new();

@@ -78,6 +78,17 @@ impl SlotTable {
         self.volatile
     }
 
+    /// Heap bytes of the table itself: its entry array and its hash index
+    /// (one control byte and one position per bucket), not the keys' and
+    /// values' own buffers (MEMORY STATS' `overhead.hashtable.main`).
+    pub fn overhead(&self) -> usize {
+        let index = match &self.index {
+            Index::Small(t) => t.capacity() * (std::mem::size_of::<u16>() + 1),
+            Index::Large(t) => t.capacity() * (std::mem::size_of::<u32>() + 1),
+        };
+        self.entries.capacity() * std::mem::size_of::<Entry>() + index
+    }
+
     /// The slot's mutation observer when one is on (for `store::mutation::observe`).
     #[inline]
     pub(super) fn observer(&mut self) -> Option<&mut SlotObserver> {
