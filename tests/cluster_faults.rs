@@ -305,7 +305,7 @@ fn probe_keys() -> Vec<String> {
     while seen.len() < ringcache::store::SLOTS / 64 {
         let key = format!("probe:{i}");
         let slot = ringcache::store::slot::key_slot(key.as_bytes());
-        if slot % 64 == 0 {
+        if slot.is_multiple_of(64) {
             seen.entry(slot).or_insert(key);
         }
         i += 1;

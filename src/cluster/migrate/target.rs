@@ -246,6 +246,37 @@ pub fn discard(shared: &Node, c: &Cluster, slots: &[u16]) {
 mod tests {
     use super::*;
 
+    /// A source's `begin` may claim a slot taken from a removed owner only
+    /// while this node has not served it: its own, no state, and still in
+    /// the takeover wait for more than [`ADOPT_MARGIN`].
+    #[test]
+    fn a_taken_slot_is_claimed_only_before_it_is_served() {
+        use crate::cluster::membership::Membership;
+        use crate::cluster::Takeover;
+        use std::collections::{BTreeMap, HashMap};
+        use std::sync::Arc;
+        let members = BTreeMap::from([("me".to_string(), 1)]);
+        let m = Membership::default().next(members, "me".into());
+        let mut v = View::new("me", m, Vec::new(), None);
+        let taken = |from| {
+            Some(Arc::new(Takeover {
+                from,
+                slots: vec![true; crate::store::SLOTS],
+            }))
+        };
+        let later = Instant::now() + Duration::from_secs(5);
+        v.takeover = taken(later);
+        assert!(unserved(&v, "me", 5));
+        assert!(!unserved(&v, "other", 5), "not this node's");
+        v.takeover = taken(Instant::now() + ADOPT_MARGIN / 2);
+        assert!(!unserved(&v, "me", 5), "served any moment");
+        v.takeover = None;
+        assert!(!unserved(&v, "me", 5), "not taken");
+        v.takeover = taken(later);
+        v.states = Arc::new(HashMap::from([(5, SlotState::Migrating)]));
+        assert!(!unserved(&v, "me", 5), "held here");
+    }
+
     #[test]
     fn phases_and_slot_lists() {
         assert_eq!(Phase::parse(b"FINAL"), Some(Phase::Final));
