@@ -22,7 +22,9 @@ pub enum SlotState {
     /// to a third node: requests still go to `.0`, which holds the data until
     /// it hands the slot to the new owner (the new owner may guess this node
     /// as its source until then; going there instead would bounce). Lasts
-    /// until the next membership change.
+    /// until the next membership change; if that one gives the slot back,
+    /// it is imported from its old owner, never from `.0` again (`.0` may
+    /// have handed it over meanwhile and would forward it back here).
     Dropped(String),
 }
 
