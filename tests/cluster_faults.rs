@@ -372,6 +372,22 @@ fn five_nodes_serve_every_slot_after_a_pause_during_which_a_node_was_removed() {
     });
     assert!(importing, "the joiners never imported");
     nodes.push(start_node(tmp(), free_port(), &join));
+    // The bug needs imports still running at the fifth's epoch (reported,
+    // not asserted: a much faster machine may finish them first).
+    let joined = common::eventually(Duration::from_secs(20), || {
+        field(
+            &redis_cli(nodes[1].port(), &["cluster", "info"]),
+            "cluster_size",
+        ) == "5"
+    });
+    let still_importing: Vec<String> = nodes[1..4]
+        .iter()
+        .map(|n| {
+            let s = redis_cli(n.port(), &["cluster", "rebalance-status"]);
+            field(&s, "rebalance_slots_importing")
+        })
+        .collect();
+    eprintln!("importing when the fifth joined (joined={joined}): {still_importing:?}");
     wait_converged(&nodes, 5);
     wait_rebalanced(&nodes.iter().collect::<Vec<_>>(), Duration::from_secs(60));
     let probes = probe_keys();
