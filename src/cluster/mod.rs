@@ -416,6 +416,20 @@ impl Cluster {
                 &new.states,
                 may_hold,
             );
+            // A dropped import whose slot came back and is owned outright
+            // (its old owner is gone): what was copied before the drop is
+            // older than what that owner served since, and the migration
+            // task deletes such copies only while the slot is not ours.
+            // Nothing was served from them: delete them before serving.
+            for (s, _) in new.states.iter().filter(|(s, st)| {
+                matches!(st, SlotState::Dropped(_))
+                    && !states.contains_key(s)
+                    && new.map.owner_id(**s) == Some(self.id.as_str())
+            }) {
+                let mut l = store.lock_slot(0, *s, now_ms);
+                l.table().track_dirty(false);
+                drop(l.drop_all());
+            }
             self.dropped.lock().extend(
                 new.states
                     .iter()

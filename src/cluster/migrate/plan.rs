@@ -22,7 +22,9 @@ pub enum SlotState {
     /// to a third node: requests still go to `.0`, which holds the data until
     /// it hands the slot to the new owner (the new owner may guess this node
     /// as its source until then; going there instead would bounce). Lasts
-    /// until the next membership change.
+    /// until the next membership change; if that one gives the slot back,
+    /// it is imported from its old owner, never from `.0` again (`.0` may
+    /// have handed it over meanwhile and would forward it back here).
     Dropped(String),
 }
 
@@ -38,7 +40,10 @@ const MAX_ROUNDS: u32 = 4;
 ///   it) or was migrating it. If the new owner is someone else, it migrates
 ///   the slot to them; if it is this node again, it simply owns it.
 /// - A slot gained from a live node is imported from that node; one gained
-///   from a dead node (or nobody) is owned at once, empty.
+///   from a dead node (or nobody) is owned at once, empty. "From" is the old
+///   owner, also for a slot whose import this node had dropped (its source
+///   may have handed it to that owner since); only an import still in
+///   progress keeps its source.
 /// - `Moved` stays (proxied requests keep following the map); an import whose
 ///   slot went to a third node is dropped (the source migrates it there; a
 ///   flip to this node that races the change is refused by
@@ -70,9 +75,15 @@ pub fn transition<'a>(
             Some(owner) if owner == me => {
                 if holds {
                     None
-                } else if let Some(SlotState::Importing(src) | SlotState::Dropped(src)) = st {
+                } else if let Some(SlotState::Importing(src)) = st {
                     alive(src).then(|| SlotState::Importing(src.clone()))
                 } else {
+                    // Also a dropped import: its source was handing the slot
+                    // to the old owner and may have done so since (it is
+                    // then `Moved` and forwards here: importing from it
+                    // again would bounce forever). The old owner holds it
+                    // or imports it from that source, whose `begin`
+                    // corrects the guess while it still holds it.
                     old(s)
                         .filter(|src| *src != me && alive(src))
                         .map(|src| SlotState::Importing(src.to_string()))
@@ -285,10 +296,12 @@ mod tests {
         prior.insert(2u16, Importing(A.into()));
         let st = transition(N, &old, &new, &prior, all);
         assert_eq!(st.get(&2), Some(&Dropped(A.into())));
-        // ...until the next change (or the slot comes back: import from a).
+        // ...until the next change. When the slot comes back, n imports it
+        // from b, its owner meanwhile: b holds it, or imports it from a,
+        // which then still holds it and corrects n's guess with its `begin`.
         assert_eq!(transition(N, &new, &new, &st, all).get(&2), None);
         let back = transition(N, &new, &old, &st, all);
-        assert_eq!(back.get(&2), Some(&Importing(A.into())));
+        assert_eq!(back.get(&2), Some(&Importing(B.into())));
         // A dead source: nothing to follow.
         assert_eq!(
             transition(N, &old, &new, &prior, |id| id != A).get(&2),
@@ -326,6 +339,76 @@ mod tests {
         );
         assert!(source_gone(false, true, Some(limit), limit));
         assert!(source_gone(false, true, None, limit));
+    }
+
+    /// Where a request for slot 0 entering at `from` ends up, following
+    /// each node's state as the router does (importing/dropped: to the
+    /// source; moved or not ours: to the map `owner`), at most 4 hops:
+    /// the node that serves it, or `None` when it bounces.
+    fn served_by<'a>(
+        from: &'a str,
+        owner: &'a str,
+        nodes: &[(&'a str, &'a HashMap<u16, SlotState>)],
+    ) -> Option<&'a str> {
+        let mut at = from;
+        for _ in 0..4 {
+            let st = nodes.iter().find(|(id, _)| *id == at)?.1.get(&0);
+            at = match st {
+                Some(SlotState::Migrating | SlotState::Paused) => return Some(at),
+                None if at == owner => return Some(at),
+                Some(SlotState::Importing(src) | SlotState::Dropped(src)) => src,
+                Some(SlotState::Moved) | None => owner,
+            };
+        }
+        None
+    }
+
+    /// Issue 14, chaos `pause` on 5 nodes: n imports slot 0 from a when p
+    /// joins and takes it (n drops the import: `Dropped(a)`), a hands it to
+    /// p (`Moved`), then p is paused and removed and the slot comes back
+    /// to n. Before: n imported it again from a, which no longer held it
+    /// and forwarded to n (requests bounced, `-TRYAGAIN`, forever); when p
+    /// was added again and imported the slot from n, n dropped it once
+    /// more and nobody handed it over. Now n owns it (the data was only on
+    /// p) and hands it to p when p comes back.
+    #[test]
+    fn a_dropped_import_whose_slot_came_back_after_the_holder_died() {
+        use SlotState::{Dropped, Importing, Migrating, Moved};
+        let to = |id: &'static str| move |_: u16| Some(id);
+        let all = |_: &str| true;
+        let none = HashMap::new();
+        // Epoch 2: a migrates slot 0 to n.
+        let mut a = HashMap::from([(0u16, Migrating)]);
+        let n = HashMap::from([(0u16, Importing(A.into()))]);
+        // Epoch 3: p joins and gets slot 0.
+        a = transition(A, to(A), to(N), &a, all);
+        let n = transition(N, to(N), to("p"), &n, all);
+        assert_eq!(n.get(&0), Some(&Dropped(A.into())));
+        let p = transition("p", to(N), to("p"), &none, all);
+        assert_eq!(p.get(&0), Some(&Importing(N.into())), "p's guess");
+        // a's `begin` corrects p's guess, the flip hands the slot to p.
+        a = transition(A, to(N), to("p"), &a, all);
+        assert_eq!(a.get(&0), Some(&Migrating));
+        let st = after_flip(A, Some("p"), "p", true, all);
+        a = st.into_iter().map(|st| (0u16, st)).collect();
+        assert_eq!(a.get(&0), Some(&Moved));
+        // Epoch 4: p (paused) is removed; slot 0 goes back to n.
+        let alive = |id: &str| id != "p";
+        let a4 = transition(A, to("p"), to(N), &a, alive);
+        let n4 = transition(N, to("p"), to(N), &n, alive);
+        let nodes = [(A, &a4), (N, &n4)];
+        assert_eq!(served_by(A, N, &nodes), Some(N), "{nodes:?}");
+        assert_eq!(served_by(N, N, &nodes), Some(N), "{nodes:?}");
+        // Epoch 5: p, back and emptied, is added again and imports slot 0
+        // from its epoch-4 owner (its guess): n hands it over.
+        let a5 = transition(A, to(N), to("p"), &a4, all);
+        let n5 = transition(N, to(N), to("p"), &n4, all);
+        let p5 = transition("p", to(N), to("p"), &none, all);
+        assert_eq!(n5.get(&0), Some(&Migrating));
+        let nodes = [(A, &a5), (N, &n5), ("p", &p5)];
+        for from in [A, N, "p"] {
+            assert_eq!(served_by(from, "p", &nodes), Some(N), "{nodes:?}");
+        }
     }
 
     #[test]

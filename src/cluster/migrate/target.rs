@@ -2,8 +2,10 @@
 //! ([`Phase`], [`parse_slots`]), applying a batch of records to the store
 //! ([`apply_batch`]) and deleting the copies of a dropped import ([`discard`]).
 
+use std::time::{Duration, Instant};
+
 use super::plan::SlotState;
-use crate::cluster::{dump, Cluster};
+use crate::cluster::{dump, Cluster, View};
 use crate::error::CmdError;
 use crate::node::Node;
 use crate::store::now_ms;
@@ -70,7 +72,9 @@ pub fn parse_slots(b: &[u8]) -> Option<Vec<u16>> {
 /// A slot this node owns outright (it took it while the source was thought
 /// gone) is refused with an error like any slot it does not import: the
 /// source keeps its copy and retries (no node drops data because another
-/// one claims it).
+/// one claims it). Except a `begin` at this node's epoch for a slot taken
+/// from a removed owner and not served yet ([`unserved`]): the slot is
+/// then imported from that source.
 pub fn apply_batch(
     shared: &Node,
     c: &Cluster,
@@ -102,6 +106,14 @@ pub fn apply_batch(
             // A node that joined together with others guessed the previous
             // owner (`Cluster::install`); the node that holds the data corrects it.
             Some(SlotState::Importing(_)) if phase == Phase::Begin => adopt.push(s),
+            // Taken from a removed owner and not served yet: a holder
+            // (migrating it to that owner when it vanished) claims it.
+            None if phase == Phase::Begin
+                && epoch == view.membership.epoch
+                && unserved(&view, &c.id, s) =>
+            {
+                adopt.push(s)
+            }
             _ => {
                 return Err(CmdError::err(format!(
                     "slot {s} is not being imported from {src}"
@@ -110,13 +122,23 @@ pub fn apply_batch(
         }
     }
     if !adopt.is_empty() {
-        c.update_states(|_, st| {
-            for s in &adopt {
-                if matches!(st.get(s), Some(SlotState::Importing(_))) {
+        let me = c.id.as_str();
+        let late = c.update_states(|v, st| {
+            let late = adopt.iter().find(|s| {
+                !matches!(st.get(s), Some(SlotState::Importing(_))) && !unserved(v, me, **s)
+            });
+            if late.is_none() {
+                for s in &adopt {
                     st.insert(*s, from.clone());
                 }
             }
+            late.copied()
         });
+        if let Some(s) = late {
+            return Err(CmdError::err(format!(
+                "slot {s} is not being imported from {src}"
+            )));
+        }
     }
     let now = now_ms();
     if phase == Phase::Begin {
@@ -179,6 +201,25 @@ pub fn apply_batch(
     Ok(())
 }
 
+/// How long before a taken slot would be served a holder's `begin` is still
+/// accepted for it: a request that read the view just before the adoption
+/// decides against that view's takeover instant.
+const ADOPT_MARGIN: Duration = Duration::from_millis(100);
+
+/// True when this node (`me`) owns `slot` outright in `v` but has not served
+/// it yet: taken from a removed owner, still in the takeover wait
+/// (`Cluster::install`) for at least [`ADOPT_MARGIN`]. A live node that
+/// still holds the slot's data (it was migrating it to that removed owner
+/// when the owner vanished) may then claim it with its `begin`: nothing was
+/// served here that the copy would overwrite.
+fn unserved(v: &View, me: &str, slot: u16) -> bool {
+    v.map.owner_id(slot) == Some(me)
+        && !v.states.contains_key(&slot)
+        && v.takeover
+            .as_ref()
+            .is_some_and(|t| t.waits(slot, Instant::now() + ADOPT_MARGIN))
+}
+
 /// Deletes this node's keys of those `slots` it neither holds nor imports:
 /// copies of an import that a membership change dropped (they would be
 /// stale if the slot came back).
@@ -204,6 +245,37 @@ pub fn discard(shared: &Node, c: &Cluster, slots: &[u16]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A source's `begin` may claim a slot taken from a removed owner only
+    /// while this node has not served it: its own, no state, and still in
+    /// the takeover wait for more than [`ADOPT_MARGIN`].
+    #[test]
+    fn a_taken_slot_is_claimed_only_before_it_is_served() {
+        use crate::cluster::membership::Membership;
+        use crate::cluster::Takeover;
+        use std::collections::{BTreeMap, HashMap};
+        use std::sync::Arc;
+        let members = BTreeMap::from([("me".to_string(), 1)]);
+        let m = Membership::default().next(members, "me".into());
+        let mut v = View::new("me", m, Vec::new(), None);
+        let taken = |from| {
+            Some(Arc::new(Takeover {
+                from,
+                slots: vec![true; crate::store::SLOTS],
+            }))
+        };
+        let later = Instant::now() + Duration::from_secs(5);
+        v.takeover = taken(later);
+        assert!(unserved(&v, "me", 5));
+        assert!(!unserved(&v, "other", 5), "not this node's");
+        v.takeover = taken(Instant::now() + ADOPT_MARGIN / 2);
+        assert!(!unserved(&v, "me", 5), "served any moment");
+        v.takeover = None;
+        assert!(!unserved(&v, "me", 5), "not taken");
+        v.takeover = taken(later);
+        v.states = Arc::new(HashMap::from([(5, SlotState::Migrating)]));
+        assert!(!unserved(&v, "me", 5), "held here");
+    }
 
     #[test]
     fn phases_and_slot_lists() {
