@@ -51,6 +51,7 @@ pub fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     }
     c.multi = None;
     c.multi_error = false;
+    ctx.shared.tracking.disable(&ctx.shared.node, c.id());
     ctx.shared.watches.unwatch_all(c.id(), &c.watching);
     c.watching.clear();
     c.db = 0;

@@ -32,6 +32,12 @@ pub struct ClientHandle {
     pub wake: Notify,
     /// What the connection's buffers hold, as its task last published it.
     pub mem: ClientMem,
+    /// Pushes queued for this connection by other code (client-tracking
+    /// invalidations), already encoded in its protocol; the connection
+    /// writes them after the reply of the command it is running.
+    pushes: Mutex<Vec<u8>>,
+    /// True while `pushes` holds something (checked without the lock).
+    has_pushes: AtomicBool,
 }
 
 /// A connection's buffer sizes for CLIENT LIST (`qbuf`, `qbuf-free`, `rbs`,
@@ -86,6 +92,10 @@ pub struct ClientMeta {
     pub multi: i64,
     /// Connection not subject to eviction (CLIENT NO-EVICT).
     pub no_evict: bool,
+    /// Client-tracking letters of CLIENT LIST `flags=` (`t`, `R`, `B`).
+    pub tracking: &'static str,
+    /// CLIENT LIST `redir=`: the tracking redirection, -1 when not tracking.
+    pub redir: i64,
 }
 
 impl ClientHandle {
@@ -95,25 +105,57 @@ impl ClientHandle {
         self.wake.notify_one();
     }
 
+    /// Queues `bytes` (complete RESP values) to be written to this client
+    /// and wakes its connection.
+    pub fn push_out(&self, bytes: &[u8]) {
+        self.pushes.lock().extend_from_slice(bytes);
+        self.has_pushes.store(true, Ordering::Release);
+        self.wake.notify_one();
+    }
+
+    /// True when pushes wait to be written.
+    #[inline]
+    pub fn has_pushes(&self) -> bool {
+        self.has_pushes.load(Ordering::Acquire)
+    }
+
+    /// Moves the queued pushes to the end of `out`.
+    pub fn take_pushes(&self, out: &mut bytes::BytesMut) {
+        let mut p = self.pushes.lock();
+        out.extend_from_slice(&p);
+        p.clear();
+        self.has_pushes.store(false, Ordering::Release);
+    }
+
+    /// True when the client is in RESP2 subscribed mode or uses RESP3 (it
+    /// can receive pushes), as (resp3, subscribed).
+    pub fn push_capable(&self) -> (bool, bool) {
+        let m = self.meta.lock();
+        (m.resp >= 3, m.sub + m.psub + m.ssub > 0)
+    }
+
     /// One CLIENT LIST / CLIENT INFO line (without the trailing newline).
     pub fn describe(&self, now_ms: u64) -> String {
         let m = self.meta.lock().clone();
         let age = now_ms.saturating_sub(self.created_ms) / 1000;
         let idle = now_ms.saturating_sub(self.last_active_ms.load(Ordering::Relaxed)) / 1000;
-        let mut flags = m.flags.clone();
+        // Redis' letter order: P, then x/b, then the tracking letters.
+        let mut flags = String::new();
         if m.sub + m.psub + m.ssub > 0 {
             flags.push('P');
         }
+        flags.push_str(&m.flags);
+        flags.push_str(m.tracking);
         if flags.is_empty() {
             flags.push('N');
         }
         let load = |a: &AtomicUsize| a.load(Ordering::Relaxed);
         let (qbuf, qbuf_alloc) = (load(&self.mem.qbuf), load(&self.mem.qbuf_alloc));
         format!(
-            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir={} resp={} lib-name={} lib-ver={}",
             self.id, self.addr, self.laddr, m.name, age, idle, flags, m.db, m.sub, m.psub, m.ssub, m.multi,
             qbuf, qbuf_alloc.saturating_sub(qbuf), qbuf_alloc, load(&self.mem.omem), load(&self.mem.total),
-            if m.last_cmd.is_empty() { "NULL" } else { m.last_cmd }, m.resp.max(2), m.lib_name, m.lib_ver
+            if m.last_cmd.is_empty() { "NULL" } else { m.last_cmd }, m.redir, m.resp.max(2), m.lib_name, m.lib_ver
         )
     }
 }
@@ -138,12 +180,15 @@ impl ClientRegistry {
             meta: Mutex::new(ClientMeta {
                 multi: -1,
                 resp: 2,
+                redir: -1,
                 ..Default::default()
             }),
             killed: AtomicBool::new(false),
             dirty: AtomicBool::new(false),
             wake: Notify::new(),
             mem: ClientMem::default(),
+            pushes: Mutex::new(Vec::new()),
+            has_pushes: AtomicBool::new(false),
         });
         self.clients.lock().insert(id, h.clone());
         h

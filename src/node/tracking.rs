@@ -1,0 +1,528 @@
+//! Server-assisted client-side caching (Redis' `tracking.c`): which clients
+//! track keys and how, the table of keys each default-mode client has read,
+//! the BCAST prefixes, and the invalidation messages they get.
+//!
+//! - Default mode: the keys a tracking client reads are remembered (key ->
+//!   client ids, with the reverse index so a client's entries go when it
+//!   turns tracking off or disconnects); the first change of such a key
+//!   sends each of them one invalidation and forgets the key.
+//! - BCAST: every changed key matching a prefix is collected per prefix and
+//!   sent, sorted and once per key, when the running command (or the
+//!   background cycle) ends, like Redis' `beforeSleep` broadcast.
+//! - Messages: a RESP3 client (or the RESP3 client it redirects to) gets a
+//!   `invalidate` push; a RESP2 client redirecting to a RESP2 client in
+//!   subscribed mode has that client receive a `message` on
+//!   `__redis__:invalidate`. They are queued on the receiver's handle
+//!   (`ClientHandle::push_out`) and written after its current reply.
+//!
+//! The store tells the table of every change through `store::mutation`'s
+//! `TrackingHook`, which is on only while some client tracks.
+
+use std::cell::Cell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+
+use super::Node;
+
+/// The Pub/Sub channel RESP2 redirect clients receive invalidations on.
+pub const INVALIDATE_CHANNEL: &[u8] = b"__redis__:invalidate";
+
+/// One client's tracking mode (CLIENT TRACKING ON options).
+#[derive(Debug, Clone, Default)]
+pub struct Mode {
+    /// REDIRECT target id (0: none).
+    pub redirect: u64,
+    /// BCAST mode.
+    pub bcast: bool,
+    /// OPTIN mode.
+    pub optin: bool,
+    /// OPTOUT mode.
+    pub optout: bool,
+    /// NOLOOP: no invalidations for the client's own changes.
+    pub noloop: bool,
+    /// CLIENT CACHING given for the next command.
+    pub caching: bool,
+    /// The redirect target was found gone when sending.
+    pub broken_redirect: bool,
+    /// BCAST prefixes (sorted, as Redis lists them).
+    pub prefixes: BTreeSet<Bytes>,
+}
+
+impl Mode {
+    /// CLIENT LIST flag letters of a tracking client.
+    fn letters(&self) -> &'static str {
+        match (self.broken_redirect, self.bcast) {
+            (false, false) => "t",
+            (true, false) => "tR",
+            (false, true) => "tB",
+            (true, true) => "tRB",
+        }
+    }
+}
+
+/// The options of a CLIENT TRACKING ON.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// REDIRECT target id (0: none).
+    pub redirect: u64,
+    /// BCAST.
+    pub bcast: bool,
+    /// OPTIN.
+    pub optin: bool,
+    /// OPTOUT.
+    pub optout: bool,
+    /// NOLOOP.
+    pub noloop: bool,
+}
+
+/// One BCAST prefix: its clients and the matching keys changed since the
+/// last broadcast, each with the id of the client that changed it last (0:
+/// no client) for NOLOOP.
+#[derive(Debug, Default)]
+struct Prefix {
+    clients: BTreeSet<u64>,
+    pending: BTreeMap<Bytes, u64>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    clients: BTreeMap<u64, Mode>,
+    /// Default mode: key -> ids of the clients that read it.
+    keys: HashMap<Bytes, Vec<u64>>,
+    /// The reverse index: client id -> keys it is listed under.
+    by_client: HashMap<u64, hashbrown::HashSet<Bytes>>,
+    /// Total (key, client) pairs (INFO `tracking_total_items`).
+    items: usize,
+    prefixes: BTreeMap<Bytes, Prefix>,
+    /// Some prefix has pending keys.
+    pending: bool,
+    /// Consecutive table-limit runs that stayed over the limit (Redis'
+    /// `timeout_counter`: the effort grows with it).
+    over_limit_runs: usize,
+}
+
+/// The value of an invalidation message.
+enum Value<'a> {
+    /// An array of keys.
+    Keys(&'a [&'a [u8]]),
+    /// Everything (FLUSHALL/FLUSHDB): a null in the tracking client's protocol.
+    Null,
+}
+
+/// Node-wide tracking state.
+#[derive(Debug, Default)]
+pub struct Tracking {
+    state: Mutex<State>,
+}
+
+/// `tracking-table-max-keys`, published by [`apply_settings`].
+static MAX_KEYS: AtomicU64 = AtomicU64::new(1_000_000);
+
+/// Publishes the settings tracking reads (start-up and CONFIG SET).
+pub fn apply_settings(s: &crate::config::Settings) {
+    let max = s
+        .stored
+        .get("tracking-table-max-keys")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    MAX_KEYS.store(max, Ordering::Relaxed);
+}
+
+thread_local! {
+    /// The client whose command runs on this thread (0: none), for NOLOOP.
+    static CURRENT: Cell<u64> = const { Cell::new(0) };
+    /// The running outermost command is a script (EVAL, FCALL, ...).
+    static IN_SCRIPT: Cell<bool> = const { Cell::new(false) };
+    /// A read-only command ran inside the running script.
+    static SCRIPT_READ: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the client running a command on this thread until dropped; nested
+/// commands (a script's, EXEC's) keep the outermost client, as Redis'
+/// `server.current_client`.
+#[derive(Debug)]
+pub struct Running {
+    outermost: bool,
+}
+
+impl Running {
+    /// Marks client `id` as running a command (a script when `script`),
+    /// unless a command already runs.
+    pub fn enter(id: u64, script: bool) -> Running {
+        let outermost = CURRENT.with(|c| c.get() == 0);
+        if outermost {
+            CURRENT.with(|c| c.set(id));
+            IN_SCRIPT.with(|c| c.set(script));
+            SCRIPT_READ.with(|c| c.set(false));
+        }
+        Running { outermost }
+    }
+
+    /// True for the outermost command (the client's request itself).
+    pub fn outermost(&self) -> bool {
+        self.outermost
+    }
+
+    /// Inside a script: notes that one of its commands was read-only.
+    /// False when not in a script.
+    pub fn note_script_read(&self) -> bool {
+        let in_script = IN_SCRIPT.with(Cell::get);
+        if in_script {
+            SCRIPT_READ.with(|c| c.set(true));
+        }
+        in_script
+    }
+
+    /// For the outermost command: whether a read-only command ran inside it
+    /// (a script's).
+    pub fn script_read(&self) -> bool {
+        SCRIPT_READ.with(Cell::get)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.outermost {
+            CURRENT.with(|c| c.set(0));
+            IN_SCRIPT.with(|c| c.set(false));
+            SCRIPT_READ.with(|c| c.set(false));
+        }
+    }
+}
+
+/// The client running a command on this thread (0: none).
+pub fn running() -> u64 {
+    CURRENT.with(Cell::get)
+}
+
+/// INFO figures: (tracking clients, keys, items, prefixes).
+#[derive(Debug, Clone, Copy)]
+pub struct Figures {
+    /// Clients with tracking on.
+    pub clients: usize,
+    /// Keys in the tracking table.
+    pub keys: usize,
+    /// (key, client) pairs in the table.
+    pub items: usize,
+    /// BCAST prefixes.
+    pub prefixes: usize,
+}
+
+impl Tracking {
+    /// The mode of client `id`, None when it does not track.
+    pub fn mode(&self, id: u64) -> Option<Mode> {
+        self.state.lock().clients.get(&id).cloned()
+    }
+
+    /// Turns tracking on for client `id` (options already validated), adding
+    /// `prefixes` to its BCAST prefixes (the empty prefix when none).
+    pub fn enable(&self, node: &Node, id: u64, opts: Options, prefixes: &[Bytes]) {
+        let mut st = self.state.lock();
+        let mode = st.clients.entry(id).or_default();
+        mode.redirect = opts.redirect;
+        mode.broken_redirect = false;
+        mode.bcast = opts.bcast;
+        mode.optin = opts.optin;
+        mode.optout = opts.optout;
+        mode.noloop = opts.noloop;
+        let mut added = Vec::new();
+        if opts.bcast {
+            if prefixes.is_empty() {
+                added.push(Bytes::new());
+            }
+            added.extend(prefixes.iter().cloned());
+            mode.prefixes.extend(added.iter().cloned());
+        }
+        let letters = mode.letters();
+        for p in added {
+            st.prefixes.entry(p).or_default().clients.insert(id);
+        }
+        drop(st);
+        node.store.tracking.set_on(true);
+        publish_meta(node, id, letters, opts.redirect as i64);
+    }
+
+    /// Turns tracking off for client `id` (CLIENT TRACKING OFF, RESET, or
+    /// its connection closed) and forgets everything it was listed for.
+    pub fn disable(&self, node: &Node, id: u64) {
+        let mut guard = self.state.lock();
+        let st = &mut *guard;
+        let Some(mode) = st.clients.remove(&id) else {
+            return;
+        };
+        for p in &mode.prefixes {
+            if let Some(entry) = st.prefixes.get_mut(p) {
+                entry.clients.remove(&id);
+                if entry.clients.is_empty() {
+                    st.prefixes.remove(p);
+                }
+            }
+        }
+        if let Some(keys) = st.by_client.remove(&id) {
+            for k in keys {
+                if let Some(ids) = st.keys.get_mut(&k) {
+                    ids.retain(|&x| x != id);
+                    st.items -= 1;
+                    if ids.is_empty() {
+                        st.keys.remove(&k);
+                    }
+                }
+            }
+        }
+        let none_left = st.clients.is_empty();
+        drop(guard);
+        if none_left {
+            node.store.tracking.set_on(false);
+        }
+        publish_meta(node, id, "", -1);
+    }
+
+    /// CLIENT CACHING YES|NO accepted: the next command's keys are (OPTIN)
+    /// or are not (OPTOUT) remembered.
+    pub fn set_caching(&self, id: u64) {
+        if let Some(m) = self.state.lock().clients.get_mut(&id) {
+            m.caching = true;
+        }
+    }
+
+    /// Ends the effect of CLIENT CACHING after a command.
+    pub fn clear_caching(&self, id: u64) {
+        if let Some(m) = self.state.lock().clients.get_mut(&id) {
+            m.caching = false;
+        }
+    }
+
+    /// Remembers that client `id` read `keys` (Redis' `trackingRememberKeys`,
+    /// after every read-only command), unless it is in BCAST mode or its
+    /// OPTIN/OPTOUT choice says no.
+    pub fn remember<'k>(&self, id: u64, keys: impl Iterator<Item = &'k Bytes>) {
+        let mut st = self.state.lock();
+        let Some(m) = st.clients.get(&id) else {
+            return;
+        };
+        if m.bcast || (m.optin && !m.caching) || (m.optout && m.caching) {
+            return;
+        }
+        let st = &mut *st;
+        for k in keys {
+            let ids = st.keys.entry(k.clone()).or_default();
+            if !ids.contains(&id) {
+                ids.push(id);
+                st.items += 1;
+                st.by_client.entry(id).or_default().insert(k.clone());
+            }
+        }
+    }
+
+    /// `key` changed (Redis' `trackingInvalidateKey`): collected for the
+    /// matching BCAST prefixes when `bcast`, and sent now to the
+    /// default-mode clients that read it, which then forget it.
+    pub fn invalidate(&self, node: &Node, key: &[u8], bcast: bool) {
+        let current = running();
+        let mut st = self.state.lock();
+        if bcast && !st.prefixes.is_empty() {
+            let mut any = false;
+            for (p, entry) in st.prefixes.iter_mut() {
+                if key.starts_with(p) {
+                    entry.pending.insert(Bytes::copy_from_slice(key), current);
+                    any = true;
+                }
+            }
+            st.pending |= any;
+        }
+        let Some(ids) = st.keys.remove(key) else {
+            return;
+        };
+        st.items -= ids.len();
+        for &id in &ids {
+            if let Some(keys) = st.by_client.get_mut(&id) {
+                keys.remove(key);
+            }
+            let Some(m) = st.clients.get(&id) else {
+                continue;
+            };
+            if m.bcast || (m.noloop && id == current) {
+                continue;
+            }
+            send(node, &mut st, id, &Value::Keys(&[key]));
+        }
+    }
+
+    /// FLUSHALL/FLUSHDB (Redis' `trackingInvalidateKeysOnFlush`): every
+    /// tracking client gets a null invalidation and the table is emptied.
+    pub fn flushed(&self, node: &Node) {
+        if !node.store.tracking.is_on() {
+            return;
+        }
+        let mut st = self.state.lock();
+        let ids: Vec<u64> = st.clients.keys().copied().collect();
+        for id in ids {
+            send(node, &mut st, id, &Value::Null);
+        }
+        st.keys.clear();
+        st.by_client.clear();
+        st.items = 0;
+    }
+
+    /// Sends the BCAST invalidations collected since the last call (Redis'
+    /// `trackingBroadcastInvalidationMessages`): per prefix, the changed
+    /// keys in order, without a NOLOOP client's own changes.
+    pub fn broadcast(&self, node: &Node) {
+        let mut st = self.state.lock();
+        if !st.pending {
+            return;
+        }
+        st.pending = false;
+        let mut batches = Vec::new();
+        for entry in st.prefixes.values_mut() {
+            if !entry.pending.is_empty() {
+                let pending = std::mem::take(&mut entry.pending);
+                batches.push((entry.clients.iter().copied().collect::<Vec<_>>(), pending));
+            }
+        }
+        for (clients, pending) in batches {
+            let all: Vec<&[u8]> = pending.keys().map(|k| &k[..]).collect();
+            for id in clients {
+                let noloop = st.clients.get(&id).is_some_and(|m| m.noloop);
+                if noloop {
+                    let theirs: Vec<&[u8]> = pending
+                        .iter()
+                        .filter(|(_, &by)| by != id)
+                        .map(|(k, _)| &k[..])
+                        .collect();
+                    if !theirs.is_empty() {
+                        send(node, &mut st, id, &Value::Keys(&theirs));
+                    }
+                } else {
+                    send(node, &mut st, id, &Value::Keys(&all));
+                }
+            }
+        }
+    }
+
+    /// Keeps the table within `tracking-table-max-keys` (Redis'
+    /// `trackingLimitUsedSlots`): invalidates keys, as if they changed, until
+    /// under the limit or out of this run's effort, which grows with every
+    /// run that ends still over. Called between commands (no client
+    /// running, so NOLOOP clients are told too, as in Redis).
+    pub fn enforce_limit(&self, node: &Node) {
+        let max = MAX_KEYS.load(Ordering::Relaxed) as usize;
+        let mut effort = {
+            let mut st = self.state.lock();
+            if max == 0 || st.keys.len() <= max {
+                st.over_limit_runs = 0;
+                return;
+            }
+            100 * (st.over_limit_runs + 1)
+        };
+        while effort > 0 {
+            effort -= 1;
+            let Some(key) = self.state.lock().keys.keys().next().cloned() else {
+                break;
+            };
+            self.invalidate(node, &key, false);
+            let mut st = self.state.lock();
+            if st.keys.len() <= max {
+                st.over_limit_runs = 0;
+                return;
+            }
+        }
+        self.state.lock().over_limit_runs += 1;
+    }
+
+    /// INFO figures.
+    pub fn figures(&self) -> Figures {
+        let st = self.state.lock();
+        Figures {
+            clients: st.clients.len(),
+            keys: st.keys.len(),
+            items: st.items,
+            prefixes: st.prefixes.len(),
+        }
+    }
+}
+
+/// Shows client `id`'s tracking letters and redirection in CLIENT LIST.
+fn publish_meta(node: &Node, id: u64, letters: &'static str, redir: i64) {
+    if let Some(h) = node.clients.get(id) {
+        let mut m = h.meta.lock();
+        m.tracking = letters;
+        m.redir = redir;
+    }
+}
+
+/// Sends one invalidation for tracking client `id` (Redis'
+/// `sendTrackingMessage`): to it, or to its redirect target, in the
+/// receiver's protocol; a vanished target marks the redirection broken and
+/// tells a RESP3 client so.
+fn send(node: &Node, st: &mut State, id: u64, value: &Value<'_>) {
+    let Some(mode) = st.clients.get_mut(&id) else {
+        return;
+    };
+    let Some(client) = node.clients.get(id) else {
+        return;
+    };
+    let (own_resp3, _) = client.push_capable();
+    let mut out = Vec::new();
+    let target = if mode.redirect != 0 {
+        match node.clients.get(mode.redirect) {
+            Some(t) => {
+                let (resp3, subscribed) = t.push_capable();
+                if resp3 {
+                    out.extend_from_slice(b">2\r\n$10\r\ninvalidate\r\n");
+                } else if subscribed {
+                    out.extend_from_slice(
+                        b"*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n",
+                    );
+                } else {
+                    return;
+                }
+                t
+            }
+            None => {
+                if !mode.broken_redirect {
+                    mode.broken_redirect = true;
+                    let letters = mode.letters();
+                    let redir = mode.redirect as i64;
+                    publish_meta(node, id, letters, redir);
+                }
+                if own_resp3 {
+                    let msg = format!(
+                        ">2\r\n$21\r\ntracking-redir-broken\r\n:{}\r\n",
+                        mode.redirect
+                    );
+                    client.push_out(msg.as_bytes());
+                }
+                return;
+            }
+        }
+    } else if own_resp3 {
+        out.extend_from_slice(b">2\r\n$10\r\ninvalidate\r\n");
+        client
+    } else {
+        return;
+    };
+    match value {
+        Value::Keys(keys) => {
+            out.extend_from_slice(format!("*{}\r\n", keys.len()).as_bytes());
+            for k in keys.iter() {
+                out.extend_from_slice(format!("${}\r\n", k.len()).as_bytes());
+                out.extend_from_slice(k);
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+        Value::Null if own_resp3 => out.extend_from_slice(b"_\r\n"),
+        Value::Null => out.extend_from_slice(b"$-1\r\n"),
+    }
+    target.push_out(&out);
+}
+
+/// Node hook: the store's changes reach the tracking table here.
+impl crate::store::mutation::InvalidationSink for Node {
+    fn invalidate(&self, key: &[u8]) {
+        self.tracking.invalidate(self, key, true);
+    }
+}
