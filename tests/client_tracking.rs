@@ -305,6 +305,11 @@ fn tracking_errors_getredir_and_trackinginfo() {
             Cmd(1, "CLIENT CACHING"),
             Cmd(1, "CLIENT TRACKING off"),
             CmdIds(1, "CLIENT TRACKINGINFO"),
+            Cmd(0, "CLIENT HELP"),
+            Cmd(
+                0,
+                "COMMAND INFO client|tracking client|caching client|getredir client|trackinginfo",
+            ),
         ],
     );
 }
