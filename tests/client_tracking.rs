@@ -21,6 +21,9 @@ enum Step {
     Push(usize),
     /// Like `Push`, with the connections' ids masked.
     PushIds(usize),
+    /// Like `Push` on a RESP2 connection, for a message that holds a RESP3
+    /// value (Redis sends a RESP3 client's null invalidation so).
+    PushResp3(usize),
     /// Connection `n` closes.
     Close(usize),
     /// Waits this many milliseconds.
@@ -75,10 +78,13 @@ fn run(port: u16, protos: &[u8], steps: &[Step]) -> Vec<String> {
                 };
                 out.push(format!("c{n} {line} -> {shown:?}"));
             }
-            Push(n) | PushIds(n) => {
+            Push(n) | PushIds(n) | PushResp3(n) => {
                 let c = conns[n].as_mut().expect("open");
+                let was = c.resp3;
+                c.resp3 |= matches!(step, PushResp3(_));
                 let read =
                     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| c.read_reply()));
+                c.resp3 = was;
                 let Ok(r) = read else {
                     out.push(format!("c{n} push: nothing arrived"));
                     continue;
@@ -185,6 +191,36 @@ fn redirect_to_resp2_subscriber() {
         &t,
         r#"push "*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n*1\r\n$2\r\nk1\r\n""#
     ));
+}
+
+/// REDIRECT to a RESP3 client (pushes, subscribed or not), from a RESP3
+/// client to a RESP2 subscriber (whose null invalidation is then RESP3's),
+/// and to a RESP2 client that is not subscribed (nothing is sent).
+#[test]
+fn redirect_variants() {
+    same_as_redis(
+        &[3, 3, 2, 2, 2],
+        &[
+            Cmd(0, "CLIENT TRACKING on REDIRECT {1}"),
+            Cmd(0, "GET r1"),
+            Cmd(4, "SET r1 x"),
+            Push(1),
+            Cmd(3, "SUBSCRIBE __redis__:invalidate"),
+            Cmd(0, "CLIENT TRACKING on REDIRECT {3}"),
+            Cmd(0, "GET r1"),
+            Cmd(4, "FLUSHDB"),
+            PushResp3(3),
+            Cmd(0, "CLIENT TRACKING on REDIRECT {2}"),
+            Cmd(0, "GET r2"),
+            Cmd(4, "SET r2 x"),
+            // RESET turns tracking off.
+            Cmd(0, "CLIENT TRACKING on"),
+            Cmd(0, "GET r3"),
+            Cmd(0, "RESET"),
+            Cmd(4, "SET r3 x"),
+            CmdIds(0, "CLIENT TRACKINGINFO"),
+        ],
+    );
 }
 
 /// BCAST with prefixes: every changed key matching a prefix is announced
@@ -525,5 +561,71 @@ fn memcached_writes_invalidate() {
     assert_eq!(
         b.read_reply(),
         b">2\r\n$10\r\ninvalidate\r\n*1\r\n$2\r\nmk\r\n".to_vec()
+    );
+}
+
+/// A tracking client blocked in BLPOP still receives its invalidations.
+#[test]
+fn blocked_client_gets_invalidations() {
+    same_as_redis(
+        &[3, 2],
+        &[
+            Cmd(0, "CLIENT TRACKING on"),
+            Cmd(0, "GET b1"),
+            Cmd(1, "SET b1 x"),
+            Push(0),
+        ],
+    );
+    let ours = start_ringcache(&[]);
+    let mut a = resp3_conn(ours.port);
+    let mut b = RawConn::connect(ours.port);
+    a.cmd_str("CLIENT TRACKING on");
+    a.cmd_str("GET watched");
+    a.send_raw(&encode(&[b"BLPOP", b"list", b"0"]));
+    std::thread::sleep(Duration::from_millis(200));
+    b.cmd_str("SET watched 1");
+    assert_eq!(
+        a.read_reply(),
+        b">2\r\n$10\r\ninvalidate\r\n*1\r\n$7\r\nwatched\r\n".to_vec()
+    );
+    b.cmd_str("RPUSH list v");
+    assert_eq!(a.read_reply(), b"*2\r\n$4\r\nlist\r\n$1\r\nv\r\n".to_vec());
+}
+
+/// Keys evicted by maxmemory are invalidated.
+#[test]
+fn eviction_invalidates() {
+    let ours = start_ringcache(&["--maxmemory-policy", "allkeys-random"]);
+    let mut admin = RawConn::connect(ours.port);
+    let mut a = resp3_conn(ours.port);
+    a.cmd_str("CLIENT TRACKING on");
+    for chunk in 0..4 {
+        let keys: Vec<String> = (0..500).map(|i| format!("k{}", chunk * 500 + i)).collect();
+        let mut mset: Vec<&[u8]> = vec![b"MSET"];
+        for k in &keys {
+            mset.push(k.as_bytes());
+            mset.push(b"v");
+        }
+        admin.cmd(&mset);
+        let mut mget: Vec<&[u8]> = vec![b"MGET"];
+        mget.extend(keys.iter().map(|k| k.as_bytes()));
+        a.cmd(&mget);
+    }
+    let text = String::from_utf8_lossy(&admin.cmd(&[b"INFO", b"memory"])).into_owned();
+    let used: u64 = common::cluster::field(&text, "used_memory")
+        .parse()
+        .expect("used_memory");
+    admin.cmd_str(&format!("CONFIG SET maxmemory {}", used + 100_000));
+    let big = vec![b'x'; 50_000];
+    for i in 0..5 {
+        let k = format!("filler{i}");
+        admin.cmd(&[b"SET", k.as_bytes(), &big]);
+    }
+    let text = String::from_utf8_lossy(&admin.cmd(&[b"INFO", b"stats"])).into_owned();
+    assert_ne!(common::cluster::field(&text, "evicted_keys"), "0");
+    let push = String::from_utf8_lossy(&a.read_reply()).into_owned();
+    assert!(
+        push.starts_with(">2\r\n$10\r\ninvalidate\r\n*1\r\n$"),
+        "{push:?}"
     );
 }

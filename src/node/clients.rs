@@ -106,11 +106,23 @@ impl ClientHandle {
     }
 
     /// Queues `bytes` (complete RESP values) to be written to this client
-    /// and wakes its connection.
-    pub fn push_out(&self, bytes: &[u8]) {
-        self.pushes.lock().extend_from_slice(bytes);
+    /// and wakes its connection. A client whose queue passes `limit` bytes
+    /// (0: no limit) is killed instead, as Redis' output buffer limits do;
+    /// returns false then.
+    pub fn push_out(&self, bytes: &[u8], limit: u64) -> bool {
+        let over = {
+            let mut p = self.pushes.lock();
+            p.extend_from_slice(bytes);
+            limit > 0 && p.len() as u64 > limit
+        };
+        if over {
+            self.pushes.lock().clear();
+            self.kill();
+            return false;
+        }
         self.has_pushes.store(true, Ordering::Release);
         self.wake.notify_one();
+        true
     }
 
     /// True when pushes wait to be written.

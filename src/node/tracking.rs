@@ -466,45 +466,34 @@ fn send(node: &Node, st: &mut State, id: u64, value: &Value<'_>) {
         return;
     };
     let (own_resp3, _) = client.push_capable();
-    let mut out = Vec::new();
-    let target = if mode.redirect != 0 {
-        match node.clients.get(mode.redirect) {
-            Some(t) => {
-                let (resp3, subscribed) = t.push_capable();
-                if resp3 {
-                    out.extend_from_slice(b">2\r\n$10\r\ninvalidate\r\n");
-                } else if subscribed {
-                    out.extend_from_slice(
-                        b"*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n",
-                    );
-                } else {
-                    return;
-                }
-                t
-            }
-            None => {
-                if !mode.broken_redirect {
-                    mode.broken_redirect = true;
-                    let letters = mode.letters();
-                    let redir = mode.redirect as i64;
-                    publish_meta(node, id, letters, redir);
-                }
-                if own_resp3 {
-                    let msg = format!(
-                        ">2\r\n$21\r\ntracking-redir-broken\r\n:{}\r\n",
-                        mode.redirect
-                    );
-                    client.push_out(msg.as_bytes());
-                }
-                return;
-            }
-        }
-    } else if own_resp3 {
-        out.extend_from_slice(b">2\r\n$10\r\ninvalidate\r\n");
-        client
+    let target = if mode.redirect == 0 {
+        client.clone()
+    } else if let Some(t) = node.clients.get(mode.redirect) {
+        t
     } else {
+        if !mode.broken_redirect {
+            mode.broken_redirect = true;
+            publish_meta(node, id, mode.letters(), mode.redirect as i64);
+        }
+        if own_resp3 {
+            let msg = format!(
+                ">2\r\n$21\r\ntracking-redir-broken\r\n:{}\r\n",
+                mode.redirect
+            );
+            client.push_out(msg.as_bytes(), 0);
+        }
         return;
     };
+    let (resp3, subscribed) = target.push_capable();
+    let mut out = Vec::new();
+    if resp3 {
+        out.extend_from_slice(b">2\r\n$10\r\ninvalidate\r\n");
+    } else if mode.redirect != 0 && subscribed {
+        out.extend_from_slice(b"*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n");
+    } else {
+        // RESP2 has no pushes: nothing can be sent.
+        return;
+    }
     match value {
         Value::Keys(keys) => {
             out.extend_from_slice(format!("*{}\r\n", keys.len()).as_bytes());
@@ -514,10 +503,22 @@ fn send(node: &Node, st: &mut State, id: u64, value: &Value<'_>) {
                 out.extend_from_slice(b"\r\n");
             }
         }
+        // The null of the tracking client's protocol, as Redis sends it.
         Value::Null if own_resp3 => out.extend_from_slice(b"_\r\n"),
         Value::Null => out.extend_from_slice(b"$-1\r\n"),
     }
-    target.push_out(&out);
+    // Pub/Sub clients are held to the pubsub output limit, others to none
+    // (Redis' default `normal` class).
+    let limit = if subscribed {
+        super::pubsub::pubsub_limit()
+    } else {
+        0
+    };
+    if !target.push_out(&out, limit) {
+        node.stats
+            .client_output_limit_disconnections
+            .fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// Node hook: the store's changes reach the tracking table here.
