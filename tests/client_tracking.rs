@@ -122,6 +122,9 @@ fn same_as_redis(protos: &[u8], steps: &[Step]) -> Vec<String> {
         got, want,
         "ringcache (left) differs from redis-server (right)"
     );
+    if std::env::var_os("TRACKING_TRANSCRIPT").is_some() {
+        eprintln!("{got:#?}");
+    }
     got
 }
 
@@ -145,8 +148,10 @@ fn resp3_push_on_change_by_another_client() {
             Push(0),
             Cmd(1, "SET a 3"),
             Cmd(1, "DEL b c"),
+            Cmd(1, "MSET b 1 c 2"),
             Push(0),
             Push(0),
+            Cmd(1, "DEL b c"),
             Cmd(0, "GET a"),
             Cmd(1, "APPEND a x"),
             Push(0),
@@ -156,6 +161,37 @@ fn resp3_push_on_change_by_another_client() {
             Push(0),
             Cmd(0, "STRLEN a"),
             Cmd(0, "SET a mine"),
+            Push(0),
+            // Failed writes change nothing: no invalidation (the PING's
+            // reply would come after it).
+            Cmd(1, "RPUSH wl x"),
+            Cmd(0, "LLEN wl"),
+            Cmd(1, "INCR wl"),
+            Cmd(1, "INCRBYFLOAT wl 1"),
+            Cmd(1, "HINCRBYFLOAT wl f 1"),
+            Cmd(1, "SETRANGE wl 1 x"),
+            Cmd(1, "APPEND wl x"),
+            Cmd(1, "SADD wl x"),
+            Cmd(1, "ZADD wl 1 x"),
+            Cmd(1, "ZINCRBY wl 1 x"),
+            Cmd(1, "HSET wl f v"),
+            Cmd(1, "LSET wl 5 y"),
+            Cmd(1, "SETBIT wl 1 1"),
+            Cmd(1, "PFADD wl x"),
+            Cmd(1, "XADD wl * f v"),
+            Cmd(1, "GEOADD wl 0 0 m"),
+            Cmd(1, "RENAME nosuch wl"),
+            Cmd(0, "PING"),
+            Cmd(0, "GET a"),
+            Cmd(1, "INCR a"),
+            Cmd(1, "LPUSH a x"),
+            Cmd(1, "HSET a f v"),
+            Cmd(0, "PING"),
+            // A script that fails after writing still invalidates.
+            Cmd(
+                1,
+                "EVAL redis.call('set','a','s');return(redis.call('lpush','a','x')) 0",
+            ),
             Push(0),
         ],
     );

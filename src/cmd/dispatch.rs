@@ -511,6 +511,9 @@ pub fn call(ctx: &mut Ctx<'_>, found: Found, args: &[Bytes]) {
         shared.watches.signal_modified_by(run, Result::is_ok)
     };
     let micros = start.elapsed().as_micros() as u64;
+    if let Some(running) = &tracking {
+        super::tracking::finish(ctx, cmd, running, result.is_ok());
+    }
     crate::node::stats::observe_command(micros);
     let stat = &ctx.shared.cmd_stats[found.stat];
     stat.calls.fetch_add(1, Ordering::Relaxed);

@@ -229,6 +229,13 @@ pub fn enter(ctx: &Ctx<'_>, cmd: &Command) -> Option<Running> {
         .then(|| Running::enter(ctx.client.id(), is_script(cmd)))
 }
 
+/// A command ended: the invalidations of the keys it wrote go out, unless
+/// it failed (and wrote nothing); a script that failed may have written
+/// before, so its keys go out either way.
+pub fn finish(ctx: &Ctx<'_>, cmd: &Command, running: &Running, ok: bool) {
+    running.finish(&ctx.shared.node, ok || is_script(cmd));
+}
+
 /// After a command ran, as Redis 7.0's `call`: the keys of a read-only
 /// command are remembered for its client. Inside a script it is the
 /// script's declared keys that are remembered (when the script is

@@ -18,7 +18,7 @@
 //! The store tells the table of every change through `store::mutation`'s
 //! `TrackingHook`, which is on only while some client tracks.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -26,6 +26,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 
 use super::Node;
+use crate::store::mutation::Change;
 
 /// The Pub/Sub channel RESP2 redirect clients receive invalidations on.
 pub const INVALIDATE_CHANNEL: &[u8] = b"__redis__:invalidate";
@@ -138,6 +139,10 @@ thread_local! {
     static IN_SCRIPT: Cell<bool> = const { Cell::new(false) };
     /// A read-only command ran inside the running script.
     static SCRIPT_READ: Cell<bool> = const { Cell::new(false) };
+    /// Keys written or deleted by the running command, invalidated when it
+    /// succeeds (Redis signals a modification only then; a command failing
+    /// after opening its key for a write changed nothing).
+    static DEFERRED: RefCell<Vec<Box<[u8]>>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Marks the client running a command on this thread until dropped; nested
@@ -146,6 +151,8 @@ thread_local! {
 #[derive(Debug)]
 pub struct Running {
     outermost: bool,
+    /// Deferred keys noted before this command started.
+    mark: usize,
 }
 
 impl Running {
@@ -158,7 +165,23 @@ impl Running {
             IN_SCRIPT.with(|c| c.set(script));
             SCRIPT_READ.with(|c| c.set(false));
         }
-        Running { outermost }
+        let mark = DEFERRED.with(|d| d.borrow().len());
+        Running { outermost, mark }
+    }
+
+    /// The command ended: the keys it wrote are invalidated (by the
+    /// outermost command, for all its nested ones) if it succeeded, and
+    /// forgotten if it failed.
+    pub fn finish(&self, node: &Node, ok: bool) {
+        if !ok {
+            DEFERRED.with(|d| d.borrow_mut().truncate(self.mark));
+        }
+        if self.outermost {
+            let keys = DEFERRED.with(|d| std::mem::take(&mut *d.borrow_mut()));
+            for k in keys {
+                node.tracking.invalidate(node, &k, true);
+            }
+        }
     }
 
     /// True for the outermost command (the client's request itself).
@@ -522,8 +545,14 @@ fn send(node: &Node, st: &mut State, id: u64, value: &Value<'_>) {
 }
 
 /// Node hook: the store's changes reach the tracking table here.
+/// Writes and deletions by a running command wait for its outcome
+/// (`Running::finish`); expiry, eviction and dropped slots are sent at once.
 impl crate::store::mutation::InvalidationSink for Node {
-    fn invalidate(&self, key: &[u8]) {
-        self.tracking.invalidate(self, key, true);
+    fn invalidate(&self, key: &[u8], change: Change) {
+        if matches!(change, Change::Written | Change::Deleted) && running() != 0 {
+            DEFERRED.with(|d| d.borrow_mut().push(key.into()));
+        } else {
+            self.tracking.invalidate(self, key, true);
+        }
     }
 }

@@ -553,7 +553,7 @@ impl<'s> Locked<'s> {
                 };
                 mutation::observe(m, self.table.observer());
                 if track {
-                    self.store.tracking.invalidate(e.key());
+                    self.store.tracking.invalidate(e.key(), Change::Dropped);
                 }
             }
         }

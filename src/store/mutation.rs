@@ -61,7 +61,7 @@ impl Change {
 /// whose cached copies are now stale.
 pub trait InvalidationSink: Send + Sync {
     /// `key` changed (in any database: Redis' tracking table ignores them).
-    fn invalidate(&self, key: &[u8]);
+    fn invalidate(&self, key: &[u8], change: Change);
 }
 
 /// The store's link to the tracking table: off (one atomic load per change)
@@ -99,15 +99,15 @@ impl TrackingHook {
     #[inline]
     pub fn observe(&self, key: &[u8], change: Change) {
         if self.is_on() && change.invalidates_caches() {
-            self.invalidate(key);
+            self.invalidate(key, change);
         }
     }
 
     /// Tells the tracking table that `key` changed.
     #[cold]
-    pub fn invalidate(&self, key: &[u8]) {
+    pub fn invalidate(&self, key: &[u8], change: Change) {
         if let Some(sink) = self.sink.get().and_then(Weak::upgrade) {
-            sink.invalidate(key);
+            sink.invalidate(key, change);
         }
     }
 }
