@@ -8,8 +8,9 @@
 //! 7.0.15: names, defaults, which ones `CONFIG SET` refuses, and the reason
 //! texts for bad values), and CONFIG GET returns what was set, normalised as
 //! Redis does. None of them changes what the node does (but
-//! `notify-keyspace-events`, which the node acts on: `store::notify`); README
-//! ("Configuration") says so.
+//! `notify-keyspace-events`, which the node acts on: `store::notify`, and
+//! `tracking-table-max-keys`: `node::tracking`); README ("Configuration")
+//! says so.
 
 use crate::util::parse_memory;
 

@@ -556,3 +556,105 @@ impl crate::store::mutation::InvalidationSink for Node {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Settings;
+    use std::sync::Arc;
+
+    fn node() -> Node {
+        Node::new(Settings::default(), 1)
+    }
+
+    fn client(n: &Node, resp3: bool) -> Arc<crate::node::clients::ClientHandle> {
+        let addr = "127.0.0.1:1".parse().expect("addr");
+        let h = n.clients.register(addr, addr, 0);
+        h.meta.lock().resp = if resp3 { 3 } else { 2 };
+        h
+    }
+
+    fn pushes(h: &crate::node::clients::ClientHandle) -> String {
+        let mut out = bytes::BytesMut::new();
+        h.take_pushes(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    fn key(k: &str) -> Bytes {
+        Bytes::copy_from_slice(k.as_bytes())
+    }
+
+    /// A read key is invalidated once, then forgotten; turning tracking off
+    /// removes the client's entries and switches the store hook off.
+    #[test]
+    fn remember_invalidate_forget_and_disable() {
+        let n = node();
+        let a = client(&n, true);
+        n.tracking.enable(&n, a.id, Options::default(), &[]);
+        assert!(n.store.tracking.is_on());
+        n.tracking.remember(a.id, [key("k"), key("j")].iter());
+        n.tracking.remember(a.id, [key("k")].iter());
+        let f = n.tracking.figures();
+        assert_eq!((f.clients, f.keys, f.items), (1, 2, 2));
+        n.tracking.invalidate(&n, b"k", true);
+        assert_eq!(pushes(&a), ">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n");
+        n.tracking.invalidate(&n, b"k", true);
+        assert_eq!(pushes(&a), "");
+        n.tracking.disable(&n, a.id);
+        let f = n.tracking.figures();
+        assert_eq!((f.clients, f.keys, f.items), (0, 0, 0));
+        assert!(!n.store.tracking.is_on());
+        assert_eq!(a.meta.lock().redir, -1);
+    }
+
+    /// BCAST: keys collected per prefix go out sorted and once each; a
+    /// NOLOOP client does not get the keys it changed itself.
+    #[test]
+    fn broadcast_sorted_and_noloop() {
+        let n = node();
+        let a = client(&n, true);
+        let b = client(&n, true);
+        let bcast = Options {
+            bcast: true,
+            ..Options::default()
+        };
+        n.tracking.enable(&n, a.id, bcast.clone(), &[key("p:")]);
+        let noloop = Options {
+            noloop: true,
+            ..bcast
+        };
+        n.tracking.enable(&n, b.id, noloop, &[key("p:")]);
+        n.tracking.invalidate(&n, b"p:2", true);
+        n.tracking.invalidate(&n, b"q:1", true);
+        {
+            let _b_runs = Running::enter(b.id, false);
+            n.tracking.invalidate(&n, b"p:1", true);
+        }
+        n.tracking.invalidate(&n, b"p:2", true);
+        n.tracking.broadcast(&n);
+        assert_eq!(
+            pushes(&a),
+            ">2\r\n$10\r\ninvalidate\r\n*2\r\n$3\r\np:1\r\n$3\r\np:2\r\n"
+        );
+        assert_eq!(pushes(&b), ">2\r\n$10\r\ninvalidate\r\n*1\r\n$3\r\np:2\r\n");
+        n.tracking.broadcast(&n);
+        assert_eq!(pushes(&a), "");
+    }
+
+    /// Over `tracking-table-max-keys`, keys are invalidated until within it.
+    #[test]
+    fn limit_invalidates_down_to_the_maximum() {
+        let n = node();
+        let a = client(&n, true);
+        n.tracking.enable(&n, a.id, Options::default(), &[]);
+        let keys: Vec<Bytes> = (0..10).map(|i| key(&format!("k{i}"))).collect();
+        n.tracking.remember(a.id, keys.iter());
+        let mut s = Settings::default();
+        s.stored.insert("tracking-table-max-keys", "4".into());
+        apply_settings(&s);
+        n.tracking.enforce_limit(&n);
+        apply_settings(&Settings::default());
+        assert_eq!(n.tracking.figures().keys, 4);
+        assert_eq!(pushes(&a).matches("invalidate").count(), 6);
+    }
+}
