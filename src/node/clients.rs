@@ -32,11 +32,8 @@ pub struct ClientHandle {
     pub wake: Notify,
     /// What the connection's buffers hold, as its task last published it.
     pub mem: ClientMem,
-    /// Pushes queued for this connection by other code (client-tracking
-    /// invalidations), already encoded in its protocol; the connection
-    /// writes them after the reply of the command it is running.
-    pushes: Mutex<Vec<u8>>,
-    /// True while `pushes` holds something (checked without the lock).
+    /// True while the registry holds pushes for this connection
+    /// (`ClientRegistry::push_out`), checked without a lock.
     has_pushes: AtomicBool,
 }
 
@@ -65,6 +62,13 @@ impl ClientMem {
     }
 }
 
+/// `ClientMeta::tracking` bit: tracking is on (`t`).
+pub const TRACKING: u8 = 1;
+/// `ClientMeta::tracking` bit: the redirect target is gone (`R`).
+pub const TRACKING_BROKEN: u8 = 2;
+/// `ClientMeta::tracking` bit: BCAST mode (`B`).
+pub const TRACKING_BCAST: u8 = 4;
+
 /// Descriptive fields shown by CLIENT LIST / INFO.
 #[derive(Debug, Default, Clone)]
 pub struct ClientMeta {
@@ -92,8 +96,8 @@ pub struct ClientMeta {
     pub multi: i64,
     /// Connection not subject to eviction (CLIENT NO-EVICT).
     pub no_evict: bool,
-    /// Client-tracking letters of CLIENT LIST `flags=` (`t`, `R`, `B`).
-    pub tracking: &'static str,
+    /// Client tracking for CLIENT LIST `flags=`: the `TRACKING*` bits.
+    pub tracking: u8,
     /// CLIENT LIST `redir=`: the tracking redirection, -1 when not tracking.
     pub redir: i64,
 }
@@ -105,38 +109,10 @@ impl ClientHandle {
         self.wake.notify_one();
     }
 
-    /// Queues `bytes` (complete RESP values) to be written to this client
-    /// and wakes its connection. A client whose queue passes `limit` bytes
-    /// (0: no limit) is killed instead, as Redis' output buffer limits do;
-    /// returns false then.
-    pub fn push_out(&self, bytes: &[u8], limit: u64) -> bool {
-        let over = {
-            let mut p = self.pushes.lock();
-            p.extend_from_slice(bytes);
-            limit > 0 && p.len() as u64 > limit
-        };
-        if over {
-            self.pushes.lock().clear();
-            self.kill();
-            return false;
-        }
-        self.has_pushes.store(true, Ordering::Release);
-        self.wake.notify_one();
-        true
-    }
-
     /// True when pushes wait to be written.
     #[inline]
     pub fn has_pushes(&self) -> bool {
         self.has_pushes.load(Ordering::Acquire)
-    }
-
-    /// Moves the queued pushes to the end of `out`.
-    pub fn take_pushes(&self, out: &mut bytes::BytesMut) {
-        let mut p = self.pushes.lock();
-        out.extend_from_slice(&p);
-        p.clear();
-        self.has_pushes.store(false, Ordering::Release);
     }
 
     /// True when the client is in RESP2 subscribed mode or uses RESP3 (it
@@ -157,7 +133,15 @@ impl ClientHandle {
             flags.push('P');
         }
         flags.push_str(&m.flags);
-        flags.push_str(m.tracking);
+        for (bit, letter) in [
+            (TRACKING, 't'),
+            (TRACKING_BROKEN, 'R'),
+            (TRACKING_BCAST, 'B'),
+        ] {
+            if m.tracking & bit != 0 {
+                flags.push(letter);
+            }
+        }
         if flags.is_empty() {
             flags.push('N');
         }
@@ -177,6 +161,10 @@ impl ClientHandle {
 pub struct ClientRegistry {
     clients: Mutex<HashMap<u64, Arc<ClientHandle>>>,
     next_id: AtomicU64,
+    /// Pushes queued for connections by other code (client-tracking
+    /// invalidations), already encoded in each one's protocol, by client id
+    /// (here rather than in every handle: few connections ever get one).
+    pushes: Mutex<HashMap<u64, Vec<u8>>>,
 }
 
 impl ClientRegistry {
@@ -199,7 +187,6 @@ impl ClientRegistry {
             dirty: AtomicBool::new(false),
             wake: Notify::new(),
             mem: ClientMem::default(),
-            pushes: Mutex::new(Vec::new()),
             has_pushes: AtomicBool::new(false),
         });
         self.clients.lock().insert(id, h.clone());
@@ -209,6 +196,39 @@ impl ClientRegistry {
     /// Removes a closed connection.
     pub fn unregister(&self, id: u64) {
         self.clients.lock().remove(&id);
+        self.pushes.lock().remove(&id);
+    }
+
+    /// Queues `bytes` (complete RESP values) to be written to client `to`
+    /// after the reply of the command it runs, and wakes its connection. A
+    /// client whose queue passes `limit` bytes (0: no limit) is killed
+    /// instead, as Redis' output buffer limits do; returns false then.
+    pub fn push_out(&self, to: &ClientHandle, bytes: &[u8], limit: u64) -> bool {
+        let over = {
+            let mut all = self.pushes.lock();
+            let q = all.entry(to.id).or_default();
+            q.extend_from_slice(bytes);
+            let over = limit > 0 && q.len() as u64 > limit;
+            if over {
+                all.remove(&to.id);
+            }
+            over
+        };
+        if over {
+            to.kill();
+            return false;
+        }
+        to.has_pushes.store(true, Ordering::Release);
+        to.wake.notify_one();
+        true
+    }
+
+    /// Moves the pushes queued for `of` to the end of `out`.
+    pub fn take_pushes(&self, of: &ClientHandle, out: &mut bytes::BytesMut) {
+        if let Some(q) = self.pushes.lock().remove(&of.id) {
+            out.extend_from_slice(&q);
+        }
+        of.has_pushes.store(false, Ordering::Release);
     }
 
     /// Number of connected clients.

@@ -13,7 +13,7 @@
 //!   `invalidate` push; a RESP2 client redirecting to a RESP2 client in
 //!   subscribed mode has that client receive a `message` on
 //!   `__redis__:invalidate`. They are queued on the receiver's handle
-//!   (`ClientHandle::push_out`) and written after its current reply.
+//!   (`ClientRegistry::push_out`) and written after its current reply.
 //!
 //! The store tells the table of every change through `store::mutation`'s
 //! `TrackingHook`, which is on only while some client tracks.
@@ -53,14 +53,17 @@ pub struct Mode {
 }
 
 impl Mode {
-    /// CLIENT LIST flag letters of a tracking client.
-    fn letters(&self) -> &'static str {
-        match (self.broken_redirect, self.bcast) {
-            (false, false) => "t",
-            (true, false) => "tR",
-            (false, true) => "tB",
-            (true, true) => "tRB",
+    /// CLIENT LIST flag bits of a tracking client.
+    fn flag_bits(&self) -> u8 {
+        use super::clients::{TRACKING, TRACKING_BCAST, TRACKING_BROKEN};
+        let mut bits = TRACKING;
+        if self.broken_redirect {
+            bits |= TRACKING_BROKEN;
         }
+        if self.bcast {
+            bits |= TRACKING_BCAST;
+        }
+        bits
     }
 }
 
@@ -259,13 +262,13 @@ impl Tracking {
             added.extend(prefixes.iter().cloned());
             mode.prefixes.extend(added.iter().cloned());
         }
-        let letters = mode.letters();
+        let bits = mode.flag_bits();
         for p in added {
             st.prefixes.entry(p).or_default().clients.insert(id);
         }
         drop(st);
         node.store.tracking.set_on(true);
-        publish_meta(node, id, letters, opts.redirect as i64);
+        publish_meta(node, id, bits, opts.redirect as i64);
     }
 
     /// Turns tracking off for client `id` (CLIENT TRACKING OFF, RESET, or
@@ -300,7 +303,7 @@ impl Tracking {
         if none_left {
             node.store.tracking.set_on(false);
         }
-        publish_meta(node, id, "", -1);
+        publish_meta(node, id, 0, -1);
     }
 
     /// CLIENT CACHING YES|NO accepted: the next command's keys are (OPTIN)
@@ -468,11 +471,11 @@ impl Tracking {
     }
 }
 
-/// Shows client `id`'s tracking letters and redirection in CLIENT LIST.
-fn publish_meta(node: &Node, id: u64, letters: &'static str, redir: i64) {
+/// Shows client `id`'s tracking flags and redirection in CLIENT LIST.
+fn publish_meta(node: &Node, id: u64, bits: u8, redir: i64) {
     if let Some(h) = node.clients.get(id) {
         let mut m = h.meta.lock();
-        m.tracking = letters;
+        m.tracking = bits;
         m.redir = redir;
     }
 }
@@ -496,14 +499,14 @@ fn send(node: &Node, st: &mut State, id: u64, value: &Value<'_>) {
     } else {
         if !mode.broken_redirect {
             mode.broken_redirect = true;
-            publish_meta(node, id, mode.letters(), mode.redirect as i64);
+            publish_meta(node, id, mode.flag_bits(), mode.redirect as i64);
         }
         if own_resp3 {
             let msg = format!(
                 ">2\r\n$21\r\ntracking-redir-broken\r\n:{}\r\n",
                 mode.redirect
             );
-            client.push_out(msg.as_bytes(), 0);
+            node.clients.push_out(&client, msg.as_bytes(), 0);
         }
         return;
     };
@@ -537,7 +540,7 @@ fn send(node: &Node, st: &mut State, id: u64, value: &Value<'_>) {
     } else {
         0
     };
-    if !target.push_out(&out, limit) {
+    if !node.clients.push_out(&target, &out, limit) {
         node.stats
             .client_output_limit_disconnections
             .fetch_add(1, Ordering::Relaxed);
@@ -574,9 +577,9 @@ mod tests {
         h
     }
 
-    fn pushes(h: &crate::node::clients::ClientHandle) -> String {
+    fn pushes(n: &Node, h: &crate::node::clients::ClientHandle) -> String {
         let mut out = bytes::BytesMut::new();
-        h.take_pushes(&mut out);
+        n.clients.take_pushes(h, &mut out);
         String::from_utf8_lossy(&out).into_owned()
     }
 
@@ -597,9 +600,12 @@ mod tests {
         let f = n.tracking.figures();
         assert_eq!((f.clients, f.keys, f.items), (1, 2, 2));
         n.tracking.invalidate(&n, b"k", true);
-        assert_eq!(pushes(&a), ">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n");
+        assert_eq!(
+            pushes(&n, &a),
+            ">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n"
+        );
         n.tracking.invalidate(&n, b"k", true);
-        assert_eq!(pushes(&a), "");
+        assert_eq!(pushes(&n, &a), "");
         n.tracking.disable(&n, a.id);
         let f = n.tracking.figures();
         assert_eq!((f.clients, f.keys, f.items), (0, 0, 0));
@@ -633,12 +639,15 @@ mod tests {
         n.tracking.invalidate(&n, b"p:2", true);
         n.tracking.broadcast(&n);
         assert_eq!(
-            pushes(&a),
+            pushes(&n, &a),
             ">2\r\n$10\r\ninvalidate\r\n*2\r\n$3\r\np:1\r\n$3\r\np:2\r\n"
         );
-        assert_eq!(pushes(&b), ">2\r\n$10\r\ninvalidate\r\n*1\r\n$3\r\np:2\r\n");
+        assert_eq!(
+            pushes(&n, &b),
+            ">2\r\n$10\r\ninvalidate\r\n*1\r\n$3\r\np:2\r\n"
+        );
         n.tracking.broadcast(&n);
-        assert_eq!(pushes(&a), "");
+        assert_eq!(pushes(&n, &a), "");
     }
 
     /// Over `tracking-table-max-keys`, keys are invalidated until within it.
@@ -655,6 +664,6 @@ mod tests {
         n.tracking.enforce_limit(&n);
         apply_settings(&Settings::default());
         assert_eq!(n.tracking.figures().keys, 4);
-        assert_eq!(pushes(&a).matches("invalidate").count(), 6);
+        assert_eq!(pushes(&n, &a).matches("invalidate").count(), 6);
     }
 }

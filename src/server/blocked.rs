@@ -110,7 +110,7 @@ pub async fn wait<S: AsyncRead + AsyncWrite + Unpin>(
                 // And a tracking client its invalidations.
                 if handle.has_pushes() {
                     let mut out = BytesMut::new();
-                    handle.take_pushes(&mut out);
+                    shared.clients.take_pushes(handle, &mut out);
                     shared.stats.net_output_bytes.fetch_add(out.len() as u64, Ordering::Relaxed);
                     if sock.write_all(&out).await.is_err() {
                         break false;

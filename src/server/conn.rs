@@ -117,7 +117,7 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
                 subs.drain_into(&mut reply, FLUSH_AT);
             }
             if handle.has_pushes() {
-                handle.take_pushes(&mut reply.buf);
+                shared.clients.take_pushes(&handle, &mut reply.buf);
             }
             // Replies of commands forwarded to other cluster nodes.
             if !client.in_flight.is_empty() {
@@ -519,7 +519,7 @@ fn process_batch(
         parser.recycle(std::mem::take(&mut client.spare_args));
         // Invalidations of this command's own changes follow its reply.
         if client.handle.has_pushes() {
-            client.handle.take_pushes(&mut reply.buf);
+            shared.clients.take_pushes(&client.handle, &mut reply.buf);
         }
         match after {
             Some(After::Close) => break Next::Close,
