@@ -91,15 +91,145 @@ struct Prefix {
     pending: BTreeMap<Bytes, u64>,
 }
 
+/// The clients that read one key: one inline (the common case), or several.
+#[derive(Debug)]
+enum Ids {
+    One(u64),
+    Many(Box<[u64]>),
+}
+
+impl Ids {
+    fn as_slice(&self) -> &[u64] {
+        match self {
+            Ids::One(id) => std::slice::from_ref(id),
+            Ids::Many(ids) => ids,
+        }
+    }
+
+    fn contains(&self, id: u64) -> bool {
+        self.as_slice().contains(&id)
+    }
+
+    fn add(&mut self, id: u64) {
+        let mut all = self.as_slice().to_vec();
+        all.push(id);
+        *self = Ids::Many(all.into_boxed_slice());
+    }
+
+    /// Removes `id`; None when no id is left.
+    fn without(&self, id: u64) -> Option<Ids> {
+        let rest: Vec<u64> = self
+            .as_slice()
+            .iter()
+            .copied()
+            .filter(|&x| x != id)
+            .collect();
+        match rest[..] {
+            [] => None,
+            [one] => Some(Ids::One(one)),
+            _ => Some(Ids::Many(rest.into_boxed_slice())),
+        }
+    }
+}
+
+/// One key of the default-mode table.
+#[derive(Debug)]
+struct Tracked {
+    key: Box<[u8]>,
+    ids: Ids,
+}
+
+/// Default mode's table: key -> the clients that read it, and per client
+/// the hashes of its keys (so its entries can be removed when it stops;
+/// 8 bytes per item instead of a second copy of the key). Keys are copied
+/// out of the request: a table entry never holds a client's input buffer.
+#[derive(Debug, Default)]
+struct Table {
+    hasher: ahash::RandomState,
+    entries: hashbrown::HashTable<Tracked>,
+    by_client: HashMap<u64, hashbrown::HashSet<u64>>,
+    /// Total (key, client) pairs (INFO `tracking_total_items`).
+    items: usize,
+}
+
+impl Table {
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Lists client `id` under `key`.
+    fn add(&mut self, id: u64, key: &[u8]) {
+        let hash = self.hasher.hash_one(key);
+        let hasher = &self.hasher;
+        let entry = self
+            .entries
+            .entry(hash, |e| *e.key == *key, |e| hasher.hash_one(&*e.key));
+        match entry {
+            hashbrown::hash_table::Entry::Occupied(mut o) => {
+                let ids = &mut o.get_mut().ids;
+                if ids.contains(id) {
+                    return;
+                }
+                ids.add(id);
+            }
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                v.insert(Tracked {
+                    key: key.into(),
+                    ids: Ids::One(id),
+                });
+            }
+        }
+        self.items += 1;
+        self.by_client.entry(id).or_default().insert(hash);
+    }
+
+    /// Removes `key` and returns the clients that read it.
+    fn take(&mut self, key: &[u8]) -> Option<Ids> {
+        let hash = self.hasher.hash_one(key);
+        let found = self.entries.find_entry(hash, |e| *e.key == *key).ok()?;
+        let (gone, _) = found.remove();
+        for &id in gone.ids.as_slice() {
+            if let Some(hashes) = self.by_client.get_mut(&id) {
+                hashes.remove(&hash);
+            }
+        }
+        self.items -= gone.ids.as_slice().len();
+        Some(gone.ids)
+    }
+
+    /// Removes client `id` from every key it is listed under.
+    fn forget(&mut self, id: u64) {
+        for hash in self.by_client.remove(&id).unwrap_or_default() {
+            // Every key with this hash listing `id` (a collision may give more than one).
+            while let Ok(mut e) = self.entries.find_entry(hash, |e| e.ids.contains(id)) {
+                self.items -= 1;
+                match e.get().ids.without(id) {
+                    Some(rest) => e.get_mut().ids = rest,
+                    None => {
+                        e.remove();
+                    }
+                }
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        self.entries.clear();
+        self.by_client.clear();
+        self.items = 0;
+    }
+
+    /// Some key of the table (the table limit's victim).
+    fn any_key(&self) -> Option<Box<[u8]>> {
+        self.entries.iter().next().map(|e| e.key.clone())
+    }
+}
+
 #[derive(Debug, Default)]
 struct State {
     clients: BTreeMap<u64, Mode>,
-    /// Default mode: key -> ids of the clients that read it.
-    keys: HashMap<Bytes, Vec<u64>>,
-    /// The reverse index: client id -> keys it is listed under.
-    by_client: HashMap<u64, hashbrown::HashSet<Bytes>>,
-    /// Total (key, client) pairs (INFO `tracking_total_items`).
-    items: usize,
+    /// Default mode's keys.
+    table: Table,
     prefixes: BTreeMap<Bytes, Prefix>,
     /// Some prefix has pending keys.
     pending: bool,
@@ -287,17 +417,7 @@ impl Tracking {
                 }
             }
         }
-        if let Some(keys) = st.by_client.remove(&id) {
-            for k in keys {
-                if let Some(ids) = st.keys.get_mut(&k) {
-                    ids.retain(|&x| x != id);
-                    st.items -= 1;
-                    if ids.is_empty() {
-                        st.keys.remove(&k);
-                    }
-                }
-            }
-        }
+        st.table.forget(id);
         let none_left = st.clients.is_empty();
         drop(guard);
         if none_left {
@@ -332,14 +452,8 @@ impl Tracking {
         if m.bcast || (m.optin && !m.caching) || (m.optout && m.caching) {
             return;
         }
-        let st = &mut *st;
         for k in keys {
-            let ids = st.keys.entry(k.clone()).or_default();
-            if !ids.contains(&id) {
-                ids.push(id);
-                st.items += 1;
-                st.by_client.entry(id).or_default().insert(k.clone());
-            }
+            st.table.add(id, k);
         }
     }
 
@@ -359,14 +473,10 @@ impl Tracking {
             }
             st.pending |= any;
         }
-        let Some(ids) = st.keys.remove(key) else {
+        let Some(ids) = st.table.take(key) else {
             return;
         };
-        st.items -= ids.len();
-        for &id in &ids {
-            if let Some(keys) = st.by_client.get_mut(&id) {
-                keys.remove(key);
-            }
+        for &id in ids.as_slice() {
             let Some(m) = st.clients.get(&id) else {
                 continue;
             };
@@ -388,9 +498,7 @@ impl Tracking {
         for id in ids {
             send(node, &mut st, id, &Value::Null);
         }
-        st.keys.clear();
-        st.by_client.clear();
-        st.items = 0;
+        st.table.clear();
     }
 
     /// Sends the BCAST invalidations collected since the last call (Redis'
@@ -438,7 +546,7 @@ impl Tracking {
         let max = MAX_KEYS.load(Ordering::Relaxed) as usize;
         let mut effort = {
             let mut st = self.state.lock();
-            if max == 0 || st.keys.len() <= max {
+            if max == 0 || st.table.len() <= max {
                 st.over_limit_runs = 0;
                 return;
             }
@@ -446,12 +554,12 @@ impl Tracking {
         };
         while effort > 0 {
             effort -= 1;
-            let Some(key) = self.state.lock().keys.keys().next().cloned() else {
+            let Some(key) = self.state.lock().table.any_key() else {
                 break;
             };
             self.invalidate(node, &key, false);
             let mut st = self.state.lock();
-            if st.keys.len() <= max {
+            if st.table.len() <= max {
                 st.over_limit_runs = 0;
                 return;
             }
@@ -464,8 +572,8 @@ impl Tracking {
         let st = self.state.lock();
         Figures {
             clients: st.clients.len(),
-            keys: st.keys.len(),
-            items: st.items,
+            keys: st.table.len(),
+            items: st.table.items,
             prefixes: st.prefixes.len(),
         }
     }
