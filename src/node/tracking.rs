@@ -774,4 +774,42 @@ mod tests {
         assert_eq!(n.tracking.figures().keys, 4);
         assert_eq!(pushes(&n, &a).matches("invalidate").count(), 6);
     }
+
+    /// Through the store: keys dropped with a slot (a migration hand-over)
+    /// are invalidated one by one, FLUSH's drop is not (it sends the null
+    /// invalidation itself, `Tracking::flushed`).
+    #[test]
+    fn store_drops_invalidate_but_flush_does_not() {
+        let n = Arc::new(node());
+        let sink: std::sync::Weak<Node> = Arc::downgrade(&n);
+        n.store.tracking.set_sink(sink);
+        let a = client(&n, true);
+        let set = |k: &str| {
+            let key = n.store.key(k.as_bytes());
+            n.store
+                .lock(0, &key, 0)
+                .set_str(&key, &Bytes::from_static(b"v"), false, 0);
+            key.slot
+        };
+        let slot = set("d1");
+        n.tracking.enable(&n, a.id, Options::default(), &[]);
+        n.tracking.remember(a.id, [key("d1"), key("f1")].iter());
+        set("f1");
+        assert_eq!(
+            pushes(&n, &a),
+            ">2\r\n$10\r\ninvalidate\r\n*1\r\n$2\r\nf1\r\n"
+        );
+        drop(n.store.lock_slot(0, slot, 0).drop_all());
+        assert_eq!(
+            pushes(&n, &a),
+            ">2\r\n$10\r\ninvalidate\r\n*1\r\n$2\r\nd1\r\n"
+        );
+        n.tracking.remember(a.id, [key("f1")].iter());
+        n.store.flush_db(0);
+        assert_eq!(pushes(&n, &a), "");
+        assert_eq!(n.tracking.figures().keys, 1);
+        n.tracking.flushed(&n);
+        assert_eq!(pushes(&n, &a), ">2\r\n$10\r\ninvalidate\r\n_\r\n");
+        assert_eq!(n.tracking.figures().keys, 0);
+    }
 }
