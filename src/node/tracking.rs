@@ -12,8 +12,9 @@
 //! - Messages: a RESP3 client (or the RESP3 client it redirects to) gets a
 //!   `invalidate` push; a RESP2 client redirecting to a RESP2 client in
 //!   subscribed mode has that client receive a `message` on
-//!   `__redis__:invalidate`. They are queued on the receiver's handle
-//!   (`ClientRegistry::push_out`) and written after its current reply.
+//!   `__redis__:invalidate`. They are queued for the receiver in the client
+//!   registry (`ClientRegistry::push_out`) and written after its current
+//!   reply.
 //!
 //! The store tells the table of every change through `store::mutation`'s
 //! `TrackingHook`, which is on only while some client tracks.
@@ -623,7 +624,10 @@ fn send(node: &Node, st: &mut State, id: u64, value: &Value<'_>) {
     if resp3 {
         out.extend_from_slice(b">2\r\n$10\r\ninvalidate\r\n");
     } else if mode.redirect != 0 && subscribed {
-        out.extend_from_slice(b"*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n");
+        out.extend_from_slice(b"*3\r\n$7\r\nmessage\r\n");
+        out.extend_from_slice(format!("${}\r\n", INVALIDATE_CHANNEL.len()).as_bytes());
+        out.extend_from_slice(INVALIDATE_CHANNEL);
+        out.extend_from_slice(b"\r\n");
     } else {
         // RESP2 has no pushes: nothing can be sent.
         return;
