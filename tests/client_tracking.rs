@@ -580,7 +580,8 @@ fn table_limit_evicts_with_invalidations() {
 fn memcached_writes_invalidate() {
     let mc_port = free_port();
     let p = mc_port.to_string();
-    let ours = start_ringcache(&["--memcached-port", p.as_str()]);
+    // One background cycle a second: BCAST must not wait for it.
+    let ours = start_ringcache(&["--memcached-port", p.as_str(), "--hz", "1"]);
     let mut a = resp3_conn(ours.port);
     a.cmd_str("CLIENT TRACKING on");
     a.cmd_str("GET mk");
@@ -590,9 +591,11 @@ fn memcached_writes_invalidate() {
         a.read_reply(),
         b">2\r\n$10\r\ninvalidate\r\n*1\r\n$2\r\nmk\r\n".to_vec()
     );
-    // BCAST clients hear of memcached changes too.
-    let mut b = resp3_conn(ours.port);
+    // BCAST clients hear of memcached changes too, at once (well before
+    // the background cycle).
+    let mut b = resp3_conn(ours.port).with_read_timeout(Duration::from_millis(250));
     b.cmd_str("CLIENT TRACKING on BCAST PREFIX m");
+    std::thread::sleep(Duration::from_millis(1100));
     mc.write_all(b"delete mk\r\n").expect("write");
     assert_eq!(
         b.read_reply(),

@@ -272,8 +272,8 @@ pub fn after_request(ctx: &Ctx<'_>) {
 }
 
 /// Redis' `beforeSleep` tracking work: BCAST invalidations collected since
-/// the last call, then the table limit. For the background cycle too (keys
-/// expired, evicted or dropped outside any request).
+/// the last call, then the table limit. After memcached batches, and in the
+/// background cycle (keys expired or dropped outside any request).
 pub fn between_commands(node: &crate::node::Node) {
     node.tracking.broadcast(node);
     node.tracking.enforce_limit(node);
