@@ -668,3 +668,36 @@ fn eviction_invalidates() {
         "{push:?}"
     );
 }
+
+/// Pipelined requests: a client's own invalidation comes right after the
+/// reply of the command that caused it, before the next reply, and inside
+/// MULTI/EXEC after EXEC's reply; byte for byte as redis-server.
+#[test]
+fn own_invalidations_follow_their_reply_in_a_pipeline() {
+    let mut data = Vec::new();
+    for cmd in [
+        &[&b"HELLO"[..], b"3"][..],
+        &[b"CLIENT", b"TRACKING", b"on"],
+        &[b"MGET", b"p1", b"p2"],
+        &[b"SET", b"p1", b"v"],
+        &[b"PING"],
+        &[b"MULTI"],
+        &[b"DEL", b"p2"],
+        &[b"SET", b"p2", b"w"],
+        &[b"EXEC"],
+        &[b"GET", b"p2"],
+        &[b"FLUSHALL"],
+        &[b"PING"],
+    ] {
+        data.extend_from_slice(&encode(cmd));
+    }
+    let transcript = |port: u16| {
+        let (bytes, _) = exchange(port, &data, Duration::from_millis(500));
+        mask_hello_id(&bytes)
+    };
+    let redis = require_redis(&[]);
+    let ours = start_ringcache(&[]);
+    let want = transcript(redis.port);
+    assert!(want.contains("+OK\r\n>2\r\n$10\r\ninvalidate\r\n*1\r\n$2\r\np1\r\n+PONG\r\n"));
+    assert_eq!(transcript(ours.port), want);
+}
