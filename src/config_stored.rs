@@ -10,8 +10,9 @@
 //! Redis does. None of them changes what the node does (but
 //! `notify-keyspace-events`, which the node acts on: `store::notify`, and
 //! `latency-tracking` / `latency-tracking-info-percentiles`, read by the
-//! latency histograms: `node::latency_histogram`, INFO latencystats); README
-//! ("Configuration") says so.
+//! latency histograms: `node::latency_histogram`, INFO latencystats, and
+//! `tracking-table-max-keys`: `node::tracking`); README ("Configuration")
+//! says so.
 
 use crate::util::parse_memory;
 

@@ -190,6 +190,9 @@ impl<'s> Dispatcher<'s> {
             return Dispatched::Done(ctx.after.take());
         }
         let Some(args) = execute(&mut ctx, args) else {
+            if shared.store.tracking.is_on() {
+                super::tracking::after_request(&ctx);
+            }
             return Dispatched::Done(ctx.after.take());
         };
         if ctx.paused {
@@ -220,6 +223,9 @@ fn execute_exclusive(
     let mut ctx = Ctx::new(shared, client, out, now_ms, true);
     if exclusive.is_some() {
         execute(&mut ctx, args);
+        if shared.store.tracking.is_on() {
+            super::tracking::after_request(&ctx);
+        }
     } else {
         run_while_busy(&mut ctx, args);
     }
@@ -476,6 +482,8 @@ pub fn call(ctx: &mut Ctx<'_>, found: Found, args: &[Bytes]) {
             .key_positions(args)
             .iter()
             .any(|&i| args[i].len() > crate::store::thin::MAX_KEY_LEN);
+    // The client whose changes NOLOOP skips, while anybody tracks.
+    let tracking = super::tracking::enter(ctx, cmd);
     let start = Instant::now();
     // Only write commands modify keys (some read paths borrow entries
     // mutably for LRU stamps), and PFCOUNT's cache; scripts' and EXEC's
@@ -503,6 +511,9 @@ pub fn call(ctx: &mut Ctx<'_>, found: Found, args: &[Bytes]) {
         shared.watches.signal_modified_by(run, Result::is_ok)
     };
     let micros = start.elapsed().as_micros() as u64;
+    if let Some(running) = &tracking {
+        super::tracking::finish(ctx, cmd, running, result.is_ok());
+    }
     crate::node::stats::observe_command(micros);
     let stat = &ctx.shared.cmd_stats[found.stat];
     stat.calls.fetch_add(1, Ordering::Relaxed);
@@ -529,6 +540,10 @@ pub fn call(ctx: &mut Ctx<'_>, found: Found, args: &[Bytes]) {
             ctx.out.error(&text);
         }
     }
+    if let Some(running) = &tracking {
+        super::tracking::after_call(ctx, cmd, args, running);
+    }
+    drop(tracking);
     if !cmd.has(flags::SKIP_SLOWLOG) {
         super::observe::maybe_slowlog(ctx, args, micros);
     }

@@ -186,10 +186,11 @@ fn info_text(ctx: &Ctx<'_>, sections: &[String]) -> String {
         section(&mut out, "Clients");
         let _ = write!(
             out,
-            "connected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:{}\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n",
+            "connected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:{}\r\ntracking_clients:{}\r\nclients_in_timeout_table:0\r\n",
             sh.clients.len(),
             cfg.maxclients,
             sh.blocked_clients.load(Ordering::Relaxed),
+            sh.tracking.figures().clients,
         );
     }
     if wanted("memory") {
@@ -220,6 +221,7 @@ fn info_text(ctx: &Ctx<'_>, sections: &[String]) -> String {
         section(&mut out, "Stats");
         let st = &sh.stats;
         let ks = &sh.store.stats;
+        let tracking = sh.tracking.figures();
         let ops = {
             let s = sh.ops_samples.lock();
             match (s.front(), s.back()) {
@@ -229,7 +231,7 @@ fn info_text(ctx: &Ctx<'_>, sections: &[String]) -> String {
         };
         let _ = write!(
             out,
-            "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\nclient_query_buffer_limit_disconnections:{}\r\nclient_output_buffer_limit_disconnections:{}\r\ntotal_error_replies:{}\r\n",
+            "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\ntracking_total_keys:{}\r\ntracking_total_items:{}\r\ntracking_total_prefixes:{}\r\nclient_query_buffer_limit_disconnections:{}\r\nclient_output_buffer_limit_disconnections:{}\r\ntotal_error_replies:{}\r\n",
             st.connections_received.load(Ordering::Relaxed),
             st.commands_processed.load(Ordering::Relaxed),
             ops,
@@ -242,6 +244,9 @@ fn info_text(ctx: &Ctx<'_>, sections: &[String]) -> String {
             ks.keyspace_misses.load(Ordering::Relaxed),
             sh.pubsub.count(crate::node::pubsub::Kind::Channel),
             sh.pubsub.count(crate::node::pubsub::Kind::Pattern),
+            tracking.keys,
+            tracking.items,
+            tracking.prefixes,
             st.client_query_buffer_limit_disconnections.load(Ordering::Relaxed),
             st.client_output_limit_disconnections.load(Ordering::Relaxed),
             st.error_replies.load(Ordering::Relaxed),

@@ -50,6 +50,7 @@ pub mod stream_group;
 pub mod stream_read;
 pub mod string;
 pub mod table;
+pub mod tracking;
 pub mod transaction;
 pub mod zset;
 

@@ -24,6 +24,7 @@ fn flush_mode(args: &[Bytes]) -> CmdResult {
 /// FLUSHALL [ASYNC|SYNC]
 pub fn flushall(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     flush_mode(args)?;
+    ctx.shared.tracking.flushed(&ctx.shared.node);
     for db in 0..ctx.store().db_count() {
         ctx.store().flush_db(db);
     }
@@ -38,6 +39,7 @@ pub fn flushall(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 /// FLUSHDB [ASYNC|SYNC]
 pub fn flushdb(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     flush_mode(args)?;
+    ctx.shared.tracking.flushed(&ctx.shared.node);
     ctx.store().flush_db(ctx.client.db);
     ctx.shared.watches.touch_db(Some(ctx.client.db));
     ctx.shared.blocking.signal_dbs(&[ctx.client.db]);

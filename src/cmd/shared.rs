@@ -61,7 +61,8 @@ impl Shared {
     pub fn with_node(node: Node) -> Arc<Shared> {
         let node = Arc::new(node);
         let sink: std::sync::Weak<Node> = Arc::downgrade(&node);
-        node.store.set_event_sink(sink);
+        node.store.set_event_sink(sink.clone());
+        node.store.tracking.set_sink(sink);
         let scripts = Scripts::new(node.script_run.clone());
         Arc::new(Shared {
             node,

@@ -14,7 +14,8 @@ use super::shared::Shared;
 use super::{
     acl, bitfield, bitmap, blocking_pop, cluster, config_cmd, connection, dump_restore, function,
     geo, hash, hyperloglog, info, introspect, keys, latency, list, lolwut, memory, pubsub,
-    scripting, server, set, sort, stream, stream_group, stream_read, string, transaction, zset,
+    scripting, server, set, sort, stream, stream_group, stream_read, string, tracking, transaction,
+    zset,
 };
 use crate::config::Settings;
 use crate::node::Node;
@@ -225,6 +226,10 @@ static COMMANDS: &[Command] = &[
         c("client|reply", 3, NOSCRIPT | LOADING | STALE, NO_KEYS, "connection", connection::client_reply),
         c("client|setinfo", 4, NOSCRIPT | LOADING | STALE, NO_KEYS, "connection", connection::client_setinfo),
         c("client|help", 2, LOADING | STALE, NO_KEYS, "connection", connection::client_help),
+        c("client|tracking", -3, NOSCRIPT | LOADING | STALE, NO_KEYS, "connection", tracking::client_tracking),
+        c("client|caching", 3, NOSCRIPT | LOADING | STALE, NO_KEYS, "connection", tracking::client_caching),
+        c("client|getredir", 2, NOSCRIPT | LOADING | STALE, NO_KEYS, "connection", tracking::client_getredir),
+        c("client|trackinginfo", 2, NOSCRIPT | LOADING | STALE, NO_KEYS, "connection", tracking::client_trackinginfo),
     ]),
     // server
     c("info", -1, LOADING | STALE, NO_KEYS, "server", info::info),

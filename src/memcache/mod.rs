@@ -53,11 +53,13 @@ pub fn flush(shared: &Arc<Shared>, when: Ttl, now_ms: u64) {
             let shared = shared.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis(at - now_ms)).await;
+                shared.tracking.flushed(&shared.node);
                 shared.store.flush_db(0);
                 shared.watches.touch_db(Some(0));
             });
         }
         _ => {
+            shared.tracking.flushed(&shared.node);
             shared.store.flush_db(0);
             shared.watches.touch_db(Some(0));
         }

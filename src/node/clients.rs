@@ -32,6 +32,9 @@ pub struct ClientHandle {
     pub wake: Notify,
     /// What the connection's buffers hold, as its task last published it.
     pub mem: ClientMem,
+    /// True while the registry holds pushes for this connection
+    /// (`ClientRegistry::push_out`), checked without a lock.
+    has_pushes: AtomicBool,
 }
 
 /// A connection's buffer sizes for CLIENT LIST (`qbuf`, `qbuf-free`, `rbs`,
@@ -58,6 +61,13 @@ impl ClientMem {
         self.total.store(total, Ordering::Relaxed);
     }
 }
+
+/// `ClientMeta::tracking` bit: tracking is on (`t`).
+pub const TRACKING: u8 = 1;
+/// `ClientMeta::tracking` bit: the redirect target is gone (`R`).
+pub const TRACKING_BROKEN: u8 = 2;
+/// `ClientMeta::tracking` bit: BCAST mode (`B`).
+pub const TRACKING_BCAST: u8 = 4;
 
 /// Descriptive fields shown by CLIENT LIST / INFO.
 #[derive(Debug, Default, Clone)]
@@ -89,6 +99,10 @@ pub struct ClientMeta {
     /// On a peer link: the id of the node at the other end ("" otherwise;
     /// CLUSTER LINKS).
     pub peer: String,
+    /// Client tracking for CLIENT LIST `flags=`: the `TRACKING*` bits.
+    pub tracking: u8,
+    /// CLIENT LIST `redir=`: the tracking redirection, -1 when not tracking.
+    pub redir: i64,
 }
 
 impl ClientHandle {
@@ -98,14 +112,38 @@ impl ClientHandle {
         self.wake.notify_one();
     }
 
+    /// True when pushes wait to be written.
+    #[inline]
+    pub fn has_pushes(&self) -> bool {
+        self.has_pushes.load(Ordering::Acquire)
+    }
+
+    /// True when the client is in RESP2 subscribed mode or uses RESP3 (it
+    /// can receive pushes), as (resp3, subscribed).
+    pub fn push_capable(&self) -> (bool, bool) {
+        let m = self.meta.lock();
+        (m.resp >= 3, m.sub + m.psub + m.ssub > 0)
+    }
+
     /// One CLIENT LIST / CLIENT INFO line (without the trailing newline).
     pub fn describe(&self, now_ms: u64) -> String {
         let m = self.meta.lock().clone();
         let age = now_ms.saturating_sub(self.created_ms) / 1000;
         let idle = now_ms.saturating_sub(self.last_active_ms.load(Ordering::Relaxed)) / 1000;
-        let mut flags = m.flags.clone();
+        // Redis' letter order: P, then x/b, then the tracking letters.
+        let mut flags = String::new();
         if m.sub + m.psub + m.ssub > 0 {
             flags.push('P');
+        }
+        flags.push_str(&m.flags);
+        for (bit, letter) in [
+            (TRACKING, 't'),
+            (TRACKING_BROKEN, 'R'),
+            (TRACKING_BCAST, 'B'),
+        ] {
+            if m.tracking & bit != 0 {
+                flags.push(letter);
+            }
         }
         if flags.is_empty() {
             flags.push('N');
@@ -113,10 +151,10 @@ impl ClientHandle {
         let load = |a: &AtomicUsize| a.load(Ordering::Relaxed);
         let (qbuf, qbuf_alloc) = (load(&self.mem.qbuf), load(&self.mem.qbuf_alloc));
         format!(
-            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir={} resp={} lib-name={} lib-ver={}",
             self.id, self.addr, self.laddr, m.name, age, idle, flags, m.db, m.sub, m.psub, m.ssub, m.multi,
             qbuf, qbuf_alloc.saturating_sub(qbuf), qbuf_alloc, load(&self.mem.omem), load(&self.mem.total),
-            if m.last_cmd.is_empty() { "NULL" } else { m.last_cmd }, m.resp.max(2), m.lib_name, m.lib_ver
+            if m.last_cmd.is_empty() { "NULL" } else { m.last_cmd }, m.redir, m.resp.max(2), m.lib_name, m.lib_ver
         )
     }
 }
@@ -126,6 +164,10 @@ impl ClientHandle {
 pub struct ClientRegistry {
     clients: Mutex<HashMap<u64, Arc<ClientHandle>>>,
     next_id: AtomicU64,
+    /// Pushes queued for connections by other code (client-tracking
+    /// invalidations), already encoded in each one's protocol, by client id
+    /// (here rather than in every handle: few connections ever get one).
+    pushes: Mutex<HashMap<u64, Vec<u8>>>,
 }
 
 impl ClientRegistry {
@@ -141,12 +183,14 @@ impl ClientRegistry {
             meta: Mutex::new(ClientMeta {
                 multi: -1,
                 resp: 2,
+                redir: -1,
                 ..Default::default()
             }),
             killed: AtomicBool::new(false),
             dirty: AtomicBool::new(false),
             wake: Notify::new(),
             mem: ClientMem::default(),
+            has_pushes: AtomicBool::new(false),
         });
         self.clients.lock().insert(id, h.clone());
         h
@@ -155,6 +199,39 @@ impl ClientRegistry {
     /// Removes a closed connection.
     pub fn unregister(&self, id: u64) {
         self.clients.lock().remove(&id);
+        self.pushes.lock().remove(&id);
+    }
+
+    /// Queues `bytes` (complete RESP values) to be written to client `to`
+    /// after the reply of the command it runs, and wakes its connection. A
+    /// client whose queue passes `limit` bytes (0: no limit) is killed
+    /// instead, as Redis' output buffer limits do; returns false then.
+    pub fn push_out(&self, to: &ClientHandle, bytes: &[u8], limit: u64) -> bool {
+        let over = {
+            let mut all = self.pushes.lock();
+            let q = all.entry(to.id).or_default();
+            q.extend_from_slice(bytes);
+            let over = limit > 0 && q.len() as u64 > limit;
+            if over {
+                all.remove(&to.id);
+            }
+            over
+        };
+        if over {
+            to.kill();
+            return false;
+        }
+        to.has_pushes.store(true, Ordering::Release);
+        to.wake.notify_one();
+        true
+    }
+
+    /// Moves the pushes queued for `of` to the end of `out`.
+    pub fn take_pushes(&self, of: &ClientHandle, out: &mut bytes::BytesMut) {
+        if let Some(q) = self.pushes.lock().remove(&of.id) {
+            out.extend_from_slice(&q);
+        }
+        of.has_pushes.store(false, Ordering::Release);
     }
 
     /// Number of connected clients.

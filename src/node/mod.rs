@@ -1,6 +1,6 @@
 //! Node state: everything a request needs besides the cluster and the
 //! network: the keyspace, settings, clients, counters, pub/sub hub, WATCHes,
-//! blocked clients, slowlog, MONITOR feed and the gate. No sockets live here;
+//! client-tracking table, blocked clients, slowlog, MONITOR feed and the gate. No sockets live here;
 //! the layers above (cluster, commands, server) hold a [`Node`] and read it.
 
 pub mod blocking;
@@ -14,6 +14,7 @@ pub mod pause;
 pub mod pubsub;
 pub mod slowlog;
 pub mod stats;
+pub mod tracking;
 pub mod watch;
 
 use std::collections::VecDeque;
@@ -60,6 +61,8 @@ pub struct Node {
     pub watches: watch::Watches,
     /// Pub/Sub subscriptions and delivery.
     pub pubsub: pubsub::Hub,
+    /// Client-side caching: tracking clients and the keys they read.
+    pub tracking: tracking::Tracking,
     /// Process start.
     pub started: Instant,
     /// Random 40-hex run id.
@@ -108,6 +111,7 @@ pub fn apply_hot_settings(s: &Settings) {
     pubsub::apply_settings(s);
     slowlog::apply_settings(s);
     latency::apply_settings(s);
+    tracking::apply_settings(s);
 }
 
 impl Node {
@@ -135,6 +139,7 @@ impl Node {
             monitors: AtomicUsize::new(0),
             watches: watch::Watches::default(),
             pubsub: pubsub::Hub::default(),
+            tracking: tracking::Tracking::default(),
             started: Instant::now(),
             run_id: random_hex_id(),
             bound_port: AtomicU64::new(0),

@@ -226,7 +226,8 @@ pub fn apply_settings(s: &crate::config::Settings) {
     PUBSUB_LIMIT.store(s.client_output_buffer_limit_pubsub, Ordering::Relaxed);
 }
 
-fn pubsub_limit() -> u64 {
+/// The `client-output-buffer-limit pubsub` hard limit in bytes (0: none).
+pub fn pubsub_limit() -> u64 {
     PUBSUB_LIMIT.load(Ordering::Relaxed)
 }
 

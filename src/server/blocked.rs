@@ -107,6 +107,15 @@ pub async fn wait<S: AsyncRead + AsyncWrite + Unpin>(
                         break false;
                     }
                 }
+                // And a tracking client its invalidations.
+                if handle.has_pushes() {
+                    let mut out = BytesMut::new();
+                    shared.clients.take_pushes(handle, &mut out);
+                    shared.stats.net_output_bytes.fetch_add(out.len() as u64, Ordering::Relaxed);
+                    if sock.write_all(&out).await.is_err() {
+                        break false;
+                    }
+                }
             }
             _ = stop.changed() => break false,
         }

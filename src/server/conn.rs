@@ -116,6 +116,9 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
             if let Some(subs) = &mut client.pubsub {
                 subs.drain_into(&mut reply, FLUSH_AT);
             }
+            if handle.has_pushes() {
+                shared.clients.take_pushes(&handle, &mut reply.buf);
+            }
             // Replies of commands forwarded to other cluster nodes.
             if !client.in_flight.is_empty() {
                 Box::pin(super::forward::settle(&mut client, &mut reply)).await;
@@ -210,10 +213,11 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
         if *stop.borrow() || handle.killed.load(Ordering::Acquire) {
             break;
         }
-        if client
-            .pubsub
-            .as_ref()
-            .is_some_and(|s| s.mailbox.has_pending())
+        if handle.has_pushes()
+            || client
+                .pubsub
+                .as_ref()
+                .is_some_and(|s| s.mailbox.has_pending())
         {
             continue;
         }
@@ -295,6 +299,7 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
     if let Some(subs) = client.pubsub.as_mut() {
         subs.clear(&shared.pubsub);
     }
+    shared.tracking.disable(&shared.node, handle.id);
     shared.clients.unregister(handle.id);
 }
 
@@ -514,6 +519,10 @@ fn process_batch(
             }
         };
         parser.recycle(std::mem::take(&mut client.spare_args));
+        // Invalidations of this command's own changes follow its reply.
+        if client.handle.has_pushes() {
+            shared.clients.take_pushes(&client.handle, &mut reply.buf);
+        }
         match after {
             Some(After::Close) => break Next::Close,
             Some(After::Sleep(d)) => break Next::Sleep(d),

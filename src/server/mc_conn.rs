@@ -214,6 +214,10 @@ async fn serve(
                 &mut swallow,
             ),
         };
+        // BCAST invalidations of this batch's changes, as after a RESP command.
+        if shared.store.tracking.is_on() {
+            crate::cmd::tracking::between_commands(&shared.node);
+        }
         if !out.is_empty() {
             // Other ready connections run first, so replies leave together
             // (see the same step in `server::conn`).

@@ -199,6 +199,9 @@ async fn background(shared: Arc<Shared>) {
         if shared.active_expire.load(Ordering::Relaxed) {
             expiry.cycle(&shared.store, Duration::from_micros(25_000 / hz * 10 / 10));
         }
+        if shared.store.tracking.is_on() {
+            crate::cmd::tracking::between_commands(&shared.node);
+        }
         crate::cmd::info::sample_memory_peak();
         crate::alloc::trim_after_shrink();
         let now = now_ms();

@@ -138,6 +138,8 @@ pub struct Store {
     pub stats: StoreStats,
     /// The publisher of keyspace events (see `notify`).
     events: notify::SinkSlot,
+    /// The client-tracking table's hook (see `mutation::TrackingHook`).
+    pub tracking: mutation::TrackingHook,
 }
 
 impl Store {
@@ -149,6 +151,7 @@ impl Store {
             hasher: ahash::RandomState::new(),
             stats: StoreStats::default(),
             events: notify::SinkSlot::default(),
+            tracking: mutation::TrackingHook::default(),
         };
         store.db(0);
         store
@@ -234,7 +237,8 @@ impl Store {
         }
         let mut n = 0;
         for slot in 0..SLOTS as u16 {
-            let dropped = self.lock_slot(db, slot, 0).drop_all();
+            // FLUSH tells tracking clients with one null invalidation instead.
+            let dropped = self.lock_slot(db, slot, 0).drop_entries(false);
             n += dropped.len();
             drop(dropped);
         }
@@ -327,6 +331,7 @@ impl<'s> Locked<'s> {
             change,
         };
         mutation::observe(m, self.table.observer());
+        self.store.tracking.observe(key, change);
     }
 
     fn hasher(&self) -> impl Fn(&[u8]) -> u64 + 's {
@@ -538,10 +543,25 @@ impl<'s> Locked<'s> {
     /// Empties the slot table (FLUSH, a slot handed over or discarded) and
     /// returns its entries, for the caller to drop where it costs nobody.
     pub fn drop_all(&mut self) -> Vec<Entry> {
+        self.drop_entries(true)
+    }
+
+    /// `drop_all`, telling the tracking table of each key when `invalidate`.
+    fn drop_entries(&mut self, invalidate: bool) -> Vec<Entry> {
         let dropped = self.table.take_all();
-        if self.table.observer().is_some() {
+        let track = invalidate && self.store.tracking.is_on();
+        if track || self.table.observer().is_some() {
             for e in &dropped {
-                self.observe(e.key(), Change::Dropped);
+                let m = Mutation {
+                    db: self.db,
+                    slot: self.slot,
+                    key: e.key(),
+                    change: Change::Dropped,
+                };
+                mutation::observe(m, self.table.observer());
+                if track {
+                    self.store.tracking.invalidate(e.key(), Change::Dropped);
+                }
             }
         }
         self.home.clear_volatile(self.slot);

@@ -14,8 +14,15 @@
 //! - **Per-slot observers** (`SlotObserver`, kept in the slot table): live
 //!   migration's exact dirty-key set. A replication stream hooks in at the
 //!   same place. Cost when no observer is on: one branch on a null pointer.
+//! - **Client-side caching** (`TrackingHook`, kept in the store): while some
+//!   client has CLIENT TRACKING on, every change that Redis signals
+//!   (`signalModifiedKey`: writes, deletions, expiry, eviction, keys dropped
+//!   with a slot) is handed to the node's tracking table, which sends the
+//!   invalidations. Cost when nobody tracks: one relaxed atomic load.
 
 use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{OnceLock, Weak};
 
 /// What happened to a key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,6 +48,67 @@ impl Change {
     /// writes, deletions and evictions; FLUSH touches every watcher itself).
     fn touches_watchers(self) -> bool {
         matches!(self, Change::Written | Change::Deleted | Change::Evicted)
+    }
+
+    /// True for the changes that invalidate client-side caches (everything
+    /// but a key only opened for a write).
+    fn invalidates_caches(self) -> bool {
+        !matches!(self, Change::Opened)
+    }
+}
+
+/// Whoever keeps the client-tracking table (the node): told of every key
+/// whose cached copies are now stale.
+pub trait InvalidationSink: Send + Sync {
+    /// `key` changed (in any database: Redis' tracking table ignores them).
+    fn invalidate(&self, key: &[u8], change: Change);
+}
+
+/// The store's link to the tracking table: off (one atomic load per change)
+/// until a client turns tracking on.
+#[derive(Default)]
+pub struct TrackingHook {
+    on: AtomicBool,
+    sink: OnceLock<Weak<dyn InvalidationSink>>,
+}
+
+impl std::fmt::Debug for TrackingHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TrackingHook(on: {})", self.is_on())
+    }
+}
+
+impl TrackingHook {
+    /// Installs the tracking table (once).
+    pub fn set_sink(&self, sink: Weak<dyn InvalidationSink>) {
+        let _ = self.sink.set(sink);
+    }
+
+    /// Turns the hook on while some client tracks keys.
+    pub fn set_on(&self, on: bool) {
+        self.on.store(on, Ordering::Relaxed);
+    }
+
+    /// True while some client tracks keys.
+    #[inline]
+    pub fn is_on(&self) -> bool {
+        self.on.load(Ordering::Relaxed)
+    }
+
+    /// Hands a change of `key` to the tracking table when it is on.
+    #[inline]
+    pub fn observe(&self, key: &[u8], change: Change) {
+        if self.is_on() && change.invalidates_caches() {
+            self.invalidate(key, change);
+        }
+    }
+
+    /// Tells the tracking table that `key` changed.
+    #[cold]
+    pub fn invalidate(&self, key: &[u8], change: Change) {
+        if let Some(sink) = self.sink.get().and_then(Weak::upgrade) {
+            sink.invalidate(key, change);
+        }
     }
 }
 
