@@ -153,6 +153,10 @@ fn preloaded(i: usize, pad: usize) -> String {
 }
 
 /// Loads `n` keys `pre:{i}` = [`preloaded`] through `port` in pipelines.
+/// A pipeline refused with `-CLUSTERDOWN`/`-TRYAGAIN` (a node of a freshly
+/// formed cluster on a loaded machine may be between two lease grants) is
+/// sent again, as a cluster client would: the SETs are idempotent. This is
+/// set-up; what the tests check starts after it.
 fn preload(port: u16, n: usize, pad: usize) {
     let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).expect("client");
     let mut con = client.get_connection().expect("connect");
@@ -164,7 +168,24 @@ fn preload(port: u16, n: usize, pad: usize) {
                 .arg(preloaded(*i, pad))
                 .ignore();
         }
-        p.query::<()>(&mut con).expect("preload");
+        let mut tries = 0;
+        loop {
+            match p.query::<()>(&mut con) {
+                Ok(()) => break,
+                Err(e)
+                    if tries < 20
+                        && matches!(
+                            e.kind(),
+                            redis::ErrorKind::ClusterDown | redis::ErrorKind::TryAgain
+                        ) =>
+                {
+                    tries += 1;
+                    eprintln!("preload: {e}; sending the pipeline again ({tries})");
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(e) => panic!("preload: {e}"),
+            }
+        }
     }
 }
 
