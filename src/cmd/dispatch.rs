@@ -14,6 +14,7 @@ use parking_lot::RwLockReadGuard;
 use super::client::{Client, QueuedCommand, ReplyMode};
 use super::command::{self, flags, Command, Found};
 use super::ctx::{After, Ctx};
+use super::propagate;
 use super::shared::Shared;
 use crate::error::CmdError;
 use crate::resp::Reply;
@@ -385,6 +386,14 @@ pub fn execute(ctx: &mut Ctx<'_>, args: Vec<Bytes>) -> Option<Vec<Bytes>> {
             }
         }
     }
+    if cmd.has(flags::WRITE) && super::replication::refuses_writes(ctx.shared) {
+        if ctx.client.multi.is_some() {
+            ctx.client.multi_error = true;
+        }
+        reject(ctx, Some(found.stat), CmdError::Other(super::replication::READONLY.into()));
+        finish_reply_mode(ctx, skip_reply, mark);
+        return None;
+    }
     if ctx.client.subscriptions() > 0 && !ctx.out.resp3() && !cmd.has(flags::SUBSCRIBED_OK) {
         reject(
             ctx,
@@ -423,26 +432,34 @@ pub fn execute(ctx: &mut Ctx<'_>, args: Vec<Bytes>) -> Option<Vec<Bytes>> {
         finish_reply_mode(ctx, skip_reply, mark);
         return None;
     }
+    let shared = ctx.shared;
     if cmd.has(flags::DENYOOM) {
-        if let Err(e) = ctx.shared.ensure_memory() {
+        // Evictions go to the replicas as DELs (see `propagate`).
+        if let Err(e) = propagate::record(&shared.node, None, || shared.ensure_memory()) {
             reject(ctx, Some(found.stat), e);
             finish_reply_mode(ctx, skip_reply, mark);
             return None;
         }
     }
-    call(ctx, found, &args);
+    let db = ctx.client.db;
+    propagate::record(&shared.node, Some((db, &args)), || call(ctx, found, &args));
+    if shared.repl.active() {
+        // WAIT counts the replicas that have this client's writes.
+        ctx.client.repl_offset = shared.repl.offset();
+    }
     // Hand elements pushed by this command (or this EXEC) to blocked clients,
     // in cluster mode only while this node holds its lease (checked now, at
     // the wake-up: the waiters stay blocked otherwise).
-    if ctx
-        .shared
+    if shared
         .cluster
         .get()
         .is_none_or(|c| crate::cluster::route::lease_fence(c).is_ok())
     {
-        ctx.shared
-            .blocking
-            .serve_ready(&ctx.shared.node, super::blocking_pop::attempt);
+        propagate::record(&shared.node, None, || {
+            shared
+                .blocking
+                .serve_ready(&shared.node, super::blocking_pop::attempt)
+        });
     }
     // (P|S)(UN)SUBSCRIBE confirm with pushes, which Redis 7.0 delivers
     // under CLIENT REPLY OFF/SKIP too: keep them (the mode still advances).

@@ -53,15 +53,21 @@ pub fn flush(shared: &Arc<Shared>, when: Ttl, now_ms: u64) {
             let shared = shared.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis(at - now_ms)).await;
-                shared.store.flush_db(0);
-                shared.watches.touch_db(Some(0));
+                let _gate = shared.gate.read();
+                flush_now(&shared);
             });
         }
-        _ => {
-            shared.store.flush_db(0);
-            shared.watches.touch_db(Some(0));
-        }
+        _ => flush_now(shared),
     }
+}
+
+/// Drops database 0, as a FLUSHDB of database 0 in the replication stream.
+fn flush_now(shared: &Shared) {
+    let flushdb = [bytes::Bytes::from_static(b"FLUSHDB")];
+    crate::cmd::propagate::record(&shared.node, Some((0, &flushdb)), || {
+        shared.store.flush_db(0)
+    });
+    shared.watches.touch_db(Some(0));
 }
 
 /// The `stats` lines (without END).

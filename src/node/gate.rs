@@ -122,6 +122,12 @@ impl Gate {
         self.lock.read()
     }
 
+    /// Takes the gate exclusively, waiting however long (the replication
+    /// stream's applier and the primary's snapshot for a full sync).
+    pub fn write(&self) -> RwLockWriteGuard<'_, ()> {
+        self.lock.write()
+    }
+
     /// Blocks until every command that held the gate when called has
     /// finished (one exclusive pass): a migration's flip uses it so that no
     /// command routed before a pause is still running.

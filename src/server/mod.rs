@@ -13,6 +13,8 @@ pub mod metrics;
 pub mod migrate_cmd;
 pub mod migrate_task;
 pub mod raft_task;
+pub mod replica_feed;
+pub mod replica_task;
 pub mod spare;
 
 use std::sync::atomic::Ordering;
@@ -134,6 +136,7 @@ pub async fn serve(shared: Arc<Shared>, listeners: Vec<TcpListener>) {
         tokio::spawn(async move { accept_loop(sh, l).await });
     }
     tokio::spawn(background(shared.clone()));
+    tokio::spawn(replica_task::run(shared.clone()));
     while !*rx.borrow_and_update() {
         if rx.changed().await.is_err() {
             break;
@@ -194,8 +197,14 @@ async fn background(shared: Arc<Shared>) {
             _ = tokio::time::sleep(Duration::from_millis(1000 / hz)) => {}
             _ = stop.changed() => return,
         }
-        if shared.active_expire.load(Ordering::Relaxed) {
-            expiry.cycle(&shared.store, Duration::from_micros(25_000 / hz * 10 / 10));
+        // A replica's keys expire when its primary says so (its DELs).
+        if shared.active_expire.load(Ordering::Relaxed) && !shared.repl.is_replica() {
+            // The expired keys go to the replicas as DELs, in order with
+            // the commands (see `cmd::propagate`).
+            let _gate = shared.gate.read();
+            crate::cmd::propagate::record(&shared.node, None, || {
+                expiry.cycle(&shared.store, Duration::from_micros(25_000 / hz * 10 / 10))
+            });
         }
         crate::cmd::info::sample_memory_peak();
         crate::alloc::trim_after_shrink();

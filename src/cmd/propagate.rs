@@ -1,0 +1,185 @@
+//! The replication stream's producer: turns what a command (or an expiry
+//! cycle, a memcached request, a blocked client's wake-up) changed into
+//! stream entries, in deterministic form, and appends them to the backlog
+//! (`node::replication`).
+//!
+//! While a replica is attached, every path that changes the keyspace runs
+//! inside `record`, under the node's order lock: the mutation observer
+//! (`store::mutation::replicating`) logs each change in order, and after
+//! the run:
+//!
+//! - keys removed by expiry or eviction become `DEL key` (the primary
+//!   decides; replicas never expire keys on their own);
+//! - a command whose effect depends only on its arguments and the keys'
+//!   state (`verbatim`: SET without relative TTL, HSET, LPUSH, INCR, DEL,
+//!   FLUSHALL, ...) is sent as executed, after a `SELECT` when the stream's
+//!   database changes;
+//! - anything else (relative TTLs, SPOP, INCRBYFLOAT, XADD `*`, scripts,
+//!   MULTI/EXEC, memcached writes) is sent as its effects: the final state
+//!   of every key it wrote, with absolute expiry and memcached flags, in
+//!   `cluster::dump`'s record format (`REPLRECORDS db payload`, a
+//!   tombstone for a deleted key), applied by the replica's stream task.
+//!
+//! More than one entry for one run is wrapped in `MULTI`/`EXEC`, which the
+//! replica applies atomically.
+
+use bytes::{Bytes, BytesMut};
+
+use crate::node::Node;
+use crate::resp::encode_command;
+use crate::store::mutation::{self, Change, Logged};
+
+/// The stream verb of a batch of effect records (never a client command:
+/// only the replica's stream task understands it).
+pub const RECORDS_VERB: &[u8] = b"REPLRECORDS";
+
+/// Commands sent as executed (see the module doc), and whether they are
+/// sent even when the log shows no key change (whole-database commands,
+/// which do not log per key).
+fn verbatim_kind(args: &[Bytes]) -> Option<bool> {
+    let name = std::str::from_utf8(&args[0]).ok()?.to_ascii_lowercase();
+    let always = match name.as_str() {
+        "flushall" | "flushdb" | "swapdb" => true,
+        // Relative or clock-relative expiry options take the effects path.
+        "set" => {
+            return args[3..]
+                .iter()
+                .all(|a| {
+                    ["nx", "xx", "get", "keepttl"]
+                        .iter()
+                        .any(|o| a.eq_ignore_ascii_case(o.as_bytes()))
+                })
+                .then_some(false)
+        }
+        "setnx" | "mset" | "msetnx" | "append" | "setrange" | "incr" | "decr" | "incrby"
+        | "decrby" | "getset" | "getdel" | "del" | "unlink" | "hset" | "hmset" | "hsetnx"
+        | "hdel" | "hincrby" | "lpush" | "rpush" | "lpushx" | "rpushx" | "lpop" | "rpop"
+        | "lset" | "ltrim" | "lrem" | "linsert" | "lmove" | "rpoplpush" | "sadd" | "srem"
+        | "smove" | "zadd" | "zrem" | "zincrby" | "zpopmin" | "zpopmax" | "persist"
+        | "setbit" | "pfadd" | "rename" | "renamenx" | "sinterstore" | "sunionstore"
+        | "sdiffstore" | "zremrangebyscore" | "zremrangebyrank" | "zremrangebylex" => false,
+        _ => return None,
+    };
+    Some(always)
+}
+
+/// One RESP command.
+fn command(parts: &[&[u8]]) -> BytesMut {
+    let mut out = BytesMut::new();
+    encode_command(&mut out, parts);
+    out
+}
+
+/// Runs `f`, recording what it changes into the replication stream when a
+/// replica is attached (else just runs it: one flag read). `verbatim` is
+/// the command and the database it runs in, when the caller is a client
+/// command; its entry may then be the command itself.
+pub fn record<R>(node: &Node, verbatim: Option<(usize, &[Bytes])>, f: impl FnOnce() -> R) -> R {
+    if !node.repl.active() || mutation::is_replicating() {
+        return f();
+    }
+    let _order = node.repl.order();
+    let (r, log) = mutation::replicating(f);
+    emit(node, verbatim, log);
+    r
+}
+
+/// Appends the stream entries of one run's changes.
+fn emit(node: &Node, verbatim: Option<(usize, &[Bytes])>, log: Logged) {
+    let verbatim = verbatim.and_then(|(db, args)| Some((db, args, verbatim_kind(args)?)));
+    if log.is_empty() && !verbatim.is_some_and(|(_, _, always)| always) {
+        return;
+    }
+    let mut entries: Vec<(Option<usize>, BytesMut)> = Vec::new();
+    let mut touched: Vec<(usize, Box<[u8]>)> = Vec::new();
+    for (db, key, change) in log {
+        match change {
+            Change::Expired | Change::Evicted => {
+                entries.push((Some(db), command(&[b"DEL", &key[..]])));
+            }
+            Change::Written | Change::Deleted => {
+                if !touched.iter().any(|(d, k)| *d == db && *k == key) {
+                    touched.push((db, key));
+                }
+            }
+            Change::Opened | Change::Dropped => {}
+        }
+    }
+    match verbatim {
+        Some((db, args, always)) if always || !touched.is_empty() => {
+            let parts: Vec<&[u8]> = args.iter().map(|a| &a[..]).collect();
+            entries.push((Some(db), command(&parts)));
+        }
+        _ => effects(node, &touched, &mut entries),
+    }
+    if entries.is_empty() {
+        return;
+    }
+    let mut out = BytesMut::new();
+    let mut stream = node.repl.stream();
+    let wrap = entries.len() > 1;
+    if wrap {
+        encode_command(&mut out, &[&b"MULTI"[..]]);
+    }
+    for (db, bytes) in entries {
+        if let Some(db) = db.filter(|&d| stream.db != Some(d)) {
+            encode_command(&mut out, &[&b"SELECT"[..], db.to_string().as_bytes()]);
+            stream.db = Some(db);
+        }
+        out.extend_from_slice(&bytes);
+    }
+    if wrap {
+        encode_command(&mut out, &[&b"EXEC"[..]]);
+    }
+    drop(stream);
+    node.repl.append(&out);
+}
+
+/// The final state of every key in `touched`, one `REPLRECORDS` entry per
+/// database.
+fn effects(node: &Node, touched: &[(usize, Box<[u8]>)], entries: &mut Vec<(Option<usize>, BytesMut)>) {
+    let mut dbs: Vec<usize> = touched.iter().map(|(d, _)| *d).collect();
+    dbs.dedup();
+    dbs.sort_unstable();
+    dbs.dedup();
+    for db in dbs {
+        let mut payload = Vec::new();
+        for (_, key) in touched.iter().filter(|(d, _)| *d == db) {
+            let k = node.store.key(key);
+            // The stream's records carry absolute expiry: a key whose TTL
+            // passed is sent as it is and its DEL follows from expiry.
+            let mut slot = node.store.lock(db, &k, 0);
+            match slot.get(&k) {
+                Some(e) => crate::cluster::dump::encode_entry(&mut payload, e),
+                None => crate::cluster::dump::encode_tombstone(&mut payload, key),
+            }
+        }
+        entries.push((
+            None,
+            command(&[RECORDS_VERB, db.to_string().as_bytes(), &payload]),
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(words: &[&str]) -> Vec<Bytes> {
+        words.iter().map(|w| Bytes::from(w.to_string())).collect()
+    }
+
+    /// Deterministic commands go as executed; relative TTLs and random or
+    /// clock-dependent ones take the effects path.
+    #[test]
+    fn verbatim_only_when_deterministic() {
+        assert_eq!(verbatim_kind(&args(&["SET", "k", "v"])), Some(false));
+        assert_eq!(verbatim_kind(&args(&["set", "k", "v", "NX", "GET"])), Some(false));
+        assert_eq!(verbatim_kind(&args(&["SET", "k", "v", "EX", "10"])), None);
+        assert_eq!(verbatim_kind(&args(&["SET", "k", "v", "PXAT", "10"])), None);
+        assert_eq!(verbatim_kind(&args(&["FLUSHALL"])), Some(true));
+        for cmd in ["SPOP", "INCRBYFLOAT", "EXPIRE", "EVAL", "EXEC", "XADD", "SRANDMEMBER"] {
+            assert_eq!(verbatim_kind(&args(&[cmd, "k"])), None, "{cmd}");
+        }
+    }
+}
