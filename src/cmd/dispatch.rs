@@ -390,7 +390,11 @@ pub fn execute(ctx: &mut Ctx<'_>, args: Vec<Bytes>) -> Option<Vec<Bytes>> {
         if ctx.client.multi.is_some() {
             ctx.client.multi_error = true;
         }
-        reject(ctx, Some(found.stat), CmdError::Other(super::replication::READONLY.into()));
+        reject(
+            ctx,
+            Some(found.stat),
+            CmdError::Other(super::replication::READONLY.into()),
+        );
         finish_reply_mode(ctx, skip_reply, mark);
         return None;
     }
@@ -499,6 +503,7 @@ pub fn call(ctx: &mut Ctx<'_>, found: Found, args: &[Bytes]) {
     // commands record their own.
     let watching = cmd.has(flags::WRITE | flags::WRITES_ON_READ) && !ctx.shared.watches.is_empty();
     let shared = ctx.shared;
+    let db = ctx.client.db;
     // A bug in one handler must not take the connection task (or the node) down.
     let mut run = || {
         if key_too_long {
@@ -530,6 +535,10 @@ pub fn call(ctx: &mut Ctx<'_>, found: Found, args: &[Bytes]) {
         .fetch_add(1, Ordering::Relaxed);
     match result {
         Ok(()) => {
+            if cmd.has(flags::WRITE) {
+                // FLUSHALL inside EXEC or a script (see `propagate`).
+                propagate::note_whole_db(&shared.node, db, args);
+            }
             if cmd.has(flags::WRITE) && ctx.shared.blocking.has_waiters() {
                 for i in cmd.key_positions(args) {
                     ctx.shared.blocking.signal(ctx.client.db, &args[i]);

@@ -214,7 +214,10 @@ fn info_text(ctx: &Ctx<'_>, sections: &[String]) -> String {
     }
     if wanted("replication") {
         section(&mut out, "Replication");
-        out.push_str(&super::replication::info_section(sh, crate::store::now_ms()));
+        out.push_str(&super::replication::info_section(
+            sh,
+            crate::store::now_ms(),
+        ));
     }
     if wanted("cpu") {
         section(&mut out, "CPU");

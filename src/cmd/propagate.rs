@@ -55,9 +55,9 @@ fn verbatim_kind(args: &[Bytes]) -> Option<bool> {
         | "decrby" | "getset" | "getdel" | "del" | "unlink" | "hset" | "hmset" | "hsetnx"
         | "hdel" | "hincrby" | "lpush" | "rpush" | "lpushx" | "rpushx" | "lpop" | "rpop"
         | "lset" | "ltrim" | "lrem" | "linsert" | "lmove" | "rpoplpush" | "sadd" | "srem"
-        | "smove" | "zadd" | "zrem" | "zincrby" | "zpopmin" | "zpopmax" | "persist"
-        | "setbit" | "pfadd" | "rename" | "renamenx" | "sinterstore" | "sunionstore"
-        | "sdiffstore" | "zremrangebyscore" | "zremrangebyrank" | "zremrangebylex" => false,
+        | "smove" | "zadd" | "zrem" | "zincrby" | "zpopmin" | "zpopmax" | "persist" | "setbit"
+        | "pfadd" | "rename" | "renamenx" | "sinterstore" | "sunionstore" | "sdiffstore"
+        | "zremrangebyscore" | "zremrangebyrank" | "zremrangebylex" => false,
         _ => return None,
     };
     Some(always)
@@ -75,7 +75,13 @@ fn command(parts: &[&[u8]]) -> BytesMut {
 /// the command and the database it runs in, when the caller is a client
 /// command; its entry may then be the command itself.
 pub fn record<R>(node: &Node, verbatim: Option<(usize, &[Bytes])>, f: impl FnOnce() -> R) -> R {
-    if !node.repl.active() || mutation::is_replicating() {
+    if !node.repl.active() {
+        return f();
+    }
+    if mutation::is_replicating() {
+        if let Some((db, args)) = verbatim {
+            note_whole_db(node, db, args);
+        }
         return f();
     }
     let _order = node.repl.order();
@@ -84,10 +90,29 @@ pub fn record<R>(node: &Node, verbatim: Option<(usize, &[Bytes])>, f: impl FnOnc
     r
 }
 
+thread_local! {
+    /// Whole-database commands (FLUSHALL, FLUSHDB, SWAPDB) run inside the
+    /// current recording, in order: they log no per-key change.
+    static WHOLE_DB: std::cell::RefCell<Vec<(Option<usize>, BytesMut)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Notes a whole-database command that ran (in database `db`) inside a
+/// recording (inside EXEC, a script, a memcached `flush_all`): it goes to
+/// the stream before the unit's key effects. One flag read otherwise.
+pub fn note_whole_db(node: &Node, db: usize, args: &[Bytes]) {
+    if !node.repl.active() || !mutation::is_replicating() || verbatim_kind(args) != Some(true) {
+        return;
+    }
+    let parts: Vec<&[u8]> = args.iter().map(|a| &a[..]).collect();
+    WHOLE_DB.with(|w| w.borrow_mut().push((Some(db), command(&parts))));
+}
+
 /// Appends the stream entries of one run's changes.
 fn emit(node: &Node, verbatim: Option<(usize, &[Bytes])>, log: Logged) {
     let verbatim = verbatim.and_then(|(db, args)| Some((db, args, verbatim_kind(args)?)));
-    if log.is_empty() && !verbatim.is_some_and(|(_, _, always)| always) {
+    let whole_db = WHOLE_DB.with(|w| std::mem::take(&mut *w.borrow_mut()));
+    if log.is_empty() && whole_db.is_empty() && !verbatim.is_some_and(|(_, _, always)| always) {
         return;
     }
     let mut entries: Vec<(Option<usize>, BytesMut)> = Vec::new();
@@ -105,13 +130,37 @@ fn emit(node: &Node, verbatim: Option<(usize, &[Bytes])>, log: Logged) {
             Change::Opened | Change::Dropped => {}
         }
     }
+    if !whole_db.is_empty() {
+        // The flushes first, then the final state of every key written
+        // (a key written before a flush in the unit is a tombstone now).
+        entries.extend(whole_db);
+        effects(node, &touched, &mut entries);
+    } else {
+        emit_command(node, verbatim, &touched, &mut entries);
+    }
+    append(node, entries);
+}
+
+/// The entry of a run without whole-database commands: the command as
+/// executed when it is deterministic, else its effects.
+fn emit_command(
+    node: &Node,
+    verbatim: Option<(usize, &[Bytes], bool)>,
+    touched: &[(usize, Box<[u8]>)],
+    entries: &mut Vec<(Option<usize>, BytesMut)>,
+) {
     match verbatim {
         Some((db, args, always)) if always || !touched.is_empty() => {
             let parts: Vec<&[u8]> = args.iter().map(|a| &a[..]).collect();
             entries.push((Some(db), command(&parts)));
         }
-        _ => effects(node, &touched, &mut entries),
+        _ => effects(node, touched, entries),
     }
+}
+
+/// Appends `entries` to the stream, with the SELECTs they need, wrapped in
+/// MULTI/EXEC when more than one.
+fn append(node: &Node, entries: Vec<(Option<usize>, BytesMut)>) {
     if entries.is_empty() {
         return;
     }
@@ -137,7 +186,11 @@ fn emit(node: &Node, verbatim: Option<(usize, &[Bytes])>, log: Logged) {
 
 /// The final state of every key in `touched`, one `REPLRECORDS` entry per
 /// database.
-fn effects(node: &Node, touched: &[(usize, Box<[u8]>)], entries: &mut Vec<(Option<usize>, BytesMut)>) {
+fn effects(
+    node: &Node,
+    touched: &[(usize, Box<[u8]>)],
+    entries: &mut Vec<(Option<usize>, BytesMut)>,
+) {
     let mut dbs: Vec<usize> = touched.iter().map(|(d, _)| *d).collect();
     dbs.dedup();
     dbs.sort_unstable();
@@ -174,11 +227,22 @@ mod tests {
     #[test]
     fn verbatim_only_when_deterministic() {
         assert_eq!(verbatim_kind(&args(&["SET", "k", "v"])), Some(false));
-        assert_eq!(verbatim_kind(&args(&["set", "k", "v", "NX", "GET"])), Some(false));
+        assert_eq!(
+            verbatim_kind(&args(&["set", "k", "v", "NX", "GET"])),
+            Some(false)
+        );
         assert_eq!(verbatim_kind(&args(&["SET", "k", "v", "EX", "10"])), None);
         assert_eq!(verbatim_kind(&args(&["SET", "k", "v", "PXAT", "10"])), None);
         assert_eq!(verbatim_kind(&args(&["FLUSHALL"])), Some(true));
-        for cmd in ["SPOP", "INCRBYFLOAT", "EXPIRE", "EVAL", "EXEC", "XADD", "SRANDMEMBER"] {
+        for cmd in [
+            "SPOP",
+            "INCRBYFLOAT",
+            "EXPIRE",
+            "EVAL",
+            "EXEC",
+            "XADD",
+            "SRANDMEMBER",
+        ] {
             assert_eq!(verbatim_kind(&args(&[cmd, "k"])), None, "{cmd}");
         }
     }

@@ -13,8 +13,8 @@ use super::ctx::{Handler, KeysFn};
 use super::shared::Shared;
 use super::{
     acl, bitfield, bitmap, blocking_pop, cluster, config_cmd, connection, dump_restore, function,
-    geo, hash, hyperloglog, info, introspect, keys, latency, list, pubsub, replication, scripting, server, set,
-    sort, stream, stream_group, stream_read, string, transaction, zset,
+    geo, hash, hyperloglog, info, introspect, keys, latency, list, pubsub, replication, scripting,
+    server, set, sort, stream, stream_group, stream_read, string, transaction, zset,
 };
 use crate::config::Settings;
 use crate::node::Node;

@@ -189,9 +189,11 @@ impl Stream {
     /// True when a replica that has `replid` up to `offset` can continue
     /// from the backlog (Redis' `masterTryPartialResynchronization`).
     pub fn can_continue(&self, replid: &str, offset: u64) -> bool {
-        let same_history = replid == self.replid
-            || (replid == self.replid2.0 && offset <= self.replid2.1);
-        same_history && offset >= self.backlog_start() && offset <= self.offset
+        let same_history =
+            replid == self.replid || (replid == self.replid2.0 && offset <= self.replid2.1);
+        same_history
+            && offset >= self.backlog_start()
+            && offset <= self.offset
             && !(self.backlog.is_empty() && offset != self.offset)
     }
 }

@@ -129,11 +129,7 @@ async fn send_pending(
     sock: &mut TcpStream,
     sent: &mut u64,
 ) -> Result<(), &'static str> {
-    let hard = shared
-        .config
-        .read()
-        .client_output_buffer_limit_replica
-        .hard;
+    let hard = shared.config.read().client_output_buffer_limit_replica.hard;
     loop {
         let (chunk, end) = {
             let s = shared.repl.stream();
@@ -156,7 +152,12 @@ async fn send_pending(
 }
 
 /// Takes the replica's `REPLCONF ACK offset` lines from `inbuf`.
-fn read_acks(shared: &Shared, link: &ReplicaLink, parser: &mut RequestParser, inbuf: &mut BytesMut) {
+fn read_acks(
+    shared: &Shared,
+    link: &ReplicaLink,
+    parser: &mut RequestParser,
+    inbuf: &mut BytesMut,
+) {
     while let Ok(Parsed::Command(args)) = parser.parse(inbuf, ParseLimits::default()) {
         let is_ack = args.len() >= 3
             && args[0].eq_ignore_ascii_case(b"replconf")

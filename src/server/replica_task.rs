@@ -227,7 +227,11 @@ fn master_client(shared: &Shared, sock: &TcpStream) -> Client {
 }
 
 /// Applies the live stream until the link breaks.
-async fn stream(shared: &Arc<Shared>, up: &mut Upstream, client: &mut Client) -> Result<(), LinkError> {
+async fn stream(
+    shared: &Arc<Shared>,
+    up: &mut Upstream,
+    client: &mut Client,
+) -> Result<(), LinkError> {
     let repl = &shared.repl;
     let mut parser = RequestParser::default();
     let mut unit: Vec<Vec<Bytes>> = Vec::new();
@@ -297,7 +301,11 @@ async fn stream(shared: &Arc<Shared>, up: &mut Upstream, client: &mut Client) ->
 }
 
 /// Applies stream commands under the exclusive gate.
-fn apply(shared: &Arc<Shared>, client: &mut Client, commands: Vec<Vec<Bytes>>) -> Result<(), LinkError> {
+fn apply(
+    shared: &Arc<Shared>,
+    client: &mut Client,
+    commands: Vec<Vec<Bytes>>,
+) -> Result<(), LinkError> {
     let _gate = shared.gate.write();
     let now = now_ms();
     crate::store::expire::applying_stream(|| {
@@ -346,7 +354,9 @@ fn limits(shared: &Shared) -> DumpLimits {
 fn apply_records(shared: &Shared, db: usize, payload: &[u8], now: u64) -> Result<(), LinkError> {
     let lim = limits(shared);
     let mut buf = payload;
-    while let Some(rec) = dump::decode(&mut buf, &lim).map_err(|e| LinkError::Stream(e.to_string()))? {
+    while let Some(rec) =
+        dump::decode(&mut buf, &lim).map_err(|e| LinkError::Stream(e.to_string()))?
+    {
         let key = shared.store.key(&rec.key);
         let mut l = shared.store.lock(db, &key, now);
         match rec.value {
