@@ -68,6 +68,15 @@ pub fn replicaof(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         };
     }
     repl.deactivate();
+    // This node's own replicas are dropped (no chained replication); they
+    // reconnect and are refused until it is a primary again.
+    let links: Vec<u64> = repl.replicas.lock().iter().map(|r| r.id).collect();
+    for id in links {
+        if let Some(h) = ctx.shared.clients.get(id) {
+            h.killed.store(true, Ordering::Release);
+            h.wake.notify_one();
+        }
+    }
     ctx.shared.store.replica.store(true, Ordering::Relaxed);
     repl.link.write().state = LinkState::Connect;
     repl.role.send_replace(target);
@@ -80,7 +89,7 @@ pub fn replicaof(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 /// handshake (its listening port, capabilities). ACKs travel on the
 /// replica link itself (`server::replica_feed`).
 pub fn replconf(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         return Err(CmdError::Syntax);
     }
     for pair in args[1..].chunks(2) {

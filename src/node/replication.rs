@@ -183,7 +183,16 @@ impl Stream {
             return None;
         }
         let skip = (offset - self.backlog_start()) as usize;
-        Some(self.backlog.iter().skip(skip).take(max).copied().collect())
+        let end = skip.saturating_add(max).min(self.backlog.len());
+        let (a, b) = self.backlog.as_slices();
+        let mut out = Vec::with_capacity(end - skip);
+        if skip < a.len() {
+            out.extend_from_slice(&a[skip..end.min(a.len())]);
+        }
+        if end > a.len() {
+            out.extend_from_slice(&b[skip.saturating_sub(a.len())..end - a.len()]);
+        }
+        Some(out)
     }
 
     /// True when a replica that has `replid` up to `offset` can continue
@@ -349,11 +358,18 @@ mod tests {
         s.set_backlog_size(16 * 1024);
         s.append(&[1u8; 10_000]);
         assert_eq!(s.read_from(0, 5), Some(vec![1; 5]));
+        assert_eq!(s.read_from(9_998, 100), Some(vec![1; 2]));
         s.append(&[2u8; 10_000]);
         assert_eq!(s.offset, 20_000);
         assert_eq!(s.backlog_start(), 20_000 - 16 * 1024);
         assert_eq!(s.read_from(0, 5), None);
         assert_eq!(s.read_from(19_998, 10), Some(vec![2, 2]));
+        // Across the ring's wrap: the old bytes then the new, in order.
+        let from = s.backlog_start() + 100;
+        let got = s.read_from(from, usize::MAX).unwrap_or_default();
+        assert_eq!(got.len() as u64, 20_000 - from);
+        let ones = (10_000 - from) as usize;
+        assert!(got[..ones].iter().all(|&b| b == 1) && got[ones..].iter().all(|&b| b == 2));
         assert!(s.can_continue(&"a".repeat(40), 19_000));
         assert!(!s.can_continue(&"a".repeat(40), 100));
         assert!(!s.can_continue(&"b".repeat(40), 19_000));

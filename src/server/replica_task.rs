@@ -168,7 +168,6 @@ async fn link(shared: &Arc<Shared>, host: &str, port: u16) -> Result<(), LinkErr
         .expect_ok(&[b"PSYNC", id.as_bytes(), off.as_bytes()])
         .await?;
     let mut words = answer.split_whitespace();
-    let mut client = master_client(shared, &up.sock);
     match words.next() {
         Some("FULLRESYNC") => {
             let replid = words.next().unwrap_or_default().to_string();
@@ -204,6 +203,7 @@ async fn link(shared: &Arc<Shared>, host: &str, port: u16) -> Result<(), LinkErr
         }
         _ => return Err(LinkError::Refused(answer)),
     }
+    let mut client = master_client(shared, &up.sock);
     client.db = repl.upstream.lock().db;
     {
         let mut l = repl.link.write();
