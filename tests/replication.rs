@@ -471,3 +471,81 @@ fn memcached_writes_replicate() {
     synced(&mut c);
     assert_eq!(rm_conn.step(b"get mk\r\n"), b"END\r\n");
 }
+
+/// Relative TTLs and float results travel as Redis rewrites them (seen in
+/// the replica's MONITOR): absolute PXAT/PEXPIREAT, INCRBYFLOAT as SET
+/// KEEPTTL; deterministic commands as executed.
+#[test]
+fn stream_rewrites_relative_and_float_commands() {
+    let p = start_ringcache(&[]);
+    let r = start_ringcache(&[]);
+    attach(r.port, p.port);
+    let mut mon = RawConn::connect(r.port);
+    assert_eq!(mon.cmd_str("MONITOR"), "+OK\r\n");
+    let mut c = RawConn::connect(p.port);
+    c.cmd_str("SET k v EX 100");
+    let at = c.cmd_str("PEXPIRETIME k");
+    let at = at.trim_start_matches(':').trim();
+    c.cmd_str("INCRBYFLOAT f 1.5");
+    c.cmd_str("EXPIRE f 50");
+    c.cmd_str("RPUSH l a b");
+    synced(&mut c);
+    let mut lines = Vec::new();
+    while !lines.last().is_some_and(|l: &String| l.contains("RPUSH")) {
+        lines.push(String::from_utf8_lossy(&mon.read_reply()).into_owned());
+    }
+    let find = |needle: &str| lines.iter().any(|l| l.contains(needle));
+    assert!(
+        find(&format!("\"SET\" \"k\" \"v\" \"PXAT\" \"{at}\"")),
+        "{lines:?}"
+    );
+    assert!(find("\"SET\" \"f\" \"1.5\" \"KEEPTTL\""), "{lines:?}");
+    assert!(find("\"PEXPIREAT\" \"f\""), "{lines:?}");
+    assert!(find("\"RPUSH\" \"l\" \"a\" \"b\""), "{lines:?}");
+}
+
+/// The replica reconnects with backoff when its primary dies, and a new
+/// primary on the same address (with other data) gives it a full sync.
+#[test]
+fn replica_reconnects_after_primary_restart() {
+    let port = free_port();
+    let p = start_ringcache_on(port, &[]);
+    let r = start_ringcache(&[]);
+    attach(r.port, p.port);
+    let mut c = RawConn::connect(p.port);
+    c.cmd_str("SET old 1");
+    synced(&mut c);
+    drop(c);
+    drop(p);
+    assert!(eventually(Duration::from_secs(5), || {
+        info_field(r.port, "replication", "master_link_status").as_deref() == Some("down")
+    }));
+    let mut rc = RawConn::connect(r.port);
+    assert_eq!(rc.cmd_str("GET old"), "$1\r\n1\r\n", "data kept while down");
+    let p2 = start_ringcache_on(port, &[]);
+    let mut c = RawConn::connect(p2.port);
+    c.cmd_str("SET new 2");
+    assert!(eventually(Duration::from_secs(10), || {
+        rc.cmd_str("GET new") == "$1\r\n2\r\n"
+    }));
+    assert_eq!(
+        rc.cmd_str("GET old"),
+        "$-1\r\n",
+        "old data dropped on full sync"
+    );
+}
+
+/// A primary with `requirepass` takes a replica that has `masterauth`.
+#[test]
+fn replica_authenticates_with_masterauth() {
+    let p = start_ringcache(&["--requirepass", "sekret"]);
+    let r = start_ringcache(&[]);
+    let mut rc = RawConn::connect(r.port);
+    assert_eq!(rc.cmd_str("CONFIG SET masterauth sekret"), "+OK\r\n");
+    attach(r.port, p.port);
+    let mut c = RawConn::connect(p.port);
+    c.cmd_str("AUTH sekret");
+    c.cmd_str("SET k v");
+    synced(&mut c);
+    assert_eq!(rc.cmd_str("GET k"), "$1\r\nv\r\n");
+}

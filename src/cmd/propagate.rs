@@ -14,8 +14,11 @@
 //!   state (`verbatim`: SET without relative TTL, HSET, LPUSH, INCR, DEL,
 //!   FLUSHALL, ...) is sent as executed, after a `SELECT` when the stream's
 //!   database changes;
-//! - anything else (relative TTLs, SPOP, INCRBYFLOAT, XADD `*`, scripts,
-//!   MULTI/EXEC, memcached writes) is sent as its effects: the final state
+//! - a one-key command with a relative TTL or a float result is rewritten
+//!   as Redis does (`SET key value PXAT t`, `PEXPIREAT key t`, INCRBYFLOAT
+//!   as `SET key value KEEPTTL`; see `rewrite`);
+//! - anything else (SPOP, XADD `*`, scripts, MULTI/EXEC, memcached
+//!   writes) is sent as its effects: the final state
 //!   of every key it wrote, with absolute expiry and memcached flags, in
 //!   `cluster::dump`'s record format (`REPLRECORDS db payload`, a
 //!   tombstone for a deleted key), applied by the replica's stream task.
@@ -110,6 +113,7 @@ pub fn note_whole_db(node: &Node, db: usize, args: &[Bytes]) {
 
 /// Appends the stream entries of one run's changes.
 fn emit(node: &Node, verbatim: Option<(usize, &[Bytes])>, log: Logged) {
+    let command_run = verbatim;
     let verbatim = verbatim.and_then(|(db, args)| Some((db, args, verbatim_kind(args)?)));
     let whole_db = WHOLE_DB.with(|w| std::mem::take(&mut *w.borrow_mut()));
     if log.is_empty() && whole_db.is_empty() && !verbatim.is_some_and(|(_, _, always)| always) {
@@ -136,7 +140,7 @@ fn emit(node: &Node, verbatim: Option<(usize, &[Bytes])>, log: Logged) {
         entries.extend(whole_db);
         effects(node, &touched, &mut entries);
     } else {
-        emit_command(node, verbatim, &touched, &mut entries);
+        emit_command(node, command_run, verbatim, &touched, &mut entries);
     }
     append(node, entries);
 }
@@ -145,6 +149,7 @@ fn emit(node: &Node, verbatim: Option<(usize, &[Bytes])>, log: Logged) {
 /// executed when it is deterministic, else its effects.
 fn emit_command(
     node: &Node,
+    rewritable: Option<(usize, &[Bytes])>,
     verbatim: Option<(usize, &[Bytes], bool)>,
     touched: &[(usize, Box<[u8]>)],
     entries: &mut Vec<(Option<usize>, BytesMut)>,
@@ -154,7 +159,50 @@ fn emit_command(
             let parts: Vec<&[u8]> = args.iter().map(|a| &a[..]).collect();
             entries.push((Some(db), command(&parts)));
         }
-        _ => effects(node, touched, entries),
+        _ => {
+            if let Some((db, args)) = rewritable.filter(|_| touched.len() == 1) {
+                if let Some(c) = rewrite(node, db, args, &touched[0].1) {
+                    entries.push((Some(db), c));
+                    return;
+                }
+            }
+            effects(node, touched, entries)
+        }
+    }
+}
+
+/// Redis' rewrites of a one-key command whose effect depends on the clock
+/// or on floating-point formatting, as the command that sets the same
+/// final state: SET/SETEX/PSETEX/INCRBYFLOAT → `SET key value [PXAT t]`
+/// (INCRBYFLOAT with `KEEPTTL`), EXPIRE/PEXPIRE/EXPIREAT/GETEX →
+/// `PEXPIREAT key t` or `PERSIST key`, and `DEL key` when the key is gone.
+/// None for other commands (they take the effects path).
+fn rewrite(node: &Node, db: usize, args: &[Bytes], key: &[u8]) -> Option<BytesMut> {
+    let name = std::str::from_utf8(&args[0]).ok()?.to_ascii_lowercase();
+    let k = node.store.key(key);
+    let mut slot = node.store.lock(db, &k, 0);
+    let Some(e) = slot.get(&k) else {
+        return Some(command(&[b"DEL", key]));
+    };
+    let at = e.expire_at().map(|t| t.to_string());
+    match name.as_str() {
+        "set" | "setex" | "psetex" | "incrbyfloat" => {
+            let crate::store::Value::Str(v) = e.value() else {
+                return None;
+            };
+            let mut scratch = itoa::Buffer::new();
+            let v = v.as_bytes(&mut scratch);
+            Some(match (&at, name.as_str()) {
+                (_, "incrbyfloat") => command(&[b"SET", key, v, b"KEEPTTL"]),
+                (Some(t), _) => command(&[b"SET", key, v, b"PXAT", t.as_bytes()]),
+                (None, _) => command(&[b"SET", key, v]),
+            })
+        }
+        "expire" | "pexpire" | "expireat" | "pexpireat" | "getex" => Some(match &at {
+            Some(t) => command(&[b"PEXPIREAT", key, t.as_bytes()]),
+            None => command(&[b"PERSIST", key]),
+        }),
+        _ => None,
     }
 }
 
