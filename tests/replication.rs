@@ -467,6 +467,10 @@ fn memcached_writes_replicate() {
         b"VALUE mk 42 3\r\nabc\r\nVALUE n 0 1\r\n8\r\nEND\r\n"
     );
     assert_same_data(p.port, r.port, 1);
+    assert_eq!(
+        rm_conn.step(b"set mk 0 0 1\r\nx\r\n"),
+        b"SERVER_ERROR READONLY You can't write against a read only replica.\r\n"
+    );
     assert_eq!(m.step(b"flush_all\r\n"), b"OK\r\n");
     synced(&mut c);
     assert_eq!(rm_conn.step(b"get mk\r\n"), b"END\r\n");

@@ -211,6 +211,15 @@ pub fn process(
                 busy_reply(shared, out);
                 continue;
             }
+            McParsed::Request(req, consumed)
+                if req.writes() && crate::cmd::replication::refuses_writes(shared) =>
+            {
+                inbuf.advance(consumed);
+                out.extend_from_slice(b"SERVER_ERROR ");
+                out.extend_from_slice(crate::cmd::replication::READONLY.as_bytes());
+                out.extend_from_slice(b"\r\n");
+                continue;
+            }
             McParsed::Request(mut req, consumed) => {
                 let mut ex = Exec {
                     shared,
