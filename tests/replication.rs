@@ -553,3 +553,69 @@ fn replica_authenticates_with_masterauth() {
     synced(&mut c);
     assert_eq!(rc.cmd_str("GET k"), "$1\r\nv\r\n");
 }
+
+/// An idle primary PINGs its replicas every `repl-ping-replica-period`
+/// through the stream: their offset moves with no write.
+#[test]
+fn idle_primary_pings_through_the_stream() {
+    let p = start_ringcache(&[]);
+    let r = start_ringcache(&[]);
+    RawConn::connect(p.port).cmd_str("CONFIG SET repl-ping-replica-period 1");
+    attach(r.port, p.port);
+    let offset = || {
+        info_field(r.port, "replication", "slave_repl_offset")
+            .and_then(|o| o.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let before = offset();
+    assert!(eventually(Duration::from_secs(5), || offset() >= before + 14 * 2));
+    assert_eq!(RawConn::connect(r.port).cmd_str("DBSIZE"), ":0\r\n");
+}
+
+/// A replica that stops reading is dropped once the stream outgrows its
+/// `client-output-buffer-limit replica` hard limit (the primary keeps no
+/// more than its backlog for it), and comes back with a full resync.
+#[test]
+fn stalled_replica_dropped_at_output_limit() {
+    let p = start_ringcache(&[]);
+    let r = start_ringcache(&[]);
+    let mut c = RawConn::connect(p.port);
+    c.cmd_str("CONFIG SET repl-backlog-size 8mb");
+    assert_eq!(
+        c.cmd(&[
+            b"CONFIG",
+            b"SET",
+            b"client-output-buffer-limit",
+            b"replica 1mb 0 0"
+        ]),
+        b"+OK\r\n"
+    );
+    attach(r.port, p.port);
+    let pid = r.child.id().to_string();
+    let signal = |sig: &str| {
+        std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .expect("kill");
+    };
+    signal("-STOP");
+    let big = vec![b'x'; 100_000];
+    for i in 0..150 {
+        c.cmd(&[b"SET", format!("big{i}").as_bytes(), &big]);
+    }
+    let dropped = eventually(Duration::from_secs(10), || {
+        info_field(p.port, "replication", "connected_slaves").as_deref() == Some("0")
+    });
+    signal("-CONT");
+    assert!(dropped, "the stalled replica was not dropped");
+    assert_eq!(
+        info_field(p.port, "stats", "client_output_buffer_limit_disconnections").as_deref(),
+        Some("1")
+    );
+    synced(&mut c);
+    assert_eq!(
+        info_field(p.port, "stats", "sync_full").as_deref(),
+        Some("2")
+    );
+    assert_eq!(RawConn::connect(r.port).cmd_str("DBSIZE"), ":150\r\n");
+}

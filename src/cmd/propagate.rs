@@ -111,6 +111,13 @@ pub fn note_whole_db(node: &Node, db: usize, args: &[Bytes]) {
     WHOLE_DB.with(|w| w.borrow_mut().push((Some(db), command(&parts))));
 }
 
+/// Appends a `PING` to the stream (Redis' `repl-ping-replica-period`), so
+/// that replicas of an idle primary still see their link alive.
+pub fn ping(node: &Node) {
+    let _order = node.repl.order();
+    node.repl.append(&command(&[b"PING"]));
+}
+
 /// Appends the stream entries of one run's changes.
 fn emit(node: &Node, verbatim: Option<(usize, &[Bytes])>, log: Logged) {
     let command_run = verbatim;

@@ -187,10 +187,12 @@ pub(crate) async fn accept_until_shutdown<F, Fut>(
 }
 
 /// Periodic work: active expiry, ops/sec sampling, handing freed memory back
-/// to the kernel; idle timeouts are per connection.
+/// to the kernel, the replication stream's PINGs; idle timeouts are per
+/// connection.
 async fn background(shared: Arc<Shared>) {
     let mut stop = shared.shutdown.subscribe();
     let mut expiry = crate::store::expire::ActiveExpiry::default();
+    let mut next_ping = 0;
     loop {
         let hz = shared.config.read().hz.max(1);
         tokio::select! {
@@ -209,6 +211,17 @@ async fn background(shared: Arc<Shared>) {
         crate::cmd::info::sample_memory_peak();
         crate::alloc::trim_after_shrink();
         let now = now_ms();
+        if now >= next_ping && shared.repl.active() && !shared.repl.is_replica() {
+            // Redis' `repl-ping-replica-period`: replicas see a live link.
+            crate::cmd::propagate::ping(&shared.node);
+            let period: u64 = shared
+                .config
+                .read()
+                .stored_value("repl-ping-replica-period")
+                .parse()
+                .unwrap_or(10);
+            next_ping = now + period * 1000;
+        }
         let ops = shared.stats.commands_processed.load(Ordering::Relaxed);
         let mut s = shared.ops_samples.lock();
         s.push_back((now, ops));

@@ -98,7 +98,7 @@ pub async fn serve(
     let mut stop = shared.shutdown.subscribe();
     let mut parser = RequestParser::default();
     loop {
-        match send_pending(shared, sock, &mut sent).await {
+        match send_pending(shared, sock, &mut sent, &mut appended).await {
             Ok(()) => {}
             Err(why) => {
                 tracing::warn!(replica = %handle.addr, "dropping replica: {why}");
@@ -123,11 +123,13 @@ pub async fn serve(
 }
 
 /// Writes the stream from `sent` to its end; an error when the replica fell
-/// out of the backlog or past its output limit, or the socket failed.
+/// out of the backlog or past its output limit (checked again whenever the
+/// stream grows while a write waits), or the socket failed.
 async fn send_pending(
     shared: &Shared,
     sock: &mut TcpStream,
     sent: &mut u64,
+    appended: &mut watch::Receiver<u64>,
 ) -> Result<(), &'static str> {
     let hard = shared.config.read().client_output_buffer_limit_replica.hard;
     loop {
@@ -146,8 +148,15 @@ async fn send_pending(
         if chunk.is_empty() {
             return Ok(());
         }
-        sock.write_all(&chunk).await.map_err(|_| "write failed")?;
-        *sent += chunk.len() as u64;
+        // A cancel-safe write: a replica that stopped reading is dropped as
+        // soon as the stream outgrows its limit, not when it reads again.
+        tokio::select! {
+            r = sock.write(&chunk) => match r {
+                Ok(0) | Err(_) => return Err("write failed"),
+                Ok(n) => *sent += n as u64,
+            },
+            _ = appended.changed() => {}
+        }
     }
 }
 

@@ -4,7 +4,8 @@
 //! offset`), loads a full sync's snapshot (dropping its old data first) or
 //! continues from its offset, then applies the stream in order and
 //! acknowledges it (`REPLCONF ACK offset` after each applied batch and every
-//! second). It reconnects with backoff when the link breaks, and stops when
+//! second); a link silent for `repl-timeout` (the primary PINGs every
+//! `repl-ping-replica-period`) is dropped. It reconnects with backoff when the link breaks, and stops when
 //! the node becomes a primary again.
 //!
 //! The stream is applied under the exclusive gate, a `MULTI`…`EXEC` unit
@@ -239,6 +240,7 @@ async fn stream(
     let mut in_multi = false;
     let mut acked = u64::MAX;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut last_read = std::time::Instant::now();
     loop {
         // Complete units (single commands, or MULTI..EXEC) apply together.
         let mut ready: Vec<Vec<Bytes>> = Vec::new();
@@ -287,9 +289,19 @@ async fn stream(
                     return Err(LinkError::Refused("connection closed".into()));
                 }
                 repl.link.write().last_io_ms = now_ms();
+                last_read = std::time::Instant::now();
             }
             _ = tick.tick() => {
                 acked = u64::MAX;
+                let timeout: u64 = shared
+                    .config
+                    .read()
+                    .stored_value("repl-timeout")
+                    .parse()
+                    .unwrap_or(60);
+                if last_read.elapsed() > Duration::from_secs(timeout) {
+                    return Err(LinkError::Refused("timeout: no data from the primary".into()));
+                }
             }
             _ = client.handle.wake.notified() => {
                 if client.handle.killed.load(Ordering::Acquire) {
