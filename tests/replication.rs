@@ -476,9 +476,10 @@ fn memcached_writes_replicate() {
     assert_eq!(rm_conn.step(b"get mk\r\n"), b"END\r\n");
 }
 
-/// Relative TTLs and float results travel as Redis rewrites them (seen in
-/// the replica's MONITOR): absolute PXAT/PEXPIREAT, INCRBYFLOAT as SET
-/// KEEPTTL; deterministic commands as executed.
+/// Relative TTLs, random picks and float results travel as Redis rewrites
+/// them (seen in the replica's MONITOR): absolute PXAT/PEXPIREAT, SPOP as
+/// SREM of its picks, INCRBYFLOAT as SET KEEPTTL; deterministic commands as
+/// executed.
 #[test]
 fn stream_rewrites_relative_and_float_commands() {
     let p = start_ringcache(&[]);
@@ -492,6 +493,9 @@ fn stream_rewrites_relative_and_float_commands() {
     let at = at.trim_start_matches(':').trim();
     c.cmd_str("INCRBYFLOAT f 1.5");
     c.cmd_str("EXPIRE f 50");
+    c.cmd_str("SADD s m1 m2 m3");
+    let picked = c.cmd_str("SPOP s");
+    let picked = picked.split("\r\n").nth(1).unwrap_or_default().to_string();
     c.cmd_str("RPUSH l a b");
     synced(&mut c);
     let mut lines = Vec::new();
@@ -505,6 +509,7 @@ fn stream_rewrites_relative_and_float_commands() {
     );
     assert!(find("\"SET\" \"f\" \"1.5\" \"KEEPTTL\""), "{lines:?}");
     assert!(find("\"PEXPIREAT\" \"f\""), "{lines:?}");
+    assert!(find(&format!("\"SREM\" \"s\" \"{picked}\"")), "{lines:?}");
     assert!(find("\"RPUSH\" \"l\" \"a\" \"b\""), "{lines:?}");
 }
 

@@ -446,7 +446,12 @@ pub fn execute(ctx: &mut Ctx<'_>, args: Vec<Bytes>) -> Option<Vec<Bytes>> {
         }
     }
     let db = ctx.client.db;
-    propagate::record(&shared.node, Some((db, &args)), || call(ctx, found, &args));
+    propagate::record(&shared.node, Some((db, &args)), || {
+        let at = ctx.out.buf.len();
+        call(ctx, found, &args);
+        // SPOP's picks are in its reply: the stream sends them as SREM.
+        propagate::note_reply(&args, &ctx.out.buf[at..]);
+    });
     if shared.repl.active() {
         // WAIT counts the replicas that have this client's writes.
         ctx.client.repl_offset = shared.repl.offset();

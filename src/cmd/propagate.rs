@@ -14,10 +14,11 @@
 //!   state (`verbatim`: SET without relative TTL, HSET, LPUSH, INCR, DEL,
 //!   FLUSHALL, ...) is sent as executed, after a `SELECT` when the stream's
 //!   database changes;
-//! - a one-key command with a relative TTL or a float result is rewritten
-//!   as Redis does (`SET key value PXAT t`, `PEXPIREAT key t`, INCRBYFLOAT
-//!   as `SET key value KEEPTTL`; see `rewrite`);
-//! - anything else (SPOP, XADD `*`, scripts, MULTI/EXEC, memcached
+//! - a one-key command with a relative TTL, a random pick or a float
+//!   result is rewritten as Redis does (`SET key value PXAT t`, `PEXPIREAT
+//!   key t`, SPOP as `SREM key picked...`, INCRBYFLOAT as `SET key value
+//!   KEEPTTL`; see `rewrite`);
+//! - anything else (XADD `*`, scripts, MULTI/EXEC, memcached
 //!   writes) is sent as its effects: the final state
 //!   of every key it wrote, with absolute expiry and memcached flags, in
 //!   `cluster::dump`'s record format (`REPLRECORDS db payload`, a
@@ -111,6 +112,53 @@ pub fn note_whole_db(node: &Node, db: usize, args: &[Bytes]) {
     WHOLE_DB.with(|w| w.borrow_mut().push((Some(db), command(&parts))));
 }
 
+thread_local! {
+    /// The reply of the recorded command when its effect is in it (SPOP's
+    /// picks).
+    static REPLY: std::cell::RefCell<Option<Vec<u8>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Keeps the reply of a command whose stream entry is built from it (SPOP:
+/// its popped members become `SREM key member ...`); one flag read for
+/// every other command.
+pub fn note_reply(args: &[Bytes], reply: &[u8]) {
+    if mutation::is_replicating() && args[0].eq_ignore_ascii_case(b"spop") {
+        REPLY.with(|r| *r.borrow_mut() = Some(reply.to_vec()));
+    }
+}
+
+/// The bulk strings of a RESP2/RESP3 reply (one bulk, or an array or set of
+/// bulks); None for anything else.
+fn reply_bulks(reply: &[u8]) -> Option<Vec<&[u8]>> {
+    fn line(b: &[u8], at: usize) -> Option<(&[u8], usize)> {
+        let end = at + b.get(at..)?.windows(2).position(|w| w == b"\r\n")?;
+        Some((&b[at..end], end + 2))
+    }
+    fn bulk(b: &[u8], at: usize) -> Option<(&[u8], usize)> {
+        let (head, at) = line(b, at)?;
+        let n: usize = std::str::from_utf8(head.strip_prefix(b"$")?)
+            .ok()?
+            .parse()
+            .ok()?;
+        Some((b.get(at..at + n)?, at + n + 2))
+    }
+    match reply.first()? {
+        b'$' => Some(vec![bulk(reply, 0)?.0]),
+        b'*' | b'~' => {
+            let (head, mut at) = line(reply, 0)?;
+            let n: usize = std::str::from_utf8(&head[1..]).ok()?.parse().ok()?;
+            let mut out = Vec::with_capacity(n);
+            for _ in 0..n {
+                let (m, next) = bulk(reply, at)?;
+                out.push(m);
+                at = next;
+            }
+            Some(out)
+        }
+        _ => None,
+    }
+}
+
 /// Appends a `PING` to the stream (Redis' `repl-ping-replica-period`), so
 /// that replicas of an idle primary still see their link alive.
 pub fn ping(node: &Node) {
@@ -123,6 +171,7 @@ fn emit(node: &Node, verbatim: Option<(usize, &[Bytes])>, log: Logged) {
     let command_run = verbatim;
     let verbatim = verbatim.and_then(|(db, args)| Some((db, args, verbatim_kind(args)?)));
     let whole_db = WHOLE_DB.with(|w| std::mem::take(&mut *w.borrow_mut()));
+    let reply = REPLY.with(|r| r.borrow_mut().take());
     if log.is_empty() && whole_db.is_empty() && !verbatim.is_some_and(|(_, _, always)| always) {
         return;
     }
@@ -147,7 +196,14 @@ fn emit(node: &Node, verbatim: Option<(usize, &[Bytes])>, log: Logged) {
         entries.extend(whole_db);
         effects(node, &touched, &mut entries);
     } else {
-        emit_command(node, command_run, verbatim, &touched, &mut entries);
+        emit_command(
+            node,
+            command_run,
+            verbatim,
+            reply.as_deref(),
+            &touched,
+            &mut entries,
+        );
     }
     append(node, entries);
 }
@@ -158,6 +214,7 @@ fn emit_command(
     node: &Node,
     rewritable: Option<(usize, &[Bytes])>,
     verbatim: Option<(usize, &[Bytes], bool)>,
+    reply: Option<&[u8]>,
     touched: &[(usize, Box<[u8]>)],
     entries: &mut Vec<(Option<usize>, BytesMut)>,
 ) {
@@ -168,7 +225,7 @@ fn emit_command(
         }
         _ => {
             if let Some((db, args)) = rewritable.filter(|_| touched.len() == 1) {
-                if let Some(c) = rewrite(node, db, args, &touched[0].1) {
+                if let Some(c) = rewrite(node, db, args, &touched[0].1, reply) {
                     entries.push((Some(db), c));
                     return;
                 }
@@ -178,14 +235,25 @@ fn emit_command(
     }
 }
 
-/// Redis' rewrites of a one-key command whose effect depends on the clock
-/// or on floating-point formatting, as the command that sets the same
-/// final state: SET/SETEX/PSETEX/INCRBYFLOAT → `SET key value [PXAT t]`
+/// Redis' rewrites of a one-key command whose effect depends on the clock,
+/// on a random pick or on floating-point formatting, as the command that
+/// has the same effect: SPOP → `SREM key picked...`, SET/SETEX/PSETEX/INCRBYFLOAT → `SET key value [PXAT t]`
 /// (INCRBYFLOAT with `KEEPTTL`), EXPIRE/PEXPIRE/EXPIREAT/GETEX →
 /// `PEXPIREAT key t` or `PERSIST key`, and `DEL key` when the key is gone.
 /// None for other commands (they take the effects path).
-fn rewrite(node: &Node, db: usize, args: &[Bytes], key: &[u8]) -> Option<BytesMut> {
+fn rewrite(
+    node: &Node,
+    db: usize,
+    args: &[Bytes],
+    key: &[u8],
+    reply: Option<&[u8]>,
+) -> Option<BytesMut> {
     let name = std::str::from_utf8(&args[0]).ok()?.to_ascii_lowercase();
+    if name == "spop" {
+        let mut parts: Vec<&[u8]> = vec![b"SREM", key];
+        parts.extend(reply_bulks(reply?)?);
+        return Some(command(&parts));
+    }
     let k = node.store.key(key);
     let mut slot = node.store.lock(db, &k, 0);
     let Some(e) = slot.get(&k) else {
@@ -300,5 +368,19 @@ mod tests {
         ] {
             assert_eq!(verbatim_kind(&args(&[cmd, "k"])), None, "{cmd}");
         }
+    }
+
+    /// SPOP's reply, in each shape, gives its picks.
+    #[test]
+    fn spop_picks_from_its_reply() {
+        assert_eq!(reply_bulks(b"$1\r\na\r\n"), Some(vec![&b"a"[..]]));
+        assert_eq!(
+            reply_bulks(b"*2\r\n$1\r\na\r\n$2\r\nbc\r\n"),
+            Some(vec![&b"a"[..], b"bc"])
+        );
+        assert_eq!(reply_bulks(b"~1\r\n$0\r\n\r\n"), Some(vec![&b""[..]]));
+        assert_eq!(reply_bulks(b"*0\r\n"), Some(vec![]));
+        assert_eq!(reply_bulks(b"$-1\r\n"), None);
+        assert_eq!(reply_bulks(b"-ERR x\r\n"), None);
     }
 }
