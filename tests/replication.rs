@@ -234,9 +234,17 @@ fn replica_is_read_only_until_promoted() {
     let mut c = RawConn::connect(p.port);
     c.cmd_str("SET kept 1");
     synced(&mut c);
-    let script = script(
+    let mut script = script(
         "SET x 1\nGET kept\nMULTI\nSET x 1\nEXEC\nDEL kept\nREPLICAOF 127.0.0.1 notaport\nWAIT 1 10",
     );
+    // Scripts' writes are refused too (the error names the script).
+    for body in ["redis.call('SET','x','1')", "redis.pcall('SET','x','1')"] {
+        script.push(vec![
+            b"EVAL".to_vec(),
+            format!("return {body}").into_bytes(),
+            b"0".to_vec(),
+        ]);
+    }
     let mut a = RawConn::connect(redis_r.port);
     let mut b = RawConn::connect(r.port);
     a.cmd_str("SET kept 1"); // refused on Redis too; keeps the GET comparable
