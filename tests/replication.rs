@@ -467,7 +467,10 @@ fn memcached_writes_replicate() {
     assert_eq!(m.step(b"incr nope 1\r\n"), b"NOT_FOUND\r\n");
     assert_eq!(m.step(b"set n 0 0 1\r\n5\r\n"), b"STORED\r\n");
     assert_eq!(m.step(b"incr n 3\r\n"), b"8\r\n");
+    // WAIT covers this client's writes: a RESP write after the memcached
+    // ones (same stream, in order) is the fence.
     let mut c = RawConn::connect(p.port);
+    c.cmd_str("SET fence 1");
     synced(&mut c);
     let mut rm_conn = Mc::connect(rm);
     assert_eq!(
@@ -480,6 +483,7 @@ fn memcached_writes_replicate() {
         b"SERVER_ERROR READONLY You can't write against a read only replica.\r\n"
     );
     assert_eq!(m.step(b"flush_all\r\n"), b"OK\r\n");
+    c.cmd_str("SET fence 2");
     synced(&mut c);
     assert_eq!(rm_conn.step(b"get mk\r\n"), b"END\r\n");
 }
@@ -631,4 +635,28 @@ fn stalled_replica_dropped_at_output_limit() {
         Some("2")
     );
     assert_eq!(RawConn::connect(r.port).cmd_str("DBSIZE"), ":150\r\n");
+}
+
+/// With a replica attached, a busy script can still be killed (the
+/// commands allowed beside it do not wait for the stream's order).
+#[test]
+fn script_kill_works_with_a_replica() {
+    let p = start_ringcache(&[]);
+    let r = start_ringcache(&[]);
+    attach(r.port, p.port);
+    let mut admin = RawConn::connect(p.port);
+    admin.cmd_str("CONFIG SET busy-reply-threshold 100");
+    let mut runner = RawConn::connect(p.port);
+    runner.send_raw(&encode(&[
+        b"EVAL",
+        b"local i = 0 while true do i = i + 1 end",
+        b"0",
+    ]));
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(admin.cmd_str("GET x").starts_with("-BUSY"));
+    assert_eq!(admin.cmd_str("SCRIPT KILL"), "+OK\r\n");
+    assert!(String::from_utf8_lossy(&runner.read_reply()).starts_with("-ERR Script killed"));
+    admin.cmd_str("SET after 1");
+    synced(&mut admin);
+    assert_eq!(RawConn::connect(r.port).cmd_str("GET after"), "$1\r\n1\r\n");
 }

@@ -243,7 +243,7 @@ fn allowed_while_busy(args: &[Bytes]) -> bool {
 fn run_while_busy(ctx: &mut Ctx<'_>, args: Vec<Bytes>) {
     if allowed_while_busy(&args) {
         ctx.exclusive = true;
-        execute(ctx, args);
+        propagate::beside_busy(|| execute(ctx, args));
         return;
     }
     ctx.client.last_cmd = command_name(&args[0], args.get(1).map(|a| &a[..])).unwrap_or("");

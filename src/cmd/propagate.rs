@@ -88,9 +88,27 @@ pub fn record<R>(node: &Node, verbatim: Option<(usize, &[Bytes])>, f: impl FnOnc
         }
         return f();
     }
+    if BESIDE_BUSY.with(std::cell::Cell::get) {
+        return f();
+    }
     let _order = node.repl.order();
     let (r, log) = mutation::replicating(f);
     emit(node, verbatim, log);
+    r
+}
+
+thread_local! {
+    /// Set while a command runs beside a busy script (see `beside_busy`).
+    static BESIDE_BUSY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f`, a command allowed while a script is busy (SCRIPT KILL, ...),
+/// without the order lock, which the busy script holds until it ends:
+/// these commands change no key.
+pub fn beside_busy<R>(f: impl FnOnce() -> R) -> R {
+    BESIDE_BUSY.with(|b| b.set(true));
+    let r = f();
+    BESIDE_BUSY.with(|b| b.set(false));
     r
 }
 
@@ -160,10 +178,14 @@ fn reply_bulks(reply: &[u8]) -> Option<Vec<&[u8]>> {
 }
 
 /// Appends a `PING` to the stream (Redis' `repl-ping-replica-period`), so
-/// that replicas of an idle primary still see their link alive.
-pub fn ping(node: &Node) {
-    let _order = node.repl.order();
+/// that replicas of an idle primary still see their link alive; false
+/// (nothing sent) while a command holds the stream's order (a long script).
+pub fn ping(node: &Node) -> bool {
+    let Some(_order) = node.repl.try_order() else {
+        return false;
+    };
     node.repl.append(&command(&[b"PING"]));
+    true
 }
 
 /// Appends the stream entries of one run's changes.

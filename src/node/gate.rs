@@ -122,6 +122,12 @@ impl Gate {
         self.lock.read()
     }
 
+    /// Takes the gate shared if nobody holds it exclusively now (periodic
+    /// background work that skips a round rather than block a worker).
+    pub fn try_read(&self) -> Option<RwLockReadGuard<'_, ()>> {
+        self.lock.try_read()
+    }
+
     /// Takes the gate exclusively, waiting however long (the replication
     /// stream's applier and the primary's snapshot for a full sync).
     pub fn write(&self) -> RwLockWriteGuard<'_, ()> {

@@ -283,6 +283,12 @@ impl Replication {
         self.order.lock()
     }
 
+    /// The order lock if free now (periodic work that must not block a
+    /// worker behind a long script).
+    pub fn try_order(&self) -> Option<MutexGuard<'_, ()>> {
+        self.order.try_lock()
+    }
+
     /// The stream, locked.
     pub fn stream(&self) -> MutexGuard<'_, Stream> {
         self.stream.lock()

@@ -202,18 +202,24 @@ async fn background(shared: Arc<Shared>) {
         // A replica's keys expire when its primary says so (its DELs).
         if shared.active_expire.load(Ordering::Relaxed) && !shared.repl.is_replica() {
             // The expired keys go to the replicas as DELs, in order with
-            // the commands (see `cmd::propagate`).
-            let _gate = shared.gate.read();
-            crate::cmd::propagate::record(&shared.node, None, || {
-                expiry.cycle(&shared.store, Duration::from_micros(25_000 / hz * 10 / 10))
-            });
+            // the commands (see `cmd::propagate`); a round is skipped while
+            // a transaction or script holds the gate, as Redis does not
+            // expire keys in the middle of one.
+            if let Some(_gate) = shared.gate.try_read() {
+                crate::cmd::propagate::record(&shared.node, None, || {
+                    expiry.cycle(&shared.store, Duration::from_micros(25_000 / hz * 10 / 10))
+                });
+            }
         }
         crate::cmd::info::sample_memory_peak();
         crate::alloc::trim_after_shrink();
         let now = now_ms();
-        if now >= next_ping && shared.repl.active() && !shared.repl.is_replica() {
+        if now >= next_ping
+            && shared.repl.active()
+            && !shared.repl.is_replica()
             // Redis' `repl-ping-replica-period`: replicas see a live link.
-            crate::cmd::propagate::ping(&shared.node);
+            && crate::cmd::propagate::ping(&shared.node)
+        {
             let period: u64 = shared
                 .config
                 .read()

@@ -184,7 +184,9 @@ async fn link(shared: &Arc<Shared>, host: &str, port: u16) -> Result<(), LinkErr
                 .ok_or_else(|| LinkError::Refused(len_line.clone()))?;
             let started = std::time::Instant::now();
             let payload = up.exact(len).await?;
-            load_snapshot(shared, payload)?;
+            // Waits for the gate off the async workers (a long script on
+            // this replica holds it).
+            tokio::task::block_in_place(|| load_snapshot(shared, payload))?;
             tracing::info!(
                 bytes = len,
                 ms = started.elapsed().as_millis() as u64,
@@ -272,7 +274,7 @@ async fn stream(
             }
         }
         if ready_bytes > 0 {
-            apply(shared, client, ready)?;
+            tokio::task::block_in_place(|| apply(shared, client, ready))?;
             let mut u = repl.upstream.lock();
             u.offset += ready_bytes;
             u.db = client.db;
