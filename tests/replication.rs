@@ -225,7 +225,7 @@ fn expiry_is_decided_by_the_primary() {
 /// MULTI (EXECABORT), and REPLICAOF NO ONE makes it writable with its data.
 #[test]
 fn replica_is_read_only_until_promoted() {
-    let redis_p = require_redis(&[]);
+    let redis_p = require_redis(&["--repl-diskless-sync-delay", "0"]);
     let redis_r = require_redis(&[]);
     let p = start_ringcache(&[]);
     let r = start_ringcache(&[]);
@@ -249,7 +249,8 @@ fn replica_is_read_only_until_promoted() {
     let mut b = RawConn::connect(r.port);
     a.cmd_str("SET kept 1"); // refused on Redis too; keeps the GET comparable
     RawConn::connect(redis_p.port).cmd_str("SET kept 1");
-    assert!(eventually(Duration::from_secs(5), || a.cmd_str("GET kept")
+    assert!(eventually(Duration::from_secs(15), || a
+        .cmd_str("GET kept")
         == "$1\r\n1\r\n"));
     assert_same_on(&mut a, &mut b, &script);
     assert_eq!(
@@ -306,7 +307,7 @@ fn wait_counts_acknowledging_replicas() {
 /// sides of a link.
 #[test]
 fn role_and_info_match_redis() {
-    let redis_p = require_redis(&[]);
+    let redis_p = require_redis(&["--repl-diskless-sync-delay", "0"]);
     let redis_r = require_redis(&[]);
     RawConn::connect(redis_r.port).cmd_str(&format!("REPLICAOF 127.0.0.1 {}", redis_p.port));
     assert!(eventually(Duration::from_secs(10), || {
