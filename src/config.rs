@@ -211,6 +211,9 @@ pub struct Settings {
     pub client_output_buffer_limit_normal: OutputLimit,
     /// Output buffer hard limit for pub/sub clients.
     pub client_output_buffer_limit_pubsub: u64,
+    /// Output buffer limit of replicas (how far a replica's link may lag
+    /// behind the primary's stream before the primary drops it).
+    pub client_output_buffer_limit_replica: OutputLimit,
     /// Background task frequency.
     pub hz: u64,
     /// SLOWLOG threshold in microseconds (negative disables).
@@ -315,6 +318,11 @@ impl Default for Settings {
             client_query_buffer_limit: 1024 * 1024 * 1024,
             client_output_buffer_limit_normal: OutputLimit::default(),
             client_output_buffer_limit_pubsub: 32 * 1024 * 1024,
+            client_output_buffer_limit_replica: OutputLimit {
+                hard: 256 * 1024 * 1024,
+                soft: 64 * 1024 * 1024,
+                soft_secs: 60,
+            },
             hz: 10,
             slowlog_log_slower_than: 10000,
             slowlog_max_len: 128,
@@ -519,10 +527,13 @@ pub static PARAMS: &[Param] = &[
         mutable: true,
         get: |s| {
             format!(
-                "normal {} {} {} slave 268435456 67108864 60 pubsub {} 8388608 60",
+                "normal {} {} {} slave {} {} {} pubsub {} 8388608 60",
                 s.client_output_buffer_limit_normal.hard,
                 s.client_output_buffer_limit_normal.soft,
                 s.client_output_buffer_limit_normal.soft_secs,
+                s.client_output_buffer_limit_replica.hard,
+                s.client_output_buffer_limit_replica.soft,
+                s.client_output_buffer_limit_replica.soft_secs,
                 s.client_output_buffer_limit_pubsub
             )
         },
@@ -553,7 +564,7 @@ pub static PARAMS: &[Param] = &[
                 match class.as_str() {
                     "normal" => s.client_output_buffer_limit_normal = limit,
                     "pubsub" => s.client_output_buffer_limit_pubsub = limit.hard,
-                    _ => {}
+                    _ => s.client_output_buffer_limit_replica = limit,
                 }
             }
             Ok(())
@@ -866,8 +877,9 @@ impl Settings {
         out
     }
 
-    /// The value of a remembered Redis parameter ([`crate::config_stored`]):
-    /// what was set, else its default ("" for a name that is not one).
+    /// The value of a remembered Redis parameter ([`crate::config_stored`])
+    /// that replication reads (`masterauth`, `repl-backlog-size`, ...): the
+    /// value set, or its default.
     pub fn stored_value(&self, name: &str) -> &str {
         match find_stored(name) {
             Some(p) => self.stored.get(p.name).map_or(p.default, String::as_str),

@@ -1,5 +1,5 @@
-//! ACL (the read side) and ROLE: what Redis 7.0 reports for a node with only
-//! the `default` user and no replication. ringcache has one user, `default`,
+//! ACL (the read side): what Redis 7.0 reports for a node with only the
+//! `default` user. ringcache has one user, `default`,
 //! with every permission, password-protected by `requirepass`; so the
 //! commands that only read that state answer exactly as Redis does for it,
 //! while ACL SETUSER/DELUSER/LOAD/SAVE/LOG (real users, an ACL file) are not
@@ -194,15 +194,5 @@ pub fn acl_help(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
             "    Return the current connection username.",
         ],
     );
-    Ok(())
-}
-
-/// ROLE: a node without Redis-style replication is a master at offset 0
-/// with no replicas.
-pub fn role(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
-    ctx.out.array_len(3);
-    ctx.out.bulk(b"master");
-    ctx.out.int(0);
-    ctx.out.array_len(0);
     Ok(())
 }

@@ -79,6 +79,11 @@ pub struct Client {
     /// parser, which empties it and fills it with the next command (no
     /// allocation per command).
     pub spare_args: Vec<Bytes>,
+    /// The replication stream's offset after this client's last command
+    /// (Redis' `woff`): what WAIT waits for replicas to acknowledge.
+    pub repl_offset: u64,
+    /// The port a replica announced with `REPLCONF listening-port`.
+    pub repl_listening_port: u16,
 }
 
 impl Client {
@@ -108,6 +113,8 @@ impl Client {
             last_cmd: "",
             in_flight: Default::default(),
             spare_args: Vec::new(),
+            repl_offset: 0,
+            repl_listening_port: 0,
         }
     }
 

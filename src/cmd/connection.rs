@@ -235,8 +235,10 @@ enum ClientClass {
     Normal,
     /// RESP2 clients in subscribed mode.
     PubSub,
-    /// master/replica/slave: nobody on a node without replication.
-    Replication,
+    /// A replica's link to this primary (flag `S`).
+    Replica,
+    /// This replica's link to its primary (flag `M`).
+    Master,
 }
 
 impl ClientClass {
@@ -244,7 +246,8 @@ impl ClientClass {
         match String::from_utf8_lossy(v).to_ascii_lowercase().as_str() {
             "normal" => Ok(ClientClass::Normal),
             "pubsub" => Ok(ClientClass::PubSub),
-            "master" | "replica" | "slave" => Ok(ClientClass::Replication),
+            "replica" | "slave" => Ok(ClientClass::Replica),
+            "master" => Ok(ClientClass::Master),
             _ => Err(CmdError::err(format!(
                 "Unknown client type '{}'",
                 String::from_utf8_lossy(v)
@@ -255,10 +258,13 @@ impl ClientClass {
     fn matches(self, c: &crate::node::clients::ClientHandle) -> bool {
         let m = c.meta.lock();
         let pubsub = m.sub + m.psub > 0 && m.resp < 3;
+        let replica = m.flags.contains('S');
+        let master = m.flags.contains('M');
         match self {
-            ClientClass::Normal => !pubsub,
+            ClientClass::Normal => !pubsub && !replica && !master,
             ClientClass::PubSub => pubsub,
-            ClientClass::Replication => false,
+            ClientClass::Replica => replica,
+            ClientClass::Master => master,
         }
     }
 }

@@ -31,6 +31,10 @@ pub enum After {
     Block(crate::node::blocking::BlockSpec),
     /// Run a cluster routing plan (proxy to the owner) and append its reply.
     Route(Box<crate::cluster::route::RoutedCommand>),
+    /// Become a replica link: serve the replication stream (PSYNC, SYNC).
+    Replicate(Box<crate::node::replication::SyncRequest>),
+    /// Wait for replicas to acknowledge (WAIT) and append the count.
+    Wait(crate::node::replication::WaitSpec),
     /// Send keys to another server (MIGRATE) and append the outcome.
     Migrate(Box<super::migrate_plan::MigratePlan>),
 }

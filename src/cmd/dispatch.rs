@@ -14,6 +14,7 @@ use parking_lot::RwLockReadGuard;
 use super::client::{Client, QueuedCommand, ReplyMode};
 use super::command::{self, flags, Command, Found};
 use super::ctx::{After, Ctx};
+use super::propagate;
 use super::shared::Shared;
 use crate::error::CmdError;
 use crate::resp::Reply;
@@ -248,7 +249,7 @@ fn allowed_while_busy(args: &[Bytes]) -> bool {
 fn run_while_busy(ctx: &mut Ctx<'_>, args: Vec<Bytes>) {
     if allowed_while_busy(&args) {
         ctx.exclusive = true;
-        execute(ctx, args);
+        propagate::beside_busy(|| execute(ctx, args));
         return;
     }
     ctx.client.last_cmd = command_name(&args[0], args.get(1).map(|a| &a[..])).unwrap_or("");
@@ -391,6 +392,18 @@ pub fn execute(ctx: &mut Ctx<'_>, args: Vec<Bytes>) -> Option<Vec<Bytes>> {
             }
         }
     }
+    if cmd.has(flags::WRITE) && super::replication::refuses_writes(ctx.shared) {
+        if ctx.client.multi.is_some() {
+            ctx.client.multi_error = true;
+        }
+        reject(
+            ctx,
+            Some(found.stat),
+            CmdError::Other(super::replication::READONLY.into()),
+        );
+        finish_reply_mode(ctx, skip_reply, mark);
+        return None;
+    }
     if ctx.client.subscriptions() > 0 && !ctx.out.resp3() && !cmd.has(flags::SUBSCRIBED_OK) {
         reject(
             ctx,
@@ -429,26 +442,39 @@ pub fn execute(ctx: &mut Ctx<'_>, args: Vec<Bytes>) -> Option<Vec<Bytes>> {
         finish_reply_mode(ctx, skip_reply, mark);
         return None;
     }
+    let shared = ctx.shared;
     if cmd.has(flags::DENYOOM) {
-        if let Err(e) = ctx.shared.ensure_memory() {
+        // Evictions go to the replicas as DELs (see `propagate`).
+        if let Err(e) = propagate::record(&shared.node, None, || shared.ensure_memory()) {
             reject(ctx, Some(found.stat), e);
             finish_reply_mode(ctx, skip_reply, mark);
             return None;
         }
     }
-    call(ctx, found, &args);
+    let db = ctx.client.db;
+    propagate::record(&shared.node, Some((db, &args)), || {
+        let at = ctx.out.buf.len();
+        call(ctx, found, &args);
+        // SPOP's picks are in its reply: the stream sends them as SREM.
+        propagate::note_reply(&args, &ctx.out.buf[at..]);
+    });
+    if shared.repl.active() {
+        // WAIT counts the replicas that have this client's writes.
+        ctx.client.repl_offset = shared.repl.offset();
+    }
     // Hand elements pushed by this command (or this EXEC) to blocked clients,
     // in cluster mode only while this node holds its lease (checked now, at
     // the wake-up: the waiters stay blocked otherwise).
-    if ctx
-        .shared
+    if shared
         .cluster
         .get()
         .is_none_or(|c| crate::cluster::route::lease_fence(c).is_ok())
     {
-        ctx.shared
-            .blocking
-            .serve_ready(&ctx.shared.node, super::blocking_pop::attempt);
+        propagate::record(&shared.node, None, || {
+            shared
+                .blocking
+                .serve_ready(&shared.node, super::blocking_pop::attempt)
+        });
     }
     // (P|S)(UN)SUBSCRIBE confirm with pushes, which Redis 7.0 delivers
     // under CLIENT REPLY OFF/SKIP too: keep them (the mode still advances).
@@ -490,6 +516,7 @@ pub fn call(ctx: &mut Ctx<'_>, found: Found, args: &[Bytes]) {
     // commands record their own.
     let watching = cmd.has(flags::WRITE | flags::WRITES_ON_READ) && !ctx.shared.watches.is_empty();
     let shared = ctx.shared;
+    let db = ctx.client.db;
     // A bug in one handler must not take the connection task (or the node) down.
     let mut run = || {
         if key_too_long {
@@ -527,6 +554,10 @@ pub fn call(ctx: &mut Ctx<'_>, found: Found, args: &[Bytes]) {
         .fetch_add(1, Ordering::Relaxed);
     match result {
         Ok(()) => {
+            if cmd.has(flags::WRITE) {
+                // FLUSHALL inside EXEC or a script (see `propagate`).
+                propagate::note_whole_db(&shared.node, db, args);
+            }
             if cmd.has(flags::WRITE) && ctx.shared.blocking.has_waiters() {
                 for i in cmd.key_positions(args) {
                     ctx.shared.blocking.signal(ctx.client.db, &args[i]);

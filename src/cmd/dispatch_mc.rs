@@ -130,6 +130,9 @@ impl Dispatcher<'_> {
         run: impl FnOnce() -> R,
     ) -> R {
         let node: &Node = &self.shared().node;
+        // memcached writes go to the replicas as their effects (the
+        // value with its flags and absolute expiry; see `propagate`).
+        let run = || super::propagate::record(node, None, run);
         let Some(verb) = mc_verb(raw) else {
             return node.watches.signal_modified_by(run, |_| true);
         };

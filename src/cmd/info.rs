@@ -231,13 +231,16 @@ fn info_text(ctx: &Ctx<'_>, sections: &[String]) -> String {
         };
         let _ = write!(
             out,
-            "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\ntracking_total_keys:{}\r\ntracking_total_items:{}\r\ntracking_total_prefixes:{}\r\nclient_query_buffer_limit_disconnections:{}\r\nclient_output_buffer_limit_disconnections:{}\r\ntotal_error_replies:{}\r\n",
+            "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nsync_full:{}\r\nsync_partial_ok:{}\r\nsync_partial_err:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\ntracking_total_keys:{}\r\ntracking_total_items:{}\r\ntracking_total_prefixes:{}\r\nclient_query_buffer_limit_disconnections:{}\r\nclient_output_buffer_limit_disconnections:{}\r\ntotal_error_replies:{}\r\n",
             st.connections_received.load(Ordering::Relaxed),
             st.commands_processed.load(Ordering::Relaxed),
             ops,
             st.net_input_bytes.load(Ordering::Relaxed),
             st.net_output_bytes.load(Ordering::Relaxed),
             st.rejected_connections.load(Ordering::Relaxed),
+            sh.repl.sync_full.load(Ordering::Relaxed),
+            sh.repl.sync_partial_ok.load(Ordering::Relaxed),
+            sh.repl.sync_partial_err.load(Ordering::Relaxed),
             ks.expired_keys.load(Ordering::Relaxed),
             ks.evicted_keys.load(Ordering::Relaxed),
             ks.keyspace_hits.load(Ordering::Relaxed),
@@ -254,7 +257,10 @@ fn info_text(ctx: &Ctx<'_>, sections: &[String]) -> String {
     }
     if wanted("replication") {
         section(&mut out, "Replication");
-        let _ = write!(out, "role:master\r\nconnected_slaves:0\r\nmaster_replid:{}\r\nmaster_repl_offset:0\r\nrepl_backlog_active:0\r\n", sh.run_id);
+        out.push_str(&super::replication::info_section(
+            sh,
+            crate::store::now_ms(),
+        ));
     }
     if wanted("cpu") {
         section(&mut out, "CPU");

@@ -211,23 +211,3 @@ pub fn shutdown(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     ctx.after = Some(After::Close);
     Ok(())
 }
-
-/// WAIT numreplicas timeout: a standalone node has no replicas, so it answers 0
-/// at once when none are asked for, else after the timeout, like Redis.
-pub fn wait(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let want = arg_i64(&args[1])?;
-    let timeout = arg_i64(&args[2])?;
-    if timeout < 0 {
-        return Err(CmdError::err("timeout is negative"));
-    }
-    if want > 0 && ctx.client.multi.is_none() {
-        let d = if timeout == 0 {
-            Duration::from_secs(30 * 86400)
-        } else {
-            Duration::from_millis(timeout as u64)
-        };
-        ctx.after = Some(After::Sleep(d));
-    }
-    ctx.out.int(0);
-    Ok(())
-}

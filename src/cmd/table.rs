@@ -14,8 +14,8 @@ use super::shared::Shared;
 use super::{
     acl, bitfield, bitmap, blocking_pop, cluster, config_cmd, connection, dump_restore, function,
     geo, hash, hyperloglog, info, introspect, keys, latency, list, lolwut, memory, pubsub,
-    scripting, server, set, sort, stream, stream_group, stream_read, string, tracking, transaction,
-    zset,
+    replication, scripting, server, set, sort, stream, stream_group, stream_read, string, tracking,
+    transaction, zset,
 };
 use crate::config::Settings;
 use crate::node::Node;
@@ -257,7 +257,7 @@ static COMMANDS: &[Command] = &[
         c("debug|set-active-expire", 3, ADMIN_CMD | PROTECTED, NO_KEYS, "server", server::debug_set_active_expire),
     ])),
     c("shutdown", -1, ADMIN_CMD | NO_MULTI | ALLOW_BUSY, NO_KEYS, "server", server::shutdown),
-    c("wait", 3, NOSCRIPT, NO_KEYS, "generic", server::wait),
+    c("wait", 3, NOSCRIPT, NO_KEYS, "generic", replication::wait),
     container("memory", -2, "server", &[
         c("memory|usage", -3, READONLY, SUBCOMMAND_KEY, "server", memory::memory_usage),
         c("memory|help", 2, LOADING | STALE, NO_KEYS, "server", memory::memory_help),
@@ -288,7 +288,13 @@ static COMMANDS: &[Command] = &[
         c("acl|dryrun", -4, ADMIN | NOSCRIPT | LOADING | STALE, NO_KEYS, "server", acl::acl_dryrun),
         c("acl|help", 2, LOADING | STALE, NO_KEYS, "server", acl::acl_help),
     ]),
-    c("role", 1, NOSCRIPT | LOADING | STALE | FAST, NO_KEYS, "server", acl::role),
+    c("role", 1, NOSCRIPT | LOADING | STALE | FAST, NO_KEYS, "server", replication::role),
+    // replication (cmd/replication.rs)
+    c("replicaof", 3, ADMIN | NOSCRIPT | STALE, NO_KEYS, "server", replication::replicaof),
+    c("slaveof", 3, ADMIN | NOSCRIPT | STALE, NO_KEYS, "server", replication::replicaof),
+    c("replconf", -1, ADMIN | NOSCRIPT | LOADING | STALE | ALLOW_BUSY, NO_KEYS, "server", replication::replconf),
+    c("psync", -3, ADMIN | NOSCRIPT | NO_MULTI, NO_KEYS, "server", replication::psync),
+    c("sync", 1, ADMIN | NOSCRIPT | NO_MULTI, NO_KEYS, "server", replication::sync),
     container_with("command", -1, "server", introspect::command, &[
         c("command|count", 2, LOADING | STALE, NO_KEYS, "server", introspect::command_count),
         c("command|info", -2, LOADING | STALE, NO_KEYS, "server", introspect::command_info),

@@ -53,17 +53,22 @@ pub fn flush(shared: &Arc<Shared>, when: Ttl, now_ms: u64) {
             let shared = shared.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis(at - now_ms)).await;
-                shared.tracking.flushed(&shared.node);
-                shared.store.flush_db(0);
-                shared.watches.touch_db(Some(0));
+                let _gate = shared.gate.read();
+                flush_now(&shared);
             });
         }
-        _ => {
-            shared.tracking.flushed(&shared.node);
-            shared.store.flush_db(0);
-            shared.watches.touch_db(Some(0));
-        }
+        _ => flush_now(shared),
     }
+}
+
+/// Drops database 0, as a FLUSHDB of database 0 in the replication stream.
+fn flush_now(shared: &Shared) {
+    shared.tracking.flushed(&shared.node);
+    let flushdb = [bytes::Bytes::from_static(b"FLUSHDB")];
+    crate::cmd::propagate::record(&shared.node, Some((0, &flushdb)), || {
+        shared.store.flush_db(0)
+    });
+    shared.watches.touch_db(Some(0));
 }
 
 /// The `stats` lines (without END).
@@ -205,6 +210,15 @@ pub fn process(
             McParsed::Request(_, consumed) if !entered => {
                 inbuf.advance(consumed);
                 busy_reply(shared, out);
+                continue;
+            }
+            McParsed::Request(req, consumed)
+                if req.writes() && crate::cmd::replication::refuses_writes(shared) =>
+            {
+                inbuf.advance(consumed);
+                out.extend_from_slice(b"SERVER_ERROR ");
+                out.extend_from_slice(crate::cmd::replication::READONLY.as_bytes());
+                out.extend_from_slice(b"\r\n");
                 continue;
             }
             McParsed::Request(mut req, consumed) => {

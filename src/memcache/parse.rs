@@ -318,6 +318,26 @@ pub enum Request<'a> {
     MetaNoop,
 }
 
+impl Request<'_> {
+    /// True for requests that may change data (refused on a read-only
+    /// replica, whose data only its primary changes).
+    pub fn writes(&self) -> bool {
+        match self {
+            Request::Store(_)
+            | Request::Arith { .. }
+            | Request::Touch { .. }
+            | Request::Delete { .. }
+            | Request::FlushAll { .. }
+            | Request::MetaSet(..)
+            | Request::MetaDelete(_)
+            | Request::MetaArith(_) => true,
+            Request::TooLarge { delete, .. } => *delete,
+            Request::Get { touch, .. } => touch.is_some(),
+            _ => false,
+        }
+    }
+}
+
 /// The keys of a get line, iterated lazily (multi-gets are unbounded).
 #[derive(Clone, Copy, Debug)]
 pub struct KeyList<'a>(&'a [u8]);

@@ -122,6 +122,18 @@ impl Gate {
         self.lock.read()
     }
 
+    /// Takes the gate shared if nobody holds it exclusively now (periodic
+    /// background work that skips a round rather than block a worker).
+    pub fn try_read(&self) -> Option<RwLockReadGuard<'_, ()>> {
+        self.lock.try_read()
+    }
+
+    /// Takes the gate exclusively, waiting however long (the replication
+    /// stream's applier and the primary's snapshot for a full sync).
+    pub fn write(&self) -> RwLockWriteGuard<'_, ()> {
+        self.lock.write()
+    }
+
     /// Blocks until every command that held the gate when called has
     /// finished (one exclusive pass): a migration's flip uses it so that no
     /// command routed before a pause is still running.

@@ -12,6 +12,7 @@ pub mod latency_histogram;
 pub mod mc_stats;
 pub mod pause;
 pub mod pubsub;
+pub mod replication;
 pub mod slowlog;
 pub mod stats;
 pub mod tracking;
@@ -83,6 +84,8 @@ pub struct Node {
     pub memcache: mc_stats::McStats,
     /// Connection activity for the adaptive busy poller (`busy-poll-us`).
     pub busy_poll: busy_poll::BusyPoll,
+    /// Role, replication stream, backlog and replicas (`REPLICAOF`).
+    pub repl: replication::Replication,
 }
 
 impl std::fmt::Debug for Node {
@@ -148,6 +151,7 @@ impl Node {
             blocking: blocking::Blocking::default(),
             ops_samples: Mutex::new(VecDeque::new()),
             memcache,
+            repl: replication::Replication::new(random_hex_id()),
         }
     }
 

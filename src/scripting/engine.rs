@@ -778,6 +778,9 @@ impl Bridge<'_, '_> {
         }
         let mut guard = self.ctx.borrow_mut();
         let ctx: &mut Ctx<'_> = &mut guard;
+        if cmd.has(flags::WRITE) && crate::cmd::replication::refuses_writes(ctx.shared) {
+            return fail(crate::cmd::replication::READONLY.to_string());
+        }
         if cmd.has(flags::DENYOOM) {
             if let Err(e) = ctx.shared.ensure_memory() {
                 return fail(e.to_string());

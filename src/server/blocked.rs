@@ -76,12 +76,14 @@ pub async fn wait<S: AsyncRead + AsyncWrite + Unpin>(
     let waiting = {
         // Serving pops keys: never in the middle of an EXEC or script.
         let _gate = shared.gate.read();
-        b.enter(
-            &shared.node,
-            crate::cmd::blocking_pop::attempt,
-            handle.id,
-            spec,
-        )
+        crate::cmd::propagate::record(&shared.node, None, || {
+            b.enter(
+                &shared.node,
+                crate::cmd::blocking_pop::attempt,
+                handle.id,
+                spec,
+            )
+        })
     };
     let open = loop {
         tokio::select! {

@@ -54,6 +54,11 @@ enum Next {
     Route(Box<crate::cluster::route::RoutedCommand>),
     /// Flush, wait for CLIENT PAUSE to let the held command run, continue.
     Paused,
+    /// Flush, then serve this connection as a replica link until it closes.
+    Replicate(Box<crate::node::replication::SyncRequest>),
+    /// Flush, wait for replicas' acknowledgements (WAIT), queue the count,
+    /// continue.
+    Wait(crate::node::replication::WaitSpec),
 }
 
 /// Why a new connection is refused, as the error line Redis sends before
@@ -201,6 +206,15 @@ pub async fn handle(shared: Arc<Shared>, mut sock: TcpStream, addr: SocketAddr) 
                     // Boxed like the other rare async work: its state would
                     // otherwise enlarge every connection's task (by 272 bytes).
                     Box::pin(super::migrate_cmd::run(&shared, &mut reply, *plan)).await;
+                }
+                Next::Replicate(req) => {
+                    let rest = std::mem::take(&mut inbuf);
+                    super::replica_feed::serve(&shared, &mut sock, &handle, *req, rest).await;
+                    break 'conn;
+                }
+                Next::Wait(spec) => {
+                    let n = super::replica_feed::wait_acks(&shared, &handle, spec, &mut stop).await;
+                    reply.int(n as i64);
                 }
                 Next::Monitor => {
                     if monitor.is_none() {
@@ -529,6 +543,8 @@ fn process_batch(
             Some(After::Monitor) => break Next::Monitor,
             Some(After::Block(spec)) => break Next::Block(spec),
             Some(After::Migrate(plan)) => break Next::Migrate(plan),
+            Some(After::Replicate(req)) => break Next::Replicate(req),
+            Some(After::Wait(spec)) => break Next::Wait(spec),
             Some(After::Route(plan)) => {
                 // A forward is sent now and answered at the end of the batch.
                 if let Some(plan) = super::forward::start(shared, client, reply, plan) {

@@ -14,6 +14,8 @@ pub mod metrics;
 pub mod migrate_cmd;
 pub mod migrate_task;
 pub mod raft_task;
+pub mod replica_feed;
+pub mod replica_task;
 pub mod spare;
 
 use std::sync::atomic::Ordering;
@@ -136,6 +138,7 @@ pub async fn serve(shared: Arc<Shared>, listeners: Vec<TcpListener>) {
         tokio::spawn(async move { accept_loop(sh, l).await });
     }
     tokio::spawn(background(shared.clone()));
+    tokio::spawn(replica_task::run(shared.clone()));
     while !*rx.borrow_and_update() {
         if rx.changed().await.is_err() {
             break;
@@ -186,18 +189,29 @@ pub(crate) async fn accept_until_shutdown<F, Fut>(
 }
 
 /// Periodic work: active expiry, ops/sec sampling, handing freed memory back
-/// to the kernel; idle timeouts are per connection.
+/// to the kernel, the replication stream's PINGs; idle timeouts are per
+/// connection.
 async fn background(shared: Arc<Shared>) {
     let mut stop = shared.shutdown.subscribe();
     let mut expiry = crate::store::expire::ActiveExpiry::default();
+    let mut next_ping = 0;
     loop {
         let hz = shared.config.read().hz.max(1);
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(1000 / hz)) => {}
             _ = stop.changed() => return,
         }
-        if shared.active_expire.load(Ordering::Relaxed) {
-            expiry.cycle(&shared.store, Duration::from_micros(25_000 / hz * 10 / 10));
+        // A replica's keys expire when its primary says so (its DELs).
+        if shared.active_expire.load(Ordering::Relaxed) && !shared.repl.is_replica() {
+            // The expired keys go to the replicas as DELs, in order with
+            // the commands (see `cmd::propagate`); a round is skipped while
+            // a transaction or script holds the gate, as Redis does not
+            // expire keys in the middle of one.
+            if let Some(_gate) = shared.gate.try_read() {
+                crate::cmd::propagate::record(&shared.node, None, || {
+                    expiry.cycle(&shared.store, Duration::from_micros(25_000 / hz * 10 / 10))
+                });
+            }
         }
         if shared.store.tracking.is_on() {
             crate::cmd::tracking::between_commands(&shared.node);
@@ -205,6 +219,20 @@ async fn background(shared: Arc<Shared>) {
         crate::cmd::info::sample_memory_peak();
         crate::alloc::trim_after_shrink();
         let now = now_ms();
+        if now >= next_ping
+            && shared.repl.active()
+            && !shared.repl.is_replica()
+            // Redis' `repl-ping-replica-period`: replicas see a live link.
+            && crate::cmd::propagate::ping(&shared.node)
+        {
+            let period: u64 = shared
+                .config
+                .read()
+                .stored_value("repl-ping-replica-period")
+                .parse()
+                .unwrap_or(10);
+            next_ping = now + period * 1000;
+        }
         let ops = shared.stats.commands_processed.load(Ordering::Relaxed);
         let mut s = shared.ops_samples.lock();
         s.push_back((now, ops));

@@ -12,6 +12,25 @@ use rand::Rng;
 
 use super::{now_ms, Store};
 
+thread_local! {
+    static APPLYING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` as the replication stream's applier: on a replica, keys whose
+/// TTL passed stay visible to it (the primary decides when they go, and its
+/// DEL follows in the stream), as Redis' master client sees them.
+pub fn applying_stream<R>(f: impl FnOnce() -> R) -> R {
+    APPLYING.with(|a| a.set(true));
+    let r = f();
+    APPLYING.with(|a| a.set(false));
+    r
+}
+
+/// True inside `applying_stream` on this thread.
+pub fn applying_stream_now() -> bool {
+    APPLYING.with(std::cell::Cell::get)
+}
+
 /// Keys sampled per round in a large slot table.
 const SAMPLE: usize = 20;
 

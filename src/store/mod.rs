@@ -27,7 +27,7 @@ pub mod thin;
 pub mod value;
 pub mod zset;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use parking_lot::{Mutex, MutexGuard};
@@ -140,6 +140,11 @@ pub struct Store {
     events: notify::SinkSlot,
     /// The client-tracking table's hook (see `mutation::TrackingHook`).
     pub tracking: mutation::TrackingHook,
+    /// Set while this node is a replica: keys expire only when the primary
+    /// says so (its DEL in the stream); until then reads hide a key whose
+    /// TTL passed and the stream's own commands still see it (see
+    /// `expire::applying_stream`).
+    pub replica: AtomicBool,
 }
 
 impl Store {
@@ -152,6 +157,7 @@ impl Store {
             stats: StoreStats::default(),
             events: notify::SinkSlot::default(),
             tracking: mutation::TrackingHook::default(),
+            replica: AtomicBool::new(false),
         };
         store.db(0);
         store
@@ -346,6 +352,9 @@ impl<'s> Locked<'s> {
         if !self.table.at(pos)?.is_expired(self.now_ms) {
             return Some(pos);
         }
+        if self.store.replica.load(Ordering::Relaxed) {
+            return self.stream_sees_expired().then_some(pos);
+        }
         let h = self.hasher();
         self.table.remove_at(pos, key.hash, h);
         self.expired(key.bytes);
@@ -361,6 +370,12 @@ impl<'s> Locked<'s> {
             .expired_keys
             .fetch_add(1, Ordering::Relaxed);
         self.store.notify(self.db, notify::EXPIRED, "expired", key);
+    }
+
+    /// True when a key whose TTL passed still counts as live here: on a
+    /// replica, for the replication stream's applier.
+    fn stream_sees_expired(&self) -> bool {
+        self.store.replica.load(Ordering::Relaxed) && expire::applying_stream_now()
     }
 
     /// Removes the key if its TTL has passed.
@@ -460,7 +475,7 @@ impl<'s> Locked<'s> {
             self.created(key.bytes);
             return None;
         };
-        if old.is_expired(self.now_ms) {
+        if old.is_expired(self.now_ms) && !self.stream_sees_expired() {
             self.expired(key.bytes);
             self.created(key.bytes);
             return None;
@@ -513,7 +528,7 @@ impl<'s> Locked<'s> {
         let Some(e) = self.table.at(pos) else {
             return false;
         };
-        if !e.is_expired(self.now_ms) {
+        if !e.is_expired(self.now_ms) || self.store.replica.load(Ordering::Relaxed) {
             return false;
         }
         let hash = self.store.hash(e.key());

@@ -12,13 +12,18 @@
 //!   `.await`s, so a per-thread record is exact. Cost when nobody watches:
 //!   one thread-local flag read.
 //! - **Per-slot observers** (`SlotObserver`, kept in the slot table): live
-//!   migration's exact dirty-key set. A replication stream hooks in at the
-//!   same place. Cost when no observer is on: one branch on a null pointer.
+//!   migration's exact dirty-key set. Cost when no observer is on: one
+//!   branch on a null pointer.
 //! - **Client-side caching** (`TrackingHook`, kept in the store): while some
 //!   client has CLIENT TRACKING on, every change that Redis signals
 //!   (`signalModifiedKey`: writes, deletions, expiry, eviction, keys dropped
 //!   with a slot) is handed to the node's tracking table, which sends the
 //!   invalidations. Cost when nobody tracks: one relaxed atomic load.
+//! - **Replication** (`replicating`): while a node with replicas runs a
+//!   command (or an expiry cycle, a memcached request, a blocked client's
+//!   wake-up), every change is logged per thread, in order, and the caller
+//!   turns the log into the replication stream's effects. Cost when no
+//!   replica is attached: one thread-local flag read.
 
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -172,6 +177,37 @@ pub fn observe(m: Mutation<'_>, slot: Option<&mut SlotObserver>) {
     if let Some(o) = slot {
         o.record(&m);
     }
+    if REPLICATING.with(Cell::get) {
+        note_replicated(&m);
+    }
+}
+
+/// Changes logged for replication, in order: (database, key, change).
+pub type Logged = Vec<(usize, Box<[u8]>, Change)>;
+
+thread_local! {
+    static REPLICATING: Cell<bool> = const { Cell::new(false) };
+    static REPL_LOG: RefCell<Logged> = const { RefCell::new(Vec::new()) };
+}
+
+#[cold]
+fn note_replicated(m: &Mutation<'_>) {
+    REPL_LOG.with(|l| l.borrow_mut().push((m.db, m.key.into(), m.change)));
+}
+
+/// True while `replicating` runs on this thread (a nested run, such as a
+/// command called by a script, adds to the outer log).
+pub fn is_replicating() -> bool {
+    REPLICATING.with(Cell::get)
+}
+
+/// Runs `f` with the replication log on and returns its result with every
+/// change it made, in order. Not reentrant: callers check `is_replicating`.
+pub fn replicating<R>(f: impl FnOnce() -> R) -> (R, Logged) {
+    REPLICATING.with(|o| o.set(true));
+    let r = f();
+    REPLICATING.with(|o| o.set(false));
+    (r, REPL_LOG.with(|l| std::mem::take(&mut *l.borrow_mut())))
 }
 
 /// Keys modified by the running command, as (database, key).
@@ -240,6 +276,32 @@ mod tests {
         change(b"after", Change::Written);
         let ((), none) = recording(|| ());
         assert!(none.is_empty());
+    }
+
+    /// The replication log holds every change made inside, in order, and
+    /// nothing made outside.
+    #[test]
+    fn replication_log_keeps_order_and_kinds() {
+        change(b"outside", Change::Written);
+        assert!(!is_replicating());
+        let (inside, log) = replicating(|| {
+            change(b"a", Change::Expired);
+            change(b"a", Change::Written);
+            change(b"b", Change::Deleted);
+            is_replicating()
+        });
+        assert!(inside);
+        let kinds: Vec<(&[u8], Change)> = log.iter().map(|(_, k, c)| (&k[..], *c)).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (&b"a"[..], Change::Expired),
+                (b"a", Change::Written),
+                (b"b", Change::Deleted)
+            ]
+        );
+        change(b"after", Change::Written);
+        assert!(replicating(|| ()).1.is_empty());
     }
 
     /// WATCH ignores expiry, whole-table drops and keys only opened for a
