@@ -59,6 +59,23 @@ pub struct DumpLimits {
     pub max_intset: usize,
 }
 
+impl DumpLimits {
+    /// The limits of this node's configuration.
+    pub fn of(c: &crate::config::Settings) -> DumpLimits {
+        DumpLimits {
+            hash: HashLimits {
+                entries: c.hash_max_listpack_entries as usize,
+                value: c.hash_max_listpack_value as usize,
+            },
+            zset: zset::ZsetLimits {
+                entries: c.zset_max_listpack_entries as usize,
+                value: c.zset_max_listpack_value as usize,
+            },
+            max_intset: c.set_max_intset_entries as usize,
+        }
+    }
+}
+
 /// One decoded record.
 #[derive(Debug)]
 pub struct Record {

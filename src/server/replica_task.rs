@@ -348,25 +348,9 @@ fn apply(
     })
 }
 
-/// This node's encoding limits for records.
-fn limits(shared: &Shared) -> DumpLimits {
-    let c = shared.config.read();
-    DumpLimits {
-        hash: crate::store::hash::HashLimits {
-            entries: c.hash_max_listpack_entries as usize,
-            value: c.hash_max_listpack_value as usize,
-        },
-        zset: crate::store::zset::ZsetLimits {
-            entries: c.zset_max_listpack_entries as usize,
-            value: c.zset_max_listpack_value as usize,
-        },
-        max_intset: c.set_max_intset_entries as usize,
-    }
-}
-
 /// Stores (or, for a tombstone, deletes) every record of `payload` in `db`.
 fn apply_records(shared: &Shared, db: usize, payload: &[u8], now: u64) -> Result<(), LinkError> {
-    let lim = limits(shared);
+    let lim = DumpLimits::of(&shared.config.read());
     let mut buf = payload;
     while let Some(rec) =
         dump::decode(&mut buf, &lim).map_err(|e| LinkError::Stream(e.to_string()))?

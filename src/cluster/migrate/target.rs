@@ -10,22 +10,6 @@ use crate::error::CmdError;
 use crate::node::Node;
 use crate::store::now_ms;
 
-/// Encoding limits of this node's configuration.
-fn limits(shared: &Node) -> dump::DumpLimits {
-    let c = shared.config.read();
-    dump::DumpLimits {
-        hash: crate::store::hash::HashLimits {
-            entries: c.hash_max_listpack_entries as usize,
-            value: c.hash_max_listpack_value as usize,
-        },
-        zset: crate::store::zset::ZsetLimits {
-            entries: c.zset_max_listpack_entries as usize,
-            value: c.zset_max_listpack_value as usize,
-        },
-        max_intset: c.set_max_intset_entries as usize,
-    }
-}
-
 /// Phases of `CLUSTER MIGRATE-BATCH`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
@@ -147,7 +131,7 @@ pub fn apply_batch(
         }
         return Ok(());
     }
-    let lim = limits(shared);
+    let lim = dump::DumpLimits::of(&shared.config.read());
     let mut buf = payload;
     let mut n = 0u64;
     while let Some(rec) = dump::decode(&mut buf, &lim).map_err(|e| CmdError::err(e.to_string()))? {
