@@ -557,6 +557,12 @@ fn consumer_group_queue_with_dead_worker() {
     }
     let dead = admin.cmd_str("XREADGROUP GROUP workers dead COUNT 5 STREAMS jobs >");
     assert_eq!(dead.matches("$1\r\nn\r\n").count(), 5);
+    // Its entries are idle longer than CLAIM_IDLE before the live workers
+    // start, theirs never are: a live worker acknowledges a batch at once
+    // (with 50 ms, a worker descheduled on a loaded machine had its batch
+    // claimed by another, and its XACK answered 0).
+    const CLAIM_IDLE: &[u8] = b"1000";
+    std::thread::sleep(Duration::from_millis(1100));
     let total = 200;
     let producer = std::thread::spawn(move || {
         let mut c = RawConn::connect(port);
@@ -572,13 +578,13 @@ fn consumer_group_queue_with_dead_worker() {
                 let mut done = Vec::new();
                 let mut idle_rounds = 0;
                 while idle_rounds < 3 {
-                    // Claim entries idle for 50 ms (the dead worker's) first.
+                    // Claim entries idle for CLAIM_IDLE (the dead worker's) first.
                     let claimed = c.cmd(&[
                         b"XAUTOCLAIM",
                         b"jobs",
                         b"workers",
                         name.as_bytes(),
-                        b"50",
+                        CLAIM_IDLE,
                         b"0",
                         b"COUNT",
                         b"10",
